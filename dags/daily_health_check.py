@@ -1,0 +1,123 @@
+"""
+### Daily health check
+
+The morning runbook check (seeds: `daily-check.sh`, `DailyMaintenanceChecker`) as one DAG.
+
+1. **select_targets** — which inventory targets this run checks (form: names, tags, threshold overrides).
+2. **check_target** — one mapped task per target, all in parallel, each bounded by the target's timeout:
+   host resources and disks, PostgreSQL, MySQL/MariaDB, Redis, Milvus, Neo4j, HTTP services,
+   Kubernetes pods, log errors in this run's data interval, active Alertmanager alerts.
+   A target that is down or slow is reported *unreachable* (critical); the run goes on.
+3. **evaluate_health** — healthy / warning / critical, each with its reasons.
+4. **write_report** — HTML, JSON and Markdown under `<artifacts>/reports/daily_health_check/<interval end>/`;
+   the task log prints where.
+5. **record_metrics** — every metric into the Aegis catalog (trends, counter growth next run).
+6. **alert_if_unhealthy** — Slack / e-mail / webhook notifiers from the inventory; with none, it logs.
+
+**What it does to a target:** reads only. Statistics views and `INFO`/`PING`; no writes, no locks beyond a catalog read.
+Retrying or backfilling an interval rewrites that interval's report and catalog rows; it never adds a second copy.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pendulum
+from airflow.sdk import Param, dag, get_current_context, task
+from airflow.timetables.trigger import CronTriggerTimetable
+
+from include.dag_defaults import DEFAULT_ARGS, target_params
+from include.inventory import load_inventory
+
+INVENTORY = load_inventory()
+SCHEDULE = INVENTORY.schedule("daily_health_check", default_cron="0 9 * * *", default_tz="Asia/Seoul")
+CHECK_TIMEOUT = timedelta(seconds=max(t.timeout_seconds for t in INVENTORY.targets) * 2 + 60)
+
+
+@dag(
+    schedule=CronTriggerTimetable(SCHEDULE.cron, timezone=SCHEDULE.timezone, interval=timedelta(days=1)),
+    start_date=pendulum.datetime(2026, 1, 1, tz=SCHEDULE.timezone),
+    catchup=False,
+    max_active_runs=2,
+    default_args=DEFAULT_ARGS,
+    tags=["aegis", "daily", "health-check"],
+    doc_md=__doc__,
+    params={
+        **target_params(INVENTORY),
+        "thresholds": Param({}, type="object", title="Threshold overrides",
+                            description='For this run only, e.g. {"disk_warning_pct": 70, "long_transaction_warning_s": 60}.'),
+        "alert": Param(True, type="boolean", title="Alert when not healthy",
+                       description="Send the configured notifications when the verdict is warning or critical."),
+    },
+)
+def daily_health_check():
+    @task
+    def select_targets(params=None) -> list[str]:
+        """Resolve the form's names/tags to target names; unknown names or thresholds fail here, loudly."""
+        from include.daily_health import select_targets as select
+
+        return select(INVENTORY, params["targets"], params["tags"], params["thresholds"])
+
+    @task(map_index_template="{{ target_name }}", execution_timeout=CHECK_TIMEOUT)
+    def check_target(target_name: str, params=None, data_interval_start=None, data_interval_end=None) -> dict:
+        """Check one target, bounded by its timeout; an unreachable target is a result, not a failure."""
+        from include.catalog import Catalog
+        from include.daily_health import check_one, window_for
+
+        get_current_context()["target_name"] = target_name
+        start, end = window_for(data_interval_start, data_interval_end)
+        return check_one(INVENTORY, target_name, params["thresholds"], start, end, Catalog.for_inventory(INVENTORY))
+
+    @task(trigger_rule="all_done")
+    def evaluate_health(expected: list[str], results, run_id=None, data_interval_start=None,
+                        data_interval_end=None) -> dict:
+        """Fold the results into healthy / warning / critical with reasons (a missing result is critical)."""
+        from include.daily_health import build_report, window_for
+
+        report = build_report([r for r in results if r], expected, run_id,
+                              *window_for(data_interval_start, data_interval_end))
+        print(f"overall: {report['summary']['status']}")
+        for reason in report["summary"]["reasons"]:
+            print(f"  [{reason['level']}] {reason['target']}: {reason['message']}")
+        return report
+
+    @task
+    def write_report(report: dict) -> dict:
+        """Write report.html / .json / .md through ObjectStoragePath and log where they are."""
+        from include.artifacts import artifact_folder, interval_key
+        from include.daily_health import publish
+
+        end = pendulum.parse(report["interval"][1])
+        return publish(report, artifact_folder(INVENTORY, "reports", "daily_health_check", interval_key(end)))
+
+    @task
+    def record_metrics(report: dict, written: dict) -> int:
+        """Store the run and every metric in the catalog (replacing this interval's earlier record)."""
+        from include.catalog import Catalog
+
+        rows = Catalog.for_inventory(INVENTORY).record_check_run(
+            "daily_health_check", pendulum.parse(report["interval"][1]), report["run_id"],
+            report["summary"]["status"], written.get("html"), report["summary"], report["results"])
+        print(f"recorded {rows} metric(s) in the catalog")
+        return rows
+
+    @task
+    def alert_if_unhealthy(report: dict, written: dict, params=None) -> dict:
+        """Notify when the verdict is not healthy (and the form did not switch alerts off)."""
+        from include.alerting import send_alert
+        from include.daily_health import alert_text
+
+        status = report["summary"]["status"]
+        if status == "healthy" or not params["alert"]:
+            print(f"no alert: status {status}, alert={params['alert']}")
+            return {}
+        return send_alert(INVENTORY.alerting, *alert_text(report, written), context=get_current_context())
+
+    targets = select_targets()
+    report = evaluate_health(targets, check_target.expand(target_name=targets))
+    written = write_report(report)
+    record_metrics(report, written)
+    alert_if_unhealthy(report, written)
+
+
+daily_health_check()

@@ -1,0 +1,1 @@
+"""Aegis maintenance logic: plain, importable Python, usable without Airflow."""

@@ -1,0 +1,24 @@
+"""Where artifacts (reports, later backups) go: ``ObjectStoragePath`` under the inventory's base.
+
+``file:///...`` by default, ``s3://bucket/prefix`` with ``artifacts.conn_id``
+naming an AWS connection in production.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+
+def artifact_folder(inventory, *parts: str):
+    """``<artifacts base>/<parts...>`` as an ObjectStoragePath."""
+    from airflow.sdk import ObjectStoragePath
+
+    base = ObjectStoragePath(inventory.artifacts_base, conn_id=inventory.artifacts_conn_id)
+    for part in parts:
+        base = base / part
+    return base
+
+
+def interval_key(ts: datetime) -> str:
+    """A folder name for one data interval: stable across retries and backfills of it."""
+    return ts.strftime("%Y-%m-%dT%H%M%SZ")

@@ -1,0 +1,122 @@
+"""Aegis's own history: check runs and the metrics every check records.
+
+This is not Airflow's metadata database. It is SQLite by default (a file next
+to the artifacts) and PostgreSQL in production (``catalog.conn_id`` in the
+inventory naming an Airflow connection). Later routines read it back: trends
+week over week, counters whose growth matters (the previous run's values).
+
+Writes are idempotent per (routine, interval): recording the same interval
+again (a retry, a backfill) replaces what was there instead of adding to it.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterable
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData()
+
+check_runs = sa.Table(
+    "aegis_check_runs", metadata,
+    sa.Column("routine", sa.String(100), primary_key=True),
+    sa.Column("interval_end", sa.String(40), primary_key=True),  # ISO-8601 UTC, sorts as time
+    sa.Column("run_id", sa.String(250), nullable=False),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("report_uri", sa.Text),
+    sa.Column("summary", sa.Text, nullable=False),
+    sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+metrics = sa.Table(
+    "aegis_metrics", metadata,
+    sa.Column("routine", sa.String(100), primary_key=True),
+    sa.Column("interval_end", sa.String(40), primary_key=True),
+    sa.Column("target", sa.String(100), primary_key=True),
+    sa.Column("metric", sa.String(200), primary_key=True),
+    sa.Column("kind", sa.String(40), nullable=False),
+    sa.Column("value", sa.Float, nullable=False),
+    sa.Index("ix_aegis_metrics_target_metric", "target", "metric", "interval_end"),
+)
+
+
+def iso(ts: datetime) -> str:
+    return ts.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class Catalog:
+    """A handle on the catalog database; creates its tables on first use."""
+
+    def __init__(self, url: str | sa.engine.URL):
+        self.engine = sa.create_engine(url, pool_pre_ping=True)
+        metadata.create_all(self.engine)
+
+    @classmethod
+    def for_inventory(cls, inventory) -> "Catalog":
+        """The catalog the inventory names: a PostgreSQL connection, else the SQLite file."""
+        if inventory.catalog_conn_id:
+            from airflow.sdk import BaseHook
+
+            c = BaseHook.get_connection(inventory.catalog_conn_id)
+            return cls(sa.engine.URL.create("postgresql+psycopg", username=c.login, password=c.password,
+                                            host=c.host, port=c.port, database=c.schema))
+        Path(inventory.catalog_path).parent.mkdir(parents=True, exist_ok=True)
+        return cls(f"sqlite:///{inventory.catalog_path}")
+
+    def record_check_run(self, routine: str, interval_end: datetime, run_id: str, status: str,
+                         report_uri: str | None, summary: dict[str, Any], results: Iterable[dict]) -> int:
+        """Store a run and its metrics, replacing any earlier record of the same interval.
+
+        Returns the number of metric rows written.
+        """
+        key = iso(interval_end)
+        rows = [
+            {"routine": routine, "interval_end": key, "target": r["target"], "metric": name,
+             "kind": r["kind"], "value": float(value)}
+            for r in results for name, value in r.get("metrics", {}).items()
+        ]
+        with self.engine.begin() as conn:
+            conn.execute(metrics.delete().where(metrics.c.routine == routine, metrics.c.interval_end == key))
+            conn.execute(check_runs.delete().where(check_runs.c.routine == routine, check_runs.c.interval_end == key))
+            conn.execute(check_runs.insert().values(
+                routine=routine, interval_end=key, run_id=run_id, status=status, report_uri=report_uri,
+                summary=json.dumps(summary, default=str), recorded_at=datetime.now(timezone.utc)))
+            if rows:
+                conn.execute(metrics.insert(), rows)
+        return len(rows)
+
+    def previous_metrics(self, target: str, before: datetime) -> dict[str, float]:
+        """The target's metrics from its latest recorded interval strictly before ``before``."""
+        with self.engine.connect() as conn:
+            last = conn.execute(
+                sa.select(sa.func.max(metrics.c.interval_end))
+                .where(metrics.c.target == target, metrics.c.interval_end < iso(before))
+            ).scalar()
+            if last is None:
+                return {}
+            rows = conn.execute(
+                sa.select(metrics.c.metric, metrics.c.value)
+                .where(metrics.c.target == target, metrics.c.interval_end == last)
+            ).all()
+        return {m: v for m, v in rows}
+
+    def series(self, target: str, metric: str, since: datetime | None = None) -> list[tuple[str, float]]:
+        """(interval_end, value) pairs of one metric of one target, oldest first."""
+        query = sa.select(metrics.c.interval_end, metrics.c.value).where(
+            metrics.c.target == target, metrics.c.metric == metric)
+        if since is not None:
+            query = query.where(metrics.c.interval_end >= iso(since))
+        with self.engine.connect() as conn:
+            return [(k, v) for k, v in conn.execute(query.order_by(metrics.c.interval_end)).all()]
+
+    def runs(self, routine: str, limit: int = 30) -> list[dict[str, Any]]:
+        """The latest recorded runs of a routine, newest first."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(check_runs).where(check_runs.c.routine == routine)
+                .order_by(check_runs.c.interval_end.desc()).limit(limit)
+            ).mappings().all()
+        return [dict(r) for r in rows]

@@ -1,0 +1,87 @@
+"""The daily health check as plain functions: select, check one target, summarise, report, record.
+
+The DAG file only wires these together; each can be called from a test or a
+shell without a scheduler.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from typing import Any
+
+from include.checks import Window, run_check
+from include.checks.base import CheckResult, UNREACHABLE
+from include.health import evaluate
+from include.inventory import DEFAULT_THRESHOLDS, Inventory, InventoryError
+from include.report import render_markdown, render_html, write_report
+from include.targets import endpoint_for
+
+log = logging.getLogger(__name__)
+ROUTINE = "daily_health_check"
+
+
+def select_targets(inventory: Inventory, names: list[str], tags: list[str],
+                   threshold_overrides: dict[str, Any]) -> list[str]:
+    """Names of the targets this run checks; refuses unknown names and unknown threshold keys."""
+    known_keys = {k for kind in DEFAULT_THRESHOLDS.values() for k in kind}
+    unknown = sorted(set(threshold_overrides) - known_keys)
+    if unknown:
+        raise ValueError(f"unknown threshold override(s) {unknown}; known thresholds: {sorted(known_keys)}")
+    bad = {k: v for k, v in threshold_overrides.items() if isinstance(v, bool) or not isinstance(v, (int, float))}
+    if bad:
+        raise ValueError(f"threshold overrides must be numbers: {bad}")
+    chosen = [t.name for t in inventory.select(names=names or None, tags=tags or None)]
+    if not chosen:
+        raise ValueError(f"no target matches names={names} tags={tags}")
+    log.info("checking %d target(s): %s", len(chosen), ", ".join(chosen))
+    return chosen
+
+
+def window_for(start: datetime | None, end: datetime) -> tuple[datetime, datetime]:
+    """The run's data interval; a run without one looks back one day from its end."""
+    if start is None or start >= end:
+        start = end - timedelta(days=1)
+    return start, end
+
+
+def check_one(inventory: Inventory, name: str, threshold_overrides: dict[str, Any],
+              start: datetime, end: datetime, catalog=None) -> dict[str, Any]:
+    """Check one target within its timeout; any failure becomes an ``unreachable`` result."""
+    target = inventory.target(name).with_thresholds(threshold_overrides)
+    previous = catalog.previous_metrics(name, end) if catalog is not None else {}
+    try:
+        endpoint = endpoint_for(target)
+    except Exception as exc:  # noqa: BLE001 - a missing connection is a finding about this target
+        result = CheckResult(target.name, target.kind)
+        result.add(UNREACHABLE, f"connection {target.conn_id!r} unusable: {type(exc).__name__}: {exc}")
+        return result.to_dict()
+    return run_check(target, endpoint, Window(start, end, previous)).to_dict()
+
+
+def build_report(results: list[dict[str, Any]], expected: list[str], run_id: str,
+                 start: datetime, end: datetime) -> dict[str, Any]:
+    """The run's verdict and everything the report shows."""
+    results = sorted(results, key=lambda r: r["target"])
+    return {
+        "title": f"Aegis daily health check — {end:%Y-%m-%d %H:%M} UTC",
+        "routine": ROUTINE, "run_id": run_id,
+        "interval": [start.isoformat(), end.isoformat()],
+        "summary": evaluate(results, expected),
+        "results": results,
+    }
+
+
+def publish(report: dict[str, Any], folder) -> dict[str, str]:
+    """Write the report's three renderings to ``folder`` and log where they are."""
+    written = write_report(folder, report)
+    log.info("report (%s) written:\n  %s", report["summary"]["status"], "\n  ".join(written.values()))
+    return written
+
+
+def alert_text(report: dict[str, Any], written: dict[str, str]) -> tuple[str, str, str]:
+    """Subject, Markdown text and HTML body of the alert for an unhealthy run."""
+    s = report["summary"]
+    subject = f"[Aegis] daily health check: {s['status'].upper()} ({len(s['reasons'])} reason(s))"
+    text = render_markdown(report) + f"\nFull report: {written.get('html', '(not written)')}\n"
+    return subject, text, render_html(report)

@@ -1,0 +1,351 @@
+"""The inventory: which targets exist, how to reach them, their thresholds and the schedules.
+
+One YAML file (``$AEGIS_INVENTORY``, default ``config/inventory.yaml``) is
+validated as a whole when it is loaded. Any mistake raises
+:class:`InventoryError` naming the file, the field and what is wrong, so a bad
+inventory shows up as a DAG import error in the Airflow UI instead of a run
+that quietly checks less than it should.
+
+Secrets never live here: a target names an Airflow connection id and the
+connection holds host, login and password.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import zoneinfo
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_INVENTORY = REPO_ROOT / "config" / "inventory.yaml"
+
+#: Threshold defaults per kind. Numbers come from the seeds where they give one
+#: (disk 75 % warning / 85 % critical, MySQL queries running over 10 s).
+#: Keys ending in ``_min_pct`` are "lower is worse".
+DEFAULT_THRESHOLDS: dict[str, dict[str, float]] = {
+    "host": {
+        "disk_warning_pct": 75, "disk_critical_pct": 85,
+        "cpu_warning_pct": 85, "cpu_critical_pct": 95,
+        "memory_warning_pct": 85, "memory_critical_pct": 95,
+        "swap_warning_pct": 50, "swap_critical_pct": 80,
+        "load_per_cpu_warning": 1.5, "load_per_cpu_critical": 3.0,
+    },
+    "postgres": {
+        "connections_warning_pct": 75, "connections_critical_pct": 90,
+        "long_transaction_warning_s": 300, "long_transaction_critical_s": 1800,
+        "replication_lag_warning_s": 30, "replication_lag_critical_s": 300,
+        "xid_age_warning": 500_000_000, "xid_age_critical": 1_200_000_000,
+        "cache_hit_warning_min_pct": 95, "cache_hit_critical_min_pct": 85,
+        "slow_statement_ms": 1000,
+    },
+    "mysql": {
+        "connections_warning_pct": 75, "connections_critical_pct": 90,
+        "slow_queries_growth_warning": 10, "slow_queries_growth_critical": 100,
+        "long_query_s": 10, "long_queries_critical": 5,
+    },
+    "redis": {
+        "memory_warning_pct": 80, "memory_critical_pct": 90,
+        "evictions_warning": 1, "evictions_critical": 1000,
+        "hit_ratio_warning_min_pct": 80, "hit_ratio_critical_min_pct": 50,
+        "latency_warning_ms": 10, "latency_critical_ms": 100,
+    },
+    "milvus": {},
+    "neo4j": {},
+    "kubernetes": {"restarts_warning": 3, "restarts_critical": 10},
+    "http_service": {"latency_warning_ms": 1000, "latency_critical_ms": 5000},
+    "log_source": {"errors_warning": 1, "errors_critical": 100},
+    "alertmanager": {},
+}
+KINDS = tuple(DEFAULT_THRESHOLDS)
+NO_CONNECTION_KINDS = {"host", "log_source"}
+
+#: Fields each kind accepts beyond the common ones, with their types and defaults.
+KIND_FIELDS: dict[str, dict[str, tuple[type | tuple[type, ...], Any]]] = {
+    "host": {"mounts": (list, ["/"])},
+    "postgres": {"databases": (list, [])},
+    "mysql": {},
+    "redis": {"latency_samples": (int, 20)},
+    "milvus": {},
+    "neo4j": {},
+    "kubernetes": {"namespace": (str, "default"), "label_selector": (str, "")},
+    "http_service": {"path": (str, "/health"), "expected_status": (int, 200)},
+    "log_source": {
+        "paths": (list, None),
+        "pattern": (str, r"\bERROR\b"),
+        "timestamp_regex": (str, r"^(\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2})"),
+        "top_signatures": (int, 5),
+    },
+    "alertmanager": {},
+}
+COMMON_FIELDS = {"name", "kind", "conn_id", "tags", "thresholds", "timeout_seconds", "description"}
+TOP_LEVEL = {"version", "defaults", "schedules", "artifacts", "catalog", "alerting", "targets"}
+NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")
+
+
+class InventoryError(ValueError):
+    """The inventory is wrong: names the file, the field and the reason."""
+
+    def __init__(self, path: Path | str, field_path: str, reason: str):
+        self.path, self.field, self.reason = str(path), field_path, reason
+        super().__init__(f"invalid inventory {path}: field '{field_path}': {reason}")
+
+
+@dataclass(frozen=True)
+class Target:
+    """One thing Aegis looks after."""
+
+    name: str
+    kind: str
+    conn_id: str | None
+    tags: tuple[str, ...]
+    thresholds: dict[str, float]
+    timeout_seconds: float
+    options: dict[str, Any]
+    description: str = ""
+
+    def with_thresholds(self, overrides: dict[str, float]) -> "Target":
+        """A copy whose thresholds are overridden where ``overrides`` names a key of this kind."""
+        merged = dict(self.thresholds)
+        merged.update({k: float(v) for k, v in overrides.items() if k in merged})
+        return Target(self.name, self.kind, self.conn_id, self.tags, merged, self.timeout_seconds,
+                      self.options, self.description)
+
+
+@dataclass(frozen=True)
+class Schedule:
+    cron: str
+    timezone: str
+
+
+@dataclass(frozen=True)
+class Inventory:
+    path: Path
+    targets: tuple[Target, ...]
+    schedules: dict[str, Schedule]
+    artifacts_base: str
+    artifacts_conn_id: str | None
+    catalog_conn_id: str | None
+    catalog_path: str
+    alerting: dict[str, Any] = field(default_factory=dict)
+
+    def target(self, name: str) -> Target:
+        for t in self.targets:
+            if t.name == name:
+                return t
+        raise KeyError(f"no target named {name!r} in {self.path}")
+
+    def schedule(self, routine: str, default_cron: str, default_tz: str = "UTC") -> Schedule:
+        return self.schedules.get(routine, Schedule(default_cron, default_tz))
+
+    def select(self, names: list[str] | None = None, tags: list[str] | None = None,
+               kinds: list[str] | None = None) -> list[Target]:
+        """Targets matching every given filter (names, any of tags, kinds); all when none is given.
+
+        An unknown name is an error, not a silent skip: a typo in a trigger form
+        must not produce a green run that checked nothing.
+        """
+        known = {t.name for t in self.targets}
+        unknown = sorted(set(names or []) - known)
+        if unknown:
+            raise InventoryError(self.path, "targets", f"unknown target name(s) {unknown}; known: {sorted(known)}")
+        chosen = [
+            t for t in self.targets
+            if (not names or t.name in names)
+            and (not tags or set(tags) & set(t.tags))
+            and (not kinds or t.kind in kinds)
+        ]
+        return chosen
+
+
+def inventory_path() -> Path:
+    return Path(os.environ.get("AEGIS_INVENTORY", DEFAULT_INVENTORY))
+
+
+def load_inventory(path: Path | str | None = None) -> Inventory:
+    """Read and validate the inventory; raise :class:`InventoryError` on any mistake."""
+    path = Path(path) if path else inventory_path()
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise InventoryError(path, "<file>", "file not found (set AEGIS_INVENTORY or create it)") from None
+    except yaml.YAMLError as exc:
+        raise InventoryError(path, "<file>", f"not valid YAML: {exc}") from None
+    return parse_inventory(raw, path)
+
+
+def parse_inventory(raw: Any, path: Path | str = "<inventory>") -> Inventory:
+    path = Path(path)
+    v = _Validator(path)
+    if not isinstance(raw, dict):
+        v.fail("<file>", "top level must be a mapping")
+    for key in raw:
+        if key not in TOP_LEVEL:
+            v.fail(key, f"unknown top-level key; expected one of {sorted(TOP_LEVEL)}")
+    if raw.get("version", 1) != 1:
+        v.fail("version", f"unsupported version {raw.get('version')!r}; this Aegis reads version 1")
+
+    defaults = v.mapping(raw.get("defaults", {}), "defaults")
+    default_timeout = v.positive(defaults.get("timeout_seconds", 10), "defaults.timeout_seconds")
+    kind_overrides = v.mapping(defaults.get("thresholds", {}), "defaults.thresholds")
+    for kind, overrides in kind_overrides.items():
+        if kind not in DEFAULT_THRESHOLDS:
+            v.fail(f"defaults.thresholds.{kind}", f"unknown kind; expected one of {list(KINDS)}")
+        v.thresholds(kind, v.mapping(overrides, f"defaults.thresholds.{kind}"), f"defaults.thresholds.{kind}")
+
+    targets_raw = raw.get("targets")
+    if not isinstance(targets_raw, list) or not targets_raw:
+        v.fail("targets", "must be a non-empty list of targets")
+    targets: list[Target] = []
+    seen: set[str] = set()
+    for i, t in enumerate(targets_raw):
+        target = v.target(t, f"targets[{i}]", default_timeout, kind_overrides)
+        if target.name in seen:
+            v.fail(f"targets[{i}].name", f"duplicate target name {target.name!r}")
+        seen.add(target.name)
+        targets.append(target)
+
+    schedules = {}
+    for routine, s in v.mapping(raw.get("schedules", {}), "schedules").items():
+        s = v.mapping(s, f"schedules.{routine}")
+        cron = v.string(s.get("cron"), f"schedules.{routine}.cron")
+        v.cron(cron, f"schedules.{routine}.cron")
+        tz = v.string(s.get("timezone", "UTC"), f"schedules.{routine}.timezone")
+        try:
+            zoneinfo.ZoneInfo(tz)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            v.fail(f"schedules.{routine}.timezone", f"unknown timezone {tz!r}")
+        schedules[routine] = Schedule(cron, tz)
+
+    artifacts = v.mapping(raw.get("artifacts", {}), "artifacts")
+    base = v.string(artifacts.get("base", str(REPO_ROOT / ".aegis" / "artifacts")), "artifacts.base")
+    if "://" not in base:  # a plain folder, relative to the inventory file
+        base = f"file://{_resolve(path, base)}"
+    if not re.match(r"^(file|s3)://", base):
+        v.fail("artifacts.base", f"must be a folder, file:// or s3:// URI, got {base!r}")
+    catalog = v.mapping(raw.get("catalog", {}), "catalog")
+    alerting = v.mapping(raw.get("alerting", {}), "alerting")
+    for key in alerting:
+        if key not in {"slack_webhook_conn_id", "webhook_conn_id", "smtp_conn_id", "email_to"}:
+            v.fail(f"alerting.{key}", "unknown key; expected slack_webhook_conn_id, webhook_conn_id, smtp_conn_id, email_to")
+    if alerting.get("smtp_conn_id") and not alerting.get("email_to"):
+        v.fail("alerting.email_to", "required when alerting.smtp_conn_id is set")
+
+    return Inventory(
+        path=path,
+        targets=tuple(targets),
+        schedules=schedules,
+        artifacts_base=base.rstrip("/"),
+        artifacts_conn_id=artifacts.get("conn_id"),
+        catalog_conn_id=catalog.get("conn_id"),
+        catalog_path=_resolve(path, catalog.get("path", str(REPO_ROOT / ".aegis" / "catalog.db"))),
+        alerting=alerting,
+    )
+
+
+def _resolve(inventory_file: Path, value: str) -> str:
+    """Relative paths in the inventory are relative to the inventory file's folder."""
+    p = Path(os.path.expanduser(value))
+    return str(p if p.is_absolute() else (inventory_file.parent / p).resolve())
+
+
+class _Validator:
+    def __init__(self, path: Path):
+        self.path = path
+
+    def fail(self, field_path: str, reason: str):
+        raise InventoryError(self.path, field_path, reason)
+
+    def mapping(self, value: Any, where: str) -> dict:
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            self.fail(where, f"must be a mapping, got {type(value).__name__}")
+        return value
+
+    def string(self, value: Any, where: str) -> str:
+        if not isinstance(value, str) or not value:
+            self.fail(where, f"must be a non-empty string, got {value!r}")
+        return value
+
+    def positive(self, value: Any, where: str) -> float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+            self.fail(where, f"must be a positive number, got {value!r}")
+        return float(value)
+
+    def cron(self, expr: str, where: str) -> None:
+        from croniter import croniter  # ships with Airflow
+
+        if not croniter.is_valid(expr):
+            self.fail(where, f"not a valid cron expression: {expr!r}")
+
+    def thresholds(self, kind: str, values: dict, where: str) -> dict[str, float]:
+        known = DEFAULT_THRESHOLDS[kind]
+        out = {}
+        for key, value in values.items():
+            if key not in known:
+                self.fail(f"{where}.{key}", f"unknown threshold for kind {kind!r}; known: {sorted(known)}")
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                self.fail(f"{where}.{key}", f"must be a number, got {value!r}")
+            out[key] = float(value)
+        merged = {**known, **out}
+        for key in merged:
+            if key.endswith("_warning_pct") and key.replace("_warning_", "_critical_") in merged:
+                crit_key = key.replace("_warning_", "_critical_")
+                if merged[key] > merged[crit_key]:
+                    self.fail(f"{where}.{key}", f"warning ({merged[key]:g}) is above critical {crit_key} ({merged[crit_key]:g})")
+            if key.endswith("_pct") and not 0 <= merged[key] <= 100:
+                self.fail(f"{where}.{key}", f"a percentage must be within 0..100, got {merged[key]:g}")
+        return out
+
+    def target(self, raw: Any, where: str, default_timeout: float, kind_overrides: dict) -> Target:
+        t = self.mapping(raw, where)
+        name = self.string(t.get("name"), f"{where}.name")
+        if not NAME_RE.match(name):
+            self.fail(f"{where}.name", f"{name!r} must be lower-case letters, digits, '_', '.', '-' (max 63)")
+        kind = t.get("kind")
+        if kind not in DEFAULT_THRESHOLDS:
+            self.fail(f"{where}.kind", f"unknown kind {kind!r}; expected one of {list(KINDS)}")
+        allowed = COMMON_FIELDS | set(KIND_FIELDS[kind])
+        for key in t:
+            if key not in allowed:
+                self.fail(f"{where}.{key}", f"unknown field for kind {kind!r}; allowed: {sorted(allowed)}")
+        conn_id = t.get("conn_id")
+        if kind in NO_CONNECTION_KINDS:
+            if conn_id is not None:
+                self.fail(f"{where}.conn_id", f"kind {kind!r} takes no connection")
+        else:
+            conn_id = self.string(conn_id, f"{where}.conn_id")
+        tags = t.get("tags", [])
+        if not isinstance(tags, list) or not all(isinstance(x, str) and x for x in tags):
+            self.fail(f"{where}.tags", f"must be a list of strings, got {tags!r}")
+        thresholds = dict(DEFAULT_THRESHOLDS[kind])
+        thresholds.update(self.thresholds(kind, kind_overrides.get(kind) or {}, f"defaults.thresholds.{kind}"))
+        thresholds.update(self.thresholds(kind, self.mapping(t.get("thresholds", {}), f"{where}.thresholds"),
+                                          f"{where}.thresholds"))
+        # re-check ordering on the fully merged set
+        self.thresholds(kind, thresholds, f"{where}.thresholds")
+        timeout = self.positive(t.get("timeout_seconds", default_timeout), f"{where}.timeout_seconds")
+        options = {}
+        for key, (typ, default) in KIND_FIELDS[kind].items():
+            value = t.get(key, default)
+            if value is None:
+                self.fail(f"{where}.{key}", f"required for kind {kind!r}")
+            if isinstance(value, bool) or not isinstance(value, typ):
+                self.fail(f"{where}.{key}", f"must be {getattr(typ, '__name__', typ)}, got {value!r}")
+            options[key] = value
+        if kind == "log_source":
+            if not options["paths"] or not all(isinstance(p, str) for p in options["paths"]):
+                self.fail(f"{where}.paths", "must be a non-empty list of file paths or globs")
+            options["paths"] = [_resolve(self.path, p) for p in options["paths"]]
+            for key in ("pattern", "timestamp_regex"):
+                try:
+                    re.compile(options[key])
+                except re.error as exc:
+                    self.fail(f"{where}.{key}", f"not a valid regular expression: {exc}")
+        return Target(name, kind, conn_id, tuple(tags), thresholds, timeout, options,
+                      str(t.get("description", "")))

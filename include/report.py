@@ -1,0 +1,91 @@
+"""Reports: one summary rendered as JSON (for machines), Markdown (for chat and
+notifications) and HTML (for people), written through ``ObjectStoragePath`` so
+the same code writes to a local folder or to S3."""
+
+from __future__ import annotations
+
+import html
+import json
+from typing import Any
+
+STATUS_COLOUR = {"healthy": "#1a7f37", "ok": "#1a7f37", "warning": "#9a6700", "critical": "#cf222e",
+                 "unreachable": "#cf222e"}
+
+
+def render_json(report: dict[str, Any]) -> str:
+    return json.dumps(report, indent=2, default=str, sort_keys=True)
+
+
+def render_markdown(report: dict[str, Any]) -> str:
+    s = report["summary"]
+    lines = [
+        f"# {report['title']}",
+        "",
+        f"**Overall: {s['status'].upper()}** — {s['targets']} target(s) checked; "
+        + ", ".join(f"{n} {k}" for k, n in s["counts"].items() if n),
+        "",
+        f"Interval: {report['interval'][0]} → {report['interval'][1]} · run `{report['run_id']}`",
+        "",
+    ]
+    if s["reasons"]:
+        lines += ["## Why", ""] + [f"- **{r['level']}** `{r['target']}`: {r['message']}" for r in s["reasons"]] + [""]
+    lines += ["## Targets", "", "| target | kind | status | took | key metrics |", "|---|---|---|---|---|"]
+    for r in report["results"]:
+        lines.append(f"| {r['target']} | {r['kind']} | {r['status']} | {r['duration_s']}s | {_key_metrics(r)} |")
+    return "\n".join(lines) + "\n"
+
+
+def render_html(report: dict[str, Any]) -> str:
+    s = report["summary"]
+    e = html.escape
+    reasons = "".join(
+        f"<li><span class='badge' style='background:{STATUS_COLOUR[r['level']]}'>{e(r['level'])}</span> "
+        f"<b>{e(r['target'])}</b>: {e(r['message'])}</li>" for r in s["reasons"]
+    ) or "<li>Nothing to report: every check passed.</li>"
+    rows = "".join(
+        f"<tr><td>{e(r['target'])}</td><td>{e(r['kind'])}</td>"
+        f"<td><span class='badge' style='background:{STATUS_COLOUR[r['status']]}'>{e(r['status'])}</span></td>"
+        f"<td>{r['duration_s']}s</td><td>{e(_key_metrics(r))}</td>"
+        f"<td><details><summary>details</summary><pre>{e(json.dumps(r['details'], indent=1, default=str))}</pre></details></td></tr>"
+        for r in report["results"]
+    )
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{e(report['title'])}</title>
+<style>
+ body{{font-family:system-ui,sans-serif;margin:2rem;max-width:75rem;color:#1f2328}}
+ .badge{{color:#fff;border-radius:.3rem;padding:.05rem .4rem;font-size:.85em}}
+ table{{border-collapse:collapse;width:100%}} td,th{{border-bottom:1px solid #d0d7de;padding:.35rem;text-align:left;vertical-align:top}}
+ pre{{white-space:pre-wrap;font-size:.8em;max-width:40rem}} .overall{{font-size:1.4em}}
+</style></head><body>
+<h1>{e(report['title'])}</h1>
+<p class="overall">Overall: <span class="badge" style="background:{STATUS_COLOUR[s['status']]}">{e(s['status'])}</span>
+ — {s['targets']} target(s) checked</p>
+<p>Interval {e(str(report['interval'][0]))} → {e(str(report['interval'][1]))} · run <code>{e(report['run_id'])}</code></p>
+<h2>Why</h2><ul>{reasons}</ul>
+<h2>Targets</h2>
+<table><tr><th>target</th><th>kind</th><th>status</th><th>took</th><th>key metrics</th><th></th></tr>{rows}</table>
+</body></html>
+"""
+
+
+def _key_metrics(result: dict[str, Any], limit: int = 4) -> str:
+    items = list(result.get("metrics", {}).items())[:limit]
+    return ", ".join(f"{k.split('.', 1)[-1]}={v:g}" for k, v in items)
+
+
+RENDERERS = {"json": render_json, "md": render_markdown, "html": render_html}
+
+
+def write_report(folder, report: dict[str, Any]) -> dict[str, str]:
+    """Write ``report.json``, ``report.md`` and ``report.html`` under ``folder`` (an ObjectStoragePath).
+
+    Writing the same report to the same folder again overwrites it: a retry
+    leaves one report, not two.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    written = {}
+    for ext, render in RENDERERS.items():
+        path = folder / f"report.{ext}"
+        path.write_text(render(report))
+        written[ext] = str(path)
+    return written

@@ -1,0 +1,44 @@
+"""Target resolution: from an inventory target to something a check can talk to.
+
+Connections (host, port, login, password, extras) live in Airflow; this is the
+only module that asks Airflow for them, so the checks themselves stay plain
+Python and can be given an :class:`Endpoint` directly in tests.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from include.inventory import Target
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Where a target is and how to log in. ``repr`` never shows the password."""
+
+    host: str | None = None
+    port: int | None = None
+    login: str | None = None
+    password: str | None = field(default=None, repr=False)
+    schema: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+    conn_type: str | None = None
+
+    def safe(self) -> str:
+        """A printable description: never includes the password."""
+        where = f"{self.host or ''}{f':{self.port}' if self.port else ''}"
+        return f"{self.conn_type or 'conn'}://{f'{self.login}@' if self.login else ''}{where}/{self.schema or ''}"
+
+
+def endpoint_for(target: Target) -> Endpoint:
+    """Look up the target's Airflow connection (at task run time, never at parse time)."""
+    if target.conn_id is None:
+        return Endpoint()
+    from airflow.sdk import BaseHook
+
+    conn = BaseHook.get_connection(target.conn_id)
+    return Endpoint(
+        host=conn.host, port=conn.port, login=conn.login, password=conn.password,
+        schema=conn.schema, extra=conn.extra_dejson or {}, conn_type=conn.conn_type,
+    )
