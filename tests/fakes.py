@@ -1,0 +1,166 @@
+"""Fakes of the two client libraries Aegis cannot test for real on this machine.
+
+FAKE: there is no Neo4j server on this machine — :class:`FakeNeo4jDriver` fakes
+the small part of the neo4j ``Driver``/``Session``/``Result``/``Record`` API that
+``include.neo4j_client.Neo4jClient`` uses, so tests build the REAL client around it.
+
+FAKE: there is no Kubernetes cluster on this machine — :class:`FakeCoreV1Api`
+fakes ``kubernetes.client.CoreV1Api.list_namespaced_pod`` but returns REAL
+``kubernetes.client.V1PodList``/``V1Pod`` objects, so tests exercise the REAL
+``include.kube_client`` conversion code.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kubernetes import client as k8s
+from neo4j import Query
+
+
+# --------------------------------------------------------------------------- neo4j
+class FakeRecord:
+    """FAKE neo4j ``Record``: ``.data()``, ``record[key]``, ``.keys()``, ``.get()``."""
+
+    def __init__(self, row: dict[str, Any]):
+        self._row = dict(row)
+
+    def data(self, *keys: str) -> dict[str, Any]:
+        return {k: self._row[k] for k in keys} if keys else dict(self._row)
+
+    def __getitem__(self, key: str) -> Any:
+        return self._row[key]
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self._row.get(key, default)
+
+    def keys(self) -> list[str]:
+        return list(self._row)
+
+
+class FakeResult:
+    """FAKE neo4j ``Result``: iterable of records, plus ``.data()``."""
+
+    def __init__(self, rows: list[dict[str, Any]]):
+        self._records = [FakeRecord(r) for r in rows]
+
+    def __iter__(self):
+        return iter(self._records)
+
+    def data(self) -> list[dict[str, Any]]:
+        return [r.data() for r in self._records]
+
+
+class FakeSession:
+    """FAKE neo4j ``Session``: a context manager whose ``run`` answers from the driver's canned rows."""
+
+    def __init__(self, driver: "FakeNeo4jDriver", database: str | None):
+        self.driver, self.database, self.closed = driver, database, False
+
+    def __enter__(self) -> "FakeSession":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.closed = True
+
+    def run(self, query: str | Query, parameters: dict[str, Any] | None = None, **kwargs: Any) -> FakeResult:
+        if self.closed:
+            raise RuntimeError("FAKE: session already closed")
+        text = query.text if isinstance(query, Query) else query
+        timeout = query.timeout if isinstance(query, Query) else None
+        self.driver.runs.append({"database": self.database, "cypher": text, "timeout": timeout})
+        if self.driver.error is not None:
+            raise self.driver.error
+        key = (self.database, text)
+        if key not in self.driver.answers:
+            raise LookupError(f"FAKE: no canned answer for {key!r}")
+        return FakeResult(self.driver.answers[key])
+
+
+class FakeNeo4jDriver:
+    """FAKE: there is no Neo4j server on this machine.
+
+    ``answers`` maps ``(database, cypher)`` to the rows the server would return;
+    ``error`` (e.g. ``neo4j.exceptions.ServiceUnavailable``) is raised by every ``run``.
+    ``sessions`` and ``runs`` record what was asked, for assertions.
+    """
+
+    SESSION_CONFIG = {"database", "connection_acquisition_timeout", "fetch_size", "default_access_mode",
+                      "bookmarks", "impersonated_user"}
+
+    def __init__(self, answers: dict[tuple[str | None, str], list[dict[str, Any]]], error: Exception | None = None):
+        self.answers, self.error = answers, error
+        self.sessions: list[dict[str, Any]] = []
+        self.runs: list[dict[str, Any]] = []
+        self.closed = False
+
+    def session(self, **config: Any) -> FakeSession:
+        unknown = set(config) - self.SESSION_CONFIG
+        if unknown:  # the real driver raises ConfigurationError for unknown keys too
+            raise ValueError(f"FAKE: unexpected session config keys {sorted(unknown)}")
+        if self.closed:
+            raise RuntimeError("FAKE: driver already closed")
+        self.sessions.append(config)
+        return FakeSession(self, config.get("database"))
+
+    def close(self) -> None:
+        self.closed = True
+
+
+# ---------------------------------------------------------------------- kubernetes
+def make_pod(name: str, phase: str = "Running", *, namespace: str = "default",
+             labels: dict[str, str] | None = None, node: str | None = "node-1",
+             containers: list[dict[str, Any]] | None = None) -> k8s.V1Pod:
+    """A REAL ``V1Pod``. ``containers`` items: {name, ready, restarts, state: running|waiting|terminated, reason}."""
+    statuses = None
+    if containers is not None:
+        statuses = [_container_status(**c) for c in containers]
+    return k8s.V1Pod(
+        metadata=k8s.V1ObjectMeta(name=name, namespace=namespace, labels=labels or {}),
+        spec=k8s.V1PodSpec(node_name=node, containers=[k8s.V1Container(name=c["name"]) for c in containers or []]),
+        status=k8s.V1PodStatus(phase=phase, container_statuses=statuses),
+    )
+
+
+def _container_status(name: str, ready: bool = True, restarts: int = 0, state: str = "running",
+                      reason: str | None = None) -> k8s.V1ContainerStatus:
+    states = {
+        "running": lambda: k8s.V1ContainerState(running=k8s.V1ContainerStateRunning()),
+        "waiting": lambda: k8s.V1ContainerState(waiting=k8s.V1ContainerStateWaiting(reason=reason)),
+        "terminated": lambda: k8s.V1ContainerState(
+            terminated=k8s.V1ContainerStateTerminated(exit_code=1, reason=reason)),
+    }
+    return k8s.V1ContainerStatus(name=name, ready=ready, restart_count=restarts, state=states[state](),
+                                 image="example/app:1", image_id="", container_id=None)
+
+
+class FakeCoreV1Api:
+    """FAKE: there is no Kubernetes cluster on this machine.
+
+    Fakes ``CoreV1Api.list_namespaced_pod``: filters its REAL ``V1Pod`` objects by
+    namespace and by an equality label selector (``app=web,tier=front``) and
+    returns a REAL ``V1PodList``. ``calls`` records each request's arguments.
+    """
+
+    def __init__(self, pods: list[k8s.V1Pod], error: Exception | None = None):
+        self.pods, self.error = pods, error
+        self.calls: list[dict[str, Any]] = []
+
+    def list_namespaced_pod(self, namespace: str, **kwargs: Any) -> k8s.V1PodList:
+        self.calls.append({"namespace": namespace, **kwargs})
+        if self.error is not None:
+            raise self.error
+        wanted = _parse_selector(kwargs.get("label_selector") or "")
+        items = [p for p in self.pods
+                 if p.metadata.namespace == namespace
+                 and all((p.metadata.labels or {}).get(k) == v for k, v in wanted.items())]
+        return k8s.V1PodList(items=items, metadata=k8s.V1ListMeta())
+
+
+def _parse_selector(selector: str) -> dict[str, str]:
+    """Equality-based label selector only (``a=b,c=d``): all this fake supports."""
+    pairs = [part.split("=", 1) for part in selector.split(",") if part.strip()]
+    return {k.strip(): v.strip() for k, v in pairs}

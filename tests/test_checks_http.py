@@ -1,0 +1,240 @@
+"""HTTP service and Alertmanager checks against real local HTTP servers."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from include.checks import alertmanager, http_service, run_check
+from include.checks.http_service import base_url
+from include.inventory import parse_inventory
+from include.targets import Endpoint
+
+
+def make_target(kind: str, timeout: float = 5, **fields):
+    return parse_inventory({"targets": [{"name": "svc", "kind": kind, "conn_id": "x",
+                                         "timeout_seconds": timeout, **fields}]}).targets[0]
+
+
+def serve(handler_class) -> tuple[ThreadingHTTPServer, Endpoint]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler_class)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, Endpoint(host="127.0.0.1", port=server.server_address[1])
+
+
+class QuietHandler(BaseHTTPRequestHandler):
+    def log_message(self, *args):  # keep test output clean
+        pass
+
+    def reply(self, status: int, body: bytes, content_type: str = "application/json"):
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+class ServiceHandler(QuietHandler):
+    """A small service: /health is fine, /broken answers 503, /slow takes 300 ms."""
+
+    def do_GET(self):
+        if self.path == "/health":
+            self.reply(200, b'{"status":"UP"}')
+        elif self.path == "/broken":
+            self.reply(503, b'{"status":"DOWN"}')
+        elif self.path == "/slow":
+            time.sleep(0.3)
+            self.reply(200, b'{"status":"UP"}')
+        else:
+            self.reply(404, b"{}")
+
+
+@pytest.fixture(scope="module")
+def service():
+    server, endpoint = serve(ServiceHandler)
+    yield endpoint
+    server.shutdown()
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# ------------------------------------------------------------------ http_service
+def test_healthy_endpoint_is_ok(service):
+    result = http_service.check(make_target("http_service"), service, None)
+    assert result.status == "ok", result.findings
+    assert result.metrics["http.status"] == 200
+    assert 0 < result.metrics["http.latency_ms"] < 1000
+    assert result.details["url"] == f"http://127.0.0.1:{service.port}/health"
+
+
+def test_wrong_status_is_critical_naming_expected_and_got(service):
+    result = http_service.check(make_target("http_service", path="/broken"), service, None)
+    assert result.status == "critical"
+    assert result.metrics["http.status"] == 503
+    assert "503" in result.findings[0].message and "expected 200" in result.findings[0].message
+
+
+def test_expected_status_option_is_honoured(service):
+    result = http_service.check(make_target("http_service", path="/broken", expected_status=503), service, None)
+    assert result.status == "ok"
+
+
+def test_slow_endpoint_is_graded_by_latency_thresholds(service):
+    target = make_target("http_service", path="/slow",
+                         thresholds={"latency_warning_ms": 100, "latency_critical_ms": 2000})
+    result = http_service.check(target, service, None)
+    assert result.status == "warning"
+    assert result.metrics["http.latency_ms"] >= 300
+    assert "took" in result.findings[0].message and "warning at 100 ms" in result.findings[0].message
+
+    critical = http_service.check(target.with_thresholds({"latency_critical_ms": 200}), service, None)
+    assert critical.status == "critical"
+
+
+def test_endpoint_slower_than_timeout_is_unreachable(service):
+    result = run_check(make_target("http_service", timeout=0.15, path="/slow"), service, None)
+    assert result.status == "unreachable"
+    # requests' own timeout (90 % of the budget) normally fires; the run_bounded backstop may win under load
+    assert "Timeout" in result.findings[0].message or "no answer within" in result.findings[0].message
+
+
+def test_closed_port_is_unreachable_without_leaking_the_password():
+    endpoint = Endpoint(host="127.0.0.1", port=closed_port(), login="ops", password="pw-s3cret")
+    started = time.monotonic()
+    result = run_check(make_target("http_service", timeout=2), endpoint, None)
+    assert result.status == "unreachable"
+    assert "ConnectionError" in result.findings[0].message
+    assert time.monotonic() - started < 3
+    assert "pw-s3cret" not in repr(result.to_dict())
+
+
+@pytest.mark.parametrize("endpoint, expected", [
+    (Endpoint(host="svc.internal"), "http://svc.internal"),
+    (Endpoint(host="svc.internal", port=8080), "http://svc.internal:8080"),
+    (Endpoint(host="svc.internal", port=8443, schema="https"), "https://svc.internal:8443"),
+    (Endpoint(host="svc.internal", schema="appdb"), "http://svc.internal"),
+    (Endpoint(host="https://svc.example/", port=None), "https://svc.example"),
+    (Endpoint(host="https://svc.example", port=9443), "https://svc.example:9443"),
+    (Endpoint(host="https://svc.example:8443", port=9443), "https://svc.example:8443"),
+])
+def test_base_url(endpoint, expected):
+    assert base_url(endpoint) == expected
+
+
+# ------------------------------------------------------------------ alertmanager
+def am_alert(name: str, severity: str | None, state: str = "active", silenced: bool = False,
+             inhibited: bool = False, summary: str = "") -> dict:
+    """One alert shaped like Alertmanager's GET /api/v2/alerts response (gettableAlert)."""
+    labels = {"alertname": name, "instance": "db-1:9100", "job": "node"}
+    if severity is not None:
+        labels["severity"] = severity
+    return {
+        "annotations": {"summary": summary or f"{name} on db-1", "description": "see runbook"},
+        "endsAt": "2026-01-01T12:30:00.000Z",
+        "fingerprint": f"{abs(hash(name)) % 16**16:016x}",
+        "receivers": [{"name": "ops"}],
+        "startsAt": "2026-01-01T11:00:00.000Z",
+        "status": {"inhibitedBy": ["abc"] if inhibited else [], "silencedBy": ["def"] if silenced else [],
+                   "state": "suppressed" if (silenced or inhibited) else state},
+        "updatedAt": "2026-01-01T12:25:00.000Z",
+        "generatorURL": "http://prometheus:9090/graph?g0.expr=up",
+        "labels": labels,
+    }
+
+
+class FakeAlertmanagerHandler(QuietHandler):
+    """FAKE of the Alertmanager v2 API: GET /api/v2/alerts with its active/silenced/inhibited filters.
+
+    Serves ``self.server.alerts`` and records the query of each request in ``self.server.queries``.
+    """
+
+    def do_GET(self):
+        url = urlsplit(self.path)
+        if url.path != "/api/v2/alerts":
+            self.reply(404, b'"not found"')
+            return
+        query = {k: v[0] for k, v in parse_qs(url.query).items()}
+        self.server.queries.append(query)
+
+        def flag(key: str) -> bool:  # Alertmanager's filters all default to true
+            return query.get(key, "true") == "true"
+
+        alerts = [
+            a for a in self.server.alerts
+            if (flag("active") or a["status"]["state"] != "active")
+            and (flag("silenced") or not a["status"]["silencedBy"])
+            and (flag("inhibited") or not a["status"]["inhibitedBy"])
+        ]
+        self.reply(200, json.dumps(alerts).encode())
+
+
+@pytest.fixture
+def fake_alertmanager():
+    server, endpoint = serve(FakeAlertmanagerHandler)
+    server.alerts, server.queries = [], []
+    yield server, endpoint
+    server.shutdown()
+
+
+def test_no_firing_alerts_is_ok(fake_alertmanager):
+    server, endpoint = fake_alertmanager
+    server.alerts = [am_alert("Silenced", "critical", silenced=True)]
+    result = alertmanager.check(make_target("alertmanager"), endpoint, None)
+    assert result.status == "ok", result.findings
+    assert result.metrics == {"alertmanager.active": 0, "alertmanager.critical": 0}
+    assert server.queries == [{"active": "true", "silenced": "false", "inhibited": "false"}]
+
+
+def test_warning_alert_only_is_a_warning(fake_alertmanager):
+    server, endpoint = fake_alertmanager
+    server.alerts = [am_alert("DiskFilling", "warning"), am_alert("NoSeverity", None)]
+    result = alertmanager.check(make_target("alertmanager"), endpoint, None)
+    assert result.status == "warning"
+    assert result.metrics["alertmanager.active"] == 2
+    assert result.metrics["alertmanager.critical"] == 0
+    assert result.details["by_severity"] == {"none": 1, "warning": 1}
+    assert "DiskFilling" in result.findings[0].message and "NoSeverity" in result.findings[0].message
+
+
+def test_critical_and_page_alerts_are_critical(fake_alertmanager):
+    server, endpoint = fake_alertmanager
+    server.alerts = [
+        am_alert("InstanceDown", "critical", summary="db-1 is down"),
+        am_alert("PagerTest", "page"),
+        am_alert("DiskFilling", "warning"),
+        am_alert("Inhibited", "critical", inhibited=True),
+    ]
+    result = alertmanager.check(make_target("alertmanager"), endpoint, None)
+    assert result.status == "critical"
+    assert result.metrics == {"alertmanager.active": 3, "alertmanager.critical": 2}
+    levels = {f.level: f.message for f in result.findings}
+    assert "InstanceDown" in levels["critical"] and "PagerTest" in levels["critical"]
+    assert "Inhibited" not in levels["critical"]
+    assert "DiskFilling" in levels["warning"]
+    assert result.details["alerts"][0] == {"alertname": "InstanceDown", "severity": "critical",
+                                           "startsAt": "2026-01-01T11:00:00.000Z", "summary": "db-1 is down"}
+
+
+def test_alert_details_are_capped_at_twenty(fake_alertmanager):
+    server, endpoint = fake_alertmanager
+    server.alerts = [am_alert(f"Alert{i}", "info") for i in range(25)]
+    result = alertmanager.check(make_target("alertmanager"), endpoint, None)
+    assert result.metrics["alertmanager.active"] == 25
+    assert len(result.details["alerts"]) == 20
+    json.dumps(result.to_dict())  # serialisable
+
+
+def test_alertmanager_on_closed_port_is_unreachable():
+    result = run_check(make_target("alertmanager", timeout=2), Endpoint(host="127.0.0.1", port=closed_port()), None)
+    assert result.status == "unreachable"

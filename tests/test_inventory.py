@@ -1,0 +1,92 @@
+"""The inventory is validated as a whole; every mistake names file, field and reason."""
+
+import pytest
+
+from include.inventory import InventoryError, load_inventory, parse_inventory
+from tests.conftest import REPO, write_inventory
+
+
+def test_demo_inventory_loads_with_seed_defaults():
+    inv = load_inventory(REPO / "config" / "inventory.yaml")
+    host = inv.target("this-host")
+    assert host.thresholds["disk_warning_pct"] == 75
+    assert host.thresholds["disk_critical_pct"] == 85
+    assert inv.schedule("daily_health_check", "x").timezone == "Asia/Seoul"
+    assert {t.kind for t in inv.targets} >= {"host", "postgres", "mysql", "redis", "milvus", "log_source"}
+
+
+def test_overrides_per_target_and_per_kind(tmp_path):
+    inv = parse_inventory({
+        "defaults": {"thresholds": {"host": {"disk_warning_pct": 60}}},
+        "targets": [
+            {"name": "a", "kind": "host"},
+            {"name": "b", "kind": "host", "thresholds": {"disk_warning_pct": 70, "disk_critical_pct": 80}},
+        ],
+    }, tmp_path / "inv.yaml")
+    assert inv.target("a").thresholds["disk_warning_pct"] == 60
+    assert inv.target("a").thresholds["disk_critical_pct"] == 85
+    assert inv.target("b").thresholds["disk_critical_pct"] == 80
+
+
+@pytest.mark.parametrize("target, field, reason", [
+    ({"name": "x", "kind": "postgress", "conn_id": "c"}, "targets[0].kind", "unknown kind 'postgress'"),
+    ({"name": "x", "kind": "postgres"}, "targets[0].conn_id", "non-empty string"),
+    ({"name": "x", "kind": "host", "thresholds": {"disk_warning_pct": "high"}},
+     "targets[0].thresholds.disk_warning_pct", "must be a number"),
+    ({"name": "x", "kind": "host", "thresholds": {"disk_warning_pct": 90}},
+     "targets[0].thresholds.disk_warning_pct", "above critical"),
+    ({"name": "x", "kind": "host", "thresholds": {"disk_warn": 90}},
+     "targets[0].thresholds.disk_warn", "unknown threshold"),
+    ({"name": "x", "kind": "redis", "conn_id": "r", "timeout_seconds": 0},
+     "targets[0].timeout_seconds", "positive"),
+    ({"name": "x", "kind": "log_source"}, "targets[0].paths", "required"),
+    ({"name": "x", "kind": "log_source", "paths": ["/a"], "pattern": "("}, "targets[0].pattern",
+     "regular expression"),
+    ({"name": "Bad Name", "kind": "host"}, "targets[0].name", "lower-case"),
+    ({"name": "x", "kind": "host", "colour": "red"}, "targets[0].colour", "unknown field"),
+])
+def test_each_mistake_names_file_field_and_reason(tmp_path, target, field, reason):
+    path = write_inventory(tmp_path, "targets: []\n")
+    with pytest.raises(InventoryError) as err:
+        parse_inventory({"targets": [target]}, path)
+    assert err.value.field == field
+    assert reason in err.value.reason
+    assert str(path) in str(err.value) and field in str(err.value)
+
+
+def test_file_level_mistakes(tmp_path):
+    with pytest.raises(InventoryError, match="file not found"):
+        load_inventory(tmp_path / "missing.yaml")
+    bad = write_inventory(tmp_path, "targets: [\n")
+    with pytest.raises(InventoryError, match="not valid YAML"):
+        load_inventory(bad)
+    with pytest.raises(InventoryError, match="duplicate target name 'a'"):
+        parse_inventory({"targets": [{"name": "a", "kind": "host"}, {"name": "a", "kind": "host"}]})
+    with pytest.raises(InventoryError, match="schedules.daily_health_check.cron"):
+        parse_inventory({"targets": [{"name": "a", "kind": "host"}],
+                         "schedules": {"daily_health_check": {"cron": "every day"}}})
+    with pytest.raises(InventoryError, match="unknown timezone"):
+        parse_inventory({"targets": [{"name": "a", "kind": "host"}],
+                         "schedules": {"daily_health_check": {"cron": "0 9 * * *", "timezone": "Mars/Base"}}})
+
+
+def test_selection_by_name_and_tag_refuses_unknown_names():
+    inv = parse_inventory({"targets": [
+        {"name": "a", "kind": "host", "tags": ["x"]},
+        {"name": "b", "kind": "host", "tags": ["y"]},
+        {"name": "c", "kind": "host", "tags": ["x", "y"]},
+    ]})
+    assert [t.name for t in inv.select(tags=["x"])] == ["a", "c"]
+    assert [t.name for t in inv.select(names=["b", "c"], tags=["x"])] == ["c"]
+    assert len(inv.select()) == 3
+    with pytest.raises(InventoryError, match="unknown target name"):
+        inv.select(names=["zzz"])
+
+
+def test_relative_paths_resolve_against_the_inventory_file(tmp_path):
+    inv = parse_inventory({"catalog": {"path": "cat.db"}, "artifacts": {"base": "out"},
+                           "targets": [{"name": "l", "kind": "log_source", "paths": ["logs/*.log"]}]},
+                          tmp_path / "inv.yaml")
+    assert inv.catalog_path == str(tmp_path / "cat.db")
+    assert inv.artifacts_base == f"file://{tmp_path / 'out'}"
+    assert inv.target("l").options["paths"] == [str(tmp_path / "logs" / "*.log")]
