@@ -1,0 +1,37 @@
+"""The reports page lists what the catalog holds and serves the stored report."""
+
+from datetime import datetime, timezone
+
+from fastapi.testclient import TestClient
+
+from include.catalog import Catalog
+from include.reports_view import build_app
+
+
+def test_lists_runs_and_serves_their_report(tmp_path):
+    catalog = Catalog(f"sqlite:///{tmp_path / 'c.db'}")
+    report = tmp_path / "report.html"
+    report.write_text("<h1>the report</h1>")
+    catalog.record_check_run("daily_health_check", datetime(2026, 5, 1, tzinfo=timezone.utc), "r1", "warning",
+                             str(report), {}, [])
+    client = TestClient(build_app(lambda: catalog, lambda uri: open(uri).read()))
+    page = client.get("/")
+    assert page.status_code == 200
+    assert "2026-05-01T00:00:00Z" in page.text and "warning" in page.text
+    served = client.get("/report", params={"routine": "daily_health_check", "interval_end": "2026-05-01T00:00:00Z"})
+    assert served.text == "<h1>the report</h1>"
+    missing = client.get("/report", params={"routine": "daily_health_check", "interval_end": "../../etc/passwd"})
+    assert missing.status_code == 404
+
+
+def test_plugin_registers_with_airflow():
+    import importlib.util
+    import pathlib
+
+    spec = importlib.util.spec_from_file_location("aegis_reports", pathlib.Path(__file__).parent.parent / "plugins" / "aegis_reports.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    plugin = module.AegisReportsPlugin
+    assert plugin.fastapi_apps[0]["url_prefix"] == "/aegis"
+    client = TestClient(plugin.fastapi_apps[0]["app"])
+    assert client.get("/").status_code in (401, 403)  # not logged in: refused
