@@ -90,3 +90,23 @@ def test_relative_paths_resolve_against_the_inventory_file(tmp_path):
     assert inv.catalog_path == str(tmp_path / "cat.db")
     assert inv.artifacts_base == f"file://{tmp_path / 'out'}"
     assert inv.target("l").options["paths"] == [str(tmp_path / "logs" / "*.log")]
+
+
+def test_production_example_inventory_is_valid():
+    inv = load_inventory(REPO / "config" / "inventory.production.yaml")
+    assert inv.catalog_conn_id == "aegis_catalog"
+    assert inv.artifacts_base.startswith("s3://")
+    assert len({t.kind for t in inv.targets}) == 10  # every kind the inventory knows
+
+
+def test_compose_file_is_the_distributed_deployment():
+    import yaml
+
+    compose = yaml.safe_load((REPO / "docker-compose.yaml").read_text())
+    env = compose["x-aegis-common"]["environment"]
+    assert env["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
+    assert env["AIRFLOW__CELERY__BROKER_URL"].startswith("redis://")
+    assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].startswith("postgresql")
+    assert {"airflow-apiserver", "airflow-scheduler", "airflow-dag-processor", "airflow-worker",
+            "airflow-triggerer", "postgres", "redis"} <= set(compose["services"])
+    load_inventory(REPO / "config" / env["AEGIS_INVENTORY"].rsplit("/", 1)[1])
