@@ -26,6 +26,7 @@ import pendulum
 from airflow.sdk import Param, dag, get_current_context, task
 from airflow.timetables.trigger import CronTriggerTimetable
 
+from include.checks import CHECK_MODULES
 from include.dag_defaults import DEFAULT_ARGS, target_params
 from include.inventory import load_inventory
 
@@ -43,7 +44,7 @@ CHECK_TIMEOUT = timedelta(seconds=max(t.timeout_seconds for t in INVENTORY.targe
     tags=["aegis", "daily", "health-check"],
     doc_md=__doc__,
     params={
-        **target_params(INVENTORY),
+        **target_params(INVENTORY, kinds=tuple(CHECK_MODULES)),
         "thresholds": Param({}, type="object", title="Threshold overrides",
                             description='For this run only, e.g. {"disk_warning_pct": 70, "long_transaction_warning_s": 60}.'),
         "alert": Param(True, type="boolean", title="Alert when not healthy",

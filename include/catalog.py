@@ -42,6 +42,21 @@ metrics = sa.Table(
     sa.Index("ix_aegis_metrics_target_metric", "target", "metric", "interval_end"),
 )
 
+backup_sets = sa.Table(
+    "aegis_backup_sets", metadata,
+    sa.Column("set_id", sa.String(200), primary_key=True),
+    sa.Column("target", sa.String(100), nullable=False, index=True),
+    sa.Column("kind", sa.String(40), nullable=False),
+    sa.Column("state", sa.String(20), nullable=False),  # running, complete, verified, failed, deleted
+    sa.Column("uri", sa.Text, nullable=False),
+    sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("finished_at", sa.DateTime(timezone=True)),
+    sa.Column("size_bytes", sa.BigInteger),
+    sa.Column("detail", sa.Text),
+    sa.Column("verified_at", sa.DateTime(timezone=True)),
+)
+BACKUP_STATES = ("running", "complete", "verified", "failed", "deleted")
+
 
 def iso(ts: datetime) -> str:
     return ts.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -111,6 +126,48 @@ class Catalog:
             query = query.where(metrics.c.interval_end >= iso(since))
         with self.engine.connect() as conn:
             return [(k, v) for k, v in conn.execute(query.order_by(metrics.c.interval_end)).all()]
+
+    # -- backup catalog -------------------------------------------------------------------------
+
+    def backup_started(self, set_id: str, target: str, kind: str, uri: str) -> None:
+        """Record (or re-record, on a retry) a set as running."""
+        now = datetime.now(timezone.utc)
+        with self.engine.begin() as conn:
+            conn.execute(backup_sets.delete().where(backup_sets.c.set_id == set_id))
+            conn.execute(backup_sets.insert().values(set_id=set_id, target=target, kind=kind, state="running",
+                                                     uri=uri, started_at=now))
+
+    def backup_state(self, set_id: str, state: str, detail: str | None = None, size_bytes: int | None = None) -> None:
+        assert state in BACKUP_STATES, state
+        now = datetime.now(timezone.utc)
+        values: dict[str, Any] = {"state": state}
+        if detail is not None:
+            values["detail"] = detail[:4000]
+        if size_bytes is not None:
+            values["size_bytes"] = size_bytes
+        if state == "complete":
+            values["finished_at"] = now
+        if state == "verified":
+            values["verified_at"] = now
+        with self.engine.begin() as conn:
+            updated = conn.execute(backup_sets.update().where(backup_sets.c.set_id == set_id).values(**values))
+        if updated.rowcount != 1:
+            raise KeyError(f"no backup set {set_id!r} in the catalog")
+
+    def backup_set(self, set_id: str) -> dict[str, Any] | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(backup_sets).where(backup_sets.c.set_id == set_id)).mappings().first()
+        return dict(row) if row else None
+
+    def backup_sets_of(self, target: str | None = None, states: tuple[str, ...] | None = None) -> list[dict[str, Any]]:
+        """Sets, newest first, optionally of one target and in some states."""
+        query = sa.select(backup_sets).order_by(backup_sets.c.started_at.desc(), backup_sets.c.set_id.desc())
+        if target:
+            query = query.where(backup_sets.c.target == target)
+        if states:
+            query = query.where(backup_sets.c.state.in_(states))
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(query).mappings().all()]
 
     def runs(self, routine: str, limit: int = 30) -> list[dict[str, Any]]:
         """The latest recorded runs of a routine, newest first."""

@@ -10,7 +10,7 @@ import logging
 from datetime import datetime, timedelta
 from typing import Any
 
-from include.checks import Window, run_check
+from include.checks import CHECK_MODULES, Window, run_check
 from include.checks.base import CheckResult, UNREACHABLE
 from include.health import evaluate
 from include.inventory import DEFAULT_THRESHOLDS, Inventory, InventoryError
@@ -31,7 +31,7 @@ def select_targets(inventory: Inventory, names: list[str], tags: list[str],
     bad = {k: v for k, v in threshold_overrides.items() if isinstance(v, bool) or not isinstance(v, (int, float))}
     if bad:
         raise ValueError(f"threshold overrides must be numbers: {bad}")
-    chosen = [t.name for t in inventory.select(names=names or None, tags=tags or None)]
+    chosen = [t.name for t in inventory.select(names=names or None, tags=tags or None, kinds=list(CHECK_MODULES))]
     if not chosen:
         raise ValueError(f"no target matches names={names} tags={tags}")
     log.info("checking %d target(s): %s", len(chosen), ", ".join(chosen))

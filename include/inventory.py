@@ -60,15 +60,16 @@ DEFAULT_THRESHOLDS: dict[str, dict[str, float]] = {
     "http_service": {"latency_warning_ms": 1000, "latency_critical_ms": 5000},
     "log_source": {"errors_warning": 1, "errors_critical": 100},
     "alertmanager": {},
+    "files": {},
 }
 KINDS = tuple(DEFAULT_THRESHOLDS)
-NO_CONNECTION_KINDS = {"host", "log_source"}
+NO_CONNECTION_KINDS = {"host", "log_source", "files"}
 
 #: Fields each kind accepts beyond the common ones, with their types and defaults.
 KIND_FIELDS: dict[str, dict[str, tuple[type | tuple[type, ...], Any]]] = {
     "host": {"mounts": (list, ["/"])},
     "postgres": {"databases": (list, [])},
-    "mysql": {},
+    "mysql": {"databases": (list, [])},
     "redis": {"latency_samples": (int, 20)},
     "milvus": {},
     "neo4j": {},
@@ -81,8 +82,13 @@ KIND_FIELDS: dict[str, dict[str, tuple[type | tuple[type, ...], Any]]] = {
         "top_signatures": (int, 5),
     },
     "alertmanager": {},
+    "files": {"paths": (list, None)},
 }
-COMMON_FIELDS = {"name", "kind", "conn_id", "tags", "thresholds", "timeout_seconds", "description"}
+COMMON_FIELDS = {"name", "kind", "conn_id", "tags", "thresholds", "timeout_seconds", "description", "backup"}
+#: Kinds the backup routine knows; ``backup:`` on a target of another kind is refused.
+BACKUP_KINDS = {"postgres", "mysql", "redis", "milvus", "files", "kubernetes"}
+BACKUP_DEFAULTS = {"enabled": True, "jobs": 2, "retention_days": 30, "keep_last": 7,
+                   "storage_class": "STANDARD_IA", "timeout_seconds": 3600}
 TOP_LEVEL = {"version", "defaults", "schedules", "artifacts", "catalog", "alerting", "targets"}
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")
 
@@ -107,13 +113,15 @@ class Target:
     timeout_seconds: float
     options: dict[str, Any]
     description: str = ""
+    #: backup settings (BACKUP_DEFAULTS merged with the target's ``backup:``); empty for kinds without backups
+    backup: dict[str, Any] = field(default_factory=dict)
 
     def with_thresholds(self, overrides: dict[str, float]) -> "Target":
         """A copy whose thresholds are overridden where ``overrides`` names a key of this kind."""
         merged = dict(self.thresholds)
         merged.update({k: float(v) for k, v in overrides.items() if k in merged})
         return Target(self.name, self.kind, self.conn_id, self.tags, merged, self.timeout_seconds,
-                      self.options, self.description)
+                      self.options, self.description, self.backup)
 
 
 @dataclass(frozen=True)
@@ -338,6 +346,11 @@ class _Validator:
             if isinstance(value, bool) or not isinstance(value, typ):
                 self.fail(f"{where}.{key}", f"must be {getattr(typ, '__name__', typ)}, got {value!r}")
             options[key] = value
+        backup = self.backup(kind, t.get("backup"), f"{where}.backup")
+        if kind == "files":
+            if not options["paths"] or not all(isinstance(p, str) for p in options["paths"]):
+                self.fail(f"{where}.paths", "must be a non-empty list of folders or files")
+            options["paths"] = [_resolve(self.path, p) for p in options["paths"]]
         if kind == "log_source":
             if not options["paths"] or not all(isinstance(p, str) for p in options["paths"]):
                 self.fail(f"{where}.paths", "must be a non-empty list of file paths or globs")
@@ -348,4 +361,28 @@ class _Validator:
                 except re.error as exc:
                     self.fail(f"{where}.{key}", f"not a valid regular expression: {exc}")
         return Target(name, kind, conn_id, tuple(tags), thresholds, timeout, options,
-                      str(t.get("description", "")))
+                      str(t.get("description", "")), backup)
+
+    def backup(self, kind: str, raw: Any, where: str) -> dict[str, Any]:
+        if kind not in BACKUP_KINDS:
+            if raw is not None:
+                self.fail(where, f"kind {kind!r} has no backup; backups exist for {sorted(BACKUP_KINDS)}")
+            return {}
+        raw = self.mapping(raw, where)
+        out = dict(BACKUP_DEFAULTS)
+        for key, value in raw.items():
+            if key not in BACKUP_DEFAULTS:
+                self.fail(f"{where}.{key}", f"unknown backup setting; known: {sorted(BACKUP_DEFAULTS)}")
+            default = BACKUP_DEFAULTS[key]
+            if isinstance(default, bool):
+                if not isinstance(value, bool):
+                    self.fail(f"{where}.{key}", f"must be true or false, got {value!r}")
+            elif isinstance(default, int):
+                if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                    self.fail(f"{where}.{key}", f"must be a whole number >= 0, got {value!r}")
+            elif not isinstance(value, str) or not value:
+                self.fail(f"{where}.{key}", f"must be a non-empty string, got {value!r}")
+            out[key] = value
+        if out["jobs"] < 1:
+            self.fail(f"{where}.jobs", "must be at least 1")
+        return out

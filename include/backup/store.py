@@ -1,0 +1,96 @@
+"""Backup sets in the artifact store (``ObjectStoragePath``: a local folder or S3).
+
+Layout: ``<artifacts>/backups/<target>/<set id>/<files…>`` and ``manifest.json``.
+Files are uploaded first, the manifest last: an interrupted upload leaves a
+folder without a manifest, which nothing treats as a backup.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from datetime import datetime, timezone
+from pathlib import Path
+
+from include.backup.manifest import CHUNK, MANIFEST, CorruptBackup, FileEntry, Manifest, check_files, sha256_of
+
+log = logging.getLogger(__name__)
+
+
+def set_id_for(target: str, ts: datetime) -> str:
+    """The set id of one target's backup for one interval: a retry reuses it, never makes a second set."""
+    return f"{target}-{ts.astimezone(timezone.utc):%Y%m%dT%H%M%SZ}"
+
+
+def local_files(workdir: Path) -> list[Path]:
+    return sorted(p for p in workdir.rglob("*") if p.is_file())
+
+
+def publish(workdir: Path, folder, manifest: Manifest, write_options: dict | None = None) -> Manifest:
+    """Copy every file of ``workdir`` under ``folder`` with its checksum, then write the manifest.
+
+    ``write_options`` go to the storage's ``open`` (for S3, e.g. the storage class).
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    stale = folder / MANIFEST
+    if stale.exists():  # a re-run of an interval rewrites the set: drop the old manifest first
+        stale.unlink()
+    entries = []
+    for path in local_files(workdir):
+        rel = path.relative_to(workdir).as_posix()
+        size, digest = sha256_of(path)
+        dest = folder / rel
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("rb") as src, dest.open("wb", **(write_options or {})) as out:
+            shutil.copyfileobj(src, out, CHUNK)
+        entries.append(FileEntry(rel, size, digest))
+    manifest.files = entries
+    (folder / MANIFEST).write_text(manifest.to_json())
+    log.info("backup set %s: %d file(s), %d bytes, manifest written to %s",
+             manifest.set_id, len(entries), manifest.size_bytes, folder / MANIFEST)
+    return manifest
+
+
+def read_manifest(folder) -> Manifest:
+    path = folder / MANIFEST
+    if not path.exists():
+        raise CorruptBackup(f"{folder}: no {MANIFEST}: the set never completed")
+    try:
+        return Manifest.from_json(path.read_text())
+    except (ValueError, TypeError, KeyError) as exc:
+        raise CorruptBackup(f"{path}: unreadable manifest: {exc}") from None
+
+
+def verify_files(folder) -> Manifest:
+    """The set's manifest, once every file is present with the recorded size and checksum."""
+    manifest = read_manifest(folder)
+    problems = check_files(folder, manifest)
+    if problems:
+        raise CorruptBackup(f"backup set {manifest.set_id} is corrupt: " + "; ".join(problems))
+    return manifest
+
+
+def fetch(folder, workdir: Path) -> Manifest:
+    """Download a set into ``workdir``, checking every file against the manifest on the way."""
+    manifest = read_manifest(folder)
+    workdir.mkdir(parents=True, exist_ok=True)
+    for entry in manifest.files:
+        src, dest = folder / entry.path, workdir / entry.path
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        if not src.exists():
+            raise CorruptBackup(f"backup set {manifest.set_id} is corrupt: {entry.path}: missing")
+        with src.open("rb") as fh, dest.open("wb") as out:
+            shutil.copyfileobj(fh, out, CHUNK)
+    problems = check_files(workdir, manifest)
+    if problems:
+        raise CorruptBackup(f"backup set {manifest.set_id} is corrupt: " + "; ".join(problems))
+    return manifest
+
+
+def delete_set(folder) -> None:
+    """Remove a set (an ObjectStoragePath): manifest first, so a half-deleted set never looks complete."""
+    manifest = folder / MANIFEST
+    if manifest.exists():
+        manifest.unlink()
+    if folder.exists():
+        folder.rmdir(recursive=True)
