@@ -97,3 +97,38 @@ def silent_server():
     srv.listen(16)
     yield srv.getsockname()[1]
     srv.close()
+
+
+@pytest.fixture(scope="session")
+def s3_server():
+    """moto's standalone S3-compatible server on a spare port (real HTTP, driven by the real S3Hook/boto3)."""
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    import urllib.request
+
+    for _ in range(100):
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/moto-api/", timeout=1)
+            break
+        except OSError:
+            time.sleep(0.1)
+    yield f"http://127.0.0.1:{port}"
+    proc.terminate()
+    proc.wait(10)
+
+
+@pytest.fixture
+def s3_bucket(s3_server, monkeypatch):
+    """A fresh bucket on the local S3 server and the Airflow connection ``aegis_s3_test`` pointing at it."""
+    import json
+    import uuid
+
+    monkeypatch.setenv("AIRFLOW_CONN_AEGIS_S3_TEST", json.dumps({
+        "conn_type": "aws", "login": "testing", "password": "testing",
+        "extra": {"endpoint_url": s3_server, "region_name": "us-east-1"}}))
+    from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+
+    bucket = f"aegis-test-{uuid.uuid4().hex[:10]}"
+    S3Hook(aws_conn_id="aegis_s3_test").create_bucket(bucket_name=bucket)
+    return bucket

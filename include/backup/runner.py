@@ -1,0 +1,171 @@
+"""The backup routine's steps as plain functions: back up a target, verify a set, restore, retention.
+
+They tie the kind modules to the artifact store and the catalog; the DAGs only call these.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import shutil
+import tempfile
+import time
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterator
+
+from include.backup import store
+from include.backup.manifest import CorruptBackup, Manifest
+from include.backup.retention import plan
+
+log = logging.getLogger(__name__)
+
+KIND_MODULES = {
+    "postgres": "include.backup.postgres",
+    "mysql": "include.backup.mysql",
+    "redis": "include.backup.redis_backup",
+    "milvus": "include.backup.milvus_backup",
+    "files": "include.backup.files",
+    "kubernetes": "include.backup.kubernetes_backup",
+}
+DATABASE_KINDS = {"postgres", "mysql"}
+
+
+def kind_module(kind: str):
+    return importlib.import_module(KIND_MODULES[kind])
+
+
+def sets_folder(inventory, target: str, set_id: str | None = None):
+    from include.artifacts import artifact_folder
+
+    return artifact_folder(inventory, "backups", target, *([set_id] if set_id else []))
+
+
+@contextmanager
+def workspace(prefix: str) -> Iterator[Path]:
+    """A private local folder, removed afterwards whatever happens."""
+    path = Path(tempfile.mkdtemp(prefix=f"aegis-{prefix}-"))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def backup_target(inventory, target, endpoint, ts: datetime, catalog) -> dict[str, Any]:
+    """Dump one target and publish the set; the catalog follows it running → complete (or failed).
+
+    Idempotent per interval: a set of this interval that is already complete or verified is
+    left alone (a retry or a second backfill does not back up twice).
+    """
+    set_id = store.set_id_for(target.name, ts)
+    existing = catalog.backup_set(set_id)
+    if existing and existing["state"] in ("complete", "verified"):
+        log.info("backup set %s is already %s: nothing to do", set_id, existing["state"])
+        return {"set_id": set_id, "state": existing["state"], "skipped": True, "uri": existing["uri"]}
+    folder = sets_folder(inventory, target.name, set_id)
+    catalog.backup_started(set_id, target.name, target.kind, str(folder))
+    started = datetime.now(timezone.utc)
+    t0 = time.monotonic()
+    try:
+        with workspace("backup") as workdir:
+            result = kind_module(target.kind).dump(target, endpoint, workdir)
+            manifest = Manifest(set_id=set_id, target=target.name, kind=target.kind, started_at=started.isoformat(),
+                                finished_at="", tool_versions=result.tool_versions, files=[], facts=result.facts,
+                                encrypted=result.encrypted)
+            manifest.finished_at = datetime.now(timezone.utc).isoformat()
+            options = {"StorageClass": target.backup["storage_class"]} if str(folder).startswith("s3://") else {}
+            manifest = store.publish(workdir, folder, manifest, _s3_write_options(options))
+    except BaseException as exc:
+        catalog.backup_state(set_id, "failed", detail=f"{type(exc).__name__}: {exc}")
+        _discard_partial(folder)
+        raise
+    seconds = time.monotonic() - t0
+    catalog.backup_state(set_id, "complete", size_bytes=manifest.size_bytes,
+                         detail=f"{len(manifest.files)} files in {seconds:.1f}s")
+    mib_s = manifest.size_bytes / 2**20 / max(seconds, 1e-6)
+    log.info("backup %s complete: %d bytes in %.1fs (%.1f MiB/s)", set_id, manifest.size_bytes, seconds, mib_s)
+    return {"set_id": set_id, "state": "complete", "uri": str(folder), "bytes": manifest.size_bytes,
+            "seconds": round(seconds, 2), "facts": manifest.facts}
+
+
+def _s3_write_options(options: dict) -> dict:
+    # s3fs passes extra ``open`` keyword arguments on to its S3 calls (PutObject / CreateMultipartUpload)
+    return options
+
+
+def _discard_partial(folder) -> None:
+    try:
+        if folder.exists():
+            store.delete_set(folder)
+            log.info("removed the incomplete set at %s", folder)
+    except Exception as exc:  # noqa: BLE001 - the set has no manifest anyway: it can never pass as complete
+        log.warning("could not remove incomplete set %s: %s", folder, exc)
+
+
+def facts_difference(expected: Any, observed: Any, path: str = "") -> list[str]:
+    """Readable differences between the manifest's facts and what a restore shows."""
+    if isinstance(expected, dict) and isinstance(observed, dict):
+        out = []
+        for key in sorted(set(expected) | set(observed), key=str):
+            where = f"{path}.{key}" if path else str(key)
+            if key not in observed:
+                out.append(f"{where}: in the backup, missing after restore")
+            elif key not in expected:
+                out.append(f"{where}: appeared after restore")
+            else:
+                out += facts_difference(expected[key], observed[key], where)
+        return out
+    return [] if expected == observed else [f"{path}: backup recorded {expected!r}, restore shows {observed!r}"]
+
+
+def restore_into_scratch(kind: str, endpoint, workdir: Path, manifest: Manifest, timeout_s: float) -> dict:
+    """Load the set into a throwaway copy next to the target and return the facts it shows (copy dropped)."""
+    module = kind_module(kind)
+    if kind in DATABASE_KINDS:
+        databases = list(manifest.facts.get("databases", {}))
+        with module.scratch(endpoint, manifest.set_id, databases) as (scratch_ep, database_map):
+            return module.restore(scratch_ep, workdir, manifest.facts, database_map=database_map, timeout_s=timeout_s)
+    with module.scratch(endpoint, manifest.set_id, workdir) as scratch_ep:
+        extra = {"root": scratch_ep} if kind == "files" else {}
+        return module.restore(scratch_ep, workdir, manifest.facts, timeout_s=timeout_s, **extra)
+
+
+def verify_set(inventory, target, endpoint, set_id: str, catalog) -> dict[str, Any]:
+    """Checksums, then a restore into scratch compared with the manifest's facts; marks verified or failed."""
+    folder = sets_folder(inventory, target.name, set_id)
+    t0 = time.monotonic()
+    try:
+        with workspace("verify") as workdir:
+            manifest = store.fetch(folder, workdir)
+            observed = restore_into_scratch(target.kind, endpoint, workdir, manifest,
+                                            target.backup["timeout_seconds"])
+        problems = facts_difference(manifest.facts, observed)
+        if problems:
+            raise CorruptBackup(f"backup set {set_id}: restored copy differs from the backup: " + "; ".join(problems))
+    except Exception as exc:
+        if catalog.backup_set(set_id):
+            catalog.backup_state(set_id, "failed", detail=f"verification failed: {exc}")
+        log.error("backup set %s FAILED verification: %s", set_id, exc)
+        return {"set_id": set_id, "state": "failed", "reason": str(exc)}
+    seconds = time.monotonic() - t0
+    catalog.backup_state(set_id, "verified", detail=f"restored into scratch and matched in {seconds:.1f}s")
+    log.info("backup set %s verified in %.1fs (%d bytes)", set_id, seconds, manifest.size_bytes)
+    return {"set_id": set_id, "state": "verified", "seconds": round(seconds, 2), "bytes": manifest.size_bytes}
+
+
+def apply_retention(inventory, catalog, targets, now: datetime, dry_run: bool = True) -> list[dict[str, str]]:
+    """Delete (or, in dry run, list) the sets retention lets go; the newest verified set always stays."""
+    actions = []
+    for target in targets:
+        sets = catalog.backup_sets_of(target.name)
+        for d in plan(sets, now, target.backup["retention_days"], target.backup["keep_last"]):
+            verb = "would delete" if dry_run else "deleting"
+            log.info("%s %s (%s)", verb, d.set_id, d.reason)
+            if not dry_run:
+                store.delete_set(sets_folder(inventory, d.target, d.set_id))
+                catalog.backup_state(d.set_id, "deleted", detail=f"retention: {d.reason}")
+            actions.append({"set_id": d.set_id, "action": verb, "reason": d.reason})
+    if not actions:
+        log.info("retention: nothing to delete")
+    return actions
