@@ -23,8 +23,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pendulum
-from airflow.sdk import Param, dag, get_current_context, task
-from airflow.timetables.trigger import CronTriggerTimetable
+from airflow.sdk import CronTriggerTimetable, Param, dag, get_current_context, task
 
 from include.checks import CHECK_MODULES
 from include.dag_defaults import DEFAULT_ARGS, target_params
@@ -85,11 +84,9 @@ def daily_health_check():
     @task
     def write_report(report: dict) -> dict:
         """Write report.html / .json / .md through ObjectStoragePath and log where they are."""
-        from include.artifacts import artifact_folder, interval_key
-        from include.daily_health import publish
+        from include.report import publish_run_report
 
-        end = pendulum.parse(report["interval"][1])
-        return publish(report, artifact_folder(INVENTORY, "reports", "daily_health_check", interval_key(end)))
+        return publish_run_report(INVENTORY, report, pendulum.parse(report["interval"][1]))
 
     @task
     def record_metrics(report: dict, written: dict) -> int:
@@ -106,7 +103,7 @@ def daily_health_check():
     def alert_if_unhealthy(report: dict, written: dict, params=None) -> dict:
         """Notify when the verdict is not healthy (and the form did not switch alerts off)."""
         from include.alerting import send_alert
-        from include.daily_health import alert_text
+        from include.report import alert_text
 
         status = report["summary"]["status"]
         if status == "healthy" or not params["alert"]:

@@ -14,7 +14,6 @@ from include.checks import CHECK_MODULES, Window, run_check
 from include.checks.base import CheckResult, UNREACHABLE
 from include.health import evaluate
 from include.inventory import DEFAULT_THRESHOLDS, Inventory, InventoryError
-from include.report import render_markdown, render_html, write_report
 from include.targets import endpoint_for
 
 log = logging.getLogger(__name__)
@@ -70,18 +69,3 @@ def build_report(results: list[dict[str, Any]], expected: list[str], run_id: str
         "summary": evaluate(results, expected),
         "results": results,
     }
-
-
-def publish(report: dict[str, Any], folder) -> dict[str, str]:
-    """Write the report's three renderings to ``folder`` and log where they are."""
-    written = write_report(folder, report)
-    log.info("report (%s) written:\n  %s", report["summary"]["status"], "\n  ".join(written.values()))
-    return written
-
-
-def alert_text(report: dict[str, Any], written: dict[str, str]) -> tuple[str, str, str]:
-    """Subject, Markdown text and HTML body of the alert for an unhealthy run."""
-    s = report["summary"]
-    subject = f"[Aegis] daily health check: {s['status'].upper()} ({len(s['reasons'])} reason(s))"
-    text = render_markdown(report) + f"\nFull report: {written.get('html', '(not written)')}\n"
-    return subject, text, render_html(report)

@@ -89,7 +89,7 @@ COMMON_FIELDS = {"name", "kind", "conn_id", "tags", "thresholds", "timeout_secon
 BACKUP_KINDS = {"postgres", "mysql", "redis", "milvus", "files", "kubernetes"}
 BACKUP_DEFAULTS = {"enabled": True, "jobs": 2, "retention_days": 30, "keep_last": 7,
                    "storage_class": "STANDARD_IA", "timeout_seconds": 3600}
-TOP_LEVEL = {"version", "defaults", "schedules", "artifacts", "catalog", "alerting", "targets"}
+TOP_LEVEL = {"version", "defaults", "schedules", "artifacts", "catalog", "alerting", "maintenance", "targets"}
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")
 
 
@@ -140,6 +140,8 @@ class Inventory:
     catalog_conn_id: str | None
     catalog_path: str
     alerting: dict[str, Any] = field(default_factory=dict)
+    #: Redis connection that carries the maintenance-mode flag for consumers (besides the Airflow Variable)
+    maintenance_redis_conn_id: str | None = None
 
     def target(self, name: str) -> Target:
         for t in self.targets:
@@ -243,8 +245,13 @@ def parse_inventory(raw: Any, path: Path | str = "<inventory>") -> Inventory:
     if alerting.get("smtp_conn_id") and not alerting.get("email_to"):
         v.fail("alerting.email_to", "required when alerting.smtp_conn_id is set")
 
+    maintenance = v.mapping(raw.get("maintenance", {}), "maintenance")
+    for key in maintenance:
+        if key != "redis_conn_id":
+            v.fail(f"maintenance.{key}", "unknown key; expected redis_conn_id")
     return Inventory(
         path=path,
+        maintenance_redis_conn_id=maintenance.get("redis_conn_id"),
         targets=tuple(targets),
         schedules=schedules,
         artifacts_base=base.rstrip("/"),

@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import html
 import json
+import logging
 from typing import Any
+
+log = logging.getLogger(__name__)
 
 STATUS_COLOUR = {"healthy": "#1a7f37", "ok": "#1a7f37", "warning": "#9a6700", "critical": "#cf222e",
                  "unreachable": "#cf222e"}
@@ -89,3 +92,25 @@ def write_report(folder, report: dict[str, Any]) -> dict[str, str]:
         path.write_text(render(report))
         written[ext] = str(path)
     return written
+
+
+def publish(report: dict[str, Any], folder) -> dict[str, str]:
+    """Write the report's three renderings to ``folder`` and log where they are."""
+    written = write_report(folder, report)
+    log.info("report (%s) written:\n  %s", report["summary"]["status"], "\n  ".join(written.values()))
+    return written
+
+
+def publish_run_report(inventory, report: dict[str, Any], interval_end) -> dict[str, str]:
+    """Publish under ``<artifacts>/reports/<routine>/<interval end>/`` (one folder per interval)."""
+    from include.artifacts import artifact_folder, interval_key
+
+    return publish(report, artifact_folder(inventory, "reports", report["routine"], interval_key(interval_end)))
+
+
+def alert_text(report: dict[str, Any], written: dict[str, str]) -> tuple[str, str, str]:
+    """Subject, Markdown text and HTML body of the alert for a run that is not healthy."""
+    s = report["summary"]
+    subject = f"[Aegis] {report['routine']}: {s['status'].upper()} ({len(s['reasons'])} reason(s))"
+    text = render_markdown(report) + f"\nFull report: {written.get('html', '(not written)')}\n"
+    return subject, text, render_html(report)

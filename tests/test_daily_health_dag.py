@@ -78,12 +78,16 @@ def sick_world(tmp_path, monkeypatch, pg_database, redis_server, silent_server):
     idle = psycopg.connect(host="127.0.0.1", user="postgres", dbname=pg_database)
     idle.execute("select 1")  # opens a transaction and leaves it open: idle in transaction
     slow = MySQLdb.connect(host="127.0.0.1", user="root")
-    sleeper = threading.Thread(target=lambda: slow.cursor().execute("SELECT SLEEP(8)"), daemon=True)
+    slow_id = slow.thread_id()
+    sleeper = threading.Thread(target=lambda: slow.cursor().execute("SELECT SLEEP(120)"), daemon=True)
     sleeper.start()
     fill_redis_past(redis_server, 92)
     time.sleep(2.5)  # the transaction and the query are now older than the 1 s thresholds of the run
     yield tmp_path
     idle.close()
+    killer = MySQLdb.connect(host="127.0.0.1", user="root")
+    killer.cursor().execute("KILL QUERY %s", (slow_id,))
+    killer.close()
     sleeper.join(10)
     slow.close()
 
@@ -113,7 +117,7 @@ def test_report_reflects_the_real_states_and_the_run_succeeds(airflow_db, sick_w
 
     maria = by["maria"]
     assert maria["metrics"]["mysql.long_queries"] >= 1
-    assert any("SLEEP(8)" in f["message"] for f in maria["findings"])
+    assert any("SLEEP(120)" in f["message"] for f in maria["findings"])
 
     cache = by["cache"]
     assert cache["status"] == "critical"

@@ -1,0 +1,108 @@
+"""
+### Backup
+
+The seeds' nightly backup (`backup.sh`: mysqldump, Redis RDB, ConfigMaps/Secrets, file archives, S3 upload, 30-day retention).
+
+1. **select_targets** — backup-enabled targets of kinds postgres, mysql, redis, milvus, files, kubernetes.
+2. **back_up** — one mapped task per target: PostgreSQL `pg_dump -Fd -j N` (snapshot shared with the row counts),
+   MySQL/MariaDB `mysqldump --single-transaction --routines --triggers --events`, Redis RDB via `redis-cli --rdb`
+   (replication snapshot, the server is not blocked), Milvus schema + data export, file archives,
+   Kubernetes ConfigMaps and Secrets (Secrets encrypted). Files go to `<artifacts>/backups/<target>/<set id>/`
+   with a `manifest.json` (sizes, SHA-256, tool versions, row/key counts) written **last**.
+   Each completed set emits the `aegis-backup-sets` Asset: the **verify_backups** DAG restores it into scratch.
+3. **apply_retention** — by age (`retention_days`, 30) and count (`keep_last`), never the newest verified set.
+   **Dry run unless the form's `apply_retention` is on**; the log lists what would go.
+4. **write_report** — HTML/JSON/Markdown report with sizes and throughput; alert when a backup failed.
+
+**What it does to a target:** reads it (dump tools, snapshots); never writes. Credentials reach the tools through
+private files / environment (PGPASSFILE, MySQL defaults file, REDISCLI_AUTH), never their command line.
+A retry of the same interval finds its complete set and does nothing.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pendulum
+from airflow.sdk import Asset, CronTriggerTimetable, Param, dag, get_current_context, task
+
+from include.dag_defaults import DEFAULT_ARGS, target_params
+from include.inventory import BACKUP_KINDS, load_inventory
+
+INVENTORY = load_inventory()
+SCHEDULE = INVENTORY.schedule("backup", default_cron="0 2 * * *", default_tz="Asia/Seoul")
+BACKUP_SETS = Asset("aegis-backup-sets", uri="aegis://backups")
+BACKUP_TIMEOUT = timedelta(seconds=max([t.backup.get("timeout_seconds", 0) for t in INVENTORY.targets] + [600]) + 300)
+
+
+@dag(
+    schedule=CronTriggerTimetable(SCHEDULE.cron, timezone=SCHEDULE.timezone, interval=timedelta(days=1)),
+    start_date=pendulum.datetime(2026, 1, 1, tz=SCHEDULE.timezone),
+    catchup=False,
+    max_active_runs=1,
+    default_args=DEFAULT_ARGS,
+    tags=["aegis", "nightly", "backup"],
+    doc_md=__doc__,
+    params={
+        **target_params(INVENTORY, kinds=tuple(sorted(BACKUP_KINDS))),
+        "apply_retention": Param(False, type="boolean", title="Delete sets past retention",
+                                 description="Off (default): only list what retention would delete."),
+    },
+)
+def backup():
+    @task
+    def select_targets(params=None) -> list[str]:
+        """Backup-enabled targets matching the form."""
+        from include.backup.dag_support import backup_targets
+
+        return backup_targets(INVENTORY, params["targets"], params["tags"])
+
+    @task(map_index_template="{{ target_name }}", outlets=[BACKUP_SETS], execution_timeout=BACKUP_TIMEOUT)
+    def back_up(target_name: str, data_interval_end=None, outlet_events=None) -> dict:
+        """Dump one target, publish the set with its manifest, record it in the catalog, announce it."""
+        from include.backup.runner import backup_target
+        from include.catalog import Catalog
+        from include.targets import endpoint_for
+
+        get_current_context()["target_name"] = target_name
+        target = INVENTORY.target(target_name)
+        outcome = backup_target(INVENTORY, target, endpoint_for(target), data_interval_end,
+                                Catalog.for_inventory(INVENTORY))
+        outlet_events[BACKUP_SETS].extra = {"set_id": outcome["set_id"], "target": target_name}
+        return {**outcome, "target": target_name}
+
+    @task(trigger_rule="all_done")
+    def apply_retention(targets: list[str], params=None, data_interval_end=None) -> list[dict]:
+        """Retention by age and count with a floor (newest verified set); dry run unless asked."""
+        from include.backup.runner import apply_retention as retain
+        from include.catalog import Catalog
+
+        return retain(INVENTORY, Catalog.for_inventory(INVENTORY), [INVENTORY.target(t) for t in targets],
+                      data_interval_end, dry_run=not params["apply_retention"])
+
+    @task(trigger_rule="all_done")
+    def write_report(targets: list[str], outcomes, retention, run_id=None, data_interval_start=None,
+                     data_interval_end=None) -> dict:
+        """Report every target's set (size, throughput, or why it failed) and alert on failures."""
+        from include.alerting import send_alert
+        from include.backup.dag_support import outcome_rows
+        from include.backup.reporting import build
+        from include.catalog import Catalog
+        from include.report import alert_text, publish_run_report
+
+        rows = outcome_rows(INVENTORY, Catalog.for_inventory(INVENTORY), list(outcomes), targets, data_interval_end)
+        report = build(f"Aegis backup — {data_interval_end:%Y-%m-%d %H:%M} UTC", "backup", run_id,
+                       data_interval_start, data_interval_end, rows, {"retention": retention or []})
+        written = publish_run_report(INVENTORY, report, data_interval_end)
+        if report["summary"]["status"] != "healthy":
+            send_alert(INVENTORY.alerting, *alert_text(report, written), context=get_current_context())
+        return written
+
+    targets = select_targets()
+    outcomes = back_up.expand(target_name=targets)
+    retention = apply_retention(targets)
+    outcomes >> retention
+    write_report(targets, outcomes, retention)
+
+
+backup()
