@@ -36,3 +36,31 @@ def outcome_rows(inventory: Inventory, catalog, outcomes: list[dict], expected: 
                        "reason": record.get("detail") or "the backup task failed before recording anything"}
         rows.append(as_result(outcome, name, target.kind))
     return rows
+
+
+def sets_to_verify(inventory: Inventory, catalog, asset_events: list[dict], names: list[str] | None) -> list[str]:
+    """Set ids to verify: the ones announced by the backup DAG, else the newest set of every target."""
+    announced = [e["set_id"] for e in asset_events if e.get("set_id")]
+    if announced:
+        log.info("verifying the announced set(s): %s", ", ".join(announced))
+        return sorted(set(announced))
+    chosen = []
+    for name in backup_targets(inventory, names):
+        newest = catalog.backup_sets_of(name, states=("complete", "verified"))
+        if newest:
+            chosen.append(newest[0]["set_id"])
+        else:
+            log.warning("%s: no complete backup set to verify", name)
+    return chosen
+
+
+def verify_one(inventory: Inventory, catalog, set_id: str) -> dict:
+    """Verify one set from the catalog: checksums, restore into scratch, compare with the manifest."""
+    from include.backup.runner import verify_set
+    from include.targets import endpoint_for
+
+    record = catalog.backup_set(set_id)
+    if record is None:
+        return {"set_id": set_id, "target": "?", "state": "failed", "reason": f"no backup set {set_id} in the catalog"}
+    target = inventory.target(record["target"])
+    return {**verify_set(inventory, target, endpoint_for(target), set_id, catalog), "target": target.name}

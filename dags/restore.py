@@ -1,0 +1,129 @@
+"""
+### Restore
+
+The seeds' restore procedure, run by hand from the form.
+
+1. **plan** — target, backup set (empty: the newest *verified* set), `dry_run` (on by default) and `confirm`:
+   restoring over a live target needs `dry_run` off **and** the target's name typed into `confirm`.
+2. **maintenance_on** (setup) — the maintenance flag consumers read (Airflow Variable `aegis_maintenance`,
+   and the Redis key `aegis:maintenance:<target>` when the inventory names a flag Redis): stop or drain.
+3. **restore** — fetch the set (every file's checksum checked), load it over the target (PostgreSQL
+   `pg_restore --clean`, MySQL/MariaDB dump replay, Redis keys replaced and extra keys removed, Milvus
+   collections recreated, files extracted, ConfigMaps/Secrets applied), then compare with the manifest.
+4. **maintenance_off** (teardown: runs whatever happened) — the consumer comes back.
+5. **health_check** — the daily check's code on the restored target.
+6. **write_report** — what was restored, how fast, and the health afterwards.
+
+**What it does to a target:** in a dry run, nothing (the set is downloaded and checked, the plan logged).
+Otherwise it **replaces the target's data** with the backup's.
+"""
+
+from __future__ import annotations
+
+import pendulum
+from airflow.sdk import Param, dag, get_current_context, task
+
+from include.dag_defaults import DEFAULT_ARGS
+from include.inventory import BACKUP_KINDS, load_inventory
+
+INVENTORY = load_inventory()
+RESTORABLE = sorted(t.name for t in INVENTORY.targets if t.kind in BACKUP_KINDS and t.backup.get("enabled"))
+
+
+@dag(
+    schedule=None,
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,
+    default_args=DEFAULT_ARGS,
+    tags=["aegis", "manual", "backup", "restore"],
+    doc_md=__doc__,
+    params={
+        "target": Param(RESTORABLE[0] if RESTORABLE else "", type="string", enum=RESTORABLE or [""],
+                        title="Target", description="The target to restore."),
+        "set_id": Param("", type="string", title="Backup set id",
+                        description="Empty: the newest verified set of the target."),
+        "dry_run": Param(True, type="boolean", title="Dry run",
+                         description="On: download and check the set, log the plan, change nothing."),
+        "confirm": Param("", type="string", title="Confirm",
+                         description="To restore over the live target, type the target's name here."),
+    },
+)
+def restore():
+    @task
+    def plan(params=None) -> dict:
+        """Resolve the set and refuse an unconfirmed live restore."""
+        from include.backup.restore import plan_restore
+        from include.catalog import Catalog
+
+        return plan_restore(INVENTORY, Catalog.for_inventory(INVENTORY), params["target"], params["set_id"] or None,
+                            params["dry_run"], params["confirm"])
+
+    @task
+    def maintenance_on(plan: dict) -> None:
+        """Raise the maintenance flag so consumers stop taking work (skipped in a dry run)."""
+        from include.maintenance import maintenance_on as on
+
+        if plan["dry_run"]:
+            print(f"DRY RUN: would turn maintenance mode on for {plan['target']}")
+            return
+        on(plan["target"], f"restore of {plan['set_id']}", INVENTORY.maintenance_redis_conn_id)
+
+    @task
+    def restore_target(plan: dict) -> dict:
+        """Fetch (checksums checked) and load the set over the target; compare with the manifest."""
+        from include.backup.restore import restore_live
+        from include.targets import endpoint_for
+
+        target = INVENTORY.target(plan["target"])
+        return restore_live(INVENTORY, target, endpoint_for(target), plan)
+
+    @task
+    def maintenance_off(plan: dict) -> None:
+        """Lower the maintenance flag, whatever happened before."""
+        from include.maintenance import maintenance_off as off
+
+        if not plan["dry_run"]:
+            off(plan["target"], INVENTORY.maintenance_redis_conn_id)
+
+    @task
+    def health_check(plan: dict, data_interval_start=None, data_interval_end=None) -> dict:
+        """The daily health check's code on the restored target."""
+        from include.daily_health import check_one, window_for
+
+        if INVENTORY.target(plan["target"]).kind not in ("postgres", "mysql", "redis", "milvus"):
+            return {}
+        return check_one(INVENTORY, plan["target"], {}, *window_for(data_interval_start, data_interval_end))
+
+    @task
+    def write_report(outcome: dict, health: dict, run_id=None, data_interval_end=None) -> dict:
+        """What was restored, how fast, and how the target looks afterwards."""
+        from include.alerting import send_alert
+        from include.backup.reporting import as_result, build
+        from include.report import alert_text, publish_run_report
+
+        end = data_interval_end or pendulum.now("UTC")
+        rows = [as_result(outcome, outcome["target"], outcome["kind"])] + ([health] if health else [])
+        for row in rows[1:]:
+            row["target"] = f"{row['target']} (health after restore)"
+        report = build(f"Aegis restore of {outcome['target']} — {end:%Y-%m-%d %H:%M} UTC", "restore", run_id, end,
+                       end, rows)
+        written = publish_run_report(INVENTORY, report, end)
+        if report["summary"]["status"] != "healthy":
+            send_alert(INVENTORY.alerting, *alert_text(report, written), context=get_current_context())
+        if outcome["state"] == "failed":
+            raise RuntimeError(outcome.get("reason", "restore failed"))
+        return written
+
+    the_plan = plan()
+    on = maintenance_on(the_plan)
+    restored = restore_target(the_plan)
+    off = maintenance_off(the_plan)
+    on >> restored >> off
+    off.as_teardown(setups=on)
+    health = health_check(the_plan)
+    off >> health
+    write_report(restored, health)
+
+
+restore()

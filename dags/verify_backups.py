@@ -1,0 +1,92 @@
+"""
+### Verify backups
+
+A backup is only worth what a restore proves. Runs on every set the **backup** DAG announces
+(Asset `aegis-backup-sets`), weekly over the newest set of every target, and on demand.
+
+1. **select_sets** — the announced set ids, or the newest complete/verified set per target (form: targets).
+2. **verify** — one mapped task per set: download it and check every file's size and SHA-256 against the
+   manifest; restore it into a **scratch** copy on the same server (a throwaway database, a private
+   `redis-server`, a temporary Milvus Lite file, a temporary folder); compare what the copy holds (tables and
+   row counts, key counts, collection row counts) with what the manifest recorded at backup time; drop the
+   scratch copy; mark the set `verified` or `failed` in the catalog. A flipped byte, a missing file or a
+   truncated dump is caught by the checksums before anything is restored.
+3. **write_report** — per set, with the reason of every failure; alert when one failed.
+
+**What it does to a target:** creates and drops a scratch database named `aegis_scratch_…` on the target's
+server (PostgreSQL, MySQL); nothing else. The live data is never touched.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pendulum
+from airflow.sdk import Asset, AssetOrTimeSchedule, CronTriggerTimetable, Param, dag, get_current_context, task
+
+from include.dag_defaults import DEFAULT_ARGS, target_params
+from include.inventory import BACKUP_KINDS, load_inventory
+
+INVENTORY = load_inventory()
+SCHEDULE = INVENTORY.schedule("verify_backups", default_cron="0 4 * * 0", default_tz="Asia/Seoul")
+BACKUP_SETS = Asset("aegis-backup-sets", uri="aegis://backups")
+
+
+@dag(
+    schedule=AssetOrTimeSchedule(
+        timetable=CronTriggerTimetable(SCHEDULE.cron, timezone=SCHEDULE.timezone, interval=timedelta(days=7)),
+        assets=BACKUP_SETS),
+    start_date=pendulum.datetime(2026, 1, 1, tz=SCHEDULE.timezone),
+    catchup=False,
+    max_active_runs=1,
+    default_args=DEFAULT_ARGS,
+    tags=["aegis", "weekly", "backup", "verify"],
+    doc_md=__doc__,
+    params={
+        **target_params(INVENTORY, kinds=tuple(sorted(BACKUP_KINDS))),
+        "set_ids": Param([], type="array", items={"type": "string"}, title="Backup set ids",
+                         description="Verify exactly these sets (empty: announced sets, else the newest per target)."),
+    },
+)
+def verify_backups():
+    @task
+    def select_sets(params=None, triggering_asset_events=None) -> list[str]:
+        """The sets this run verifies."""
+        from include.backup.dag_support import sets_to_verify
+        from include.catalog import Catalog
+
+        if params["set_ids"]:
+            return params["set_ids"]
+        events = [e.extra or {} for evs in (triggering_asset_events or {}).values() for e in evs]
+        return sets_to_verify(INVENTORY, Catalog.for_inventory(INVENTORY), events, params["targets"])
+
+    @task(map_index_template="{{ set_id }}", execution_timeout=timedelta(hours=3))
+    def verify(set_id: str) -> dict:
+        """Checksums, restore into scratch, compare with the manifest, drop scratch, mark the catalog."""
+        from include.backup.dag_support import verify_one
+        from include.catalog import Catalog
+
+        get_current_context()["set_id"] = set_id
+        return verify_one(INVENTORY, Catalog.for_inventory(INVENTORY), set_id)
+
+    @task(trigger_rule="all_done")
+    def write_report(outcomes, run_id=None, data_interval_start=None, data_interval_end=None) -> dict:
+        """Per-set verdicts with reasons; alert when any set failed verification."""
+        from include.alerting import send_alert
+        from include.backup.reporting import as_result, build
+        from include.report import alert_text, publish_run_report
+
+        end = data_interval_end or pendulum.now("UTC")
+        rows = [as_result(o, o["set_id"], INVENTORY.target(o["target"]).kind if o["target"] != "?" else "?")
+                for o in outcomes if o]
+        report = build(f"Aegis backup verification — {end:%Y-%m-%d %H:%M} UTC", "verify_backups", run_id,
+                       data_interval_start or end, end, rows)
+        written = publish_run_report(INVENTORY, report, end)
+        if report["summary"]["status"] != "healthy":
+            send_alert(INVENTORY.alerting, *alert_text(report, written), context=get_current_context())
+        return written
+
+    write_report(verify.expand(set_id=select_sets()))
+
+
+verify_backups()

@@ -1,0 +1,78 @@
+"""Restoring a backup set over a live target, the way the seeds' runbook does it:
+maintenance mode on, fetch (checksums checked), restore, maintenance mode off, health check, report.
+
+Dry run by default: the plan is validated and logged, nothing is changed. Acting needs
+``dry_run = false`` *and* the target's name typed into ``confirm``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from include.backup import runner, store
+from include.backup.runner import DATABASE_KINDS, kind_module
+
+log = logging.getLogger(__name__)
+
+
+class RestoreRefused(ValueError):
+    """The restore request is incomplete or unsafe; the message says what to change."""
+
+
+def plan_restore(inventory, catalog, target_name: str, set_id: str | None, dry_run: bool, confirm: str) -> dict:
+    """Resolve and check the request: which set (default: newest verified), and the confirmation."""
+    target = inventory.target(target_name)
+    if not target.backup:
+        raise RestoreRefused(f"target {target_name!r} (kind {target.kind}) has no backups")
+    if set_id:
+        record = catalog.backup_set(set_id)
+        if record is None or record["target"] != target_name:
+            raise RestoreRefused(f"backup set {set_id!r} is not a set of {target_name!r} in the catalog")
+        if record["state"] not in ("complete", "verified"):
+            raise RestoreRefused(f"backup set {set_id!r} is {record['state']}: only complete or verified sets restore")
+    else:
+        verified = catalog.backup_sets_of(target_name, states=("verified",))
+        if not verified:
+            raise RestoreRefused(f"{target_name!r} has no verified backup set; name a set id explicitly")
+        record = verified[0]
+    if not dry_run and confirm != target_name:
+        raise RestoreRefused(f"restoring over the live target needs confirm = {target_name!r} (got {confirm!r})")
+    plan = {"target": target_name, "kind": target.kind, "set_id": record["set_id"], "state": record["state"],
+            "uri": record["uri"], "dry_run": dry_run}
+    log.info("%s restore of %s from %s (%s)", "DRY RUN:" if dry_run else "LIVE", target_name, record["set_id"],
+             record["state"])
+    return plan
+
+
+def restore_live(inventory, target, endpoint, plan: dict) -> dict[str, Any]:
+    """Fetch the set (checksums verified on the way) and load it over the live target."""
+    folder = runner.sets_folder(inventory, target.name, plan["set_id"])
+    t0 = time.monotonic()
+    with runner.workspace("restore") as workdir:
+        manifest = store.fetch(folder, workdir)
+        if plan["dry_run"]:
+            log.info("DRY RUN: would restore %d file(s), %d bytes of %s over %s; facts at backup time: %s",
+                     len(manifest.files), manifest.size_bytes, plan["set_id"], target.name, manifest.facts)
+            return {**plan, "state": "dry-run", "bytes": manifest.size_bytes, "facts": manifest.facts}
+        module = kind_module(target.kind)
+        timeout_s = target.backup["timeout_seconds"]
+        if target.kind in DATABASE_KINDS:
+            names = {db: db for db in manifest.facts.get("databases", {})}
+            observed = module.restore(endpoint, workdir, manifest.facts, database_map=names, timeout_s=timeout_s)
+        elif target.kind == "redis":
+            observed = module.restore(endpoint, workdir, manifest.facts, timeout_s=timeout_s, flush=True)
+        else:
+            observed = module.restore(endpoint, workdir, manifest.facts, timeout_s=timeout_s)
+    problems = runner.facts_difference(manifest.facts, observed)
+    seconds = time.monotonic() - t0
+    outcome = {**plan, "state": "restored" if not problems else "failed", "seconds": round(seconds, 2),
+               "bytes": manifest.size_bytes, "facts": observed}
+    if problems:
+        outcome["reason"] = "after restore the target differs from the backup: " + "; ".join(problems)
+        log.error(outcome["reason"])
+    else:
+        log.info("restored %s over %s in %.1fs (%.1f MiB/s)", plan["set_id"], target.name, seconds,
+                 manifest.size_bytes / 2**20 / max(seconds, 1e-6))
+    return outcome
