@@ -26,7 +26,7 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import Asset, CronTriggerTimetable, Param, dag, get_current_context, task
 
-from include.dag_defaults import DEFAULT_ARGS, target_params
+from include.dag_defaults import DEFAULT_ARGS, run_window, target_params
 from include.inventory import BACKUP_KINDS, load_inventory
 
 INVENTORY = load_inventory()
@@ -58,7 +58,8 @@ def backup():
         return backup_targets(INVENTORY, params["targets"], params["tags"])
 
     @task(map_index_template="{{ target_name }}", outlets=[BACKUP_SETS], execution_timeout=BACKUP_TIMEOUT)
-    def back_up(target_name: str, data_interval_end=None, outlet_events=None) -> dict:
+    def back_up(target_name: str, dag_run=None, data_interval_start=None, data_interval_end=None,
+                outlet_events=None) -> dict:
         """Dump one target, publish the set with its manifest, record it in the catalog, announce it."""
         from include.backup.runner import backup_target
         from include.catalog import Catalog
@@ -66,22 +67,24 @@ def backup():
 
         get_current_context()["target_name"] = target_name
         target = INVENTORY.target(target_name)
-        outcome = backup_target(INVENTORY, target, endpoint_for(target), data_interval_end,
-                                Catalog.for_inventory(INVENTORY))
+        _, end = run_window(dag_run, data_interval_start, data_interval_end)
+        outcome = backup_target(INVENTORY, target, endpoint_for(target), end, Catalog.for_inventory(INVENTORY))
         outlet_events[BACKUP_SETS].extra = {"set_id": outcome["set_id"], "target": target_name}
         return {**outcome, "target": target_name}
 
     @task(trigger_rule="all_done")
-    def apply_retention(targets: list[str], params=None, data_interval_end=None) -> list[dict]:
+    def apply_retention(targets: list[str], params=None, dag_run=None, data_interval_start=None,
+                        data_interval_end=None) -> list[dict]:
         """Retention by age and count with a floor (newest verified set); dry run unless asked."""
         from include.backup.runner import apply_retention as retain
         from include.catalog import Catalog
 
         return retain(INVENTORY, Catalog.for_inventory(INVENTORY), [INVENTORY.target(t) for t in targets],
-                      data_interval_end, dry_run=not params["apply_retention"])
+                      run_window(dag_run, data_interval_start, data_interval_end)[1],
+                      dry_run=not params["apply_retention"])
 
     @task(trigger_rule="all_done")
-    def write_report(targets: list[str], outcomes, retention, run_id=None, data_interval_start=None,
+    def write_report(targets: list[str], outcomes, retention, run_id=None, dag_run=None, data_interval_start=None,
                      data_interval_end=None) -> dict:
         """Report every target's set (size, throughput, or why it failed) and alert on failures."""
         from include.alerting import send_alert
@@ -90,10 +93,11 @@ def backup():
         from include.catalog import Catalog
         from include.report import alert_text, publish_run_report
 
-        rows = outcome_rows(INVENTORY, Catalog.for_inventory(INVENTORY), list(outcomes), targets, data_interval_end)
-        report = build(f"Aegis backup — {data_interval_end:%Y-%m-%d %H:%M} UTC", "backup", run_id,
-                       data_interval_start, data_interval_end, rows, {"retention": retention or []})
-        written = publish_run_report(INVENTORY, report, data_interval_end)
+        start, end = run_window(dag_run, data_interval_start, data_interval_end)
+        rows = outcome_rows(INVENTORY, Catalog.for_inventory(INVENTORY), list(outcomes), targets, end)
+        report = build(f"Aegis backup — {end:%Y-%m-%d %H:%M} UTC", "backup", run_id, start, end, rows,
+                       {"retention": retention or []})
+        written = publish_run_report(INVENTORY, report, end)
         if report["summary"]["status"] != "healthy":
             send_alert(INVENTORY.alerting, *alert_text(report, written), context=get_current_context())
         return written

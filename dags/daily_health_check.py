@@ -26,7 +26,7 @@ import pendulum
 from airflow.sdk import CronTriggerTimetable, Param, dag, get_current_context, task
 
 from include.checks import CHECK_MODULES
-from include.dag_defaults import DEFAULT_ARGS, target_params
+from include.dag_defaults import DEFAULT_ARGS, run_window, target_params
 from include.inventory import load_inventory
 
 INVENTORY = load_inventory()
@@ -59,23 +59,24 @@ def daily_health_check():
         return select(INVENTORY, params["targets"], params["tags"], params["thresholds"])
 
     @task(map_index_template="{{ target_name }}", execution_timeout=CHECK_TIMEOUT)
-    def check_target(target_name: str, params=None, data_interval_start=None, data_interval_end=None) -> dict:
+    def check_target(target_name: str, params=None, dag_run=None, data_interval_start=None,
+                     data_interval_end=None) -> dict:
         """Check one target, bounded by its timeout; an unreachable target is a result, not a failure."""
         from include.catalog import Catalog
-        from include.daily_health import check_one, window_for
+        from include.daily_health import check_one
 
         get_current_context()["target_name"] = target_name
-        start, end = window_for(data_interval_start, data_interval_end)
+        start, end = run_window(dag_run, data_interval_start, data_interval_end)
         return check_one(INVENTORY, target_name, params["thresholds"], start, end, Catalog.for_inventory(INVENTORY))
 
     @task(trigger_rule="all_done")
-    def evaluate_health(expected: list[str], results, run_id=None, data_interval_start=None,
+    def evaluate_health(expected: list[str], results, run_id=None, dag_run=None, data_interval_start=None,
                         data_interval_end=None) -> dict:
         """Fold the results into healthy / warning / critical with reasons (a missing result is critical)."""
-        from include.daily_health import build_report, window_for
+        from include.daily_health import build_report
 
         report = build_report([r for r in results if r], expected, run_id,
-                              *window_for(data_interval_start, data_interval_end))
+                              *run_window(dag_run, data_interval_start, data_interval_end))
         print(f"overall: {report['summary']['status']}")
         for reason in report["summary"]["reasons"]:
             print(f"  [{reason['level']}] {reason['target']}: {reason['message']}")

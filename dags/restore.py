@@ -23,7 +23,7 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import Param, dag, get_current_context, task
 
-from include.dag_defaults import DEFAULT_ARGS
+from include.dag_defaults import DEFAULT_ARGS, run_window
 from include.inventory import BACKUP_KINDS, load_inventory
 
 INVENTORY = load_inventory()
@@ -87,22 +87,23 @@ def restore():
             off(plan["target"], INVENTORY.maintenance_redis_conn_id)
 
     @task
-    def health_check(plan: dict, data_interval_start=None, data_interval_end=None) -> dict:
+    def health_check(plan: dict, dag_run=None, data_interval_start=None, data_interval_end=None) -> dict:
         """The daily health check's code on the restored target."""
-        from include.daily_health import check_one, window_for
+        from include.daily_health import check_one
 
         if INVENTORY.target(plan["target"]).kind not in ("postgres", "mysql", "redis", "milvus"):
             return {}
-        return check_one(INVENTORY, plan["target"], {}, *window_for(data_interval_start, data_interval_end))
+        return check_one(INVENTORY, plan["target"], {}, *run_window(dag_run, data_interval_start, data_interval_end))
 
     @task
-    def write_report(outcome: dict, health: dict, run_id=None, data_interval_end=None) -> dict:
+    def write_report(outcome: dict, health: dict, run_id=None, dag_run=None, data_interval_start=None,
+                     data_interval_end=None) -> dict:
         """What was restored, how fast, and how the target looks afterwards."""
         from include.alerting import send_alert
         from include.backup.reporting import as_result, build
         from include.report import alert_text, publish_run_report
 
-        end = data_interval_end or pendulum.now("UTC")
+        _, end = run_window(dag_run, data_interval_start, data_interval_end)
         rows = [as_result(outcome, outcome["target"], outcome["kind"])] + ([health] if health else [])
         for row in rows[1:]:
             row["target"] = f"{row['target']} (health after restore)"

@@ -24,7 +24,7 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import Asset, AssetOrTimeSchedule, CronTriggerTimetable, Param, dag, get_current_context, task
 
-from include.dag_defaults import DEFAULT_ARGS, target_params
+from include.dag_defaults import DEFAULT_ARGS, run_window, target_params
 from include.inventory import BACKUP_KINDS, load_inventory
 
 INVENTORY = load_inventory()
@@ -70,17 +70,17 @@ def verify_backups():
         return verify_one(INVENTORY, Catalog.for_inventory(INVENTORY), set_id)
 
     @task(trigger_rule="all_done")
-    def write_report(outcomes, run_id=None, data_interval_start=None, data_interval_end=None) -> dict:
+    def write_report(outcomes, run_id=None, dag_run=None, data_interval_start=None, data_interval_end=None) -> dict:
         """Per-set verdicts with reasons; alert when any set failed verification."""
         from include.alerting import send_alert
         from include.backup.reporting import as_result, build
         from include.report import alert_text, publish_run_report
 
-        end = data_interval_end or pendulum.now("UTC")
+        start, end = run_window(dag_run, data_interval_start, data_interval_end, timedelta(days=7))
         rows = [as_result(o, o["set_id"], INVENTORY.target(o["target"]).kind if o["target"] != "?" else "?")
                 for o in outcomes if o]
         report = build(f"Aegis backup verification — {end:%Y-%m-%d %H:%M} UTC", "verify_backups", run_id,
-                       data_interval_start or end, end, rows)
+                       start, end, rows)
         written = publish_run_report(INVENTORY, report, end)
         if report["summary"]["status"] != "healthy":
             send_alert(INVENTORY.alerting, *alert_text(report, written), context=get_current_context())

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from airflow.sdk import Param
 
@@ -29,3 +29,15 @@ def target_params(inventory, kinds: tuple[str, ...] | None = None) -> dict[str, 
             title="Tags", description="Check only targets carrying at least one of these tags (empty: no filter).",
         ),
     }
+
+
+def run_window(dag_run, data_interval_start: datetime | None, data_interval_end: datetime | None,
+               default_span: timedelta = timedelta(days=1)) -> tuple[datetime, datetime]:
+    """The interval a run works on, the same in every task of the run.
+
+    A scheduled or backfilled run has its data interval. A run triggered without a logical
+    date has none: it ends at the run's ``run_after`` and looks back ``default_span``.
+    """
+    end = data_interval_end or dag_run.run_after
+    start = data_interval_start if data_interval_start is not None and data_interval_start < end else end - default_span
+    return start, end

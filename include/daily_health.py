@@ -7,7 +7,7 @@ shell without a scheduler.
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from include.checks import CHECK_MODULES, Window, run_check
@@ -35,13 +35,6 @@ def select_targets(inventory: Inventory, names: list[str], tags: list[str],
         raise ValueError(f"no target matches names={names} tags={tags}")
     log.info("checking %d target(s): %s", len(chosen), ", ".join(chosen))
     return chosen
-
-
-def window_for(start: datetime | None, end: datetime) -> tuple[datetime, datetime]:
-    """The run's data interval; a run without one looks back one day from its end."""
-    if start is None or start >= end:
-        start = end - timedelta(days=1)
-    return start, end
 
 
 def check_one(inventory: Inventory, name: str, threshold_overrides: dict[str, Any],

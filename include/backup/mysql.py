@@ -1,0 +1,243 @@
+"""MySQL / MariaDB backups: one gzip-compressed logical dump per database, ``workdir/<db>.sql.gz``.
+
+``mysqldump`` (or ``mariadb-dump``) runs with ``--single-transaction`` plus routines, triggers
+and events, *without* ``--databases``: the file holds no ``CREATE DATABASE``/``USE`` and so
+restores into any database name (a scratch copy, for verification).
+
+Credentials reach the tools through a ``--defaults-extra-file`` (always the first argument)
+in a private temporary folder outside the work folder; no password is on a command line.
+MySQLdb has no identifier type: :func:`quote_ident` quotes names with backticks.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import gzip
+import hashlib
+import shutil
+import subprocess
+import tempfile
+import threading
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+import MySQLdb
+
+from include.backup.base import BackupToolError, DumpResult, secret_file, tool_version
+
+CONNECT_TIMEOUT_S = 30
+CHUNK = 1 << 20
+SCRATCH_PREFIX = "aegis_scratch_"
+MAX_IDENT = 64  # characters
+DUMP_FLAGS = ["--single-transaction", "--routines", "--triggers", "--events", "--hex-blob", "--no-tablespaces"]
+
+
+def quote_ident(name: str) -> str:
+    """A MySQL identifier in backticks, embedded backticks doubled."""
+    return "`" + name.replace("`", "``") + "`"
+
+
+def _tool(*names: str) -> str:
+    """The first of ``names`` on PATH (mysqldump before mariadb-dump, mariadb before mysql)."""
+    for name in names:
+        if shutil.which(name):
+            return name
+    raise BackupToolError(f"none of {', '.join(names)} is installed")
+
+
+def _connect(endpoint, timeout_s: float):
+    """A connection without a default database (names are always explicit): connect timeout
+    capped at 30 s, read/write timeouts ``timeout_s`` (a COUNT(*) of a big table takes a while).
+    The password is a keyword argument only."""
+    kwargs = dict(host=endpoint.host or "127.0.0.1", port=int(endpoint.port or 3306), user=endpoint.login or "root",
+                  connect_timeout=max(1, int(min(timeout_s, CONNECT_TIMEOUT_S))), read_timeout=max(1, int(timeout_s)),
+                  write_timeout=max(1, int(timeout_s)), charset="utf8mb4", autocommit=True)
+    if endpoint.password:
+        kwargs["password"] = endpoint.password
+    return MySQLdb.connect(**kwargs)
+
+
+@contextmanager
+def _defaults_file(endpoint) -> Iterator[str]:
+    """``--defaults-extra-file=…`` with the [client] credentials, in a private temp folder removed afterwards."""
+    def value(v) -> str:  # option-file quoting: backslash escapes inside double quotes
+        return '"' + str(v).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+
+    lines = ["[client]", f"user={value(endpoint.login or 'root')}", f"host={value(endpoint.host or '127.0.0.1')}",
+             f"port={int(endpoint.port or 3306)}", "default-character-set=utf8mb4"]
+    if endpoint.password:
+        lines.append(f"password={value(endpoint.password)}")
+    with tempfile.TemporaryDirectory(prefix="aegis-mycnf-") as private:
+        path = secret_file(Path(private), "client.cnf", "\n".join(lines) + "\n")
+        yield f"--defaults-extra-file={path}"
+
+
+def _stream(argv: list[str], *, timeout_s: float, source=None, sink=None) -> None:
+    """Run ``argv`` feeding ``source`` (a binary file) to its stdin or copying its stdout to ``sink``.
+
+    The process is killed at ``timeout_s``; a non-zero exit raises :class:`BackupToolError`
+    with the tail of stderr (the tools never print the password from the defaults file).
+    """
+    with tempfile.TemporaryFile() as err:
+        proc = subprocess.Popen(argv, stdin=subprocess.PIPE if source else subprocess.DEVNULL,
+                                stdout=subprocess.PIPE if sink else subprocess.DEVNULL, stderr=err)
+        timed_out = threading.Event()
+
+        def kill() -> None:
+            timed_out.set()
+            proc.kill()
+
+        timer = threading.Timer(timeout_s, kill)
+        timer.start()
+        try:
+            try:
+                if source:
+                    shutil.copyfileobj(source, proc.stdin, CHUNK)
+                else:
+                    shutil.copyfileobj(proc.stdout, sink, CHUNK)
+            except BrokenPipeError:
+                pass  # the tool died: its exit code and stderr say why
+            finally:
+                for pipe in (proc.stdin, proc.stdout):
+                    try:
+                        pipe and pipe.close()
+                    except BrokenPipeError:
+                        pass
+            code = proc.wait()
+        finally:
+            timer.cancel()
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        if timed_out.is_set():
+            raise BackupToolError(f"{argv[0]} did not finish within {timeout_s:g}s")
+        err.seek(0)
+        tail = err.read().decode(errors="replace").strip()[-1500:]
+    if code != 0:
+        raise BackupToolError(f"{argv[0]} exited {code}: {tail}")
+
+
+def _count_tables(cur, db: str) -> dict[str, int]:
+    cur.execute("SELECT table_name FROM information_schema.tables WHERE table_schema = %s"
+                " AND table_type IN ('BASE TABLE', 'SYSTEM VERSIONED') ORDER BY table_name", (db,))
+    counts = {}
+    for (table,) in cur.fetchall():
+        cur.execute(f"SELECT COUNT(*) FROM {quote_ident(db)}.{quote_ident(table)}")
+        counts[table] = int(cur.fetchone()[0])
+    return counts
+
+
+def facts(endpoint, databases: list[str], timeout_s: float) -> dict:
+    """Exact ``COUNT(*)`` of every base table per database, inside one consistent-snapshot transaction.
+
+    Known deviation: when called just before ``mysqldump`` (see :func:`dump`) this is a separate
+    snapshot from the tool's own ``--single-transaction`` one, so the recorded counts equal the
+    dump's content only if the data is quiescent between the two (InnoDB cannot share snapshots).
+    """
+    conn = _connect(endpoint, timeout_s)
+    try:
+        cur = conn.cursor()
+        cur.execute("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        cur.execute("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY")
+        out = {db: {"tables": _count_tables(cur, db)} for db in databases}
+        conn.rollback()
+    finally:
+        conn.close()
+    return {"databases": out}
+
+
+def _dump_file(workdir: Path, db: str) -> Path:
+    if not db or "/" in db or "\0" in db or db.startswith("."):
+        raise ValueError(f"database name {db!r} cannot be used as a backup file name")
+    return workdir / f"{db}.sql.gz"
+
+
+def dump(target, endpoint, workdir: Path) -> DumpResult:
+    """Dump each database (default: the connection's own) to ``workdir/<db>.sql.gz``."""
+    timeout_s = float(target.backup.get("timeout_seconds", 3600))
+    databases = list(target.options.get("databases") or ([endpoint.schema] if endpoint.schema else []))
+    if not databases:
+        raise BackupToolError(f"target {target.name}: no databases listed and the connection names none")
+    tool = _tool("mysqldump", "mariadb-dump")
+    versions = {tool: tool_version([tool, "--version"])}
+    result: dict[str, dict] = {}
+    with _defaults_file(endpoint) as defaults:
+        for db in databases:
+            path = _dump_file(workdir, db)
+            result.update(facts(endpoint, [db], timeout_s)["databases"])
+            with gzip.open(path, "wb", compresslevel=6) as sink:
+                _stream([tool, defaults, *DUMP_FLAGS, db], timeout_s=timeout_s, sink=sink)
+    return DumpResult(tool_versions=versions, facts={"databases": result})
+
+
+def restore(endpoint, workdir: Path, manifest_facts: dict, *, database_map: dict[str, str] | None = None,
+            timeout_s: float) -> dict:
+    """Load each ``<db>.sql.gz`` into ``database_map[db]`` (default: the same name), created if missing.
+
+    Over an existing database the dump's ``DROP … IF EXISTS`` statements replace its tables,
+    views and routines; tables created after the backup are left alone. Returns the facts
+    observed after the load, keyed by the original database names. Views, routines, triggers
+    and events keep their ``DEFINER``: restoring as a user other than the definer needs the
+    ``SET USER`` (MariaDB) / ``SET_USER_ID`` (MySQL) or ``SUPER`` privilege.
+    """
+    originals = list(manifest_facts.get("databases", {}))
+    database_map = database_map or {db: db for db in originals}
+    client = _tool("mariadb", "mysql")
+    conn = _connect(endpoint, timeout_s)
+    try:
+        for db in originals:
+            conn.cursor().execute(f"CREATE DATABASE IF NOT EXISTS {quote_ident(database_map[db])}")
+    finally:
+        conn.close()
+    with _defaults_file(endpoint) as defaults:
+        for db in originals:
+            with gzip.open(_dump_file(workdir, db), "rb") as source:
+                _stream([client, defaults, "--binary-mode", f"--database={database_map[db]}"],
+                        timeout_s=timeout_s, source=source)
+    observed = facts(endpoint, [database_map[db] for db in originals], timeout_s)["databases"]
+    return {"databases": {db: observed[database_map[db]] for db in originals}}
+
+
+def scratch_name(set_id: str, db: str) -> str:
+    """``aegis_scratch_<hash of set id>_<db>``, cut to 64 characters (with a hash of ``db`` when cut)."""
+    name = f"{SCRATCH_PREFIX}{hashlib.sha256(set_id.encode()).hexdigest()[:8]}_{db}"
+    if len(name) <= MAX_IDENT:
+        return name
+    tail = "_" + hashlib.sha256(db.encode()).hexdigest()[:8]
+    return name[:MAX_IDENT - len(tail)] + tail
+
+
+@contextmanager
+def scratch(endpoint, set_id: str, databases: list[str]) -> Iterator[tuple[object, dict[str, str]]]:
+    """Empty throwaway databases on the same server, dropped at exit, even on error.
+
+    A leftover of a crashed earlier run with the same name is dropped first. Yields the
+    endpoint (its own database set to the first scratch database) and ``{original: scratch}``.
+    """
+    database_map = {db: scratch_name(set_id, db) for db in databases}
+    if len(set(database_map.values())) != len(database_map):
+        raise ValueError(f"scratch names collide for {databases}")
+    created: list[str] = []
+    try:
+        conn = _connect(endpoint, CONNECT_TIMEOUT_S)
+        try:
+            for name in database_map.values():
+                conn.cursor().execute(f"DROP DATABASE IF EXISTS {quote_ident(name)}")
+                conn.cursor().execute(f"CREATE DATABASE {quote_ident(name)}")
+                created.append(name)
+        finally:
+            conn.close()
+        schema = database_map[databases[0]] if databases else endpoint.schema
+        yield dataclasses.replace(endpoint, schema=schema), database_map
+    finally:
+        if created:
+            conn = _connect(endpoint, CONNECT_TIMEOUT_S)
+            try:
+                for name in created:
+                    conn.cursor().execute(f"DROP DATABASE IF EXISTS {quote_ident(name)}")
+            finally:
+                conn.close()
+
+
+__all__ = ["BackupToolError", "dump", "facts", "quote_ident", "restore", "scratch", "scratch_name"]

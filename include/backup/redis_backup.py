@@ -1,0 +1,281 @@
+"""Redis backups: an RDB snapshot taken over the replication protocol, restored key by key.
+
+``dump`` runs ``redis-cli --rdb``: the server forks and streams a snapshot (as for
+BGSAVE) without blocking clients. The password goes through ``REDISCLI_AUTH``,
+never the command line.
+
+Facts are the number of keys *without a TTL* per database (``{"keys_without_ttl":
+{"db0": n}}``): keys with a TTL may legitimately expire between the backup and a
+verification days later (Redis drops expired keys when it loads an RDB), so
+counting them would turn every verification of a cache into a false alarm.
+
+``scratch`` starts a private ``redis-server`` on a copy of the snapshot (bound to
+127.0.0.1, no persistence) and stops it at exit. ``restore`` copies every key of
+the snapshot to a live server with pipelined ``DUMP`` / ``RESTORE … REPLACE``
+(remaining TTLs kept), optionally flushing the target's databases first.
+
+The local ``redis-server`` must understand the snapshot's RDB version, i.e. be
+at least as new as the backed-up server.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+import redis
+
+from include.backup.base import BackupToolError, DumpResult, run_tool, tool_version
+from include.checks.redis_check import connect
+from include.targets import Endpoint
+
+log = logging.getLogger(__name__)
+
+RDB_FILE = "dump.rdb"
+BATCH = 500
+#: a scratch server accepts this many databases so any source's ``SELECT n`` in the RDB loads
+SCRATCH_DATABASES = 256
+#: marks a scratch Endpoint already holding the snapshot of the RDB file named by the value
+SCRATCH_MARK = "aegis_scratch_rdb"
+
+
+# ------------------------------------------------------------------------- dump
+def dump(target, endpoint: Endpoint, workdir: Path) -> DumpResult:
+    """Stream an RDB snapshot of ``endpoint`` into ``workdir/dump.rdb``; facts are per-db key counts.
+
+    Counts are read before and after the snapshot; if they differ (writes during the
+    backup) the snapshot itself is loaded into a scratch server and counted, so the
+    facts always describe the file.
+    """
+    timeout_s = float(target.backup.get("timeout_seconds", 3600))
+    client = connect(endpoint, min(timeout_s, 30))
+    try:
+        before = persistent_keys(client)
+        server_version = client.info("server").get("redis_version", "?")
+        rdb = workdir / RDB_FILE
+        run_tool(redis_cli_argv(endpoint) + ["--rdb", str(rdb)], env=redis_cli_env(endpoint), timeout_s=timeout_s)
+        after = persistent_keys(client)
+    finally:
+        client.close()
+    if not rdb.exists() or rdb.stat().st_size == 0:
+        raise BackupToolError(f"redis-cli --rdb wrote no snapshot to {rdb}")
+    facts = {"keys_without_ttl": before}
+    if before != after:
+        log.info("key counts changed during the snapshot (%s -> %s): counting the snapshot itself", before, after)
+        with scratch(endpoint, "count", workdir, timeout_s=timeout_s) as scratch_ep:
+            facts = {"keys_without_ttl": observed_facts(scratch_ep, timeout_s)["keys_without_ttl"]}
+    log.info("redis snapshot %s: %d bytes, %s", endpoint.safe(), rdb.stat().st_size, facts)
+    return DumpResult(tool_versions={"redis-cli": tool_version(["redis-cli", "--version"]),
+                                     "redis-server": server_version}, facts=facts)
+
+
+def redis_cli_argv(endpoint: Endpoint) -> list[str]:
+    """``redis-cli`` connection arguments (host, port, user, TLS) — never the password."""
+    argv = ["redis-cli", "-h", endpoint.host or "127.0.0.1", "-p", str(endpoint.port or 6379)]
+    if endpoint.login:
+        argv += ["--user", endpoint.login]
+    if (endpoint.extra or {}).get("ssl"):
+        argv += ["--tls"]
+    return argv
+
+
+def redis_cli_env(endpoint: Endpoint) -> dict[str, str]:
+    """The password for ``redis-cli`` through ``REDISCLI_AUTH`` (empty when there is none)."""
+    return {"REDISCLI_AUTH": endpoint.password} if endpoint.password else {}
+
+
+def persistent_keys(client: redis.Redis) -> dict[str, int]:
+    """``{"db0": n}``: keys without a TTL per non-empty database, from ``INFO keyspace``."""
+    out = {}
+    for db, info in sorted(client.info("keyspace").items()):
+        n = int(info.get("keys", 0)) - int(info.get("expires", 0))
+        if n:
+            out[db] = n
+    return out
+
+
+def observed_facts(endpoint: Endpoint, timeout_s: float) -> dict:
+    """The facts a server shows now (same shape as :func:`dump`'s)."""
+    client = connect(endpoint, min(timeout_s, 30))
+    try:
+        return {"keys_without_ttl": persistent_keys(client)}
+    finally:
+        client.close()
+
+
+# ---------------------------------------------------------------------- scratch
+@contextmanager
+def scratch(endpoint: Endpoint, set_id: str, workdir: Path, *, timeout_s: float = 600) -> Iterator[Endpoint]:
+    """A private ``redis-server`` loaded with a copy of ``workdir/dump.rdb``; stopped and removed at exit.
+
+    ``endpoint`` (the live target) is not touched. The yielded Endpoint is marked so
+    :func:`restore` into it only observes (the snapshot is already loaded).
+    """
+    rdb = workdir / RDB_FILE
+    with private_server(rdb, timeout_s) as port:
+        yield Endpoint(host="127.0.0.1", port=port, conn_type="redis", extra={SCRATCH_MARK: str(rdb.resolve())})
+
+
+@contextmanager
+def private_server(rdb: Path | None, timeout_s: float) -> Iterator[int]:
+    """Run ``redis-server`` on a spare port over a copy of ``rdb`` (or empty), wait until loaded; yield the port."""
+    folder = Path(tempfile.mkdtemp(prefix="aegis-redis-scratch-"))
+    proc = None
+    try:
+        if rdb is not None:
+            shutil.copyfile(rdb, folder / RDB_FILE)
+        port = spare_port()
+        argv = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--dir", str(folder),
+                "--dbfilename", RDB_FILE, "--save", "", "--appendonly", "no",
+                "--databases", str(SCRATCH_DATABASES), "--logfile", str(folder / "redis.log")]
+        proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_loaded(proc, port, folder / "redis.log", timeout_s)
+        yield port
+    finally:
+        if proc is not None:
+            stop(proc)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def spare_port() -> int:
+    """A TCP port free on 127.0.0.1 right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_loaded(proc: subprocess.Popen, port: int, logfile: Path, timeout_s: float) -> None:
+    """Block until the server answers and has finished loading its RDB, or raise (with its log tail)."""
+    client = redis.Redis(host="127.0.0.1", port=port, socket_timeout=5, socket_connect_timeout=1)
+    deadline = time.monotonic() + timeout_s
+    try:
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                tail = logfile.read_text(errors="replace")[-1500:] if logfile.exists() else ""
+                raise BackupToolError(f"scratch redis-server exited {proc.returncode} while loading: {tail}")
+            try:
+                if int(client.info("persistence").get("loading", 0)) == 0:
+                    return
+            except (redis.ConnectionError, redis.BusyLoadingError, redis.TimeoutError):
+                pass
+            time.sleep(0.05)
+    finally:
+        client.close()
+    raise BackupToolError(f"scratch redis-server did not finish loading within {timeout_s:g}s")
+
+
+def stop(proc: subprocess.Popen) -> None:
+    """Terminate a server we started; kill it if it does not stop within 10 s."""
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(10)
+
+
+# ---------------------------------------------------------------------- restore
+def restore(endpoint: Endpoint, workdir: Path, manifest_facts: dict, *, timeout_s: float,
+            flush: bool = False, **kw) -> dict:
+    """Load ``workdir/dump.rdb`` into ``endpoint``; return the facts observed there afterwards.
+
+    Into a :func:`scratch` server of this very file: only observe. Otherwise the
+    snapshot is loaded into a private server and every key is copied over with
+    ``DUMP``/``RESTORE … REPLACE`` keeping its remaining TTL. ``flush=True`` first
+    empties every database of the target that holds keys or is in the backup, so
+    keys added after the backup vanish.
+    """
+    rdb = (workdir / RDB_FILE).resolve()
+    if (endpoint.extra or {}).get(SCRATCH_MARK) == str(rdb):
+        return observed_facts(endpoint, timeout_s)
+    deadline = time.monotonic() + timeout_s
+    with private_server(rdb, timeout_s) as port:
+        source_ep = Endpoint(host="127.0.0.1", port=port)
+        source_dbs = db_numbers(source_ep, timeout_s)
+        if flush:
+            flush_dbs(endpoint, source_dbs | db_numbers(endpoint, timeout_s), timeout_s)
+        copied = 0
+        for db in sorted(source_dbs):
+            copied += copy_db(source_ep, endpoint, db, deadline)
+    log.info("restored %d keys into %s", copied, endpoint.safe())
+    return observed_facts(endpoint, timeout_s)
+
+
+def db_numbers(endpoint: Endpoint, timeout_s: float) -> set[int]:
+    """Numbers of the databases holding keys."""
+    client = connect(endpoint, min(timeout_s, 30))
+    try:
+        return {int(db[2:]) for db in client.info("keyspace")}
+    finally:
+        client.close()
+
+
+def on_db(endpoint: Endpoint, db: int, timeout_s: float) -> redis.Redis:
+    """A client for database ``db`` of ``endpoint`` (same settings as the checks use)."""
+    return connect(dataclasses.replace(endpoint, schema=str(db)), timeout_s)
+
+
+def flush_dbs(endpoint: Endpoint, dbs: set[int], timeout_s: float) -> None:
+    """``FLUSHDB`` each of ``dbs`` on the target."""
+    for db in sorted(dbs):
+        client = on_db(endpoint, db, timeout_s)
+        try:
+            client.flushdb()
+        finally:
+            client.close()
+    log.info("flushed databases %s of %s", sorted(dbs), endpoint.safe())
+
+
+def copy_db(source_ep: Endpoint, target_ep: Endpoint, db: int, deadline: float) -> int:
+    """Copy every key of database ``db`` (SCAN in batches, pipelined DUMP+PTTL then RESTORE … REPLACE)."""
+    source = on_db(source_ep, db, 60)
+    target = on_db(target_ep, db, 60)
+    copied = 0
+    try:
+        batch: list[bytes] = []
+        for key in source.scan_iter(count=BATCH):
+            batch.append(key)
+            if len(batch) >= BATCH:
+                copied += copy_batch(source, target, batch)
+                batch = []
+                check_deadline(deadline)
+        if batch:
+            copied += copy_batch(source, target, batch)
+    finally:
+        source.close()
+        target.close()
+    return copied
+
+
+def copy_batch(source: redis.Redis, target: redis.Redis, keys: list[bytes]) -> int:
+    """One pipelined round trip to read ``keys`` (payload, remaining TTL) and one to write them."""
+    read = source.pipeline(transaction=False)
+    for key in keys:
+        read.dump(key)
+        read.pttl(key)
+    answers = read.execute()
+    write = target.pipeline(transaction=False)
+    n = 0
+    for i, key in enumerate(keys):
+        payload, pttl = answers[2 * i], answers[2 * i + 1]
+        if payload is None or pttl == -2:  # expired in between
+            continue
+        write.restore(key, max(int(pttl), 0), payload, replace=True)
+        n += 1
+    write.execute()
+    return n
+
+
+def check_deadline(deadline: float) -> None:
+    """Raise once the restore has run past its time budget."""
+    if time.monotonic() > deadline:
+        raise BackupToolError("redis restore did not finish within its timeout")
+

@@ -1,0 +1,220 @@
+"""A real Airflow (``airflow standalone``) in a private AIRFLOW_HOME, driven over its REST API.
+
+Used by the full-stack tests: it starts api-server, scheduler, dag-processor and
+triggerer as one process group on a free port, logs their output to a file,
+and stops every process it started (the whole session) afterwards.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import httpx
+import psutil
+
+from tests.conftest import REPO, free_port
+
+
+class AirflowServer:
+    """``airflow standalone`` in ``home``; ``start()``, then ``login()``, then ``get``/``post``/``patch``."""
+
+    def __init__(self, home: Path, extra_env: dict[str, str] | None = None, username: str = "admin"):
+        self.home = Path(home)
+        self.home.mkdir(parents=True, exist_ok=True)
+        self.port = free_port()
+        self.base_url = f"http://localhost:{self.port}"
+        self.username = username
+        self.password = secrets.token_urlsafe(12)
+        self.log_path = self.home / "standalone.log"
+        self.proc: subprocess.Popen | None = None
+        self._log_file = None
+        self.token: str | None = None
+        self.client = httpx.Client(base_url=self.base_url, timeout=30)
+        passwords = self.home / "passwords.json"
+        passwords.write_text(json.dumps({username: self.password}))
+        venv_bin = str(Path(sys.executable).parent)
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith(("AIRFLOW__", "AIRFLOW_CONN_", "AIRFLOW_VAR_", "AEGIS_"))}
+        env.update({
+            "PATH": f"{venv_bin}{os.pathsep}{env.get('PATH', '')}",
+            "PYTHONPATH": str(REPO),
+            "AIRFLOW_HOME": str(self.home),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
+            "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO / "plugins"),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+            "AIRFLOW__CORE__AUTH_MANAGER":
+                "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager",
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{username}:admin",
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords),
+            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.base_url}/execution/",
+            "AIRFLOW__API__PORT": str(self.port),
+            "AIRFLOW__API__HOST": "127.0.0.1",
+            "AIRFLOW__API__BASE_URL": self.base_url,
+            "AIRFLOW__API__WORKERS": "1",
+            "AIRFLOW__CORE__PARALLELISM": "8",  # LocalExecutor workers; the default 32 is heavy on 2 cores
+            # Every component signs / checks the same tokens (REST JWTs and task-execution JWTs).
+            "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(32),
+            "AIRFLOW__API__SECRET_KEY": secrets.token_urlsafe(32),
+            "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
+            "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "10",
+            "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "2",
+            "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
+        })
+        env.update(extra_env or {})
+        self.env = env
+
+    # -- process -------------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._log_file = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "airflow", "standalone"], cwd=self.home, env=self.env,
+            stdin=subprocess.DEVNULL, stdout=self._log_file, stderr=subprocess.STDOUT, start_new_session=True)
+
+    def _family(self) -> list[psutil.Process]:
+        """Every live process this server started: its session plus any descendant that left it."""
+        if self.proc is None:
+            return []
+        sid = self.proc.pid  # start_new_session: the child leads its own session and process group
+        found: dict[int, psutil.Process] = {}
+        try:
+            root = psutil.Process(self.proc.pid)
+            found[root.pid] = root
+            for child in root.children(recursive=True):
+                found[child.pid] = child
+        except psutil.NoSuchProcess:
+            pass
+        for p in psutil.process_iter():
+            try:
+                if os.getsid(p.pid) == sid:
+                    found[p.pid] = p
+            except (ProcessLookupError, PermissionError, psutil.Error):
+                continue
+        return list(found.values())
+
+    def stop(self, grace: float = 20) -> None:
+        """SIGTERM the process group (and any stray descendant), then SIGKILL what is left."""
+        if self.proc is None:
+            return
+        family = self._family()
+        try:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        for p in family:
+            try:
+                p.terminate()
+            except psutil.Error:
+                pass
+        _, alive = psutil.wait_procs(family, timeout=grace)
+        alive += [p for p in self._family() if p.is_running()]
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        for p in alive:
+            try:
+                p.kill()
+            except psutil.Error:
+                pass
+        psutil.wait_procs(alive, timeout=5)
+        try:
+            self.proc.wait(5)
+        except subprocess.TimeoutExpired:
+            pass
+        self.client.close()
+        if self._log_file:
+            self._log_file.close()
+
+    def exited(self) -> int | None:
+        return None if self.proc is None else self.proc.poll()
+
+    def log_tails(self, lines: int = 80) -> str:
+        """The end of the standalone log and of every task log: what to read when a test fails."""
+        out = [_tail(self.log_path, lines * 2)]
+        task_logs = sorted((self.home / "logs").rglob("*.log"), key=lambda p: p.stat().st_mtime)
+        for path in task_logs[-8:]:
+            out.append(_tail(path, lines))
+        return "\n".join(out)
+
+    # -- REST API ------------------------------------------------------------------------------------
+
+    def wait_until(self, what: str, probe: Callable[[], Any], timeout: float, interval: float = 1.0) -> Any:
+        """Call ``probe`` until it returns something truthy; fail with ``what`` after ``timeout`` s."""
+        deadline = time.monotonic() + timeout
+        last_error: Exception | None = None
+        while time.monotonic() < deadline:
+            if self.exited() is not None:
+                raise AssertionError(f"airflow standalone exited ({self.exited()}) while waiting for {what}")
+            try:
+                result = probe()
+                if result:
+                    return result
+            except (httpx.HTTPError, OSError) as exc:
+                last_error = exc
+            time.sleep(interval)
+        raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what} (last error: {last_error!r})")
+
+    def wait_healthy(self, timeout: float = 180) -> dict:
+        def probe():
+            r = self.client.get("/api/v2/monitor/health", timeout=5)
+            return r.json() if r.status_code == 200 else None
+
+        return self.wait_until("GET /api/v2/monitor/health", probe, timeout)
+
+    def login(self) -> str:
+        """A JWT from the simple auth manager (``POST /auth/token``, JSON username/password)."""
+        r = self.client.post("/auth/token", json={"username": self.username, "password": self.password})
+        assert r.status_code == 201, f"POST /auth/token: {r.status_code} {r.text}"
+        self.token = r.json()["access_token"]
+        self.client.headers["Authorization"] = f"Bearer {self.token}"
+        return self.token
+
+    def request(self, method: str, path: str, expect: tuple[int, ...] = (200,), **kwargs) -> httpx.Response:
+        r = self.client.request(method, path, **kwargs)
+        assert r.status_code in expect, f"{method} {path}: HTTP {r.status_code}: {r.text[:2000]}"
+        return r
+
+    def get(self, path: str, **kwargs) -> Any:
+        return self.request("GET", path, **kwargs).json()
+
+    def post(self, path: str, body: dict, **kwargs) -> Any:
+        return self.request("POST", path, json=body, **kwargs).json()
+
+    def patch(self, path: str, body: dict, **kwargs) -> Any:
+        return self.request("PATCH", path, json=body, **kwargs).json()
+
+    def task_log(self, dag_id: str, run_id: str, task_id: str, try_number: int = 1, map_index: int = -1) -> str:
+        """A task's log as text: the ``event`` of each structured line (JSON ``content`` list), in order."""
+        path = f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/logs/{try_number}"
+        lines: list[str] = []
+        params: dict[str, Any] = {"map_index": map_index, "full_content": True}
+        for _ in range(20):  # bounded: follow continuation tokens until the end of the log
+            body = self.get(path, params=params, headers={"Accept": "application/json"})
+            for item in body.get("content") or []:
+                if isinstance(item, str):
+                    lines.append(item)
+                else:
+                    lines.append(str(item.get("event", "")))
+            token = body.get("continuation_token")
+            if not token or not body.get("content"):
+                break
+            params = {"map_index": map_index, "token": token}
+        return "\n".join(lines)
+
+
+def _tail(path: Path, lines: int) -> str:
+    try:
+        text = path.read_text(errors="replace").splitlines()
+    except OSError as exc:
+        return f"===== {path}: {exc}"
+    return f"===== {path} (last {min(lines, len(text))} of {len(text)} lines)\n" + "\n".join(text[-lines:])
