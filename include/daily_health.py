@@ -13,7 +13,7 @@ from typing import Any
 from include.checks import CHECK_MODULES, Window, run_check
 from include.checks.base import CheckResult, UNREACHABLE
 from include.health import evaluate
-from include.inventory import DEFAULT_THRESHOLDS, Inventory, InventoryError
+from include.inventory import DEFAULT_THRESHOLDS, Inventory
 from include.targets import endpoint_for
 
 log = logging.getLogger(__name__)

@@ -2,7 +2,6 @@
 
 import socket
 
-import pytest
 from airflow.dag_processing.dagbag import DagBag
 
 from tests.conftest import REPO, write_inventory

@@ -55,18 +55,18 @@ def sick_world(tmp_path, monkeypatch, pg_database, redis_server, silent_server):
     """Real sick states on real services, and an inventory that points at them."""
     write_logs(tmp_path / "logs")
     closed_port = free_port()
-    inventory = write_inventory(tmp_path, f"""
-        catalog: {{path: catalog.db}}
-        artifacts: {{base: artifacts}}
-        defaults: {{timeout_seconds: 3}}
+    inventory = write_inventory(tmp_path, """
+        catalog: {path: catalog.db}
+        artifacts: {base: artifacts}
+        defaults: {timeout_seconds: 3}
         targets:
-          - {{name: pg, kind: postgres, conn_id: t_pg, tags: [db]}}
-          - {{name: maria, kind: mysql, conn_id: t_maria, tags: [db]}}
-          - {{name: cache, kind: redis, conn_id: t_cache, tags: [cache], latency_samples: 5}}
-          - {{name: pg-down, kind: postgres, conn_id: t_pg_down, tags: [db]}}
-          - {{name: cache-hung, kind: redis, conn_id: t_cache_hung, tags: [cache], timeout_seconds: 2}}
-          - {{name: game-logs, kind: log_source, tags: [logs], paths: ["logs/*.log"]}}
-          - {{name: box, kind: host, tags: [host], mounts: ["/"]}}
+          - {name: pg, kind: postgres, conn_id: t_pg, tags: [db]}
+          - {name: maria, kind: mysql, conn_id: t_maria, tags: [db]}
+          - {name: cache, kind: redis, conn_id: t_cache, tags: [cache], latency_samples: 5}
+          - {name: pg-down, kind: postgres, conn_id: t_pg_down, tags: [db]}
+          - {name: cache-hung, kind: redis, conn_id: t_cache_hung, tags: [cache], timeout_seconds: 2}
+          - {name: game-logs, kind: log_source, tags: [logs], paths: ["logs/*.log"]}
+          - {name: box, kind: host, tags: [host], mounts: ["/"]}
     """)
     monkeypatch.setenv("AEGIS_INVENTORY", str(inventory))
     monkeypatch.setenv("AIRFLOW_CONN_T_PG", f"postgresql://postgres@127.0.0.1:5432/{pg_database}")
