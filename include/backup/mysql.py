@@ -172,10 +172,11 @@ def dump(target, endpoint, workdir: Path) -> DumpResult:
 
 
 def restore(endpoint, workdir: Path, manifest_facts: dict, *, database_map: dict[str, str] | None = None,
-            timeout_s: float) -> dict:
+            timeout_s: float, replace: bool = False) -> dict:
     """Load each ``<db>.sql.gz`` into ``database_map[db]`` (default: the same name), created if missing.
 
-    Over an existing database the dump's ``DROP … IF EXISTS`` statements replace its tables,
+    With ``replace`` the database is dropped and recreated first (the result is exactly the
+    backup). Otherwise, over an existing database the dump's ``DROP … IF EXISTS`` statements replace its tables,
     views and routines; tables created after the backup are left alone. Returns the facts
     observed after the load, keyed by the original database names. Views, routines, triggers
     and events keep their ``DEFINER``: restoring as a user other than the definer needs the
@@ -187,6 +188,8 @@ def restore(endpoint, workdir: Path, manifest_facts: dict, *, database_map: dict
     conn = _connect(endpoint, timeout_s)
     try:
         for db in originals:
+            if replace:
+                conn.cursor().execute(f"DROP DATABASE IF EXISTS {quote_ident(database_map[db])}")
             conn.cursor().execute(f"CREATE DATABASE IF NOT EXISTS {quote_ident(database_map[db])}")
     finally:
         conn.close()

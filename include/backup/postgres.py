@@ -137,13 +137,14 @@ def _exists(conn: psycopg.Connection, db: str) -> bool:
 
 
 def restore(endpoint, workdir: Path, manifest_facts: dict, *, database_map: dict[str, str] | None = None,
-            timeout_s: float) -> dict:
+            timeout_s: float, replace: bool = False) -> dict:
     """``pg_restore`` each database's dump into ``database_map[db]`` (default: the same name).
 
-    A missing database is created (from template0); an existing one is restored over with
-    ``--clean --if-exists`` (objects in the dump are dropped and recreated; objects created
-    after the backup and absent from it are left alone). Returns the facts observed after
-    the load, keyed by the original database names.
+    A missing database is created (from template0). With ``replace`` an existing database is
+    dropped (its sessions terminated) and recreated first, so the result is exactly the
+    backup, tables created since included; without it the dump is restored over it with
+    ``--clean --if-exists`` (objects created after the backup are left alone). Returns the
+    facts observed after the load, keyed by the original database names.
     """
     originals = list(manifest_facts.get("databases", {}))
     database_map = database_map or {db: db for db in originals}
@@ -153,6 +154,9 @@ def restore(endpoint, workdir: Path, manifest_facts: dict, *, database_map: dict
             db = database_map[original]
             with _connect(endpoint, _maintenance_db(endpoint), timeout_s, read_only=False) as conn:
                 existing = _exists(conn, db)
+                if existing and replace:
+                    conn.execute(sql.SQL("drop database {} with (force)").format(sql.Identifier(db)))
+                    existing = False
                 if not existing:
                     conn.execute(sql.SQL("create database {} template template0").format(sql.Identifier(db)))
             argv = ["pg_restore", f"--jobs={jobs}", "--no-owner", "--exit-on-error", "--no-password"]

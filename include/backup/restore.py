@@ -60,7 +60,8 @@ def restore_live(inventory, target, endpoint, plan: dict) -> dict[str, Any]:
         timeout_s = target.backup["timeout_seconds"]
         if target.kind in DATABASE_KINDS:
             names = {db: db for db in manifest.facts.get("databases", {})}
-            observed = module.restore(endpoint, workdir, manifest.facts, database_map=names, timeout_s=timeout_s)
+            observed = module.restore(endpoint, workdir, manifest.facts, database_map=names, timeout_s=timeout_s,
+                                      replace=True)
         elif target.kind == "redis":
             observed = module.restore(endpoint, workdir, manifest.facts, timeout_s=timeout_s, flush=True)
         else:
