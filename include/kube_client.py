@@ -64,3 +64,100 @@ class KubeClient:
         pods = self.core_v1.list_namespaced_pod(namespace, label_selector=label_selector,
                                                 _request_timeout=self.timeout_s)
         return [pod_summary(p) for p in pods.items or []]
+
+    @classmethod
+    def from_endpoint(cls, endpoint: Any, timeout_s: float) -> "KubeClient":
+        """A client from an already resolved :class:`include.targets.Endpoint` of a Kubernetes connection."""
+        return cls(_from_endpoint_hook(endpoint).core_v1_client, timeout_s)
+
+    def list_config_maps(self, namespace: str) -> list[dict[str, Any]]:
+        """All ConfigMaps of ``namespace`` as :func:`config_map_summary` dicts, sorted by name."""
+        items = _list_all(self.core_v1.list_namespaced_config_map, namespace, self.timeout_s)
+        return sorted((config_map_summary(cm) for cm in items), key=lambda d: d["name"])
+
+    def list_secrets(self, namespace: str) -> list[dict[str, Any]]:
+        """All Secrets of ``namespace`` as :func:`secret_summary` dicts, sorted by name."""
+        items = _list_all(self.core_v1.list_namespaced_secret, namespace, self.timeout_s)
+        return sorted((secret_summary(s) for s in items), key=lambda d: d["name"])
+
+    def apply_config_map(self, namespace: str, cm: dict[str, Any]) -> str:
+        """Replace the ConfigMap ``cm['name']`` with ``cm`` (create it if missing)."""
+        from kubernetes import client as k8s
+
+        body = k8s.V1ConfigMap(
+            metadata=k8s.V1ObjectMeta(name=cm["name"], namespace=namespace, labels=cm.get("labels") or None),
+            data=cm.get("data") or None, binary_data=cm.get("binary_data") or None)
+        return _replace_or_create(self.core_v1.replace_namespaced_config_map,
+                                  self.core_v1.create_namespaced_config_map, cm["name"], namespace, body, self.timeout_s)
+
+    def apply_secret(self, namespace: str, secret: dict[str, Any]) -> str:
+        """Replace the Secret ``secret['name']`` (``data`` base64) with ``secret`` (create it if missing)."""
+        from kubernetes import client as k8s
+
+        body = k8s.V1Secret(
+            metadata=k8s.V1ObjectMeta(name=secret["name"], namespace=namespace, labels=secret.get("labels") or None),
+            type=secret.get("type") or "Opaque", data=secret.get("data") or None)
+        return _replace_or_create(self.core_v1.replace_namespaced_secret,
+                                  self.core_v1.create_namespaced_secret, secret["name"], namespace, body, self.timeout_s)
+
+
+# ------------------------------------------------------------- ConfigMaps and Secrets (backups)
+#: page size when listing ConfigMaps / Secrets (a namespace may hold thousands, e.g. Helm releases)
+LIST_PAGE = 500
+
+
+def config_map_summary(cm: Any) -> dict[str, Any]:
+    """A ``V1ConfigMap`` as ``{name, data, binary_data, labels}`` (binary data base64, as the API gives it)."""
+    return {
+        "name": cm.metadata.name,
+        "data": dict(cm.data or {}),
+        "binary_data": dict(cm.binary_data or {}),
+        "labels": dict(cm.metadata.labels or {}),
+    }
+
+
+def secret_summary(secret: Any) -> dict[str, Any]:
+    """A ``V1Secret`` as ``{name, type, data, labels}``; ``data`` values stay base64 as the API gives them."""
+    return {
+        "name": secret.metadata.name,
+        "type": secret.type or "Opaque",
+        "data": dict(secret.data or {}),
+        "labels": dict(secret.metadata.labels or {}),
+    }
+
+
+def _list_all(list_call, namespace: str, timeout_s: float) -> list[Any]:
+    """Every item of a namespaced list call, page by page (``limit`` / ``_continue``)."""
+    items, token = [], None
+    while True:
+        kwargs = {"limit": LIST_PAGE, "_request_timeout": timeout_s}
+        if token:
+            kwargs["_continue"] = token
+        page = list_call(namespace, **kwargs)
+        items += page.items or []
+        token = getattr(page.metadata, "_continue", None) if page.metadata is not None else None
+        if not token:
+            return items
+
+
+def _replace_or_create(replace_call, create_call, name: str, namespace: str, body: Any, timeout_s: float) -> str:
+    """``replace``; on 404 ``create``. Returns ``replaced`` or ``created``."""
+    from kubernetes.client.exceptions import ApiException
+
+    try:
+        replace_call(name, namespace, body, _request_timeout=timeout_s)
+        return "replaced"
+    except ApiException as exc:
+        if exc.status != 404:
+            raise
+    create_call(namespace, body, _request_timeout=timeout_s)
+    return "created"
+
+
+def _from_endpoint_hook(endpoint: Any):
+    """A ``KubernetesHook`` configured from an Endpoint's connection extras (no second connection lookup)."""
+    from airflow.providers.cncf.kubernetes.hooks.kubernetes import KubernetesHook
+
+    hook = KubernetesHook(conn_id=None, kubernetes_conn_id=None)
+    hook.__dict__["conn_extras"] = dict(endpoint.extra or {})  # the hook's cached_property, pre-filled
+    return hook

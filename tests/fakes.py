@@ -5,13 +5,15 @@ the small part of the neo4j ``Driver``/``Session``/``Result``/``Record`` API tha
 ``include.neo4j_client.Neo4jClient`` uses, so tests build the REAL client around it.
 
 FAKE: there is no Kubernetes cluster on this machine — :class:`FakeCoreV1Api`
-fakes ``kubernetes.client.CoreV1Api.list_namespaced_pod`` but returns REAL
-``kubernetes.client.V1PodList``/``V1Pod`` objects, so tests exercise the REAL
+fakes ``kubernetes.client.CoreV1Api.list_namespaced_pod`` (and the ConfigMap / Secret
+list, create and replace calls) but returns REAL ``kubernetes.client`` objects
+(``V1PodList``/``V1Pod``, ``V1ConfigMap``, ``V1Secret``), so tests exercise the REAL
 ``include.kube_client`` conversion code.
 """
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from kubernetes import client as k8s
@@ -145,9 +147,14 @@ class FakeCoreV1Api:
     returns a REAL ``V1PodList``. ``calls`` records each request's arguments.
     """
 
-    def __init__(self, pods: list[k8s.V1Pod], error: Exception | None = None):
+    def __init__(self, pods: list[k8s.V1Pod], error: Exception | None = None, *,
+                 config_maps: list[k8s.V1ConfigMap] | None = None, secrets: list[k8s.V1Secret] | None = None):
         self.pods, self.error = pods, error
         self.calls: list[dict[str, Any]] = []
+        #: FAKE ConfigMap / Secret store: (kind, namespace, name) -> REAL V1ConfigMap / V1Secret
+        self.objects: dict[tuple[str, str, str], Any] = {}
+        for obj in (config_maps or []) + (secrets or []):
+            self.objects[(type(obj).__name__, obj.metadata.namespace or "default", obj.metadata.name)] = obj
 
     def list_namespaced_pod(self, namespace: str, **kwargs: Any) -> k8s.V1PodList:
         self.calls.append({"namespace": namespace, **kwargs})
@@ -158,6 +165,57 @@ class FakeCoreV1Api:
                  if p.metadata.namespace == namespace
                  and all((p.metadata.labels or {}).get(k) == v for k, v in wanted.items())]
         return k8s.V1PodList(items=items, metadata=k8s.V1ListMeta())
+
+    # FAKE ConfigMaps and Secrets: list (paged with ``limit`` / ``_continue``), create (409 if it exists),
+    # replace (404 if missing); objects are copied in and out like a real API server would.
+    def list_namespaced_config_map(self, namespace: str, **kwargs: Any) -> k8s.V1ConfigMapList:
+        items, meta = self._list("V1ConfigMap", namespace, "list_namespaced_config_map", kwargs)
+        return k8s.V1ConfigMapList(items=items, metadata=meta)
+
+    def list_namespaced_secret(self, namespace: str, **kwargs: Any) -> k8s.V1SecretList:
+        items, meta = self._list("V1Secret", namespace, "list_namespaced_secret", kwargs)
+        return k8s.V1SecretList(items=items, metadata=meta)
+
+    def create_namespaced_config_map(self, namespace: str, body: k8s.V1ConfigMap, **kwargs: Any) -> k8s.V1ConfigMap:
+        return self._write("create", namespace, body, kwargs)
+
+    def replace_namespaced_config_map(self, name: str, namespace: str, body: k8s.V1ConfigMap,
+                                      **kwargs: Any) -> k8s.V1ConfigMap:
+        return self._write("replace", namespace, body, kwargs, name)
+
+    def create_namespaced_secret(self, namespace: str, body: k8s.V1Secret, **kwargs: Any) -> k8s.V1Secret:
+        return self._write("create", namespace, body, kwargs)
+
+    def replace_namespaced_secret(self, name: str, namespace: str, body: k8s.V1Secret, **kwargs: Any) -> k8s.V1Secret:
+        return self._write("replace", namespace, body, kwargs, name)
+
+    def _list(self, kind: str, namespace: str, call: str, kwargs: dict[str, Any]):
+        self.calls.append({"call": call, "namespace": namespace, **kwargs})
+        if self.error is not None:
+            raise self.error
+        items = [copy.deepcopy(o) for (k, ns, _), o in sorted(self.objects.items()) if k == kind and ns == namespace]
+        start = int(kwargs.get("_continue") or 0)
+        limit = int(kwargs.get("limit") or 0) or len(items)
+        page = items[start:start + limit]
+        more = start + limit < len(items)
+        return page, k8s.V1ListMeta(_continue=str(start + limit) if more else None)
+
+    def _write(self, verb: str, namespace: str, body: Any, kwargs: dict[str, Any], name: str | None = None):
+        from kubernetes.client.exceptions import ApiException
+
+        kind = type(body).__name__
+        self.calls.append({"call": f"{verb}_{kind}", "namespace": namespace, "name": body.metadata.name, **kwargs})
+        if self.error is not None:
+            raise self.error
+        key = (kind, namespace, name or body.metadata.name)
+        if verb == "create" and key in self.objects:
+            raise ApiException(status=409, reason="AlreadyExists")
+        if verb == "replace" and key not in self.objects:
+            raise ApiException(status=404, reason="NotFound")
+        stored = copy.deepcopy(body)
+        stored.metadata.namespace = namespace
+        self.objects[key] = stored
+        return copy.deepcopy(stored)
 
 
 def _parse_selector(selector: str) -> dict[str, str]:
