@@ -53,8 +53,13 @@ def _connect(endpoint, dbname: str, timeout_s: float, *, autocommit: bool = True
         options=options, application_name="aegis-backup", autocommit=autocommit)
 
 
-def _maintenance_db(endpoint) -> str:
-    return endpoint.schema or "postgres"
+def _maintenance_db(endpoint, avoid: str | None = None) -> str:
+    """The database to connect to for CREATE / DROP DATABASE: the connection's own, unless that
+    is the one being dropped (a session cannot drop the database it is connected to)."""
+    own = endpoint.schema or "postgres"
+    if own != avoid:
+        return own
+    return "postgres" if avoid != "postgres" else "template1"
 
 
 def _folder(workdir: Path, db: str) -> Path:
@@ -152,7 +157,7 @@ def restore(endpoint, workdir: Path, manifest_facts: dict, *, database_map: dict
     with _tool_env(endpoint, min(timeout_s, CONNECT_TIMEOUT_S)) as env:
         for original in originals:
             db = database_map[original]
-            with _connect(endpoint, _maintenance_db(endpoint), timeout_s, read_only=False) as conn:
+            with _connect(endpoint, _maintenance_db(endpoint, avoid=db), timeout_s, read_only=False) as conn:
                 existing = _exists(conn, db)
                 if existing and replace:
                     conn.execute(sql.SQL("drop database {} with (force)").format(sql.Identifier(db)))
