@@ -26,7 +26,7 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import Asset, CronTriggerTimetable, Param, dag, get_current_context, task
 
-from include.dag_defaults import DEFAULT_ARGS, run_window, target_params
+from include.dag_defaults import DEFAULT_ARGS, fail_without_retry, run_window, target_params
 from include.inventory import BACKUP_KINDS, load_inventory
 
 INVENTORY = load_inventory()
@@ -55,7 +55,8 @@ def backup():
         """Backup-enabled targets matching the form."""
         from include.backup.dag_support import backup_targets
 
-        return backup_targets(INVENTORY, params["targets"], params["tags"])
+        with fail_without_retry(ValueError):
+            return backup_targets(INVENTORY, params["targets"], params["tags"])
 
     @task(map_index_template="{{ target_name }}", outlets=[BACKUP_SETS], execution_timeout=BACKUP_TIMEOUT)
     def back_up(target_name: str, dag_run=None, data_interval_start=None, data_interval_end=None,

@@ -26,7 +26,7 @@ import pendulum
 from airflow.sdk import CronTriggerTimetable, Param, dag, get_current_context, task
 
 from include.checks import CHECK_MODULES
-from include.dag_defaults import DEFAULT_ARGS, run_window, target_params
+from include.dag_defaults import DEFAULT_ARGS, fail_without_retry, run_window, target_params
 from include.inventory import load_inventory
 
 INVENTORY = load_inventory()
@@ -56,7 +56,8 @@ def daily_health_check():
         """Resolve the form's names/tags to target names; unknown names or thresholds fail here, loudly."""
         from include.daily_health import select_targets as select
 
-        return select(INVENTORY, params["targets"], params["tags"], params["thresholds"])
+        with fail_without_retry(ValueError):
+            return select(INVENTORY, params["targets"], params["tags"], params["thresholds"])
 
     @task(map_index_template="{{ target_name }}", execution_timeout=CHECK_TIMEOUT)
     def check_target(target_name: str, params=None, dag_run=None, data_interval_start=None,

@@ -23,7 +23,7 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import Param, dag, get_current_context, task
 
-from include.dag_defaults import DEFAULT_ARGS, run_window
+from include.dag_defaults import DEFAULT_ARGS, fail_without_retry, run_window
 from include.inventory import BACKUP_KINDS, load_inventory
 
 INVENTORY = load_inventory()
@@ -53,11 +53,12 @@ def restore():
     @task
     def plan(params=None) -> dict:
         """Resolve the set and refuse an unconfirmed live restore."""
-        from include.backup.restore import plan_restore
+        from include.backup.restore import RestoreRefused, plan_restore
         from include.catalog import Catalog
 
-        return plan_restore(INVENTORY, Catalog.for_inventory(INVENTORY), params["target"], params["set_id"] or None,
-                            params["dry_run"], params["confirm"])
+        with fail_without_retry(RestoreRefused, KeyError):
+            return plan_restore(INVENTORY, Catalog.for_inventory(INVENTORY), params["target"], params["set_id"] or None,
+                                params["dry_run"], params["confirm"])
 
     @task
     def maintenance_on(plan: dict) -> None:

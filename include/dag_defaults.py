@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from datetime import datetime, timedelta
+from typing import Iterator
 
 from airflow.sdk import Param
 
@@ -41,3 +43,15 @@ def run_window(dag_run, data_interval_start: datetime | None, data_interval_end:
     end = data_interval_end or dag_run.run_after
     start = data_interval_start if data_interval_start is not None and data_interval_start < end else end - default_span
     return start, end
+
+
+@contextmanager
+def fail_without_retry(*errors: type[BaseException]) -> Iterator[None]:
+    """Turn bad-input errors (a wrong form, an unknown target) into a failure that is not retried:
+    a request that is wrong now is just as wrong a minute later."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    try:
+        yield
+    except errors as exc:
+        raise AirflowFailException(f"{type(exc).__name__}: {exc}") from exc

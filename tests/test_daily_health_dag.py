@@ -172,3 +172,26 @@ def test_rerunning_the_same_interval_replaces_instead_of_adding(airflow_db, sick
     with engine.connect() as c:
         assert c.execute(sa.text("select count(*) from aegis_metrics")).scalar() == count_before
         assert c.execute(sa.text("select count(*) from aegis_check_runs")).scalar() == 1
+
+
+def test_a_wrong_form_fails_at_once_and_is_not_retried(airflow_db, tmp_path, monkeypatch):
+    """An unknown threshold in the trigger form is refused by select_targets on its first try:
+    bad input does not get better a minute later, so it must not be retried (retries: 1)."""
+    from airflow.models import TaskInstance
+    from airflow.utils.session import create_session
+
+    monkeypatch.setenv("AEGIS_INVENTORY", str(write_inventory(tmp_path, """
+        catalog: {path: catalog.db}
+        artifacts: {base: artifacts}
+        targets:
+          - {name: box, kind: host}
+    """)))
+    dag = DagBag(dag_folder=str(REPO / "dags" / "daily_health_check.py")).get_dag("daily_health_check")
+    run = dag.test(logical_date=LOGICAL + timedelta(days=30),
+                   run_conf={"thresholds": {"disk_warnign_pct": 70}, "alert": False})
+    assert run.state == "failed"
+    with create_session() as session:
+        ti = session.query(TaskInstance).filter_by(dag_id="daily_health_check", run_id=run.run_id,
+                                                   task_id="select_targets").one()
+        assert (ti.state, ti.try_number) == ("failed", 1)
+    assert not list(tmp_path.rglob("report.json"))  # nothing checked, nothing reported as if it had been
