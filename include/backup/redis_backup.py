@@ -10,9 +10,10 @@ verification days later (Redis drops expired keys when it loads an RDB), so
 counting them would turn every verification of a cache into a false alarm.
 
 ``scratch`` starts a private ``redis-server`` on a copy of the snapshot (bound to
-127.0.0.1, no persistence) and stops it at exit. ``restore`` copies every key of
-the snapshot to a live server with pipelined ``DUMP`` / ``RESTORE … REPLACE``
-(remaining TTLs kept), optionally flushing the target's databases first.
+127.0.0.1, no persistence) and stops it at exit. ``restore`` loads the snapshot into
+such a private server, which pushes every key to the live server with ``MIGRATE … COPY
+REPLACE KEYS`` in batches (``DUMP``/``RESTORE`` through this process for TLS targets;
+remaining TTLs kept), optionally flushing the target's databases first.
 
 The local ``redis-server`` must understand the snapshot's RDB version, i.e. be
 at least as new as the backed-up server.
@@ -40,7 +41,9 @@ from include.targets import Endpoint
 log = logging.getLogger(__name__)
 
 RDB_FILE = "dump.rdb"
-BATCH = 500
+BATCH = 1000
+#: how long one MIGRATE batch may take between the private server and the target
+MIGRATE_TIMEOUT_MS = 60_000
 #: a scratch server accepts this many databases so any source's ``SELECT n`` in the RDB loads
 SCRATCH_DATABASES = 256
 #: marks a scratch Endpoint already holding the snapshot of the RDB file named by the value
@@ -188,8 +191,8 @@ def restore(endpoint: Endpoint, workdir: Path, manifest_facts: dict, *, timeout_
     """Load ``workdir/dump.rdb`` into ``endpoint``; return the facts observed there afterwards.
 
     Into a :func:`scratch` server of this very file: only observe. Otherwise the
-    snapshot is loaded into a private server and every key is copied over with
-    ``DUMP``/``RESTORE … REPLACE`` keeping its remaining TTL. ``flush=True`` first
+    snapshot is loaded into a private server and every key is copied over (:func:`copy_db`)
+    keeping its remaining TTL. ``flush=True`` first
     empties every database of the target that holds keys or is in the backup, so
     keys added after the backup vanish.
     """
@@ -235,24 +238,44 @@ def flush_dbs(endpoint: Endpoint, dbs: set[int], timeout_s: float) -> None:
 
 
 def copy_db(source_ep: Endpoint, target_ep: Endpoint, db: int, deadline: float) -> int:
-    """Copy every key of database ``db`` (SCAN in batches, pipelined DUMP+PTTL then RESTORE … REPLACE)."""
+    """Copy every key of database ``db`` from the private server to the target, in batches.
+
+    Plain connections: the private server pushes each batch itself with ``MIGRATE … COPY REPLACE
+    KEYS`` (payload and remaining TTL kept; server to server, one command per batch). TLS targets
+    (which a private plain-text server cannot reach): pipelined ``DUMP``+``PTTL`` / ``RESTORE``.
+    """
     source = on_db(source_ep, db, 60)
-    target = on_db(target_ep, db, 60)
+    target = on_db(target_ep, db, 60) if (target_ep.extra or {}).get("ssl") else None
     copied = 0
     try:
         batch: list[bytes] = []
         for key in source.scan_iter(count=BATCH):
             batch.append(key)
             if len(batch) >= BATCH:
-                copied += copy_batch(source, target, batch)
+                copied += copy_batch(source, target, batch) if target else migrate_batch(source, target_ep, db, batch)
                 batch = []
                 check_deadline(deadline)
         if batch:
-            copied += copy_batch(source, target, batch)
+            copied += copy_batch(source, target, batch) if target else migrate_batch(source, target_ep, db, batch)
     finally:
         source.close()
-        target.close()
+        if target is not None:
+            target.close()
     return copied
+
+
+def migrate_batch(source: redis.Redis, target_ep: Endpoint, db: int, keys: list[bytes]) -> int:
+    """``MIGRATE host port "" db timeout COPY REPLACE [AUTH…] KEYS …`` run on the private server.
+
+    The password travels inside the Redis protocol to our own private server (never a process
+    argument; Redis redacts MIGRATE's AUTH arguments from its slow log). Returns the keys sent.
+    """
+    args: list = [target_ep.host or "127.0.0.1", int(target_ep.port or 6379), "", db, MIGRATE_TIMEOUT_MS,
+                  "COPY", "REPLACE"]
+    if target_ep.password:
+        args += ["AUTH2", target_ep.login, target_ep.password] if target_ep.login else ["AUTH", target_ep.password]
+    reply = source.execute_command("MIGRATE", *args, "KEYS", *keys)
+    return 0 if reply in (b"NOKEY", "NOKEY") else len(keys)
 
 
 def copy_batch(source: redis.Redis, target: redis.Redis, keys: list[bytes]) -> int:
