@@ -24,14 +24,14 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pendulum
-from airflow.sdk import Asset, CronTriggerTimetable, Param, dag, get_current_context, task
+from airflow.sdk import CronTriggerTimetable, Param, dag, get_current_context, task
 
+from include.backup.dag_support import BACKUP_SETS
 from include.dag_defaults import DEFAULT_ARGS, fail_without_retry, run_window, target_params
 from include.inventory import BACKUP_KINDS, load_inventory
 
 INVENTORY = load_inventory()
 SCHEDULE = INVENTORY.schedule("backup", default_cron="0 2 * * *", default_tz="Asia/Seoul")
-BACKUP_SETS = Asset("aegis-backup-sets", uri="aegis://backups")
 BACKUP_TIMEOUT = timedelta(seconds=max([t.backup.get("timeout_seconds", 0) for t in INVENTORY.targets] + [600]) + 300)
 
 

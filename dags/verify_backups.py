@@ -22,14 +22,14 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pendulum
-from airflow.sdk import Asset, AssetOrTimeSchedule, CronTriggerTimetable, Param, dag, get_current_context, task
+from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, Param, dag, get_current_context, task
 
+from include.backup.dag_support import BACKUP_SETS
 from include.dag_defaults import DEFAULT_ARGS, run_window, target_params
 from include.inventory import BACKUP_KINDS, load_inventory
 
 INVENTORY = load_inventory()
 SCHEDULE = INVENTORY.schedule("verify_backups", default_cron="0 4 * * 0", default_tz="Asia/Seoul")
-BACKUP_SETS = Asset("aegis-backup-sets", uri="aegis://backups")
 
 
 @dag(

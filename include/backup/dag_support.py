@@ -5,9 +5,16 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
+from airflow.sdk import Asset
+
 from include.inventory import BACKUP_KINDS, Inventory
 
 log = logging.getLogger(__name__)
+
+#: Announced by the backup DAG for every completed set; the verify DAG is scheduled on it.
+#: The ``x-`` scheme marks a custom URI, so Airflow does not load every provider's URI
+#: normalisers (boto3 among them) to parse the DAG files that use it.
+BACKUP_SETS = Asset("aegis-backup-sets", uri="x-aegis://backups")
 
 
 def backup_targets(inventory: Inventory, names: list[str] | None = None, tags: list[str] | None = None) -> list[str]:
