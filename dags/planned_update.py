@@ -49,6 +49,16 @@ def _pull(task_id: str, key: str = "return_value"):
     return get_current_context()["ti"].xcom_pull(task_ids=task_id, key=key)
 
 
+def _plan() -> dict:
+    """The run's plan, for tasks that run whatever happened upstream; skipped when the form was refused."""
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    plan = _pull("plan")
+    if plan is None:
+        raise AirflowSkipException("no plan: the form was refused (see the plan task's log)")
+    return plan
+
+
 def _record(outcome, failure: str | None):
     """Keep the outcome (key ``outcome``) for later tasks; then fail at once (no retry) if ``failure``."""
     from airflow.sdk.exceptions import AirflowFailException
@@ -162,10 +172,11 @@ def planned_update():
         return _record(outcome, outcome["state"] == "failed" and f"update failed: {outcome['reason']}")
 
     @task(trigger_rule="all_done")
-    def post_update_tests(plan: dict, dag_run=None, data_interval_start=None, data_interval_end=None):
+    def post_update_tests(dag_run=None, data_interval_start=None, data_interval_end=None):
         """SQL assertions, HTTP checks and the daily health check (skipped when the update did not succeed)."""
         from include.update.post_tests import run_tests
 
+        plan = _plan()
         update = _pull("apply_update", "outcome")
         if not plan["dry_run"] and (update or {}).get("state") != "updated":
             print(f"the update did not succeed ({(update or {}).get('state', 'no outcome')}): no post-update tests")
@@ -174,10 +185,11 @@ def planned_update():
                          with_assertions=not plan["dry_run"])
 
     @task.branch(trigger_rule="all_done")
-    def decide(plan: dict):
+    def decide():
         """Promote when the update and every test passed; roll back when either failed. Logs why."""
         from include.update.rollback import decide as choose
 
+        plan = _plan()
         branch, reasons = choose(plan, _pull("pre_update_backup", "outcome"), _pull("apply_update", "outcome"),
                                  _pull("post_update_tests"))
         print(f"DECISION: {branch.upper()}\n" + "\n".join(f"  because {r}" for r in reasons))
@@ -222,11 +234,11 @@ def planned_update():
         return expire_silences(INVENTORY, plan, run_id)
 
     @task(trigger_rule="all_done")
-    def write_report(plan: dict, run_id=None, dag_run=None, data_interval_start=None,
-                     data_interval_end=None) -> dict:
+    def write_report(run_id=None, dag_run=None, data_interval_start=None, data_interval_end=None) -> dict:
         """The whole run (what changed, each test, which branch and why), published and sent; fails unless promoted."""
         from include.update.report import finish
 
+        plan = _plan()
         parts = {"drain": _pull("drain"), "backups": _pull("pre_update_backup", "outcome"),
                  "update": _pull("apply_update", "outcome"), "tests": _pull("post_update_tests"),
                  "branch": _pull("decide", "decision"), "promoted": _pull("promote"),
@@ -240,14 +252,14 @@ def planned_update():
                                   doc_md="Wait, deferred, until active sessions are zero or the drain timeout passes.")
     silence_on, maint_on = create_silence(the_plan), maintenance_on(the_plan)
     maint_off, silence_off = maintenance_off(the_plan), expire_silence(the_plan)
-    backups, updated, tested = pre_update_backup(the_plan), apply_update(the_plan), post_update_tests(the_plan)
-    branch, promoted, rolled_back = decide(the_plan), promote(the_plan), rollback(the_plan)
+    backups, updated, tested = pre_update_backup(the_plan), apply_update(the_plan), post_update_tests()
+    branch, promoted, rolled_back = decide(), promote(the_plan), rollback(the_plan)
     retested = tests_after_rollback(the_plan)
 
     announce(the_plan) >> wait_for_window >> silence_on >> maint_on >> drain >> backups >> updated >> tested
     tested >> branch >> [promoted, rolled_back]
     rolled_back >> retested
-    [promoted, retested] >> maint_off >> silence_off >> write_report(the_plan)
+    [promoted, retested] >> maint_off >> silence_off >> write_report()
     maint_off.as_teardown(setups=maint_on)
     silence_off.as_teardown(setups=silence_on)
 

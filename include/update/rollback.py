@@ -29,11 +29,14 @@ def decide(plan: dict[str, Any], backups: list[dict[str, Any]] | None, update: d
     """
     if plan["dry_run"]:
         return NOTHING, ["dry run: nothing was changed, nothing to promote or roll back"]
-    failed_backups = [b for b in backups or [] if b.get("state") not in ("complete", "verified")]
-    if backups is None or failed_backups or len(backups) < len(plan["backups"]):
-        why = "; ".join(f"{b['target']}: {b.get('reason') or b.get('state')}" for b in failed_backups) \
-            or "the backup task left no outcome"
-        return NOTHING, [f"pre-update backup failed ({why}): the update was NOT run, the targets are untouched"]
+    if backups is None:
+        return NOTHING, ["the pre-update backup did not run or left no outcome (an earlier step failed, or the task"
+                         " died): the update was NOT run, the targets are untouched"]
+    failed_backups = [b for b in backups if b.get("state") not in ("complete", "verified")]
+    if failed_backups or len(backups) < len(plan["backups"]):
+        why = "; ".join(f"{b['target']}: {b.get('reason') or b.get('state')}" for b in failed_backups)
+        return NOTHING, [f"pre-update backup failed ({why or 'a target has no outcome'}): the update was NOT run,"
+                         " the targets are untouched"]
     if update is None:
         return ROLLBACK, ["the update task left no outcome (it died or was killed): rolling back to be safe"]
     if update.get("state") != "updated":
