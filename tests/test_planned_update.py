@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import threading
 import time
-from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -75,6 +74,19 @@ class ReleaseService(BaseHTTPRequestHandler):
         self.wfile.write(body)
 
 
+def release_app(tmp_path: Path, health_by_version: dict[str, str]) -> tuple[Path, ThreadingHTTPServer]:
+    """``tmp_path/app/releases/<v>/health``, ``current`` -> the first version, and the service serving it."""
+    root = tmp_path / "app"
+    for version, health in health_by_version.items():
+        (root / "releases" / version).mkdir(parents=True)
+        (root / "releases" / version / "health").write_text(health)
+    (root / "current").symlink_to(Path("releases") / next(iter(health_by_version)))
+    service = ThreadingHTTPServer(("127.0.0.1", 0), type("Svc", (ReleaseService,), {"root": root}))
+    service.daemon_threads = True
+    threading.Thread(target=service.serve_forever, daemon=True).start()
+    return root, service
+
+
 @pytest.fixture
 def world(tmp_path, monkeypatch, pg_database, redis_server):
     my_db = f"aegis_pu_{int(time.time() * 1000) % 10**9}"
@@ -94,14 +106,7 @@ def world(tmp_path, monkeypatch, pg_database, redis_server):
         r.set(f"game:player:{i}", f"state-{i}")
     r.close()
 
-    root = tmp_path / "app"
-    for version, health in (("v1", "ok"), ("v2", "broken"), ("v3", "ok")):
-        (root / "releases" / version).mkdir(parents=True)
-        (root / "releases" / version / "health").write_text(health)
-    (root / "current").symlink_to(Path("releases") / "v1")
-    service = ThreadingHTTPServer(("127.0.0.1", 0), type("Svc", (ReleaseService,), {"root": root}))
-    service.daemon_threads = True
-    threading.Thread(target=service.serve_forever, daemon=True).start()
+    root, service = release_app(tmp_path, {"v1": "ok", "v2": "broken", "v3": "ok"})
     am = FakeAlertmanager()
 
     inv = write_inventory(tmp_path, f"""
@@ -160,6 +165,22 @@ def assert_left_clean(world, run) -> None:
     assert all(run.run_id in world["am"].silences[sid]["comment"] for sid in created)
 
 
+def assert_rolled_back(world, run, contents, before, *causes, update_state: str = "failed") -> None:
+    """The rollback branch ran (promote skipped), ``contents()`` is back to ``before``, nothing is left on,
+    and the report's reasons name every one of ``causes``."""
+    s = states(run)
+    assert run.state == "failed", s  # the update did not happen: the run says so
+    assert s["apply_update"] == update_state and s["rollback"] == "success", s
+    assert s["promote"] == "skipped" and s["tests_after_rollback"] == "success", s
+    assert s["maintenance_off"] == "success" and s["expire_silence"] == "success", s
+    assert contents() == before
+    assert_left_clean(world, run)
+    report = report_of(world, run)
+    assert report["outcome"] == "rolled-back"
+    why = json.dumps(report["summary"]["reasons"])
+    assert all(cause in why for cause in causes), why
+
+
 GOOD_PG = {
     "001_add_level.sql": "alter table players add column level int not null default 1;\n"
                          "update players set level = 2 where id <= 10;",
@@ -170,26 +191,17 @@ GOOD_PG = {
 
 # ----------------------------------------------------------------------------------------- PostgreSQL
 def test_pg_migration_failing_halfway_is_rolled_back(airflow_db, world, capfd, caplog):
-    before_pg, before_redis = pg_checksums(world["pg"]), redis_state(world["redis"])
+    before_redis = redis_state(world["redis"])
     folder = migrations(world["tmp"], "bad", {
         "001_add_level.sql": GOOD_PG["001_add_level.sql"],
         "002_half.sql": "create table audit (id int);\nselect * from no_such_table;",
         "003_never.sql": "create table never_applied (id int);",
     })
+    before = pg_checksums(world["pg"])
     run = the_dag().test(run_conf=conf(update_kind="sql_migration", update_target="pg", targets=["cache"],
                                        migrations_folder=folder))
-    s = states(run)
-    assert run.state == "failed"
-    assert s["apply_update"] == "failed" and s["rollback"] == "success"
-    assert s["promote"] == "skipped" and s["tests_after_rollback"] == "success"
-    assert s["maintenance_off"] == "success" and s["expire_silence"] == "success"
-    assert pg_checksums(world["pg"]) == before_pg
-    assert redis_state(world["redis"]) == before_redis
-    assert_left_clean(world, run)
-    report = report_of(world, run)
-    assert report["outcome"] == "rolled-back"
-    why = json.dumps(report["summary"]["reasons"])
-    assert "002_half.sql failed" in why and "no_such_table" in why
+    assert_rolled_back(world, run, lambda: pg_checksums(world["pg"]), before, "002_half.sql failed", "no_such_table")
+    assert redis_state(world["redis"]) == before_redis  # the other affected target: flagged, drained, untouched
     assert "DECISION: ROLLBACK" in output(capfd, caplog)
 
 
@@ -234,12 +246,25 @@ def test_pg_failing_assertion_rolls_back(airflow_db, world, capfd, caplog):
     run = the_dag().test(run_conf=conf(
         update_kind="sql_migration", update_target="pg", migrations_folder=folder,
         sql_assertions=[{"target": "pg", "sql": "select count(*) from guilds", "expect": 2}]))
-    s = states(run)
-    assert s["apply_update"] == "success" and s["rollback"] == "success" and s["promote"] == "skipped"
-    assert pg_checksums(world["pg"]) == before
-    assert_left_clean(world, run)
-    why = json.dumps(report_of(world, run)["summary"]["reasons"])
-    assert "post-update test failed" in why and "returned 1, expected 2" in why
+    assert_rolled_back(world, run, lambda: pg_checksums(world["pg"]), before, "post-update test failed",
+                       "returned 1, expected 2", update_state="success")
+
+
+def kill_when_seen(find, kill) -> tuple[threading.Thread, list]:
+    """A thread that polls ``find()`` (ids of the sessions to kill) and kills the first ones it sees."""
+    killed: list = []
+
+    def run():
+        for _ in range(600):
+            ids = find()
+            if ids:
+                killed.extend(kill(i) for i in ids)
+                return
+            time.sleep(0.1)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread, killed
 
 
 def test_pg_connection_killed_during_migration_rolls_back(airflow_db, world, capfd, caplog):
@@ -248,30 +273,16 @@ def test_pg_connection_killed_during_migration_rolls_back(airflow_db, world, cap
         "001_add_level.sql": GOOD_PG["001_add_level.sql"],
         "002_slow.sql": "create table half_done (id int);\nselect pg_sleep(60);\ncreate table never (id int);",
     })
-    killed = []
-
-    def killer():
-        with psycopg.connect(host="127.0.0.1", user="postgres", dbname="postgres", autocommit=True) as c:
-            for _ in range(600):
-                pids = [r[0] for r in c.execute(
-                    "select pid from pg_stat_activity where application_name = 'aegis-update'"
-                    " and datname = %s and query like '%%pg_sleep%%'", (world["pg"],))]
-                if pids:
-                    killed.extend(c.execute("select pg_terminate_backend(%s)", (p,)).fetchone()[0] for p in pids)
-                    return
-                time.sleep(0.1)
-
-    thread = threading.Thread(target=killer)
-    thread.start()
+    admin = psycopg.connect(host="127.0.0.1", user="postgres", dbname="postgres", autocommit=True)
+    thread, killed = kill_when_seen(
+        lambda: [r[0] for r in admin.execute("select pid from pg_stat_activity where application_name = 'aegis-update'"
+                                             " and datname = %s and query like '%%pg_sleep%%'", (world["pg"],))],
+        lambda pid: admin.execute("select pg_terminate_backend(%s)", (pid,)).fetchone()[0])
     run = the_dag().test(run_conf=conf(update_kind="sql_migration", update_target="pg", migrations_folder=folder))
     thread.join()
+    admin.close()
     assert killed == [True]
-    s = states(run)
-    assert s["apply_update"] == "failed" and s["rollback"] == "success"
-    assert pg_checksums(world["pg"]) == before
-    assert_left_clean(world, run)
-    why = json.dumps(report_of(world, run)["summary"]["reasons"])
-    assert "002_slow.sql failed" in why and "terminat" in why
+    assert_rolled_back(world, run, lambda: pg_checksums(world["pg"]), before, "002_slow.sql failed", "terminat")
 
 
 def test_pg_backup_failure_means_the_update_never_runs(airflow_db, world, capfd, caplog, monkeypatch, tmp_path):
@@ -310,12 +321,8 @@ def test_mariadb_migration_failing_halfway_is_rolled_back(airflow_db, world, cap
         "002_half.sql": "CREATE TABLE audit (id INT); INSERT INTO audit VALUES (1); SELECT * FROM no_such_table;",
     })
     run = the_dag().test(run_conf=conf(update_kind="sql_migration", update_target="maria", migrations_folder=folder))
-    s = states(run)
-    assert s["apply_update"] == "failed" and s["rollback"] == "success" and s["promote"] == "skipped"
-    assert my_checksums(world["my"]) == before  # the DDL that MariaDB committed halfway is gone again
-    assert_left_clean(world, run)
-    why = json.dumps(report_of(world, run)["summary"]["reasons"])
-    assert "002_half.sql failed" in why and "no_such_table" in why
+    # the DDL MariaDB committed before the failure (a column, a table) is gone again
+    assert_rolled_back(world, run, lambda: my_checksums(world["my"]), before, "002_half.sql failed", "no_such_table")
 
 
 def test_mariadb_connection_killed_during_migration_rolls_back(airflow_db, world, capfd, caplog):
@@ -324,48 +331,31 @@ def test_mariadb_connection_killed_during_migration_rolls_back(airflow_db, world
         "001_add_level.sql": "ALTER TABLE players ADD COLUMN level INT NOT NULL DEFAULT 1;",
         "002_slow.sql": "CREATE TABLE half_done (id INT); SELECT SLEEP(60); CREATE TABLE never (id INT);",
     })
-    killed = []
+    admin = MySQLdb.connect(host="127.0.0.1", user="root", autocommit=True)
+    cur = admin.cursor()
 
-    def killer():
-        admin = MySQLdb.connect(host="127.0.0.1", user="root", autocommit=True)
-        cur = admin.cursor()
-        for _ in range(600):
-            cur.execute("SELECT id FROM information_schema.processlist WHERE db = %s AND info LIKE %s",
-                        (world["my"], "%SLEEP(60)%"))
-            ids = [r[0] for r in cur.fetchall()]
-            if ids:
-                for i in ids:
-                    cur.execute(f"KILL {int(i)}")
-                    killed.append(i)
-                break
-            time.sleep(0.1)
-        admin.close()
+    def find():
+        cur.execute("SELECT id FROM information_schema.processlist WHERE db = %s AND info LIKE %s",
+                    (world["my"], "%SLEEP(60)%"))
+        return [r[0] for r in cur.fetchall()]
 
-    thread = threading.Thread(target=killer)
-    thread.start()
+    thread, killed = kill_when_seen(find, lambda i: cur.execute(f"KILL {int(i)}"))
     run = the_dag().test(run_conf=conf(update_kind="sql_migration", update_target="maria", migrations_folder=folder))
     thread.join()
+    admin.close()
     assert killed
-    s = states(run)
-    assert s["apply_update"] == "failed" and s["rollback"] == "success"
-    assert my_checksums(world["my"]) == before
-    assert_left_clean(world, run)
-    assert "002_slow.sql failed" in json.dumps(report_of(world, run)["summary"]["reasons"])
+    assert_rolled_back(world, run, lambda: my_checksums(world["my"]), before, "002_slow.sql failed", "Lost connection")
 
 
 # ----------------------------------------------------------------------------------------- release folder
 def test_release_with_failing_health_check_switches_back(airflow_db, world, capfd, caplog):
+    current = lambda: (world["root"] / "current").resolve()  # noqa: E731
+    before = current()
     run = the_dag().test(run_conf=conf(update_kind="release_switch", release_root=str(world["root"]),
                                        release_version="v2", http_checks=[world["health_url"]], targets=["cache"]))
-    s = states(run)
-    assert s["apply_update"] == "success" and s["rollback"] == "success" and s["promote"] == "skipped"
-    assert s["tests_after_rollback"] == "success"
-    assert (world["root"] / "current").resolve() == (world["root"] / "releases" / "v1").resolve()
-    assert_left_clean(world, run)
-    report = report_of(world, run)
-    assert report["outcome"] == "rolled-back"
-    assert "answered 503" in json.dumps(report["summary"]["reasons"])
-    assert "switched" in json.dumps(report["results"]) and "back to releases/v1" in json.dumps(report["results"])
+    assert_rolled_back(world, run, current, before, "answered 503", update_state="success")
+    assert before == (world["root"] / "releases" / "v1").resolve()
+    assert "back to releases/v1" in json.dumps(report_of(world, run)["results"])
 
 
 def test_release_passing_update_stays(airflow_db, world, capfd, caplog):
