@@ -116,12 +116,14 @@ def planned_update():
     @task
     def plan(params=None, dag_run=None, data_interval_start=None, data_interval_end=None) -> dict:
         """Validate the form against the inventory; a mistake fails here (no retry), before anything is touched."""
+        from airflow.sdk.exceptions import AirflowFailException
+
         from include.update.plan import PlanError, build_plan
 
         try:
             return build_plan(INVENTORY, params, run_window(dag_run, data_interval_start, data_interval_end)[1])
         except PlanError as exc:
-            _record(None, str(exc))
+            raise AirflowFailException(str(exc)) from None
 
     @task
     def announce(plan: dict) -> dict:
@@ -164,11 +166,11 @@ def planned_update():
         return _record(outcomes, failed and "pre-update backup failed, the update will NOT run: " + "; ".join(failed))
 
     @task(execution_timeout=timedelta(hours=6))
-    def apply_update(plan: dict, run_id=None, params=None) -> dict:
+    def apply_update(plan: dict, run_id=None) -> dict:
         """Apply the update; a failure is recorded (for the branch) and fails this task without a retry."""
         from include.update.kinds import apply_update as apply
 
-        outcome = apply(INVENTORY, plan, run_id, float(params["update_timeout_minutes"]) * 60)
+        outcome = apply(INVENTORY, plan, run_id, plan["update_timeout_s"])
         return _record(outcome, outcome["state"] == "failed" and f"update failed: {outcome['reason']}")
 
     @task(trigger_rule="all_done")

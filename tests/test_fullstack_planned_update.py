@@ -6,6 +6,7 @@ waits (window, drain) must go through the real triggerer, and the silence and ma
 
 from __future__ import annotations
 
+import threading
 import time
 from urllib.parse import quote
 
@@ -59,10 +60,21 @@ def test_rollback_branch_is_visible_over_the_rest_api(stack):
     dag = wait_for_dag(server, dag_id=DAG_ID)
     if dag["is_paused"]:
         server.patch(f"/api/v2/dags/{DAG_ID}", {"is_paused": False})
+    # a client blocked on the cache when the window opens: the drain must defer to the real triggerer
+    def blocked_client():
+        r = redis.Redis(port=stack["redis"], socket_timeout=30)
+        for _ in range(3000):
+            if r.exists("aegis:maintenance:fs-cache"):
+                r.blpop(["fs:queue:never"], timeout=8)
+                break
+            time.sleep(0.1)
+        r.close()
+
+    threading.Thread(target=blocked_client, daemon=True).start()
     run = server.post(f"/api/v2/dags/{DAG_ID}/dagRuns", {"logical_date": None, "conf": {
         "dry_run": False, "update_kind": "release_switch", "release_root": str(stack["root"]),
         "release_version": "v2", "http_checks": [stack["url"]], "targets": ["fs-cache"],
-        "drain_timeout_minutes": 0.2}})
+        "drain_timeout_minutes": 2}})
     run_id = run["dag_run_id"]
     run = wait_for_run(server, run_id, timeout=300, dag_id=DAG_ID)
     tis = server.get(f"/api/v2/dags/{DAG_ID}/dagRuns/{quote(run_id, safe='')}/taskInstances",
@@ -78,6 +90,8 @@ def test_rollback_branch_is_visible_over_the_rest_api(stack):
     decide_log = server.task_log(DAG_ID, run_id, "decide")
     assert "DECISION: ROLLBACK" in decide_log, decide_log
     assert "post-update test failed" in decide_log and "answered 503" in decide_log, decide_log
+    drain_log = server.task_log(DAG_ID, run_id, "drain")
+    assert "deferring" in drain_log and "drained after" in drain_log, drain_log
     rollback_log = server.task_log(DAG_ID, run_id, "rollback")
     assert "switched" in rollback_log and "back to releases/v1" in rollback_log, rollback_log
 

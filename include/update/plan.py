@@ -72,6 +72,7 @@ def build_plan(inventory: Inventory, params: dict[str, Any], now: datetime) -> d
     plan["assertions"] = _assertions(inventory, params.get("sql_assertions") or [])
     plan["http_checks"] = _http_checks(params.get("http_checks") or [])
     plan["drain_timeout_s"] = _number(params.get("drain_timeout_minutes", 10), "drain_timeout_minutes", 0) * 60
+    plan["update_timeout_s"] = _number(params.get("update_timeout_minutes", 30), "update_timeout_minutes") * 60
     plan["window"] = _window(params, now)
     plan["alertmanagers"] = [t.name for t in inventory.targets if t.kind == "alertmanager"]
     plan["silence_label"] = str(params.get("silence_label") or "target")
