@@ -360,7 +360,7 @@ def test_release_with_failing_health_check_switches_back(airflow_db, world, capf
 
 def test_release_passing_update_stays(airflow_db, world, capfd, caplog):
     run = the_dag().test(run_conf=conf(update_kind="release_switch", release_root=str(world["root"]),
-                                       release_version="v3", http_checks=[world["health_url"]]))
+                                       release_version="v3", http_checks=[world["health_url"]], targets=["cache"]))
     assert run.state == "success"
     assert states(run)["rollback"] == "skipped"
     assert (world["root"] / "current").resolve() == (world["root"] / "releases" / "v3").resolve()
