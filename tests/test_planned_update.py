@@ -27,6 +27,7 @@ from tests.conftest import REPO, write_inventory
 from tests.content_state import my_checksums, pg_checksums, redis_state
 from tests.fake_alertmanager import FakeAlertmanager
 
+PG_SECRET = "pu-Secret-never-shown-7"
 RELAXED = """thresholds: {connections_warning_pct: 99, connections_critical_pct: 100,
                           long_transaction_warning_s: 86400, long_transaction_critical_s: 172800,
                           cache_hit_warning_min_pct: 0, cache_hit_critical_min_pct: 0}"""
@@ -128,7 +129,8 @@ def world(tmp_path, monkeypatch, pg_database, redis_server):
           - {{name: am, kind: alertmanager, conn_id: pu_am}}
     """)
     monkeypatch.setenv("AEGIS_INVENTORY", str(inv))
-    monkeypatch.setenv("AIRFLOW_CONN_PU_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+    # trust auth ignores it, but every tool and driver is handed this password: it must show up nowhere
+    monkeypatch.setenv("AIRFLOW_CONN_PU_PG", f"postgresql://postgres:{PG_SECRET}@127.0.0.1:5432/postgres")
     monkeypatch.setenv("AIRFLOW_CONN_PU_MARIA", "mysql://root@127.0.0.1:3306/")
     monkeypatch.setenv("AIRFLOW_CONN_PU_CACHE", f"redis://127.0.0.1:{redis_server}/0")
     monkeypatch.setenv("AIRFLOW_CONN_PU_AM", f"http://127.0.0.1:{am.port}")
@@ -202,7 +204,11 @@ def test_pg_migration_failing_halfway_is_rolled_back(airflow_db, world, capfd, c
                                        migrations_folder=folder))
     assert_rolled_back(world, run, lambda: pg_checksums(world["pg"]), before, "002_half.sql failed", "no_such_table")
     assert redis_state(world["redis"]) == before_redis  # the other affected target: flagged, drained, untouched
-    assert "DECISION: ROLLBACK" in output(capfd, caplog)
+    text = output(capfd, caplog)
+    assert "DECISION: ROLLBACK" in text
+    reports = "".join(p.read_text() for p in (world["tmp"] / "artifacts" / "reports").rglob("report.*"))
+    assert "pg_restore" in text or "restored" in text  # the rollback's restore ran and logged
+    assert PG_SECRET not in text and PG_SECRET not in reports
 
 
 def test_pg_passing_update_is_promoted_and_rollback_branch_skipped(airflow_db, world, capfd, caplog):
