@@ -118,12 +118,10 @@ def planned_update():
         """Validate the form against the inventory; a mistake fails here (no retry), before anything is touched."""
         from airflow.sdk.exceptions import AirflowFailException
 
-        from include.update.plan import PlanError, build_plan, check_rollback_possible
+        from include.update.plan import PlanError, build_plan
 
         try:
-            plan = build_plan(INVENTORY, params, run_window(dag_run, data_interval_start, data_interval_end)[1])
-            check_rollback_possible(INVENTORY, plan)
-            return plan
+            return build_plan(INVENTORY, params, run_window(dag_run, data_interval_start, data_interval_end)[1])
         except PlanError as exc:
             raise AirflowFailException(str(exc)) from None
 

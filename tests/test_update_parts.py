@@ -71,22 +71,6 @@ def test_migration_target_without_backup_is_refused(tmp_path):
                    NOW)
 
 
-def test_migration_on_the_connections_own_database_is_refused(tmp_path, monkeypatch):
-    from include import targets
-    from include.update.plan import check_rollback_possible
-
-    (tmp_path / "001.sql").write_text("select 1;")
-    monkeypatch.setattr(targets, "endpoint_for", lambda t: Endpoint(host="127.0.0.1", schema="game"))
-    for database, refused in (("game", True), ("", True), ("other", False)):
-        plan = build_plan(inventory(), {"update_kind": "sql_migration", "update_target": "pg", "database": database,
-                                        "migrations_folder": str(tmp_path)}, NOW)
-        if refused:
-            with pytest.raises(PlanError, match="could not drop and restore it"):
-                check_rollback_possible(inventory(), plan)
-        else:
-            check_rollback_possible(inventory(), plan)
-
-
 def test_plan_of_a_window_in_the_future(tmp_path):
     (tmp_path / "002_b.sql").write_text("select 2;")
     (tmp_path / "001_a.sql").write_text("select 1;")

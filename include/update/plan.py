@@ -195,20 +195,3 @@ def _window(params: dict[str, Any], now: datetime) -> dict[str, str]:
     minutes = _number(params.get("window_minutes", 60), "window_minutes")
     start = start.astimezone(timezone.utc)
     return {"start": start.isoformat(), "end": (start + timedelta(minutes=minutes)).isoformat()}
-
-
-def check_rollback_possible(inventory: Inventory, plan: dict[str, Any]) -> None:
-    """Refuse a PostgreSQL migration whose database is the connection's own: the rollback restore drops and
-    recreates the database from the connection's database, which PostgreSQL cannot do to the open one."""
-    if plan["kind"] != "sql_migration":
-        return
-    target = inventory.target(plan["update_target"])
-    if target.kind != "postgres":
-        return
-    from include.targets import endpoint_for
-
-    own = endpoint_for(target).schema or "postgres"
-    if (plan["sql"]["database"] or own) == own:
-        raise PlanError("database", f"{plan['sql']['database'] or own!r} is the database connection "
-                        f"{target.conn_id!r} opens: a rollback could not drop and restore it; point the connection"
-                        " at another database (e.g. postgres) and list this one in the target's databases")
