@@ -47,9 +47,11 @@ def pod_summary(pod: Any) -> dict[str, Any]:
 class KubeClient:
     """Lists pods through a ``CoreV1Api`` with a request timeout."""
 
-    def __init__(self, core_v1: Any, timeout_s: float):
-        """Wrap an existing ``kubernetes.client.CoreV1Api``; every request is bounded by ``timeout_s``."""
+    def __init__(self, core_v1: Any, timeout_s: float, apps_v1: Any = None):
+        """Wrap an existing ``kubernetes.client.CoreV1Api`` (and ``AppsV1Api`` for deployments);
+        every request is bounded by ``timeout_s``."""
         self.core_v1 = core_v1
+        self.apps_v1 = apps_v1
         self.timeout_s = float(timeout_s)
 
     @classmethod
@@ -57,7 +59,8 @@ class KubeClient:
         """A client for Airflow connection ``conn_id``, via the provider's ``KubernetesHook``."""
         from airflow.providers.cncf.kubernetes.hooks.kubernetes import KubernetesHook
 
-        return cls(KubernetesHook(conn_id=conn_id).core_v1_client, timeout_s)
+        hook = KubernetesHook(conn_id=conn_id)
+        return cls(hook.core_v1_client, timeout_s, apps_v1=hook.apps_v1_client)
 
     def list_pods(self, namespace: str, label_selector: str = "") -> list[dict[str, Any]]:
         """Pods in ``namespace`` matching ``label_selector`` (all when empty), as :func:`pod_summary` dicts."""
@@ -68,7 +71,8 @@ class KubeClient:
     @classmethod
     def from_endpoint(cls, endpoint: Any, timeout_s: float) -> "KubeClient":
         """A client from an already resolved :class:`include.targets.Endpoint` of a Kubernetes connection."""
-        return cls(_from_endpoint_hook(endpoint).core_v1_client, timeout_s)
+        hook = _from_endpoint_hook(endpoint)
+        return cls(hook.core_v1_client, timeout_s, apps_v1=hook.apps_v1_client)
 
     def list_config_maps(self, namespace: str) -> list[dict[str, Any]]:
         """All ConfigMaps of ``namespace`` as :func:`config_map_summary` dicts, sorted by name."""
@@ -161,3 +165,59 @@ def _from_endpoint_hook(endpoint: Any):
     hook = KubernetesHook(conn_id=None, kubernetes_conn_id=None)
     hook.__dict__["conn_extras"] = dict(endpoint.extra or {})  # the hook's cached_property, pre-filled
     return hook
+
+
+# ------------------------------------------------------------- deployments and the maintenance ConfigMap (updates)
+def patch_config_map_data(client: KubeClient, namespace: str, name: str, data: dict[str, str]) -> None:
+    """Merge ``data`` into ConfigMap ``name``'s data (``kubectl patch configmap … -p '{"data": …}'``)."""
+    client.core_v1.patch_namespaced_config_map(name, namespace, {"data": data}, _request_timeout=client.timeout_s)
+
+
+def container_image(client: KubeClient, namespace: str, deployment: str, container: str) -> str:
+    """The image container ``container`` of deployment ``deployment`` runs now."""
+    dep = client.apps_v1.read_namespaced_deployment(deployment, namespace, _request_timeout=client.timeout_s)
+    for c in dep.spec.template.spec.containers:
+        if c.name == container:
+            return c.image
+    raise KeyError(f"deployment {namespace}/{deployment} has no container {container!r}")
+
+
+def set_container_image(client: KubeClient, namespace: str, deployment: str, container: str, image: str) -> None:
+    """``kubectl set image deployment/<deployment> <container>=<image>`` (a strategic merge patch)."""
+    body = {"spec": {"template": {"spec": {"containers": [{"name": container, "image": image}]}}}}
+    client.apps_v1.patch_namespaced_deployment(deployment, namespace, body, _request_timeout=client.timeout_s)
+
+
+def rollout_state(client: KubeClient, namespace: str, deployment: str) -> tuple[bool, str]:
+    """(done, why) for the deployment's rollout, the way ``kubectl rollout status`` judges it."""
+    dep = client.apps_v1.read_namespaced_deployment_status(deployment, namespace, _request_timeout=client.timeout_s)
+    want = dep.spec.replicas if dep.spec.replicas is not None else 1
+    st = dep.status
+    for cond in st.conditions or []:
+        if cond.type == "Progressing" and cond.reason == "ProgressDeadlineExceeded":
+            raise RuntimeError(f"deployment {namespace}/{deployment} exceeded its progress deadline: {cond.message}")
+    if (st.observed_generation or 0) < (dep.metadata.generation or 0):
+        return False, "waiting for the deployment spec update to be observed"
+    updated, available, total = st.updated_replicas or 0, st.available_replicas or 0, st.replicas or 0
+    if updated < want:
+        return False, f"{updated} of {want} new replicas updated"
+    if total > updated:
+        return False, f"{total - updated} old replicas pending termination"
+    if available < updated:
+        return False, f"{available} of {updated} updated replicas available"
+    return True, f"{updated} of {want} replicas updated and available"
+
+
+def wait_for_rollout(client: KubeClient, namespace: str, deployment: str, timeout_s: float,
+                     poll_s: float = 2.0) -> str:
+    """Poll :func:`rollout_state` until done; raise ``TimeoutError`` after ``timeout_s``."""
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        done, why = rollout_state(client, namespace, deployment)
+        if done:
+            return why
+        if time.monotonic() >= deadline:
+            raise TimeoutError(f"rollout of {namespace}/{deployment} not done within {timeout_s:g}s: {why}")
+        time.sleep(poll_s)

@@ -19,6 +19,7 @@ import redis
 from airflow.dag_processing.dagbag import DagBag
 
 from tests.conftest import REPO, write_inventory
+from tests.content_state import my_checksums, pg_checksums, redis_state
 
 L1 = datetime(2026, 6, 1, 17, 0, tzinfo=timezone.utc)
 PG_SECRET = "pg-Secret-never-shown-1"
@@ -27,32 +28,6 @@ MY_SECRET = "my-Secret-never-shown-2"
 
 def dag(dag_id: str):
     return DagBag(dag_folder=str(REPO / "dags" / f"{dag_id}.py")).get_dag(dag_id)
-
-
-def pg_checksums(db: str) -> dict[str, str]:
-    with psycopg.connect(host="127.0.0.1", user="postgres", dbname=db) as c:
-        tables = [r[0] for r in c.execute(
-            "select format('%I.%I', schemaname, tablename) from pg_tables where schemaname = 'public'")]
-        return {t: c.execute(f"select count(*) || ':' || coalesce(md5(string_agg(x::text, ',' order by x::text)), '')"
-                             f" from {t} x").fetchone()[0] for t in tables}
-
-
-def my_checksums(db: str) -> dict:
-    c = MySQLdb.connect(host="127.0.0.1", user="root", database=db)
-    cur = c.cursor()
-    cur.execute("SHOW TABLES")
-    tables = [r[0] for r in cur.fetchall()]
-    out = {}
-    for t in tables:
-        cur.execute(f"CHECKSUM TABLE `{t}`")
-        out[t] = cur.fetchone()[1]
-    c.close()
-    return out
-
-
-def redis_state(port: int) -> dict:
-    r = redis.Redis(port=port)
-    return {k: (r.type(k), r.dump(k)) for k in r.scan_iter(count=1000)}
 
 
 @pytest.fixture

@@ -96,19 +96,19 @@ def airflow(world, request):
         server.stop()
 
 
-def wait_for_dag(server: AirflowServer, timeout: float = 180) -> dict:
+def wait_for_dag(server: AirflowServer, timeout: float = 180, dag_id: str = DAG_ID) -> dict:
     """The DAG as the API shows it, once the dag-processor has parsed it without import errors."""
     def probe():
         errors = server.get("/api/v2/importErrors")
         assert errors["total_entries"] == 0, f"import errors: {json.dumps(errors['import_errors'], indent=1)}"
-        r = server.request("GET", f"/api/v2/dags/{DAG_ID}", expect=(200, 404))
+        r = server.request("GET", f"/api/v2/dags/{dag_id}", expect=(200, 404))
         return r.json() if r.status_code == 200 else None
 
-    return server.wait_until(f"DAG {DAG_ID} to be parsed", probe, timeout, interval=2)
+    return server.wait_until(f"DAG {dag_id} to be parsed", probe, timeout, interval=2)
 
 
-def wait_for_run(server: AirflowServer, run_id: str, timeout: float = 240) -> dict:
-    path = f"/api/v2/dags/{DAG_ID}/dagRuns/{quote(run_id, safe='')}"
+def wait_for_run(server: AirflowServer, run_id: str, timeout: float = 240, dag_id: str = DAG_ID) -> dict:
+    path = f"/api/v2/dags/{dag_id}/dagRuns/{quote(run_id, safe='')}"
 
     def probe():
         run = server.get(path)

@@ -12,7 +12,7 @@ def connect(endpoint, timeout_s: float, database: str | None = None):
     """A connection with connect/read/write timeouts; the password is a keyword argument only."""
     kwargs = dict(
         host=endpoint.host or "127.0.0.1", port=int(endpoint.port or 3306), user=endpoint.login or "root",
-        connect_timeout=max(1, int(timeout_s)), read_timeout=max(1, int(timeout_s)),
+        connect_timeout=max(1, min(int(timeout_s), 30)), read_timeout=max(1, int(timeout_s)),
         write_timeout=max(1, int(timeout_s)), charset="utf8mb4", autocommit=True,
     )
     if endpoint.password:

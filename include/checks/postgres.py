@@ -12,19 +12,22 @@ import psycopg
 from include.checks.base import CheckResult
 
 
-def connect(endpoint, timeout_s: float, dbname: str | None = None) -> psycopg.Connection:
-    """A read-only autocommit connection with connect and statement timeouts.
+def connect(endpoint, timeout_s: float, dbname: str | None = None, *, read_only: bool = True,
+            application_name: str = "aegis-health-check") -> psycopg.Connection:
+    """An autocommit connection with connect (at most 30 s) and statement timeouts, read-only unless asked otherwise.
 
     The password goes to libpq as a keyword argument: never into a DSN string,
     a log line or a process argument list.
     """
+    options = f"-c statement_timeout={int(timeout_s * 1000)}"
+    if read_only:
+        options += " -c default_transaction_read_only=on"
     conn = psycopg.connect(
         host=endpoint.host or "127.0.0.1", port=endpoint.port or 5432,
         user=endpoint.login or "postgres", password=endpoint.password or None,
         dbname=dbname or endpoint.schema or "postgres",
-        connect_timeout=max(1, int(timeout_s)),
-        options=f"-c statement_timeout={int(timeout_s * 1000)} -c default_transaction_read_only=on",
-        application_name="aegis-health-check", autocommit=True,
+        connect_timeout=max(1, min(int(timeout_s), 30)),  # a long statement budget is no reason to wait to connect
+        options=options, application_name=application_name, autocommit=True,
     )
     return conn
 
