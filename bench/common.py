@@ -102,11 +102,11 @@ def machine() -> dict:
 
 
 def table(cases: list[Case]) -> str:
-    head = f"| {'case':<58} | {'Aegis s':>8} | {'ref s':>8} | {'ratio':>6} | {'target':<16} | met? |"
-    rule = "|" + "|".join("-" * (len(c) ) for c in head.split("|")[1:-1]) + "|"
+    head = f"| {'case':<64} | {'Aegis s':>8} | {'ref s':>8} | {'ratio':>6} | {'target':<16} | met? |"
+    rule = "|" + "|".join("-" * len(c) for c in head.split("|")[1:-1]) + "|"
     rows = [head, rule]
     for c in cases:
-        rows.append(f"| {c.name:<58} | {c.aegis_s:8.2f} | {c.reference_s:8.2f} | {c.ratio:6.2f} | "
+        rows.append(f"| {c.name:<64} | {c.aegis_s:8.3f} | {c.reference_s:8.3f} | {c.ratio:6.2f} | "
                     f"{c.target:<16} | {'yes' if c.met else 'NO':<4} |")
     return "\n".join(rows)
 
