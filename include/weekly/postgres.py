@@ -269,8 +269,8 @@ UNUSED_INDEXES = r"""
       and pg_relation_size(s.indexrelid) >= %s
     order by 4 desc, 1, 2, 3 limit 50"""
 DUPLICATE_INDEXES = r"""
-    select n.nspname, t.relname, array_agg(ci.relname order by ci.relname),
-           array_agg(ci.relname order by ci.relname) filter (where i.indisunique or i.indisprimary),
+    select n.nspname, t.relname,
+           array_agg(ci.relname order by i.indisprimary desc, i.indisunique desc, ci.relname),
            sum(pg_relation_size(i.indexrelid))::bigint, min(pg_get_indexdef(i.indexrelid))
     from pg_index i join pg_class ci on ci.oid = i.indexrelid join pg_class t on t.oid = i.indrelid
     join pg_namespace n on n.oid = t.relnamespace
@@ -293,10 +293,10 @@ def recommend(conn, settings: dict) -> dict[str, list[dict]]:
                "advice": f"never scanned {since}: consider DROP INDEX after checking replicas use it neither"}
               for s, t, i, b in conn.execute(UNUSED_INDEXES, (settings["unused_index_min_bytes"],)).fetchall()]
     duplicates = []
-    for s, t, names, unique, size, definition in conn.execute(DUPLICATE_INDEXES).fetchall():
-        keep = (unique or names)[0]
-        duplicates.append({"schema": s, "table": t, "indexes": names, "size_bytes": size, "definition": definition,
-                           "advice": f"same key: keep {keep}, drop {', '.join(n for n in names if n != keep)}"})
+    for s, t, names, size, definition in conn.execute(DUPLICATE_INDEXES).fetchall():
+        # names come primary key first, then unique ones: keep the first, drop the others
+        duplicates.append({"schema": s, "table": t, "indexes": sorted(names), "size_bytes": size,
+                           "definition": definition, "advice": f"same key: keep {names[0]}, drop {', '.join(names[1:])}"})
     seq = [{"schema": s, "table": t, "live_rows": live, "seq_scans": scans, "index_scans": idx,
             "rows_per_seq_scan": per_scan,
             "advice": "read mostly by sequential scans: look at its queries for a missing index"}
