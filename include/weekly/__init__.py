@@ -1,0 +1,1 @@
+"""Weekly maintenance: one module per concern (see each module's docstring)."""
