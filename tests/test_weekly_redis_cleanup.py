@@ -136,3 +136,11 @@ def test_redis_down_fails_within_the_timeout():
     assert result.status == "unreachable"
     assert "ConnectionError" in result.findings[0].message
     assert time.monotonic() - started < TARGET.timeout_seconds + 1
+
+
+def test_hung_redis_fails_within_the_timeout(silent_server):
+    started = time.monotonic()
+    result = run_bounded(TARGET.name, TARGET.kind, lambda: run(silent_server, dry_run=False), 10)
+    assert result.status == "unreachable"
+    assert "Timeout" in result.findings[0].message
+    assert time.monotonic() - started < TARGET.timeout_seconds + 1

@@ -62,7 +62,8 @@ DAY = 86400
 
 
 def check_settings(settings: dict) -> None:
-    """Raise ``ValueError("<key>: <reason>")`` for settings this module cannot use."""
+    """Raise ``ValueError("<key>: <reason>")`` for settings this module cannot use (missing keys: defaults)."""
+    settings = {**DEFAULTS, **settings}
     for key in ("rotate_min_bytes", "archive_after_days", "archive_retention_days", "max_seconds"):
         value = settings.get(key)
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:

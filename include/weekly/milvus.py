@@ -49,7 +49,8 @@ _INDEX_META = {"index_type", "metric_type", "field_name", "index_name", "total_r
 
 
 def check_settings(settings: dict) -> None:
-    """Raise ``ValueError("<key>: <reason>")`` for settings this module cannot use."""
+    """Raise ``ValueError("<key>: <reason>")`` for settings this module cannot use (missing keys: defaults)."""
+    settings = {**DEFAULTS, **settings}
     names = settings.get("release_collections")
     if not isinstance(names, list) or not all(isinstance(n, str) and n for n in names):
         raise ValueError(f"release_collections: must be a list of collection names, got {names!r}")

@@ -45,7 +45,8 @@ PROCEDURE_NOT_FOUND = "Neo.ClientError.Procedure.ProcedureNotFound"
 
 
 def check_settings(settings: dict) -> None:
-    """Raise ``ValueError("<key>: <reason>")`` for settings this module cannot use."""
+    """Raise ``ValueError("<key>: <reason>")`` for settings this module cannot use (missing keys: defaults)."""
+    settings = {**DEFAULTS, **settings}
     for key in ("checkpoint_timeout_seconds", "max_seconds"):
         value = settings.get(key)
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:

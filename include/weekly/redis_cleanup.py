@@ -92,7 +92,8 @@ return {cursor, scanned, no_ttl, matched, bytes, unpack(out)}
 
 
 def check_settings(settings: dict) -> None:
-    """Raise ``ValueError("<key>: <reason>")`` for settings this module cannot use."""
+    """Raise ``ValueError("<key>: <reason>")`` for settings this module cannot use (missing keys: defaults)."""
+    settings = {**DEFAULTS, **settings}
     patterns = settings.get("patterns")
     if not isinstance(patterns, list) or not patterns or not all(isinstance(p, str) and p for p in patterns):
         raise ValueError(f"patterns: must be a non-empty list of SCAN MATCH patterns, got {patterns!r}")
@@ -114,6 +115,7 @@ def maintain(target, endpoint, settings: dict, *, dry_run: bool = True) -> Check
     result = CheckResult(target.name, target.kind)
     deadline = time.monotonic() + float(settings["max_seconds"])
     client = connect(endpoint, target.timeout_seconds)
+    client.set_retry(_no_retry())  # redis-py retries with backoff by default: a down server would take longer
     try:
         info = client.info()
         ratio, lookups = hit_ratio_pct(info)  # before the scan: its own TTL lookups count as hits
@@ -134,6 +136,13 @@ def maintain(target, endpoint, settings: dict, *, dry_run: bool = True) -> Check
 
     _summarise(result, rows, ratio, lookups, dry_run, idle_tracked, settings)
     return result
+
+
+def _no_retry():
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
+    return Retry(NoBackoff(), 0)
 
 
 def _clean_pattern(client, script, pattern: str, threshold: int, unlink: bool, settings: dict,
