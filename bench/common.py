@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import socket
 import statistics
 import subprocess
@@ -27,6 +28,19 @@ REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "bench" / "results"
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
+
+from include.backup.runner import workspace as scratch_folder  # noqa: E402  a private temp folder, always removed
+
+
+
+def _interrupted(signum, frame):
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+# SIGTERM (and SIGINT, even when a background shell ignores it) unwinds the stack, so every
+# ``finally`` below runs: databases dropped, servers stopped, temporary files removed.
+signal.signal(signal.SIGTERM, _interrupted)
+signal.signal(signal.SIGINT, _interrupted)
 
 PG = {"host": "127.0.0.1", "port": 5432, "user": "postgres"}
 PG_ENV = {"PGHOST": "127.0.0.1", "PGPORT": "5432", "PGUSER": "postgres"}
@@ -210,12 +224,3 @@ def redis_servers(count: int, host: str = "127.0.0.1") -> Iterator[list[int]]:
                 p.kill()
         shutil.rmtree(folder, ignore_errors=True)
         print(f"stopped {len(procs)} redis-server(s)", flush=True)
-
-
-@contextmanager
-def scratch_folder(prefix: str) -> Iterator[Path]:
-    path = Path(tempfile.mkdtemp(prefix=f"aegis-bench-{prefix}-"))
-    try:
-        yield path
-    finally:
-        shutil.rmtree(path, ignore_errors=True)

@@ -16,7 +16,7 @@ import subprocess
 from datetime import datetime, timedelta, timezone
 
 from bench.common import (Case, alternate, faster, machine, pg_admin, pg_databases, report, run,
-                          scratch_folder, unique, within)
+                          scratch_folder, timed, unique, within)
 
 
 def main() -> None:
@@ -75,6 +75,10 @@ targets:
             shutil.rmtree(tmp / "artifacts" / "backups", ignore_errors=True)
             subprocess.run(["sync"])
 
+        from include.backup.postgres import facts
+
+        count_s = timed(lambda: facts(endpoint, [db], 600))  # Aegis's own extra work: exact row counts
+        print(f"row counts alone (one snapshot): {count_s:.2f} s", flush=True)
         samples = alternate({"aegis backup_target": aegis, "pg_dump -Fd -j2": pg_dump_fd,
                              "seed pg_dump piped to gzip": seed_gzip}, args.repeats, between=clean)
     cases = [
@@ -84,7 +88,8 @@ targets:
              samples["seed pg_dump piped to gzip"], *faster(1.5)),
     ]
     report("pg_backup", cases, {"scale": args.scale, "database_bytes": size, "repeats": args.repeats,
-                                "aegis_set_bytes": getattr(aegis, "bytes", None)}, started)
+                                "aegis_set_bytes": getattr(aegis, "bytes", None),
+                                "aegis_row_count_seconds": round(count_s, 2)}, started)
 
 
 if __name__ == "__main__":
