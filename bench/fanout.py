@@ -118,7 +118,7 @@ def main() -> None:
         finally:
             server.stop()
     n = len(names)
-    case = Case(f"daily check fan-out: {n} targets vs 1 target (LocalExecutor, parallelism {args.parallelism})",
+    case = Case(f"fan-out: daily check, {n} targets vs 1 (LocalExecutor x{args.parallelism})",
                 samples["all"], samples["1"], *within(3))
     report("fanout", [case], {"postgres": args.postgres, "redis": args.redis, "repeats": args.repeats,
                               "executor": "LocalExecutor", "parallelism": args.parallelism, "runs": spans}, started)
