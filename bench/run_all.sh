@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Run every benchmark (one after the other), then print the combined table.
 # Other engineers may share this machine: the load at the start of each benchmark is in its results.
-#   bench/run_all.sh            every benchmark at the issue's sizes (about 25-30 minutes on 2 cores)
+#   bench/run_all.sh            every benchmark at the issue's sizes (about 40 minutes on 2 shared cores)
 #   bench/run_all.sh logs dag_parse   only these
 set -uo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
