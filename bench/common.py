@@ -121,7 +121,7 @@ def table(cases: list[Case]) -> str:
     rows = [head, rule]
     for c in cases:
         rows.append(f"| {c.name:<64} | {c.aegis_s:8.3f} | {c.reference_s:8.3f} | {c.ratio:6.2f} | "
-                    f"{c.target:<16} | {'yes' if c.met else 'NO':<4} |")
+                    f"{c.target:<16} | {('yes' if c.met else 'NO') if c.limit != float('inf') else '-':<4} |")
     return "\n".join(rows)
 
 

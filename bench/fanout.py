@@ -21,7 +21,7 @@ from datetime import datetime
 from pathlib import Path
 from urllib.parse import quote
 
-from bench.common import Case, machine, pg_databases, redis_servers, report, scratch_folder, within
+from bench.common import Case, alternate, machine, pg_databases, redis_servers, report, scratch_folder, within
 
 DAG_ID = "daily_health_check"
 
@@ -67,12 +67,40 @@ def run_once(server, targets: list[str], timeout: float = 900) -> tuple[float, d
                   "check_task_mean_s": sum((e - s).total_seconds() for s, e in zip(starts, ends)) / len(checks)}
 
 
+def threads_in_one_process(path: Path, env: dict[str, str], names: list[str], repeats: int, workers: int):
+    """What batching would give: ``check_one`` over the targets on ``workers`` threads of one process."""
+    from concurrent.futures import ThreadPoolExecutor
+    from datetime import timedelta, timezone
+
+    os.environ.update(env)
+    from include.daily_health import check_one
+    from include.inventory import load_inventory
+
+    inv = load_inventory(path)
+    end = datetime.now(timezone.utc)
+
+    def check(targets):
+        def go():
+            with ThreadPoolExecutor(max_workers=workers) as pool:
+                results = list(pool.map(lambda n: check_one(inv, n, {}, end - timedelta(days=1), end), targets))
+            bad = [r for r in results if r["status"] == "unreachable"]
+            if bad:
+                raise SystemExit(f"unreachable: {bad[:2]}")
+        return go
+
+    check(names[:1])()  # warm-up: driver imports
+    return alternate({"1": check(names[:1]), "all": check(names)}, repeats)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--postgres", type=int, default=40)
     ap.add_argument("--redis", type=int, default=10)
     ap.add_argument("--parallelism", type=int, default=8, help="core.parallelism (LocalExecutor workers)")
+    ap.add_argument("--threads", type=int, default=0, metavar="N",
+                    help="no Airflow: check the targets on N threads of this process (what batching targets "
+                         "into one task would give); results in fanout_threads.json")
     args = ap.parse_args()
     started = machine()
     dbs = [f"aegis_bench_fan_{os.getpid()}_{i:02d}" for i in range(args.postgres)]
@@ -80,6 +108,14 @@ def main() -> None:
     spans: list[dict] = []
     with pg_databases(dbs), redis_servers(args.redis) as ports, scratch_folder("fanout") as tmp:
         path, env, names = inventory(tmp, dbs, ports)
+        if args.threads:
+            got = threads_in_one_process(path, env, names, args.repeats, args.threads)
+            case = Case(f"fan-out without Airflow: {len(names)} targets vs 1 ({args.threads} threads)",
+                        got["all"], got["1"], float("inf"), "(information)",
+                        note="the checking work itself, without task processes")
+            report("fanout_threads", [case], {"postgres": args.postgres, "redis": args.redis,
+                                              "threads": args.threads, "repeats": args.repeats}, started)
+            return
         os.environ["AEGIS_TEST_AIRFLOW_HOME"] = str(tmp / "unused-test-home")  # tests.conftest's, if imported
         from tests.airflow_server import AirflowServer
 

@@ -9,7 +9,7 @@ import json
 
 from bench.common import RESULTS, Case, table
 
-ORDER = ["pg_backup", "logs", "dag_parse", "fanout", "pg_maintenance", "redis_cleanup"]
+ORDER = ["pg_backup", "logs", "dag_parse", "fanout", "fanout_threads", "pg_maintenance", "redis_cleanup"]
 
 
 def main() -> None:
