@@ -50,8 +50,7 @@ def inventory(tmp: Path, pg: list[str], redis_ports: list[int]) -> tuple[Path, d
 
 def run_once(server, targets: list[str], timeout: float = 900) -> tuple[float, dict]:
     """Trigger one run over ``targets``; its wall time (queued → end) and the task states."""
-    run = server.post(f"/api/v2/dags/{DAG_ID}/dagRuns",
-                      {"logical_date": None, "conf": {"targets": targets, "alert": False}})
+    run = server.trigger(DAG_ID, {"targets": targets, "alert": False})
     path = f"/api/v2/dags/{DAG_ID}/dagRuns/{quote(run['dag_run_id'], safe='')}"
     done = server.wait_until(f"run over {len(targets)} target(s)",
                              lambda: (r := server.get(path))["state"] in {"success", "failed"} and r, timeout, 1)

@@ -184,6 +184,24 @@ class AirflowServer:
         assert r.status_code in expect, f"{method} {path}: HTTP {r.status_code}: {r.text[:2000]}"
         return r
 
+    def trigger(self, dag_id: str, conf: dict, attempts: int = 5) -> dict:
+        """Trigger a run as the UI's form does (no logical date), under a run id chosen here.
+
+        On SQLite (``airflow standalone``) the API server's write can collide with the scheduler's
+        and answer HTTP 500 "Database error" (SQLite allows one writer). The run id makes a retry
+        safe: a 409 on a retry means the earlier attempt did create the run.
+        """
+        run_id = f"aegis_test__{secrets.token_hex(6)}"
+        body = {"dag_run_id": run_id, "logical_date": None, "conf": conf}
+        for attempt in range(1, attempts + 1):
+            r = self.client.post(f"/api/v2/dags/{dag_id}/dagRuns", json=body)
+            if r.status_code == 200 or (r.status_code == 409 and attempt > 1):
+                return self.get(f"/api/v2/dags/{dag_id}/dagRuns/{run_id}")
+            if not (r.status_code == 500 and "Database error" in r.text) or attempt == attempts:
+                raise AssertionError(f"POST /api/v2/dags/{dag_id}/dagRuns: HTTP {r.status_code}: {r.text[:2000]}")
+            time.sleep(2 * attempt)
+        raise AssertionError("unreachable")
+
     def get(self, path: str, **kwargs) -> Any:
         return self.request("GET", path, **kwargs).json()
 

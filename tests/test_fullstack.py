@@ -130,10 +130,7 @@ def test_daily_health_check_runs_on_a_real_airflow(world, airflow):
     assert dag["is_paused"] is False
 
     # A manual run as the trigger form makes it (no logical date): it looks back 24 h from its run_after.
-    run = airflow.post(f"/api/v2/dags/{DAG_ID}/dagRuns", {
-        "logical_date": None,
-        "conf": {"targets": REQUESTED, "thresholds": {"errors_warning": 1}, "alert": False},
-    })
+    run = airflow.trigger(DAG_ID, {"targets": REQUESTED, "thresholds": {"errors_warning": 1}, "alert": False})
     run_id = run["dag_run_id"]
     run_path = f"/api/v2/dags/{DAG_ID}/dagRuns/{quote(run_id, safe='')}"
     run = wait_for_run(airflow, run_id)

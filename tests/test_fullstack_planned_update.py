@@ -71,10 +71,10 @@ def test_rollback_branch_is_visible_over_the_rest_api(stack):
         r.close()
 
     threading.Thread(target=blocked_client, daemon=True).start()
-    run = server.post(f"/api/v2/dags/{DAG_ID}/dagRuns", {"logical_date": None, "conf": {
+    run = server.trigger(DAG_ID, {
         "dry_run": False, "update_kind": "release_switch", "release_root": str(stack["root"]),
         "release_version": "v2", "http_checks": [stack["url"]], "targets": ["fs-cache"],
-        "drain_timeout_minutes": 2}})
+        "drain_timeout_minutes": 2})
     run_id = run["dag_run_id"]
     run = wait_for_run(server, run_id, timeout=300, dag_id=DAG_ID)
     tis = server.get(f"/api/v2/dags/{DAG_ID}/dagRuns/{quote(run_id, safe='')}/taskInstances",
