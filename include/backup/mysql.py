@@ -6,7 +6,7 @@ restores into any database name (a scratch copy, for verification).
 
 Credentials reach the tools through a ``--defaults-extra-file`` (always the first argument)
 in a private temporary folder outside the work folder; no password is on a command line.
-MySQLdb has no identifier type: :func:`quote_ident` quotes names with backticks.
+MySQLdb has no identifier type: names are quoted by the shared :func:`include.checks.mysql.quote_ident`.
 """
 
 from __future__ import annotations
@@ -25,17 +25,13 @@ from typing import Iterator
 import MySQLdb
 
 from include.backup.base import BackupToolError, DumpResult, secret_file, tool_version
+from include.checks.mysql import quote_ident
 
 CONNECT_TIMEOUT_S = 30
 CHUNK = 1 << 20
 SCRATCH_PREFIX = "aegis_scratch_"
 MAX_IDENT = 64  # characters
 DUMP_FLAGS = ["--single-transaction", "--routines", "--triggers", "--events", "--hex-blob", "--no-tablespaces"]
-
-
-def quote_ident(name: str) -> str:
-    """A MySQL identifier in backticks, embedded backticks doubled."""
-    return "`" + name.replace("`", "``") + "`"
 
 
 def _tool(*names: str) -> str:

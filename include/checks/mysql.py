@@ -8,6 +8,14 @@ import MySQLdb
 from include.checks.base import CheckResult
 
 
+def quote_ident(name: str) -> str:
+    """A MySQL/MariaDB identifier in backticks, embedded backticks doubled (MySQLdb has no identifier type).
+
+    The one quoting helper of the code base: checks, backups and weekly maintenance all use it.
+    """
+    return "`" + name.replace("`", "``") + "`"
+
+
 def connect(endpoint, timeout_s: float, database: str | None = None):
     """A connection with connect/read/write timeouts; the password is a keyword argument only."""
     kwargs = dict(

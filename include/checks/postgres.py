@@ -12,21 +12,28 @@ import psycopg
 from include.checks.base import CheckResult
 
 
-def connect(endpoint, timeout_s: float, dbname: str | None = None) -> psycopg.Connection:
-    """A read-only autocommit connection with connect and statement timeouts.
+def connect(endpoint, timeout_s: float, dbname: str | None = None, *, read_only: bool = True,
+            statement_timeout_s: float | None = None, lock_timeout_s: float | None = None,
+            application_name: str = "aegis-health-check") -> psycopg.Connection:
+    """An autocommit connection with connect and statement timeouts, read-only unless asked otherwise.
 
+    ``statement_timeout_s`` defaults to ``timeout_s``; ``lock_timeout_s`` is only set when given.
     The password goes to libpq as a keyword argument: never into a DSN string,
     a log line or a process argument list.
     """
-    conn = psycopg.connect(
+    statement_ms = int((timeout_s if statement_timeout_s is None else statement_timeout_s) * 1000)
+    options = f"-c statement_timeout={statement_ms}"
+    if lock_timeout_s is not None:
+        options += f" -c lock_timeout={int(lock_timeout_s * 1000)}"
+    if read_only:
+        options += " -c default_transaction_read_only=on"
+    return psycopg.connect(
         host=endpoint.host or "127.0.0.1", port=endpoint.port or 5432,
         user=endpoint.login or "postgres", password=endpoint.password or None,
         dbname=dbname or endpoint.schema or "postgres",
         connect_timeout=max(1, int(timeout_s)),
-        options=f"-c statement_timeout={int(timeout_s * 1000)} -c default_transaction_read_only=on",
-        application_name="aegis-health-check", autocommit=True,
+        options=options, application_name=application_name, autocommit=True,
     )
-    return conn
 
 
 def check(target, endpoint, window) -> CheckResult:
@@ -39,16 +46,21 @@ def check(target, endpoint, window) -> CheckResult:
         _replication(conn, result, target.thresholds)
         _wraparound(conn, result, target.thresholds)
         _cache_hit(conn, result, target.thresholds)
-        _slow_statements(conn, result, target.thresholds)
+        slow_statements(conn, result, target.thresholds["slow_statement_ms"])
     return result
 
 
-def _connections(conn, result: CheckResult, t: dict) -> None:
-    used, limit, reserved = conn.execute(
+def connection_usage(conn) -> tuple[int, int, int]:
+    """Client backends in use, ``max_connections`` and ``superuser_reserved_connections``."""
+    return conn.execute(
         "select (select count(*) from pg_stat_activity where backend_type = 'client backend'),"
         " current_setting('max_connections')::int,"
         " current_setting('superuser_reserved_connections')::int"
     ).fetchone()
+
+
+def _connections(conn, result: CheckResult, t: dict) -> None:
+    used, limit, reserved = connection_usage(conn)
     result.metrics["pg.connections"] = used
     result.details["connections"] = {"used": used, "max_connections": limit, "superuser_reserved": reserved}
     result.grade("pg.connections_pct", round(100.0 * used / limit, 1), t["connections_warning_pct"],
@@ -115,7 +127,8 @@ def _cache_hit(conn, result: CheckResult, t: dict) -> None:
                        "cache hit ratio {value}% (warning below {warning:g}%, critical below {critical:g}%)")
 
 
-def _slow_statements(conn, result: CheckResult, t: dict) -> None:
+def slow_statements(conn, result: CheckResult, slow_ms: float) -> None:
+    """Statements averaging over ``slow_ms`` (pg_stat_statements), or a note saying why not checked."""
     if not conn.execute("select 1 from pg_extension where extname = 'pg_stat_statements'").fetchone():
         result.details["slow_statements"] = "pg_stat_statements is not installed: slow statements not checked"
         return
@@ -123,7 +136,7 @@ def _slow_statements(conn, result: CheckResult, t: dict) -> None:
         rows = conn.execute(
             "select left(query, 200), calls, round(mean_exec_time::numeric, 1)::float"
             " from pg_stat_statements where mean_exec_time > %s order by mean_exec_time desc limit 10",
-            (t["slow_statement_ms"],),
+            (slow_ms,),
         ).fetchall()
     except psycopg.Error as exc:  # installed but not in shared_preload_libraries
         result.details["slow_statements"] = f"pg_stat_statements unreadable: {str(exc).strip().splitlines()[0]}"
@@ -131,5 +144,5 @@ def _slow_statements(conn, result: CheckResult, t: dict) -> None:
     result.details["slow_statements"] = [{"query": q, "calls": c, "mean_ms": m} for q, c, m in rows]
     result.metrics["pg.slow_statements"] = len(rows)
     if rows:
-        result.add("warning", f"{len(rows)} statement(s) average over {t['slow_statement_ms']:g} ms;"
+        result.add("warning", f"{len(rows)} statement(s) average over {slow_ms:g} ms;"
                               f" slowest {rows[0][2]} ms: {rows[0][0][:80]!r}")
