@@ -61,12 +61,18 @@ def _evictions(result: CheckResult, info: dict, previous: dict, t: dict) -> None
                  "{value:.0f} keys evicted since the previous check (warning {warning:g}, critical {critical:g})")
 
 
-def _hit_ratio(result: CheckResult, info: dict, t: dict) -> None:
+def hit_ratio_pct(info: dict) -> tuple[float | None, int]:
+    """Keyspace hit ratio in % since the server started (None without lookups), and the lookup count."""
     hits, misses = int(info.get("keyspace_hits", 0)), int(info.get("keyspace_misses", 0))
-    if hits + misses < 1000:
-        result.details["hit_ratio"] = f"only {hits + misses} lookups since start: not graded"
+    return (round(100.0 * hits / (hits + misses), 1) if hits + misses else None), hits + misses
+
+
+def _hit_ratio(result: CheckResult, info: dict, t: dict) -> None:
+    ratio, lookups = hit_ratio_pct(info)
+    if lookups < 1000:
+        result.details["hit_ratio"] = f"only {lookups} lookups since start: not graded"
         return
-    result.grade_floor("redis.hit_ratio_pct", round(100.0 * hits / (hits + misses), 1),
+    result.grade_floor("redis.hit_ratio_pct", ratio,
                        t["hit_ratio_warning_min_pct"], t["hit_ratio_critical_min_pct"],
                        "hit ratio {value}% (warning below {warning:g}%, critical below {critical:g}%)")
 
