@@ -2,12 +2,12 @@
 
 Shared by the weekly maintenance (its *security* task group) and the monthly audit.
 Every check reads only (statistics and settings views, ``SHOW VARIABLES``,
-``CONFIG GET``/``ACL GETUSER``, file modes) and returns a
+``CONFIG GET``, ``ACL DRYRUN``, an unauthenticated ``PING``, file modes) and returns a
 :class:`~include.checks.base.CheckResult` whose findings are graded:
 
-- **critical**: anyone who reaches the service gets in (``trust`` in ``pg_hba.conf`` for
-  network connections, MySQL accounts without a password, anonymous accounts, ``root``
-  from any host, a Redis default user without a password, a world-writable inventory).
+- **critical**: anyone who reaches the service gets in (``trust`` in ``pg_hba.conf``, MySQL
+  accounts without a password, anonymous accounts, ``root`` from any host, a Redis that accepts
+  a client without a password, a world-writable inventory).
 - **warning**: weaker than it should be (no TLS, ``md5``/clear-text passwords, listening on
   every interface, ``local_infile``, dangerous Redis commands usable by the default user,
   more superusers than expected, logins not logged, world-writable files in watched folders).
@@ -225,7 +225,7 @@ def _grade_accounts(result: CheckResult, accounts: list[dict[str, Any]]) -> None
 
 
 def check_redis(target, endpoint, settings: dict[str, Any]) -> CheckResult:
-    """Password / ACL of the default user, protected mode, bind addresses, dangerous commands."""
+    """Login without a password, protected mode, bind addresses, dangerous commands of the default user."""
     import redis
 
     from include.checks.redis_check import connect
@@ -233,7 +233,7 @@ def check_redis(target, endpoint, settings: dict[str, Any]) -> CheckResult:
     result = CheckResult(target.name, target.kind)
     client = connect(endpoint, target.timeout_seconds)
     try:
-        no_password = _redis_default_user(client, result)
+        no_password = _redis_default_user(endpoint, target.timeout_seconds, result)
         try:
             config = {k: v for name in ("protected-mode", "bind") for k, v in client.config_get(name).items()}
         except redis.ResponseError as exc:  # CONFIG renamed away or forbidden by ACL: good, but unreadable
@@ -256,27 +256,30 @@ def check_redis(target, endpoint, settings: dict[str, Any]) -> CheckResult:
     return _count(result)
 
 
-def _redis_default_user(client, result: CheckResult) -> bool:
-    """Whether a client gets in without a password (ACL ``default`` user on and ``nopass``)."""
+def _redis_default_user(endpoint, timeout_s: float, result: CheckResult) -> bool:
+    """Whether a client gets in without a password: a second connection with no credentials at all sends PING."""
     import redis
 
+    from include.checks.redis_check import connect
+    from include.targets import Endpoint
+
+    anonymous = connect(Endpoint(host=endpoint.host, port=endpoint.port, schema=endpoint.schema,
+                                 extra=endpoint.extra), timeout_s)
     try:
-        user = client.execute_command("ACL", "GETUSER", "default") or {}
-        flags = [f.decode() if isinstance(f, bytes) else f for f in user.get(b"flags", user.get("flags", []))]
-        open_ = "on" in flags and "nopass" in flags
-        _verdict(result, "default user", " ".join(flags), CRITICAL if open_ else OK,
-                 "the default user has no password (nopass): anyone who reaches the port can read and write every key")
-        return open_
-    except redis.ResponseError:  # Redis < 6 or ACL forbidden: fall back to requirepass
-        pass
-    try:
-        password = client.config_get("requirepass").get("requirepass", "")
+        anonymous.ping()
+        open_ = True
+    except redis.AuthenticationError:  # NOAUTH / WRONGPASS: a password is required
+        open_ = False
     except redis.ResponseError as exc:
-        _not_checked(result, "password", f"neither ACL nor CONFIG available ({_first_line(exc)})")
-        return False
-    _verdict(result, "requirepass", "set" if password else "empty", CRITICAL if not password else OK,
-             "requirepass is empty: anyone who reaches the port can read and write every key")
-    return not password
+        if "NOAUTH" not in str(exc) and "NOPERM" not in str(exc):
+            raise
+        open_ = False
+    finally:
+        anonymous.close()
+    _verdict(result, "login without password", "accepted" if open_ else "refused", CRITICAL if open_ else OK,
+             "the server accepts clients without a password (default user nopass / no requirepass):"
+             " anyone who reaches the port can read and write every key")
+    return open_
 
 
 def _redis_dangerous_commands(client, result: CheckResult) -> None:
