@@ -113,7 +113,7 @@ def _actions(result: dict[str, Any], limit: int = 15) -> list[str]:
                 name = next((str(item[k]) for k in ITEM_KEYS if item.get(k) is not None), "?")
                 extra = [f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in item.items()
                          if k not in ITEM_KEYS and k != "action" and isinstance(v, (int, float)) and not isinstance(v, bool)]
-                lines.append(f"{name}: {item['action']}" + (f" ({', '.join(extra[:4])})" if extra else ""))
+                lines.append(f"{name}: {item['action']}" + (f" ({', '.join(extra[:6])})" if extra else ""))
     if len(lines) > limit:
         lines = lines[:limit] + [f"… {len(lines) - limit} more in report.json"]
     return lines

@@ -138,7 +138,7 @@ def build_report(results: dict[str, list[dict[str, Any] | None]], expected: dict
         names = {r["target"] for r in got}
         for name in expected.get(concern) or []:
             if name not in names:
-                missing = CheckResult(name, "?")
+                missing = CheckResult(name, KIND_OF.get(concern, "?"))
                 missing.add(CRITICAL, f"{concern}: the task produced no result (it failed; see its log)")
                 got.append(missing.to_dict())
         rows += sorted(({**r, "concern": concern} for r in got), key=lambda r: r["target"])
@@ -147,8 +147,14 @@ def build_report(results: dict[str, list[dict[str, Any] | None]], expected: dict
         "title": f"Aegis weekly maintenance — {end:%Y-%m-%d %H:%M} UTC ({'dry run' if dry_run else 'applied'})",
         "routine": ROUTINE, "run_id": run_id, "dry_run": dry_run, "mode": mode,
         "interval": [start.isoformat(), end.isoformat()],
-        "summary": evaluate(rows, [r["target"] for r in rows]),
+        "summary": evaluate(_labelled(rows), [r["target"] for r in rows]),
         "results": rows,
         "sections": [{"title": title, "concerns": [c for c in concerns if c in ALL_CONCERNS]}
                      for title, concerns in SECTIONS if any(c in ALL_CONCERNS for c in concerns)],
     }
+
+
+def _labelled(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Rows whose finding messages start with their concern (a target shows up under several concerns)."""
+    return [{**r, "findings": [{**f, "message": f"{r['concern']}: {f['message']}"} for f in r["findings"]]}
+            for r in rows]

@@ -1,0 +1,160 @@
+"""dag.test() of the weekly maintenance against real services and an inventory written in tmp_path.
+
+The world: a PostgreSQL database with a bloated and a clean table, a private redis-server with idle
+keys without a TTL under the seeds' patterns (and keys that must stay), a log folder, a PostgreSQL
+target on a closed port, and a catalog holding two weeks of daily metrics. The first run is a dry
+run (the form's default): VACUUM still runs, nothing is deleted. The second, in earnest and only for
+the cache, deletes exactly the idle keys. Both runs succeed; the down target is reported unreachable.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import datetime, timedelta, timezone
+
+import psycopg
+import pytest
+import redis
+import sqlalchemy as sa
+from airflow.dag_processing.dagbag import DagBag
+
+from include.catalog import Catalog
+from include.weekly import CONCERNS
+from tests.conftest import REPO, free_port, write_inventory
+from tests.test_weekly_postgres import flush_stats, make_bloated, make_clean
+
+LOGICAL = datetime(2026, 3, 15, 0, 0, tzinfo=timezone.utc)
+IDLE = ["aegis:cache:user:1", "aegis:session:abc", "aegis:temp:upload:9"]
+KEEP = ["aegis:cache:with_ttl", "app:other:1"]
+
+
+@pytest.fixture
+def weekly_world(tmp_path, monkeypatch, pg_database, redis_server):
+    """Real states on real services, a catalog with two weeks of metrics, and an inventory pointing at them."""
+    with psycopg.connect(host="127.0.0.1", user="postgres", dbname=pg_database, autocommit=True) as c:
+        make_bloated(c, "public", "bloated")
+        make_clean(c, "public", "clean")
+        flush_stats(c, {("public", "bloated"): 1500, ("public", "clean"): 0})
+    client = redis.Redis(port=redis_server, socket_timeout=5)
+    client.set("aegis:cache:user:1", "x" * 500)
+    client.hset("aegis:session:abc", mapping={"user": "1"})
+    client.rpush("aegis:temp:upload:9", *range(50))
+    client.set("aegis:cache:with_ttl", "v", ex=3600)
+    client.set("app:other:1", "v")
+    (tmp_path / "logs").mkdir()
+    (tmp_path / "logs" / "app.log").write_text("2026-03-14T10:00:00 INFO started\n")
+    inventory = write_inventory(tmp_path, f"""
+        catalog: {{path: catalog.db}}
+        artifacts: {{base: artifacts}}
+        defaults: {{timeout_seconds: 3}}
+        targets:
+          - name: pg
+            kind: postgres
+            conn_id: t_pg
+            tags: [db]
+            weekly: {{dead_tuples_min: 100, analyze_mod_min: 100, connect_timeout_s: 3, max_seconds: 60}}
+          - {{name: pg-down, kind: postgres, conn_id: t_pg_down, tags: [db], weekly: {{connect_timeout_s: 2}}}}
+          - {{name: cache, kind: redis, conn_id: t_cache, tags: [cache], weekly: {{idle_seconds: 2, max_seconds: 30}}}}
+          - {{name: app-logs, kind: log_source, tags: [logs], paths: ["logs/*.log"]}}
+    """)
+    monkeypatch.setenv("AEGIS_INVENTORY", str(inventory))
+    monkeypatch.setenv("AIRFLOW_CONN_T_PG", f"postgresql://postgres@127.0.0.1:5432/{pg_database}")
+    monkeypatch.setenv("AIRFLOW_CONN_T_PG_DOWN", f"postgresql://postgres:s3cret-never-logged@127.0.0.1:{free_port()}/x")
+    monkeypatch.setenv("AIRFLOW_CONN_T_CACHE", f"redis://127.0.0.1:{redis_server}/0")
+    catalog = Catalog(f"sqlite:///{tmp_path / 'catalog.db'}")
+    for days, connections in ((8, 10), (1, 30)):  # previous week 10 connections, this week 30
+        catalog.record_check_run("daily_health_check", LOGICAL - timedelta(days=days), f"d{days}", "healthy", None, {},
+                                 [{"target": "pg", "kind": "postgres",
+                                   "metrics": {"pg.connections": connections, "pg.xid_age": 1000}}])
+    time.sleep(3)  # the keys are now idle longer than idle_seconds
+    yield {"tmp": tmp_path, "db": pg_database, "redis": client}
+    client.close()
+
+
+def dead_tuples(db: str) -> dict[str, int]:
+    with psycopg.connect(host="127.0.0.1", user="postgres", dbname=db) as c:
+        return dict(c.execute("select relname, n_dead_tup from pg_stat_user_tables").fetchall())
+
+
+def load_report(tmp) -> tuple[dict, dict]:
+    folders = list((tmp / "artifacts" / "reports" / "weekly_maintenance").iterdir())
+    assert len(folders) == 1, folders  # one folder per interval, however many runs of it
+    assert {p.name for p in folders[0].iterdir()} == {"report.json", "report.md", "report.html"}
+    report = json.loads((folders[0] / "report.json").read_text())
+    texts = {p.suffix: p.read_text() for p in folders[0].iterdir()}
+    return report, texts
+
+
+def rows(report: dict, concern: str) -> dict[str, dict]:
+    return {r["target"]: r for r in report["results"] if r["concern"] == concern}
+
+
+@pytest.mark.skipif("postgres" not in CONCERNS or "redis" not in CONCERNS,
+                    reason="needs the postgres and redis concern modules")
+def test_weekly_run_dry_run_then_in_earnest(airflow_db, weekly_world):
+    tmp, db, client = weekly_world["tmp"], weekly_world["db"], weekly_world["redis"]
+    dag = DagBag(dag_folder=str(REPO / "dags" / "weekly_maintenance.py")).get_dag("weekly_maintenance")
+    assert dag.params["dry_run"] is True
+
+    started = time.monotonic()
+    run = dag.test(logical_date=LOGICAL, run_conf={"alert": True})
+    elapsed = time.monotonic() - started
+    assert run.state == "success"
+    report, texts = load_report(tmp)
+    assert report["dry_run"] is True
+
+    # PostgreSQL: VACUUM runs even in a dry run, on the bloated table only; the down server is a result.
+    pg = rows(report, "postgres")
+    assert pg["pg"]["status"] in ("ok", "warning"), pg["pg"]["findings"]
+    tables = {t["table"]: t for t in pg["pg"]["details"]["tables"]}
+    assert set(tables) == {"bloated"} and tables["bloated"]["action"] == "done"
+    assert dead_tuples(db)["bloated"] == 0
+    assert pg["pg"]["metrics"]["pg.vacuum.tables"] == 1
+    assert pg["pg-down"]["status"] == "unreachable" and pg["pg-down"]["duration_s"] < 10
+
+    # Redis: the idle keys without a TTL are found and measured, and nothing is deleted.
+    cache = rows(report, "redis")["cache"]
+    assert cache["metrics"]["redis.cleanup.matched_keys"] == len(IDLE)
+    assert cache["metrics"]["redis.cleanup.deleted_keys"] == 0
+    assert sorted(client.keys("*")) == sorted(k.encode() for k in IDLE + KEEP)
+
+    # Security: this machine's PostgreSQL trusts local logins, the private Redis has no password.
+    security = rows(report, "security")
+    assert any("uses trust" in f["message"] and f["level"] == "critical" for f in security["pg"]["findings"])
+    assert any("without a password" in f["message"] for f in security["cache"]["findings"])
+    assert security["pg-down"]["status"] == "unreachable"
+    assert "skipped" in security["airflow-environment"]["details"]["note"]
+
+    # Trends: 10 → 30 connections week over week is flagged; the flat xid age is not.
+    trend = rows(report, "trends")["pg"]
+    changes = {c["metric"]: c for c in trend["details"]["changes"]}
+    assert changes["pg.connections"]["flagged"] and changes["pg.connections"]["change_pct"] == 200
+    assert not changes["pg.xid_age"]["flagged"]
+    assert set(rows(report, "trends")) == {"pg", "pg-down", "cache", "app-logs"}
+
+    assert report["summary"]["status"] == "critical"
+    for text in texts.values():
+        assert "s3cret-never-logged" not in text
+        for section in ("Database optimisation", "Cache", "Security", "Trends"):
+            assert section in text
+    assert "dry run" in texts[".md"] and "bloated: done" in texts[".md"]
+
+    engine = sa.create_engine(f"sqlite:///{tmp / 'catalog.db'}")
+    with engine.connect() as c:
+        runs = c.execute(sa.text("select status from aegis_check_runs where routine = 'weekly_maintenance'")).all()
+        vacuumed = c.execute(sa.text("select value from aegis_metrics where routine = 'weekly_maintenance'"
+                                     " and target = 'pg' and metric = 'pg.vacuum.tables'")).scalar()
+    assert runs == [("critical",)] and vacuumed == 1
+
+    # In earnest, cache only: exactly the idle keys without a TTL under the patterns go.
+    run = dag.test(logical_date=LOGICAL, run_conf={"dry_run": False, "concerns": ["redis"], "alert": False})
+    assert run.state == "success"
+    assert sorted(client.keys("*")) == sorted(k.encode() for k in KEEP)
+    report, _ = load_report(tmp)
+    assert report["dry_run"] is False
+    assert {r["concern"] for r in report["results"]} == {"redis"}
+    assert rows(report, "redis")["cache"]["metrics"]["redis.cleanup.deleted_keys"] == len(IDLE)
+    with engine.connect() as c:  # the same interval again replaced its record
+        assert c.execute(sa.text("select count(*) from aegis_check_runs where routine = 'weekly_maintenance'")).scalar() == 1
+    print(f"first weekly dag.test took {elapsed:.1f}s")
