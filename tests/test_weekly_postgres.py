@@ -114,7 +114,22 @@ def test_only_bloated_tables_are_vacuumed_and_hostile_names_are_safe(pg_database
     assert result.metrics["pg.vacuum.tables"] == 3 and result.metrics["pg.analyze.tables"] == 1
     assert result.metrics["pg.vacuum.dead_tuples_removed"] == 4500
     assert result.metrics["pg.vacuum.reclaimed_bytes"] == sum(r["reclaimed_bytes"] for r in rows.values())
-    assert result.details["slow_statements"]  # a list, or the note that pg_stat_statements is absent
+    slow = result.details["slow_statements"]  # a list, or the note saying why they were not checked
+    assert isinstance(slow, list) or slow.startswith("pg_stat_statements is not installed") or \
+        slow.startswith("pg_stat_statements unreadable")
+
+
+def test_a_missing_database_is_a_warning_and_the_others_go_on(pg_database):
+    db = pg_database
+    with connect(db) as c:
+        make_bloated(c, "public", "bloat", rows=400, delete=300)
+        flush_stats(c, {("public", "bloat"): 300})
+    missing = f"{db}_missing"
+    result = wpg.maintain(Target("pg-weekly-test", "postgres", None, (), {}, 10.0, {"databases": [missing, db]}),
+                          endpoint(), {**wpg.DEFAULTS, **FAST}, dry_run=True)
+    assert [(r["table"], r["action"]) for r in result.details["tables"]] == [("bloat", "done")]
+    assert result.status == "warning"
+    assert any(f.message.startswith(f"database {missing} not maintained") for f in result.findings)
 
 
 def test_parallelism_is_bounded_and_used(pg_database):

@@ -16,12 +16,17 @@ def quote_ident(name: str) -> str:
     return "`" + name.replace("`", "``") + "`"
 
 
-def connect(endpoint, timeout_s: float, database: str | None = None):
-    """A connection with connect/read/write timeouts; the password is a keyword argument only."""
+def connect(endpoint, timeout_s: float, database: str | None = None, *, read_timeout_s: float | None = None):
+    """A connection with connect/read/write timeouts; the password is a keyword argument only.
+
+    ``read_timeout_s`` (default ``timeout_s``) bounds one statement's answer: maintenance
+    statements (OPTIMIZE, ALTER TABLE) get a longer one than the connect timeout.
+    """
+    io_timeout = max(1, int(timeout_s if read_timeout_s is None else read_timeout_s))
     kwargs = dict(
         host=endpoint.host or "127.0.0.1", port=int(endpoint.port or 3306), user=endpoint.login or "root",
-        connect_timeout=max(1, int(timeout_s)), read_timeout=max(1, int(timeout_s)),
-        write_timeout=max(1, int(timeout_s)), charset="utf8mb4", autocommit=True,
+        connect_timeout=max(1, int(timeout_s)), read_timeout=io_timeout,
+        write_timeout=io_timeout, charset="utf8mb4", autocommit=True,
     )
     if endpoint.password:
         kwargs["password"] = endpoint.password

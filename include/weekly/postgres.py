@@ -116,26 +116,38 @@ class Job:
 
 
 def maintain(target, endpoint, settings: dict, *, dry_run: bool = True) -> CheckResult:
-    """Vacuum/analyze the tables that need it on every database of the target, then recommend."""
+    """Server-wide recommendations, then per database: recommendations and VACUUM/ANALYZE where needed.
+
+    A server that cannot be reached raises (the DAG turns it into an ``unreachable`` result); a
+    database of the list that cannot be opened becomes a warning and the others go on.
+    """
+    import psycopg
+
+    from include.checks.postgres import slow_statements
+
     settings = {**DEFAULTS, **settings}
     check_settings(settings)
     deadline = time.monotonic() + settings["max_seconds"]
     result = CheckResult(target.name, target.kind)
     databases = list(target.options.get("databases") or []) or [endpoint.schema or "postgres"]
+    with _read_connection(endpoint, endpoint.schema or "postgres", settings) as conn:
+        _connection_usage(conn, result, settings)
+        slow_statements(conn, result, settings["slow_statement_ms"])
     rows: list[dict] = []
     recommendations: dict[str, list] = {"unused_indexes": [], "duplicate_indexes": [], "seq_scan_candidates": []}
     for database in databases:
-        jobs = pick_tables(endpoint, database, settings)
+        try:
+            with _read_connection(endpoint, database, settings) as conn:
+                for name, found in recommend(conn, settings).items():
+                    recommendations[name] += [{"database": database, **r} for r in found]
+                jobs = pick_tables(conn, database, settings)
+        except psycopg.Error as exc:
+            message = (str(exc).strip().splitlines() or [""])[0]
+            log.warning("%s/%s: not maintained: %s", target.name, database, message)
+            result.add(WARNING, f"database {database} not maintained: {message}")
+            continue
         log.info("%s/%s: %d table(s) need maintenance", target.name, database, len(jobs))
         rows += run_jobs(endpoint, database, jobs, settings, deadline)
-        with _read_connection(endpoint, database, settings) as conn:
-            for name, rows_found in recommend(conn, settings).items():
-                recommendations[name] += [{"database": database, **r} for r in rows_found]
-    with _read_connection(endpoint, databases[0], settings) as conn:
-        _connection_usage(conn, result, settings)
-        from include.checks.postgres import slow_statements
-
-        slow_statements(conn, result, settings["slow_statement_ms"])
     _summarise(result, rows, recommendations, settings)
     return result
 
@@ -147,10 +159,10 @@ def _read_connection(endpoint, database: str, settings: dict):
                    statement_timeout_s=min(60, settings["statement_timeout_s"]), application_name=APPLICATION_NAME)
 
 
-def pick_tables(endpoint, database: str, settings: dict) -> list[Job]:
-    """The tables of ``database`` whose statistics call for VACUUM or ANALYZE, worst first."""
-    with _read_connection(endpoint, database, settings) as conn:
-        stats = conn.execute(TABLE_STATS).fetchall()
+def pick_tables(conn, database: str, settings: dict) -> list[Job]:
+    """The tables of ``database`` (``conn`` is connected to it) whose statistics call for VACUUM or ANALYZE,
+    worst first."""
+    stats = conn.execute(TABLE_STATS).fetchall()
     jobs = [job for row in stats if (job := _job_for(database, row, settings))]
     order = {"VACUUM (FREEZE, ANALYZE)": 0, "VACUUM (ANALYZE)": 1, "ANALYZE": 2}
     return sorted(jobs, key=lambda j: (order[j.operation], -j.dead_before, j.schema, j.table))

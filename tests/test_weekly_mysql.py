@@ -1,0 +1,238 @@
+"""Weekly MySQL/MariaDB maintenance against the real local server: OPTIMIZE of a fragmented table
+(hostile name), ANALYZE of zero-cardinality indexes, purge and partition rotation in dry run and in
+earnest, settings validation and a down target."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from datetime import date, timedelta
+
+import MySQLdb
+import pytest
+
+from include.checks.mysql import quote_ident as q
+from include.inventory import Target
+from include.targets import Endpoint
+from include.weekly import mysql as wmy
+from tests.conftest import free_port
+
+HOSTILE = 'frag`mented "t"; drop table plain; --'
+
+
+def admin():
+    return MySQLdb.connect(host="127.0.0.1", port=3306, user="root", charset="utf8mb4", autocommit=True)
+
+
+def run(*statements, args=None):
+    conn = admin()
+    try:
+        cur = conn.cursor()
+        for s in statements:
+            cur.execute(s, args)
+        return cur.fetchall()
+    finally:
+        conn.close()
+
+
+@pytest.fixture
+def my_database():
+    """A fresh MariaDB database, dropped afterwards."""
+    name = f"aegis_wk_{os.getpid()}_{int(time.time() * 1000) % 10**8}"
+    run(f"CREATE DATABASE {q(name)}")
+    yield name
+    run(f"DROP DATABASE IF EXISTS {q(name)}")
+
+
+def target(db) -> Target:
+    return Target("my-weekly-test", "mysql", None, (), {}, 10.0, {"databases": [db]})
+
+
+def endpoint(**kw) -> Endpoint:
+    return Endpoint(**{"host": "127.0.0.1", "port": 3306, "login": "root", **kw})
+
+
+def settings(**kw) -> dict:
+    return {**wmy.DEFAULTS, "fragmentation_min_bytes": 1024, **kw}
+
+
+def today() -> date:
+    return run("SET time_zone = '+00:00'", "SELECT CURDATE()")[0][0]
+
+
+def test_fragmented_tables_are_optimized_and_zero_cardinality_indexes_analyzed(my_database):
+    db = my_database
+    t = f"{q(db)}.{q(HOSTILE)}"
+    run(f"CREATE TABLE {t} (id INT PRIMARY KEY, pad VARCHAR(300)) ENGINE=MyISAM",
+        f"INSERT INTO {t} SELECT seq, REPEAT('x', 250) FROM {q(db)}.seq_1_to_2000",
+        f"DELETE FROM {t} WHERE id % 2 = 0")
+    run(f"CREATE TABLE {q(db)}.plain (id INT PRIMARY KEY) ENGINE=InnoDB",
+        f"INSERT INTO {q(db)}.plain SELECT seq FROM {q(db)}.seq_1_to_100", f"ANALYZE TABLE {q(db)}.plain")
+    run(f"CREATE TABLE {q(db)}.unanalyzed (id INT, k INT, KEY by_k (k)) ENGINE=MyISAM",
+        # one row first: a bulk load into an empty MyISAM table would compute the statistics at once
+        f"INSERT INTO {q(db)}.unanalyzed VALUES (0, 0)",
+        f"INSERT INTO {q(db)}.unanalyzed SELECT seq, seq % 10 FROM {q(db)}.seq_1_to_500")
+    assert run("SELECT cardinality FROM information_schema.statistics WHERE table_schema = %s"
+               " AND table_name = 'unanalyzed'", args=(db,))[0][0] in (None, 0)
+    free_before = run("SELECT data_free FROM information_schema.tables WHERE table_schema = %s AND table_name = %s",
+                      args=(db, HOSTILE))[0][0]
+    assert free_before > 100_000
+
+    result = wmy.maintain(target(db), endpoint(), settings(), dry_run=True)
+
+    rows = {r["table"]: r for r in result.details["tables"]}
+    assert set(rows) == {HOSTILE, "unanalyzed"}
+    frag = rows[HOSTILE]
+    assert frag["operation"] == "OPTIMIZE TABLE" and frag["action"] == "done"
+    assert frag["data_free_before"] == free_before and frag["data_free_after"] == 0
+    assert frag["reclaimed_bytes"] >= free_before
+    assert run(f"SELECT COUNT(*) FROM {t}")[0][0] == 1000
+    assert run(f"SELECT COUNT(*) FROM {q(db)}.plain")[0][0] == 100  # the hostile name dropped nothing
+    un = rows["unanalyzed"]
+    assert un["operation"] == "ANALYZE TABLE" and un["action"] == "done"
+    assert un["zero_cardinality_before"] == ["by_k"] and un["zero_cardinality_after"] == []
+    assert run("SELECT cardinality FROM information_schema.statistics WHERE table_schema = %s"
+               " AND table_name = 'unanalyzed'", args=(db,))[0][0] == 10
+    assert result.metrics["mysql.optimize.tables"] == 1 and result.metrics["mysql.analyze.tables"] == 1
+    assert result.metrics["mysql.zero_cardinality_indexes"] == 0
+
+
+def make_sessions(db, table="ses`sions; x"):
+    t = f"{q(db)}.{q(table)}"
+    run(f"CREATE TABLE {t} (id INT AUTO_INCREMENT PRIMARY KEY, created DATETIME NOT NULL, KEY (created))",
+        f"INSERT INTO {t} (created) SELECT NOW() - INTERVAL 40 DAY - INTERVAL seq MINUTE FROM {q(db)}.seq_1_to_250",
+        f"INSERT INTO {t} (created) SELECT NOW() - INTERVAL 29 DAY + INTERVAL seq MINUTE FROM {q(db)}.seq_1_to_30")
+    return table, t
+
+
+def test_purge_counts_in_dry_run_and_deletes_in_batches_in_earnest(my_database, caplog):
+    db = my_database
+    table, t = make_sessions(db)
+    purge = [{"table": f"{db}.{table}", "column": "created", "older_than_days": 30, "batch_size": 100}]
+    caplog.set_level(logging.INFO, logger="include.weekly.mysql")
+
+    dry = wmy.maintain(target(db), endpoint(), settings(purge=purge), dry_run=True)
+    assert run(f"SELECT COUNT(*) FROM {t}")[0][0] == 280
+    [row] = dry.details["purge"]
+    assert (row["expired"], row["deleted"], row["action"]) == (250, 0, "would do")
+    assert f"would delete 250 row(s) of {db}.{table}" in caplog.text
+
+    spent = wmy.maintain(target(db), endpoint(), settings(purge=purge, max_seconds=0), dry_run=False)
+    assert spent.details["purge"][0]["action"].startswith("skipped: max_seconds budget")
+    assert run(f"SELECT COUNT(*) FROM {t}")[0][0] == 280
+
+    done = wmy.maintain(target(db), endpoint(), settings(purge=purge), dry_run=False)
+    [row] = done.details["purge"]
+    assert (row["deleted"], row["batches"], row["action"]) == (250, 3, "done")
+    assert run(f"SELECT COUNT(*), MIN(created) > NOW() - INTERVAL 30 DAY FROM {t}")[0] == (30, 1)
+    assert done.metrics["mysql.purge.deleted_rows"] == 250
+
+    again = wmy.maintain(target(db), endpoint(), settings(purge=purge), dry_run=False)  # a retry deletes nothing more
+    assert again.details["purge"][0]["deleted"] == 0
+    assert run(f"SELECT COUNT(*) FROM {t}")[0][0] == 30
+
+
+def month(day: date, shift: int) -> date:
+    index = day.year * 12 + day.month - 1 + shift
+    return date(index // 12, index % 12 + 1, 1)
+
+
+def partition_layout(db, table):
+    return [(n, d) for n, d in run("SELECT partition_name, partition_description FROM information_schema.partitions"
+                                   " WHERE table_schema = %s AND table_name = %s ORDER BY partition_ordinal_position",
+                                   args=(db, table))]
+
+
+def setup_daily(db):
+    """RANGE (TO_DAYS(created)) by day with a MAXVALUE catch-all; a row every day from -25 to +5 days."""
+    d = today()
+    bounds = {"p_a": d - timedelta(20), "p_b": d - timedelta(10), "p_c": d - timedelta(3), "p_d": d + timedelta(1)}
+    parts = ", ".join(f"PARTITION {n} VALUES LESS THAN (TO_DAYS('{b}'))" for n, b in bounds.items())
+    run(f"CREATE TABLE {q(db)}.events (id INT AUTO_INCREMENT, created DATE NOT NULL, PRIMARY KEY (id, created))"
+        f" PARTITION BY RANGE (TO_DAYS(created)) ({parts}, PARTITION pmax VALUES LESS THAN MAXVALUE)",
+        f"INSERT INTO {q(db)}.events (created) SELECT CURDATE() - INTERVAL seq DAY FROM {q(db)}.seq_0_to_25",
+        f"INSERT INTO {q(db)}.events (created) SELECT CURDATE() + INTERVAL seq DAY FROM {q(db)}.seq_1_to_5")
+    item = {"table": f"{db}.events", "interval": "day", "premake": 2, "retention_days": 7}
+    added = [f"p{(d + timedelta(i)):%Y%m%d}" for i in (1, 2)]
+    return item, bounds, ["p_c", "p_d"] + added + ["pmax"], d - timedelta(7)
+
+
+def setup_monthly(db):
+    """RANGE COLUMNS(created) by month, no catch-all; rows in every month it can hold."""
+    d = today()
+    bounds = {"p_old": month(d, -3), "p_prev": month(d, -1), "p_cur": month(d, 0), "p_next": month(d, 1)}
+    parts = ", ".join(f"PARTITION {n} VALUES LESS THAN ('{b}')" for n, b in bounds.items())
+    run(f"CREATE TABLE {q(db)}.events (id INT AUTO_INCREMENT, created DATETIME NOT NULL, PRIMARY KEY (id, created))"
+        f" PARTITION BY RANGE COLUMNS(created) ({parts})")
+    run(f"INSERT INTO {q(db)}.events (created) SELECT %s - INTERVAL seq DAY FROM {q(db)}.seq_1_to_120",
+        args=(str(month(d, 1)),))
+    item = {"table": f"{db}.events", "interval": "month", "premake": 2, "retention_days": 40}
+    cutoff = d - timedelta(40)
+    kept = [n for n, b in bounds.items() if b > cutoff]
+    return item, bounds, kept + [f"p{month(d, 1):%Y%m}", f"p{month(d, 2):%Y%m}"], cutoff
+
+
+@pytest.mark.parametrize("setup", [setup_daily, setup_monthly], ids=["day-to_days-maxvalue", "month-columns"])
+def test_partition_rotation_dry_run_then_in_earnest(my_database, caplog, setup):
+    db = my_database
+    item, bounds, expected, cutoff = setup(db)
+    layout, rows_before = partition_layout(db, "events"), run(f"SELECT COUNT(*) FROM {q(db)}.events")[0][0]
+    dropped = [n for n, b in bounds.items() if b <= cutoff]
+    assert dropped  # the set-up always has something past retention
+    caplog.set_level(logging.INFO, logger="include.weekly.mysql")
+
+    dry = wmy.maintain(target(db), endpoint(), settings(partitions=[item]), dry_run=True)
+    assert partition_layout(db, "events") == layout
+    assert run(f"SELECT COUNT(*) FROM {q(db)}.events")[0][0] == rows_before
+    plan = dry.details["partitions"]
+    assert {r["partition"] for r in plan if r["operation"] == "drop"} == set(dropped)
+    assert {r["partition"] for r in plan if r["operation"] == "add"} == set(expected) - set(bounds) - {"pmax"}
+    assert all(r["action"] == "would do" for r in plan)
+    for statement in {r["ddl"] for r in plan}:
+        assert f"dry run: would run {statement}" in caplog.text
+    assert dry.status == "warning"  # partitions missing ahead of time were not added
+    doomed = sum(r["rows"] for r in plan if r["operation"] == "drop")
+    assert doomed == run(f"SELECT COUNT(*) FROM {q(db)}.events WHERE created < %s", args=(str(max(
+        bounds[n] for n in dropped)),))[0][0] > 0
+
+    done = wmy.maintain(target(db), endpoint(), settings(partitions=[item]), dry_run=False)
+    assert [n for n, _ in partition_layout(db, "events")] == expected
+    assert all(r["action"] == "done" for r in done.details["partitions"])
+    assert run(f"SELECT COUNT(*) FROM {q(db)}.events")[0][0] == rows_before - doomed
+    assert done.metrics["mysql.partitions.dropped"] == len(dropped)
+    assert done.metrics["mysql.partitions.added"] == len(set(expected) - set(bounds) - {"pmax"})
+
+    again = wmy.maintain(target(db), endpoint(), settings(partitions=[item]), dry_run=False)
+    assert again.details["partitions"] == [{"table": item["table"], "action": "done: nothing to change"}]
+
+
+def test_bad_settings_are_named():
+    ok = {"table": "db.t", "column": "created", "older_than_days": 30, "batch_size": 500}
+    wmy.check_settings(settings(purge=[ok]))
+    with pytest.raises(ValueError, match=r"^purge\[0\]\.column: missing"):
+        wmy.check_settings(settings(purge=[{k: v for k, v in ok.items() if k != "column"}]))
+    with pytest.raises(ValueError, match=r"^purge\[0\]\.table: must be 'database.table'"):
+        wmy.check_settings(settings(purge=[{**ok, "table": "sessions"}]))
+    with pytest.raises(ValueError, match=r"^partitions\[0\]\.interval: must be one of day, month"):
+        wmy.check_settings(settings(partitions=[{"table": "db.t", "interval": "week", "premake": 2,
+                                                 "retention_days": 30}]))
+    with pytest.raises(ValueError, match=r"^partitions\[0\]: unknown key\(s\) keep"):
+        wmy.check_settings(settings(partitions=[{"table": "db.t", "interval": "day", "premake": 2,
+                                                 "retention_days": 30, "keep": 1}]))
+
+
+def test_unpartitioned_table_is_reported_not_fatal(my_database):
+    db = my_database
+    run(f"CREATE TABLE {q(db)}.flat (id INT PRIMARY KEY)")
+    item = {"table": f"{db}.flat", "interval": "day", "premake": 1, "retention_days": 7}
+    result = wmy.maintain(target(db), endpoint(), settings(partitions=[item]), dry_run=False)
+    assert result.details["partitions"] == [{"table": f"{db}.flat", "action": f"failed: {db}.flat: not partitioned"}]
+    assert result.status == "warning"
+
+
+def test_down_target_fails_within_the_connect_timeout():
+    started = time.monotonic()
+    with pytest.raises(MySQLdb.OperationalError):
+        wmy.maintain(target("x"), endpoint(port=free_port()), settings(connect_timeout_s=2), dry_run=True)
+    assert time.monotonic() - started < 5
