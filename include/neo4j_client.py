@@ -25,13 +25,17 @@ class Neo4jClient:
 
         return cls(Neo4jHook(conn_id).get_conn(), timeout_s)
 
-    def query(self, cypher: str, database: str | None = None) -> list[dict[str, Any]]:
-        """Run ``cypher`` against ``database`` (the server's default when None); one dict per record."""
+    def query(self, cypher: str, database: str | None = None, *,
+              timeout_s: float | None = None) -> list[dict[str, Any]]:
+        """Run ``cypher`` against ``database`` (the server's default when None); one dict per record.
+
+        ``timeout_s`` overrides the client's statement timeout for one long statement (a checkpoint).
+        """
         from neo4j import Query
 
         with self.driver.session(database=database,
                                  connection_acquisition_timeout=self.timeout_s) as session:
-            result = session.run(Query(cypher, timeout=self.timeout_s))
+            result = session.run(Query(cypher, timeout=float(timeout_s or self.timeout_s)))
             return [record.data() for record in result]
 
     def close(self) -> None:

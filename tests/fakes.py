@@ -75,6 +75,8 @@ class FakeSession:
         if self.driver.error is not None:
             raise self.driver.error
         key = (self.database, text)
+        if key in self.driver.errors:
+            raise self.driver.errors[key]
         if key not in self.driver.answers:
             raise LookupError(f"FAKE: no canned answer for {key!r}")
         return FakeResult(self.driver.answers[key])
@@ -84,15 +86,19 @@ class FakeNeo4jDriver:
     """FAKE: there is no Neo4j server on this machine.
 
     ``answers`` maps ``(database, cypher)`` to the rows the server would return;
-    ``error`` (e.g. ``neo4j.exceptions.ServiceUnavailable``) is raised by every ``run``.
+    ``error`` (e.g. ``neo4j.exceptions.ServiceUnavailable``) is raised by every ``run``;
+    ``errors`` maps one ``(database, cypher)`` to the error only that statement raises
+    (e.g. :func:`server_error` for a procedure the server does not have).
     ``sessions`` and ``runs`` record what was asked, for assertions.
     """
 
     SESSION_CONFIG = {"database", "connection_acquisition_timeout", "fetch_size", "default_access_mode",
                       "bookmarks", "impersonated_user"}
 
-    def __init__(self, answers: dict[tuple[str | None, str], list[dict[str, Any]]], error: Exception | None = None):
+    def __init__(self, answers: dict[tuple[str | None, str], list[dict[str, Any]]], error: Exception | None = None,
+                 errors: dict[tuple[str | None, str], Exception] | None = None):
         self.answers, self.error = answers, error
+        self.errors = errors or {}  # (database, cypher) -> the error the server answers to that statement only
         self.sessions: list[dict[str, Any]] = []
         self.runs: list[dict[str, Any]] = []
         self.closed = False
@@ -108,6 +114,14 @@ class FakeNeo4jDriver:
 
     def close(self) -> None:
         self.closed = True
+
+
+def server_error(code: str, message: str) -> Exception:
+    """The REAL exception the neo4j driver raises for a server FAILURE with ``code`` (built by the driver's
+    own hydration, so its class, e.g. ``ClientError``, and ``.code`` are what a server would give)."""
+    from neo4j.exceptions import Neo4jError
+
+    return Neo4jError._hydrate_neo4j(code=code, message=message)
 
 
 # ---------------------------------------------------------------------- kubernetes

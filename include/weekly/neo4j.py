@@ -1,0 +1,122 @@
+"""Neo4j maintenance: indexes not ONLINE, constraints, store size, and a checkpoint.
+
+What it looks at, in the target's database (the connection's schema, else the
+server's default):
+
+- **Indexes** (``SHOW INDEXES``): one that is not ``ONLINE`` is a warning
+  (``POPULATING``) or critical (``FAILED``), graded like the daily check. Nothing
+  is dropped or rebuilt automatically: a failed index needs its cause read first.
+- **Constraints** (``SHOW CONSTRAINTS``): listed for the report, with the index
+  each one owns.
+- **Store size**: ``apoc.monitor.store()`` when APOC Extended is installed (Neo4j 5
+  has no built-in procedure for it); otherwise reported as unavailable, with the
+  node and relationship counts (answered from the count store, no scan) kept as
+  the size trend either way.
+
+What it changes: ``CALL db.checkpoint()`` flushes the page cache to the store
+files and lets the transaction logs be pruned. It writes nothing new, so it runs
+in dry-run too; it is I/O heavy, so it gets its own ``checkpoint_timeout_seconds``.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from include.checks.base import WARNING, CheckResult
+from include.checks.neo4j import grade_indexes
+
+log = logging.getLogger(__name__)
+
+DEFAULTS: dict[str, Any] = {
+    "checkpoint": True,
+    "checkpoint_timeout_seconds": 600,
+    "max_seconds": 900,
+}
+SHOW_INDEXES = ("SHOW INDEXES YIELD name, state, populationPercent, type, entityType, labelsOrTypes, properties,"
+                " owningConstraint")
+SHOW_CONSTRAINTS = "SHOW CONSTRAINTS YIELD name, type, entityType, labelsOrTypes, properties, ownedIndex"
+STORE_SIZE = ("CALL apoc.monitor.store() YIELD totalStoreSize, nodeStoreSize, relStoreSize, propStoreSize,"
+              " stringStoreSize, arrayStoreSize, logSize")
+COUNT_NODES = "MATCH (n) RETURN count(n) AS nodes"  # both answered from the count store, no scan
+COUNT_RELATIONSHIPS = "MATCH ()-[r]->() RETURN count(r) AS relationships"
+CHECKPOINT = "CALL db.checkpoint() YIELD success, message"
+PROCEDURE_NOT_FOUND = "Neo.ClientError.Procedure.ProcedureNotFound"
+
+
+def check_settings(settings: dict) -> None:
+    """Raise ``ValueError("<key>: <reason>")`` for settings this module cannot use."""
+    for key in ("checkpoint_timeout_seconds", "max_seconds"):
+        value = settings.get(key)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+            raise ValueError(f"{key}: must be a positive number, got {value!r}")
+
+
+def maintain(target, endpoint, settings: dict, *, dry_run: bool = True, client=None) -> CheckResult:
+    """Report indexes, constraints and store size, then checkpoint; the client is built from ``target.conn_id``
+    through the provider hook unless one is given."""
+    from include.neo4j_client import Neo4jClient
+
+    settings = {**DEFAULTS, **settings}
+    check_settings(settings)
+    result = CheckResult(target.name, target.kind)
+    database = endpoint.schema or None
+    own_client = client is None
+    if own_client:
+        client = Neo4jClient.from_conn_id(target.conn_id, target.timeout_seconds)
+    try:
+        indexes = client.query(SHOW_INDEXES, database=database)
+        constraints = client.query(SHOW_CONSTRAINTS, database=database)
+        counts = {**(client.query(COUNT_NODES, database=database) or [{}])[0],
+                  **(client.query(COUNT_RELATIONSHIPS, database=database) or [{}])[0]}
+        store, store_note = store_size(client, database)
+        checkpoint = _checkpoint(client, database, settings) if settings["checkpoint"] else None
+    finally:
+        if own_client:
+            client.close()
+
+    grade_indexes(result, indexes)
+    result.metrics["neo4j.indexes"] = float(len(indexes))
+    result.metrics["neo4j.constraints"] = float(len(constraints))
+    for key in ("nodes", "relationships"):
+        if counts.get(key) is not None:
+            result.metrics[f"neo4j.{key}"] = float(counts[key])
+    if store is not None:
+        result.metrics["neo4j.store_bytes"] = float(store["totalStoreSize"])
+    result.details.update({
+        "database": database or "(default)",
+        "indexes": [{**i, "action": "none needed" if str(i.get("state")).upper() == "ONLINE"
+                     else "skipped: reported, never rebuilt automatically"} for i in indexes],
+        "constraints": constraints,
+        "counts": counts,
+        "store_size": store if store is not None else f"unavailable: {store_note}; node and relationship "
+                                                      "counts kept instead",
+        "checkpoint": checkpoint if checkpoint is not None else {"action": "skipped: checkpoint is off"},
+    })
+    if checkpoint is not None and not checkpoint["success"]:
+        result.add(WARNING, f"checkpoint did not succeed: {checkpoint['message']}")
+    return result
+
+
+def store_size(client, database: str | None) -> tuple[dict[str, Any] | None, str]:
+    """(store file sizes in bytes from APOC, "") or (None, why not) when the server cannot tell."""
+    from neo4j.exceptions import ClientError
+
+    try:
+        rows = client.query(STORE_SIZE, database=database)
+    except ClientError as exc:  # no APOC Extended (ProcedureNotFound), or not allowed to call it
+        reason = ("apoc.monitor.store() is not installed (APOC Extended)" if exc.code == PROCEDURE_NOT_FOUND
+                  else f"apoc.monitor.store() failed: {exc.code}: {exc.message}")
+        log.info("store size unavailable: %s", reason)
+        return None, reason
+    return (rows[0], "") if rows else (None, "apoc.monitor.store() returned nothing")
+
+
+def _checkpoint(client, database: str | None, settings: dict) -> dict[str, Any]:
+    """``CALL db.checkpoint()``, bounded by ``checkpoint_timeout_seconds``."""
+    rows = client.query(CHECKPOINT, database=database, timeout_s=settings["checkpoint_timeout_seconds"])
+    row = rows[0] if rows else {"success": False, "message": "no answer from db.checkpoint()"}
+    log.info("checkpoint of %s: %s (%s)", database or "the default database",
+             "done" if row.get("success") else "failed", row.get("message"))
+    return {"success": bool(row.get("success")), "message": row.get("message"),
+            "action": "done" if row.get("success") else "failed"}
