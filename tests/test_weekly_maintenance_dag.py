@@ -9,7 +9,9 @@ the cache, deletes exactly the idle keys. Both runs succeed; the down target is 
 
 from __future__ import annotations
 
+import gzip
 import json
+import os
 import time
 from datetime import datetime, timedelta, timezone
 
@@ -27,6 +29,7 @@ from tests.test_weekly_postgres import flush_stats, make_bloated, make_clean
 LOGICAL = datetime(2026, 3, 15, 0, 0, tzinfo=timezone.utc)
 IDLE = ["aegis:cache:user:1", "aegis:session:abc", "aegis:temp:upload:9"]
 KEEP = ["aegis:cache:with_ttl", "app:other:1"]
+OLD_GZ, RECENT_GZ = "app.log.20260101T000000Z.gz", "app.log.20260312T000000Z.gz"
 
 
 @pytest.fixture
@@ -42,8 +45,13 @@ def weekly_world(tmp_path, monkeypatch, pg_database, redis_server):
     client.rpush("aegis:temp:upload:9", *range(50))
     client.set("aegis:cache:with_ttl", "v", ex=3600)
     client.set("app:other:1", "v")
-    (tmp_path / "logs").mkdir()
-    (tmp_path / "logs" / "app.log").write_text("2026-03-14T10:00:00 INFO started\n")
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    (logs / "app.log").write_text("2026-03-14T10:00:00 INFO started\n" * 100)
+    for name, days in ((OLD_GZ, 40), (RECENT_GZ, 2)):  # compressed by an earlier rotation
+        with gzip.open(logs / name, "wt") as f:
+            f.write("old lines\n")
+        os.utime(logs / name, (time.time() - days * 86400,) * 2)
     inventory = write_inventory(tmp_path, f"""
         catalog: {{path: catalog.db}}
         artifacts: {{base: artifacts}}
@@ -90,8 +98,8 @@ def rows(report: dict, concern: str) -> dict[str, dict]:
     return {r["target"]: r for r in report["results"] if r["concern"] == concern}
 
 
-@pytest.mark.skipif("postgres" not in CONCERNS or "redis" not in CONCERNS,
-                    reason="needs the postgres and redis concern modules")
+@pytest.mark.skipif(not {"postgres", "redis", "log_source"} <= set(CONCERNS),
+                    reason="needs the postgres, redis and logs concern modules")
 def test_weekly_run_dry_run_then_in_earnest(airflow_db, weekly_world):
     tmp, db, client = weekly_world["tmp"], weekly_world["db"], weekly_world["redis"]
     dag = DagBag(dag_folder=str(REPO / "dags" / "weekly_maintenance.py")).get_dag("weekly_maintenance")
@@ -118,6 +126,15 @@ def test_weekly_run_dry_run_then_in_earnest(airflow_db, weekly_world):
     assert cache["metrics"]["redis.cleanup.matched_keys"] == len(IDLE)
     assert cache["metrics"]["redis.cleanup.deleted_keys"] == 0
     assert sorted(client.keys("*")) == sorted(k.encode() for k in IDLE + KEEP)
+
+    # Logs: the live log rotated into a .gz (nothing lost); the old .gz archived and verified but kept locally.
+    logs = rows(report, "logs")["app-logs"]
+    steps = {(r["step"], os.path.basename(r["file"])): r for r in logs["details"]["files"]}
+    assert steps[("rotate", "app.log")]["action"] == "done" and (tmp / "logs" / "app.log").stat().st_size == 0
+    assert steps[("archive", OLD_GZ)]["action"].startswith("would do")
+    assert (tmp / "logs" / OLD_GZ).exists() and (tmp / "logs" / RECENT_GZ).exists()
+    archived = list((tmp / "artifacts" / "logs" / "app-logs").rglob(OLD_GZ))
+    assert len(archived) == 1 and archived[0].read_bytes() == (tmp / "logs" / OLD_GZ).read_bytes()
 
     # Security: this machine's PostgreSQL trusts local logins, the private Redis has no password.
     security = rows(report, "security")
@@ -147,13 +164,16 @@ def test_weekly_run_dry_run_then_in_earnest(airflow_db, weekly_world):
                                      " and target = 'pg' and metric = 'pg.vacuum.tables'")).scalar()
     assert runs == [("critical",)] and vacuumed == 1
 
-    # In earnest, cache only: exactly the idle keys without a TTL under the patterns go.
-    run = dag.test(logical_date=LOGICAL, run_conf={"dry_run": False, "concerns": ["redis"], "alert": False})
+    # In earnest, cache and logs only: exactly the idle keys without a TTL under the patterns go, and the
+    # archived old log is deleted locally; the recent one stays (within archive_after_days).
+    run = dag.test(logical_date=LOGICAL, run_conf={"dry_run": False, "concerns": ["redis", "logs"], "alert": False})
     assert run.state == "success"
     assert sorted(client.keys("*")) == sorted(k.encode() for k in KEEP)
+    assert not (tmp / "logs" / OLD_GZ).exists() and (tmp / "logs" / RECENT_GZ).exists()
+    assert archived[0].exists()
     report, _ = load_report(tmp)
     assert report["dry_run"] is False
-    assert {r["concern"] for r in report["results"]} == {"redis"}
+    assert {r["concern"] for r in report["results"]} == {"redis", "logs"}
     assert rows(report, "redis")["cache"]["metrics"]["redis.cleanup.deleted_keys"] == len(IDLE)
     with engine.connect() as c:  # the same interval again replaced its record
         assert c.execute(sa.text("select count(*) from aegis_check_runs where routine = 'weekly_maintenance'")).scalar() == 1

@@ -65,18 +65,19 @@ def time_budget(settings: dict[str, Any]) -> float:
     return float(settings.get("max_seconds") or DEFAULT_MAX_SECONDS) + BACKSTOP_GRACE_SECONDS
 
 
-def run_concern(target, endpoint, *, dry_run: bool = True) -> dict[str, Any]:
+def run_concern(target, endpoint, *, dry_run: bool = True, **extra: Any) -> dict[str, Any]:
     """Run the weekly maintenance of one target, bounded in time; return the result as a dict.
 
-    A target that cannot be reached, an exception or a run past the time budget
-    becomes an ``unreachable`` result: the caller always gets a result.
+    ``extra`` goes to the module's ``maintain`` as keyword arguments (the logs concern's
+    ``archive_folder``). A target that cannot be reached, an exception or a run past the
+    time budget becomes an ``unreachable`` result: the caller always gets a result.
     """
     module = concern_module(target.kind)
     settings = target.weekly or defaults_for(target.kind)
     log.info("%s (%s): weekly maintenance%s, budget %gs", target.name, target.kind,
              " (dry run: destructive steps only listed)" if dry_run else "", time_budget(settings))
     result = run_bounded(target.name, target.kind,
-                         lambda: module.maintain(target, endpoint, settings, dry_run=dry_run),
+                         lambda: module.maintain(target, endpoint, settings, dry_run=dry_run, **extra),
                          time_budget(settings))
     return result.to_dict()
 

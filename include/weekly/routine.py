@@ -83,14 +83,22 @@ def _endpoint(target):
 
 
 def maintain_target(inventory: Inventory, name: str, *, dry_run: bool) -> dict[str, Any]:
-    """Run one target's weekly maintenance (bounded); a missing connection or a down target is a result."""
+    """Run one target's weekly maintenance (bounded); a missing connection or a down target is a result.
+
+    Logs are archived under ``<artifacts>/logs/<target>/`` unless the target's ``weekly.archive_folder`` says otherwise.
+    """
     target = inventory.target(name)
     try:
         endpoint = _endpoint(target)
     except Exception as exc:  # noqa: BLE001 - a missing connection is a finding about this target
         return {**unreachable(target, f"connection {target.conn_id!r} unusable: {type(exc).__name__}: {exc}"),
                 "concern": CONCERN_NAMES[target.kind]}
-    return {**run_concern(target, endpoint, dry_run=dry_run), "concern": CONCERN_NAMES[target.kind]}
+    extra = {}
+    if target.kind == "log_source" and not target.weekly.get("archive_folder"):
+        from include.artifacts import artifact_folder
+
+        extra["archive_folder"] = artifact_folder(inventory, "logs", target.name)
+    return {**run_concern(target, endpoint, dry_run=dry_run, **extra), "concern": CONCERN_NAMES[target.kind]}
 
 
 def security_settings(inventory: Inventory) -> dict[str, Any]:
