@@ -51,6 +51,9 @@ def test_weekly_block_merges_over_the_module_defaults(tmp_path):
      "targets[0].weekly.enabled", "true or false"),
     ({"name": "x", "kind": "redis", "conn_id": "c", "weekly": ["patterns"]}, "targets[0].weekly", "must be a mapping"),
     ({"name": "x", "kind": "host", "weekly": {"enabled": True}}, "targets[0].weekly", "has no weekly maintenance"),
+    ({"name": "x", "kind": "mysql", "conn_id": "c", "weekly": {"purge": [  # a nested field named by the module
+        {"table": "nodot", "column": "c", "older_than_days": 3, "batch_size": 10}]}},
+     "targets[0].weekly.purge[0].table", "database.table"),
 ])
 def test_each_weekly_mistake_names_file_field_and_reason(tmp_path, target, field, reason):
     path = write_inventory(tmp_path, "targets: []\n")
