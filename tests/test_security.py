@@ -14,7 +14,7 @@ import redis
 from include import security
 from include.inventory import parse_inventory
 from include.targets import Endpoint
-from tests.conftest import free_port
+from tests.conftest import free_port, start_redis_server
 
 INV = parse_inventory({"targets": [
     {"name": "pg", "kind": "postgres", "conn_id": "pg", "timeout_seconds": 5},
@@ -129,21 +129,8 @@ def test_redis_open_server_vs_locked_down_server(redis_server):
 
 
 def test_redis_protected_mode_off_and_bind_everywhere(tmp_path):
-    import subprocess
-    import time
-
-    port = free_port()
-    proc = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "* -::*", "--protected-mode", "no",
-                             "--save", "", "--appendonly", "no", "--dir", str(tmp_path)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc, port = start_redis_server(tmp_path, "--bind", "* -::*", "--protected-mode", "no")
     try:
-        client = redis.Redis(port=port, socket_timeout=2)
-        for _ in range(100):
-            try:
-                client.ping()
-                break
-            except redis.ConnectionError:
-                time.sleep(0.05)
         result = security.check_redis(INV.target("cache"), Endpoint(host="127.0.0.1", port=port), {})
     finally:
         proc.terminate()
