@@ -76,10 +76,19 @@ def longest_budget(inventory: Inventory, concern: str) -> float:
     return max([time_budget(t.weekly) for t in inventory.targets if t.kind == kind] or [time_budget({})])
 
 
-def _endpoint(target):
+def _on_target(inventory: Inventory, name: str, concern: str, work) -> dict[str, Any]:
+    """``work(target, endpoint)`` as a result dict tagged with ``concern``; a connection that cannot be
+    looked up is an unreachable result about that target, not a failed task."""
     from include.targets import endpoint_for
 
-    return endpoint_for(target)
+    target = inventory.target(name)
+    try:
+        endpoint = endpoint_for(target)
+    except Exception as exc:  # noqa: BLE001 - a missing connection is a finding about this target
+        result = unreachable(target, f"connection {target.conn_id!r} unusable: {type(exc).__name__}: {exc}")
+    else:
+        result = work(target, endpoint)
+    return {**result, "concern": concern}
 
 
 def maintain_target(inventory: Inventory, name: str, *, dry_run: bool) -> dict[str, Any]:
@@ -87,18 +96,15 @@ def maintain_target(inventory: Inventory, name: str, *, dry_run: bool) -> dict[s
 
     Logs are archived under ``<artifacts>/logs/<target>/`` unless the target's ``weekly.archive_folder`` says otherwise.
     """
-    target = inventory.target(name)
-    try:
-        endpoint = _endpoint(target)
-    except Exception as exc:  # noqa: BLE001 - a missing connection is a finding about this target
-        return {**unreachable(target, f"connection {target.conn_id!r} unusable: {type(exc).__name__}: {exc}"),
-                "concern": CONCERN_NAMES[target.kind]}
-    extra = {}
-    if target.kind == "log_source" and not target.weekly.get("archive_folder"):
-        from include.artifacts import artifact_folder
+    def work(target, endpoint):
+        extra = {}
+        if target.kind == "log_source" and not target.weekly.get("archive_folder"):
+            from include.artifacts import artifact_folder
 
-        extra["archive_folder"] = artifact_folder(inventory, "logs", target.name)
-    return {**run_concern(target, endpoint, dry_run=dry_run, **extra), "concern": CONCERN_NAMES[target.kind]}
+            extra["archive_folder"] = artifact_folder(inventory, "logs", target.name)
+        return run_concern(target, endpoint, dry_run=dry_run, **extra)
+
+    return _on_target(inventory, name, CONCERN_NAMES[inventory.target(name).kind], work)
 
 
 def security_settings(inventory: Inventory) -> dict[str, Any]:
@@ -110,13 +116,8 @@ def security_target(inventory: Inventory, name: str) -> dict[str, Any]:
     """The configuration security checks of one target (bounded); unreachable is a result."""
     from include.security import scan_target
 
-    target = inventory.target(name)
-    try:
-        endpoint = _endpoint(target)
-    except Exception as exc:  # noqa: BLE001
-        return {**unreachable(target, f"connection {target.conn_id!r} unusable: {type(exc).__name__}: {exc}"),
-                "concern": SECURITY}
-    return {**scan_target(target, endpoint, security_settings(inventory)), "concern": SECURITY}
+    return _on_target(inventory, name, SECURITY,
+                      lambda target, endpoint: scan_target(target, endpoint, security_settings(inventory)))
 
 
 def packages(inventory: Inventory) -> dict[str, Any]:
@@ -147,7 +148,7 @@ def build_report(results: dict[str, list[dict[str, Any] | None]], expected: dict
         for name in expected.get(concern) or []:
             if name not in names:
                 missing = CheckResult(name, KIND_OF.get(concern, "?"))
-                missing.add(CRITICAL, f"{concern}: the task produced no result (it failed; see its log)")
+                missing.add(CRITICAL, "the task produced no result (it failed; see its log)")
                 got.append(missing.to_dict())
         rows += sorted(({**r, "concern": concern} for r in got), key=lambda r: r["target"])
     mode = "dry run: destructive steps were only listed" if dry_run else "destructive steps were carried out"
