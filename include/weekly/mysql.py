@@ -41,7 +41,7 @@ import calendar
 import logging
 import re
 import time
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
 
 from include.checks.base import WARNING, CheckResult
@@ -339,7 +339,7 @@ class Partitioning:
         if self.kind == "to_days":
             return date.fromordinal(int(text) - 365)
         if self.kind == "unix_timestamp":
-            return datetime.fromtimestamp(int(text), timezone.utc).date()
+            return datetime.fromtimestamp(int(text), UTC).date()
         return date.fromisoformat(text[:10])
 
     def less_than(self, bound: date) -> str:
