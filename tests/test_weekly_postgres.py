@@ -268,3 +268,21 @@ def test_dead_tuples_held_by_an_open_transaction_are_reported(pg_database):
     [row] = result.details["tables"]
     assert (row["action"], row["dead_tuples_after"]) == ("done", 300)
     assert any("kept most of their dead tuples" in f.message and "held" in f.message for f in result.findings)
+
+
+def test_wraparound_age_gets_a_freezing_vacuum(pg_database):
+    db = pg_database
+    with connect(db) as c:
+        make_clean(c, "public", "old_xids")
+        c.execute("select txid_current()")  # the age of relfrozenxid grows with every transaction
+        c.execute("select txid_current()")
+        age_before, frozen_before = c.execute("select age(relfrozenxid), relfrozenxid::text::bigint from pg_class"
+                                              " where relname = 'old_xids'").fetchone()
+    assert age_before >= 2
+    result = wpg.maintain(target(db), endpoint(), {**wpg.DEFAULTS, **FAST, "freeze_age": 2}, dry_run=True)
+    [row] = [r for r in result.details["tables"] if r["table"] == "old_xids"]
+    assert (row["operation"], row["action"]) == ("VACUUM (FREEZE, ANALYZE)", "done")
+    assert row["reason"].startswith("relfrozenxid age")
+    with connect(db) as c:
+        frozen_after = c.execute("select relfrozenxid::text::bigint from pg_class where relname = 'old_xids'").fetchone()[0]
+    assert frozen_after > frozen_before  # the table's oldest unfrozen transaction ID moved forward
