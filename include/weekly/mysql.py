@@ -70,7 +70,8 @@ class BudgetSpent(Exception):
 
 
 def check_settings(settings: dict) -> None:
-    """Raise ``ValueError("<key>: <reason>")`` for settings that cannot work."""
+    """Raise ``ValueError("<key>: <reason>")`` for settings that cannot work (missing keys: the defaults)."""
+    settings = {**DEFAULTS, **settings}
     for key in ("max_seconds", "connect_timeout_s", "statement_timeout_s", "lock_wait_timeout_s",
                 "fragmentation_ratio", "fragmentation_min_bytes"):
         value = settings.get(key)

@@ -86,7 +86,8 @@ TABLE_AFTER = ("select n_dead_tup, pg_total_relation_size(relid) from pg_stat_us
 
 
 def check_settings(settings: dict) -> None:
-    """Raise ``ValueError("<key>: <reason>")`` for a setting that cannot work."""
+    """Raise ``ValueError("<key>: <reason>")`` for a setting that cannot work (missing keys: the defaults)."""
+    settings = {**DEFAULTS, **settings}
     for key in _POSITIVE + _NON_NEGATIVE:
         value = settings.get(key)
         if isinstance(value, bool) or not isinstance(value, (int, float)):
