@@ -67,6 +67,25 @@ def pg_database():
         c.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))
 
 
+def mysql_admin():
+    """A root connection to the local MariaDB (autocommit)."""
+    import MySQLdb
+
+    return MySQLdb.connect(host="127.0.0.1", port=3306, user="root", charset="utf8mb4", autocommit=True)
+
+
+def mysql_run(*statements, args=None):
+    """Run ``statements`` on the local MariaDB as root; the rows of the last one."""
+    conn = mysql_admin()
+    try:
+        cur = conn.cursor()
+        for s in statements:
+            cur.execute(s, args)
+        return cur.fetchall()
+    finally:
+        conn.close()
+
+
 def start_redis_server(folder: Path, *options: str) -> tuple[subprocess.Popen, int]:
     """A private redis-server on a spare port, answering PING; ``options`` override the defaults (``--bind``, ...)."""
     import redis
