@@ -60,28 +60,29 @@ DEFAULTS: dict[str, Any] = {
 # {next_cursor, scanned, no_ttl, matched, bytes, key1, idle1, bytes1, ...} with at most ARGV[7] sample keys.
 CLEANUP_SCRIPT = """
 redis.replicate_commands()
+local call = redis.call
 local pattern, count, steps, cursor = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
 local threshold, samples = tonumber(ARGV[5]), tonumber(ARGV[7])
 local unlink = ARGV[6] == '1' and threshold >= 0
 local scanned, no_ttl, matched, bytes, out = 0, 0, 0, 0, {}
 for _ = 1, steps do
-  local reply = redis.call('SCAN', cursor, 'MATCH', pattern, 'COUNT', count)
+  local reply = call('SCAN', cursor, 'MATCH', pattern, 'COUNT', count)
   cursor = reply[1]
   for _, key in ipairs(reply[2]) do
     scanned = scanned + 1
-    if redis.call('TTL', key) == -1 then
+    if call('TTL', key) == -1 then
       no_ttl = no_ttl + 1
       local idle = -1
-      if threshold >= 0 then idle = redis.call('OBJECT', 'IDLETIME', key) end
+      if threshold >= 0 then idle = call('OBJECT', 'IDLETIME', key) end
       if idle >= threshold then
-        local size = redis.call('MEMORY', 'USAGE', key) or 0
+        local size = call('MEMORY', 'USAGE', key) or 0
         matched, bytes = matched + 1, bytes + size
         if #out < 3 * samples then
           out[#out + 1] = key
           out[#out + 1] = idle
           out[#out + 1] = size
         end
-        if unlink then redis.call('UNLINK', key) end
+        if unlink then call('UNLINK', key) end
       end
     end
   end
