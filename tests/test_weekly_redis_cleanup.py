@@ -125,7 +125,7 @@ def test_time_bound_stops_cleanly_and_says_what_is_unfinished(redis_server):
 def test_bad_settings_are_named():
     with pytest.raises(ValueError, match="patterns: a pattern of only"):
         redis_cleanup.check_settings(settings(patterns=["*"]))
-    with pytest.raises(ValueError, match="idle_seconds: must be a positive number"):
+    with pytest.raises(ValueError, match="idle_seconds: must be greater than 0"):
         redis_cleanup.check_settings(settings(idle_seconds=-1))
 
 

@@ -47,6 +47,7 @@ from typing import Any
 
 from include.backup.manifest import CHUNK, sha256_of
 from include.checks.base import WARNING, CheckResult
+from include.weekly.settings_check import require_numbers
 
 log = logging.getLogger(__name__)
 
@@ -64,10 +65,8 @@ DAY = 86400
 def check_settings(settings: dict) -> None:
     """Raise ``ValueError("<key>: <reason>")`` for settings this module cannot use (missing keys: defaults)."""
     settings = {**DEFAULTS, **settings}
-    for key in ("rotate_min_bytes", "archive_after_days", "archive_retention_days", "max_seconds"):
-        value = settings.get(key)
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-            raise ValueError(f"{key}: must be a number >= 0, got {value!r}")
+    require_numbers(settings, positive=("max_seconds",),
+                    non_negative=("rotate_min_bytes", "archive_after_days", "archive_retention_days"))
     if settings["archive_retention_days"] <= settings["archive_after_days"]:
         raise ValueError(f"archive_retention_days: must be above archive_after_days "
                          f"({settings['archive_after_days']}), got {settings['archive_retention_days']}")

@@ -25,6 +25,7 @@ from typing import Any
 
 from include.checks.base import WARNING, CheckResult
 from include.checks.neo4j import grade_indexes
+from include.weekly.settings_check import require_numbers
 
 log = logging.getLogger(__name__)
 
@@ -47,10 +48,7 @@ PROCEDURE_NOT_FOUND = "Neo.ClientError.Procedure.ProcedureNotFound"
 def check_settings(settings: dict) -> None:
     """Raise ``ValueError("<key>: <reason>")`` for settings this module cannot use (missing keys: defaults)."""
     settings = {**DEFAULTS, **settings}
-    for key in ("checkpoint_timeout_seconds", "max_seconds"):
-        value = settings.get(key)
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-            raise ValueError(f"{key}: must be a positive number, got {value!r}")
+    require_numbers(settings, positive=("checkpoint_timeout_seconds", "max_seconds"))
 
 
 def maintain(target, endpoint, settings: dict, *, dry_run: bool = True, client=None) -> CheckResult:

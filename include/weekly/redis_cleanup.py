@@ -42,6 +42,7 @@ import time
 from typing import Any
 
 from include.checks.base import WARNING, CheckResult
+from include.weekly.settings_check import require_numbers
 
 log = logging.getLogger(__name__)
 
@@ -100,11 +101,8 @@ def check_settings(settings: dict) -> None:
         raise ValueError(f"patterns: must be a non-empty list of SCAN MATCH patterns, got {patterns!r}")
     if any(p.strip("*") == "" for p in patterns):
         raise ValueError("patterns: a pattern of only '*' would clean the whole keyspace; name a prefix")
-    for key in ("idle_seconds", "scan_count", "batch_size", "max_seconds", "sample_keys"):
-        value = settings.get(key)
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0 or (
-                value == 0 and key != "sample_keys"):
-            raise ValueError(f"{key}: must be a positive number, got {value!r}")
+    require_numbers(settings, positive=("idle_seconds", "scan_count", "batch_size", "max_seconds"),
+                    non_negative=("sample_keys",))
 
 
 def maintain(target, endpoint, settings: dict, *, dry_run: bool = True) -> CheckResult:
