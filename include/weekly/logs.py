@@ -18,7 +18,8 @@ For a ``log_source`` target, every file its ``paths`` globs match:
    under ``<archive folder>/<YYYY-MM-DD of last write>/<full local path>``. The
    copy's SHA-256 is read back from the store and compared with the local file;
    only a verified copy lets the local file be deleted, and only when not in
-   dry-run. A file already in the store with the same checksum is not copied
+   dry-run (the copy itself is made in dry-run too: copying destroys nothing,
+   and the next run in earnest finds it already there). A file already in the store with the same checksum is not copied
    again; one with a different checksum is never overwritten (reported).
 3. **Expire** archives whose date folder is older than ``archive_retention_days``
    (deleted only when not in dry-run). Without an archive folder, compressed

@@ -15,7 +15,8 @@ server's default):
 
 What it changes: ``CALL db.checkpoint()`` flushes the page cache to the store
 files and lets the transaction logs be pruned. It writes nothing new, so it runs
-in dry-run too; it is I/O heavy, so it gets its own ``checkpoint_timeout_seconds``.
+in dry-run too; it is I/O heavy, so it gets its own ``checkpoint_timeout_seconds``
+(at most ``max_seconds``). Every other statement has the target's timeout.
 """
 
 from __future__ import annotations
@@ -113,7 +114,8 @@ def store_size(client, database: str | None) -> tuple[dict[str, Any] | None, str
 
 def _checkpoint(client, database: str | None, settings: dict) -> dict[str, Any]:
     """``CALL db.checkpoint()``, bounded by ``checkpoint_timeout_seconds``."""
-    rows = client.query(CHECKPOINT, database=database, timeout_s=settings["checkpoint_timeout_seconds"])
+    timeout_s = min(float(settings["checkpoint_timeout_seconds"]), float(settings["max_seconds"]))
+    rows = client.query(CHECKPOINT, database=database, timeout_s=timeout_s)
     row = rows[0] if rows else {"success": False, "message": "no answer from db.checkpoint()"}
     log.info("checkpoint of %s: %s (%s)", database or "the default database",
              "done" if row.get("success") else "failed", row.get("message"))

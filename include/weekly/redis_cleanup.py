@@ -32,7 +32,8 @@ simply scans again.
 Under an LFU ``maxmemory-policy`` Redis does not track idle time (``OBJECT
 IDLETIME`` fails) and ``OBJECT FREQ`` is a decaying access counter, not an age:
 the keys without a TTL are then counted and measured but nothing is deleted,
-and the report says why. Redis Cluster is refused (a batch spans hash slots).
+and the report says why. On a replica nothing is deleted either (writes belong
+to the primary). Redis Cluster is refused (a batch spans hash slots).
 """
 
 from __future__ import annotations
@@ -125,15 +126,19 @@ def maintain(target, endpoint, settings: dict, *, dry_run: bool = True) -> Check
         if not idle_tracked:
             result.add(WARNING, f"maxmemory-policy is {policy}: Redis does not track idle time under LFU, so "
                                 "keys without a TTL are only counted and measured, none deleted")
+        replica = info.get("role") != "master"
+        if replica and not dry_run:
+            result.add(WARNING, "this server is a replica: keys can only be deleted on its primary; "
+                                "nothing deleted, candidates listed")
         script = client.register_script(CLEANUP_SCRIPT)
         threshold = int(settings["idle_seconds"]) if idle_tracked else -1
-        unlink = not dry_run and idle_tracked
+        unlink = not dry_run and idle_tracked and not replica
         rows = [_clean_pattern(client, script, pattern, threshold, unlink, settings, deadline)
                 for pattern in settings["patterns"]]
     finally:
         client.close()
 
-    _summarise(result, rows, ratio, lookups, dry_run, idle_tracked, settings)
+    _summarise(result, rows, ratio, lookups, dry_run or replica, idle_tracked, settings)
     return result
 
 
