@@ -7,14 +7,13 @@ import os
 import uuid
 from importlib.metadata import version
 
-import MySQLdb
 import pytest
 import redis
 
 from include import security
 from include.inventory import parse_inventory
 from include.targets import Endpoint
-from tests.conftest import free_port, start_redis_server
+from tests.conftest import free_port, mysql_run, start_redis_server
 
 INV = parse_inventory({"targets": [
     {"name": "pg", "kind": "postgres", "conn_id": "pg", "timeout_seconds": 5},
@@ -75,14 +74,11 @@ def mysql_accounts():
     """An account without a password and an anonymous one on the local MariaDB (unique names), dropped after."""
     user = f"aegis_sec_{uuid.uuid4().hex[:8]}"
     host = f"sec-{uuid.uuid4().hex[:6]}.invalid"  # a host no client comes from: harmless while it exists
-    conn = MySQLdb.connect(host="127.0.0.1", user="root", autocommit=True)
-    cur = conn.cursor()
-    cur.execute("CREATE USER %s@%s IDENTIFIED BY ''", (user, "localhost"))
-    cur.execute("CREATE USER ''@%s", (host,))
+    mysql_run("CREATE USER %s@'localhost' IDENTIFIED BY ''", args=(user,))
+    mysql_run("CREATE USER ''@%s", args=(host,))
     yield user, host
-    cur.execute("DROP USER IF EXISTS %s@%s", (user, "localhost"))
-    cur.execute("DROP USER IF EXISTS ''@%s", (host,))
-    conn.close()
+    mysql_run("DROP USER IF EXISTS %s@'localhost'", args=(user,))
+    mysql_run("DROP USER IF EXISTS ''@%s", args=(host,))
 
 
 def test_mysql_empty_password_and_anonymous_accounts_are_critical(mysql_accounts):
@@ -98,10 +94,8 @@ def test_mysql_empty_password_and_anonymous_accounts_are_critical(mysql_accounts
 
 def test_mysql_dropped_accounts_are_no_longer_reported(mysql_accounts):
     user, host = mysql_accounts
-    conn = MySQLdb.connect(host="127.0.0.1", user="root", autocommit=True)
-    conn.cursor().execute("DROP USER %s@%s", (user, "localhost"))
-    conn.cursor().execute("DROP USER ''@%s", (host,))
-    conn.close()
+    mysql_run("DROP USER %s@'localhost'", args=(user,))
+    mysql_run("DROP USER ''@%s", args=(host,))
     result = security.check_mysql(INV.target("maria"), Endpoint(host="127.0.0.1", port=3306, login="root"), {})
     checks = checks_by_name(result)
     assert f"'{user}'@'localhost'" not in checks["accounts without a password"]["value"]
