@@ -56,7 +56,8 @@ WEEK = timedelta(days=7)
     params={
         **target_params(INVENTORY),
         "dry_run": Param(True, type="boolean", title="Dry run",
-                         description="On (default): destructive steps are only listed. VACUUM/ANALYZE/compaction run anyway."),
+                         description="On (default): destructive steps are only listed."
+                                     " VACUUM/ANALYZE/compaction run anyway."),
         "concerns": Param(list(ALL_CONCERNS), type="array", items={"type": "string", "enum": list(ALL_CONCERNS)},
                           title="Concerns", description="Which task groups do their work this run."),
         "alert": Param(True, type="boolean", title="Alert when not healthy",
@@ -113,7 +114,7 @@ def weekly_maintenance():
     @task(trigger_rule="all_done")
     def evaluate(expected: dict, results: dict, packages: dict | None, params=None, run_id=None, dag_run=None,
                  data_interval_start=None, data_interval_end=None) -> dict:
-        """Fold every concern's results into healthy / warning / critical with reasons (missing results are critical)."""
+        """Fold every concern's results into healthy / warning / critical with reasons (a missing result is critical)."""
         from include.weekly.routine import build_report
 
         report = build_report({c: list(r or []) + ([packages] if c == SECURITY and packages else [])

@@ -99,9 +99,9 @@ def check_postgres(target, endpoint, settings: dict[str, Any]) -> CheckResult:
         supers = [r[0] for r in conn.execute(
             "select rolname from pg_roles where rolsuper and rolcanlogin order by 1").fetchall()]
         result.metrics["security.pg_superusers"] = len(supers)
-        _verdict(result, "superusers", supers, WARNING if len(supers) > settings.get("max_superusers", MAX_SUPERUSERS) else OK,
-                 f"{len(supers)} superusers can log in ({', '.join(supers)}); expected at most "
-                 f"{settings.get('max_superusers', MAX_SUPERUSERS)}")
+        most = settings.get("max_superusers", MAX_SUPERUSERS)
+        _verdict(result, "superusers", supers, WARNING if len(supers) > most else OK,
+                 f"{len(supers)} superusers can log in ({', '.join(supers)}); expected at most {most}")
         try:
             rules = conn.execute(
                 "select line_number, type, database, user_name, address, netmask, auth_method, error"
@@ -445,7 +445,8 @@ def vulnerable(installed: dict[str, tuple[str, str]], records: list[dict[str, An
                 matches.append({
                     "package": name, "version": version, "id": record["id"],
                     "aliases": record.get("aliases", []), "summary": record.get("summary", ""),
-                    "fixed": [e["fixed"] for r in affected.get("ranges", []) for e in r.get("events", []) if "fixed" in e],
+                    "fixed": [e["fixed"] for r in affected.get("ranges", []) for e in r.get("events", [])
+                              if "fixed" in e],
                     "level": _advisory_level(record, affected),
                 })
                 break

@@ -64,7 +64,8 @@ def test_postgres_hba_rules_are_graded_line_by_line():
          "netmask": "255.255.255.255", "method": "trust", "error": None},
     ])
     levels = {f.message.split(" (")[0]: f.level for f in result.findings}
-    assert levels == {"pg_hba.conf line 2": "warning", "pg_hba.conf line 3": "warning", "pg_hba.conf line 4": "critical"}
+    assert levels == {"pg_hba.conf line 2": "warning", "pg_hba.conf line 3": "warning",
+                      "pg_hba.conf line 4": "critical"}
     assert "anyone who reaches the port" in result.findings[-1].message
     assert result.metrics["security.pg_hba_risky_rules"] == 3
 

@@ -63,8 +63,9 @@ def test_a_down_redis_is_unreachable_within_the_budget():
 
 
 def test_the_report_fills_in_missing_results_and_renders_sections():
-    ok = {"target": "cache", "kind": "redis", "status": "ok", "findings": [], "metrics": {"redis.cleanup.deleted_keys": 0},
-          "details": {"patterns": [{"pattern": "aegis:cache:*", "action": "would do", "matched": 2}]}, "duration_s": 0.1}
+    ok = {"target": "cache", "kind": "redis", "status": "ok", "findings": [],
+          "metrics": {"redis.cleanup.deleted_keys": 0}, "duration_s": 0.1,
+          "details": {"patterns": [{"pattern": "aegis:cache:*", "action": "would do", "matched": 2}]}}
     report = build_report({"redis": [ok], "postgres": [None]}, {"redis": ["cache"], "postgres": ["pg"]},
                           "run-1", END - timedelta(days=7), END, dry_run=True)
     by = {(r["concern"], r["target"]): r for r in report["results"]}

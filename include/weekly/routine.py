@@ -44,7 +44,8 @@ def select_targets(inventory: Inventory, names: list[str], tags: list[str], conc
     chosen = [t.name for t in inventory.select(names=names or None, tags=tags or None)]
     if not chosen:
         raise ValueError(f"no target matches names={names} tags={tags}")
-    log.info("weekly maintenance of %d target(s): %s; concerns: %s", len(chosen), ", ".join(chosen), ", ".join(concerns))
+    log.info("weekly maintenance of %d target(s): %s; concerns: %s", len(chosen), ", ".join(chosen),
+             ", ".join(concerns))
     return chosen
 
 
