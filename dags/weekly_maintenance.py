@@ -112,11 +112,13 @@ def weekly_maintenance():
         return trends(INVENTORY, Catalog.for_inventory(INVENTORY), names, end)
 
     @task(trigger_rule="all_done")
-    def evaluate(expected: dict, results: dict, packages: dict | None, params=None, run_id=None, dag_run=None,
-                 data_interval_start=None, data_interval_end=None) -> dict:
+    def evaluate(selected: list[str] | None, expected: dict, results: dict, packages: dict | None, params=None,
+                 run_id=None, dag_run=None, data_interval_start=None, data_interval_end=None) -> dict:
         """Fold every concern's results into healthy / warning / critical with reasons (a missing result is critical)."""
         from include.weekly.routine import build_report
 
+        if selected is None:  # the form was refused: no report, the run fails (never an empty "healthy")
+            raise RuntimeError("select_targets failed (see its log): nothing was maintained")
         report = build_report({c: list(r or []) + ([packages] if c == SECURITY and packages else [])
                                for c, r in results.items()},
                               {c: list(n or []) for c, n in expected.items()}, run_id,
@@ -141,7 +143,7 @@ def weekly_maintenance():
                     task_id="maintain", pool=POSTGRES_POOL if concern == "postgres" else None,
                     execution_timeout=timedelta(seconds=longest_budget(INVENTORY, concern) + 120),
                 ).expand(target_name=expected[concern])
-    report = evaluate(expected, results, packages)
+    report = evaluate(selected, expected, results, packages)
     report_tail(INVENTORY, report)
 
 

@@ -92,8 +92,9 @@ BACKUP_DEFAULTS = {"enabled": True, "jobs": 2, "retention_days": 30, "keep_last"
                    "storage_class": "STANDARD_IA", "timeout_seconds": 3600}
 #: Settings of a target's ``weekly:`` block that every concern has (the rest come from the concern's DEFAULTS).
 WEEKLY_COMMON = {"enabled": True}
-#: The ``security:`` section: a folder of OSV advisories (JSON) and folders to look for world-writable files in.
-SECURITY_DEFAULTS: dict[str, Any] = {"advisories": None, "writable_paths": []}
+#: The ``security:`` section: a folder of OSV advisories (JSON), folders to look for world-writable files in,
+#: and how many PostgreSQL superusers that can log in are expected.
+SECURITY_DEFAULTS: dict[str, Any] = {"advisories": None, "writable_paths": [], "max_superusers": 2}
 TOP_LEVEL = {"version", "defaults", "schedules", "artifacts", "catalog", "alerting", "maintenance", "security",
              "targets"}
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")
@@ -447,6 +448,10 @@ class _Validator:
         if not isinstance(paths, list) or not all(isinstance(p, str) and p for p in paths):
             self.fail("security.writable_paths", f"must be a list of folders, got {paths!r}")
         out["writable_paths"] = [_resolve(self.path, p) for p in paths]
+        most = raw.get("max_superusers", out["max_superusers"])
+        if isinstance(most, bool) or not isinstance(most, int) or most < 0:
+            self.fail("security.max_superusers", f"must be a whole number >= 0, got {most!r}")
+        out["max_superusers"] = most
         return out
 
 

@@ -36,7 +36,7 @@ from include.checks.base import CRITICAL, OK, WARNING, CheckResult, run_bounded
 
 log = logging.getLogger(__name__)
 
-#: PostgreSQL superusers that may log in before it is a finding.
+#: PostgreSQL superusers that may log in before it is a finding (inventory ``security.max_superusers``).
 MAX_SUPERUSERS = 2
 #: Redis commands that wipe, reconfigure, block or stop a server (with arguments ``ACL DRYRUN`` accepts).
 DANGEROUS_REDIS_COMMANDS = {"FLUSHALL": (), "FLUSHDB": (), "CONFIG": ("SET", "dir", "/tmp"), "DEBUG": ("SLEEP", "0"),

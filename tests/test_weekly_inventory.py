@@ -68,7 +68,8 @@ def test_security_section_resolves_folders_and_refuses_unknown_keys(tmp_path):
     path = tmp_path / "inv.yaml"
     inv = parse_inventory({"security": {"advisories": "osv", "writable_paths": ["app", "/srv/x"]},
                            "targets": [{"name": "box", "kind": "host"}]}, path)
-    assert inv.security == {"advisories": str(tmp_path / "osv"), "writable_paths": [str(tmp_path / "app"), "/srv/x"]}
+    assert inv.security == {"advisories": str(tmp_path / "osv"), "writable_paths": [str(tmp_path / "app"), "/srv/x"],
+                            "max_superusers": 2}
     assert parse_inventory({"targets": [{"name": "box", "kind": "host"}]}, path).security["advisories"] is None
     with pytest.raises(InventoryError) as err:
         parse_inventory({"security": {"advisory": "osv"}, "targets": [{"name": "b", "kind": "host"}]}, path)
@@ -76,3 +77,6 @@ def test_security_section_resolves_folders_and_refuses_unknown_keys(tmp_path):
     with pytest.raises(InventoryError) as err:
         parse_inventory({"security": {"writable_paths": "app"}, "targets": [{"name": "b", "kind": "host"}]}, path)
     assert err.value.field == "security.writable_paths"
+    with pytest.raises(InventoryError) as err:
+        parse_inventory({"security": {"max_superusers": -1}, "targets": [{"name": "b", "kind": "host"}]}, path)
+    assert err.value.field == "security.max_superusers" and ">= 0" in err.value.reason
