@@ -100,23 +100,40 @@ def _sections(report: dict[str, Any]) -> list[tuple[str, list[dict[str, Any]]]]:
 
 
 #: Keys that name the item a detail row is about (a table, a key pattern, a collection, a file, ...).
-ITEM_KEYS = ("table", "name", "pattern", "collection", "index", "file", "path", "key", "database", "metric")
+ITEM_KEYS = ("table", "partition", "name", "index_name", "pattern", "collection", "index", "file", "path", "key",
+             "database", "metric")
 
 
 def _actions(result: dict[str, Any], limit: int = 15) -> list[str]:
-    """One line per detail row that carries an ``action`` (done / would do / skipped: why), plus the row's note."""
+    """One line per detail row that carries an ``action`` (done / would do / skipped: why), plus the row's note.
+
+    Rows are found at any depth (a list of tables, a mapping of collections to their compaction and indexes).
+    """
     details = result.get("details") or {}
     lines = [details["note"]] if isinstance(details.get("note"), str) else []
-    for value in details.values():
-        for item in value if isinstance(value, list) else []:
-            if isinstance(item, dict) and "action" in item:
-                name = next((str(item[k]) for k in ITEM_KEYS if item.get(k) is not None), "?")
-                extra = [f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in item.items()
-                         if k not in ITEM_KEYS and k != "action" and isinstance(v, (int, float)) and not isinstance(v, bool)]
-                lines.append(f"{name}: {item['action']}" + (f" ({', '.join(extra[:6])})" if extra else ""))
+    for path, item in _action_rows(details, []):
+        own = (" ".join(str(item[k]) for k in ITEM_KEYS[:2] if item.get(k) is not None)  # table [partition]
+               or next((str(item[k]) for k in ITEM_KEYS if item.get(k) is not None), None))
+        name = " ".join(path[1:] + ([own] if own else [])) or path[-1]
+        extra = [f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in item.items()
+                 if k not in ITEM_KEYS and isinstance(v, (int, float)) and not isinstance(v, bool)]
+        lines.append(f"{name}: {item['action']}" + (f" ({', '.join(extra[:6])})" if extra else ""))
     if len(lines) > limit:
         lines = lines[:limit] + [f"… {len(lines) - limit} more in report.json"]
     return lines
+
+
+def _action_rows(value: Any, path: list[str]):
+    """(path of mapping keys, row) for every mapping with a string ``action`` inside ``value``."""
+    if isinstance(value, dict):
+        if isinstance(value.get("action"), str):
+            yield path, value
+        for key, inner in value.items():
+            if isinstance(inner, (dict, list)):
+                yield from _action_rows(inner, path + [str(key)])
+    elif isinstance(value, list):
+        for inner in value:
+            yield from _action_rows(inner, path)
 
 
 def _key_metrics(result: dict[str, Any], limit: int = 4) -> str:

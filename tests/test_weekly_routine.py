@@ -66,7 +66,11 @@ def test_the_report_fills_in_missing_results_and_renders_sections():
     ok = {"target": "cache", "kind": "redis", "status": "ok", "findings": [],
           "metrics": {"redis.cleanup.deleted_keys": 0}, "duration_s": 0.1,
           "details": {"patterns": [{"pattern": "aegis:cache:*", "action": "would do", "matched": 2}]}}
-    report = build_report({"redis": [ok], "postgres": [None]}, {"redis": ["cache"], "postgres": ["pg"]},
+    vectors = {"target": "vec", "kind": "milvus", "status": "ok", "findings": [], "metrics": {}, "duration_s": 2.0,
+               "details": {"collections": {"docs": {"compaction": {"state": "Completed", "action": "done"},
+                                                     "indexes": [{"index_name": "emb", "action": "none needed"}]}}}}
+    report = build_report({"redis": [ok], "postgres": [None], "milvus": [vectors]},
+                          {"redis": ["cache"], "postgres": ["pg"], "milvus": ["vec"]},
                           "run-1", END - timedelta(days=7), END, dry_run=True)
     by = {(r["concern"], r["target"]): r for r in report["results"]}
     assert by[("postgres", "pg")]["status"] == "critical" and by[("postgres", "pg")]["kind"] == "postgres"
@@ -76,4 +80,5 @@ def test_the_report_fills_in_missing_results_and_renders_sections():
     for text in (md, html):
         assert "Database optimisation" in text and "Cache" in text and "dry run" in text
         assert "aegis:cache:*: would do (matched=2)" in text
+        assert "docs compaction: done" in text and "docs indexes emb: none needed" in text
     assert "## Logs\n\nNothing ran in this section." in md
