@@ -26,7 +26,7 @@ import pendulum
 from airflow.sdk import CronTriggerTimetable, Param, dag, get_current_context, task
 
 from include.checks import CHECK_MODULES
-from include.dag_defaults import DEFAULT_ARGS, fail_without_retry, run_window, target_params
+from include.dag_defaults import DEFAULT_ARGS, fail_without_retry, report_tail, run_window, target_params
 from include.inventory import load_inventory
 
 INVENTORY = load_inventory()
@@ -83,41 +83,9 @@ def daily_health_check():
             print(f"  [{reason['level']}] {reason['target']}: {reason['message']}")
         return report
 
-    @task
-    def write_report(report: dict) -> dict:
-        """Write report.html / .json / .md through ObjectStoragePath and log where they are."""
-        from include.report import publish_run_report
-
-        return publish_run_report(INVENTORY, report, pendulum.parse(report["interval"][1]))
-
-    @task
-    def record_metrics(report: dict, written: dict) -> int:
-        """Store the run and every metric in the catalog (replacing this interval's earlier record)."""
-        from include.catalog import Catalog
-
-        rows = Catalog.for_inventory(INVENTORY).record_check_run(
-            "daily_health_check", pendulum.parse(report["interval"][1]), report["run_id"],
-            report["summary"]["status"], written.get("html"), report["summary"], report["results"])
-        print(f"recorded {rows} metric(s) in the catalog")
-        return rows
-
-    @task
-    def alert_if_unhealthy(report: dict, written: dict, params=None) -> dict:
-        """Notify when the verdict is not healthy (and the form did not switch alerts off)."""
-        from include.alerting import send_alert
-        from include.report import alert_text
-
-        status = report["summary"]["status"]
-        if status == "healthy" or not params["alert"]:
-            print(f"no alert: status {status}, alert={params['alert']}")
-            return {}
-        return send_alert(INVENTORY.alerting, *alert_text(report, written), context=get_current_context())
-
     targets = select_targets()
     report = evaluate_health(targets, check_target.expand(target_name=targets))
-    written = write_report(report)
-    record_metrics(report, written)
-    alert_if_unhealthy(report, written)
+    report_tail(INVENTORY, report)
 
 
 daily_health_check()

@@ -127,6 +127,14 @@ class Catalog:
         with self.engine.connect() as conn:
             return [(k, v) for k, v in conn.execute(query.order_by(metrics.c.interval_end)).all()]
 
+    def metric_names(self, target: str, since: datetime | None = None) -> list[str]:
+        """The names of every metric recorded for ``target`` (since ``since``), sorted."""
+        query = sa.select(metrics.c.metric).distinct().where(metrics.c.target == target)
+        if since is not None:
+            query = query.where(metrics.c.interval_end >= iso(since))
+        with self.engine.connect() as conn:
+            return sorted(conn.execute(query).scalars())
+
     # -- backup catalog -------------------------------------------------------------------------
 
     def backup_started(self, set_id: str, target: str, kind: str, uri: str) -> None:

@@ -84,12 +84,19 @@ KIND_FIELDS: dict[str, dict[str, tuple[type | tuple[type, ...], Any]]] = {
     "alertmanager": {},
     "files": {"paths": (list, None)},
 }
-COMMON_FIELDS = {"name", "kind", "conn_id", "tags", "thresholds", "timeout_seconds", "description", "backup"}
+COMMON_FIELDS = {"name", "kind", "conn_id", "tags", "thresholds", "timeout_seconds", "description", "backup",
+                 "weekly"}
 #: Kinds the backup routine knows; ``backup:`` on a target of another kind is refused.
 BACKUP_KINDS = {"postgres", "mysql", "redis", "milvus", "files", "kubernetes"}
 BACKUP_DEFAULTS = {"enabled": True, "jobs": 2, "retention_days": 30, "keep_last": 7,
                    "storage_class": "STANDARD_IA", "timeout_seconds": 3600}
-TOP_LEVEL = {"version", "defaults", "schedules", "artifacts", "catalog", "alerting", "maintenance", "targets"}
+#: Settings of a target's ``weekly:`` block that every concern has (the rest come from the concern's DEFAULTS).
+WEEKLY_COMMON = {"enabled": True}
+#: The ``security:`` section: a folder of OSV advisories (JSON), folders to look for world-writable files in,
+#: and how many PostgreSQL superusers that can log in are expected.
+SECURITY_DEFAULTS: dict[str, Any] = {"advisories": None, "writable_paths": [], "max_superusers": 2}
+TOP_LEVEL = {"version", "defaults", "schedules", "artifacts", "catalog", "alerting", "maintenance", "security",
+             "targets"}
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")
 
 
@@ -115,13 +122,15 @@ class Target:
     description: str = ""
     #: backup settings (BACKUP_DEFAULTS merged with the target's ``backup:``); empty for kinds without backups
     backup: dict[str, Any] = field(default_factory=dict)
+    #: weekly maintenance settings (the concern's DEFAULTS merged with ``weekly:``); empty for kinds without one
+    weekly: dict[str, Any] = field(default_factory=dict)
 
     def with_thresholds(self, overrides: dict[str, float]) -> "Target":
         """A copy whose thresholds are overridden where ``overrides`` names a key of this kind."""
         merged = dict(self.thresholds)
         merged.update({k: float(v) for k, v in overrides.items() if k in merged})
         return Target(self.name, self.kind, self.conn_id, self.tags, merged, self.timeout_seconds,
-                      self.options, self.description, self.backup)
+                      self.options, self.description, self.backup, self.weekly)
 
 
 @dataclass(frozen=True)
@@ -142,6 +151,8 @@ class Inventory:
     alerting: dict[str, Any] = field(default_factory=dict)
     #: Redis connection that carries the maintenance-mode flag for consumers (besides the Airflow Variable)
     maintenance_redis_conn_id: str | None = None
+    #: the security scan's settings (SECURITY_DEFAULTS merged with ``security:``; folders resolved)
+    security: dict[str, Any] = field(default_factory=lambda: dict(SECURITY_DEFAULTS))
 
     def target(self, name: str) -> Target:
         for t in self.targets:
@@ -252,6 +263,7 @@ def parse_inventory(raw: Any, path: Path | str = "<inventory>") -> Inventory:
     return Inventory(
         path=path,
         maintenance_redis_conn_id=maintenance.get("redis_conn_id"),
+        security=v.security(raw.get("security")),
         targets=tuple(targets),
         schedules=schedules,
         artifacts_base=base.rstrip("/"),
@@ -354,6 +366,7 @@ class _Validator:
                 self.fail(f"{where}.{key}", f"must be {getattr(typ, '__name__', typ)}, got {value!r}")
             options[key] = value
         backup = self.backup(kind, t.get("backup"), f"{where}.backup")
+        weekly = self.weekly(kind, t.get("weekly"), f"{where}.weekly")
         if kind == "files":
             if not options["paths"] or not all(isinstance(p, str) for p in options["paths"]):
                 self.fail(f"{where}.paths", "must be a non-empty list of folders or files")
@@ -368,7 +381,7 @@ class _Validator:
                 except re.error as exc:
                     self.fail(f"{where}.{key}", f"not a valid regular expression: {exc}")
         return Target(name, kind, conn_id, tuple(tags), thresholds, timeout, options,
-                      str(t.get("description", "")), backup)
+                      str(t.get("description", "")), backup, weekly)
 
     def backup(self, kind: str, raw: Any, where: str) -> dict[str, Any]:
         if kind not in BACKUP_KINDS:
@@ -393,3 +406,71 @@ class _Validator:
         if out["jobs"] < 1:
             self.fail(f"{where}.jobs", "must be at least 1")
         return out
+
+    def weekly(self, kind: str, raw: Any, where: str) -> dict[str, Any]:
+        """The concern's DEFAULTS merged with ``weekly:``: known keys, the defaults' types, its own checks."""
+        from include.weekly import CONCERNS, concern_module, defaults_for
+
+        if kind not in CONCERNS:
+            if raw is not None:
+                self.fail(where, f"kind {kind!r} has no weekly maintenance; it exists for {sorted(CONCERNS)}")
+            return {}
+        raw = self.mapping(raw, where)
+        defaults = {**WEEKLY_COMMON, **defaults_for(kind)}
+        out = dict(defaults)
+        for key, value in raw.items():
+            if key not in defaults:
+                self.fail(f"{where}.{key}", f"unknown weekly setting for kind {kind!r}; known: {sorted(defaults)}")
+            problem = _type_problem(defaults[key], value)
+            if problem:
+                self.fail(f"{where}.{key}", problem)
+            out[key] = value
+        check = getattr(concern_module(kind), "check_settings", None)
+        if check is not None:
+            try:
+                check(out)
+            except ValueError as exc:
+                key, _, reason = str(exc).partition(": ")
+                if reason and " " not in key:
+                    self.fail(f"{where}.{key}", reason)
+                self.fail(where, str(exc))
+        return out
+
+    def security(self, raw: Any) -> dict[str, Any]:
+        raw = self.mapping(raw, "security")
+        out = dict(SECURITY_DEFAULTS)
+        for key, value in raw.items():
+            if key not in SECURITY_DEFAULTS:
+                self.fail(f"security.{key}", f"unknown key; expected one of {sorted(SECURITY_DEFAULTS)}")
+        if raw.get("advisories") is not None:
+            out["advisories"] = _resolve(self.path, self.string(raw["advisories"], "security.advisories"))
+        paths = raw.get("writable_paths", [])
+        if not isinstance(paths, list) or not all(isinstance(p, str) and p for p in paths):
+            self.fail("security.writable_paths", f"must be a list of folders, got {paths!r}")
+        out["writable_paths"] = [_resolve(self.path, p) for p in paths]
+        most = raw.get("max_superusers", out["max_superusers"])
+        if isinstance(most, bool) or not isinstance(most, int) or most < 0:
+            self.fail("security.max_superusers", f"must be a whole number >= 0, got {most!r}")
+        out["max_superusers"] = most
+        return out
+
+
+def _type_problem(default: Any, value: Any) -> str | None:
+    """Why ``value`` cannot replace ``default`` (same type; ints where floats go; anything for a None default)."""
+    if default is None:
+        return None
+    if isinstance(default, bool):
+        return None if isinstance(value, bool) else f"must be true or false, got {value!r}"
+    if isinstance(value, bool):
+        return f"must be {type(default).__name__}, got {value!r}"
+    if isinstance(default, int):
+        return None if isinstance(value, int) else f"must be a whole number, got {value!r}"
+    if isinstance(default, float):
+        return None if isinstance(value, (int, float)) else f"must be a number, got {value!r}"
+    if isinstance(default, (list, tuple)):
+        return None if isinstance(value, (list, tuple)) else f"must be a list, got {value!r}"
+    if isinstance(default, dict):
+        return None if isinstance(value, dict) else f"must be a mapping, got {value!r}"
+    if isinstance(default, str):
+        return None if isinstance(value, str) else f"must be a string, got {value!r}"
+    return None if isinstance(value, type(default)) else f"must be {type(default).__name__}, got {value!r}"

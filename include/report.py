@@ -30,12 +30,21 @@ def render_markdown(report: dict[str, Any]) -> str:
         f"Interval: {report['interval'][0]} → {report['interval'][1]} · run `{report['run_id']}`",
         "",
     ]
+    if report.get("mode"):
+        lines += [f"Mode: {report['mode']}", ""]
     if s["reasons"]:
         lines += ["## Why", ""] + [f"- **{r['level']}** `{r['target']}`: {r['message']}" for r in s["reasons"]] + [""]
-    lines += ["## Targets", "", "| target | kind | status | took | key metrics |", "|---|---|---|---|---|"]
-    for r in report["results"]:
-        lines.append(f"| {r['target']} | {r['kind']} | {r['status']} | {r['duration_s']}s | {_key_metrics(r)} |")
-    return "\n".join(lines) + "\n"
+    for title, results in _sections(report):
+        lines += [f"## {title}", ""]
+        if not results:
+            lines += ["Nothing ran in this section.", ""]
+            continue
+        lines += ["| target | kind | status | took | key metrics |", "|---|---|---|---|---|"]
+        for r in results:
+            lines.append(f"| {r['target']} | {r['kind']} | {r['status']} | {r['duration_s']}s | {_key_metrics(r)} |")
+        if report.get("sections"):
+            lines += [""] + [f"- `{r['target']}` {line}" for r in results for line in _actions(r)] + [""]
+    return "\n".join(lines).rstrip("\n") + "\n"
 
 
 def render_html(report: dict[str, Any]) -> str:
@@ -45,13 +54,14 @@ def render_html(report: dict[str, Any]) -> str:
         f"<li><span class='badge' style='background:{STATUS_COLOUR[r['level']]}'>{e(r['level'])}</span> "
         f"<b>{e(r['target'])}</b>: {e(r['message'])}</li>" for r in s["reasons"]
     ) or "<li>Nothing to report: every check passed.</li>"
-    rows = "".join(
-        f"<tr><td>{e(r['target'])}</td><td>{e(r['kind'])}</td>"
-        f"<td><span class='badge' style='background:{STATUS_COLOUR[r['status']]}'>{e(r['status'])}</span></td>"
-        f"<td>{r['duration_s']}s</td><td>{e(_key_metrics(r))}</td>"
-        f"<td><details><summary>details</summary><pre>{e(json.dumps(r['details'], indent=1, default=str))}</pre></details></td></tr>"
-        for r in report["results"]
+    tables = "".join(
+        f"<h2>{e(title)}</h2>" + (
+            "<p>Nothing ran in this section.</p>" if not results else
+            "<table><tr><th>target</th><th>kind</th><th>status</th><th>took</th><th>key metrics</th><th></th></tr>"
+            + "".join(_html_row(r, bool(report.get("sections"))) for r in results) + "</table>")
+        for title, results in _sections(report)
     )
+    mode = f"<p>Mode: {e(report['mode'])}</p>" if report.get("mode") else ""
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{e(report['title'])}</title>
 <style>
@@ -63,12 +73,67 @@ def render_html(report: dict[str, Any]) -> str:
 <h1>{e(report['title'])}</h1>
 <p class="overall">Overall: <span class="badge" style="background:{STATUS_COLOUR[s['status']]}">{e(s['status'])}</span>
  — {s['targets']} target(s) checked</p>
-<p>Interval {e(str(report['interval'][0]))} → {e(str(report['interval'][1]))} · run <code>{e(report['run_id'])}</code></p>
+<p>Interval {e(str(report['interval'][0]))} → {e(str(report['interval'][1]))} · run <code>{e(report['run_id'])}</code></p>{mode}
 <h2>Why</h2><ul>{reasons}</ul>
-<h2>Targets</h2>
-<table><tr><th>target</th><th>kind</th><th>status</th><th>took</th><th>key metrics</th><th></th></tr>{rows}</table>
+{tables}
 </body></html>
 """
+
+
+def _html_row(r: dict[str, Any], with_actions: bool) -> str:
+    e = html.escape
+    actions = "".join(f"<li>{e(line)}</li>" for line in _actions(r)) if with_actions else ""
+    return (
+        f"<tr><td>{e(r['target'])}</td><td>{e(r['kind'])}</td>"
+        f"<td><span class='badge' style='background:{STATUS_COLOUR[r['status']]}'>{e(r['status'])}</span></td>"
+        f"<td>{r['duration_s']}s</td><td>{e(_key_metrics(r))}{f'<ul>{actions}</ul>' if actions else ''}</td>"
+        f"<td><details><summary>details</summary><pre>{e(json.dumps(r['details'], indent=1, default=str))}</pre></details></td></tr>"
+    )
+
+
+def _sections(report: dict[str, Any]) -> list[tuple[str, list[dict[str, Any]]]]:
+    """The report's result tables: one per section when it has sections (each naming its concerns), else one."""
+    if not report.get("sections"):
+        return [("Targets", report["results"])]
+    return [(s["title"], [r for r in report["results"] if r.get("concern") in s["concerns"]])
+            for s in report["sections"]]
+
+
+#: Keys that name the item a detail row is about (a table, a key pattern, a collection, a file, ...).
+ITEM_KEYS = ("table", "partition", "name", "index_name", "pattern", "collection", "index", "file", "path", "key",
+             "database", "metric")
+
+
+def _actions(result: dict[str, Any], limit: int = 15) -> list[str]:
+    """One line per detail row that carries an ``action`` (done / would do / skipped: why), plus the row's note.
+
+    Rows are found at any depth (a list of tables, a mapping of collections to their compaction and indexes).
+    """
+    details = result.get("details") or {}
+    lines = [details["note"]] if isinstance(details.get("note"), str) else []
+    for path, item in _action_rows(details, []):
+        own = (" ".join(str(item[k]) for k in ITEM_KEYS[:2] if item.get(k) is not None)  # table [partition]
+               or next((str(item[k]) for k in ITEM_KEYS if item.get(k) is not None), None))
+        name = " ".join(path[1:] + ([own] if own else [])) or path[-1]
+        extra = [f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in item.items()
+                 if k not in ITEM_KEYS and isinstance(v, (int, float)) and not isinstance(v, bool)]
+        lines.append(f"{name}: {item['action']}" + (f" ({', '.join(extra[:6])})" if extra else ""))
+    if len(lines) > limit:
+        lines = lines[:limit] + [f"… {len(lines) - limit} more in report.json"]
+    return lines
+
+
+def _action_rows(value: Any, path: list[str]):
+    """(path of mapping keys, row) for every mapping with a string ``action`` inside ``value``."""
+    if isinstance(value, dict):
+        if isinstance(value.get("action"), str):
+            yield path, value
+        for key, inner in value.items():
+            if isinstance(inner, (dict, list)):
+                yield from _action_rows(inner, path + [str(key)])
+    elif isinstance(value, list):
+        for inner in value:
+            yield from _action_rows(inner, path)
 
 
 def _key_metrics(result: dict[str, Any], limit: int = 4) -> str:

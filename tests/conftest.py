@@ -67,15 +67,33 @@ def pg_database():
         c.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))
 
 
-@pytest.fixture
-def redis_server(tmp_path):
-    """A private redis-server on a spare port (so tests may change its config), stopped afterwards."""
+def mysql_admin():
+    """A root connection to the local MariaDB (autocommit)."""
+    import MySQLdb
+
+    return MySQLdb.connect(host="127.0.0.1", port=3306, user="root", charset="utf8mb4", autocommit=True)
+
+
+def mysql_run(*statements, args=None):
+    """Run ``statements`` on the local MariaDB as root; the rows of the last one."""
+    conn = mysql_admin()
+    try:
+        cur = conn.cursor()
+        for s in statements:
+            cur.execute(s, args)
+        return cur.fetchall()
+    finally:
+        conn.close()
+
+
+def start_redis_server(folder: Path, *options: str) -> tuple[subprocess.Popen, int]:
+    """A private redis-server on a spare port, answering PING; ``options`` override the defaults (``--bind``, ...)."""
+    import redis
+
     port = free_port()
     proc = subprocess.Popen(
         ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-         "--dir", str(tmp_path)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    import redis
-
+         "--dir", str(folder), *options], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     client = redis.Redis(port=port, socket_timeout=2)
     for _ in range(100):
         try:
@@ -83,8 +101,15 @@ def redis_server(tmp_path):
             break
         except redis.ConnectionError:
             time.sleep(0.05)
-    yield port
     client.close()
+    return proc, port
+
+
+@pytest.fixture
+def redis_server(tmp_path):
+    """A private redis-server on a spare port (so tests may change its config), stopped afterwards."""
+    proc, port = start_redis_server(tmp_path)
+    yield port
     proc.terminate()
     proc.wait(10)
 

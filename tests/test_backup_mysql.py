@@ -21,24 +21,11 @@ from include.backup.mysql import quote_ident as q
 from include.inventory import Target
 from include.targets import Endpoint
 from tests.conftest import free_port
+from tests.conftest import mysql_admin as admin
+from tests.conftest import mysql_run as run
 
 HOSTILE = 'we`ird"; drop table plain; -- name'
 PASSWORD = 'Sup3r"S3cret\\pw#never-in-argv'
-
-
-def admin():
-    return MySQLdb.connect(host="127.0.0.1", port=3306, user="root", charset="utf8mb4", autocommit=True)
-
-
-def run(*statements, args=None):
-    conn = admin()
-    try:
-        cur = conn.cursor()
-        for s in statements:
-            cur.execute(s, args)
-        return cur.fetchall()
-    finally:
-        conn.close()
 
 
 def make_target(databases=()) -> Target:

@@ -156,14 +156,26 @@ def test_rotate_min_bytes_leaves_small_logs_alone(logdir):
 def test_archive_to_s3_through_the_settings_uri(logdir, s3_bucket):
     old = logdir / "app.log.20261117T000000Z.gz"
     content = old.read_bytes()
+    folder = ObjectStoragePath(f"s3://{s3_bucket}/logs/app-logs", conn_id="aegis_s3_test")
+    for days_ago in (120, 30):
+        (folder / day(days_ago) / "srv/app.log.x.gz").write_bytes(b"archived")
     result = run(logdir, dry_run=False, archive_folder=f"s3://{s3_bucket}/logs/app-logs",
                  archive_conn_id="aegis_s3_test")
 
     assert result.status == "ok", result.findings
     assert not old.exists()
-    copy = ObjectStoragePath(f"s3://{s3_bucket}/logs/app-logs", conn_id="aegis_s3_test") / day(10) / str(
-        old).lstrip("/")
-    assert copy.read_bytes() == content
+    assert (folder / day(10) / str(old).lstrip("/")).read_bytes() == content
+    assert not (folder / day(120) / "srv/app.log.x.gz").exists()
+    assert (folder / day(30) / "srv/app.log.x.gz").exists()
+    assert result.metrics["logs.expired_archives_files"] == 1
+
+
+def test_time_bound_skips_the_rest_and_says_so(logdir, store):
+    result = run(logdir, dry_run=False, folder=store, max_seconds=1e-9)
+    assert result.status == "warning"
+    assert "stopped at max_seconds" in result.findings[0].message
+    assert {r["action"] for r in result.details["files"]} == {"skipped: max_seconds reached"}
+    assert (logdir / "app.log").read_bytes() == APP_LINES
 
 
 def test_bad_settings_are_named():

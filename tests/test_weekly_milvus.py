@@ -108,6 +108,16 @@ def test_rebuild_index_keeps_its_type_and_metric(lite):
     assert milvus.load_state_name(client.get_load_state("archive")) == "Loaded"
 
 
+def test_time_bound_skips_the_rest_and_says_so(lite):
+    path, client = lite
+    client.close()
+    result = run(path, dry_run=True, max_seconds=1e-9)
+    assert result.status == "warning"
+    assert {r["action"] for r in result.details["collections"].values()} == {
+        "skipped: max_seconds reached before this collection"}
+    assert result.metrics["milvus.compactions_completed"] == 0
+
+
 def test_bad_settings_are_named():
     with pytest.raises(ValueError, match="release_collections: must be a list"):
         milvus.check_settings({**milvus.DEFAULTS, "release_collections": "archive"})

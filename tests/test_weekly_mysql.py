@@ -6,8 +6,11 @@ from __future__ import annotations
 
 import logging
 import os
+import subprocess
+import sys
 import time
 from datetime import date, timedelta
+from pathlib import Path
 
 import MySQLdb
 import pytest
@@ -17,23 +20,9 @@ from include.inventory import Target
 from include.targets import Endpoint
 from include.weekly import mysql as wmy
 from tests.conftest import free_port
+from tests.conftest import mysql_run as run
 
 HOSTILE = 'frag`mented "t"; drop table plain; --'
-
-
-def admin():
-    return MySQLdb.connect(host="127.0.0.1", port=3306, user="root", charset="utf8mb4", autocommit=True)
-
-
-def run(*statements, args=None):
-    conn = admin()
-    try:
-        cur = conn.cursor()
-        for s in statements:
-            cur.execute(s, args)
-        return cur.fetchall()
-    finally:
-        conn.close()
 
 
 @pytest.fixture
@@ -236,3 +225,12 @@ def test_down_target_fails_within_the_connect_timeout():
     with pytest.raises(MySQLdb.OperationalError):
         wmy.maintain(target("x"), endpoint(port=free_port()), settings(connect_timeout_s=2), dry_run=True)
     assert time.monotonic() - started < 5
+
+
+def test_weekly_db_modules_import_no_driver():
+    """The inventory imports DEFAULTS at DAG parse time: no database driver may come with them."""
+    code = ("import sys, include.weekly.mysql, include.weekly.postgres;"
+            "print(sorted(m for m in ('MySQLdb', 'psycopg') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).resolve().parent.parent, timeout=60).stdout
+    assert out.strip() == "[]"

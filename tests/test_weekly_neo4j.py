@@ -121,5 +121,5 @@ def test_without_a_client_the_provider_hook_builds_the_real_driver(monkeypatch):
 
 
 def test_bad_settings_are_named():
-    with pytest.raises(ValueError, match="checkpoint_timeout_seconds: must be a positive number"):
+    with pytest.raises(ValueError, match="checkpoint_timeout_seconds: must be greater than 0"):
         weekly_neo4j.check_settings({**weekly_neo4j.DEFAULTS, "checkpoint_timeout_seconds": 0})

@@ -125,7 +125,7 @@ def test_time_bound_stops_cleanly_and_says_what_is_unfinished(redis_server):
 def test_bad_settings_are_named():
     with pytest.raises(ValueError, match="patterns: a pattern of only"):
         redis_cleanup.check_settings(settings(patterns=["*"]))
-    with pytest.raises(ValueError, match="idle_seconds: must be a positive number"):
+    with pytest.raises(ValueError, match="idle_seconds: must be greater than 0"):
         redis_cleanup.check_settings(settings(idle_seconds=-1))
 
 
@@ -144,3 +144,14 @@ def test_hung_redis_fails_within_the_timeout(silent_server):
     assert result.status == "unreachable"
     assert "Timeout" in result.findings[0].message
     assert time.monotonic() - started < TARGET.timeout_seconds + 1
+
+
+def test_replica_lists_candidates_but_deletes_nothing(keyspace, redis_server):
+    keyspace.replicaof("127.0.0.1", free_port())  # a primary that never answers: the keys stay, writes refused
+    result = run(redis_server, dry_run=False)
+
+    assert result.status == "warning"
+    assert "replica" in result.findings[0].message
+    assert result.metrics["redis.cleanup.matched_keys"] == 4
+    assert result.metrics["redis.cleanup.deleted_keys"] == 0
+    assert sorted(keyspace.keys("*")) == sorted(k.encode() for k in IDLE + KEEP)

@@ -3,8 +3,6 @@ and statements running longer than the threshold (10 s in the seeds)."""
 
 from __future__ import annotations
 
-import MySQLdb
-
 from include.checks.base import CheckResult
 
 
@@ -22,6 +20,8 @@ def connect(endpoint, timeout_s: float, database: str | None = None, *, read_tim
     ``read_timeout_s`` (default ``timeout_s``) bounds one statement's answer: maintenance
     statements (OPTIMIZE, ALTER TABLE) get a longer one than the connect timeout.
     """
+    import MySQLdb  # here, not at the top: the quoting helper is imported at DAG parse time
+
     io_timeout = max(1, int(timeout_s if read_timeout_s is None else read_timeout_s))
     kwargs = dict(
         host=endpoint.host or "127.0.0.1", port=int(endpoint.port or 3306), user=endpoint.login or "root",

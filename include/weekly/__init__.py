@@ -1,1 +1,89 @@
-"""Weekly maintenance: one module per concern, each with DEFAULTS and maintain() (see each module's docstring)."""
+"""Weekly maintenance, one module per kind of target: the registry and the bounded way to run one.
+
+Every concern module follows one contract::
+
+    DEFAULTS: dict[str, Any]                      # its settings and their defaults (plain values)
+    def check_settings(settings: dict) -> None    # optional: ValueError("<key>: <reason>")
+    def maintain(target, endpoint, settings, *, dry_run) -> CheckResult
+
+``settings`` is ``DEFAULTS`` merged with the target's ``weekly:`` block of the
+inventory (validated when the inventory is loaded, see ``include/inventory.py``).
+Only destructive actions look at ``dry_run``. A kind whose module is not
+installed is simply not in :data:`CONCERNS`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import logging
+from typing import Any
+
+from include.checks.base import UNREACHABLE, CheckResult, run_bounded
+
+log = logging.getLogger(__name__)
+
+#: Every concern module Aegis knows, by target kind.
+KNOWN_CONCERNS: dict[str, str] = {
+    "postgres": "include.weekly.postgres",
+    "mysql": "include.weekly.mysql",
+    "redis": "include.weekly.redis_cleanup",
+    "log_source": "include.weekly.logs",
+    "milvus": "include.weekly.milvus",
+    "neo4j": "include.weekly.neo4j",
+}
+#: The concern modules present in this installation, by target kind.
+CONCERNS: dict[str, str] = {
+    kind: module for kind, module in KNOWN_CONCERNS.items() if importlib.util.find_spec(module) is not None
+}
+#: The name each kind's concern has in the DAG (task group) and the form.
+CONCERN_NAMES: dict[str, str] = {"postgres": "postgres", "mysql": "mysql", "redis": "redis",
+                                 "log_source": "logs", "milvus": "milvus", "neo4j": "neo4j"}
+#: Seconds a module may run when its settings do not say (``max_seconds``).
+DEFAULT_MAX_SECONDS = 1800
+#: Extra seconds the wall-clock backstop gives a module past its own ``max_seconds``, so a module
+#: that stops cleanly on its own budget reports what it did instead of being cut off.
+BACKSTOP_GRACE_SECONDS = 60
+
+
+def concern_module(kind: str):
+    """The concern module of ``kind`` (``KeyError`` naming the installed kinds when there is none)."""
+    if kind not in CONCERNS:
+        raise KeyError(f"no weekly maintenance for kind {kind!r}; installed: {sorted(CONCERNS)}")
+    return importlib.import_module(CONCERNS[kind])
+
+
+def defaults_for(kind: str) -> dict[str, Any]:
+    """A copy of the concern's ``DEFAULTS`` (empty for a kind without weekly maintenance)."""
+    if kind not in CONCERNS:
+        return {}
+    return dict(concern_module(kind).DEFAULTS)
+
+
+def time_budget(settings: dict[str, Any]) -> float:
+    """The wall-clock bound of one target's maintenance: its ``max_seconds`` plus the grace."""
+    return float(settings.get("max_seconds") or DEFAULT_MAX_SECONDS) + BACKSTOP_GRACE_SECONDS
+
+
+def run_concern(target, endpoint, *, dry_run: bool = True, **extra: Any) -> dict[str, Any]:
+    """Run the weekly maintenance of one target, bounded in time; return the result as a dict.
+
+    ``extra`` goes to the module's ``maintain`` as keyword arguments (the logs concern's
+    ``archive_folder``). A target that cannot be reached, an exception or a run past the
+    time budget becomes an ``unreachable`` result: the caller always gets a result.
+    """
+    module = concern_module(target.kind)
+    settings = target.weekly or defaults_for(target.kind)
+    log.info("%s (%s): weekly maintenance%s, budget %gs", target.name, target.kind,
+             " (dry run: destructive steps only listed)" if dry_run else "", time_budget(settings))
+    result = run_bounded(target.name, target.kind,
+                         lambda: module.maintain(target, endpoint, settings, dry_run=dry_run, **extra),
+                         time_budget(settings))
+    return result.to_dict()
+
+
+def unreachable(target, message: str) -> dict[str, Any]:
+    """The result of a target that could not even be addressed (e.g. its connection is missing)."""
+    result = CheckResult(target.name, target.kind)
+    result.add(UNREACHABLE, message)
+    return result.to_dict()

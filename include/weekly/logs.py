@@ -18,7 +18,8 @@ For a ``log_source`` target, every file its ``paths`` globs match:
    under ``<archive folder>/<YYYY-MM-DD of last write>/<full local path>``. The
    copy's SHA-256 is read back from the store and compared with the local file;
    only a verified copy lets the local file be deleted, and only when not in
-   dry-run. A file already in the store with the same checksum is not copied
+   dry-run (the copy itself is made in dry-run too: copying destroys nothing,
+   and the next run in earnest finds it already there). A file already in the store with the same checksum is not copied
    again; one with a different checksum is never overwritten (reported).
 3. **Expire** archives whose date folder is older than ``archive_retention_days``
    (deleted only when not in dry-run). Without an archive folder, compressed
@@ -47,6 +48,7 @@ from typing import Any
 
 from include.backup.manifest import CHUNK, sha256_of
 from include.checks.base import WARNING, CheckResult
+from include.weekly.settings_check import require_numbers
 
 log = logging.getLogger(__name__)
 
@@ -64,10 +66,8 @@ DAY = 86400
 def check_settings(settings: dict) -> None:
     """Raise ``ValueError("<key>: <reason>")`` for settings this module cannot use (missing keys: defaults)."""
     settings = {**DEFAULTS, **settings}
-    for key in ("rotate_min_bytes", "archive_after_days", "archive_retention_days", "max_seconds"):
-        value = settings.get(key)
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-            raise ValueError(f"{key}: must be a number >= 0, got {value!r}")
+    require_numbers(settings, positive=("max_seconds",),
+                    non_negative=("rotate_min_bytes", "archive_after_days", "archive_retention_days"))
     if settings["archive_retention_days"] <= settings["archive_after_days"]:
         raise ValueError(f"archive_retention_days: must be above archive_after_days "
                          f"({settings['archive_after_days']}), got {settings['archive_retention_days']}")

@@ -30,6 +30,7 @@ from typing import Any
 from include.checks.base import WARNING, CheckResult
 from include.checks.milvus import (INDEX_DONE, LOADED, connect, describe_indexes, is_lite, lite_server_running,
                                    load_state_name, milvus_uri, release_lite_server)
+from include.weekly.settings_check import require_numbers
 
 log = logging.getLogger(__name__)
 
@@ -54,10 +55,7 @@ def check_settings(settings: dict) -> None:
     names = settings.get("release_collections")
     if not isinstance(names, list) or not all(isinstance(n, str) and n for n in names):
         raise ValueError(f"release_collections: must be a list of collection names, got {names!r}")
-    for key in ("compaction_timeout_seconds", "poll_seconds", "max_seconds"):
-        value = settings.get(key)
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-            raise ValueError(f"{key}: must be a positive number, got {value!r}")
+    require_numbers(settings, positive=("compaction_timeout_seconds", "poll_seconds", "max_seconds"))
 
 
 def maintain(target, endpoint, settings: dict, *, dry_run: bool = True) -> CheckResult:

@@ -41,7 +41,7 @@ import calendar
 import logging
 import re
 import time
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
 
 from include.checks.base import WARNING, CheckResult
@@ -70,7 +70,8 @@ class BudgetSpent(Exception):
 
 
 def check_settings(settings: dict) -> None:
-    """Raise ``ValueError("<key>: <reason>")`` for settings that cannot work."""
+    """Raise ``ValueError("<key>: <reason>")`` for settings that cannot work (missing keys: the defaults)."""
+    settings = {**DEFAULTS, **settings}
     for key in ("max_seconds", "connect_timeout_s", "statement_timeout_s", "lock_wait_timeout_s",
                 "fragmentation_ratio", "fragmentation_min_bytes"):
         value = settings.get(key)
@@ -339,7 +340,7 @@ class Partitioning:
         if self.kind == "to_days":
             return date.fromordinal(int(text) - 365)
         if self.kind == "unix_timestamp":
-            return datetime.fromtimestamp(int(text), timezone.utc).date()
+            return datetime.fromtimestamp(int(text), UTC).date()
         return date.fromisoformat(text[:10])
 
     def less_than(self, bound: date) -> str:

@@ -15,7 +15,8 @@ server's default):
 
 What it changes: ``CALL db.checkpoint()`` flushes the page cache to the store
 files and lets the transaction logs be pruned. It writes nothing new, so it runs
-in dry-run too; it is I/O heavy, so it gets its own ``checkpoint_timeout_seconds``.
+in dry-run too; it is I/O heavy, so it gets its own ``checkpoint_timeout_seconds``
+(at most ``max_seconds``). Every other statement has the target's timeout.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from typing import Any
 
 from include.checks.base import WARNING, CheckResult
 from include.checks.neo4j import grade_indexes
+from include.weekly.settings_check import require_numbers
 
 log = logging.getLogger(__name__)
 
@@ -47,10 +49,7 @@ PROCEDURE_NOT_FOUND = "Neo.ClientError.Procedure.ProcedureNotFound"
 def check_settings(settings: dict) -> None:
     """Raise ``ValueError("<key>: <reason>")`` for settings this module cannot use (missing keys: defaults)."""
     settings = {**DEFAULTS, **settings}
-    for key in ("checkpoint_timeout_seconds", "max_seconds"):
-        value = settings.get(key)
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-            raise ValueError(f"{key}: must be a positive number, got {value!r}")
+    require_numbers(settings, positive=("checkpoint_timeout_seconds", "max_seconds"))
 
 
 def maintain(target, endpoint, settings: dict, *, dry_run: bool = True, client=None) -> CheckResult:
@@ -115,7 +114,8 @@ def store_size(client, database: str | None) -> tuple[dict[str, Any] | None, str
 
 def _checkpoint(client, database: str | None, settings: dict) -> dict[str, Any]:
     """``CALL db.checkpoint()``, bounded by ``checkpoint_timeout_seconds``."""
-    rows = client.query(CHECKPOINT, database=database, timeout_s=settings["checkpoint_timeout_seconds"])
+    timeout_s = min(float(settings["checkpoint_timeout_seconds"]), float(settings["max_seconds"]))
+    rows = client.query(CHECKPOINT, database=database, timeout_s=timeout_s)
     row = rows[0] if rows else {"success": False, "message": "no answer from db.checkpoint()"}
     log.info("checkpoint of %s: %s (%s)", database or "the default database",
              "done" if row.get("success") else "failed", row.get("message"))

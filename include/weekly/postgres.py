@@ -86,7 +86,8 @@ TABLE_AFTER = ("select n_dead_tup, pg_total_relation_size(relid) from pg_stat_us
 
 
 def check_settings(settings: dict) -> None:
-    """Raise ``ValueError("<key>: <reason>")`` for a setting that cannot work."""
+    """Raise ``ValueError("<key>: <reason>")`` for a setting that cannot work (missing keys: the defaults)."""
+    settings = {**DEFAULTS, **settings}
     for key in _POSITIVE + _NON_NEGATIVE:
         value = settings.get(key)
         if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -360,6 +361,11 @@ def _summarise(result: CheckResult, rows: list[dict], recommendations: dict, set
         result.add(WARNING, f"{len(skipped)} table(s) not maintained: {_names(skipped)} ({skipped[0]['action']})")
     if failed:
         result.add(WARNING, f"{len(failed)} table(s) failed: {_names(failed)} ({failed[0]['action']})")
+    kept = [r for r in vacuumed if (r["dead_tuples_after"] or 0) * 2 > r["dead_tuples_before"]]
+    if kept:
+        result.add(WARNING, f"{len(kept)} vacuumed table(s) kept most of their dead tuples ({_names(kept)}):"
+                            " an old open transaction, prepared transaction or replication slot holds them;"
+                            " look at pg_stat_activity.backend_xmin")
     for name, what in (("unused_indexes", "unused index(es)"), ("duplicate_indexes", "set(s) of duplicate indexes"),
                        ("seq_scan_candidates", "large table(s) read by sequential scans (missing index?)")):
         found = recommendations[name]

@@ -32,7 +32,8 @@ simply scans again.
 Under an LFU ``maxmemory-policy`` Redis does not track idle time (``OBJECT
 IDLETIME`` fails) and ``OBJECT FREQ`` is a decaying access counter, not an age:
 the keys without a TTL are then counted and measured but nothing is deleted,
-and the report says why. Redis Cluster is refused (a batch spans hash slots).
+and the report says why. On a replica nothing is deleted either (writes belong
+to the primary). Redis Cluster is refused (a batch spans hash slots).
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ import time
 from typing import Any
 
 from include.checks.base import WARNING, CheckResult
+from include.weekly.settings_check import require_numbers
 
 log = logging.getLogger(__name__)
 
@@ -60,28 +62,29 @@ DEFAULTS: dict[str, Any] = {
 # {next_cursor, scanned, no_ttl, matched, bytes, key1, idle1, bytes1, ...} with at most ARGV[7] sample keys.
 CLEANUP_SCRIPT = """
 redis.replicate_commands()
+local call = redis.call
 local pattern, count, steps, cursor = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
 local threshold, samples = tonumber(ARGV[5]), tonumber(ARGV[7])
 local unlink = ARGV[6] == '1' and threshold >= 0
 local scanned, no_ttl, matched, bytes, out = 0, 0, 0, 0, {}
 for _ = 1, steps do
-  local reply = redis.call('SCAN', cursor, 'MATCH', pattern, 'COUNT', count)
+  local reply = call('SCAN', cursor, 'MATCH', pattern, 'COUNT', count)
   cursor = reply[1]
   for _, key in ipairs(reply[2]) do
     scanned = scanned + 1
-    if redis.call('TTL', key) == -1 then
+    if call('TTL', key) == -1 then
       no_ttl = no_ttl + 1
       local idle = -1
-      if threshold >= 0 then idle = redis.call('OBJECT', 'IDLETIME', key) end
+      if threshold >= 0 then idle = call('OBJECT', 'IDLETIME', key) end
       if idle >= threshold then
-        local size = redis.call('MEMORY', 'USAGE', key) or 0
+        local size = call('MEMORY', 'USAGE', key) or 0
         matched, bytes = matched + 1, bytes + size
         if #out < 3 * samples then
           out[#out + 1] = key
           out[#out + 1] = idle
           out[#out + 1] = size
         end
-        if unlink then redis.call('UNLINK', key) end
+        if unlink then call('UNLINK', key) end
       end
     end
   end
@@ -99,11 +102,8 @@ def check_settings(settings: dict) -> None:
         raise ValueError(f"patterns: must be a non-empty list of SCAN MATCH patterns, got {patterns!r}")
     if any(p.strip("*") == "" for p in patterns):
         raise ValueError("patterns: a pattern of only '*' would clean the whole keyspace; name a prefix")
-    for key in ("idle_seconds", "scan_count", "batch_size", "max_seconds", "sample_keys"):
-        value = settings.get(key)
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0 or (
-                value == 0 and key != "sample_keys"):
-            raise ValueError(f"{key}: must be a positive number, got {value!r}")
+    require_numbers(settings, positive=("idle_seconds", "scan_count", "batch_size", "max_seconds"),
+                    non_negative=("sample_keys",))
 
 
 def maintain(target, endpoint, settings: dict, *, dry_run: bool = True) -> CheckResult:
@@ -126,15 +126,19 @@ def maintain(target, endpoint, settings: dict, *, dry_run: bool = True) -> Check
         if not idle_tracked:
             result.add(WARNING, f"maxmemory-policy is {policy}: Redis does not track idle time under LFU, so "
                                 "keys without a TTL are only counted and measured, none deleted")
+        replica = info.get("role") != "master"
+        if replica and not dry_run:
+            result.add(WARNING, "this server is a replica: keys can only be deleted on its primary; "
+                                "nothing deleted, candidates listed")
         script = client.register_script(CLEANUP_SCRIPT)
         threshold = int(settings["idle_seconds"]) if idle_tracked else -1
-        unlink = not dry_run and idle_tracked
+        unlink = not dry_run and idle_tracked and not replica
         rows = [_clean_pattern(client, script, pattern, threshold, unlink, settings, deadline)
                 for pattern in settings["patterns"]]
     finally:
         client.close()
 
-    _summarise(result, rows, ratio, lookups, dry_run, idle_tracked, settings)
+    _summarise(result, rows, ratio, lookups, dry_run or replica, idle_tracked, settings)
     return result
 
 

@@ -1,0 +1,151 @@
+"""
+### Weekly maintenance
+
+The seeds' weekly routine (`WeeklyMaintenanceTasks`: optimise databases, rotate logs, clean the cache,
+security scan, performance trends, weekly report) as one DAG. One task group per concern; groups run in
+parallel, and inside a group one mapped task per target (named after it).
+
+1. **select_targets** — the targets of this run (form: names, tags, concerns).
+2. **postgres** — VACUUM (ANALYZE) of the tables the statistics pick (dead tuples, last vacuum, wraparound age),
+   with duration and space reclaimed; slow statements, unused/duplicate/missing indexes as recommendations;
+   connection usage. At most *pool size* servers at once (pool `aegis_postgres_maintenance`).
+3. **mysql** — ANALYZE / OPTIMIZE of fragmented tables, zero-cardinality indexes; purge of expired rows and
+   time-partition rotation of configured tables (**dry run** unless the form says otherwise).
+4. **milvus** — compaction followed to completion, unfinished indexes rebuilt, idle collections released.
+5. **neo4j** — indexes not ONLINE, constraints and store size, checkpoint.
+6. **logs** — rotate and compress application logs, archive old files to the artifact store,
+   delete archives past retention (**dry run** by default).
+7. **redis** — SCAN the configured patterns for keys without a TTL idle past the threshold; measure them and
+   UNLINK them (**dry run** by default); hit ratio.
+8. **security** — configuration checks of PostgreSQL, MySQL/MariaDB, Redis and this host; known-vulnerable
+   Python packages when an advisory folder is configured (else skipped, and the report says so).
+9. **trends** — week-over-week change of every metric in the catalog; big growth is a warning.
+10. **evaluate** → **write_report** (HTML/JSON/Markdown, sections per concern) → **record_metrics** (catalog)
+    → **alert_if_unhealthy**.
+
+A target that is down is reported *unreachable*; the run still finishes and reports it.
+**Dry run (default):** only destructive steps (purging rows, dropping partitions, deleting keys, logs or archives)
+are listed instead of done; VACUUM, ANALYZE and compaction run either way.
+A retry or backfill of the same week rewrites that week's report and catalog rows.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pendulum
+from airflow.sdk import CronTriggerTimetable, Param, TaskGroup, dag, get_current_context, task
+
+from include.dag_defaults import DEFAULT_ARGS, fail_without_retry, report_tail, run_window, target_params
+from include.inventory import load_inventory
+from include.weekly.routine import ALL_CONCERNS, POSTGRES_POOL, SECURITY, TRENDS, longest_budget
+
+INVENTORY = load_inventory()
+SCHEDULE = INVENTORY.schedule("weekly_maintenance", default_cron="0 3 * * 0", default_tz="Asia/Seoul")
+WEEK = timedelta(days=7)
+
+
+@dag(
+    schedule=CronTriggerTimetable(SCHEDULE.cron, timezone=SCHEDULE.timezone, interval=WEEK),
+    start_date=pendulum.datetime(2026, 1, 1, tz=SCHEDULE.timezone),
+    catchup=False,
+    max_active_runs=1,
+    default_args=DEFAULT_ARGS,
+    tags=["aegis", "weekly", "maintenance"],
+    doc_md=__doc__,
+    params={
+        **target_params(INVENTORY),
+        "dry_run": Param(True, type="boolean", title="Dry run",
+                         description="On (default): destructive steps are only listed."
+                                     " VACUUM/ANALYZE/compaction run anyway."),
+        "concerns": Param(list(ALL_CONCERNS), type="array", items={"type": "string", "enum": list(ALL_CONCERNS)},
+                          title="Concerns", description="Which task groups do their work this run."),
+        "alert": Param(True, type="boolean", title="Alert when not healthy",
+                       description="Send the configured notifications when the verdict is warning or critical."),
+    },
+)
+def weekly_maintenance():
+    @task
+    def select_targets(params=None) -> list[str]:
+        """Resolve the form's names/tags/concerns to target names; unknown ones fail here, loudly."""
+        from include.weekly.routine import select_targets as select
+
+        with fail_without_retry(ValueError):
+            return select(INVENTORY, params["targets"], params["tags"], params["concerns"])
+
+    @task
+    def targets(concern: str, selected: list[str], params=None) -> list[str]:
+        """The selected targets this concern works on (none when the form left the concern out)."""
+        from include.weekly.routine import concern_targets
+
+        return concern_targets(INVENTORY, concern, selected, params["concerns"])
+
+    @task(map_index_template="{{ target_name }}")
+    def maintain(target_name: str, params=None) -> dict:
+        """One target's weekly maintenance, bounded by its max_seconds; a down target is an unreachable result."""
+        from include.weekly.routine import maintain_target
+
+        get_current_context()["target_name"] = target_name
+        return maintain_target(INVENTORY, target_name, dry_run=params["dry_run"])
+
+    @task(map_index_template="{{ target_name }}")
+    def check_configuration(target_name: str) -> dict:
+        """Security configuration checks of one target (read-only)."""
+        from include.weekly.routine import security_target
+
+        get_current_context()["target_name"] = target_name
+        return security_target(INVENTORY, target_name)
+
+    @task
+    def vulnerable_packages(chosen: list[str], params=None) -> dict | None:
+        """Installed Python packages against the local OSV advisories (skipped with a note when none)."""
+        from include.weekly.routine import packages
+
+        return packages(INVENTORY) if SECURITY in params["concerns"] else None
+
+    @task
+    def compare_weeks(names: list[str], dag_run=None, data_interval_start=None, data_interval_end=None) -> list[dict]:
+        """Week-over-week change of every catalog metric of the chosen targets."""
+        from include.catalog import Catalog
+        from include.weekly.routine import trends
+
+        end = run_window(dag_run, data_interval_start, data_interval_end, WEEK)[1]
+        return trends(INVENTORY, Catalog.for_inventory(INVENTORY), names, end)
+
+    @task(trigger_rule="all_done")
+    def evaluate(selected: list[str] | None, expected: dict, results: dict, packages: dict | None, params=None,
+                 run_id=None, dag_run=None, data_interval_start=None, data_interval_end=None) -> dict:
+        """Fold every concern's results into healthy / warning / critical with reasons (a missing result is critical)."""
+        from include.weekly.routine import build_report
+
+        if selected is None:  # the form was refused: no report, the run fails (never an empty "healthy")
+            raise RuntimeError("select_targets failed (see its log): nothing was maintained")
+        report = build_report({c: list(r or []) + ([packages] if c == SECURITY and packages else [])
+                               for c, r in results.items()},
+                              {c: list(n or []) for c, n in expected.items()}, run_id,
+                              *run_window(dag_run, data_interval_start, data_interval_end, WEEK), params["dry_run"])
+        print(f"overall: {report['summary']['status']} ({report['mode']})")
+        for reason in report["summary"]["reasons"]:
+            print(f"  [{reason['level']}] {reason['target']}: {reason['message']}")
+        return report
+
+    selected = select_targets()
+    expected, results, packages = {}, {}, None
+    for concern in ALL_CONCERNS:
+        with TaskGroup(concern, tooltip=f"weekly maintenance: {concern}"):
+            expected[concern] = targets.override(task_id="targets")(concern, selected)
+            if concern == SECURITY:
+                results[concern] = check_configuration.expand(target_name=expected[concern])
+                packages = vulnerable_packages(selected)
+            elif concern == TRENDS:
+                results[concern] = compare_weeks(expected[concern])
+            else:
+                results[concern] = maintain.override(
+                    task_id="maintain", pool=POSTGRES_POOL if concern == "postgres" else None,
+                    execution_timeout=timedelta(seconds=longest_budget(INVENTORY, concern) + 120),
+                ).expand(target_name=expected[concern])
+    report = evaluate(selected, expected, results, packages)
+    report_tail(INVENTORY, report)
+
+
+weekly_maintenance()

@@ -1,0 +1,170 @@
+"""The weekly maintenance routine as plain functions: which targets each concern takes, run one
+target's maintenance or security checks, compare the weeks, and fold everything into one report.
+
+The DAG (``dags/weekly_maintenance.py``) only wires these together.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Any
+
+from include.checks.base import CRITICAL, CheckResult
+from include.health import evaluate
+from include.inventory import Inventory
+from include.weekly import CONCERN_NAMES, CONCERNS, run_concern, time_budget, unreachable
+
+log = logging.getLogger(__name__)
+ROUTINE = "weekly_maintenance"
+#: The Airflow pool bounding how many PostgreSQL servers are maintained at once (``./aegis up`` creates it).
+POSTGRES_POOL = "aegis_postgres_maintenance"
+SECURITY, TRENDS = "security", "trends"
+#: Every concern in the order of the DAG and the report; the kind concerns only when their module is installed.
+ORDER = ("postgres", "mysql", "milvus", "neo4j", "logs", "redis", SECURITY, TRENDS)
+KIND_OF = {CONCERN_NAMES[kind]: kind for kind in CONCERNS}
+ALL_CONCERNS = tuple(c for c in ORDER if c in KIND_OF or c in (SECURITY, TRENDS))
+#: Report sections (the seeds' weekly report) and the concerns each shows.
+SECTIONS = (
+    ("Database optimisation", ("postgres", "mysql", "milvus", "neo4j")),
+    ("Cache", ("redis",)),
+    ("Logs", ("logs",)),
+    ("Security", (SECURITY,)),
+    ("Trends", (TRENDS,)),
+)
+
+
+def select_targets(inventory: Inventory, names: list[str], tags: list[str], concerns: list[str]) -> list[str]:
+    """Names of the targets this run looks at; refuses unknown names and concerns, and an empty choice."""
+    unknown = sorted(set(concerns) - set(ALL_CONCERNS))
+    if unknown:
+        raise ValueError(f"unknown concern(s) {unknown}; available: {list(ALL_CONCERNS)}")
+    if not concerns:
+        raise ValueError(f"no concern chosen; available: {list(ALL_CONCERNS)}")
+    chosen = [t.name for t in inventory.select(names=names or None, tags=tags or None)]
+    if not chosen:
+        raise ValueError(f"no target matches names={names} tags={tags}")
+    log.info("weekly maintenance of %d target(s): %s; concerns: %s", len(chosen), ", ".join(chosen),
+             ", ".join(concerns))
+    return chosen
+
+
+def concern_targets(inventory: Inventory, concern: str, selected: list[str], concerns: list[str]) -> list[str]:
+    """The selected targets ``concern`` works on (none when the form left the concern out).
+
+    Kind concerns take the targets of their kind whose ``weekly.enabled`` is on; the security
+    scan takes every kind it has checks for; trends take every selected target.
+    """
+    from include.security import KIND_CHECKS
+
+    if concern not in concerns:
+        log.info("%s: not chosen in the form, skipped", concern)
+        return []
+    targets = [inventory.target(name) for name in selected]
+    if concern == SECURITY:
+        chosen = [t.name for t in targets if t.kind in KIND_CHECKS]
+    elif concern == TRENDS:
+        chosen = [t.name for t in targets]
+    else:
+        chosen = [t.name for t in targets if t.kind == KIND_OF[concern] and t.weekly.get("enabled", True)]
+    log.info("%s: %s", concern, ", ".join(chosen) or "no target")
+    return chosen
+
+
+def longest_budget(inventory: Inventory, concern: str) -> float:
+    """Seconds the slowest target of ``concern`` may take (for the task's execution timeout)."""
+    kind = KIND_OF[concern]
+    return max([time_budget(t.weekly) for t in inventory.targets if t.kind == kind] or [time_budget({})])
+
+
+def _on_target(inventory: Inventory, name: str, concern: str, work) -> dict[str, Any]:
+    """``work(target, endpoint)`` as a result dict tagged with ``concern``; a connection that cannot be
+    looked up is an unreachable result about that target, not a failed task."""
+    from include.targets import endpoint_for
+
+    target = inventory.target(name)
+    try:
+        endpoint = endpoint_for(target)
+    except Exception as exc:  # noqa: BLE001 - a missing connection is a finding about this target
+        result = unreachable(target, f"connection {target.conn_id!r} unusable: {type(exc).__name__}: {exc}")
+    else:
+        result = work(target, endpoint)
+    return {**result, "concern": concern}
+
+
+def maintain_target(inventory: Inventory, name: str, *, dry_run: bool) -> dict[str, Any]:
+    """Run one target's weekly maintenance (bounded); a missing connection or a down target is a result.
+
+    Logs are archived under ``<artifacts>/logs/<target>/`` unless the target's ``weekly.archive_folder`` says otherwise.
+    """
+    def work(target, endpoint):
+        extra = {}
+        if target.kind == "log_source" and not target.weekly.get("archive_folder"):
+            from include.artifacts import artifact_folder
+
+            extra["archive_folder"] = artifact_folder(inventory, "logs", target.name)
+        return run_concern(target, endpoint, dry_run=dry_run, **extra)
+
+    return _on_target(inventory, name, CONCERN_NAMES[inventory.target(name).kind], work)
+
+
+def security_settings(inventory: Inventory) -> dict[str, Any]:
+    """The security scan's settings: the inventory's ``security:`` plus the files that must stay private."""
+    return {**inventory.security, "protected_files": [str(inventory.path)]}
+
+
+def security_target(inventory: Inventory, name: str) -> dict[str, Any]:
+    """The configuration security checks of one target (bounded); unreachable is a result."""
+    from include.security import scan_target
+
+    return _on_target(inventory, name, SECURITY,
+                      lambda target, endpoint: scan_target(target, endpoint, security_settings(inventory)))
+
+
+def packages(inventory: Inventory) -> dict[str, Any]:
+    """Known-vulnerable packages of this Python environment (skipped with a note without advisories)."""
+    from include.checks.base import run_bounded
+    from include.security import PACKAGES_TARGET, scan_packages
+
+    result = run_bounded(PACKAGES_TARGET, "python_packages",
+                         lambda: scan_packages(inventory.security.get("advisories")), 300)
+    return {**result.to_dict(), "concern": SECURITY}
+
+
+def trends(inventory: Inventory, catalog, names: list[str], end: datetime) -> list[dict[str, Any]]:
+    """Week-over-week changes of every chosen target from the catalog."""
+    from include.trends import week_over_week
+
+    rows = week_over_week(catalog, [(n, inventory.target(n).kind) for n in names], end)
+    return [{**r, "concern": TRENDS} for r in rows]
+
+
+def build_report(results: dict[str, list[dict[str, Any] | None]], expected: dict[str, list[str]],
+                 run_id: str, start: datetime, end: datetime, dry_run: bool) -> dict[str, Any]:
+    """Every concern's results in one report; a target expected by a concern but without a result is critical."""
+    rows: list[dict[str, Any]] = []
+    for concern in ORDER:
+        got = [r for r in (results.get(concern) or []) if r]
+        names = {r["target"] for r in got}
+        for name in expected.get(concern) or []:
+            if name not in names:
+                missing = CheckResult(name, KIND_OF.get(concern, "?"))
+                missing.add(CRITICAL, "the task produced no result (it failed; see its log)")
+                got.append(missing.to_dict())
+        rows += sorted(({**r, "concern": concern} for r in got), key=lambda r: r["target"])
+    mode = "dry run: destructive steps were only listed" if dry_run else "destructive steps were carried out"
+    return {
+        "title": f"Aegis weekly maintenance — {end:%Y-%m-%d %H:%M} UTC ({'dry run' if dry_run else 'applied'})",
+        "routine": ROUTINE, "run_id": run_id, "dry_run": dry_run, "mode": mode,
+        "interval": [start.isoformat(), end.isoformat()],
+        "summary": evaluate(_labelled(rows), [r["target"] for r in rows]),
+        "results": rows,
+        "sections": [{"title": title, "concerns": [c for c in concerns if c in ALL_CONCERNS]}
+                     for title, concerns in SECTIONS if any(c in ALL_CONCERNS for c in concerns)],
+    }
+
+
+def _labelled(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Rows whose finding messages start with their concern (a target shows up under several concerns)."""
+    return [{**r, "findings": [{**f, "message": f"{r['concern']}: {f['message']}"} for f in r["findings"]]}
+            for r in rows]
