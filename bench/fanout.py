@@ -55,8 +55,9 @@ def run_once(server, targets: list[str], timeout: float = 900) -> tuple[float, d
     done = server.wait_until(f"run over {len(targets)} target(s)",
                              lambda: (r := server.get(path))["state"] in {"success", "failed"} and r, timeout, 1)
     tis = server.get(f"{path}/taskInstances", params={"limit": 200})["task_instances"]
-    checks = [ti for ti in tis if ti["task_id"] == "check_target"]
-    if done["state"] != "success" or len(checks) != len(targets):
+    checks = [ti for ti in tis if ti["task_id"] == "check_targets"]
+    checked = sorted(n for ti in checks for n in (ti["rendered_map_index"] or "").split(", "))
+    if done["state"] != "success" or checked != sorted(targets):
         raise SystemExit(f"run {run['dag_run_id']} {done['state']}, {len(checks)} check(s): "
                          f"{[(ti['task_id'], ti['map_index'], ti['state']) for ti in tis]}")
     wall = (datetime.fromisoformat(done["end_date"]) - datetime.fromisoformat(done["queued_at"])).total_seconds()

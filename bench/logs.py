@@ -4,7 +4,7 @@ Data: generated application logs (default 1 GiB, one file), every line timestamp
 window; about 1 % ERROR lines (a tenth of them followed by a 3-line stack trace, whose continuation
 lines have no timestamp), 3 % WARN, the rest INFO/DEBUG, messages carrying ids, numbers, addresses
 and quoted values. Aegis's run is ``include.checks.logs.check`` on a ``log_source`` target (the
-same call the ``check_target`` task makes); the reference is ``grep -c ERROR`` on the same file.
+same call the ``check_targets`` task makes); the reference is ``grep -c ERROR`` on the same file.
 Both counts must agree (the script fails otherwise). The file is read once before timing, so both
 read it from the page cache.
 

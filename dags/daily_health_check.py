@@ -4,7 +4,8 @@
 The morning runbook check (seeds: `daily-check.sh`, `DailyMaintenanceChecker`) as one DAG.
 
 1. **select_targets** — which inventory targets this run checks (form: names, tags, threshold overrides).
-2. **check_target** — one mapped task per target, all in parallel, each bounded by the target's timeout:
+2. **check_targets** — one mapped task per target (named after it), all in parallel, each check bounded by its
+   target's timeout; past `defaults.check_tasks` (10) targets, each task checks several on threads of its own:
    host resources and disks, PostgreSQL, MySQL/MariaDB, Redis, Milvus, Neo4j, HTTP services,
    Kubernetes pods, log errors in this run's data interval, active Alertmanager alerts.
    A target that is down or slow is reported *unreachable* (critical); the run goes on.
@@ -52,39 +53,40 @@ CHECK_TIMEOUT = timedelta(seconds=max(t.timeout_seconds for t in INVENTORY.targe
 )
 def daily_health_check():
     @task
-    def select_targets(params=None) -> list[str]:
-        """Resolve the form's names/tags to target names; unknown names or thresholds fail here, loudly."""
+    def select_targets(params=None) -> list[list[str]]:
+        """Resolve the form's names/tags to targets, spread over the check tasks; unknown names or thresholds
+        fail here, loudly."""
         from include.daily_health import select_targets as select
 
         with fail_without_retry(ValueError):
             return select(INVENTORY, params["targets"], params["tags"], params["thresholds"])
 
-    @task(map_index_template="{{ target_name }}", execution_timeout=CHECK_TIMEOUT)
-    def check_target(target_name: str, params=None, dag_run=None, data_interval_start=None,
-                     data_interval_end=None) -> dict:
-        """Check one target, bounded by its timeout; an unreachable target is a result, not a failure."""
+    @task(map_index_template="{{ target_names }}", execution_timeout=CHECK_TIMEOUT)
+    def check_targets(names: list[str], params=None, dag_run=None, data_interval_start=None,
+                      data_interval_end=None) -> list[dict]:
+        """Check the task's target(s), each bounded by its timeout; an unreachable target is a result, not a failure."""
         from include.catalog import Catalog
-        from include.daily_health import check_one
+        from include.daily_health import check_many
 
-        get_current_context()["target_name"] = target_name
+        get_current_context()["target_names"] = ", ".join(names)[:250]
         start, end = run_window(dag_run, data_interval_start, data_interval_end)
-        return check_one(INVENTORY, target_name, params["thresholds"], start, end, Catalog.for_inventory(INVENTORY))
+        return check_many(INVENTORY, names, params["thresholds"], start, end, Catalog.for_inventory(INVENTORY))
 
     @task(trigger_rule="all_done")
-    def evaluate_health(expected: list[str], results, run_id=None, dag_run=None, data_interval_start=None,
+    def evaluate_health(tasks: list[list[str]], results, run_id=None, dag_run=None, data_interval_start=None,
                         data_interval_end=None) -> dict:
         """Fold the results into healthy / warning / critical with reasons (a missing result is critical)."""
         from include.daily_health import build_report
 
-        report = build_report([r for r in results if r], expected, run_id,
+        report = build_report([r for batch in results if batch for r in batch], [n for t in tasks for n in t], run_id,
                               *run_window(dag_run, data_interval_start, data_interval_end))
         print(f"overall: {report['summary']['status']}")
         for reason in report["summary"]["reasons"]:
             print(f"  [{reason['level']}] {reason['target']}: {reason['message']}")
         return report
 
-    targets = select_targets()
-    report = evaluate_health(targets, check_target.expand(target_name=targets))
+    tasks = select_targets()
+    report = evaluate_health(tasks, check_targets.expand(names=tasks))
     report_tail(INVENTORY, report)
 
 

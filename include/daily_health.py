@@ -7,6 +7,7 @@ shell without a scheduler.
 from __future__ import annotations
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
 
@@ -21,8 +22,9 @@ ROUTINE = "daily_health_check"
 
 
 def select_targets(inventory: Inventory, names: list[str], tags: list[str],
-                   threshold_overrides: dict[str, Any]) -> list[str]:
-    """Names of the targets this run checks; refuses unknown names and unknown threshold keys."""
+                   threshold_overrides: dict[str, Any]) -> list[list[str]]:
+    """The targets this run checks, spread over the check tasks (:func:`spread`, at most
+    ``defaults.check_tasks``); refuses unknown names and unknown threshold keys."""
     known_keys = {k for kind in DEFAULT_THRESHOLDS.values() for k in kind}
     unknown = sorted(set(threshold_overrides) - known_keys)
     if unknown:
@@ -33,8 +35,34 @@ def select_targets(inventory: Inventory, names: list[str], tags: list[str],
     chosen = [t.name for t in inventory.select(names=names or None, tags=tags or None, kinds=list(CHECK_MODULES))]
     if not chosen:
         raise ValueError(f"no target matches names={names} tags={tags}")
-    log.info("checking %d target(s): %s", len(chosen), ", ".join(chosen))
-    return chosen
+    tasks = spread(chosen, inventory.check_tasks)
+    log.info("checking %d target(s) in %d task(s): %s", len(chosen), len(tasks), " | ".join(map(", ".join, tasks)))
+    return tasks
+
+
+def spread(names: list[str], max_tasks: int) -> list[list[str]]:
+    """The targets spread over at most ``max_tasks`` check tasks, in order, sizes within one of each other.
+
+    While the targets fit, every task checks one target (the grid shows one square per target).
+    """
+    tasks = max(1, min(len(names), max_tasks))
+    size, extra = divmod(len(names), tasks)
+    out, start = [], 0
+    for i in range(tasks):
+        end = start + size + (1 if i < extra else 0)
+        out.append(names[start:end])
+        start = end
+    return out
+
+
+def check_many(inventory: Inventory, names: list[str], threshold_overrides: dict[str, Any],
+               start: datetime, end: datetime, catalog=None) -> list[dict[str, Any]]:
+    """Check several targets at once, each on its own thread and bounded by its own timeout."""
+    if len(names) == 1:
+        return [check_one(inventory, names[0], threshold_overrides, start, end, catalog)]
+    with ThreadPoolExecutor(max_workers=len(names), thread_name_prefix="check") as pool:
+        return list(pool.map(lambda name: check_one(inventory, name, threshold_overrides, start, end, catalog),
+                             names))
 
 
 def check_one(inventory: Inventory, name: str, threshold_overrides: dict[str, Any],

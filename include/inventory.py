@@ -97,6 +97,12 @@ WEEKLY_COMMON = {"enabled": True}
 SECURITY_DEFAULTS: dict[str, Any] = {"advisories": None, "writable_paths": [], "max_superusers": 2}
 TOP_LEVEL = {"version", "defaults", "schedules", "artifacts", "catalog", "alerting", "maintenance", "security",
              "targets"}
+#: Keys of the ``defaults:`` section.
+DEFAULTS_KEYS = {"timeout_seconds", "thresholds", "check_tasks"}
+#: At most this many parallel check tasks per daily run; more targets share tasks (threads inside each),
+#: because every task is a process of its own (interpreter, Task SDK, DAG parse) and a small worker
+#: spends longer starting fifty of them than checking fifty targets.
+DEFAULT_CHECK_TASKS = 10
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")
 
 
@@ -149,6 +155,8 @@ class Inventory:
     catalog_conn_id: str | None
     catalog_path: str
     alerting: dict[str, Any] = field(default_factory=dict)
+    #: at most this many parallel check tasks per daily run (``defaults.check_tasks``)
+    check_tasks: int = DEFAULT_CHECK_TASKS
     #: Redis connection that carries the maintenance-mode flag for consumers (besides the Airflow Variable)
     maintenance_redis_conn_id: str | None = None
     #: the security scan's settings (SECURITY_DEFAULTS merged with ``security:``; folders resolved)
@@ -211,7 +219,13 @@ def parse_inventory(raw: Any, path: Path | str = "<inventory>") -> Inventory:
         v.fail("version", f"unsupported version {raw.get('version')!r}; this Aegis reads version 1")
 
     defaults = v.mapping(raw.get("defaults", {}), "defaults")
+    for key in defaults:
+        if key not in DEFAULTS_KEYS:
+            v.fail(f"defaults.{key}", f"unknown key; expected one of {sorted(DEFAULTS_KEYS)}")
     default_timeout = v.positive(defaults.get("timeout_seconds", 10), "defaults.timeout_seconds")
+    check_tasks = defaults.get("check_tasks", DEFAULT_CHECK_TASKS)
+    if isinstance(check_tasks, bool) or not isinstance(check_tasks, int) or check_tasks < 1:
+        v.fail("defaults.check_tasks", f"must be a whole number >= 1, got {check_tasks!r}")
     kind_overrides = v.mapping(defaults.get("thresholds", {}), "defaults.thresholds")
     for kind, overrides in kind_overrides.items():
         if kind not in DEFAULT_THRESHOLDS:
@@ -262,6 +276,7 @@ def parse_inventory(raw: Any, path: Path | str = "<inventory>") -> Inventory:
             v.fail(f"maintenance.{key}", "unknown key; expected redis_conn_id")
     return Inventory(
         path=path,
+        check_tasks=check_tasks,
         maintenance_redis_conn_id=maintenance.get("redis_conn_id"),
         security=v.security(raw.get("security")),
         targets=tuple(targets),

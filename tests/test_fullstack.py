@@ -3,7 +3,7 @@ in its own AIRFLOW_HOME, driven only over the REST API, against the local Postgr
 and this host.
 
 What it proves that dag.test() does not: the DAG file parses in the dag-processor, the scheduler maps
-``check_target`` over exactly the requested targets, task workers reach the execution API, the run form
+``check_targets`` over exactly the requested targets, task workers reach the execution API, the run form
 (conf) is honoured, and task logs are readable through the API.
 """
 
@@ -140,11 +140,11 @@ def test_daily_health_check_runs_on_a_real_airflow(world, airflow):
     assert run["state"] == "success", f"run {run_id} ended {run['state']}; task states: {states}"
     assert all(s == "success" for s in states.values()), states
 
-    checks = [ti for ti in tis if ti["task_id"] == "check_target"]
+    checks = [ti for ti in tis if ti["task_id"] == "check_targets"]
     assert sorted(ti["rendered_map_index"] for ti in checks) == sorted(REQUESTED), checks
     assert sorted(ti["map_index"] for ti in checks) == list(range(len(REQUESTED)))
     assert CACHE not in {ti["rendered_map_index"] for ti in checks}, "the Redis target was not requested"
-    assert {ti["task_id"] for ti in tis} == {"select_targets", "check_target", "evaluate_health",
+    assert {ti["task_id"] for ti in tis} == {"select_targets", "check_targets", "evaluate_health",
                                               "write_report", "record_metrics", "alert_if_unhealthy"}
 
     # evaluate_health's log, read through the API: the verdict and the log target's finding.
