@@ -5,16 +5,17 @@ from __future__ import annotations
 import pytest
 
 from include.inventory import InventoryError, parse_inventory
-from include.weekly import CONCERNS, KNOWN_CONCERNS, concern_module, defaults_for
+from include.inventory import KINDS
+from include.weekly import CONCERNS, concern_module, defaults_for
 from tests.conftest import write_inventory
 
 
-def test_the_registry_holds_exactly_the_installed_modules():
-    assert set(CONCERNS) <= set(KNOWN_CONCERNS)
+def test_every_registered_module_follows_the_contract():
+    assert set(CONCERNS) == {"postgres", "mysql", "redis", "log_source", "milvus", "neo4j"}
     for kind, module in CONCERNS.items():
         m = concern_module(kind)
         assert m.__name__ == module and callable(m.maintain) and isinstance(m.DEFAULTS, dict)
-    for kind in set(KNOWN_CONCERNS) - set(CONCERNS):
+    for kind in set(KINDS) - set(CONCERNS):
         with pytest.raises(KeyError, match="no weekly maintenance"):
             concern_module(kind)
         assert defaults_for(kind) == {}

@@ -24,7 +24,6 @@ import sqlalchemy as sa
 from airflow.dag_processing.dagbag import DagBag
 
 from include.catalog import Catalog
-from include.weekly import CONCERNS
 from include.checks.mysql import quote_ident as q
 from tests.conftest import REPO, free_port, mysql_run, write_inventory
 from tests.test_weekly_postgres import flush_stats, make_bloated, make_clean
@@ -126,8 +125,6 @@ def rows(report: dict, concern: str) -> dict[str, dict]:
     return {r["target"]: r for r in report["results"] if r["concern"] == concern}
 
 
-@pytest.mark.skipif(not {"postgres", "mysql", "redis", "log_source"} <= set(CONCERNS),
-                    reason="needs the postgres, mysql, redis and logs concern modules")
 def test_weekly_run_dry_run_then_in_earnest(airflow_db, weekly_world):
     tmp, db, client, maria = weekly_world["tmp"], weekly_world["db"], weekly_world["redis"], weekly_world["maria"]
     dag = DagBag(dag_folder=str(REPO / "dags" / "weekly_maintenance.py")).get_dag("weekly_maintenance")

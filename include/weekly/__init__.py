@@ -8,14 +8,12 @@ Every concern module follows one contract::
 
 ``settings`` is ``DEFAULTS`` merged with the target's ``weekly:`` block of the
 inventory (validated when the inventory is loaded, see ``include/inventory.py``).
-Only destructive actions look at ``dry_run``. A kind whose module is not
-installed is simply not in :data:`CONCERNS`.
+Only destructive actions look at ``dry_run``.
 """
 
 from __future__ import annotations
 
 import importlib
-import importlib.util
 import logging
 from typing import Any
 
@@ -23,18 +21,14 @@ from include.checks.base import UNREACHABLE, CheckResult, run_bounded
 
 log = logging.getLogger(__name__)
 
-#: Every concern module Aegis knows, by target kind.
-KNOWN_CONCERNS: dict[str, str] = {
+#: The concern module of every kind that has weekly maintenance.
+CONCERNS: dict[str, str] = {
     "postgres": "include.weekly.postgres",
     "mysql": "include.weekly.mysql",
     "redis": "include.weekly.redis_cleanup",
     "log_source": "include.weekly.logs",
     "milvus": "include.weekly.milvus",
     "neo4j": "include.weekly.neo4j",
-}
-#: The concern modules present in this installation, by target kind.
-CONCERNS: dict[str, str] = {
-    kind: module for kind, module in KNOWN_CONCERNS.items() if importlib.util.find_spec(module) is not None
 }
 #: The name each kind's concern has in the DAG (task group) and the form.
 CONCERN_NAMES: dict[str, str] = {"postgres": "postgres", "mysql": "mysql", "redis": "redis",
@@ -49,7 +43,7 @@ BACKSTOP_GRACE_SECONDS = 60
 def concern_module(kind: str):
     """The concern module of ``kind`` (``KeyError`` naming the installed kinds when there is none)."""
     if kind not in CONCERNS:
-        raise KeyError(f"no weekly maintenance for kind {kind!r}; installed: {sorted(CONCERNS)}")
+        raise KeyError(f"no weekly maintenance for kind {kind!r}; kinds with one: {sorted(CONCERNS)}")
     return importlib.import_module(CONCERNS[kind])
 
 
