@@ -115,7 +115,6 @@ def maintain(target, endpoint, settings: dict, *, dry_run: bool = True) -> Check
     result = CheckResult(target.name, target.kind)
     deadline = time.monotonic() + float(settings["max_seconds"])
     client = connect(endpoint, target.timeout_seconds)
-    client.set_retry(_no_retry())  # redis-py retries with backoff by default: a down server would take longer
     try:
         info = client.info()
         ratio, lookups = hit_ratio_pct(info)  # before the scan: its own TTL lookups count as hits
@@ -140,13 +139,6 @@ def maintain(target, endpoint, settings: dict, *, dry_run: bool = True) -> Check
 
     _summarise(result, rows, ratio, lookups, dry_run or replica, idle_tracked, settings)
     return result
-
-
-def _no_retry():
-    from redis.backoff import NoBackoff
-    from redis.retry import Retry
-
-    return Retry(NoBackoff(), 0)
 
 
 def _clean_pattern(client, script, pattern: str, threshold: int, unlink: bool, settings: dict,
