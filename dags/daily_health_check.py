@@ -27,7 +27,8 @@ import pendulum
 from airflow.sdk import CronTriggerTimetable, Param, dag, get_current_context, task
 
 from include.checks import CHECK_MODULES
-from include.dag_defaults import DEFAULT_ARGS, fail_without_retry, report_tail, run_window, target_params
+from include.dag_defaults import (DEFAULT_ARGS, fail_without_retry, report_tail, require_selection, run_window,
+                                  target_params)
 from include.inventory import load_inventory
 
 INVENTORY = load_inventory()
@@ -78,7 +79,8 @@ def daily_health_check():
         """Fold the results into healthy / warning / critical with reasons (a missing result is critical)."""
         from include.daily_health import build_report
 
-        report = build_report([r for batch in results if batch for r in batch], [n for t in tasks for n in t], run_id,
+        expected = [name for task in require_selection(tasks) for name in task]
+        report = build_report([r for batch in results if batch for r in batch], expected, run_id,
                               *run_window(dag_run, data_interval_start, data_interval_end))
         print(f"overall: {report['summary']['status']}")
         for reason in report["summary"]["reasons"]:

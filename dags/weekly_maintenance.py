@@ -36,7 +36,8 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import CronTriggerTimetable, Param, TaskGroup, dag, get_current_context, task
 
-from include.dag_defaults import DEFAULT_ARGS, fail_without_retry, report_tail, run_window, target_params
+from include.dag_defaults import (DEFAULT_ARGS, fail_without_retry, report_tail, require_selection, run_window,
+                                  target_params)
 from include.inventory import load_inventory
 from include.weekly.routine import ALL_CONCERNS, POSTGRES_POOL, SECURITY, TRENDS, longest_budget
 
@@ -118,8 +119,7 @@ def weekly_maintenance():
         """Fold every concern's results into healthy / warning / critical with reasons (a missing result is critical)."""
         from include.weekly.routine import build_report
 
-        if selected is None:  # the form was refused: no report, the run fails (never an empty "healthy")
-            raise RuntimeError("select_targets failed (see its log): nothing was maintained")
+        require_selection(selected)  # the form was refused: no report, the run fails (never an empty "healthy")
         report = build_report({c: list(r or []) + ([packages] if c == SECURITY and packages else [])
                                for c, r in results.items()},
                               {c: list(n or []) for c, n in expected.items()}, run_id,

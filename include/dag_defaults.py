@@ -57,6 +57,17 @@ def fail_without_retry(*errors: type[BaseException]) -> Iterator[None]:
         raise AirflowFailException(f"{type(exc).__name__}: {exc}") from exc
 
 
+def require_selection(selection):
+    """``selection`` (what ``select_targets`` returned), or a failure without retry when it failed:
+    a task that runs whatever happened upstream (``all_done``) must not publish a report of nothing,
+    and waiting a minute will not bring the selection back."""
+    if selection is None:
+        from airflow.sdk.exceptions import AirflowFailException
+
+        raise AirflowFailException("select_targets failed (see its log): nothing was checked, no report")
+    return selection
+
+
 def report_tail(inventory, report):
     """The end every check routine shares: ``write_report`` → ``record_metrics`` + ``alert_if_unhealthy``.
 

@@ -212,3 +212,26 @@ def test_weekly_run_dry_run_then_in_earnest(airflow_db, weekly_world):
         assert c.execute(sa.text(
             "select count(*) from aegis_check_runs where routine = 'weekly_maintenance'")).scalar() == 1
     print(f"first weekly dag.test took {elapsed:.1f}s")
+
+
+def test_a_refused_form_fails_the_run_at_once_and_publishes_nothing(airflow_db, tmp_path, monkeypatch):
+    """A form that chooses no concern: select_targets fails on its first try (no retry), nothing is
+    maintained and no "healthy" report of an empty run is written."""
+    from airflow.models import TaskInstance
+    from airflow.utils.session import create_session
+
+    monkeypatch.setenv("AEGIS_INVENTORY", str(write_inventory(tmp_path, """
+        catalog: {path: catalog.db}
+        artifacts: {base: artifacts}
+        targets:
+          - {name: box, kind: host}
+    """)))
+    dag = DagBag(dag_folder=str(REPO / "dags" / "weekly_maintenance.py")).get_dag("weekly_maintenance")
+    run = dag.test(logical_date=LOGICAL + timedelta(days=70), run_conf={"concerns": []})
+    assert run.state == "failed"
+    with create_session() as session:
+        tis = {ti.task_id: ti for ti in session.query(TaskInstance).filter_by(dag_id="weekly_maintenance",
+                                                                              run_id=run.run_id)}
+        assert (tis["select_targets"].state, tis["select_targets"].try_number) == ("failed", 1)
+        assert (tis["evaluate"].state, tis["evaluate"].try_number) == ("failed", 1)
+    assert not list(tmp_path.rglob("report.json"))
