@@ -15,6 +15,7 @@ import dataclasses
 import hashlib
 import os
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -116,12 +117,16 @@ def dump(target, endpoint, workdir: Path) -> DumpResult:
             with _connect(endpoint, db, timeout_s, autocommit=False) as conn:
                 _snapshot_transaction(conn)
                 snapshot = conn.execute("select pg_export_snapshot()").fetchone()[0]
-                facts[db] = {"tables": _count_tables(conn)}
                 versions.setdefault("server", conn.execute("show server_version").fetchone()[0])
-                # the transaction stays open until pg_dump is done: its snapshot must stay importable
-                run_tool(["pg_dump", "--format=directory", f"--jobs={jobs}", "--no-password",
-                          f"--snapshot={snapshot}", f"--file={folder}", _dbname_arg(db)],
-                         env=env, timeout_s=timeout_s)
+                # pg_dump runs in the exported snapshot while this transaction counts the rows of the very
+                # same snapshot; the transaction stays open until pg_dump is done (the snapshot must stay
+                # importable by its workers)
+                with ThreadPoolExecutor(max_workers=1, thread_name_prefix="pg_dump") as pool:
+                    dumping = pool.submit(run_tool, ["pg_dump", "--format=directory", f"--jobs={jobs}",
+                                                     "--no-password", f"--snapshot={snapshot}", f"--file={folder}",
+                                                     _dbname_arg(db)], env=env, timeout_s=timeout_s)
+                    facts[db] = {"tables": _count_tables(conn)}
+                    dumping.result()
                 conn.rollback()
     return DumpResult(tool_versions=versions, facts={"databases": facts})
 
