@@ -95,7 +95,9 @@ def head_revision() -> str:
     """The newest migration's revision id."""
     from alembic.script import ScriptDirectory
 
-    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    assert head is not None, f"no migration in {MIGRATIONS}"
+    return head
 
 
 def current_revision(engine: sa.Engine) -> str | None:

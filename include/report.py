@@ -69,7 +69,7 @@ class Summary:
     targets: int = 0
 
     @classmethod
-    def of(cls, rows: list[dict[str, Any]], expected: list[str]) -> "Summary":
+    def of(cls, rows: list[dict[str, Any]], expected: list[str]) -> Summary:
         """Fold ``rows`` into a verdict; an expected target without a row is critical (:func:`evaluate`)."""
         return cls.from_dict(evaluate(rows, expected))
 
@@ -78,7 +78,7 @@ class Summary:
                 "counts": dict(self.counts), "targets": self.targets}
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "Summary":
+    def from_dict(cls, data: dict[str, Any]) -> Summary:
         return cls(Verdict(data["status"]), [Reason(**r) for r in data.get("reasons", [])],
                    dict(data.get("counts", {})), int(data.get("targets", 0)))
 
@@ -119,7 +119,7 @@ class Report:
     @classmethod
     def build(cls, routine: str, title: str, run_id: str, start: datetime, end: datetime,
               rows: list[dict[str, Any]], *, expected: list[str] | None = None,
-              reasons_from: list[dict[str, Any]] | None = None, **fields: Any) -> "Report":
+              reasons_from: list[dict[str, Any]] | None = None, **fields: Any) -> Report:
         """The report of ``rows`` (result dicts), its verdict evaluated against ``expected`` targets
         (default: the rows' own). ``reasons_from`` evaluates other rows instead (the weekly report
         labels each reason with its concern)."""
@@ -145,7 +145,7 @@ class Report:
         return {**data, **self.extra}
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "Report":
+    def from_dict(cls, data: dict[str, Any]) -> Report:
         """The report back from :meth:`to_dict` (keys it does not know go to ``extra``)."""
         data = dict(data)
         start, end = data.pop("interval")

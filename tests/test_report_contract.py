@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -86,7 +87,7 @@ def test_publish_writes_records_and_alerts_when_not_healthy(inventory, monkeypat
                         sent.append((subject, text, html)) or {"log": "logged"})
     written = publish(sample(), inventory, record_metrics=True)
     assert sorted(written) == ["html", "json", "md"]
-    assert json.loads(open(written["json"].removeprefix("file://")).read())["run_id"] == "run-1"
+    assert json.loads(Path(written["json"].removeprefix("file://")).read_text())["run_id"] == "run-1"
     [(subject, text, html)] = sent
     assert subject == "[Aegis] weekly_maintenance: CRITICAL (1 reason(s))"
     assert f"Full report: {written['html']}" in text and "&lt;script&gt;" in html

@@ -1,6 +1,6 @@
 """The planned update's report: every step as a row, the outcome and its cause at the top.
 
-Rendered by :mod:`include.report` like every Aegis report (JSON, Markdown, HTML). The title
+A :class:`~include.report.Report`, published by :mod:`include.publish` like every Aegis report. The title
 carries the outcome (PROMOTED, ROLLED BACK, NOT RUN, ROLLBACK FAILED, DRY RUN); the rows carry
 the cause as findings, so the report's "Why" section names it.
 """
