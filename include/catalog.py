@@ -144,7 +144,11 @@ def engine_for(url: str | sa.engine.URL) -> sa.Engine:
         if engine is None:
             connect_args = {"timeout": SQLITE_BUSY_TIMEOUT_S} if url.get_backend_name() == "sqlite" else {}
             engine = sa.create_engine(url, pool_pre_ping=True, connect_args=connect_args)
-            upgrade(engine)
+            try:
+                upgrade(engine)
+            except Exception:
+                engine.dispose()
+                raise
             _ENGINES[key] = engine
     return engine
 
