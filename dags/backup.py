@@ -12,7 +12,8 @@ The seeds' nightly backup (`backup.sh`: mysqldump, Redis RDB, ConfigMaps/Secrets
    Each completed set emits the `aegis-backup-sets` Asset: the **verify_backups** DAG restores it into scratch.
 3. **apply_retention** — by age (`retention_days`, 30) and count (`keep_last`), never the newest verified set.
    **Dry run unless the form's `apply_retention` is on**; the log lists what would go.
-4. **write_report** — HTML/JSON/Markdown report with sizes and throughput; alert when a backup failed.
+4. **write_report** — the publish tail: HTML/JSON/Markdown report with sizes and throughput, the run in the catalog;
+   alert when a backup failed.
 
 **What it does to a target:** reads it (dump tools, snapshots); never writes. Credentials reach the tools through
 private files / environment (PGPASSFILE, MySQL defaults file, REDISCLI_AUTH), never their command line.
@@ -87,21 +88,17 @@ def backup():
     @task(trigger_rule="all_done")
     def write_report(targets: list[str], outcomes, retention, run_id=None, dag_run=None, data_interval_start=None,
                      data_interval_end=None) -> dict:
-        """Report every target's set (size, throughput, or why it failed) and alert on failures."""
-        from include.alerting import send_alert
+        """Report every target's set (size, throughput, or why it failed): publish it, alert on failures."""
         from include.backup.dag_support import outcome_rows
         from include.backup.reporting import build
         from include.catalog import Catalog
-        from include.report import alert_text, publish_run_report
+        from include.publish import publish
 
         start, end = run_window(dag_run, data_interval_start, data_interval_end)
         rows = outcome_rows(INVENTORY, Catalog.for_inventory(INVENTORY), list(outcomes), targets, end)
         report = build(f"Aegis backup — {end:%Y-%m-%d %H:%M} UTC", "backup", run_id, start, end, rows,
                        {"retention": retention or []})
-        written = publish_run_report(INVENTORY, report, end)
-        if report["summary"]["status"] != "healthy":
-            send_alert(INVENTORY.alerting, *alert_text(report, written), context=get_current_context())
-        return written
+        return publish(report, INVENTORY, context=get_current_context())
 
     targets = select_targets()
     outcomes = back_up.expand(target_name=targets)

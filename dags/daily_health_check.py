@@ -10,10 +10,10 @@ The morning runbook check (seeds: `daily-check.sh`, `DailyMaintenanceChecker`) a
    Kubernetes pods, log errors in this run's data interval, active Alertmanager alerts.
    A target that is down or slow is reported *unreachable* (critical); the run goes on.
 3. **evaluate_health** — healthy / warning / critical, each with its reasons.
-4. **write_report** — HTML, JSON and Markdown under `<artifacts>/reports/daily_health_check/<interval end>/`;
-   the task log prints where.
-5. **record_metrics** — every metric into the Aegis catalog (trends, counter growth next run).
-6. **alert_if_unhealthy** — Slack / e-mail / webhook notifiers from the inventory; with none, it logs.
+4. **write_report** — the publish tail every routine ends with: HTML, JSON and Markdown under
+   `<artifacts>/reports/daily_health_check/<interval end>/` (the task log prints where); the run and every metric
+   into the Aegis catalog (trends, counter growth next run); when not healthy, the Slack / e-mail / webhook
+   notifiers from the inventory (with none, it logs).
 
 **What it does to a target:** reads only. Statistics views and `INFO`/`PING`; no writes, no locks beyond a catalog read.
 Retrying or backfilling an interval rewrites that interval's report and catalog rows; it never adds a second copy.
@@ -27,8 +27,7 @@ import pendulum
 from airflow.sdk import CronTriggerTimetable, Param, dag, get_current_context, task
 
 from include.checks import CHECK_MODULES
-from include.dag_defaults import (DEFAULT_ARGS, fail_without_retry, report_tail, require_selection, run_window,
-                                  target_params)
+from include.dag_defaults import DEFAULT_ARGS, fail_without_retry, require_selection, run_window, target_params
 from include.inventory import load_inventory
 
 INVENTORY = load_inventory()
@@ -82,14 +81,22 @@ def daily_health_check():
         expected = [name for task in require_selection(tasks) for name in task]
         report = build_report([r for batch in results if batch for r in batch], expected, run_id,
                               *run_window(dag_run, data_interval_start, data_interval_end))
-        print(f"overall: {report['summary']['status']}")
-        for reason in report["summary"]["reasons"]:
-            print(f"  [{reason['level']}] {reason['target']}: {reason['message']}")
-        return report
+        print(f"overall: {report.verdict}")
+        for reason in report.summary.reasons:
+            print(f"  [{reason.level}] {reason.target}: {reason.message}")
+        return report.to_dict()
+
+    @task
+    def write_report(report: dict, params=None) -> dict:
+        """Publish: write the report, record the run and its metrics in the catalog, alert when not healthy."""
+        from include.publish import AlertWhen, publish
+        from include.report import Report
+
+        return publish(Report.from_dict(report), INVENTORY, context=get_current_context(), record_metrics=True,
+                       alert=AlertWhen.UNHEALTHY if params["alert"] else AlertWhen.NEVER)
 
     tasks = select_targets()
-    report = evaluate_health(tasks, check_targets.expand(names=tasks))
-    report_tail(INVENTORY, report)
+    write_report(evaluate_health(tasks, check_targets.expand(names=tasks)))
 
 
 daily_health_check()

@@ -12,7 +12,8 @@ The seeds' restore procedure, run by hand from the form.
    collections recreated, files extracted, ConfigMaps/Secrets applied), then compare with the manifest.
 4. **maintenance_off** (teardown: runs whatever happened) — the consumer comes back.
 5. **health_check** — the daily check's code on the restored target.
-6. **write_report** — what was restored, how fast, and the health afterwards.
+6. **write_report** — the publish tail: what was restored, how fast, and the health afterwards; the run in the
+   catalog; an alert when not healthy. A failed restore ends the run failed.
 
 **What it does to a target:** in a dry run, nothing (the set is downloaded and checked, the plan logged).
 Otherwise it **replaces the target's data** with the backup's.
@@ -99,23 +100,18 @@ def restore():
     @task
     def write_report(outcome: dict, health: dict, run_id=None, dag_run=None, data_interval_start=None,
                      data_interval_end=None) -> dict:
-        """What was restored, how fast, and how the target looks afterwards."""
-        from include.alerting import send_alert
+        """What was restored, how fast, and how the target looks afterwards; published, alert when not healthy.
+        A failed restore ends the run failed once its report is out (the publish tail decides)."""
         from include.backup.reporting import as_result, build
-        from include.report import alert_text, publish_run_report
+        from include.publish import publish
 
         _, end = run_window(dag_run, data_interval_start, data_interval_end)
         rows = [as_result(outcome, outcome["target"], outcome["kind"])] + ([health] if health else [])
         for row in rows[1:]:
             row["target"] = f"{row['target']} (health after restore)"
         report = build(f"Aegis restore of {outcome['target']} — {end:%Y-%m-%d %H:%M} UTC", "restore", run_id, end,
-                       end, rows)
-        written = publish_run_report(INVENTORY, report, end)
-        if report["summary"]["status"] != "healthy":
-            send_alert(INVENTORY.alerting, *alert_text(report, written), context=get_current_context())
-        if outcome["state"] == "failed":
-            raise RuntimeError(outcome.get("reason", "restore failed"))
-        return written
+                       end, rows, outcome=outcome["state"])
+        return publish(report, INVENTORY, context=get_current_context())
 
     the_plan = plan()
     on = maintenance_on(the_plan)

@@ -11,7 +11,8 @@ A backup is only worth what a restore proves. Runs on every set the **backup** D
    row counts, key counts, collection row counts) with what the manifest recorded at backup time; drop the
    scratch copy; mark the set `verified` or `failed` in the catalog. A flipped byte, a missing file or a
    truncated dump is caught by the checksums before anything is restored.
-3. **write_report** — per set, with the reason of every failure; alert when one failed.
+3. **write_report** — the publish tail: per set, with the reason of every failure; the run in the catalog;
+   alert when one failed.
 
 **What it does to a target:** creates and drops a scratch database named `aegis_scratch_…` on the target's
 server (PostgreSQL, MySQL); nothing else. The live data is never touched.
@@ -71,20 +72,16 @@ def verify_backups():
 
     @task(trigger_rule="all_done")
     def write_report(outcomes, run_id=None, dag_run=None, data_interval_start=None, data_interval_end=None) -> dict:
-        """Per-set verdicts with reasons; alert when any set failed verification."""
-        from include.alerting import send_alert
+        """Per-set verdicts with reasons, published; alert when any set failed verification."""
         from include.backup.reporting import as_result, build
-        from include.report import alert_text, publish_run_report
+        from include.publish import publish
 
         start, end = run_window(dag_run, data_interval_start, data_interval_end, timedelta(days=7))
         rows = [as_result(o, o["set_id"], INVENTORY.target(o["target"]).kind if o["target"] != "?" else "?")
                 for o in outcomes if o]
         report = build(f"Aegis backup verification — {end:%Y-%m-%d %H:%M} UTC", "verify_backups", run_id,
                        start, end, rows)
-        written = publish_run_report(INVENTORY, report, end)
-        if report["summary"]["status"] != "healthy":
-            send_alert(INVENTORY.alerting, *alert_text(report, written), context=get_current_context())
-        return written
+        return publish(report, INVENTORY, context=get_current_context())
 
     write_report(verify.expand(set_id=select_sets()))
 

@@ -20,8 +20,8 @@ parallel, and inside a group one mapped task per target (named after it).
 8. **security** — configuration checks of PostgreSQL, MySQL/MariaDB, Redis and this host; known-vulnerable
    Python packages when an advisory folder is configured (else skipped, and the report says so).
 9. **trends** — week-over-week change of every metric in the catalog; big growth is a warning.
-10. **evaluate** → **write_report** (HTML/JSON/Markdown, sections per concern) → **record_metrics** (catalog)
-    → **alert_if_unhealthy**.
+10. **evaluate** → **write_report**, the publish tail every routine ends with: HTML/JSON/Markdown (sections per
+    concern), the run and its metrics into the catalog, an alert when not healthy.
 
 A target that is down is reported *unreachable*; the run still finishes and reports it.
 **Dry run (default):** only destructive steps (purging rows, dropping partitions, deleting keys, logs or archives)
@@ -36,8 +36,7 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import CronTriggerTimetable, Param, TaskGroup, dag, get_current_context, task
 
-from include.dag_defaults import (DEFAULT_ARGS, fail_without_retry, report_tail, require_selection, run_window,
-                                  target_params)
+from include.dag_defaults import DEFAULT_ARGS, fail_without_retry, require_selection, run_window, target_params
 from include.inventory import load_inventory
 from include.weekly.routine import ALL_CONCERNS, POSTGRES_POOL, SECURITY, TRENDS, longest_budget
 
@@ -124,10 +123,19 @@ def weekly_maintenance():
                                for c, r in results.items()},
                               {c: list(n or []) for c, n in expected.items()}, run_id,
                               *run_window(dag_run, data_interval_start, data_interval_end, WEEK), params["dry_run"])
-        print(f"overall: {report['summary']['status']} ({report['mode']})")
-        for reason in report["summary"]["reasons"]:
-            print(f"  [{reason['level']}] {reason['target']}: {reason['message']}")
-        return report
+        print(f"overall: {report.verdict} ({report.mode})")
+        for reason in report.summary.reasons:
+            print(f"  [{reason.level}] {reason.target}: {reason.message}")
+        return report.to_dict()
+
+    @task
+    def write_report(report: dict, params=None) -> dict:
+        """Publish: write the report, record the run and its metrics in the catalog, alert when not healthy."""
+        from include.publish import AlertWhen, publish
+        from include.report import Report
+
+        return publish(Report.from_dict(report), INVENTORY, context=get_current_context(), record_metrics=True,
+                       alert=AlertWhen.UNHEALTHY if params["alert"] else AlertWhen.NEVER)
 
     selected = select_targets()
     expected, results, packages = {}, {}, None
@@ -144,8 +152,7 @@ def weekly_maintenance():
                     task_id="maintain", pool=POSTGRES_POOL if concern == "postgres" else None,
                     execution_timeout=timedelta(seconds=longest_budget(INVENTORY, concern) + 120),
                 ).expand(target_name=expected[concern])
-    report = evaluate(selected, expected, results, packages)
-    report_tail(INVENTORY, report)
+    write_report(evaluate(selected, expected, results, packages))
 
 
 weekly_maintenance()

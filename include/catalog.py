@@ -7,16 +7,35 @@ week over week, counters whose growth matters (the previous run's values).
 
 Writes are idempotent per (routine, interval): recording the same interval
 again (a retry, a backfill) replaces what was there instead of adding to it.
+
+The schema is versioned by Alembic (``include/catalog_migrations/``): opening a catalog brings it to
+the newest revision first (:func:`upgrade`), a catalog made before the migrations included. The
+tables below are the newest revision's, for the queries; a change to them is a new migration.
+One engine per process and database URL (:func:`engine_for`), not one per task or request.
 """
 
 from __future__ import annotations
 
 import json
+import logging
+import os
+import threading
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable
 
 import sqlalchemy as sa
+
+log = logging.getLogger(__name__)
+MIGRATIONS = Path(__file__).parent / "catalog_migrations"
+#: The catalog's own Alembic version table: not ``alembic_version``, so a catalog sharing a database
+#: with another Alembic-versioned schema (Airflow's metadata) never reads that one's revision.
+VERSION_TABLE = "aegis_alembic_version"
+#: PostgreSQL advisory lock key held while migrating (any constant; "aegis" in ASCII).
+MIGRATION_LOCK = 0x6165676973
+#: Seconds a SQLite connection waits for another process's write lock (a migration, a write).
+SQLITE_BUSY_TIMEOUT_S = 30
 
 metadata = sa.MetaData()
 
@@ -62,12 +81,83 @@ def iso(ts: datetime) -> str:
     return ts.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def alembic_config(connection: sa.Connection | None = None):
+    """The Alembic configuration of the catalog's migrations (no ``alembic.ini``), bound to ``connection``."""
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["connection"] = connection
+    return config
+
+
+def head_revision() -> str:
+    """The newest migration's revision id."""
+    from alembic.script import ScriptDirectory
+
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    assert head is not None, f"no migration in {MIGRATIONS}"
+    return head
+
+
+def current_revision(engine: sa.Engine) -> str | None:
+    """The revision the catalog is at (None: not versioned yet: new, or made before the migrations)."""
+    from alembic.runtime.migration import MigrationContext
+
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE}).get_current_revision()
+
+
+def upgrade(engine: sa.Engine, attempts: int = 3) -> None:
+    """Bring the catalog to the newest revision, holding a lock so two processes opening it at once
+    migrate it once: PostgreSQL an advisory transaction lock, SQLite its write lock (``BEGIN IMMEDIATE``).
+    Each migration runs inside that one transaction. A lock that cannot be had is retried."""
+    from alembic import command
+
+    for attempt in range(1, attempts + 1):
+        try:
+            with engine.connect() as conn:
+                if conn.dialect.name == "sqlite":
+                    conn.exec_driver_sql("BEGIN IMMEDIATE")
+                elif conn.dialect.name == "postgresql":
+                    conn.execute(sa.select(sa.func.pg_advisory_xact_lock(MIGRATION_LOCK)))
+                command.upgrade(alembic_config(conn), "head")
+                conn.commit()
+            return
+        except sa.exc.OperationalError:
+            if attempt == attempts:
+                raise
+            log.warning("catalog migration: database busy, retrying (%d/%d)", attempt, attempts)
+            time.sleep(attempt)
+
+
+_ENGINES: dict[tuple[int, str], sa.Engine] = {}
+_ENGINES_LOCK = threading.Lock()
+
+
+def engine_for(url: str | sa.engine.URL) -> sa.Engine:
+    """The process's engine for ``url``, its catalog migrated on first use (a forked child makes its own)."""
+    url = sa.engine.make_url(url)
+    key = (os.getpid(), url.render_as_string(hide_password=False))
+    with _ENGINES_LOCK:
+        engine = _ENGINES.get(key)
+        if engine is None:
+            connect_args = {"timeout": SQLITE_BUSY_TIMEOUT_S} if url.get_backend_name() == "sqlite" else {}
+            engine = sa.create_engine(url, pool_pre_ping=True, connect_args=connect_args)
+            try:
+                upgrade(engine)
+            except Exception:
+                engine.dispose()
+                raise
+            _ENGINES[key] = engine
+    return engine
+
+
 class Catalog:
-    """A handle on the catalog database; creates its tables on first use."""
+    """A handle on the catalog database (migrated to the newest schema when first opened in a process)."""
 
     def __init__(self, url: str | sa.engine.URL):
-        self.engine = sa.create_engine(url, pool_pre_ping=True)
-        metadata.create_all(self.engine)
+        self.engine = engine_for(url)
 
     @classmethod
     def for_inventory(cls, inventory) -> "Catalog":

@@ -1,4 +1,6 @@
-"""What every Aegis DAG shares: owner, retries, tags, the target-selection form fields and the report tail."""
+"""What every Aegis DAG shares: owner, retries, tags, the target-selection form fields, the run window.
+
+The report tail every DAG ends with is :func:`include.publish.publish`."""
 
 from __future__ import annotations
 
@@ -6,7 +8,7 @@ from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Iterator
 
-from airflow.sdk import Param, get_current_context, task
+from airflow.sdk import Param
 
 DEFAULT_ARGS = {
     "owner": "aegis-ops",
@@ -66,50 +68,3 @@ def require_selection(selection):
 
         raise AirflowFailException("select_targets failed (see its log): nothing was checked, no report")
     return selection
-
-
-def report_tail(inventory, report):
-    """The end every check routine shares: ``write_report`` → ``record_metrics`` + ``alert_if_unhealthy``.
-
-    Call inside a DAG with the ``report`` XComArg (a dict with ``routine``, ``run_id``, ``interval``,
-    ``summary``, ``results``); the DAG needs an ``alert`` form field. Returns the ``write_report`` output.
-    """
-
-    @task
-    def write_report(report: dict) -> dict:
-        """Write report.html / .json / .md through ObjectStoragePath and log where they are."""
-        import pendulum
-
-        from include.report import publish_run_report
-
-        return publish_run_report(inventory, report, pendulum.parse(report["interval"][1]))
-
-    @task
-    def record_metrics(report: dict, written: dict) -> int:
-        """Store the run and every metric in the catalog (replacing this interval's earlier record)."""
-        import pendulum
-
-        from include.catalog import Catalog
-
-        rows = Catalog.for_inventory(inventory).record_check_run(
-            report["routine"], pendulum.parse(report["interval"][1]), report["run_id"],
-            report["summary"]["status"], written.get("html"), report["summary"], report["results"])
-        print(f"recorded {rows} metric(s) in the catalog")
-        return rows
-
-    @task
-    def alert_if_unhealthy(report: dict, written: dict, params=None) -> dict:
-        """Notify when the verdict is not healthy (and the form did not switch alerts off)."""
-        from include.alerting import send_alert
-        from include.report import alert_text
-
-        status = report["summary"]["status"]
-        if status == "healthy" or not params["alert"]:
-            print(f"no alert: status {status}, alert={params['alert']}")
-            return {}
-        return send_alert(inventory.alerting, *alert_text(report, written), context=get_current_context())
-
-    written = write_report(report)
-    record_metrics(report, written)
-    alert_if_unhealthy(report, written)
-    return written

@@ -13,8 +13,8 @@ from typing import Any
 
 from include.checks import CHECK_MODULES, Window, run_check
 from include.checks.base import CheckResult, UNREACHABLE
-from include.health import evaluate
 from include.inventory import DEFAULT_THRESHOLDS, Inventory
+from include.report import Report
 from include.targets import endpoint_for
 
 log = logging.getLogger(__name__)
@@ -80,13 +80,7 @@ def check_one(inventory: Inventory, name: str, threshold_overrides: dict[str, An
 
 
 def build_report(results: list[dict[str, Any]], expected: list[str], run_id: str,
-                 start: datetime, end: datetime) -> dict[str, Any]:
-    """The run's verdict and everything the report shows."""
-    results = sorted(results, key=lambda r: r["target"])
-    return {
-        "title": f"Aegis daily health check — {end:%Y-%m-%d %H:%M} UTC",
-        "routine": ROUTINE, "run_id": run_id,
-        "interval": [start.isoformat(), end.isoformat()],
-        "summary": evaluate(results, expected),
-        "results": results,
-    }
+                 start: datetime, end: datetime) -> Report:
+    """The run's verdict and everything the report shows (a target expected but without a result is critical)."""
+    return Report.build(ROUTINE, f"Aegis daily health check — {end:%Y-%m-%d %H:%M} UTC", run_id, start, end,
+                        sorted(results, key=lambda r: r["target"]), expected=expected)

@@ -1,181 +1,165 @@
-"""Reports: one summary rendered as JSON (for machines), Markdown (for chat and
-notifications) and HTML (for people), written through ``ObjectStoragePath`` so
-the same code writes to a local folder or to S3."""
+"""The run contract: what every routine hands to the publish tail (:mod:`include.publish`).
+
+A :class:`Report` is one run of one routine: its interval, its verdict with every reason, its
+rows (one :class:`~include.checks.base.CheckResult` per target or step), optional sections and
+whatever the routine adds (``extra``: the form's ``dry_run``, the backup's retention, the
+update's plan). It travels between tasks as JSON (:meth:`Report.to_dict` /
+:meth:`Report.from_dict`, XCom-safe) and is rendered by :mod:`include.rendering`.
+
+States are string enums, so JSON, the catalog and the templates read as plain words:
+:class:`Verdict` (a run's health), :class:`Outcome` (what a backup, verification, restore or
+update ended as).
+"""
 
 from __future__ import annotations
 
-import html
-import json
-import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
-log = logging.getLogger(__name__)
-
-STATUS_COLOUR = {"healthy": "#1a7f37", "ok": "#1a7f37", "warning": "#9a6700", "critical": "#cf222e",
-                 "unreachable": "#cf222e"}
+from include.checks.base import CheckResult
+from include.health import evaluate
 
 
-def render_json(report: dict[str, Any]) -> str:
-    return json.dumps(report, indent=2, default=str, sort_keys=True)
+class Verdict(StrEnum):
+    """A run's overall health: the worst of its rows (unreachable and missing count as critical)."""
+
+    HEALTHY = "healthy"
+    WARNING = "warning"
+    CRITICAL = "critical"
 
 
-def render_markdown(report: dict[str, Any]) -> str:
-    s = report["summary"]
-    lines = [
-        f"# {report['title']}",
-        "",
-        f"**Overall: {s['status'].upper()}** — {s['targets']} target(s) checked; "
-        + ", ".join(f"{n} {k}" for k, n in s["counts"].items() if n),
-        "",
-        f"Interval: {report['interval'][0]} → {report['interval'][1]} · run `{report['run_id']}`",
-        "",
-    ]
-    if report.get("mode"):
-        lines += [f"Mode: {report['mode']}", ""]
-    if s["reasons"]:
-        lines += ["## Why", ""] + [f"- **{r['level']}** `{r['target']}`: {r['message']}" for r in s["reasons"]] + [""]
-    for title, results in _sections(report):
-        lines += [f"## {title}", ""]
-        if not results:
-            lines += ["Nothing ran in this section.", ""]
-            continue
-        lines += ["| target | kind | status | took | key metrics |", "|---|---|---|---|---|"]
-        for r in results:
-            lines.append(f"| {r['target']} | {r['kind']} | {r['status']} | {r['duration_s']}s | {_key_metrics(r)} |")
-        if report.get("sections"):
-            lines += [""] + [f"- `{r['target']}` {line}" for r in results for line in _actions(r)] + [""]
-    return "\n".join(lines).rstrip("\n") + "\n"
+class Outcome(StrEnum):
+    """What a backup, verification, restore or planned update (or one of its steps) ended as."""
+
+    RUNNING = "running"
+    COMPLETE = "complete"  # backup set written with its manifest
+    VERIFIED = "verified"  # backup set restored into scratch and matched its manifest
+    RESTORED = "restored"  # restore over the live target matched the manifest
+    DELETED = "deleted"
+    DRY_RUN = "dry-run"
+    FAILED = "failed"
+    PROMOTED = "promoted"  # planned update kept
+    ROLLED_BACK = "rolled-back"
+    ROLLBACK_FAILED = "rollback-failed"
+    NOT_RUN = "not-run"  # planned update stopped before the change
 
 
-def render_html(report: dict[str, Any]) -> str:
-    s = report["summary"]
-    e = html.escape
-    reasons = "".join(
-        f"<li><span class='badge' style='background:{STATUS_COLOUR[r['level']]}'>{e(r['level'])}</span> "
-        f"<b>{e(r['target'])}</b>: {e(r['message'])}</li>" for r in s["reasons"]
-    ) or "<li>Nothing to report: every check passed.</li>"
-    tables = "".join(
-        f"<h2>{e(title)}</h2>" + (
-            "<p>Nothing ran in this section.</p>" if not results else
-            "<table><tr><th>target</th><th>kind</th><th>status</th><th>took</th><th>key metrics</th><th></th></tr>"
-            + "".join(_html_row(r, bool(report.get("sections"))) for r in results) + "</table>")
-        for title, results in _sections(report)
-    )
-    mode = f"<p>Mode: {e(report['mode'])}</p>" if report.get("mode") else ""
-    return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>{e(report['title'])}</title>
-<style>
- body{{font-family:system-ui,sans-serif;margin:2rem;max-width:75rem;color:#1f2328}}
- .badge{{color:#fff;border-radius:.3rem;padding:.05rem .4rem;font-size:.85em}}
- table{{border-collapse:collapse;width:100%}} td,th{{border-bottom:1px solid #d0d7de;padding:.35rem;text-align:left;vertical-align:top}}
- pre{{white-space:pre-wrap;font-size:.8em;max-width:40rem}} .overall{{font-size:1.4em}}
-</style></head><body>
-<h1>{e(report['title'])}</h1>
-<p class="overall">Overall: <span class="badge" style="background:{STATUS_COLOUR[s['status']]}">{e(s['status'])}</span>
- — {s['targets']} target(s) checked</p>
-<p>Interval {e(str(report['interval'][0]))} → {e(str(report['interval'][1]))} · run <code>{e(report['run_id'])}</code></p>{mode}
-<h2>Why</h2><ul>{reasons}</ul>
-{tables}
-</body></html>
-"""
+#: Outcomes a backup / verify / restore row counts as ``ok``; any other is critical.
+GOOD_OUTCOMES = frozenset({Outcome.COMPLETE, Outcome.VERIFIED, Outcome.RESTORED, Outcome.DRY_RUN})
 
 
-def _html_row(r: dict[str, Any], with_actions: bool) -> str:
-    e = html.escape
-    actions = "".join(f"<li>{e(line)}</li>" for line in _actions(r)) if with_actions else ""
-    return (
-        f"<tr><td>{e(r['target'])}</td><td>{e(r['kind'])}</td>"
-        f"<td><span class='badge' style='background:{STATUS_COLOUR[r['status']]}'>{e(r['status'])}</span></td>"
-        f"<td>{r['duration_s']}s</td><td>{e(_key_metrics(r))}{f'<ul>{actions}</ul>' if actions else ''}</td>"
-        f"<td><details><summary>details</summary><pre>{e(json.dumps(r['details'], indent=1, default=str))}</pre></details></td></tr>"
-    )
+@dataclass
+class Reason:
+    """One reason for the verdict: a target (or step), its level and the sentence that explains it."""
+
+    target: str
+    level: str
+    message: str
 
 
-def _sections(report: dict[str, Any]) -> list[tuple[str, list[dict[str, Any]]]]:
-    """The report's result tables: one per section when it has sections (each naming its concerns), else one."""
-    if not report.get("sections"):
-        return [("Targets", report["results"])]
-    return [(s["title"], [r for r in report["results"] if r.get("concern") in s["concerns"]])
-            for s in report["sections"]]
+@dataclass
+class Summary:
+    """The verdict, why, how many rows are in each state, and how many targets were expected."""
+
+    verdict: Verdict
+    reasons: list[Reason] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=dict)
+    targets: int = 0
+
+    @classmethod
+    def of(cls, rows: list[dict[str, Any]], expected: list[str]) -> Summary:
+        """Fold ``rows`` into a verdict; an expected target without a row is critical (:func:`evaluate`)."""
+        return cls.from_dict(evaluate(rows, expected))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"status": self.verdict.value, "reasons": [vars(r).copy() for r in self.reasons],
+                "counts": dict(self.counts), "targets": self.targets}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Summary:
+        return cls(Verdict(data["status"]), [Reason(**r) for r in data.get("reasons", [])],
+                   dict(data.get("counts", {})), int(data.get("targets", 0)))
 
 
-#: Keys that name the item a detail row is about (a table, a key pattern, a collection, a file, ...).
-ITEM_KEYS = ("table", "partition", "name", "index_name", "pattern", "collection", "index", "file", "path", "key",
-             "database", "metric")
+@dataclass
+class Section:
+    """A titled part of the report showing the rows of some concerns (the weekly report's sections)."""
+
+    title: str
+    concerns: list[str]
 
 
-def _actions(result: dict[str, Any], limit: int = 15) -> list[str]:
-    """One line per detail row that carries an ``action`` (done / would do / skipped: why), plus the row's note.
+@dataclass
+class Report:
+    """One run of one routine, as the publish tail writes, records and sends it."""
 
-    Rows are found at any depth (a list of tables, a mapping of collections to their compaction and indexes).
-    """
-    details = result.get("details") or {}
-    lines = [details["note"]] if isinstance(details.get("note"), str) else []
-    for path, item in _action_rows(details, []):
-        own = (" ".join(str(item[k]) for k in ITEM_KEYS[:2] if item.get(k) is not None)  # table [partition]
-               or next((str(item[k]) for k in ITEM_KEYS if item.get(k) is not None), None))
-        name = " ".join(path[1:] + ([own] if own else [])) or path[-1]
-        extra = [f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in item.items()
-                 if k not in ITEM_KEYS and isinstance(v, (int, float)) and not isinstance(v, bool)]
-        lines.append(f"{name}: {item['action']}" + (f" ({', '.join(extra[:6])})" if extra else ""))
-    if len(lines) > limit:
-        lines = lines[:limit] + [f"… {len(lines) - limit} more in report.json"]
-    return lines
+    routine: str
+    title: str
+    run_id: str
+    interval_start: datetime
+    interval_end: datetime
+    summary: Summary
+    rows: list[CheckResult] = field(default_factory=list)
+    sections: list[Section] = field(default_factory=list)
+    mode: str | None = None  # e.g. "dry run: destructive steps were only listed"
+    outcome: Outcome | None = None  # restore and planned update: what the run ended as
+    alert_subject: str | None = None  # instead of the default "[Aegis] <routine>: <VERDICT> (n reason(s))"
+    extra: dict[str, Any] = field(default_factory=dict)  # the routine's own facts and settings (JSON values)
+
+    def __post_init__(self) -> None:
+        if self.outcome is not None:
+            self.outcome = Outcome(self.outcome)  # a plain state word from a runner is checked here
+
+    @property
+    def verdict(self) -> Verdict:
+        return self.summary.verdict
+
+    @classmethod
+    def build(cls, routine: str, title: str, run_id: str, start: datetime, end: datetime,
+              rows: list[dict[str, Any]], *, expected: list[str] | None = None,
+              reasons_from: list[dict[str, Any]] | None = None, **fields: Any) -> Report:
+        """The report of ``rows`` (result dicts), its verdict evaluated against ``expected`` targets
+        (default: the rows' own). ``reasons_from`` evaluates other rows instead (the weekly report
+        labels each reason with its concern)."""
+        expected = [r["target"] for r in rows] if expected is None else expected
+        summary = Summary.of(rows if reasons_from is None else reasons_from, expected)
+        return cls(routine, title, run_id, start, end, summary, [CheckResult.from_dict(r) for r in rows], **fields)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The report as JSON values: the shape of ``report.json`` and of the XCom between tasks."""
+        data: dict[str, Any] = {
+            "title": self.title, "routine": self.routine, "run_id": self.run_id,
+            "interval": [self.interval_start.isoformat(), self.interval_end.isoformat()],
+            "summary": self.summary.to_dict(), "results": [r.to_dict() for r in self.rows],
+        }
+        if self.sections:
+            data["sections"] = [vars(s).copy() for s in self.sections]
+        for key in ("mode", "outcome", "alert_subject"):
+            if getattr(self, key) is not None:
+                data[key] = str(getattr(self, key))
+        clash = set(self.extra) & set(data)
+        if clash:
+            raise ValueError(f"report extra keys {sorted(clash)} clash with the report's own fields")
+        return {**data, **self.extra}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Report:
+        """The report back from :meth:`to_dict` (keys it does not know go to ``extra``)."""
+        data = dict(data)
+        start, end = data.pop("interval")
+        outcome = data.pop("outcome", None)
+        return cls(
+            routine=data.pop("routine"), title=data.pop("title"), run_id=data.pop("run_id"),
+            interval_start=_datetime(start), interval_end=_datetime(end),
+            summary=Summary.from_dict(data.pop("summary")),
+            rows=[CheckResult.from_dict(r) for r in data.pop("results")],
+            sections=[Section(s["title"], list(s["concerns"])) for s in data.pop("sections", [])],
+            mode=data.pop("mode", None), outcome=None if outcome is None else Outcome(outcome),
+            alert_subject=data.pop("alert_subject", None), extra=data,
+        )
 
 
-def _action_rows(value: Any, path: list[str]):
-    """(path of mapping keys, row) for every mapping with a string ``action`` inside ``value``."""
-    if isinstance(value, dict):
-        if isinstance(value.get("action"), str):
-            yield path, value
-        for key, inner in value.items():
-            if isinstance(inner, (dict, list)):
-                yield from _action_rows(inner, path + [str(key)])
-    elif isinstance(value, list):
-        for inner in value:
-            yield from _action_rows(inner, path)
-
-
-def _key_metrics(result: dict[str, Any], limit: int = 4) -> str:
-    items = list(result.get("metrics", {}).items())[:limit]
-    return ", ".join(f"{k.split('.', 1)[-1]}={v:g}" for k, v in items)
-
-
-RENDERERS = {"json": render_json, "md": render_markdown, "html": render_html}
-
-
-def write_report(folder, report: dict[str, Any]) -> dict[str, str]:
-    """Write ``report.json``, ``report.md`` and ``report.html`` under ``folder`` (an ObjectStoragePath).
-
-    Writing the same report to the same folder again overwrites it: a retry
-    leaves one report, not two.
-    """
-    folder.mkdir(parents=True, exist_ok=True)
-    written = {}
-    for ext, render in RENDERERS.items():
-        path = folder / f"report.{ext}"
-        path.write_text(render(report))
-        written[ext] = str(path)
-    return written
-
-
-def publish(report: dict[str, Any], folder) -> dict[str, str]:
-    """Write the report's three renderings to ``folder`` and log where they are."""
-    written = write_report(folder, report)
-    log.info("report (%s) written:\n  %s", report["summary"]["status"], "\n  ".join(written.values()))
-    return written
-
-
-def publish_run_report(inventory, report: dict[str, Any], interval_end) -> dict[str, str]:
-    """Publish under ``<artifacts>/reports/<routine>/<interval end>/`` (one folder per interval)."""
-    from include.artifacts import artifact_folder, interval_key
-
-    return publish(report, artifact_folder(inventory, "reports", report["routine"], interval_key(interval_end)))
-
-
-def alert_text(report: dict[str, Any], written: dict[str, str]) -> tuple[str, str, str]:
-    """Subject, Markdown text and HTML body of the alert for a run that is not healthy."""
-    s = report["summary"]
-    subject = f"[Aegis] {report['routine']}: {s['status'].upper()} ({len(s['reasons'])} reason(s))"
-    text = render_markdown(report) + f"\nFull report: {written.get('html', '(not written)')}\n"
-    return subject, text, render_html(report)
+def _datetime(value: str | datetime) -> datetime:
+    return value if isinstance(value, datetime) else datetime.fromisoformat(value)

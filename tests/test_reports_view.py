@@ -24,6 +24,19 @@ def test_lists_runs_and_serves_their_report(tmp_path):
     assert missing.status_code == 404
 
 
+def test_the_runs_page_escapes_what_it_shows(tmp_path):
+    catalog = Catalog(f"sqlite:///{tmp_path / 'c.db'}")
+    catalog.record_check_run("x<b>y", datetime(2026, 5, 1, tzinfo=timezone.utc), "<script>alert(1)</script>",
+                             "critical", None, {}, [])
+    client = TestClient(build_app(lambda: catalog, lambda uri: ""))
+    page = client.get("/", params={"routine": "x<b>y"}).text
+    assert "<script>" not in page and "<b>" not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page and "Aegis — x&lt;b&gt;y" in page
+    assert "report?routine=x%3Cb%3Ey&amp;interval_end=2026-05-01T00%3A00%3A00Z" in page
+    assert "#cf222e" in page  # critical keeps its colour
+    assert "No run recorded yet." in client.get("/", params={"routine": "other"}).text
+
+
 def test_plugin_registers_with_airflow():
     import importlib.util
     import pathlib

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from include.inventory import parse_inventory
-from include.report import render_html, render_markdown
+from include.rendering import render_html, render_markdown
 from include.targets import Endpoint
 from include.weekly import run_concern
 from include.weekly.routine import (ALL_CONCERNS, build_report, concern_targets, maintain_target, security_target,
@@ -72,10 +72,10 @@ def test_the_report_fills_in_missing_results_and_renders_sections():
     report = build_report({"redis": [ok], "postgres": [None], "milvus": [vectors]},
                           {"redis": ["cache"], "postgres": ["pg"], "milvus": ["vec"]},
                           "run-1", END - timedelta(days=7), END, dry_run=True)
-    by = {(r["concern"], r["target"]): r for r in report["results"]}
-    assert by[("postgres", "pg")]["status"] == "critical" and by[("postgres", "pg")]["kind"] == "postgres"
-    assert report["summary"]["status"] == "critical"
-    assert report["summary"]["reasons"][0]["message"].startswith("postgres: the task produced no result")
+    by = {(r.concern, r.target): r for r in report.rows}
+    assert by[("postgres", "pg")].status == "critical" and by[("postgres", "pg")].kind == "postgres"
+    assert report.verdict == "critical"
+    assert report.summary.reasons[0].message.startswith("postgres: the task produced no result")
     md, html = render_markdown(report), render_html(report)
     for text in (md, html):
         assert "Database optimisation" in text and "Cache" in text and "dry run" in text

@@ -1,17 +1,17 @@
-"""Backup, verification and restore outcomes in the shape the shared report renders (one row per target)."""
+"""Backup, verification and restore outcomes as report rows (one per target or set) and their report."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-from include.health import evaluate
+from include.report import GOOD_OUTCOMES, Outcome, Report
 
 
 def as_result(outcome: dict[str, Any], target: str, kind: str) -> dict[str, Any]:
     """One outcome (from the runner) as a report row: ok when complete/verified/restored, critical otherwise."""
-    state = outcome.get("state", "failed")
-    good = state in ("complete", "verified", "restored", "dry-run")
+    state = outcome.get("state", Outcome.FAILED)
+    good = state in GOOD_OUTCOMES
     findings = [] if good else [{"level": "critical", "message": outcome.get("reason") or f"state {state}"}]
     metrics = {k: outcome[k] for k in ("bytes", "seconds") if isinstance(outcome.get(k), (int, float))}
     if metrics.get("seconds") and metrics.get("bytes"):
@@ -21,7 +21,7 @@ def as_result(outcome: dict[str, Any], target: str, kind: str) -> dict[str, Any]
 
 
 def build(title: str, routine: str, run_id: str, start: datetime, end: datetime,
-          rows: list[dict[str, Any]], extra: dict[str, Any] | None = None) -> dict[str, Any]:
-    rows = sorted(rows, key=lambda r: r["target"])
-    return {"title": title, "routine": routine, "run_id": run_id, "interval": [start.isoformat(), end.isoformat()],
-            "summary": evaluate(rows, [r["target"] for r in rows]), "results": rows, **(extra or {})}
+          rows: list[dict[str, Any]], extra: dict[str, Any] | None = None, **fields: Any) -> Report:
+    """The report of outcome rows (sorted by target); ``fields`` go to :class:`Report` (e.g. ``outcome``)."""
+    return Report.build(routine, title, run_id, start, end, sorted(rows, key=lambda r: r["target"]),
+                        extra=extra or {}, **fields)

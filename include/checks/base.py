@@ -55,6 +55,7 @@ class CheckResult:
     metrics: dict[str, float] = field(default_factory=dict)
     details: dict[str, Any] = field(default_factory=dict)
     duration_s: float = 0.0
+    concern: str | None = None  # the routine part it belongs to (the weekly report's concerns); None: not shown
 
     def add(self, level: str, message: str) -> None:
         """Record a finding; a finding above ``ok`` raises the target's status."""
@@ -87,7 +88,10 @@ class CheckResult:
             self.add(level, message.format(value=value, warning=warning_min, critical=critical_min))
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        if data["concern"] is None:
+            del data["concern"]
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "CheckResult":

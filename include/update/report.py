@@ -1,6 +1,6 @@
 """The planned update's report: every step as a row, the outcome and its cause at the top.
 
-Rendered by :mod:`include.report` like every Aegis report (JSON, Markdown, HTML). The title
+A :class:`~include.report.Report`, published by :mod:`include.publish` like every Aegis report. The title
 carries the outcome (PROMOTED, ROLLED BACK, NOT RUN, ROLLBACK FAILED, DRY RUN); the rows carry
 the cause as findings, so the report's "Why" section names it.
 """
@@ -10,6 +10,8 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 from typing import Any
+
+from include.report import Outcome, Report
 
 log = logging.getLogger(__name__)
 ROUTINE = "planned_update"
@@ -41,8 +43,8 @@ def outcome_of(plan: dict[str, Any], branch: dict[str, Any] | None, rollback: di
 
 
 def build_report(plan: dict[str, Any], parts: dict[str, Any], run_id: str, start: datetime,
-                 end: datetime) -> dict[str, Any]:
-    """The report dict; ``parts`` holds each task's return value (None when the task did not return)."""
+                 end: datetime) -> Report:
+    """The run's report; ``parts`` holds each task's return value (None when the task did not return)."""
     from include.backup.reporting import as_result, build
     from include.update.plan import describe
 
@@ -81,33 +83,20 @@ def build_report(plan: dict[str, Any], parts: dict[str, Any], run_id: str, start
                          f"rollback failed: {rollback.get('reason')}", rollback))
     for r in (parts.get("retest") or {}).get("results", []):
         rows.append({**r, "target": f"8 after rollback {r['target']}"})
-    outcome = outcome_of(plan, branch, rollback, parts.get("retest"))
+    outcome = Outcome(outcome_of(plan, branch, rollback, parts.get("retest")))
     title = (f"Aegis planned update ({plan['kind']}) — {outcome.upper().replace('-', ' ')} — "
              f"{end:%Y-%m-%d %H:%M} UTC")
-    extra = {"outcome": outcome, "change": describe(plan), "plan": plan,
-             "decision": branch, "teardown": parts.get("teardown")}
-    return build(title, ROUTINE, run_id, start, end, rows, extra)
+    extra = {"change": describe(plan), "plan": plan, "decision": branch, "teardown": parts.get("teardown")}
+    return build(title, ROUTINE, run_id, start, end, rows, extra, outcome=outcome,
+                 alert_subject=f"[Aegis] planned update: {outcome.upper()} — {extra['change']}")
 
 
 def finish(inventory, plan: dict[str, Any], parts: dict[str, Any], run_id: str, start: datetime, end: datetime,
            context: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Build, publish and record the report, send the notification; raise unless the run promoted (or was a
-    dry run), so a rolled-back or not-run update ends as a failed run."""
-    from airflow.sdk.exceptions import AirflowFailException
-
-    from include.alerting import send_alert
-    from include.catalog import Catalog
-    from include.report import alert_text, publish_run_report
+    """Build the report and publish it (written, recorded, always sent); the publish tail fails the run
+    unless it promoted (or was a dry run), so a rolled-back or not-run update ends as a failed run."""
+    from include.publish import AlertWhen, publish
 
     report = build_report(plan, parts, run_id, start, end)
-    written = publish_run_report(inventory, report, end)
-    Catalog.for_inventory(inventory).record_check_run(ROUTINE, end, run_id, report["outcome"], written.get("html"),
-                                                      {**report["summary"], "change": report["change"]}, [])
-    subject, text, body = alert_text(report, written)
-    subject = f"[Aegis] planned update: {report['outcome'].upper()} — {report['change']}"
-    send_alert(inventory.alerting, subject, text, body, context=context)
-    log.info("planned update %s: %s", report["outcome"], report["change"])
-    if report["outcome"] not in ("promoted", "dry-run"):
-        raise AirflowFailException(f"planned update {report['outcome']}: "
-                                   + "; ".join((parts.get("branch") or {}).get("reasons") or ["see the report"]))
-    return {"outcome": report["outcome"], **written}
+    log.info("planned update %s: %s", report.outcome, report.extra["change"])
+    return {"outcome": str(report.outcome), **publish(report, inventory, context=context, alert=AlertWhen.ALWAYS)}

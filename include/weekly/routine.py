@@ -11,8 +11,8 @@ from datetime import datetime
 from typing import Any
 
 from include.checks.base import CRITICAL, CheckResult
-from include.health import evaluate
 from include.inventory import Inventory
+from include.report import Report, Section
 from include.weekly import CONCERN_NAMES, CONCERNS, run_concern, time_budget, unreachable
 
 log = logging.getLogger(__name__)
@@ -140,7 +140,7 @@ def trends(inventory: Inventory, catalog, names: list[str], end: datetime) -> li
 
 
 def build_report(results: dict[str, list[dict[str, Any] | None]], expected: dict[str, list[str]],
-                 run_id: str, start: datetime, end: datetime, dry_run: bool) -> dict[str, Any]:
+                 run_id: str, start: datetime, end: datetime, dry_run: bool) -> Report:
     """Every concern's results in one report; a target expected by a concern but without a result is critical."""
     rows: list[dict[str, Any]] = []
     for concern in ORDER:
@@ -153,15 +153,11 @@ def build_report(results: dict[str, list[dict[str, Any] | None]], expected: dict
                 got.append(missing.to_dict())
         rows += sorted(({**r, "concern": concern} for r in got), key=lambda r: r["target"])
     mode = "dry run: destructive steps were only listed" if dry_run else "destructive steps were carried out"
-    return {
-        "title": f"Aegis weekly maintenance — {end:%Y-%m-%d %H:%M} UTC ({'dry run' if dry_run else 'applied'})",
-        "routine": ROUTINE, "run_id": run_id, "dry_run": dry_run, "mode": mode,
-        "interval": [start.isoformat(), end.isoformat()],
-        "summary": evaluate(_labelled(rows), [r["target"] for r in rows]),
-        "results": rows,
-        "sections": [{"title": title, "concerns": [c for c in concerns if c in ALL_CONCERNS]}
-                     for title, concerns in SECTIONS if any(c in ALL_CONCERNS for c in concerns)],
-    }
+    return Report.build(
+        ROUTINE, f"Aegis weekly maintenance — {end:%Y-%m-%d %H:%M} UTC ({'dry run' if dry_run else 'applied'})",
+        run_id, start, end, rows, reasons_from=_labelled(rows), mode=mode, extra={"dry_run": dry_run},
+        sections=[Section(title, [c for c in concerns if c in ALL_CONCERNS])
+                  for title, concerns in SECTIONS if any(c in ALL_CONCERNS for c in concerns)])
 
 
 def _labelled(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
