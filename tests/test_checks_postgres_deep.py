@@ -14,7 +14,7 @@ import subprocess
 import tempfile
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import psycopg
@@ -26,7 +26,7 @@ from include.inventory import parse_inventory
 from include.targets import Endpoint
 from tests.conftest import free_port
 
-NOW = datetime.now(timezone.utc)
+NOW = datetime.now(UTC)
 WINDOW = Window(NOW, NOW)
 SHARED = Endpoint(host="127.0.0.1", port=5432, login="postgres")
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
@@ -48,7 +48,7 @@ def check(endpoint: Endpoint = SHARED, databases: list[str] | None = None, windo
 def check_postgres(action: str, *args: str, port: int = 5432) -> str:
     """Run the peer tool; its one output line."""
     done = subprocess.run(["check_postgres", f"--action={action}", "--host=127.0.0.1", f"--port={port}",
-                           "--dbuser=postgres", *args], capture_output=True, text=True, timeout=60)
+                           "--dbuser=postgres", *args], capture_output=True, text=True, timeout=60, check=False)
     assert done.stdout.startswith("POSTGRES_"), done.stdout + done.stderr
     return done.stdout
 
@@ -225,14 +225,14 @@ def private_cluster():
     subprocess.run([*as_postgres, str(PG_BIN / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres"],
                    check=True, capture_output=True, timeout=120)
     subprocess.run([*as_postgres, str(PG_BIN / "pg_ctl"), "-D", str(data), "-l", str(folder / "log"), "-w",
-                    "-o", f"-p {port} -k {folder} -c listen_addresses=127.0.0.1 -c max_prepared_transactions=5"
-                          " -c archive_mode=on -c archive_command=/bin/false -c wal_level=replica", "start"],
+                    "-o", (f"-p {port} -k {folder} -c listen_addresses=127.0.0.1 -c max_prepared_transactions=5"
+                           " -c archive_mode=on -c archive_command=/bin/false -c wal_level=replica"), "start"],
                    check=True, capture_output=True, timeout=120)
     try:
         yield port
     finally:
         subprocess.run([*as_postgres, str(PG_BIN / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"],
-                       capture_output=True, timeout=60)
+                       capture_output=True, timeout=60, check=False)
         shutil.rmtree(folder, ignore_errors=True)
 
 

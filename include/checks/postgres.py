@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import psycopg
 
-from include.checks.base import CheckResult
+from include.checks.base import CheckResult, literal
 
 
 def connect(endpoint, timeout_s: float, dbname: str | None = None, *, read_only: bool = True,
@@ -141,7 +141,7 @@ def _long_statements(conn, result: CheckResult, t: dict) -> None:
         "pg.longest_statement_s", round(top["running_s"], 1) if top else 0.0,
         t["long_statement_warning_s"], t["long_statement_critical_s"],
         "longest running statement {value:.0f}s" + (
-            f" (pid {top['pid']}, db {top['database']}, user {top['user']}: {top['query'][:60]!r})" if top else "")
+            literal(f" (pid {top['pid']}, db {top['database']}, user {top['user']}: {top['query'][:60]!r})") if top else "")
         + " (warning {warning:g}s, critical {critical:g}s): it holds its locks and snapshot;"
           " look at its plan, cancel it with pg_cancel_backend if it is a runaway",
     )
@@ -165,7 +165,7 @@ def _blocking_locks(conn, result: CheckResult, t: dict) -> None:
     if top:
         who = conn.execute("select pid, state, usename, left(query, 80) from pg_stat_activity where pid = %s",
                            (top["blocked_by"][0],)).fetchone()
-        blocker = (f" behind pid {who[0]} ({who[1]}, user {who[2]}: {who[3]!r})" if who
+        blocker = literal(f" behind pid {who[0]} ({who[1]}, user {who[2]}: {who[3]!r})" if who
                    else f" behind pid {top['blocked_by'][0]}")
     result.grade(
         "pg.blocked_longest_s", round(top["waiting_s"], 1) if top else 0.0,
@@ -189,7 +189,8 @@ def _prepared_transactions(conn, result: CheckResult, t: dict) -> None:
     result.grade(
         "pg.oldest_prepared_transaction_s", round(top["age_s"], 1) if top else 0.0,
         t["prepared_transaction_warning_s"], t["prepared_transaction_critical_s"],
-        f"prepared transaction {top['gid'] if top else ''!r} open {{value:.0f}}s (db {top['database'] if top else ''};"
+        "prepared transaction " + literal(f"{top['gid'] if top else ''!r}") + " open {value:.0f}s (db "
+        + literal(top['database'] if top else '') + ";"
         " warning {warning:g}s, critical {critical:g}s): it holds locks and blocks VACUUM across restarts;"
         " have its transaction manager finish it, or COMMIT PREPARED / ROLLBACK PREPARED it by hand",
     )
@@ -234,7 +235,7 @@ def _replication_slots(conn, result: CheckResult, t: dict) -> None:
     result.grade(
         "pg.slot_retained_wal_mb", round(top["retained_bytes"] / 2**20, 1) if top else 0.0,
         t["slot_retained_wal_warning_mb"], t["slot_retained_wal_critical_mb"],
-        f"replication slot {top['slot'] if top else ''!r} ({'active' if top and top['active'] else 'inactive'})"
+        "replication slot " + literal(repr(top['slot'] if top else '')) + f" ({'active' if top and top['active'] else 'inactive'})"
         " retains {value:,.1f} MB of WAL (warning {warning:g} MB, critical {critical:g} MB): the WAL disk fills;"
         " catch its consumer up or drop the slot",
     )
@@ -311,8 +312,8 @@ def _sequences(conn, result: CheckResult, t: dict) -> None:
     worst = found[0]
     result.grade(f"pg.sequence_used_pct[{database}]", worst["used_pct"], t["sequence_warning_pct"],
                  t["sequence_critical_pct"],
-                 f"sequence {database}:{worst['sequence']} at {worst['last_value']:,} of {worst['max_value']:,}"
-                 + (f" (feeds {worst['column']})" if worst["column"] else "")
+                 literal(f"sequence {database}:{worst['sequence']} at {worst['last_value']:,} of {worst['max_value']:,}"
+                         + (f" (feeds {worst['column']})" if worst["column"] else ""))
                  + " = {value}% used (warning {warning:g}%, critical {critical:g}%): inserts fail when it runs out;"
                    " move the column and sequence to bigint before then")
 
@@ -322,7 +323,8 @@ def _wraparound(conn, result: CheckResult, t: dict) -> None:
         "select datname, age(datfrozenxid) from pg_database order by 2 desc limit 1"
     ).fetchone()
     result.grade("pg.xid_age", age, t["xid_age_warning"], t["xid_age_critical"],
-                 f"transaction ID age {{value:,}} in database {datname} (warning {{warning:,.0f}}, critical {{critical:,.0f}}): vacuum it")
+                 "transaction ID age {value:,} in database " + literal(datname)
+                 + " (warning {warning:,.0f}, critical {critical:,.0f}): vacuum it")
 
 
 CACHE_HIT_MIN_BLOCKS = 10_000  # fewer block reads than this and a database's ratio means nothing yet
@@ -342,7 +344,7 @@ def _cache_hit(conn, result: CheckResult, t: dict) -> None:
         ratios[datname] = round(100.0 * hit / (hit + read), 2)
         result.grade_floor(f"pg.cache_hit_pct[{datname}]", ratios[datname],
                            t["cache_hit_warning_min_pct"], t["cache_hit_critical_min_pct"],
-                           f"cache hit ratio of database {datname} {{value}}% (warning below {{warning:g}}%,"
+                           "cache hit ratio of database " + literal(datname) + " {value}% (warning below {warning:g}%,"
                            " critical below {critical:g}%): its reads go to disk; look at shared_buffers and"
                            " at its queries that read whole tables")
     result.details["cache_hit"] = {"per_database_pct": ratios,
