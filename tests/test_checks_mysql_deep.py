@@ -1,0 +1,122 @@
+"""The deeper MySQL/MariaDB checks (issue 20) on real states of the local MariaDB; the redundant
+indexes are also found by ``pt-duplicate-key-checker`` (Percona Toolkit) and both must agree."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import threading
+import time
+import uuid
+from datetime import UTC, datetime
+
+import MySQLdb
+import pytest
+
+from include.checks import Window, run_check
+from include.inventory import parse_inventory
+from include.targets import Endpoint
+from tests.conftest import mysql_admin, mysql_run
+
+NOW = datetime.now(UTC)
+WINDOW = Window(NOW, NOW)
+LOCAL = Endpoint(host="127.0.0.1", port=3306, login="root")
+
+
+def check(databases: list[str], window: Window = WINDOW, **thresholds):
+    target = parse_inventory({"targets": [{"name": "db", "kind": "mysql", "conn_id": "c", "databases": databases,
+                                           "thresholds": thresholds}]}).targets[0]
+    result = run_check(target, LOCAL, window)
+    assert result.status != "unreachable", result.findings
+    return result
+
+
+def messages(result) -> str:
+    return "\n".join(f"[{f.level}] {f.message}" for f in result.findings)
+
+
+@pytest.fixture
+def mysql_database():
+    name = f"aegis_test_{uuid.uuid4().hex[:10]}"
+    mysql_run(f"CREATE DATABASE `{name}`")
+    yield name
+    mysql_run(f"DROP DATABASE IF EXISTS `{name}`")
+
+
+def test_not_a_replica_is_not_graded(mysql_database):
+    result = check([mysql_database])
+    assert result.details["replication"] == "not a replica: replication not graded"
+    assert "mysql.replication_lag_s" not in result.metrics
+
+
+def test_tables_without_a_primary_key(mysql_database):
+    mysql_run(f"CREATE TABLE `{mysql_database}`.events (at DATETIME, what TEXT)",
+              f"CREATE TABLE `{mysql_database}`.users (id INT PRIMARY KEY)")
+    result = check([mysql_database])
+    assert result.details["tables_without_primary_key"] == [f"{mysql_database}.events"]
+    assert result.metrics["mysql.tables_without_pk"] == 1 and result.status == "warning"
+    assert f"1 table(s) without a primary key ({mysql_database}.events)" in messages(result)
+
+
+@pytest.mark.skipif(shutil.which("pt-duplicate-key-checker") is None,
+                    reason="pt-duplicate-key-checker (Debian package percona-toolkit) not installed")
+def test_redundant_and_duplicate_indexes_agree_with_pt_duplicate_key_checker(mysql_database):
+    mysql_run(f"CREATE TABLE `{mysql_database}`.t (id INT PRIMARY KEY, a INT, b INT, c INT, d INT, e INT,"
+              " KEY idx_a (a), KEY idx_ab (a, b), KEY dup_c1 (c), KEY dup_c2 (c), UNIQUE KEY uk_d (d),"
+              " KEY idx_d (d), KEY idx_id (id), UNIQUE KEY uk_e (e), KEY idx_eb (e, b))")
+    result = check([mysql_database])
+    ours = {(r["table"], r["index"]): r for r in result.details["redundant_indexes"]}
+    assert set(ours) == {("t", "idx_a"), ("t", "dup_c2"), ("t", "idx_d"), ("t", "idx_id")}  # uk_e stays: unique
+    assert ours[("t", "idx_a")]["reason"] == "left prefix of idx_ab"
+    assert ours[("t", "idx_id")]["reason"] == "duplicate of PRIMARY"
+    assert result.metrics["mysql.redundant_indexes"] == 4 and result.status == "warning"
+    assert "4 redundant index(es)" in messages(result) and "ALTER TABLE" in messages(result)
+    peer = subprocess.run(["pt-duplicate-key-checker", "h=127.0.0.1,u=root", "--databases", mysql_database,
+                           "--noclustered"], capture_output=True, text=True, timeout=120, check=True).stdout
+    assert set(re.findall(r"^ALTER TABLE .*?;$", peer, re.MULTILINE)) == {f"{r['alter']};" for r in ours.values()}
+    reasons = dict(re.findall(r"^# (\S+) is a (?:duplicate of|left-prefix of) (\S+)$", peer, re.MULTILINE))
+    assert reasons == {index: r["reason"].split()[-1] for (_, index), r in ours.items()}
+
+
+def test_a_deadlock_between_two_sessions_is_counted_since_the_previous_run(mysql_database):
+    mysql_run(f"CREATE TABLE `{mysql_database}`.acct (id INT PRIMARY KEY, v INT) ENGINE=InnoDB",
+              f"INSERT INTO `{mysql_database}`.acct VALUES (1, 0), (2, 0)")
+    first = check([mysql_database])
+    a, b = mysql_admin(), mysql_admin()
+    errors: list[int] = []
+    try:
+        for conn in (a, b):
+            conn.cursor().execute(f"USE `{mysql_database}`")
+            conn.cursor().execute("SET SESSION innodb_lock_wait_timeout = 20")
+            conn.autocommit(False)
+        a.cursor().execute("UPDATE acct SET v = 1 WHERE id = 1")
+        b.cursor().execute("UPDATE acct SET v = 2 WHERE id = 2")
+
+        def cross(conn, row):
+            try:
+                conn.cursor().execute("UPDATE acct SET v = 3 WHERE id = %s", (row,))
+            except MySQLdb.OperationalError as exc:
+                errors.append(exc.args[0])
+
+        waiting = threading.Thread(target=cross, args=(a, 2))
+        waiting.start()
+        time.sleep(0.5)
+        cross(b, 1)  # closes the cycle: InnoDB rolls one of the two back at once
+        waiting.join(25)
+    finally:
+        for conn in (a, b):
+            conn.rollback()
+            conn.close()
+    assert 1213 in errors  # ER_LOCK_DEADLOCK
+    second = check([mysql_database], Window(NOW, NOW, previous=first.metrics))
+    assert second.metrics["mysql.deadlocks_total"] >= first.metrics["mysql.deadlocks_total"] + 1
+    assert second.metrics["mysql.deadlocks"] == (second.metrics["mysql.deadlocks_total"]
+                                                 - first.metrics["mysql.deadlocks_total"])
+    assert "InnoDB deadlock(s) since the previous check" in messages(second)
+    assert "LATEST DETECTED DEADLOCK" in second.details["latest_deadlock"]
+    assert "acct" in second.details["latest_deadlock"]
+    # nothing new since that run: nothing graded
+    third = check([mysql_database], Window(NOW, NOW, previous=second.metrics))
+    assert third.metrics["mysql.deadlocks"] == 0 or third.metrics["mysql.deadlocks_total"] > second.metrics[
+        "mysql.deadlocks_total"]
