@@ -120,3 +120,19 @@ def test_a_deadlock_between_two_sessions_is_counted_since_the_previous_run(mysql
     third = check([mysql_database], Window(NOW, NOW, previous=second.metrics))
     assert third.metrics["mysql.deadlocks"] == 0 or third.metrics["mysql.deadlocks_total"] > second.metrics[
         "mysql.deadlocks_total"]
+
+
+def test_the_weekly_step_recommends_the_alter_and_never_runs_it(mysql_database):
+    from include.inventory import Target
+    from include.weekly import mysql as wmy
+
+    mysql_run(f"CREATE TABLE `{mysql_database}`.t (id INT PRIMARY KEY, a INT, b INT, KEY idx_a (a), KEY idx_ab (a, b))")
+    target = Target("my-weekly", "mysql", None, (), {}, 10.0, {"databases": [mysql_database]})
+    result = wmy.maintain(target, LOCAL, dict(wmy.DEFAULTS), dry_run=False)
+    alter = f"ALTER TABLE `{mysql_database}`.`t` DROP INDEX `idx_a`"
+    assert result.metrics["mysql.recommend.redundant_indexes"] == 1
+    assert any("index idx_a is redundant (left prefix of idx_ab)" in f.message and alter in f.message
+               for f in result.findings)
+    indexes = mysql_run("SELECT index_name FROM information_schema.statistics WHERE table_schema = %s",
+                        args=(mysql_database,))
+    assert ("idx_a",) in indexes  # recommended only, even outside a dry run
