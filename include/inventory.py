@@ -95,7 +95,7 @@ NO_CONNECTION_KINDS = {"host", "log_source", "files"}
 
 #: Fields each kind accepts beyond the common ones, with their types and defaults.
 KIND_FIELDS: dict[str, dict[str, tuple[type | tuple[type, ...], Any]]] = {
-    "host": {"mounts": (list, ["/"])},
+    "host": {"mounts": (list, ["/"]), "ntp_servers": (list, [])},
     "postgres": {"databases": (list, [])},
     "mysql": {"databases": (list, [])},
     "redis": {"latency_samples": (int, 20)},
