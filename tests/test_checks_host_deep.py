@@ -19,7 +19,7 @@ import psutil
 import pytest
 
 from include.checks import Window, run_check
-from include.checks.host import NTP_EPOCH, inode_usage_pct
+from include.checks.host import NTP_EPOCH
 from include.inventory import parse_inventory
 from include.targets import Endpoint
 from tests.conftest import free_port
@@ -82,7 +82,7 @@ def test_swap_is_graded_only_when_there_is_some():
 
 
 def test_open_files_against_the_kernel_limit():
-    allocated, _, limit = (int(x) for x in Path("/proc/sys/fs/file-nr").read_text().split())
+    _allocated, _, limit = (int(x) for x in Path("/proc/sys/fs/file-nr").read_text().split())
     handles = [open(os.devnull) for _ in range(300)]  # noqa: SIM115 - held open on purpose
     try:
         result = check(open_files_warning_pct=0.000001, open_files_critical_pct=100)
@@ -108,8 +108,8 @@ def test_an_out_of_memory_kill_since_the_previous_run(tmp_path):
         pytest.skip(f"cannot make a memory cgroup here: {exc}")
     try:
         first = check()
-        hog = subprocess.run(["sh", "-c", f"echo $$ > {group}/cgroup.procs; exec python3 -c"
-                              " 'x = bytearray(200 << 20); x[::4096] = bytes(len(x[::4096]))'"],
+        hog = subprocess.run(["sh", "-c", (f"echo $$ > {group}/cgroup.procs; exec python3 -c"
+                              " 'x = bytearray(200 << 20); x[::4096] = bytes(len(x[::4096]))'")],
                              capture_output=True, timeout=60, check=False)
         assert hog.returncode == -9 or hog.returncode == 137, hog
         second = check(Window(NOW, NOW, previous=first.metrics))
