@@ -17,7 +17,7 @@ import pytest
 from include.checks import Window, run_check
 from include.inventory import parse_inventory
 from include.targets import Endpoint
-from tests.conftest import mysql_admin, mysql_run
+from tests.conftest import free_port, mysql_admin, mysql_run
 
 NOW = datetime.now(UTC)
 WINDOW = Window(NOW, NOW)
@@ -136,3 +136,77 @@ def test_the_weekly_step_recommends_the_alter_and_never_runs_it(mysql_database):
     indexes = mysql_run("SELECT index_name FROM information_schema.statistics WHERE table_schema = %s",
                         args=(mysql_database,))
     assert ("idx_a",) in indexes  # recommended only, even outside a dry run
+
+
+def _start_private_mariadb(folder, server_id: int, *options: str) -> tuple[subprocess.Popen, int]:
+    """A private MariaDB (mariadb-install-db, mariadbd as user mysql) on a spare port in ``folder``."""
+    folder.mkdir()
+    shutil.chown(folder, "mysql", "mysql")
+    subprocess.run(["mariadb-install-db", "--no-defaults", f"--datadir={folder}/data", "--user=mysql",
+                    "--auth-root-authentication-method=normal", "--skip-test-db"],
+                   check=True, capture_output=True, timeout=120)
+    port = free_port()
+    proc = subprocess.Popen(["runuser", "-u", "mysql", "--", "/usr/sbin/mariadbd", "--no-defaults",
+                             f"--datadir={folder}/data", f"--port={port}", f"--socket={folder}/sock",
+                             "--bind-address=127.0.0.1", f"--server-id={server_id}", *options],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(150):
+        try:
+            MySQLdb.connect(host="127.0.0.1", port=port, user="root", connect_timeout=1).close()
+            break
+        except MySQLdb.OperationalError:
+            time.sleep(0.2)
+    return proc, port
+
+
+def _stop(proc) -> None:
+    proc.terminate()
+    try:
+        proc.wait(30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(10)
+
+
+@pytest.mark.skipif(shutil.which("mariadb-install-db") is None, reason="MariaDB server tools not installed")
+def test_a_replica_whose_source_goes_away(tmp_path):
+    import tempfile
+    from pathlib import Path
+
+    base = Path(tempfile.mkdtemp(prefix="aegis-mariadb-repl-"))  # not under tmp_path: user mysql must get in
+    base.chmod(0o755)
+    source = replica = None
+    try:
+        source, source_port = _start_private_mariadb(base / "source", 1, "--log-bin=binlog")
+        replica, replica_port = _start_private_mariadb(base / "replica", 2)
+        conn = MySQLdb.connect(host="127.0.0.1", port=replica_port, user="root", autocommit=True)
+        conn.cursor().execute("CHANGE MASTER TO master_host = '127.0.0.1', master_port = %s, master_user = 'root',"
+                              " master_connect_retry = 1", (source_port,))
+        conn.cursor().execute("START SLAVE")
+        endpoint = Endpoint(host="127.0.0.1", port=replica_port, login="root")
+        target = parse_inventory({"targets": [{"name": "replica", "kind": "mysql", "conn_id": "c"}]}).targets[0]
+        for _ in range(100):
+            healthy = run_check(target, endpoint, WINDOW)
+            if healthy.details["replication"].get("io_running") == "Yes":
+                break
+            time.sleep(0.2)
+        _stop(source)
+        source = None
+        for _ in range(100):
+            broken = run_check(target, endpoint, WINDOW)
+            if broken.details["replication"]["io_running"] != "Yes":
+                break
+            time.sleep(0.2)
+        conn.cursor().execute("STOP SLAVE")
+        conn.close()
+    finally:
+        for proc in (source, replica):
+            if proc:
+                _stop(proc)
+        shutil.rmtree(base, ignore_errors=True)
+    assert healthy.details["replication"]["sql_running"] == "Yes"
+    assert healthy.metrics["mysql.replication_running"] == 1 and healthy.metrics["mysql.replication_lag_s"] == 0
+    assert "replication from" not in messages(healthy)
+    assert broken.status == "critical" and broken.metrics["mysql.replication_running"] == 0
+    assert f"replication from 127.0.0.1:{source_port} stopped: IO thread Connecting" in messages(broken)
+    assert "error" in broken.details["replication"]["last_error"].lower()
