@@ -285,12 +285,18 @@ def test_wal_archiving_failures_since_the_previous_run(private_cluster):
     assert third.metrics["pg.archive_failures"] == third.metrics["pg.archive_failed_total"]  # reset detected
 
 
-def test_checkpoint_age_is_graded(private_cluster):
+def test_checkpoint_age_is_graded_once_wal_was_written_since(private_cluster):
     endpoint = Endpoint(host="127.0.0.1", port=private_cluster, login="postgres")
     with db_connect("postgres", private_cluster) as c:
         c.execute("checkpoint")
     time.sleep(2)
-    result = check(endpoint, checkpoint_age_warning_s=1, checkpoint_age_critical_s=3600)
-    assert 2 <= result.metrics["pg.checkpoint_age_s"] < 60
-    assert "last checkpoint" in messages(result)
-    assert "pg.checkpoint_age_s" in check(endpoint).metrics and "last checkpoint" not in messages(check(endpoint))
+    idle = check(endpoint, checkpoint_age_warning_s=1, checkpoint_age_critical_s=3600)
+    assert "pg.checkpoint_age_s" not in idle.metrics and "idle, not graded" in idle.details["checkpoint"]["note"]
+    with db_connect("postgres", private_cluster) as c:  # ~25 MB of WAL, more than one 16 MB segment
+        c.execute("create table if not exists ckpt (pad text)")
+        c.execute("insert into ckpt select repeat('c', 200) from generate_series(1, 100000)")
+    busy = check(endpoint, checkpoint_age_warning_s=1, checkpoint_age_critical_s=3600)
+    assert 2 <= busy.metrics["pg.checkpoint_age_s"] < 120
+    assert busy.details["checkpoint"]["wal_since_redo_bytes"] >= 16 * 2**20
+    assert "last checkpoint" in messages(busy) and "MB of WAL written since" in messages(busy)
+    assert "last checkpoint" not in messages(check(endpoint))  # default thresholds: an hour

@@ -182,7 +182,10 @@ def _deadlocks(cur, result: CheckResult, uptime: int, previous: dict, t: dict) -
     result.metrics["mysql.deadlocks_total"] = total
     before = previous.get("mysql.deadlocks_total")
     if before is None or uptime < previous.get("mysql.uptime_s", 0) or total < before:
-        before = 0  # first run or restarted: counted since the server started
+        result.details["deadlocks_growth"] = ("no previous run recorded" if before is None
+                                              else "server restarted since the previous run") + \
+            ": deadlocks counted since server start"
+        before = 0
     growth = total - int(before)
     result.grade("mysql.deadlocks", growth, t["deadlocks_warning"], t["deadlocks_critical"],
                  "{value} InnoDB deadlock(s) since the previous check (warning {warning:g}, critical {critical:g}):"

@@ -56,14 +56,15 @@ def check(target, endpoint, window) -> CheckResult:
         _wraparound(conn, result, target.thresholds)
         _cache_hit(conn, result, target.thresholds)
         slow_statements(conn, result, target.thresholds["slow_statement_ms"])
-    for database in target.options.get("databases") or [None]:
+        if not target.options.get("databases"):
+            _sequences(conn, result, target.thresholds)
+    for database in target.options.get("databases") or []:
         _in_database(endpoint, target, database, result, lambda c: _sequences(c, result, target.thresholds))
     return result
 
 
-def _in_database(endpoint, target, database: str | None, result: CheckResult, look) -> None:
-    """Run ``look(conn)`` connected to ``database`` (None: the connection's own); a database that
-    cannot be opened is a warning and the check goes on."""
+def _in_database(endpoint, target, database: str, result: CheckResult, look) -> None:
+    """Run ``look(conn)`` connected to ``database``; one that cannot be opened is a warning and the check goes on."""
     try:
         with connect(endpoint, target.timeout_seconds, database) as conn:
             look(conn)
@@ -267,17 +268,30 @@ def _archiver(conn, result: CheckResult, previous: dict, t: dict) -> None:
 
 
 def _checkpoint_age(conn, result: CheckResult, t: dict) -> None:
-    """Seconds since the last checkpoint (pg_control_checkpoint): a long one means a long crash recovery."""
+    """Seconds since the last checkpoint (pg_control_checkpoint): a long one means a long crash recovery.
+
+    Not graded while less than one WAL segment was written since its redo point: an idle server
+    skips checkpoints and has nothing to replay.
+    """
     try:
-        age = conn.execute(
-            "select extract(epoch from now() - checkpoint_time)::float from pg_control_checkpoint()"
-        ).fetchone()[0]
+        age, wal_since, segment = conn.execute(
+            "select extract(epoch from now() - checkpoint_time)::float,"
+            " pg_wal_lsn_diff(case when pg_is_in_recovery() then pg_last_wal_replay_lsn()"
+            "   else pg_current_wal_lsn() end, redo_lsn)::bigint,"
+            " pg_size_bytes(current_setting('wal_segment_size'))"
+            " from pg_control_checkpoint()"
+        ).fetchone()
     except psycopg.errors.InsufficientPrivilege:
         result.details["checkpoint"] = "pg_control_checkpoint() not allowed for this login: not checked"
         return
+    result.details["checkpoint"] = {"age_s": round(age, 1), "wal_since_redo_bytes": wal_since}
+    if wal_since is None or wal_since < segment:
+        result.details["checkpoint"]["note"] = "under one WAL segment written since: idle, not graded"
+        return
     result.grade("pg.checkpoint_age_s", round(age, 1), t["checkpoint_age_warning_s"], t["checkpoint_age_critical_s"],
-                 "last checkpoint {value:.0f}s ago (warning {warning:g}s, critical {critical:g}s): crash recovery"
-                 " would replay all WAL since; check checkpoint_timeout and the server log for failed checkpoints")
+                 f"last checkpoint {{value:.0f}}s ago with {wal_since / 2**20:,.0f} MB of WAL written since"
+                 " (warning {warning:g}s, critical {critical:g}s): crash recovery would replay all of it;"
+                 " check checkpoint_timeout / max_wal_size and the server log for failed checkpoints")
 
 
 SEQUENCES = r"""
