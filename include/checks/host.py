@@ -4,6 +4,7 @@ NTP source when one answers (psutil, /proc, one SNTP query per configured server
 
 from __future__ import annotations
 
+import concurrent.futures
 import os
 import socket
 import struct
@@ -128,11 +129,14 @@ def sntp_offset(host: str, port: int = 123, timeout_s: float = NTP_TIMEOUT_S) ->
     """This clock's offset from an NTP server in seconds (positive: we are behind), one SNTP query;
     None when it does not answer in time or is not synchronised itself."""
     request = b"\x23" + 47 * b"\0"  # LI 0, version 4, mode 3 (client)
+    address = _resolve(host, port, timeout_s)
+    if address is None:
+        return None
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         sock.settimeout(timeout_s)
         try:
             sent = time.time()
-            sock.sendto(request, (host, port))
+            sock.sendto(request, address)
             data, _ = sock.recvfrom(512)
             received = time.time()
         except OSError:
@@ -141,6 +145,19 @@ def sntp_offset(host: str, port: int = 123, timeout_s: float = NTP_TIMEOUT_S) ->
         return None
     server_received, server_sent = (_ntp_time(data[i:i + 8]) for i in (32, 40))
     return ((server_received - sent) + (server_sent - received)) / 2
+
+
+def _resolve(host: str, port: int, timeout_s: float) -> tuple[str, int] | None:
+    """``host``'s first IPv4 address, or None when the name does not resolve within ``timeout_s``
+    (getaddrinfo has no timeout of its own, so it runs on a thread we stop waiting for)."""
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="ntp-resolve")
+    try:
+        infos = pool.submit(socket.getaddrinfo, host, port, socket.AF_INET, socket.SOCK_DGRAM).result(timeout_s)
+    except (OSError, concurrent.futures.TimeoutError):
+        return None
+    finally:
+        pool.shutdown(wait=False)
+    return infos[0][4][:2] if infos else None
 
 
 def _ntp_time(raw: bytes) -> float:
