@@ -164,6 +164,20 @@ def test_a_sequence_at_98_percent_and_a_serial_key_near_its_integer_maximum(pg_d
     assert re.search(r"public\.nearly_out=98%", peer), peer
 
 
+def test_an_integer_primary_key_near_its_type_maximum(pg_database):
+    with db_connect(pg_database) as c:  # keys the application picks itself: no sequence to watch
+        c.execute('create table "Ledger" (entry integer primary key)')
+        c.execute('insert into "Ledger" values (1), (2104533975)')  # 98 % of 2,147,483,647
+        c.execute("create table tiny (id smallint primary key)")
+        c.execute("insert into tiny values (100)")
+    result = check(databases=[pg_database], sequence_warning_pct=75, sequence_critical_pct=95)
+    keys = {k["key"]: k for k in result.details["integer_keys"]}
+    assert keys['public.Ledger.entry']["used_pct"] == 98.0 and keys["public.tiny.id"]["used_pct"] == 0.31
+    assert result.metrics[f"pg.integer_key_used_pct[{pg_database}]"] == 98.0 and result.status == "critical"
+    assert "primary key " + pg_database + ":public.Ledger.entry (int4) at 2,104,533,975 of 2,147,483,647" in \
+        messages(result)
+
+
 def test_a_session_blocking_another_is_named_with_its_wait(pg_database):
     with db_connect(pg_database) as c:
         c.execute("create table locked (id int)")

@@ -57,10 +57,16 @@ def check(target, endpoint, window) -> CheckResult:
         _cache_hit(conn, result, target.thresholds)
         slow_statements(conn, result, target.thresholds["slow_statement_ms"])
         if not target.options.get("databases"):
-            _sequences(conn, result, target.thresholds)
+            _key_ranges(conn, result, target.thresholds)
     for database in target.options.get("databases") or []:
-        _in_database(endpoint, target, database, result, lambda c: _sequences(c, result, target.thresholds))
+        _in_database(endpoint, target, database, result, lambda c: _key_ranges(c, result, target.thresholds))
     return result
+
+
+def _key_ranges(conn, result: CheckResult, t: dict) -> None:
+    """How close sequences and integer primary keys of the connected database are to their maximum."""
+    _sequences(conn, result, t)
+    _integer_keys(conn, result, t)
 
 
 def _in_database(endpoint, target, database: str, result: CheckResult, look) -> None:
@@ -330,6 +336,49 @@ def _sequences(conn, result: CheckResult, t: dict) -> None:
                          + (f" (feeds {worst['column']})" if worst["column"] else ""))
                  + " = {value}% used (warning {warning:g}%, critical {critical:g}%): inserts fail when it runs out;"
                    " move the column and sequence to bigint before then")
+
+
+INTEGER_KEYS = r"""
+    select n.nspname, c.relname, a.attname, t.typname
+    from pg_index i join pg_class c on c.oid = i.indrelid join pg_namespace n on n.oid = c.relnamespace
+    join pg_attribute a on a.attrelid = c.oid and a.attnum = i.indkey[0] join pg_type t on t.oid = a.atttypid
+    where i.indisprimary and i.indnatts = 1 and t.typname in ('int2', 'int4') and c.relkind = 'r'
+      and n.nspname not in ('pg_catalog', 'information_schema') and n.nspname not like 'pg\_temp\_%'
+    order by pg_relation_size(c.oid) desc, 1, 2 limit 20"""
+INTEGER_MAX = {"int2": 32_767, "int4": 2_147_483_647}
+
+
+def _integer_keys(conn, result: CheckResult, t: dict) -> None:
+    """Single-column smallint/integer primary keys against their type's maximum (the 20 largest tables,
+    ``max()`` read through the key's index; a table locked for over a second is skipped)."""
+    from psycopg import sql
+
+    database = conn.info.dbname
+    found, skipped = [], []
+    conn.execute("set lock_timeout = '1s'")
+    for schema, table, column, typ in conn.execute(INTEGER_KEYS).fetchall():
+        try:
+            top = conn.execute(sql.SQL("select max({}) from {}").format(
+                sql.Identifier(column), sql.Identifier(schema, table))).fetchone()[0]
+        except psycopg.errors.LockNotAvailable:
+            skipped.append(f"{schema}.{table}")
+            continue
+        if top is not None:
+            found.append({"database": database, "key": f"{schema}.{table}.{column}", "type": typ, "max_used": top,
+                          "used_pct": round(100.0 * top / INTEGER_MAX[typ], 2)})
+    found.sort(key=lambda k: -k["used_pct"])
+    result.details.setdefault("integer_keys", []).extend(found)
+    if skipped:
+        result.details.setdefault("integer_keys_skipped_locked", []).extend(skipped)
+    if not found:
+        return
+    worst = found[0]
+    result.grade(f"pg.integer_key_used_pct[{database}]", worst["used_pct"], t["sequence_warning_pct"],
+                 t["sequence_critical_pct"],
+                 literal(f"primary key {database}:{worst['key']} ({worst['type']}) at {worst['max_used']:,} of"
+                         f" {INTEGER_MAX[worst['type']]:,}")
+                 + " = {value}% of its type (warning {warning:g}%, critical {critical:g}%): inserts fail at the"
+                   " maximum; change the column to bigint (a table rewrite: plan the window)")
 
 
 def _wraparound(conn, result: CheckResult, t: dict) -> None:
