@@ -135,3 +135,27 @@ def test_the_biggest_keys_by_type_match_redis_cli_bigkeys(tmp_path):
     assert peer_biggest == biggest, peer
     assert result.details["big_keys"]["biggest_by_type"]["string"]["length"] == 300_000
     assert "biggest key 'big:string' (string, 300,000 long)" in messages(result) and result.status == "warning"
+
+
+def test_memory_fragmentation_after_most_keys_are_deleted(tmp_path):
+    proc, port = start_redis_server(tmp_path)
+    try:
+        client = redis_lib.Redis(port=port)
+        pipe = client.pipeline(transaction=False)
+        for i in range(300_000):
+            pipe.set(f"frag:{i}", b"v" * 100)
+            if i % 10_000 == 9_999:
+                pipe.execute()
+        pipe.execute()
+        calm = check(port, fragmentation_min_mb=10)
+        for start in range(0, 300_000, 10_000):  # nine keys in ten go, spread over every allocator page
+            client.delete(*[f"frag:{i}" for i in range(start, start + 10_000) if i % 10])
+        result = check(port, fragmentation_min_mb=10, fragmentation_warning_ratio=1.5, fragmentation_critical_ratio=100)
+        ratio = float(client.info("memory")["mem_fragmentation_ratio"])
+        client.close()
+    finally:
+        stop(proc)
+    assert "redis.fragmentation_ratio" in calm.metrics and "fragmentation" not in messages(calm)
+    # Redis samples RSS every 100 ms, so the figure moves between two reads; both are far above 1.5
+    assert result.metrics["redis.fragmentation_ratio"] >= 1.5 and ratio >= 1.5
+    assert "memory fragmentation ratio" in messages(result) and result.status == "warning"
