@@ -84,7 +84,8 @@ def test_a_full_slow_log_counts_what_rotated_out_too(tmp_path):
         stop(proc)
     slow = second.details["slowlog"]
     # every command since the first check was logged (slower than 0 us); only 10 are kept, the rest still count
-    assert slow["new_entries"] == second.metrics["redis.slowlog_last_id"] - first.metrics["redis.slowlog_last_id"]
+    assert slow["new_entries"] == (second.metrics["redis.slowlog_entries_total"]
+                                   - first.metrics["redis.slowlog_entries_total"])
     assert slow["new_entries"] >= 50 and slow["lost_to_rotation"] >= 40
     assert second.metrics["redis.slowlog_new"] == slow["new_entries"] and second.status == "critical"
     assert "slow log entries since the previous check" in messages(second)

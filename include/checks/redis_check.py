@@ -187,15 +187,16 @@ SLOWLOG_READ = 128  # entries read per run at most
 
 
 def _slowlog(client: redis.Redis, result: CheckResult, previous: dict, t: dict) -> None:
-    """Slow log entries added since the previous run (by entry id; a full log means at least that many)."""
+    """Slow log entries added since the previous run, by entry id (ids count up from 0, so the last id + 1
+    is how many were ever logged): entries rotated out of a full log before this run still count."""
     entries = client.slowlog_get(SLOWLOG_READ)
-    last_id = max((int(e["id"]) for e in entries), default=int(previous.get("redis.slowlog_last_id", -1)))
-    result.metrics["redis.slowlog_last_id"] = last_id
-    before = previous.get("redis.slowlog_last_id")
-    if before is None or last_id < before:  # first run, restart or SLOWLOG RESET
-        before = -1
-    new = [e for e in entries if int(e["id"]) > before]
-    missed = max(0, last_id - int(before) - len(new))  # rotated out of a full log before we read it
+    total = max((int(e["id"]) + 1 for e in entries), default=0)
+    result.metrics["redis.slowlog_entries_total"] = total
+    before = previous.get("redis.slowlog_entries_total")
+    if before is None or total < before:  # first run, restart or SLOWLOG RESET: counted from the start
+        before = 0
+    new = [e for e in entries if int(e["id"]) >= before]
+    missed = max(0, int(total - before) - len(new))
     count = len(new) + missed
     slowest = sorted(new, key=lambda e: -int(e["duration"]))[:5]
     result.details["slowlog"] = {
