@@ -314,3 +314,12 @@ def test_checkpoint_age_is_graded_once_wal_was_written_since(private_cluster):
     assert busy.details["checkpoint"]["wal_since_redo_bytes"] >= 16 * 2**20
     assert "last checkpoint" in messages(busy) and "MB of WAL written since" in messages(busy)
     assert "last checkpoint" not in messages(check(endpoint))  # default thresholds: an hour
+
+
+def test_a_listed_database_that_cannot_be_opened_is_a_warning_and_the_others_are_checked(pg_database):
+    with db_connect(pg_database) as c:
+        c.execute("create sequence half as integer maxvalue 100")
+        c.execute("select setval('half', 50)")
+    result = check(databases=["aegis_no_such_database", pg_database])
+    assert any("database aegis_no_such_database: cannot be opened" in f.message for f in result.findings)
+    assert {s["sequence"] for s in result.details["sequences"]} == {"public.half"}

@@ -59,7 +59,7 @@ def check(target, endpoint, window) -> CheckResult:
         if not target.options.get("databases"):
             _key_ranges(conn, result, target.thresholds)
     for database in target.options.get("databases") or []:
-        _in_database(endpoint, target, database, result, lambda c: _key_ranges(c, result, target.thresholds))
+        _key_ranges_in(endpoint, target, database, result)
     return result
 
 
@@ -69,14 +69,14 @@ def _key_ranges(conn, result: CheckResult, t: dict) -> None:
     _integer_keys(conn, result, t)
 
 
-def _in_database(endpoint, target, database: str, result: CheckResult, look) -> None:
-    """Run ``look(conn)`` connected to ``database``; one that cannot be opened is a warning and the check goes on."""
+def _key_ranges_in(endpoint, target, database: str, result: CheckResult) -> None:
+    """:func:`_key_ranges` in ``database``; one that cannot be opened is a warning and the check goes on."""
     try:
         with connect(endpoint, target.timeout_seconds, database) as conn:
-            look(conn)
+            _key_ranges(conn, result, target.thresholds)
     except psycopg.OperationalError as exc:
-        result.add("warning", f"database {database}: cannot be opened ({_first_line(exc)}):"
-                              " its sequences were not checked; check the name in the inventory and the grants")
+        result.add("warning", f"database {database}: cannot be opened ({_first_line(exc)}): its sequences and"
+                              " integer keys were not checked; check the name in the inventory and the grants")
 
 
 def _first_line(exc: BaseException) -> str:
