@@ -102,9 +102,12 @@ def _open_files(result: CheckResult, t: dict) -> None:
 
 def _oom_kills(result: CheckResult, previous: dict, t: dict) -> None:
     """Processes the kernel killed for want of memory since the previous run (/proc/vmstat oom_kill)."""
-    counters = dict(line.split() for line in (PROC / "vmstat").read_text().splitlines() if line.count(" ") == 1)
+    try:
+        counters = dict(line.split() for line in (PROC / "vmstat").read_text().splitlines() if line.count(" ") == 1)
+    except OSError:
+        counters = {}
     if "oom_kill" not in counters:
-        result.details["oom_kills"] = "this kernel has no oom_kill counter (before 4.13): not checked"
+        result.details["oom_kills"] = "no oom_kill counter in /proc/vmstat (kernel before 4.13?): not checked"
         return
     total = int(counters["oom_kill"])
     result.metrics["host.oom_kill_total"] = total
