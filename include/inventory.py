@@ -34,6 +34,13 @@ DEFAULT_THRESHOLDS: dict[str, dict[str, float]] = {
         "memory_warning_pct": 85, "memory_critical_pct": 95,
         "swap_warning_pct": 50, "swap_critical_pct": 80,
         "load_per_cpu_warning": 1.5, "load_per_cpu_critical": 3.0,
+        # deeper checks (issue 20)
+        "inode_warning_pct": 75, "inode_critical_pct": 85,
+        "load5_per_cpu_warning": 1.2, "load5_per_cpu_critical": 2.5,
+        "load15_per_cpu_warning": 1.0, "load15_per_cpu_critical": 2.0,
+        "open_files_warning_pct": 75, "open_files_critical_pct": 90,
+        "oom_kills_warning": 1, "oom_kills_critical": 5,
+        "clock_offset_warning_s": 0.5, "clock_offset_critical_s": 2.0,
     },
     "postgres": {
         "connections_warning_pct": 75, "connections_critical_pct": 90,
@@ -42,17 +49,38 @@ DEFAULT_THRESHOLDS: dict[str, dict[str, float]] = {
         "xid_age_warning": 500_000_000, "xid_age_critical": 1_200_000_000,
         "cache_hit_warning_min_pct": 95, "cache_hit_critical_min_pct": 85,
         "slow_statement_ms": 1000,
+        # deeper checks (issue 20), defaults after check_postgres where it has one
+        "idle_in_transaction_warning": 5, "idle_in_transaction_critical": 20,
+        "long_statement_warning_s": 60, "long_statement_critical_s": 600,
+        "blocked_warning_s": 30, "blocked_critical_s": 300,
+        "prepared_transaction_warning_s": 60, "prepared_transaction_critical_s": 3600,
+        "slot_retained_wal_warning_mb": 1024, "slot_retained_wal_critical_mb": 10240,
+        "archive_failures_warning": 1, "archive_failures_critical": 10,
+        "checkpoint_age_warning_s": 3600, "checkpoint_age_critical_s": 21600,
+        "sequence_warning_pct": 85, "sequence_critical_pct": 95,
     },
     "mysql": {
         "connections_warning_pct": 75, "connections_critical_pct": 90,
         "slow_queries_growth_warning": 10, "slow_queries_growth_critical": 100,
         "long_query_s": 10, "long_queries_critical": 5,
+        # deeper checks (issue 20)
+        "replication_lag_warning_s": 30, "replication_lag_critical_s": 300,
+        "deadlocks_warning": 1, "deadlocks_critical": 10,
+        "tables_without_pk_warning": 1,
+        "redundant_indexes_warning": 1,
     },
     "redis": {
         "memory_warning_pct": 80, "memory_critical_pct": 90,
         "evictions_warning": 1, "evictions_critical": 1000,
         "hit_ratio_warning_min_pct": 80, "hit_ratio_critical_min_pct": 50,
         "latency_warning_ms": 10, "latency_critical_ms": 100,
+        # deeper checks (issue 20)
+        "replication_lag_warning_s": 10, "replication_lag_critical_s": 60,
+        "rejected_connections_warning": 1, "rejected_connections_critical": 100,
+        "fragmentation_warning_ratio": 1.5, "fragmentation_critical_ratio": 3.0,
+        "fragmentation_min_mb": 100,
+        "slowlog_warning": 1, "slowlog_critical": 100,
+        "big_key_warning_mb": 10, "big_key_critical_mb": 100,
     },
     "milvus": {},
     "neo4j": {},
@@ -67,7 +95,7 @@ NO_CONNECTION_KINDS = {"host", "log_source", "files"}
 
 #: Fields each kind accepts beyond the common ones, with their types and defaults.
 KIND_FIELDS: dict[str, dict[str, tuple[type | tuple[type, ...], Any]]] = {
-    "host": {"mounts": (list, ["/"])},
+    "host": {"mounts": (list, ["/"]), "ntp_servers": (list, [])},
     "postgres": {"databases": (list, [])},
     "mysql": {"databases": (list, [])},
     "redis": {"latency_samples": (int, 20)},

@@ -26,10 +26,11 @@ GROWTH_PCT = 20.0
 GROWTH_POINTS = 10.0
 #: What counts as growth that matters, by category (the first matching pattern names it).
 WATCHED: tuple[tuple[str, re.Pattern], ...] = (
-    ("errors", re.compile(r"error|slow|evict|unreachable|fail|long_quer|idle_in_transaction")),
+    ("errors", re.compile(r"error|slow|evict|unreachable|fail|long_quer|idle_in_transaction|deadlock|oom_kill"
+                          r"|rejected")),
     ("connections", re.compile(r"connection|threads_connected|clients")),
     ("latency", re.compile(r"latency|_ms$|lag_s$|transaction_s$|duration")),
-    ("sizes", re.compile(r"size|bytes|memory|disk|rows|keys|xid_age")),
+    ("sizes", re.compile(r"size|bytes|memory|disk|inode|rows|keys|biggest_key|xid_age|wal_mb|used_pct")),
 )
 NEVER_FLAGGED = re.compile(r"_total$|uptime|hit_ratio|hit_pct")
 

@@ -129,3 +129,9 @@ def run_bounded(target: str, kind: str, check: Callable[[], CheckResult], timeou
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return text[0] if text else ""
+
+
+def literal(text: object) -> str:
+    """``text`` safe inside a :meth:`CheckResult.grade` message (its braces escaped for ``str.format``):
+    names and statements come from the target and may hold ``{`` or ``}``."""
+    return str(text).replace("{", "{{").replace("}", "}}")

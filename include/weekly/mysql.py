@@ -21,6 +21,9 @@ older_than_days, batch_size}``): rows whose ``column`` is older than ``older_tha
 its own short transaction) until none is left or ``max_seconds`` runs out. Dry run (the default):
 only counts the rows that would go.
 
+**Redundant indexes** (duplicates and left prefixes, as ``pt-duplicate-key-checker`` finds them):
+recommended with the ``ALTER TABLE … DROP INDEX`` that removes each, never run.
+
 **Time partitions** (setting ``partitions``, a list of ``{table: "db.table", interval: day|month,
 premake: N, retention_days: N}``) of tables partitioned ``BY RANGE (TO_DAYS(col))``,
 ``BY RANGE (UNIX_TIMESTAMP(col))`` or ``BY RANGE COLUMNS(col)`` on a date/datetime column: makes
@@ -46,6 +49,7 @@ from typing import Any
 
 from include.checks.base import WARNING, CheckResult
 from include.checks.mysql import quote_ident as q
+from include.checks.mysql import redundant_indexes
 
 log = logging.getLogger(__name__)
 
@@ -132,6 +136,7 @@ def maintain(target, endpoint, settings: dict, *, dry_run: bool = True) -> Check
         result.details["partitions"] = []
         for item in settings["partitions"]:
             result.details["partitions"] += rotate_partitions(cur, item, settings, deadline, dry_run)
+        result.details["redundant_indexes"] = redundant_indexes(cur, databases)  # recommended, never dropped here
     finally:
         conn.close()
     _summarise(result, dry_run)
@@ -465,7 +470,12 @@ def _summarise(result: CheckResult, dry_run: bool) -> None:
         "mysql.purge.deleted_rows": sum(r["deleted"] for r in d["purge"]),
         "mysql.partitions.added": sum(1 for r in parts if r.get("operation") == "add" and r["action"] == "done"),
         "mysql.partitions.dropped": sum(1 for r in parts if r.get("operation") == "drop" and r["action"] == "done"),
+        "mysql.recommend.redundant_indexes": len(d["redundant_indexes"]),
     })
+    for r in d["redundant_indexes"]:
+        result.add(WARNING, f"recommendation: {r['database']}.{r['table']} index {r['index']} is redundant"
+                            f" ({r['reason']}): it slows every write for nothing; after checking no query hint"
+                            f" names it, run: {r['alter']}")
     for r in still_zero:
         result.add(WARNING, f"{r['database']}.{r['table']}: index(es) {', '.join(r['zero_cardinality_after'])} still"
                             " have cardinality 0 after ANALYZE TABLE: constant or empty column, consider dropping")

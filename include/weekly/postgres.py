@@ -31,6 +31,13 @@ read by sequential scan at least ``seq_scan_min`` times and more often than thro
 connections in use against ``max_connections`` minus ``superuser_reserved_connections`` and against
 ``pool_size`` (the total size of the application / PgBouncer pools pointing at this server), if set.
 
+**Rewrite candidates, recommended only**: after the VACUUMs, a table whose heap is still at least
+``full_vacuum_min_bytes`` and of which at least ``full_vacuum_ratio`` is free space (plain VACUUM
+keeps it inside the file) is recommended for ``VACUUM FULL`` or ``pg_repack``, with the space the
+rewrite would return and the lock it needs. Free space is measured by ``pgstattuple_approx`` where the
+``pgstattuple`` extension is installed in the database, else estimated from the live row count and
+the columns' average widths (``pg_stats``). Aegis never runs either.
+
 VACUUM and ANALYZE change no data: they run whether or not the run is a dry run.
 """
 
@@ -66,12 +73,15 @@ DEFAULTS: dict[str, Any] = {
     "seq_scan_min": 100,
     "pool_size": None,              # total configured pool size towards this server, when known
     "connections_warning_pct": 75,
+    "full_vacuum_min_bytes": 100 << 20,  # heap size from which a rewrite is worth recommending
+    "full_vacuum_ratio": 0.5,           # share of the heap that is free space after VACUUM
 }
 APPLICATION_NAME = "aegis-weekly-vacuum"
 _POSITIVE = ("max_seconds", "parallelism", "connect_timeout_s", "statement_timeout_s", "lock_timeout_s")
 _NON_NEGATIVE = ("dead_tuples_min", "dead_ratio", "vacuum_stale_days", "freeze_age", "analyze_mod_min",
                  "analyze_mod_ratio", "analyze_stale_days", "slow_statement_ms", "unused_index_min_bytes",
-                 "seq_scan_min_rows", "seq_scan_min", "connections_warning_pct")
+                 "seq_scan_min_rows", "seq_scan_min", "connections_warning_pct", "full_vacuum_min_bytes",
+                 "full_vacuum_ratio")
 
 TABLE_STATS = r"""
     select s.schemaname, s.relname, s.n_live_tup, s.n_dead_tup, s.n_mod_since_analyze,
@@ -135,7 +145,8 @@ def maintain(target, endpoint, settings: dict, *, dry_run: bool = True) -> Check
         _connection_usage(conn, result, settings)
         slow_statements(conn, result, settings["slow_statement_ms"])
     rows: list[dict] = []
-    recommendations: dict[str, list] = {"unused_indexes": [], "duplicate_indexes": [], "seq_scan_candidates": []}
+    recommendations: dict[str, list] = {"unused_indexes": [], "duplicate_indexes": [], "seq_scan_candidates": [],
+                                        "rewrite_candidates": []}
     for database in databases:
         try:
             with _read_connection(endpoint, database, settings) as conn:
@@ -149,6 +160,13 @@ def maintain(target, endpoint, settings: dict, *, dry_run: bool = True) -> Check
             continue
         log.info("%s/%s: %d table(s) need maintenance", target.name, database, len(jobs))
         rows += run_jobs(endpoint, database, jobs, settings, deadline)
+        try:  # after the VACUUMs: what plain VACUUM could not give back
+            with _read_connection(endpoint, database, settings) as conn:
+                recommendations["rewrite_candidates"] += [{"database": database, **r}
+                                                          for r in rewrite_candidates(conn, settings)]
+        except psycopg.Error as exc:
+            result.add(WARNING, f"database {database}: rewrite candidates not measured:"
+                                f" {(str(exc).strip().splitlines() or [''])[0]}")
     _summarise(result, rows, recommendations, settings)
     return result
 
@@ -318,6 +336,51 @@ def recommend(conn, settings: dict) -> dict[str, list[dict]]:
     return {"unused_indexes": unused, "duplicate_indexes": duplicates, "seq_scan_candidates": seq}
 
 
+REWRITE_SIZES = r"""
+    select n.nspname, c.relname, c.oid::int, pg_relation_size(c.oid), s.n_live_tup, s.n_dead_tup,
+           (select sum(st.avg_width) from pg_stats st where st.schemaname = n.nspname and st.tablename = c.relname),
+           coalesce((select option_value::int from pg_options_to_table(c.reloptions)
+                     where option_name = 'fillfactor'), 100)
+    from pg_class c join pg_namespace n on n.oid = c.relnamespace join pg_stat_user_tables s on s.relid = c.oid
+    where c.relkind = 'r' and pg_relation_size(c.oid) >= %s
+      and n.nspname not like 'pg\_temp\_%%' and n.nspname not like 'pg\_toast\_temp\_%%'
+    order by 4 desc, 1, 2 limit 50"""
+TUPLE_OVERHEAD_BYTES = 28  # heap tuple header (23, aligned to 24) + line pointer (4)
+
+
+def rewrite_candidates(conn, settings: dict) -> list[dict]:
+    """Tables still mostly free space after VACUUM: recommended for VACUUM FULL / pg_repack, never run."""
+    exact = bool(conn.execute("select 1 from pg_extension where extname = 'pgstattuple'").fetchone())
+    found = []
+    for schema, table, oid, size, live, dead, width, fillfactor in conn.execute(
+            REWRITE_SIZES, (settings["full_vacuum_min_bytes"],)).fetchall():
+        if dead >= settings["dead_tuples_min"] and dead >= settings["dead_ratio"] * live:
+            continue  # plain VACUUM comes first (this run's, or the next one's)
+        if exact:
+            live_bytes = conn.execute("select approx_tuple_len from pgstattuple_approx(%s::regclass)",
+                                      (oid,)).fetchone()[0]
+            measured = "pgstattuple_approx"
+        elif width is not None:
+            live_bytes, measured = int(live * (TUPLE_OVERHEAD_BYTES + width)), "estimate from pg_stats widths"
+        else:
+            continue  # never analyzed: no width to estimate from
+        needed = int(live_bytes * 100 / fillfactor)
+        reclaimable = max(0, size - needed)
+        if reclaimable < settings["full_vacuum_ratio"] * size:
+            continue
+        mb = 2**20
+        found.append({
+            "schema": schema, "table": table, "size_bytes": size, "live_bytes": needed,
+            "reclaimable_bytes": reclaimable, "measured_by": measured,
+            "advice": (f"{reclaimable / mb:,.0f} MB of its {size / mb:,.0f} MB is free space VACUUM cannot return:"
+                       " VACUUM FULL would give it back but holds an ACCESS EXCLUSIVE lock (every read and write"
+                       f" waits) for the whole rewrite and needs about {needed / mb:,.0f} MB free disk for the copy;"
+                       " pg_repack does it online (ACCESS EXCLUSIVE only briefly at start and end; needs the"
+                       " pg_repack extension and a primary key). Recommended only: Aegis never runs either"),
+        })
+    return found
+
+
 def _connection_usage(conn, result: CheckResult, settings: dict) -> None:
     """Connections in use against what applications may open, and against the configured pool size."""
     from include.checks.postgres import connection_usage
@@ -356,6 +419,9 @@ def _summarise(result: CheckResult, rows: list[dict], recommendations: dict, set
         "pg.recommend.unused_indexes": len(recommendations["unused_indexes"]),
         "pg.recommend.duplicate_indexes": len(recommendations["duplicate_indexes"]),
         "pg.recommend.seq_scan_tables": len(recommendations["seq_scan_candidates"]),
+        "pg.recommend.rewrite_tables": len(recommendations["rewrite_candidates"]),
+        "pg.recommend.rewrite_reclaimable_bytes": sum(r["reclaimable_bytes"]
+                                                      for r in recommendations["rewrite_candidates"]),
     })
     if skipped:
         result.add(WARNING, f"{len(skipped)} table(s) not maintained: {_names(skipped)} ({skipped[0]['action']})")
@@ -367,7 +433,8 @@ def _summarise(result: CheckResult, rows: list[dict], recommendations: dict, set
                             " an old open transaction, prepared transaction or replication slot holds them;"
                             " look at pg_stat_activity.backend_xmin")
     for name, what in (("unused_indexes", "unused index(es)"), ("duplicate_indexes", "set(s) of duplicate indexes"),
-                       ("seq_scan_candidates", "large table(s) read by sequential scans (missing index?)")):
+                       ("seq_scan_candidates", "large table(s) read by sequential scans (missing index?)"),
+                       ("rewrite_candidates", "table(s) mostly free space after VACUUM (VACUUM FULL / pg_repack)")):
         found = recommendations[name]
         if found:
             result.add(WARNING, f"recommendation: {len(found)} {what}, e.g. {found[0]['database']}:"
