@@ -76,7 +76,7 @@ def check_postgres(target, endpoint, settings: dict[str, Any]) -> CheckResult:
     """TLS, password hashing, pg_hba rules, listen addresses, superusers and login logging."""
     import psycopg
 
-    from include.checks.postgres import connect
+    from include.clients.postgres import connect
 
     result = CheckResult(target.name, target.kind)
     with connect(endpoint, target.timeout_seconds) as conn:
@@ -162,7 +162,7 @@ def check_mysql(target, endpoint, settings: dict[str, Any]) -> CheckResult:
     """Accounts (empty passwords, anonymous, root from anywhere), TLS and local_infile."""
     import MySQLdb
 
-    from include.checks.mysql import connect
+    from include.clients.mysql import connect
 
     result = CheckResult(target.name, target.kind)
     conn = connect(endpoint, target.timeout_seconds)
@@ -228,7 +228,7 @@ def check_redis(target, endpoint, settings: dict[str, Any]) -> CheckResult:
     """Login without a password, protected mode, bind addresses, dangerous commands of the default user."""
     import redis
 
-    from include.checks.redis_check import connect
+    from include.clients.redis import connect
 
     result = CheckResult(target.name, target.kind)
     client = connect(endpoint, target.timeout_seconds)
@@ -260,7 +260,7 @@ def _redis_default_user(endpoint, timeout_s: float, result: CheckResult) -> bool
     """Whether a client gets in without a password: a second connection with no credentials at all sends PING."""
     import redis
 
-    from include.checks.redis_check import connect
+    from include.clients.redis import connect
     from include.targets import Endpoint
 
     anonymous = connect(Endpoint(host=endpoint.host, port=endpoint.port, schema=endpoint.schema,
@@ -356,14 +356,11 @@ def world_writable(folders: Iterable[str]) -> tuple[list[str], int, bool]:
 
 # -- by kind ------------------------------------------------------------------------------------------
 
-KIND_CHECKS: dict[str, Callable[[Any, Any, dict], CheckResult]] = {
-    "postgres": check_postgres, "mysql": check_mysql, "redis": check_redis, "host": check_host,
-}
-
-
 def scan_target(target, endpoint, settings: dict[str, Any] | None = None) -> dict[str, Any]:
     """The configuration checks of one target, bounded in time; unreachable becomes a result. As a dict."""
-    check = KIND_CHECKS[target.kind]
+    from include.kinds import load, spec
+
+    check: Callable[[Any, Any, dict], CheckResult] = load(spec(target.kind).security)
     return run_bounded(target.name, target.kind, lambda: check(target, endpoint, settings or {}),
                        max(3 * target.timeout_seconds, WALK_MAX_SECONDS + 10)).to_dict()
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import MySQLdb
 import pytest
 
-from include.checks.mysql import quote_ident as q
+from include.clients.mysql import quote_ident as q
 from include.inventory import Target
 from include.targets import Endpoint
 from include.weekly import mysql as wmy

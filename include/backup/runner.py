@@ -5,7 +5,6 @@ They tie the kind modules to the artifact store and the catalog; the DAGs only c
 
 from __future__ import annotations
 
-import importlib
 import logging
 import shutil
 import tempfile
@@ -21,19 +20,17 @@ from include.backup.retention import plan
 
 log = logging.getLogger(__name__)
 
-KIND_MODULES = {
-    "postgres": "include.backup.postgres",
-    "mysql": "include.backup.mysql",
-    "redis": "include.backup.redis_backup",
-    "milvus": "include.backup.milvus_backup",
-    "files": "include.backup.files",
-    "kubernetes": "include.backup.kubernetes_backup",
-}
 DATABASE_KINDS = {"postgres", "mysql"}
 
 
 def kind_module(kind: str):
-    return importlib.import_module(KIND_MODULES[kind])
+    """The backup module of ``kind`` (named by its spec, :mod:`include.kinds`)."""
+    from include.kinds import load, spec
+
+    module = spec(kind).backup
+    if module is None:
+        raise KeyError(f"kind {kind!r} has no backup")
+    return load(module)
 
 
 def sets_folder(inventory, target: str, set_id: str | None = None):

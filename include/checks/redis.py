@@ -8,25 +8,7 @@ import time
 import redis
 
 from include.checks.base import CheckResult
-
-
-def connect(endpoint, timeout_s: float) -> redis.Redis:
-    """A client with connect and socket timeouts (password from the connection, never logged).
-
-    No retries: redis-py retries a failed command with backoff by default, so a down or hung
-    server would take a multiple of ``timeout_s`` to report; every caller here wants one bound.
-    """
-    from redis.backoff import NoBackoff
-    from redis.retry import Retry
-
-    return redis.Redis(
-        host=endpoint.host or "127.0.0.1", port=int(endpoint.port or 6379),
-        db=int(endpoint.schema or (endpoint.extra or {}).get("db", 0) or 0),
-        username=endpoint.login or None, password=endpoint.password or None,
-        socket_timeout=timeout_s, socket_connect_timeout=timeout_s,
-        ssl=bool((endpoint.extra or {}).get("ssl", False)),
-        retry=Retry(NoBackoff(), 0),
-    )
+from include.clients.redis import connect
 
 
 def check(target, endpoint, window) -> CheckResult:

@@ -1,0 +1,21 @@
+"""Redis servers: checked daily, backed up (RDB), cleaned weekly, scanned, drained before updates."""
+
+from include.kinds.base import KindSpec
+
+SPEC = KindSpec(
+    name="redis",
+    fields={"latency_samples": (int, 20)},
+    thresholds={
+        "memory_warning_pct": 80, "memory_critical_pct": 90,
+        "evictions_warning": 1, "evictions_critical": 1000,
+        "hit_ratio_warning_min_pct": 80, "hit_ratio_critical_min_pct": 50,
+        "latency_warning_ms": 10, "latency_critical_ms": 100,
+    },
+    check="include.checks.redis",
+    backup="include.backup.redis",
+    weekly="include.weekly.redis_cleanup",
+    security="include.security:check_redis",
+    drain=True,
+    update_health=True,
+    restore_health=True,
+)
