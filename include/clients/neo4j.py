@@ -1,8 +1,8 @@
 """Neo4j client: run a Cypher statement, get plain dicts back.
 
 Kept deliberately tiny so the Neo4j check can be tested against a fake driver
-(there is no Neo4j server to test against). Built from an Endpoint (:func:`connect`) as
-the provider's ``Neo4jHook`` builds it, or around any neo4j ``Driver``.
+(there is no Neo4j server to test against). Built from an Endpoint as the provider's
+``Neo4jHook`` builds it from a connection, or around any neo4j ``Driver``.
 """
 
 from __future__ import annotations
@@ -23,10 +23,12 @@ class Neo4jClient:
         """A client for a resolved Endpoint, its driver built as the provider hook builds it (connects lazily)."""
         from neo4j import GraphDatabase
 
-        uri = uri_for(endpoint)
-        auth = (endpoint.login, endpoint.password) if endpoint.login is not None and endpoint.password is not None else None
-        tls = {} if "+" in uri else {"encrypted": bool((endpoint.extra or {}).get("encrypted", False))}
-        return cls(GraphDatabase.driver(uri, auth=auth, connection_timeout=float(timeout_s), **tls), timeout_s)
+        x = endpoint.extra or {}  # scheme and TLS as the hook reads them: neo4j_scheme, certs_*, encrypted
+        tls = "+ssc" if x.get("certs_self_signed") else "+s" if x.get("certs_trusted_ca") else ""
+        uri = f"{'neo4j' if x.get('neo4j_scheme') else 'bolt'}{tls}://{endpoint.host}:{endpoint.port or 7687}"
+        auth = (endpoint.login, endpoint.password) if endpoint.password is not None else None
+        kw = {} if tls else {"encrypted": bool(x.get("encrypted", False))}
+        return cls(GraphDatabase.driver(uri, auth=auth, connection_timeout=float(timeout_s), **kw), timeout_s)
 
     def query(self, cypher: str, database: str | None = None, *,
               timeout_s: float | None = None) -> list[dict[str, Any]]:
@@ -46,17 +48,5 @@ class Neo4jClient:
         self.driver.close()
 
 
-def connect(endpoint: Any, timeout_s: float) -> Neo4jClient:
-    """A :class:`Neo4jClient` for a resolved :class:`include.targets.Endpoint`, statements bounded by ``timeout_s``."""
-    return Neo4jClient.from_endpoint(endpoint, timeout_s)
-
-
-def uri_for(endpoint: Any) -> str:
-    """``bolt://`` (``neo4j://`` with the extra ``neo4j_scheme``), ``+s`` / ``+ssc`` for TLS, host and port."""
-    extra = endpoint.extra or {}
-    scheme = "neo4j" if extra.get("neo4j_scheme") else "bolt"
-    if extra.get("certs_self_signed"):
-        scheme += "+ssc"
-    elif extra.get("certs_trusted_ca"):
-        scheme += "+s"
-    return f"{scheme}://{endpoint.host or '127.0.0.1'}:{endpoint.port or 7687}"
+#: the module's one way to get a client: ``connect(endpoint, timeout_s)``
+connect = Neo4jClient.from_endpoint
