@@ -12,7 +12,7 @@ import redis
 from include.backup import redis as redis_backup
 from include.inventory import parse_inventory
 from include.targets import Endpoint
-from tests.conftest import free_port
+from tests.helpers import free_port
 
 
 def redis_target(timeout: float = 120):

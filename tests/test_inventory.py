@@ -3,7 +3,7 @@
 import pytest
 
 from include.inventory import InventoryError, load_inventory, parse_inventory
-from tests.conftest import REPO, write_inventory
+from tests.helpers import REPO, write_inventory
 
 
 def test_demo_inventory_loads_with_seed_defaults():

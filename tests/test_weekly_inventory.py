@@ -7,7 +7,7 @@ import pytest
 from include.inventory import InventoryError, parse_inventory
 from include.kinds import all_kinds, kinds_with, spec
 from include.weekly import concern_module, defaults_for
-from tests.conftest import write_inventory
+from tests.helpers import write_inventory
 
 
 def test_every_registered_module_follows_the_contract():
