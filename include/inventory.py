@@ -360,7 +360,8 @@ class _Validator:
 
         if not spec(kind).weekly:
             if raw is not None:
-                self.fail(where, f"kind {kind!r} has no weekly maintenance; it exists for {sorted(kinds_with('weekly'))}")
+                self.fail(where, f"kind {kind!r} has no weekly maintenance; "
+                                 f"it exists for {sorted(kinds_with('weekly'))}")
             return {}
         raw = self.mapping(raw, where)
         defaults = {**WEEKLY_COMMON, **defaults_for(kind)}

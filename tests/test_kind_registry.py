@@ -5,7 +5,6 @@ views agree with each other and with the modules they name."""
 from __future__ import annotations
 
 import json
-import textwrap
 import uuid
 from datetime import datetime, timedelta, timezone
 from pathlib import Path

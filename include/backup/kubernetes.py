@@ -25,10 +25,14 @@ import json
 import logging
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 from include.backup.base import BackupToolError, DumpResult
 from include.clients.kubernetes import KubeClient
+
+if TYPE_CHECKING:
+    from include.inventory import Target
+
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +89,7 @@ def decrypt(token: bytes, key: bytes | str | None) -> Any:
 
 
 # ------------------------------------------------------------------------- dump
-def dump(target, endpoint, workdir: Path, *, client: KubeClient | None = None,
+def dump(target: Target, endpoint, workdir: Path, *, client: KubeClient | None = None,
          key: bytes | str | None = None) -> DumpResult:
     """Write the namespace's ConfigMaps (clear) and Secrets (encrypted) into ``workdir``."""
     import kubernetes

@@ -27,12 +27,16 @@ import tempfile
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 from include.backup.base import BackupToolError, DumpResult
 from include.clients.milvus import release_lite_server
 from include.clients.milvus import session as milvus_client
 from include.targets import Endpoint
+
+if TYPE_CHECKING:
+    from include.inventory import Target
+
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +81,7 @@ def from_json(value: Any) -> Any:
 
 
 # ------------------------------------------------------------------------- dump
-def dump(target, endpoint: Endpoint, workdir: Path) -> DumpResult:
+def dump(target: Target, endpoint: Endpoint, workdir: Path) -> DumpResult:
     """Write schema, indexes and rows of every collection into ``workdir``; facts ``{collection: rows}``."""
     import pymilvus
 

@@ -18,7 +18,7 @@ import tempfile
 import threading
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 from include.backup import scratch as scratch_lifecycle
 from include.backup.base import BackupToolError, DumpResult, secret_file, tool_version
@@ -26,6 +26,10 @@ from include.backup.scratch import scratch_databases
 from include.clients import mysql as my_client
 from include.clients.mysql import NO_DATABASE, connect, quote_ident
 from include.targets import Endpoint
+
+if TYPE_CHECKING:
+    from include.inventory import Target
+
 
 CHUNK = 1 << 20
 DUMP_FLAGS = ["--single-transaction", "--routines", "--triggers", "--events", "--hex-blob", "--no-tablespaces"]
@@ -46,7 +50,7 @@ def _connect(endpoint: Endpoint, timeout_s: float):
 
 
 @contextmanager
-def _defaults_file(endpoint) -> Iterator[str]:
+def _defaults_file(endpoint: Endpoint) -> Iterator[str]:
     """``--defaults-extra-file=…`` with the [client] credentials, in a private temp folder removed afterwards."""
     def value(v) -> str:  # option-file quoting: backslash escapes inside double quotes
         return '"' + str(v).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
@@ -115,7 +119,7 @@ def _count_tables(cur, db: str) -> dict[str, int]:
     return counts
 
 
-def facts(endpoint, databases: list[str], timeout_s: float) -> dict:
+def facts(endpoint: Endpoint, databases: list[str], timeout_s: float) -> dict:
     """Exact ``COUNT(*)`` of every base table per database, inside one consistent-snapshot transaction.
 
     Known deviation: when called just before ``mysqldump`` (see :func:`dump`) this is a separate
@@ -140,7 +144,7 @@ def _dump_file(workdir: Path, db: str) -> Path:
     return workdir / f"{db}.sql.gz"
 
 
-def dump(target, endpoint, workdir: Path) -> DumpResult:
+def dump(target: Target, endpoint: Endpoint, workdir: Path) -> DumpResult:
     """Dump each database (default: the connection's own) to ``workdir/<db>.sql.gz``."""
     timeout_s = float(target.backup.get("timeout_seconds", 3600))
     databases = list(target.options.get("databases") or ([endpoint.schema] if endpoint.schema else []))
@@ -158,7 +162,7 @@ def dump(target, endpoint, workdir: Path) -> DumpResult:
     return DumpResult(tool_versions=versions, facts={"databases": result})
 
 
-def restore(endpoint, workdir: Path, manifest_facts: dict, *, database_map: dict[str, str] | None = None,
+def restore(endpoint: Endpoint, workdir: Path, manifest_facts: dict, *, database_map: dict[str, str] | None = None,
             timeout_s: float, replace: bool = False) -> dict:
     """Load each ``<db>.sql.gz`` into ``database_map[db]`` (default: the same name), created if missing.
 

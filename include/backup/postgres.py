@@ -16,7 +16,7 @@ import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 import psycopg
 from psycopg import sql
@@ -28,6 +28,10 @@ from include.backup.scratch import scratch_databases
 from include.clients import postgres as pg_client
 from include.clients.postgres import connect, maintenance_database
 from include.targets import Endpoint
+
+if TYPE_CHECKING:
+    from include.inventory import Target
+
 
 CONNECT_TIMEOUT_S = 30
 
@@ -68,7 +72,7 @@ def _count_tables(conn: psycopg.Connection) -> dict[str, int]:
 
 
 @contextmanager
-def _tool_env(endpoint, connect_s: float) -> Iterator[dict[str, str]]:
+def _tool_env(endpoint: Endpoint, connect_s: float) -> Iterator[dict[str, str]]:
     """Environment for the native tools: PGPASSFILE in a private temp folder, removed afterwards."""
     env = {"PGHOST": endpoint.host or "127.0.0.1", "PGPORT": str(endpoint.port or 5432),
            "PGUSER": endpoint.login or "postgres", "PGCONNECT_TIMEOUT": str(max(1, int(connect_s)))}
@@ -86,7 +90,7 @@ def _dbname_arg(db: str) -> str:
     return f"--dbname={make_conninfo(dbname=db)}"
 
 
-def dump(target, endpoint, workdir: Path) -> DumpResult:
+def dump(target: Target, endpoint: Endpoint, workdir: Path) -> DumpResult:
     """Dump every database of the target (default: the connection's own) into ``workdir/<db>/``."""
     jobs = int(target.backup.get("jobs", 2))
     timeout_s = float(target.backup.get("timeout_seconds", 3600))
@@ -114,7 +118,7 @@ def dump(target, endpoint, workdir: Path) -> DumpResult:
     return DumpResult(tool_versions=versions, facts={"databases": facts})
 
 
-def facts(endpoint, databases: list[str], timeout_s: float) -> dict:
+def facts(endpoint: Endpoint, databases: list[str], timeout_s: float) -> dict:
     """Row counts of every user table of each database, each database read in one snapshot."""
     out = {}
     for db in databases:
@@ -129,7 +133,7 @@ def _exists(conn: psycopg.Connection, db: str) -> bool:
     return conn.execute("select 1 from pg_database where datname = %s", (db,)).fetchone() is not None
 
 
-def restore(endpoint, workdir: Path, manifest_facts: dict, *, database_map: dict[str, str] | None = None,
+def restore(endpoint: Endpoint, workdir: Path, manifest_facts: dict, *, database_map: dict[str, str] | None = None,
             timeout_s: float, replace: bool = False) -> dict:
     """``pg_restore`` each database's dump into ``database_map[db]`` (default: the same name).
 

@@ -26,7 +26,7 @@ import logging
 import time
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 import redis
 
@@ -34,6 +34,10 @@ from include.backup.base import BackupToolError, DumpResult, run_tool, tool_vers
 from include.clients import redis as redis_client
 from include.clients.redis import connect
 from include.targets import Endpoint
+
+if TYPE_CHECKING:
+    from include.inventory import Target
+
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +52,7 @@ SCRATCH_MARK = "aegis_scratch_rdb"
 
 
 # ------------------------------------------------------------------------- dump
-def dump(target, endpoint: Endpoint, workdir: Path) -> DumpResult:
+def dump(target: Target, endpoint: Endpoint, workdir: Path) -> DumpResult:
     """Stream an RDB snapshot of ``endpoint`` into ``workdir/dump.rdb``; facts are per-db key counts.
 
     Counts are read before and after the snapshot; if they differ (writes during the

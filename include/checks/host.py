@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import os
 
 import psutil
 
 from include.checks.base import CheckResult
 
+if TYPE_CHECKING:
+    from include.checks import Window
+    from include.inventory import Target
+    from include.targets import Endpoint
 
-def check(target, endpoint, window) -> CheckResult:
+
+
+def check(target: Target, endpoint: Endpoint, window: Window) -> CheckResult:
     """Grade this host's resources against the target's thresholds."""
     t = target.thresholds
     result = CheckResult(target.name, target.kind)

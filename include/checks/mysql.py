@@ -3,11 +3,19 @@ and statements running longer than the threshold (10 s in the seeds)."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from include.checks.base import CheckResult
 from include.clients.mysql import connect
 
+if TYPE_CHECKING:
+    from include.checks import Window
+    from include.inventory import Target
+    from include.targets import Endpoint
 
-def check(target, endpoint, window) -> CheckResult:
+
+
+def check(target: Target, endpoint: Endpoint, window: Window) -> CheckResult:
     """Grade one MySQL/MariaDB server against the target's thresholds."""
     t = target.thresholds
     result = CheckResult(target.name, target.kind)

@@ -7,13 +7,21 @@ session with a statement timeout.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import psycopg
 
 from include.checks.base import CheckResult
 from include.clients.postgres import connect
 
+if TYPE_CHECKING:
+    from include.checks import Window
+    from include.inventory import Target
+    from include.targets import Endpoint
 
-def check(target, endpoint, window) -> CheckResult:
+
+
+def check(target: Target, endpoint: Endpoint, window: Window) -> CheckResult:
     """Grade one PostgreSQL server against the target's thresholds."""
     result = CheckResult(target.name, target.kind)
     with connect(endpoint, target.timeout_seconds) as conn:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import statistics
 import time
 
@@ -10,8 +12,14 @@ import redis
 from include.checks.base import CheckResult
 from include.clients.redis import connect
 
+if TYPE_CHECKING:
+    from include.checks import Window
+    from include.inventory import Target
+    from include.targets import Endpoint
 
-def check(target, endpoint, window) -> CheckResult:
+
+
+def check(target: Target, endpoint: Endpoint, window: Window) -> CheckResult:
     """Grade one Redis server against the target's thresholds."""
     t = target.thresholds
     result = CheckResult(target.name, target.kind)

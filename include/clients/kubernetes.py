@@ -3,8 +3,8 @@ Secrets and deployments as plain dicts, every request bounded by a timeout.
 
 The API clients come from the provider's ``KubernetesHook`` configured from the Endpoint's extras
 (``in_cluster``, ``kube_config_path``, ``kube_config``, ``cluster_context``; TLS as the kubeconfig
-says), never from a second connection lookup. :func:`pod_summary` is pure (a ``V1Pod`` in, a dict out) so it can be tested
-with real ``kubernetes.client`` objects and no cluster.
+says), never from a second connection lookup. :func:`pod_summary` is pure (a ``V1Pod`` in, a dict
+out) so it can be tested with real ``kubernetes.client`` objects and no cluster.
 """
 
 from __future__ import annotations
