@@ -132,7 +132,8 @@ def secret_summary(secret: Any) -> dict[str, Any]:
 
 def _list_all(list_call, namespace: str, timeout_s: float) -> list[Any]:
     """Every item of a namespaced list call, page by page (``limit`` / ``_continue``)."""
-    items, token = [], None
+    items: list[Any] = []
+    token = None
     while True:
         kwargs = {"limit": LIST_PAGE, "_request_timeout": timeout_s}
         if token:

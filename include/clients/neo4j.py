@@ -27,7 +27,7 @@ class Neo4jClient:
         tls = "+ssc" if x.get("certs_self_signed") else "+s" if x.get("certs_trusted_ca") else ""
         uri = f"{'neo4j' if x.get('neo4j_scheme') else 'bolt'}{tls}://{endpoint.host}:{endpoint.port or 7687}"
         auth = (endpoint.login, endpoint.password) if endpoint.password is not None else None
-        kw = {} if tls else {"encrypted": bool(x.get("encrypted", False))}
+        kw: dict[str, Any] = {} if tls else {"encrypted": bool(x.get("encrypted", False))}
         return cls(GraphDatabase.driver(uri, auth=auth, connection_timeout=float(timeout_s), **kw), timeout_s)
 
     def query(self, cypher: str, database: str | None = None, *,

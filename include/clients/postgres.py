@@ -6,6 +6,8 @@ and :func:`drop_database` are the scratch-database primitives (see :mod:`include
 
 from __future__ import annotations
 
+from typing import Any
+
 import psycopg
 from psycopg import sql
 
@@ -40,7 +42,7 @@ def connect(endpoint: Endpoint, timeout_s: float, database: str | None = None, *
         options += f" -c idle_in_transaction_session_timeout={int(idle_in_transaction_timeout_s * 1000)}"
     if read_only:
         options += " -c default_transaction_read_only=on"
-    tls = {key: str(endpoint.extra[key]) for key in TLS_EXTRAS if (endpoint.extra or {}).get(key)}
+    tls: dict[str, Any] = {key: str(endpoint.extra[key]) for key in TLS_EXTRAS if (endpoint.extra or {}).get(key)}
     return psycopg.connect(
         host=endpoint.host or "127.0.0.1", port=endpoint.port or DEFAULT_PORT,
         user=endpoint.login or "postgres", password=endpoint.password or None,
