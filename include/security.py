@@ -365,7 +365,10 @@ def scan_target(target: Target, endpoint: Endpoint, settings: dict[str, Any] | N
     """The configuration checks of one target, bounded in time; unreachable becomes a result. As a dict."""
     from include.kinds import load, spec
 
-    check: Callable[[Any, Any, dict], CheckResult] = load(spec(target.kind).security)
+    checks = spec(target.kind).security
+    if checks is None:
+        raise KeyError(f"kind {target.kind!r} has no security checks")
+    check: Callable[[Any, Any, dict], CheckResult] = load(checks)
     return run_bounded(target.name, target.kind, lambda: check(target, endpoint, settings or {}),
                        max(3 * target.timeout_seconds, WALK_MAX_SECONDS + 10)).to_dict()
 

@@ -63,7 +63,3 @@ def request(endpoint: Endpoint, method: str, path: str, *, timeout_s: float, **k
     return requests.request(method, join_url(base_url(endpoint), path), timeout=timeout_s,
                             auth=basic_auth(endpoint), verify=tls_verify(endpoint), **kwargs)
 
-
-def get_url(url: str, *, timeout_s: float) -> requests.Response:
-    """A plain GET of ``url`` (no credentials), bounded by ``timeout_s``."""
-    return requests.get(url, timeout=timeout_s)
