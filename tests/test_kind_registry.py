@@ -155,6 +155,14 @@ def test_every_spec_module_names_a_kind_and_modules_that_keep_their_contracts():
         kinds_with("teleport")
 
 
+def test_an_unknown_extra_kind_module_is_named(monkeypatch):
+    monkeypatch.setenv("AEGIS_EXTRA_KINDS", "no_such_aegis_kind_module")
+    with pytest.raises(ImportError, match="AEGIS_EXTRA_KINDS: cannot import kind module 'no_such_aegis_kind_module'"):
+        all_kinds()
+    monkeypatch.delenv("AEGIS_EXTRA_KINDS")
+    assert "postgres" in all_kinds()
+
+
 def test_the_registry_views_agree():
     check, backup = set(kinds_with("check")), set(kinds_with("backup"))
     # the restore DAG offers every kind with a backup, and runs the daily check after it only where one exists

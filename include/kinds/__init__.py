@@ -55,7 +55,10 @@ def all_kinds() -> dict[str, KindSpec]:
     if extra != _extra_loaded_for or not _registry:
         specs = dict(_BUILT_IN)
         for module_name in (m.strip() for m in extra.split(",") if m.strip()):
-            found = _spec_of(module_name)
+            try:
+                found = _spec_of(module_name)
+            except ImportError as exc:
+                raise ImportError(f"{EXTRA_KINDS_ENV}: cannot import kind module {module_name!r}: {exc}") from exc
             specs[found.name] = found
         _registry.clear()
         _registry.update(specs)
