@@ -132,7 +132,7 @@ def test_drain_trigger_fires_at_the_deadline_and_when_drained(pg_database, monke
     from include import targets
     from include.update.triggers import DrainTrigger
 
-    monkeypatch.setattr(targets, "endpoint_for", lambda t: Endpoint(host="127.0.0.1", login="postgres"))
+    monkeypatch.setattr(targets, "endpoint_for_conn", lambda conn_id: Endpoint(host="127.0.0.1", login="postgres"))
     spec = [{"name": "pg", "kind": "postgres", "conn_id": "pg", "databases": [pg_database]}]
     busy = psycopg.connect(host="127.0.0.1", user="postgres", dbname=pg_database)
     busy.execute("select 1")
