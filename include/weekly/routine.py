@@ -24,12 +24,15 @@ SECURITY, TRENDS = "security", "trends"
 #: Every concern in the order of the DAG and the report; the kind concerns only when their module is installed.
 ORDER = ("postgres", "mysql", "milvus", "neo4j", "logs", "redis", SECURITY, TRENDS)
 KIND_OF = {spec(kind).concern: kind for kind in kinds_with("weekly")}
-ALL_CONCERNS = tuple(c for c in ORDER if c in KIND_OF or c in (SECURITY, TRENDS))
+#: concerns of kinds added to the registry since ORDER was written: after the known ones, before security
+NEW_CONCERNS = tuple(sorted(set(KIND_OF) - set(ORDER)))
+ALL_CONCERNS = tuple(c for c in ORDER if c in KIND_OF) + NEW_CONCERNS + (SECURITY, TRENDS)
 #: Report sections (the seeds' weekly report) and the concerns each shows.
 SECTIONS = (
     ("Database optimisation", ("postgres", "mysql", "milvus", "neo4j")),
     ("Cache", ("redis",)),
     ("Logs", ("logs",)),
+    ("Other maintenance", NEW_CONCERNS),
     ("Security", (SECURITY,)),
     ("Trends", (TRENDS,)),
 )
