@@ -19,7 +19,7 @@ import re
 import zoneinfo
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import yaml
 
@@ -30,7 +30,7 @@ DEFAULT_INVENTORY = REPO_ROOT / "config" / "inventory.yaml"
 
 COMMON_FIELDS = {"name", "kind", "conn_id", "tags", "thresholds", "timeout_seconds", "description", "backup",
                  "weekly"}
-BACKUP_DEFAULTS = {"enabled": True, "jobs": 2, "retention_days": 30, "keep_last": 7,
+BACKUP_DEFAULTS: dict[str, Any] = {"enabled": True, "jobs": 2, "retention_days": 30, "keep_last": 7,
                    "storage_class": "STANDARD_IA", "timeout_seconds": 3600}
 #: Settings of a target's ``weekly:`` block that every concern has (the rest come from the concern's DEFAULTS).
 WEEKLY_COMMON = {"enabled": True}
@@ -241,7 +241,7 @@ class _Validator:
     def __init__(self, path: Path):
         self.path = path
 
-    def fail(self, field_path: str, reason: str):
+    def fail(self, field_path: str, reason: str) -> NoReturn:
         raise InventoryError(self.path, field_path, reason)
 
     def mapping(self, value: Any, where: str) -> dict:
@@ -409,7 +409,7 @@ class _FieldErrors:
     def __init__(self, validator: _Validator, where: str):
         self.validator, self.where = validator, where
 
-    def fail(self, key: str, reason: str):
+    def fail(self, key: str, reason: str) -> NoReturn:
         self.validator.fail(f"{self.where}.{key}", reason)
 
     def resolve(self, path: str) -> str:
