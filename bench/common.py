@@ -10,13 +10,10 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -184,43 +181,15 @@ def run(argv: list[str] | str, **kw) -> subprocess.CompletedProcess:
 
 # -- Redis ------------------------------------------------------------------------------------------
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @contextmanager
 def redis_servers(count: int, host: str = "127.0.0.1") -> Iterator[list[int]]:
-    """``count`` private redis-servers (no persistence) on spare ports, stopped at exit."""
-    import redis
+    """``count`` private redis-servers (no persistence) on spare ports, stopped at exit
+    (:func:`include.clients.redis.private_server`, the one helper for tests, bench and the Redis restore)."""
+    from contextlib import ExitStack
 
-    procs, ports = [], []
-    folder = Path(tempfile.mkdtemp(prefix="aegis-bench-redis-"))
-    try:
-        for _ in range(count):
-            port = free_port()
-            procs.append(subprocess.Popen(
-                ["redis-server", "--port", str(port), "--bind", host, "--save", "", "--appendonly", "no",
-                 "--dir", str(folder)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-            ports.append(port)
-        for port in ports:
-            client = redis.Redis(host=host, port=port, socket_timeout=2)
-            for _ in range(200):
-                try:
-                    client.ping()
-                    break
-                except redis.ConnectionError:
-                    time.sleep(0.05)
-            client.close()
+    from include.clients.redis import private_server
+
+    with ExitStack() as stack:
+        ports = [stack.enter_context(private_server(options=("--bind", host))) for _ in range(count)]
         yield ports
-    finally:
-        for p in procs:
-            p.terminate()
-        for p in procs:
-            try:
-                p.wait(10)
-            except subprocess.TimeoutExpired:
-                p.kill()
-        shutil.rmtree(folder, ignore_errors=True)
-        print(f"stopped {len(procs)} redis-server(s)", flush=True)
+    print(f"stopped {count} redis-server(s)", flush=True)

@@ -29,7 +29,7 @@ from airflow.sdk import CronTriggerTimetable, Param, dag, get_current_context, t
 
 from include.backup.dag_support import BACKUP_SETS
 from include.dag_defaults import DEFAULT_ARGS, fail_without_retry, run_window, target_params
-from include.inventory import BACKUP_KINDS, load_inventory
+from include.inventory import load_inventory
 
 INVENTORY = load_inventory()
 SCHEDULE = INVENTORY.schedule("backup", default_cron="0 2 * * *", default_tz="Asia/Seoul")
@@ -45,7 +45,7 @@ BACKUP_TIMEOUT = timedelta(seconds=max([t.backup.get("timeout_seconds", 0) for t
     tags=["aegis", "nightly", "backup"],
     doc_md=__doc__,
     params={
-        **target_params(INVENTORY, kinds=tuple(sorted(BACKUP_KINDS))),
+        **target_params(INVENTORY, "backup"),
         "apply_retention": Param(False, type="boolean", title="Delete sets past retention",
                                  description="Off (default): only list what retention would delete."),
     },

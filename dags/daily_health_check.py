@@ -26,7 +26,6 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import CronTriggerTimetable, Param, dag, get_current_context, task
 
-from include.checks import CHECK_MODULES
 from include.dag_defaults import DEFAULT_ARGS, fail_without_retry, require_selection, run_window, target_params
 from include.inventory import load_inventory
 
@@ -44,7 +43,7 @@ CHECK_TIMEOUT = timedelta(seconds=max(t.timeout_seconds for t in INVENTORY.targe
     tags=["aegis", "daily", "health-check"],
     doc_md=__doc__,
     params={
-        **target_params(INVENTORY, kinds=tuple(CHECK_MODULES)),
+        **target_params(INVENTORY, "check"),
         "thresholds": Param({}, type="object", title="Threshold overrides",
                             description='For this run only, e.g. {"disk_warning_pct": 70, "long_transaction_warning_s": 60}.'),
         "alert": Param(True, type="boolean", title="Alert when not healthy",

@@ -36,12 +36,14 @@ from airflow.sdk import Param, dag, get_current_context, task
 
 from include.dag_defaults import DEFAULT_ARGS, fail_without_retry, run_window
 from include.inventory import load_inventory
-from include.update.plan import KINDS, SQL_KINDS
+from include.kinds import kinds_with
+from include.update.plan import KINDS
 from include.update.triggers import DrainSessionsOperator
 
 INVENTORY = load_inventory()
 ALL_TARGETS = sorted(t.name for t in INVENTORY.targets)
-UPDATABLE = [""] + sorted(t.name for t in INVENTORY.targets if t.kind in (*SQL_KINDS, "kubernetes"))
+UPDATABLE = [""] + sorted(t.name for t in INVENTORY.targets
+                          if t.kind in kinds_with("sql_updates") + kinds_with("image_updates"))
 
 
 def _pull(task_id: str, key: str = "return_value"):

@@ -25,10 +25,11 @@ import pendulum
 from airflow.sdk import Param, dag, get_current_context, task
 
 from include.dag_defaults import DEFAULT_ARGS, fail_without_retry, run_window
-from include.inventory import BACKUP_KINDS, load_inventory
+from include.inventory import load_inventory
+from include.kinds import spec
 
 INVENTORY = load_inventory()
-RESTORABLE = sorted(t.name for t in INVENTORY.targets if t.kind in BACKUP_KINDS and t.backup.get("enabled"))
+RESTORABLE = sorted(t.name for t in INVENTORY.targets if spec(t.kind).backup and t.backup.get("enabled"))
 
 
 @dag(
@@ -93,7 +94,7 @@ def restore():
         """The daily health check's code on the restored target."""
         from include.daily_health import check_one
 
-        if INVENTORY.target(plan["target"]).kind not in ("postgres", "mysql", "redis", "milvus"):
+        if not spec(INVENTORY.target(plan["target"]).kind).restore_health:
             return {}
         return check_one(INVENTORY, plan["target"], {}, *run_window(dag_run, data_interval_start, data_interval_end))
 

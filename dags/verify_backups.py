@@ -27,7 +27,7 @@ from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, Param, dag, g
 
 from include.backup.dag_support import BACKUP_SETS
 from include.dag_defaults import DEFAULT_ARGS, run_window, target_params
-from include.inventory import BACKUP_KINDS, load_inventory
+from include.inventory import load_inventory
 
 INVENTORY = load_inventory()
 SCHEDULE = INVENTORY.schedule("verify_backups", default_cron="0 4 * * 0", default_tz="Asia/Seoul")
@@ -44,7 +44,7 @@ SCHEDULE = INVENTORY.schedule("verify_backups", default_cron="0 4 * * 0", defaul
     tags=["aegis", "weekly", "backup", "verify"],
     doc_md=__doc__,
     params={
-        **target_params(INVENTORY, kinds=tuple(sorted(BACKUP_KINDS))),
+        **target_params(INVENTORY, "backup"),
         "set_ids": Param([], type="array", items={"type": "string"}, title="Backup set ids",
                          description="Verify exactly these sets (empty: announced sets, else the newest per target)."),
     },

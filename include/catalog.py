@@ -163,9 +163,9 @@ class Catalog:
     def for_inventory(cls, inventory) -> "Catalog":
         """The catalog the inventory names: a PostgreSQL connection, else the SQLite file."""
         if inventory.catalog_conn_id:
-            from airflow.sdk import BaseHook
+            from include.targets import endpoint_for_conn
 
-            c = BaseHook.get_connection(inventory.catalog_conn_id)
+            c = endpoint_for_conn(inventory.catalog_conn_id)
             return cls(sa.engine.URL.create("postgresql+psycopg", username=c.login, password=c.password,
                                             host=c.host, port=c.port, database=c.schema))
         Path(inventory.catalog_path).parent.mkdir(parents=True, exist_ok=True)

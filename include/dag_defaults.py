@@ -10,6 +10,8 @@ from typing import Iterator
 
 from airflow.sdk import Param
 
+from include.inventory import Inventory
+
 DEFAULT_ARGS = {
     "owner": "aegis-ops",
     "retries": 1,
@@ -18,9 +20,13 @@ DEFAULT_ARGS = {
 }
 
 
-def target_params(inventory, kinds: tuple[str, ...] | None = None) -> dict[str, Param]:
-    """Form fields to pick targets by name or tag; the choices come from the inventory."""
-    targets = [t for t in inventory.targets if not kinds or t.kind in kinds]
+def target_params(inventory: Inventory, capability: str | None = None) -> dict[str, Param]:
+    """Form fields to pick targets by name or tag; the choices are the inventory's targets whose kind
+    has ``capability`` (see :func:`include.kinds.kinds_with`; all targets when None)."""
+    from include.kinds import kinds_with
+
+    kinds = kinds_with(capability) if capability else None
+    targets = [t for t in inventory.targets if kinds is None or t.kind in kinds]
     names = sorted(t.name for t in targets)
     tags = sorted({tag for t in targets for tag in t.tags})
     return {

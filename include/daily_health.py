@@ -11,9 +11,10 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
 
-from include.checks import CHECK_MODULES, Window, run_check
+from include.checks import Window, run_check
 from include.checks.base import CheckResult, UNREACHABLE
-from include.inventory import DEFAULT_THRESHOLDS, Inventory
+from include.inventory import Inventory
+from include.kinds import all_kinds, kinds_with
 from include.report import Report
 from include.targets import endpoint_for
 
@@ -25,14 +26,14 @@ def select_targets(inventory: Inventory, names: list[str], tags: list[str],
                    threshold_overrides: dict[str, Any]) -> list[list[str]]:
     """The targets this run checks, spread over the check tasks (:func:`spread`, at most
     ``defaults.check_tasks``); refuses unknown names and unknown threshold keys."""
-    known_keys = {k for kind in DEFAULT_THRESHOLDS.values() for k in kind}
+    known_keys = {k for kind in all_kinds().values() for k in kind.thresholds}
     unknown = sorted(set(threshold_overrides) - known_keys)
     if unknown:
         raise ValueError(f"unknown threshold override(s) {unknown}; known thresholds: {sorted(known_keys)}")
     bad = {k: v for k, v in threshold_overrides.items() if isinstance(v, bool) or not isinstance(v, (int, float))}
     if bad:
         raise ValueError(f"threshold overrides must be numbers: {bad}")
-    chosen = [t.name for t in inventory.select(names=names or None, tags=tags or None, kinds=list(CHECK_MODULES))]
+    chosen = [t.name for t in inventory.select(names=names or None, tags=tags or None, kinds=list(kinds_with("check")))]
     if not chosen:
         raise ValueError(f"no target matches names={names} tags={tags}")
     tasks = spread(chosen, inventory.check_tasks)

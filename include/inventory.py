@@ -7,7 +7,9 @@ inventory shows up as a DAG import error in the Airflow UI instead of a run
 that quietly checks less than it should.
 
 Secrets never live here: a target names an Airflow connection id and the
-connection holds host, login and password.
+connection holds host, login and password. What each kind accepts (fields,
+thresholds, whether it has a connection, a backup, weekly maintenance) comes
+from the kind registry, :mod:`include.kinds`.
 """
 
 from __future__ import annotations
@@ -17,106 +19,18 @@ import re
 import zoneinfo
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import yaml
+
+from include.kinds import all_kinds, kinds_with, spec
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_INVENTORY = REPO_ROOT / "config" / "inventory.yaml"
 
-#: Threshold defaults per kind. Numbers come from the seeds where they give one
-#: (disk 75 % warning / 85 % critical, MySQL queries running over 10 s).
-#: Keys ending in ``_min_pct`` are "lower is worse".
-DEFAULT_THRESHOLDS: dict[str, dict[str, float]] = {
-    "host": {
-        "disk_warning_pct": 75, "disk_critical_pct": 85,
-        "cpu_warning_pct": 85, "cpu_critical_pct": 95,
-        "memory_warning_pct": 85, "memory_critical_pct": 95,
-        "swap_warning_pct": 50, "swap_critical_pct": 80,
-        "load_per_cpu_warning": 1.5, "load_per_cpu_critical": 3.0,
-        # deeper checks (issue 20)
-        "inode_warning_pct": 75, "inode_critical_pct": 85,
-        "load5_per_cpu_warning": 1.2, "load5_per_cpu_critical": 2.5,
-        "load15_per_cpu_warning": 1.0, "load15_per_cpu_critical": 2.0,
-        "open_files_warning_pct": 75, "open_files_critical_pct": 90,
-        "oom_kills_warning": 1, "oom_kills_critical": 5,
-        "clock_offset_warning_s": 0.5, "clock_offset_critical_s": 2.0,
-    },
-    "postgres": {
-        "connections_warning_pct": 75, "connections_critical_pct": 90,
-        "long_transaction_warning_s": 300, "long_transaction_critical_s": 1800,
-        "replication_lag_warning_s": 30, "replication_lag_critical_s": 300,
-        "xid_age_warning": 500_000_000, "xid_age_critical": 1_200_000_000,
-        "cache_hit_warning_min_pct": 95, "cache_hit_critical_min_pct": 85,
-        "slow_statement_ms": 1000,
-        # deeper checks (issue 20), defaults after check_postgres where it has one
-        "idle_in_transaction_warning": 5, "idle_in_transaction_critical": 20,
-        "long_statement_warning_s": 60, "long_statement_critical_s": 600,
-        "blocked_warning_s": 30, "blocked_critical_s": 300,
-        "prepared_transaction_warning_s": 60, "prepared_transaction_critical_s": 3600,
-        "slot_retained_wal_warning_mb": 1024, "slot_retained_wal_critical_mb": 10240,
-        "archive_failures_warning": 1, "archive_failures_critical": 10,
-        "checkpoint_age_warning_s": 3600, "checkpoint_age_critical_s": 21600,
-        "sequence_warning_pct": 85, "sequence_critical_pct": 95,
-    },
-    "mysql": {
-        "connections_warning_pct": 75, "connections_critical_pct": 90,
-        "slow_queries_growth_warning": 10, "slow_queries_growth_critical": 100,
-        "long_query_s": 10, "long_queries_critical": 5,
-        # deeper checks (issue 20)
-        "replication_lag_warning_s": 30, "replication_lag_critical_s": 300,
-        "deadlocks_warning": 1, "deadlocks_critical": 10,
-        "tables_without_pk_warning": 1,
-        "redundant_indexes_warning": 1,
-    },
-    "redis": {
-        "memory_warning_pct": 80, "memory_critical_pct": 90,
-        "evictions_warning": 1, "evictions_critical": 1000,
-        "hit_ratio_warning_min_pct": 80, "hit_ratio_critical_min_pct": 50,
-        "latency_warning_ms": 10, "latency_critical_ms": 100,
-        # deeper checks (issue 20)
-        "replication_lag_warning_s": 10, "replication_lag_critical_s": 60,
-        "rejected_connections_warning": 1, "rejected_connections_critical": 100,
-        "fragmentation_warning_ratio": 1.5, "fragmentation_critical_ratio": 3.0,
-        "fragmentation_min_mb": 100,
-        "slowlog_warning": 1, "slowlog_critical": 100,
-        "big_key_warning_mb": 10, "big_key_critical_mb": 100,
-    },
-    "milvus": {},
-    "neo4j": {},
-    "kubernetes": {"restarts_warning": 3, "restarts_critical": 10},
-    "http_service": {"latency_warning_ms": 1000, "latency_critical_ms": 5000},
-    "log_source": {"errors_warning": 1, "errors_critical": 100},
-    "alertmanager": {},
-    "files": {},
-}
-KINDS = tuple(DEFAULT_THRESHOLDS)
-NO_CONNECTION_KINDS = {"host", "log_source", "files"}
-
-#: Fields each kind accepts beyond the common ones, with their types and defaults.
-KIND_FIELDS: dict[str, dict[str, tuple[type | tuple[type, ...], Any]]] = {
-    "host": {"mounts": (list, ["/"]), "ntp_servers": (list, [])},
-    "postgres": {"databases": (list, [])},
-    "mysql": {"databases": (list, [])},
-    "redis": {"latency_samples": (int, 20)},
-    "milvus": {},
-    "neo4j": {},
-    "kubernetes": {"namespace": (str, "default"), "label_selector": (str, "")},
-    "http_service": {"path": (str, "/health"), "expected_status": (int, 200)},
-    "log_source": {
-        "paths": (list, None),
-        "pattern": (str, r"\bERROR\b"),
-        "timestamp_regex": (str, r"^(\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2})"),
-        "top_signatures": (int, 5),
-    },
-    "alertmanager": {},
-    "files": {"paths": (list, None)},
-}
 COMMON_FIELDS = {"name", "kind", "conn_id", "tags", "thresholds", "timeout_seconds", "description", "backup",
                  "weekly"}
-#: Kinds the backup routine knows; ``backup:`` on a target of another kind is refused.
-BACKUP_KINDS = {"postgres", "mysql", "redis", "milvus", "files", "kubernetes"}
-BACKUP_DEFAULTS = {"enabled": True, "jobs": 2, "retention_days": 30, "keep_last": 7,
+BACKUP_DEFAULTS: dict[str, Any] = {"enabled": True, "jobs": 2, "retention_days": 30, "keep_last": 7,
                    "storage_class": "STANDARD_IA", "timeout_seconds": 3600}
 #: Settings of a target's ``weekly:`` block that every concern has (the rest come from the concern's DEFAULTS).
 WEEKLY_COMMON = {"enabled": True}
@@ -256,8 +170,8 @@ def parse_inventory(raw: Any, path: Path | str = "<inventory>") -> Inventory:
         v.fail("defaults.check_tasks", f"must be a whole number >= 1, got {check_tasks!r}")
     kind_overrides = v.mapping(defaults.get("thresholds", {}), "defaults.thresholds")
     for kind, overrides in kind_overrides.items():
-        if kind not in DEFAULT_THRESHOLDS:
-            v.fail(f"defaults.thresholds.{kind}", f"unknown kind; expected one of {list(KINDS)}")
+        if kind not in all_kinds():
+            v.fail(f"defaults.thresholds.{kind}", f"unknown kind; expected one of {list(all_kinds())}")
         v.thresholds(kind, v.mapping(overrides, f"defaults.thresholds.{kind}"), f"defaults.thresholds.{kind}")
 
     targets_raw = raw.get("targets")
@@ -327,7 +241,7 @@ class _Validator:
     def __init__(self, path: Path):
         self.path = path
 
-    def fail(self, field_path: str, reason: str):
+    def fail(self, field_path: str, reason: str) -> NoReturn:
         raise InventoryError(self.path, field_path, reason)
 
     def mapping(self, value: Any, where: str) -> dict:
@@ -354,7 +268,7 @@ class _Validator:
             self.fail(where, f"not a valid cron expression: {expr!r}")
 
     def thresholds(self, kind: str, values: dict, where: str) -> dict[str, float]:
-        known = DEFAULT_THRESHOLDS[kind]
+        known = spec(kind).thresholds
         out = {}
         for key, value in values.items():
             if key not in known:
@@ -378,14 +292,15 @@ class _Validator:
         if not NAME_RE.match(name):
             self.fail(f"{where}.name", f"{name!r} must be lower-case letters, digits, '_', '.', '-' (max 63)")
         kind = t.get("kind")
-        if kind not in DEFAULT_THRESHOLDS:
-            self.fail(f"{where}.kind", f"unknown kind {kind!r}; expected one of {list(KINDS)}")
-        allowed = COMMON_FIELDS | set(KIND_FIELDS[kind])
+        if kind not in all_kinds():
+            self.fail(f"{where}.kind", f"unknown kind {kind!r}; expected one of {list(all_kinds())}")
+        kind_spec = spec(kind)
+        allowed = COMMON_FIELDS | set(kind_spec.fields)
         for key in t:
             if key not in allowed:
                 self.fail(f"{where}.{key}", f"unknown field for kind {kind!r}; allowed: {sorted(allowed)}")
         conn_id = t.get("conn_id")
-        if kind in NO_CONNECTION_KINDS:
+        if not kind_spec.needs_connection:
             if conn_id is not None:
                 self.fail(f"{where}.conn_id", f"kind {kind!r} takes no connection")
         else:
@@ -393,7 +308,7 @@ class _Validator:
         tags = t.get("tags", [])
         if not isinstance(tags, list) or not all(isinstance(x, str) and x for x in tags):
             self.fail(f"{where}.tags", f"must be a list of strings, got {tags!r}")
-        thresholds = dict(DEFAULT_THRESHOLDS[kind])
+        thresholds = dict(kind_spec.thresholds)
         thresholds.update(self.thresholds(kind, kind_overrides.get(kind) or {}, f"defaults.thresholds.{kind}"))
         thresholds.update(self.thresholds(kind, self.mapping(t.get("thresholds", {}), f"{where}.thresholds"),
                                           f"{where}.thresholds"))
@@ -401,7 +316,7 @@ class _Validator:
         self.thresholds(kind, thresholds, f"{where}.thresholds")
         timeout = self.positive(t.get("timeout_seconds", default_timeout), f"{where}.timeout_seconds")
         options = {}
-        for key, (typ, default) in KIND_FIELDS[kind].items():
+        for key, (typ, default) in kind_spec.fields.items():
             value = t.get(key, default)
             if value is None:
                 self.fail(f"{where}.{key}", f"required for kind {kind!r}")
@@ -410,26 +325,15 @@ class _Validator:
             options[key] = value
         backup = self.backup(kind, t.get("backup"), f"{where}.backup")
         weekly = self.weekly(kind, t.get("weekly"), f"{where}.weekly")
-        if kind == "files":
-            if not options["paths"] or not all(isinstance(p, str) for p in options["paths"]):
-                self.fail(f"{where}.paths", "must be a non-empty list of folders or files")
-            options["paths"] = [_resolve(self.path, p) for p in options["paths"]]
-        if kind == "log_source":
-            if not options["paths"] or not all(isinstance(p, str) for p in options["paths"]):
-                self.fail(f"{where}.paths", "must be a non-empty list of file paths or globs")
-            options["paths"] = [_resolve(self.path, p) for p in options["paths"]]
-            for key in ("pattern", "timestamp_regex"):
-                try:
-                    re.compile(options[key])
-                except re.error as exc:
-                    self.fail(f"{where}.{key}", f"not a valid regular expression: {exc}")
+        if kind_spec.validate is not None:
+            kind_spec.validate(options, _FieldErrors(self, where))
         return Target(name, kind, conn_id, tuple(tags), thresholds, timeout, options,
                       str(t.get("description", "")), backup, weekly)
 
     def backup(self, kind: str, raw: Any, where: str) -> dict[str, Any]:
-        if kind not in BACKUP_KINDS:
+        if not spec(kind).backup:
             if raw is not None:
-                self.fail(where, f"kind {kind!r} has no backup; backups exist for {sorted(BACKUP_KINDS)}")
+                self.fail(where, f"kind {kind!r} has no backup; backups exist for {sorted(kinds_with('backup'))}")
             return {}
         raw = self.mapping(raw, where)
         out = dict(BACKUP_DEFAULTS)
@@ -452,11 +356,12 @@ class _Validator:
 
     def weekly(self, kind: str, raw: Any, where: str) -> dict[str, Any]:
         """The concern's DEFAULTS merged with ``weekly:``: known keys, the defaults' types, its own checks."""
-        from include.weekly import CONCERNS, concern_module, defaults_for
+        from include.weekly import concern_module, defaults_for
 
-        if kind not in CONCERNS:
+        if not spec(kind).weekly:
             if raw is not None:
-                self.fail(where, f"kind {kind!r} has no weekly maintenance; it exists for {sorted(CONCERNS)}")
+                self.fail(where, f"kind {kind!r} has no weekly maintenance; "
+                                 f"it exists for {sorted(kinds_with('weekly'))}")
             return {}
         raw = self.mapping(raw, where)
         defaults = {**WEEKLY_COMMON, **defaults_for(kind)}
@@ -496,6 +401,19 @@ class _Validator:
             self.fail("security.max_superusers", f"must be a whole number >= 0, got {most!r}")
         out["max_superusers"] = most
         return out
+
+
+class _FieldErrors:
+    """What a kind's validation hook may do: refuse one of the target's fields, resolve a path."""
+
+    def __init__(self, validator: _Validator, where: str):
+        self.validator, self.where = validator, where
+
+    def fail(self, key: str, reason: str) -> NoReturn:
+        self.validator.fail(f"{self.where}.{key}", reason)
+
+    def resolve(self, path: str) -> str:
+        return _resolve(self.validator.path, path)
 
 
 def _type_problem(default: Any, value: Any) -> str | None:

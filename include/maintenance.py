@@ -33,12 +33,10 @@ def _save(flags: dict) -> None:
 def _redis(redis_conn_id: str | None):
     if not redis_conn_id:
         return None
-    from include.checks.redis_check import connect
-    from include.inventory import Target
-    from include.targets import endpoint_for
+    from include.clients.redis import connect
+    from include.targets import endpoint_for_conn
 
-    fake_target = Target("maintenance-flag", "redis", redis_conn_id, (), {}, 5.0, {})
-    return connect(endpoint_for(fake_target), 5.0)
+    return connect(endpoint_for_conn(redis_conn_id), 5.0)
 
 
 def maintenance_on(target: str, reason: str, redis_conn_id: str | None = None, ttl_s: int = 6 * 3600) -> dict:

@@ -30,9 +30,14 @@ import os
 import stat
 import time
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 from include.checks.base import CRITICAL, OK, WARNING, CheckResult, run_bounded
+
+if TYPE_CHECKING:
+    from include.inventory import Target
+    from include.targets import Endpoint
+
 
 log = logging.getLogger(__name__)
 
@@ -72,11 +77,11 @@ def _count(result: CheckResult) -> CheckResult:
 # -- PostgreSQL --------------------------------------------------------------------------------------
 
 
-def check_postgres(target, endpoint, settings: dict[str, Any]) -> CheckResult:
+def check_postgres(target: Target, endpoint: Endpoint, settings: dict[str, Any]) -> CheckResult:
     """TLS, password hashing, pg_hba rules, listen addresses, superusers and login logging."""
     import psycopg
 
-    from include.checks.postgres import connect
+    from include.clients.postgres import connect
 
     result = CheckResult(target.name, target.kind)
     with connect(endpoint, target.timeout_seconds) as conn:
@@ -158,11 +163,11 @@ def _loopback(address: str | None) -> bool:
 PASSWORD_PLUGINS = {"", "mysql_native_password", "caching_sha2_password", "sha256_password", "mysql_old_password"}
 
 
-def check_mysql(target, endpoint, settings: dict[str, Any]) -> CheckResult:
+def check_mysql(target: Target, endpoint: Endpoint, settings: dict[str, Any]) -> CheckResult:
     """Accounts (empty passwords, anonymous, root from anywhere), TLS and local_infile."""
     import MySQLdb
 
-    from include.checks.mysql import connect
+    from include.clients.mysql import connect
 
     result = CheckResult(target.name, target.kind)
     conn = connect(endpoint, target.timeout_seconds)
@@ -224,11 +229,11 @@ def _grade_accounts(result: CheckResult, accounts: list[dict[str, Any]]) -> None
 # -- Redis -------------------------------------------------------------------------------------------
 
 
-def check_redis(target, endpoint, settings: dict[str, Any]) -> CheckResult:
+def check_redis(target: Target, endpoint: Endpoint, settings: dict[str, Any]) -> CheckResult:
     """Login without a password, protected mode, bind addresses, dangerous commands of the default user."""
     import redis
 
-    from include.checks.redis_check import connect
+    from include.clients.redis import connect
 
     result = CheckResult(target.name, target.kind)
     client = connect(endpoint, target.timeout_seconds)
@@ -256,11 +261,11 @@ def check_redis(target, endpoint, settings: dict[str, Any]) -> CheckResult:
     return _count(result)
 
 
-def _redis_default_user(endpoint, timeout_s: float, result: CheckResult) -> bool:
+def _redis_default_user(endpoint: Endpoint, timeout_s: float, result: CheckResult) -> bool:
     """Whether a client gets in without a password: a second connection with no credentials at all sends PING."""
     import redis
 
-    from include.checks.redis_check import connect
+    from include.clients.redis import connect
     from include.targets import Endpoint
 
     anonymous = connect(Endpoint(host=endpoint.host, port=endpoint.port, schema=endpoint.schema,
@@ -306,7 +311,7 @@ def _redis_dangerous_commands(client, result: CheckResult) -> None:
 # -- host ---------------------------------------------------------------------------------------------
 
 
-def check_host(target, endpoint, settings: dict[str, Any]) -> CheckResult:
+def check_host(target: Target, endpoint: Endpoint, settings: dict[str, Any]) -> CheckResult:
     """World-writable files in the watched folders; files that must be private (the inventory).
 
     Directories with the sticky bit (``/tmp``) are fine; symbolic links are not followed.
@@ -356,14 +361,14 @@ def world_writable(folders: Iterable[str]) -> tuple[list[str], int, bool]:
 
 # -- by kind ------------------------------------------------------------------------------------------
 
-KIND_CHECKS: dict[str, Callable[[Any, Any, dict], CheckResult]] = {
-    "postgres": check_postgres, "mysql": check_mysql, "redis": check_redis, "host": check_host,
-}
-
-
-def scan_target(target, endpoint, settings: dict[str, Any] | None = None) -> dict[str, Any]:
+def scan_target(target: Target, endpoint: Endpoint, settings: dict[str, Any] | None = None) -> dict[str, Any]:
     """The configuration checks of one target, bounded in time; unreachable becomes a result. As a dict."""
-    check = KIND_CHECKS[target.kind]
+    from include.kinds import load, spec
+
+    checks = spec(target.kind).security
+    if checks is None:
+        raise KeyError(f"kind {target.kind!r} has no security checks")
+    check: Callable[[Any, Any, dict], CheckResult] = load(checks)
     return run_bounded(target.name, target.kind, lambda: check(target, endpoint, settings or {}),
                        max(3 * target.timeout_seconds, WALK_MAX_SECONDS + 10)).to_dict()
 

@@ -1,8 +1,9 @@
 """Target resolution: from an inventory target to something a check can talk to.
 
 Connections (host, port, login, password, extras) live in Airflow; this is the
-only module that asks Airflow for them, so the checks themselves stay plain
-Python and can be given an :class:`Endpoint` directly in tests.
+only module that asks Airflow for them (:func:`endpoint_for`, :func:`endpoint_for_conn`),
+so the routines stay plain Python and can be given an :class:`Endpoint` directly in tests.
+``include/clients/`` turns an Endpoint into a connected driver.
 """
 
 from __future__ import annotations
@@ -32,12 +33,21 @@ class Endpoint:
 
 
 def endpoint_for(target: Target) -> Endpoint:
-    """Look up the target's Airflow connection (at task run time, never at parse time)."""
+    """The target's connection (at task run time, never at parse time); an empty Endpoint for a kind without one."""
     if target.conn_id is None:
         return Endpoint()
+    return endpoint_for_conn(target.conn_id)
+
+
+def endpoint_for_conn(conn_id: str) -> Endpoint:
+    """Look up Airflow connection ``conn_id`` (at task run time, never at parse time).
+
+    The only call of ``BaseHook.get_connection`` in the project: the catalog's connection, the
+    maintenance-flag Redis, the backup key and every target's connection come through here.
+    """
     from airflow.sdk import BaseHook
 
-    conn = BaseHook.get_connection(target.conn_id)
+    conn = BaseHook.get_connection(conn_id)
     return Endpoint(
         host=conn.host, port=conn.port, login=conn.login, password=conn.password,
         schema=conn.schema, extra=conn.extra_dejson or {}, conn_type=conn.conn_type,

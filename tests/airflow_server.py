@@ -20,7 +20,7 @@ from typing import Any, Callable
 import httpx
 import psutil
 
-from tests.conftest import REPO, free_port
+from tests.helpers import REPO, free_port
 
 
 class AirflowServer:

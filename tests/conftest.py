@@ -1,4 +1,6 @@
-"""Test set-up: a private Airflow home (SQLite metadata DB) and helpers for real local services.
+"""Test set-up: a private Airflow home (SQLite metadata DB) and fixtures for real local services.
+
+Plain helpers (``free_port``, ``write_inventory``, ``mysql_run`` …) are in ``tests/helpers.py``.
 
 The services are the real ones this machine runs (PostgreSQL 5432, MariaDB 3306,
 Redis 6379); every test makes its own database / key prefix / server and
@@ -12,13 +14,12 @@ import socket
 import subprocess
 import sys
 import tempfile
-import textwrap
 import time
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
+from tests.helpers import REPO, free_port
 # Once per test session, however many times this module is imported.
 _HOME = Path(os.environ.get("AEGIS_TEST_AIRFLOW_HOME") or tempfile.mkdtemp(prefix="aegis-test-airflow-"))
 os.environ.update({
@@ -41,18 +42,6 @@ def airflow_db():
     return _HOME
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def write_inventory(tmp_path: Path, body: str) -> Path:
-    path = tmp_path / "inventory.yaml"
-    path.write_text(textwrap.dedent(body))
-    return path
-
-
 @pytest.fixture
 def pg_database():
     """A fresh PostgreSQL database on the local server, dropped afterwards."""
@@ -67,51 +56,13 @@ def pg_database():
         c.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))
 
 
-def mysql_admin():
-    """A root connection to the local MariaDB (autocommit)."""
-    import MySQLdb
-
-    return MySQLdb.connect(host="127.0.0.1", port=3306, user="root", charset="utf8mb4", autocommit=True)
-
-
-def mysql_run(*statements, args=None):
-    """Run ``statements`` on the local MariaDB as root; the rows of the last one."""
-    conn = mysql_admin()
-    try:
-        cur = conn.cursor()
-        for s in statements:
-            cur.execute(s, args)
-        return cur.fetchall()
-    finally:
-        conn.close()
-
-
-def start_redis_server(folder: Path, *options: str) -> tuple[subprocess.Popen, int]:
-    """A private redis-server on a spare port, answering PING; ``options`` override the defaults (``--bind``, ...)."""
-    import redis
-
-    port = free_port()
-    proc = subprocess.Popen(
-        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-         "--dir", str(folder), *options], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    client = redis.Redis(port=port, socket_timeout=2)
-    for _ in range(100):
-        try:
-            client.ping()
-            break
-        except redis.ConnectionError:
-            time.sleep(0.05)
-    client.close()
-    return proc, port
-
-
 @pytest.fixture
-def redis_server(tmp_path):
+def redis_server():
     """A private redis-server on a spare port (so tests may change its config), stopped afterwards."""
-    proc, port = start_redis_server(tmp_path)
-    yield port
-    proc.terminate()
-    proc.wait(10)
+    from include.clients.redis import private_server
+
+    with private_server() as port:
+        yield port
 
 
 @pytest.fixture

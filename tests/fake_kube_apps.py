@@ -1,7 +1,7 @@
 """FAKE: there is no Kubernetes cluster on this machine.
 
 :class:`FakeCluster` fakes the few calls the update code makes, returning REAL ``kubernetes.client``
-objects so the REAL ``include.kube_client`` functions run on them:
+objects so the REAL ``include.clients.kubernetes`` functions run on them:
 
 - ``AppsV1Api``: ``read_namespaced_deployment``, ``read_namespaced_deployment_status`` and
   ``patch_namespaced_deployment`` (a strategic-merge image change bumps ``metadata.generation``);

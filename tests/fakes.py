@@ -2,13 +2,13 @@
 
 FAKE: there is no Neo4j server on this machine — :class:`FakeNeo4jDriver` fakes
 the small part of the neo4j ``Driver``/``Session``/``Result``/``Record`` API that
-``include.neo4j_client.Neo4jClient`` uses, so tests build the REAL client around it.
+``include.clients.neo4j.Neo4jClient`` uses, so tests build the REAL client around it.
 
 FAKE: there is no Kubernetes cluster on this machine — :class:`FakeCoreV1Api`
 fakes ``kubernetes.client.CoreV1Api.list_namespaced_pod`` (and the ConfigMap / Secret
 list, create and replace calls) but returns REAL ``kubernetes.client`` objects
 (``V1PodList``/``V1Pod``, ``V1ConfigMap``, ``V1Secret``), so tests exercise the REAL
-``include.kube_client`` conversion code.
+``include.clients.kubernetes`` conversion code.
 """
 
 from __future__ import annotations

@@ -51,7 +51,7 @@ def test_no_channel_only_logs(caplog):
 
 
 def test_every_channel_failing_raises(monkeypatch):
-    from tests.conftest import free_port
+    from tests.helpers import free_port
 
     monkeypatch.setenv("AIRFLOW_CONN_T_DEAD", f"http://127.0.0.1:{free_port()}/")
     with pytest.raises(RuntimeError, match="every alert channel failed"):

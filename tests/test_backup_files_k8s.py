@@ -15,10 +15,11 @@ import pytest
 from cryptography.fernet import Fernet
 from kubernetes import client as k8s
 
-from include.backup import files, kubernetes_backup
-from include.backup.kubernetes_backup import BackupKeyError
+from include.backup import files
+from include.backup import kubernetes as kubernetes_backup
+from include.backup.kubernetes import BackupKeyError
 from include.inventory import parse_inventory
-from include.kube_client import KubeClient
+from include.clients.kubernetes import KubeClient
 from tests.fakes import FakeCoreV1Api
 
 

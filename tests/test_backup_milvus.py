@@ -12,7 +12,8 @@ import pytest
 from milvus_lite.server_manager import server_manager_instance
 from pymilvus import DataType, MilvusClient
 
-from include.backup import milvus_backup
+from include.backup import milvus as milvus_backup
+from include.clients.milvus import lite_server_running
 from include.inventory import parse_inventory
 from include.targets import Endpoint
 
@@ -95,7 +96,7 @@ def test_dump_writes_schema_indexes_and_rows(source_db, tmp_path):
     assert len(lines) == 2500
     assert len(json.loads(lines[0])["vec"]) == DIM
     # the dump released the Lite server it started: the file can be opened again
-    assert not milvus_backup.lite_server_running(source_db)
+    assert not lite_server_running(source_db)
 
 
 def test_round_trip_into_scratch_gives_identical_records(source_db, tmp_path):

@@ -20,9 +20,9 @@ from include.backup.base import BackupToolError
 from include.backup.mysql import quote_ident as q
 from include.inventory import Target
 from include.targets import Endpoint
-from tests.conftest import free_port
-from tests.conftest import mysql_admin as admin
-from tests.conftest import mysql_run as run
+from tests.helpers import free_port
+from tests.helpers import mysql_admin as admin
+from tests.helpers import mysql_run as run
 
 HOSTILE = 'we`ird"; drop table plain; -- name'
 PASSWORD = 'Sup3r"S3cret\\pw#never-in-argv'

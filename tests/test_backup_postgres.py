@@ -18,7 +18,7 @@ from include.backup import postgres as pgb
 from include.backup.base import BackupToolError
 from include.inventory import Target
 from include.targets import Endpoint
-from tests.conftest import free_port
+from tests.helpers import free_port
 
 HOSTILE = 'we"ird; drop table plain; -- name'
 PASSWORD = "Sup3r:S3cret\\pw-never-in-argv"

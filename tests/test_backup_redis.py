@@ -9,10 +9,10 @@ import time
 import pytest
 import redis
 
-from include.backup import redis_backup
+from include.backup import redis as redis_backup
 from include.inventory import parse_inventory
 from include.targets import Endpoint
-from tests.conftest import free_port
+from tests.helpers import free_port
 
 
 def redis_target(timeout: float = 120):
@@ -185,8 +185,8 @@ def test_password_goes_through_the_environment_never_argv(redis_with_password, t
             calls.append(("popen", list(argv), kw.get("env")))
             super().__init__(argv, *a, **kw)
 
-    monkeypatch.setattr(redis_backup.subprocess, "run", recording_run)
-    monkeypatch.setattr(redis_backup.subprocess, "Popen", RecordingPopen)
+    monkeypatch.setattr(subprocess, "run", recording_run)
+    monkeypatch.setattr(subprocess, "Popen", RecordingPopen)
     endpoint = Endpoint(host="127.0.0.1", port=port, password=password)
 
     result = redis_backup.dump(redis_target(), endpoint, tmp_path)

@@ -14,7 +14,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
 from include.catalog import VERSION_TABLE, Catalog, current_revision, head_revision, metadata, upgrade
-from tests.conftest import REPO
+from tests.helpers import REPO
 
 # -- the schema as decf943 made it, frozen here (not imported: the code's tables will change) -----------------
 DECF943 = sa.MetaData()

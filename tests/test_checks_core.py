@@ -59,7 +59,7 @@ def test_redis_eviction_growth_uses_the_previous_run(redis_server):
 
 
 def test_password_never_in_an_unreachable_finding():
-    from tests.conftest import free_port
+    from tests.helpers import free_port
 
     t = target(kind="mysql", conn_id="c", timeout_seconds=2)
     result = run_check(t, Endpoint(host="127.0.0.1", port=free_port(), login="root", password="hunter2-secret"), WINDOW)

@@ -22,7 +22,7 @@ from include.checks import Window, run_check
 from include.checks.host import NTP_EPOCH
 from include.inventory import parse_inventory
 from include.targets import Endpoint
-from tests.conftest import free_port
+from tests.helpers import free_port
 
 NOW = datetime.now(UTC)
 WINDOW = Window(NOW, NOW)

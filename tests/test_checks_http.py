@@ -12,7 +12,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from include.checks import alertmanager, http_service, run_check
-from include.checks.http_service import base_url
+from include.clients.http import base_url
 from include.inventory import parse_inventory
 from include.targets import Endpoint
 

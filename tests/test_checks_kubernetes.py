@@ -8,7 +8,7 @@ from urllib3.exceptions import MaxRetryError
 from include.checks.base import run_bounded
 from include.checks.kubernetes import check
 from include.inventory import parse_inventory
-from include.kube_client import KubeClient, pod_summary
+from include.clients.kubernetes import KubeClient, pod_summary
 from include.targets import Endpoint
 from tests.fakes import FakeCoreV1Api, make_pod
 

@@ -12,7 +12,8 @@ from milvus_lite.server_manager import server_manager_instance
 
 from include.checks import run_check
 from include.checks.base import CheckResult
-from include.checks.milvus import check, grade_collection, milvus_token, milvus_uri
+from include.checks.milvus import check, grade_collection
+from include.clients.milvus import milvus_token, milvus_uri
 from include.inventory import parse_inventory
 from include.targets import Endpoint
 

@@ -17,7 +17,7 @@ import pytest
 from include.checks import Window, run_check
 from include.inventory import parse_inventory
 from include.targets import Endpoint
-from tests.conftest import free_port, mysql_admin, mysql_run
+from tests.helpers import free_port, mysql_admin, mysql_run
 
 NOW = datetime.now(UTC)
 WINDOW = Window(NOW, NOW)

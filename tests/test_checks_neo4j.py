@@ -10,9 +10,9 @@ from neo4j.exceptions import ServiceUnavailable
 
 from include.checks.base import run_bounded
 from include.checks.neo4j import SHOW_DATABASES, SHOW_INDEXES, check
+from include.clients.neo4j import Neo4jClient, connect
 from include.inventory import parse_inventory
-from include.neo4j_client import Neo4jClient
-from include.targets import Endpoint
+from include.targets import Endpoint, endpoint_for_conn
 from tests.fakes import FakeNeo4jDriver
 
 TARGET = parse_inventory({"targets": [{"name": "graph", "kind": "neo4j", "conn_id": "neo4j_main",
@@ -114,9 +114,10 @@ def test_real_driver_accepts_the_seam_session_config_and_fails_fast_without_a_se
     assert "pw-s3cret" not in str(err.value)
 
 
-def test_from_conn_id_builds_the_driver_through_the_provider_hook(monkeypatch):
+def test_connect_builds_the_real_driver_from_the_airflow_connection(monkeypatch):
     monkeypatch.setenv("AIRFLOW_CONN_NEO4J_MAIN", "neo4j://neo4j:pw-s3cret@127.0.0.1:1")
-    client = Neo4jClient.from_conn_id("neo4j_main", 2)
+    endpoint = endpoint_for_conn("neo4j_main")
+    client = connect(endpoint, 2)
     try:
         assert type(client.driver).__module__.startswith("neo4j")
         assert client.timeout_s == 2

@@ -24,7 +24,7 @@ from psycopg import sql
 from include.checks import Window, run_check
 from include.inventory import parse_inventory
 from include.targets import Endpoint
-from tests.conftest import free_port
+from tests.helpers import free_port
 
 NOW = datetime.now(UTC)
 WINDOW = Window(NOW, NOW)

@@ -14,7 +14,7 @@ import redis as redis_lib
 from include.checks import Window, run_check
 from include.inventory import parse_inventory
 from include.targets import Endpoint
-from tests.conftest import start_redis_server
+from include.clients.redis import private_server
 
 NOW = datetime.now(UTC)
 WINDOW = Window(NOW, NOW)
@@ -32,16 +32,19 @@ def messages(result) -> str:
     return "\n".join(f"[{f.level}] {f.message}" for f in result.findings)
 
 
-def stop(proc) -> None:
-    proc.terminate()
-    proc.wait(10)
+def start_redis_server(*options: str):
+    """A private redis-server (the project's one helper), started now and stopped by :func:`stop`."""
+    server = private_server(options=options)
+    return server, server.__enter__()
 
 
-def test_a_replica_whose_master_goes_away(tmp_path):
-    (tmp_path / "m").mkdir()
-    (tmp_path / "r").mkdir()
-    master, master_port = start_redis_server(tmp_path / "m")
-    replica, replica_port = start_redis_server(tmp_path / "r", "--replicaof", "127.0.0.1", "0")
+def stop(server) -> None:
+    server.__exit__(None, None, None)
+
+
+def test_a_replica_whose_master_goes_away():
+    master, master_port = start_redis_server()
+    replica, replica_port = start_redis_server("--replicaof", "127.0.0.1", "0")
     try:
         client = redis_lib.Redis(port=replica_port, socket_timeout=5)
         client.replicaof("127.0.0.1", master_port)
@@ -71,8 +74,8 @@ def test_a_replica_whose_master_goes_away(tmp_path):
     assert f"replication link to master 127.0.0.1:{master_port} is down" in messages(down)
 
 
-def test_a_full_slow_log_counts_what_rotated_out_too(tmp_path):
-    proc, port = start_redis_server(tmp_path, "--slowlog-log-slower-than", "0", "--slowlog-max-len", "10")
+def test_a_full_slow_log_counts_what_rotated_out_too():
+    proc, port = start_redis_server("--slowlog-log-slower-than", "0", "--slowlog-max-len", "10")
     try:
         client = redis_lib.Redis(port=port)
         first = check(port, slowlog_warning=1, slowlog_critical=40)
@@ -92,8 +95,8 @@ def test_a_full_slow_log_counts_what_rotated_out_too(tmp_path):
     assert "secret-value" not in repr(second.to_dict())  # command names only, never arguments
 
 
-def test_rejected_connections_since_the_previous_run(tmp_path):
-    proc, port = start_redis_server(tmp_path, "--maxclients", "2")
+def test_rejected_connections_since_the_previous_run():
+    proc, port = start_redis_server("--maxclients", "2")
     try:
         first = check(port)
         hold = [redis_lib.Redis(port=port, socket_timeout=2) for _ in range(2)]
@@ -114,8 +117,8 @@ def test_rejected_connections_since_the_previous_run(tmp_path):
     assert "connections rejected since the previous check (maxclients 2" in messages(second)
 
 
-def test_the_biggest_keys_by_type_match_redis_cli_bigkeys(tmp_path):
-    proc, port = start_redis_server(tmp_path)
+def test_the_biggest_keys_by_type_match_redis_cli_bigkeys():
+    proc, port = start_redis_server()
     try:
         client = redis_lib.Redis(port=port)
         client.set("small:string", "x")
@@ -138,8 +141,8 @@ def test_the_biggest_keys_by_type_match_redis_cli_bigkeys(tmp_path):
     assert "biggest key 'big:string' (string, 300,000 long)" in messages(result) and result.status == "warning"
 
 
-def test_memory_fragmentation_after_most_keys_are_deleted(tmp_path):
-    proc, port = start_redis_server(tmp_path)
+def test_memory_fragmentation_after_most_keys_are_deleted():
+    proc, port = start_redis_server()
     try:
         client = redis_lib.Redis(port=port)
         pipe = client.pipeline(transaction=False)

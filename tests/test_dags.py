@@ -4,7 +4,7 @@ import socket
 
 from airflow.dag_processing.dagbag import DagBag
 
-from tests.conftest import REPO, write_inventory
+from tests.helpers import REPO, write_inventory
 
 
 def load_dagbag() -> DagBag:

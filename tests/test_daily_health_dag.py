@@ -20,7 +20,7 @@ import redis
 import sqlalchemy as sa
 from airflow.dag_processing.dagbag import DagBag
 
-from tests.conftest import REPO, free_port, write_inventory
+from tests.helpers import REPO, free_port, write_inventory
 
 LOGICAL = datetime(2026, 3, 10, 0, 0, tzinfo=timezone.utc)  # a backfilled interval: [03-09 00:00, 03-10 00:00)
 

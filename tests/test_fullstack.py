@@ -18,7 +18,7 @@ from urllib.parse import quote
 import pytest
 
 from tests.airflow_server import AirflowServer
-from tests.conftest import write_inventory
+from tests.helpers import write_inventory
 
 pytestmark = pytest.mark.fullstack
 

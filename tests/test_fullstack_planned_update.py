@@ -14,7 +14,7 @@ import pytest
 import redis
 
 from tests.airflow_server import AirflowServer
-from tests.conftest import write_inventory
+from tests.helpers import write_inventory
 from tests.fake_alertmanager import FakeAlertmanager
 from tests.test_fullstack import wait_for_dag, wait_for_run
 from tests.test_planned_update import release_app

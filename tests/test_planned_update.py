@@ -23,7 +23,7 @@ import pytest
 import redis
 from airflow.dag_processing.dagbag import DagBag
 
-from tests.conftest import REPO, write_inventory
+from tests.helpers import REPO, write_inventory
 from tests.content_state import my_checksums, pg_checksums, redis_state
 from tests.fake_alertmanager import FakeAlertmanager
 

@@ -16,7 +16,7 @@ from include.inventory import load_inventory
 from include.publish import AlertWhen, publish, run_failure
 from include.rendering import render_html, render_json, render_markdown
 from include.report import Outcome, Report, Section, Verdict
-from tests.conftest import write_inventory
+from tests.helpers import write_inventory
 
 END = datetime(2026, 11, 30, 9, 0, tzinfo=timezone.utc)
 EVIL = "<script>alert('x')</script>"

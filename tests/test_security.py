@@ -11,9 +11,10 @@ import pytest
 import redis
 
 from include import security
+from include.clients.redis import private_server
 from include.inventory import parse_inventory
 from include.targets import Endpoint
-from tests.conftest import free_port, mysql_run, start_redis_server
+from tests.helpers import free_port, mysql_run
 
 INV = parse_inventory({"targets": [
     {"name": "pg", "kind": "postgres", "conn_id": "pg", "timeout_seconds": 5},
@@ -123,13 +124,9 @@ def test_redis_open_server_vs_locked_down_server(redis_server):
     assert "s3cret-pass" not in json.dumps(locked.to_dict())
 
 
-def test_redis_protected_mode_off_and_bind_everywhere(tmp_path):
-    proc, port = start_redis_server(tmp_path, "--bind", "* -::*", "--protected-mode", "no")
-    try:
+def test_redis_protected_mode_off_and_bind_everywhere():
+    with private_server(options=("--bind", "* -::*", "--protected-mode", "no")) as port:
         result = security.check_redis(INV.target("cache"), Endpoint(host="127.0.0.1", port=port), {})
-    finally:
-        proc.terminate()
-        proc.wait(10)
     checks = checks_by_name(result)
     assert checks["protected-mode"]["verdict"] == "critical"  # off and no password
     assert checks["bind"]["verdict"] == "warning"

@@ -1,6 +1,6 @@
 """The planned update's parts on their own: the form's validation, the drain (real PostgreSQL, MariaDB, Redis
 sessions; the deferrable trigger run in an event loop), silences (labelled fake Alertmanager), the
-Kubernetes image update and its rollback (labelled fake cluster, real ``include.kube_client`` code)."""
+Kubernetes image update and its rollback (labelled fake cluster, real ``include.clients.kubernetes`` code)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import pytest
 import redis
 
 from include.inventory import parse_inventory
-from include.kube_client import KubeClient
+from include.clients.kubernetes import KubeClient
 from include.targets import Endpoint
 from include.update import drain, kinds, rollback, silence
 from include.update.plan import PlanError, build_plan
@@ -132,7 +132,7 @@ def test_drain_trigger_fires_at_the_deadline_and_when_drained(pg_database, monke
     from include import targets
     from include.update.triggers import DrainTrigger
 
-    monkeypatch.setattr(targets, "endpoint_for", lambda t: Endpoint(host="127.0.0.1", login="postgres"))
+    monkeypatch.setattr(targets, "endpoint_for_conn", lambda conn_id: Endpoint(host="127.0.0.1", login="postgres"))
     spec = [{"name": "pg", "kind": "postgres", "conn_id": "pg", "databases": [pg_database]}]
     busy = psycopg.connect(host="127.0.0.1", user="postgres", dbname=pg_database)
     busy.execute("select 1")

@@ -5,17 +5,17 @@ from __future__ import annotations
 import pytest
 
 from include.inventory import InventoryError, parse_inventory
-from include.inventory import KINDS
-from include.weekly import CONCERNS, concern_module, defaults_for
-from tests.conftest import write_inventory
+from include.kinds import all_kinds, kinds_with, spec
+from include.weekly import concern_module, defaults_for
+from tests.helpers import write_inventory
 
 
 def test_every_registered_module_follows_the_contract():
-    assert set(CONCERNS) == {"postgres", "mysql", "redis", "log_source", "milvus", "neo4j"}
-    for kind, module in CONCERNS.items():
+    assert set(kinds_with("weekly")) == {"postgres", "mysql", "redis", "log_source", "milvus", "neo4j"}
+    for kind in kinds_with("weekly"):
         m = concern_module(kind)
-        assert m.__name__ == module and callable(m.maintain) and isinstance(m.DEFAULTS, dict)
-    for kind in set(KINDS) - set(CONCERNS):
+        assert m.__name__ == spec(kind).weekly and callable(m.maintain) and isinstance(m.DEFAULTS, dict)
+    for kind in set(all_kinds()) - set(kinds_with("weekly")):
         with pytest.raises(KeyError, match="no weekly maintenance"):
             concern_module(kind)
         assert defaults_for(kind) == {}

@@ -24,8 +24,8 @@ import sqlalchemy as sa
 from airflow.dag_processing.dagbag import DagBag
 
 from include.catalog import Catalog
-from include.checks.mysql import quote_ident as q
-from tests.conftest import REPO, free_port, mysql_run, write_inventory
+from include.clients.mysql import quote_ident as q
+from tests.helpers import REPO, free_port, mysql_run, write_inventory
 from tests.test_weekly_postgres import flush_stats, make_bloated, make_clean
 
 LOGICAL = datetime(2026, 3, 15, 0, 0, tzinfo=timezone.utc)

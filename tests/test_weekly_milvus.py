@@ -12,7 +12,7 @@ from include.checks.base import run_bounded
 from include.inventory import parse_inventory
 from include.targets import Endpoint
 from include.weekly import milvus
-from tests.conftest import free_port
+from tests.helpers import free_port
 
 TARGET = parse_inventory({"targets": [{"name": "vectors", "kind": "milvus", "conn_id": "x",
                                        "timeout_seconds": 20}]}).targets[0]

@@ -15,12 +15,12 @@ from pathlib import Path
 import MySQLdb
 import pytest
 
-from include.checks.mysql import quote_ident as q
+from include.clients.mysql import quote_ident as q
 from include.inventory import Target
 from include.targets import Endpoint
 from include.weekly import mysql as wmy
-from tests.conftest import free_port
-from tests.conftest import mysql_run as run
+from tests.helpers import free_port
+from tests.helpers import mysql_run as run
 
 HOSTILE = 'frag`mented "t"; drop table plain; --'
 

@@ -9,8 +9,8 @@ from neo4j.exceptions import ServiceUnavailable
 
 from include.checks.base import run_bounded
 from include.inventory import parse_inventory
-from include.neo4j_client import Neo4jClient
-from include.targets import Endpoint
+from include.clients.neo4j import Neo4jClient
+from include.targets import Endpoint, endpoint_for_conn
 from include.weekly import neo4j as weekly_neo4j
 from include.weekly.neo4j import (CHECKPOINT, COUNT_NODES, COUNT_RELATIONSHIPS, SHOW_CONSTRAINTS, SHOW_INDEXES,
                                   STORE_SIZE)
@@ -108,14 +108,14 @@ def test_server_unavailable_becomes_unreachable():
     assert "ServiceUnavailable" in result.findings[0].message
 
 
-def test_without_a_client_the_provider_hook_builds_the_real_driver(monkeypatch):
+def test_without_a_client_the_real_driver_is_built_from_the_endpoint(monkeypatch):
     monkeypatch.setenv("AIRFLOW_CONN_NEO4J_WEEKLY", "neo4j://neo4j:pw-s3cret@127.0.0.1:1")
     quick = parse_inventory({"targets": [{"name": "graph", "kind": "neo4j", "conn_id": "neo4j_weekly",
                                           "timeout_seconds": 2}]}).targets[0]
-    Neo4jClient.from_conn_id("neo4j_weekly", 2).close()  # the first use imports Airflow's provider (seconds)
+    endpoint = endpoint_for_conn("neo4j_weekly")  # the first use imports Airflow (seconds)
     started = time.monotonic()
     with pytest.raises(ServiceUnavailable) as err:
-        weekly_neo4j.maintain(quick, Endpoint(), dict(weekly_neo4j.DEFAULTS), dry_run=True)
+        weekly_neo4j.maintain(quick, endpoint, dict(weekly_neo4j.DEFAULTS), dry_run=True)
     assert time.monotonic() - started < 2
     assert "pw-s3cret" not in str(err.value)
 

@@ -14,7 +14,7 @@ from psycopg import sql
 from include.inventory import Target
 from include.targets import Endpoint
 from include.weekly import postgres as wpg
-from tests.conftest import free_port
+from tests.helpers import free_port
 
 HOSTILE_SCHEMA = 'we"ird; schema'
 HOSTILE = 'odd "name"; drop table x --'

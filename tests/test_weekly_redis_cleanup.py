@@ -11,7 +11,7 @@ from include.checks.base import run_bounded
 from include.inventory import parse_inventory
 from include.targets import Endpoint
 from include.weekly import redis_cleanup
-from tests.conftest import free_port
+from tests.helpers import free_port
 
 TARGET = parse_inventory({"targets": [{"name": "cache", "kind": "redis", "conn_id": "redis_cache",
                                        "timeout_seconds": 3}]}).targets[0]

@@ -13,7 +13,7 @@ from include.targets import Endpoint
 from include.weekly import run_concern
 from include.weekly.routine import (ALL_CONCERNS, build_report, concern_targets, maintain_target, security_target,
                                     select_targets)
-from tests.conftest import free_port
+from tests.helpers import free_port
 
 INV = parse_inventory({"targets": [
     {"name": "pg", "kind": "postgres", "conn_id": "aegis_no_such_conn", "tags": ["db"]},

@@ -7,7 +7,8 @@ from datetime import datetime
 
 from airflow.sdk import Asset
 
-from include.inventory import BACKUP_KINDS, Inventory
+from include.inventory import Inventory
+from include.kinds import kinds_with
 
 log = logging.getLogger(__name__)
 
@@ -19,7 +20,7 @@ BACKUP_SETS = Asset("aegis-backup-sets", uri="x-aegis://backups")
 
 def backup_targets(inventory: Inventory, names: list[str] | None = None, tags: list[str] | None = None) -> list[str]:
     """Targets whose kind has backups and whose ``backup.enabled`` is on."""
-    chosen = [t.name for t in inventory.select(names=names or None, tags=tags or None, kinds=sorted(BACKUP_KINDS))
+    chosen = [t.name for t in inventory.select(names=names or None, tags=tags or None, kinds=list(kinds_with("backup")))
               if t.backup.get("enabled")]
     if not chosen:
         raise ValueError(f"no backup-enabled target matches names={names} tags={tags}")

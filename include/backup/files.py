@@ -26,9 +26,14 @@ import tempfile
 import time
 from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 from include.backup.base import BackupToolError, DumpResult
+
+if TYPE_CHECKING:
+    from include.inventory import Target
+    from include.targets import Endpoint
+
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +81,7 @@ class Facts:
         return out
 
 
-def dump(target, endpoint, workdir: Path) -> DumpResult:
+def dump(target: Target, endpoint: Endpoint, workdir: Path) -> DumpResult:
     """Archive every configured path into ``workdir/files.tar.gz``; ``endpoint`` is unused (no connection)."""
     paths = [Path(p) for p in target.options.get("paths") or []]
     if not paths:
@@ -126,7 +131,7 @@ def add_entry(tar: tarfile.TarFile, path: Path, facts: Facts) -> None:
 
 
 # ---------------------------------------------------------------------- restore
-def restore(endpoint, workdir: Path, manifest_facts: dict, *, timeout_s: float, root: Path | str = "/",
+def restore(endpoint: Endpoint, workdir: Path, manifest_facts: dict, *, timeout_s: float, root: Path | str = "/",
             **kw) -> dict:
     """Extract ``workdir/files.tar.gz`` under ``root``; return the facts of the restored files on disk.
 
@@ -217,7 +222,7 @@ def observed_facts(root: Path, names: list[str]) -> dict[str, Any]:
 
 # ---------------------------------------------------------------------- scratch
 @contextmanager
-def scratch(endpoint, set_id: str, workdir: Path) -> Iterator[Path]:
+def scratch(endpoint: Endpoint, set_id: str, workdir: Path) -> Iterator[Path]:
     """A temporary, empty root folder to extract into (a Path: pass it as ``root=``); removed at exit."""
     folder = Path(tempfile.mkdtemp(prefix="aegis-files-scratch-"))
     try:

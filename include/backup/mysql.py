@@ -6,31 +6,32 @@ restores into any database name (a scratch copy, for verification).
 
 Credentials reach the tools through a ``--defaults-extra-file`` (always the first argument)
 in a private temporary folder outside the work folder; no password is on a command line.
-MySQLdb has no identifier type: names are quoted by the shared :func:`include.checks.mysql.quote_ident`.
+MySQLdb has no identifier type: names are quoted by the shared :func:`include.clients.mysql.quote_ident`.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import gzip
-import hashlib
 import shutil
 import subprocess
 import tempfile
 import threading
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
-import MySQLdb
-
+from include.backup import scratch as scratch_lifecycle
 from include.backup.base import BackupToolError, DumpResult, secret_file, tool_version
-from include.checks.mysql import quote_ident
+from include.backup.scratch import scratch_databases
+from include.clients import mysql as my_client
+from include.clients.mysql import NO_DATABASE, connect, quote_ident
+from include.targets import Endpoint
 
-CONNECT_TIMEOUT_S = 30
+if TYPE_CHECKING:
+    from include.inventory import Target
+
+
 CHUNK = 1 << 20
-SCRATCH_PREFIX = "aegis_scratch_"
-MAX_IDENT = 64  # characters
 DUMP_FLAGS = ["--single-transaction", "--routines", "--triggers", "--events", "--hex-blob", "--no-tablespaces"]
 
 
@@ -42,20 +43,14 @@ def _tool(*names: str) -> str:
     raise BackupToolError(f"none of {', '.join(names)} is installed")
 
 
-def _connect(endpoint, timeout_s: float):
-    """A connection without a default database (names are always explicit): connect timeout
-    capped at 30 s, read/write timeouts ``timeout_s`` (a COUNT(*) of a big table takes a while).
-    The password is a keyword argument only."""
-    kwargs = dict(host=endpoint.host or "127.0.0.1", port=int(endpoint.port or 3306), user=endpoint.login or "root",
-                  connect_timeout=max(1, int(min(timeout_s, CONNECT_TIMEOUT_S))), read_timeout=max(1, int(timeout_s)),
-                  write_timeout=max(1, int(timeout_s)), charset="utf8mb4", autocommit=True)
-    if endpoint.password:
-        kwargs["password"] = endpoint.password
-    return MySQLdb.connect(**kwargs)
+def _connect(endpoint: Endpoint, timeout_s: float):
+    """:func:`include.clients.mysql.connect` without a default database (names are always explicit);
+    read/write timeouts ``timeout_s`` (a COUNT(*) of a big table takes a while)."""
+    return connect(endpoint, timeout_s, NO_DATABASE)
 
 
 @contextmanager
-def _defaults_file(endpoint) -> Iterator[str]:
+def _defaults_file(endpoint: Endpoint) -> Iterator[str]:
     """``--defaults-extra-file=…`` with the [client] credentials, in a private temp folder removed afterwards."""
     def value(v) -> str:  # option-file quoting: backslash escapes inside double quotes
         return '"' + str(v).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
@@ -124,7 +119,7 @@ def _count_tables(cur, db: str) -> dict[str, int]:
     return counts
 
 
-def facts(endpoint, databases: list[str], timeout_s: float) -> dict:
+def facts(endpoint: Endpoint, databases: list[str], timeout_s: float) -> dict:
     """Exact ``COUNT(*)`` of every base table per database, inside one consistent-snapshot transaction.
 
     Known deviation: when called just before ``mysqldump`` (see :func:`dump`) this is a separate
@@ -149,7 +144,7 @@ def _dump_file(workdir: Path, db: str) -> Path:
     return workdir / f"{db}.sql.gz"
 
 
-def dump(target, endpoint, workdir: Path) -> DumpResult:
+def dump(target: Target, endpoint: Endpoint, workdir: Path) -> DumpResult:
     """Dump each database (default: the connection's own) to ``workdir/<db>.sql.gz``."""
     timeout_s = float(target.backup.get("timeout_seconds", 3600))
     databases = list(target.options.get("databases") or ([endpoint.schema] if endpoint.schema else []))
@@ -167,7 +162,7 @@ def dump(target, endpoint, workdir: Path) -> DumpResult:
     return DumpResult(tool_versions=versions, facts={"databases": result})
 
 
-def restore(endpoint, workdir: Path, manifest_facts: dict, *, database_map: dict[str, str] | None = None,
+def restore(endpoint: Endpoint, workdir: Path, manifest_facts: dict, *, database_map: dict[str, str] | None = None,
             timeout_s: float, replace: bool = False) -> dict:
     """Load each ``<db>.sql.gz`` into ``database_map[db]`` (default: the same name), created if missing.
 
@@ -200,43 +195,15 @@ def restore(endpoint, workdir: Path, manifest_facts: dict, *, database_map: dict
 
 def scratch_name(set_id: str, db: str) -> str:
     """``aegis_scratch_<hash of set id>_<db>``, cut to 64 characters (with a hash of ``db`` when cut)."""
-    name = f"{SCRATCH_PREFIX}{hashlib.sha256(set_id.encode()).hexdigest()[:8]}_{db}"
-    if len(name) <= MAX_IDENT:
-        return name
-    tail = "_" + hashlib.sha256(db.encode()).hexdigest()[:8]
-    return name[:MAX_IDENT - len(tail)] + tail
+    return scratch_lifecycle.scratch_name(my_client, set_id, db)
 
 
 @contextmanager
-def scratch(endpoint, set_id: str, databases: list[str]) -> Iterator[tuple[object, dict[str, str]]]:
-    """Empty throwaway databases on the same server, dropped at exit, even on error.
-
-    A leftover of a crashed earlier run with the same name is dropped first. Yields the
-    endpoint (its own database set to the first scratch database) and ``{original: scratch}``.
-    """
-    database_map = {db: scratch_name(set_id, db) for db in databases}
-    if len(set(database_map.values())) != len(database_map):
-        raise ValueError(f"scratch names collide for {databases}")
-    created: list[str] = []
-    try:
-        conn = _connect(endpoint, CONNECT_TIMEOUT_S)
-        try:
-            for name in database_map.values():
-                conn.cursor().execute(f"DROP DATABASE IF EXISTS {quote_ident(name)}")
-                conn.cursor().execute(f"CREATE DATABASE {quote_ident(name)}")
-                created.append(name)
-        finally:
-            conn.close()
-        schema = database_map[databases[0]] if databases else endpoint.schema
-        yield dataclasses.replace(endpoint, schema=schema), database_map
-    finally:
-        if created:
-            conn = _connect(endpoint, CONNECT_TIMEOUT_S)
-            try:
-                for name in created:
-                    conn.cursor().execute(f"DROP DATABASE IF EXISTS {quote_ident(name)}")
-            finally:
-                conn.close()
+def scratch(endpoint: Endpoint, set_id: str, databases: list[str]) -> Iterator[tuple[Endpoint, dict[str, str]]]:
+    """Empty throwaway databases on the same server, dropped at exit, even on error
+    (:func:`include.backup.scratch.scratch_databases`)."""
+    with scratch_databases(my_client, endpoint, set_id, databases) as made:
+        yield made
 
 
 __all__ = ["BackupToolError", "dump", "facts", "quote_ident", "restore", "scratch", "scratch_name"]

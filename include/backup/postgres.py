@@ -11,24 +11,29 @@ is ever on a command line. Identifiers are always quoted with ``psycopg.sql.Iden
 
 from __future__ import annotations
 
-import dataclasses
-import hashlib
 import os
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 import psycopg
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
+from include.backup import scratch as scratch_lifecycle
 from include.backup.base import BackupToolError, DumpResult, run_tool, secret_file, tool_version
+from include.backup.scratch import scratch_databases
+from include.clients import postgres as pg_client
+from include.clients.postgres import connect, maintenance_database
+from include.targets import Endpoint
+
+if TYPE_CHECKING:
+    from include.inventory import Target
+
 
 CONNECT_TIMEOUT_S = 30
-SCRATCH_PREFIX = "aegis_scratch_"
-MAX_IDENT = 63  # NAMEDATALEN - 1, in bytes
 
 COUNTED_TABLES = """
     select n.nspname, c.relname from pg_class c join pg_namespace n on n.oid = c.relnamespace
@@ -37,30 +42,12 @@ COUNTED_TABLES = """
     order by 1, 2"""
 
 
-def _connect(endpoint, dbname: str, timeout_s: float, *, autocommit: bool = True,
+def _connect(endpoint: Endpoint, database: str, timeout_s: float, *, autocommit: bool = True,
              read_only: bool = True) -> psycopg.Connection:
-    """A connection with connect and statement timeouts; the password is a keyword argument only.
-
-    ``idle_in_transaction_session_timeout`` is off: the snapshot-exporting session sits idle
-    while pg_dump runs and must not be cut off by a server-wide setting.
-    """
-    options = f"-c statement_timeout={int(timeout_s * 1000)} -c idle_in_transaction_session_timeout=0"
-    if read_only:
-        options += " -c default_transaction_read_only=on"
-    return psycopg.connect(
-        host=endpoint.host or "127.0.0.1", port=endpoint.port or 5432, user=endpoint.login or "postgres",
-        password=endpoint.password or None, dbname=dbname,
-        connect_timeout=max(1, min(int(timeout_s), CONNECT_TIMEOUT_S)),
-        options=options, application_name="aegis-backup", autocommit=autocommit)
-
-
-def _maintenance_db(endpoint, avoid: str | None = None) -> str:
-    """The database to connect to for CREATE / DROP DATABASE: the connection's own, unless that
-    is the one being dropped (a session cannot drop the database it is connected to)."""
-    own = endpoint.schema or "postgres"
-    if own != avoid:
-        return own
-    return "postgres" if avoid != "postgres" else "template1"
+    """:func:`include.clients.postgres.connect` for backups: ``idle_in_transaction_session_timeout`` off,
+    because the snapshot-exporting session sits idle while pg_dump runs and must not be cut off."""
+    return connect(endpoint, timeout_s, database, autocommit=autocommit, read_only=read_only,
+                   idle_in_transaction_timeout_s=0, application_name="aegis-backup")
 
 
 def _folder(workdir: Path, db: str) -> Path:
@@ -85,7 +72,7 @@ def _count_tables(conn: psycopg.Connection) -> dict[str, int]:
 
 
 @contextmanager
-def _tool_env(endpoint, connect_s: float) -> Iterator[dict[str, str]]:
+def _tool_env(endpoint: Endpoint, connect_s: float) -> Iterator[dict[str, str]]:
     """Environment for the native tools: PGPASSFILE in a private temp folder, removed afterwards."""
     env = {"PGHOST": endpoint.host or "127.0.0.1", "PGPORT": str(endpoint.port or 5432),
            "PGUSER": endpoint.login or "postgres", "PGCONNECT_TIMEOUT": str(max(1, int(connect_s)))}
@@ -103,12 +90,12 @@ def _dbname_arg(db: str) -> str:
     return f"--dbname={make_conninfo(dbname=db)}"
 
 
-def dump(target, endpoint, workdir: Path) -> DumpResult:
+def dump(target: Target, endpoint: Endpoint, workdir: Path) -> DumpResult:
     """Dump every database of the target (default: the connection's own) into ``workdir/<db>/``."""
     jobs = int(target.backup.get("jobs", 2))
     timeout_s = float(target.backup.get("timeout_seconds", 3600))
     connect_s = min(float(target.timeout_seconds or CONNECT_TIMEOUT_S), CONNECT_TIMEOUT_S)
-    databases = list(target.options.get("databases") or [_maintenance_db(endpoint)])
+    databases = list(target.options.get("databases") or [maintenance_database(endpoint)])
     versions = {"pg_dump": tool_version(["pg_dump", "--version"])}
     facts: dict[str, dict] = {}
     with _tool_env(endpoint, connect_s) as env:
@@ -131,7 +118,7 @@ def dump(target, endpoint, workdir: Path) -> DumpResult:
     return DumpResult(tool_versions=versions, facts={"databases": facts})
 
 
-def facts(endpoint, databases: list[str], timeout_s: float) -> dict:
+def facts(endpoint: Endpoint, databases: list[str], timeout_s: float) -> dict:
     """Row counts of every user table of each database, each database read in one snapshot."""
     out = {}
     for db in databases:
@@ -146,7 +133,7 @@ def _exists(conn: psycopg.Connection, db: str) -> bool:
     return conn.execute("select 1 from pg_database where datname = %s", (db,)).fetchone() is not None
 
 
-def restore(endpoint, workdir: Path, manifest_facts: dict, *, database_map: dict[str, str] | None = None,
+def restore(endpoint: Endpoint, workdir: Path, manifest_facts: dict, *, database_map: dict[str, str] | None = None,
             timeout_s: float, replace: bool = False) -> dict:
     """``pg_restore`` each database's dump into ``database_map[db]`` (default: the same name).
 
@@ -162,7 +149,7 @@ def restore(endpoint, workdir: Path, manifest_facts: dict, *, database_map: dict
     with _tool_env(endpoint, min(timeout_s, CONNECT_TIMEOUT_S)) as env:
         for original in originals:
             db = database_map[original]
-            with _connect(endpoint, _maintenance_db(endpoint, avoid=db), timeout_s, read_only=False) as conn:
+            with _connect(endpoint, maintenance_database(endpoint, avoid=db), timeout_s, read_only=False) as conn:
                 existing = _exists(conn, db)
                 if existing and replace:
                     conn.execute(sql.SQL("drop database {} with (force)").format(sql.Identifier(db)))
@@ -178,38 +165,15 @@ def restore(endpoint, workdir: Path, manifest_facts: dict, *, database_map: dict
 
 def scratch_name(set_id: str, db: str) -> str:
     """``aegis_scratch_<hash of set id>_<db>``, cut to 63 bytes (with a hash of ``db`` when cut)."""
-    name = f"{SCRATCH_PREFIX}{hashlib.sha256(set_id.encode()).hexdigest()[:8]}_{db}"
-    if len(name.encode()) <= MAX_IDENT:
-        return name
-    tail = "_" + hashlib.sha256(db.encode()).hexdigest()[:8]
-    return name.encode()[:MAX_IDENT - len(tail)].decode(errors="ignore") + tail
+    return scratch_lifecycle.scratch_name(pg_client, set_id, db)
 
 
 @contextmanager
-def scratch(endpoint, set_id: str, databases: list[str]) -> Iterator[tuple[object, dict[str, str]]]:
-    """Empty throwaway databases on the same server, dropped (``WITH (FORCE)``) at exit, even on error.
-
-    A leftover of a crashed earlier run with the same name is dropped first. Yields the
-    endpoint (its own database set to the first scratch database) and ``{original: scratch}``.
-    """
-    database_map = {db: scratch_name(set_id, db) for db in databases}
-    if len(set(database_map.values())) != len(database_map):
-        raise ValueError(f"scratch names collide for {databases}")
-    created: list[str] = []
-    try:
-        with _connect(endpoint, _maintenance_db(endpoint), CONNECT_TIMEOUT_S, read_only=False) as conn:
-            for name in database_map.values():
-                ident = sql.Identifier(name)
-                conn.execute(sql.SQL("drop database if exists {} with (force)").format(ident))
-                conn.execute(sql.SQL("create database {} template template0").format(ident))
-                created.append(name)
-        schema = database_map[databases[0]] if databases else endpoint.schema
-        yield dataclasses.replace(endpoint, schema=schema), database_map
-    finally:
-        if created:
-            with _connect(endpoint, _maintenance_db(endpoint), CONNECT_TIMEOUT_S, read_only=False) as conn:
-                for name in created:
-                    conn.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))
+def scratch(endpoint: Endpoint, set_id: str, databases: list[str]) -> Iterator[tuple[Endpoint, dict[str, str]]]:
+    """Empty throwaway databases on the same server, dropped (``WITH (FORCE)``) at exit, even on error
+    (:func:`include.backup.scratch.scratch_databases`)."""
+    with scratch_databases(pg_client, endpoint, set_id, databases) as made:
+        yield made
 
 
 __all__ = ["BackupToolError", "dump", "facts", "restore", "scratch", "scratch_name"]

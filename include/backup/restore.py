@@ -9,10 +9,15 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from include.backup import runner, store
 from include.backup.runner import DATABASE_KINDS, kind_module
+
+if TYPE_CHECKING:
+    from include.inventory import Inventory, Target
+    from include.targets import Endpoint
+
 
 log = logging.getLogger(__name__)
 
@@ -21,7 +26,8 @@ class RestoreRefused(ValueError):
     """The restore request is incomplete or unsafe; the message says what to change."""
 
 
-def plan_restore(inventory, catalog, target_name: str, set_id: str | None, dry_run: bool, confirm: str) -> dict:
+def plan_restore(inventory: Inventory, catalog, target_name: str, set_id: str | None, dry_run: bool,
+                 confirm: str) -> dict:
     """Resolve and check the request: which set (default: newest verified), and the confirmation."""
     target = inventory.target(target_name)
     if not target.backup:
@@ -46,7 +52,7 @@ def plan_restore(inventory, catalog, target_name: str, set_id: str | None, dry_r
     return plan
 
 
-def restore_live(inventory, target, endpoint, plan: dict) -> dict[str, Any]:
+def restore_live(inventory: Inventory, target: Target, endpoint: Endpoint, plan: dict) -> dict[str, Any]:
     """Fetch the set (checksums verified on the way) and load it over the live target."""
     folder = runner.sets_folder(inventory, target.name, plan["set_id"])
     t0 = time.monotonic()

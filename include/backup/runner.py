@@ -5,7 +5,6 @@ They tie the kind modules to the artifact store and the catalog; the DAGs only c
 
 from __future__ import annotations
 
-import importlib
 import logging
 import shutil
 import tempfile
@@ -13,30 +12,33 @@ import time
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 from include.backup import store
 from include.backup.manifest import CorruptBackup, Manifest
 from include.backup.retention import plan
 
+if TYPE_CHECKING:
+    from include.inventory import Inventory, Target
+    from include.targets import Endpoint
+
+
 log = logging.getLogger(__name__)
 
-KIND_MODULES = {
-    "postgres": "include.backup.postgres",
-    "mysql": "include.backup.mysql",
-    "redis": "include.backup.redis_backup",
-    "milvus": "include.backup.milvus_backup",
-    "files": "include.backup.files",
-    "kubernetes": "include.backup.kubernetes_backup",
-}
 DATABASE_KINDS = {"postgres", "mysql"}
 
 
 def kind_module(kind: str):
-    return importlib.import_module(KIND_MODULES[kind])
+    """The backup module of ``kind`` (named by its spec, :mod:`include.kinds`)."""
+    from include.kinds import load, spec
+
+    module = spec(kind).backup
+    if module is None:
+        raise KeyError(f"kind {kind!r} has no backup")
+    return load(module)
 
 
-def sets_folder(inventory, target: str, set_id: str | None = None):
+def sets_folder(inventory: Inventory, target: str, set_id: str | None = None):
     from include.artifacts import artifact_folder
 
     return artifact_folder(inventory, "backups", target, *([set_id] if set_id else []))
@@ -52,7 +54,7 @@ def workspace(prefix: str) -> Iterator[Path]:
         shutil.rmtree(path, ignore_errors=True)
 
 
-def backup_target(inventory, target, endpoint, ts: datetime, catalog) -> dict[str, Any]:
+def backup_target(inventory: Inventory, target: Target, endpoint: Endpoint, ts: datetime, catalog) -> dict[str, Any]:
     """Dump one target and publish the set; the catalog follows it running → complete (or failed).
 
     Idempotent per interval: a set of this interval that is already complete or verified is
@@ -119,7 +121,7 @@ def facts_difference(expected: Any, observed: Any, path: str = "") -> list[str]:
     return [] if expected == observed else [f"{path}: backup recorded {expected!r}, restore shows {observed!r}"]
 
 
-def restore_into_scratch(kind: str, endpoint, workdir: Path, manifest: Manifest, timeout_s: float) -> dict:
+def restore_into_scratch(kind: str, endpoint: Endpoint, workdir: Path, manifest: Manifest, timeout_s: float) -> dict:
     """Load the set into a throwaway copy next to the target and return the facts it shows (copy dropped)."""
     module = kind_module(kind)
     if kind in DATABASE_KINDS:
@@ -131,7 +133,7 @@ def restore_into_scratch(kind: str, endpoint, workdir: Path, manifest: Manifest,
         return module.restore(scratch_ep, workdir, manifest.facts, timeout_s=timeout_s, **extra)
 
 
-def verify_set(inventory, target, endpoint, set_id: str, catalog) -> dict[str, Any]:
+def verify_set(inventory: Inventory, target: Target, endpoint: Endpoint, set_id: str, catalog) -> dict[str, Any]:
     """Checksums, then a restore into scratch compared with the manifest's facts; marks verified or failed."""
     folder = sets_folder(inventory, target.name, set_id)
     t0 = time.monotonic()
@@ -154,7 +156,8 @@ def verify_set(inventory, target, endpoint, set_id: str, catalog) -> dict[str, A
     return {"set_id": set_id, "state": "verified", "seconds": round(seconds, 2), "bytes": manifest.size_bytes}
 
 
-def apply_retention(inventory, catalog, targets, now: datetime, dry_run: bool = True) -> list[dict[str, str]]:
+def apply_retention(inventory: Inventory, catalog, targets, now: datetime,
+                    dry_run: bool = True) -> list[dict[str, str]]:
     """Delete (or, in dry run, list) the sets retention lets go; the newest verified set always stays."""
     actions = []
     for target in targets:

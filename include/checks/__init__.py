@@ -1,34 +1,22 @@
-"""Health checks, one module per kind of target.
+"""Daily health checks, one module per kind of target (named by the kind's spec, :mod:`include.kinds`).
 
-Every module exposes ``check(target, endpoint, window) -> CheckResult``. A check
-may raise when it cannot talk to its target; :func:`run_check` turns that (and
-any hang past the target's timeout) into an ``unreachable`` result.
-Modules are imported only when a check of their kind runs, so parsing a DAG
-never pays for a driver import.
+What belongs here: grading. Every module exposes ``check(target, endpoint, window) -> CheckResult``
+(:mod:`include.checks.base` holds the result type and the bounded runner). A check opens its
+server through :mod:`include.clients` and may raise when it cannot talk to its target;
+:func:`run_check` turns that (and any hang past the target's timeout) into an ``unreachable``
+result. Modules are imported only when a check of their kind runs, so parsing a DAG never
+pays for a driver import. Connections, quoting and other routines do not belong here.
 """
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from include.checks.base import CheckResult, run_bounded
 from include.inventory import Target
+from include.kinds import load, spec
 from include.targets import Endpoint
-
-CHECK_MODULES = {
-    "host": "include.checks.host",
-    "postgres": "include.checks.postgres",
-    "mysql": "include.checks.mysql",
-    "redis": "include.checks.redis_check",
-    "milvus": "include.checks.milvus",
-    "neo4j": "include.checks.neo4j",
-    "kubernetes": "include.checks.kubernetes",
-    "http_service": "include.checks.http_service",
-    "log_source": "include.checks.logs",
-    "alertmanager": "include.checks.alertmanager",
-}
 
 
 @dataclass(frozen=True)
@@ -44,6 +32,9 @@ class Window:
 
 def run_check(target: Target, endpoint: Endpoint, window: Window) -> CheckResult:
     """Run the check for ``target``'s kind, bounded by ``target.timeout_seconds``."""
-    module = importlib.import_module(CHECK_MODULES[target.kind])
+    check_module = spec(target.kind).check
+    if check_module is None:
+        raise KeyError(f"kind {target.kind!r} has no daily check")
+    module = load(check_module)
     return run_bounded(target.name, target.kind, lambda: module.check(target, endpoint, window),
                        target.timeout_seconds)

@@ -9,14 +9,12 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-import requests
-
 from include.checks.base import CRITICAL, WARNING, CheckResult
-from include.checks.http_service import base_url, basic_auth, join_url, request_timeout
+from include.checks.http_service import request_timeout
+from include.clients import alertmanager
 from include.inventory import Target
 from include.targets import Endpoint
 
-ALERTS_PATH = "/api/v2/alerts"
 FIRING_ONLY = {"active": "true", "silenced": "false", "inhibited": "false"}
 CRITICAL_SEVERITIES = {"critical", "page"}
 MAX_LISTED = 20
@@ -24,13 +22,7 @@ MAX_LISTED = 20
 
 def fetch_firing_alerts(target: Target, endpoint: Endpoint) -> list[dict[str, Any]]:
     """The Alertmanager v2 alert objects that are active, unsilenced and uninhibited."""
-    response = requests.get(join_url(base_url(endpoint), ALERTS_PATH), params=FIRING_ONLY,
-                            timeout=request_timeout(target), auth=basic_auth(endpoint))
-    response.raise_for_status()
-    alerts = response.json()
-    if not isinstance(alerts, list):
-        raise ValueError(f"expected a JSON list from {ALERTS_PATH}, got {type(alerts).__name__}")
-    return alerts
+    return alertmanager.alerts(endpoint, timeout_s=request_timeout(target), params=FIRING_ONLY)
 
 
 def severity_of(alert: dict[str, Any]) -> str:

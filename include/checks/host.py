@@ -10,6 +10,7 @@ import socket
 import struct
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import psutil
 
@@ -18,8 +19,14 @@ from include.checks.base import CheckResult, literal
 #: Where the kernel's counters are read.
 PROC = Path("/proc")
 
+if TYPE_CHECKING:
+    from include.checks import Window
+    from include.inventory import Target
+    from include.targets import Endpoint
 
-def check(target, endpoint, window) -> CheckResult:
+
+
+def check(target: Target, endpoint: Endpoint, window: Window) -> CheckResult:
     """Grade this host's resources against the target's thresholds."""
     t = target.thresholds
     result = CheckResult(target.name, target.kind)

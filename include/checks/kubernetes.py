@@ -40,13 +40,13 @@ def grade_pod(result: CheckResult, pod: dict[str, Any], thresholds: dict[str, fl
 
 def check(target: Target, endpoint: Endpoint, window=None, client=None) -> CheckResult:
     """Grade the pods selected by ``options.namespace`` / ``options.label_selector``."""
-    from include.kube_client import KubeClient
+    from include.clients.kubernetes import connect
 
     result = CheckResult(target.name, target.kind)
     namespace = target.options.get("namespace", "default")
     selector = target.options.get("label_selector", "")
     if client is None:
-        client = KubeClient.from_conn_id(target.conn_id, target.timeout_seconds)
+        client = connect(endpoint, target.timeout_seconds)
     pods = client.list_pods(namespace, selector)
 
     for pod in pods:

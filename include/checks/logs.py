@@ -13,9 +13,15 @@ import os
 import re
 from collections import Counter
 from datetime import datetime, timezone
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 from include.checks.base import CheckResult
+
+if TYPE_CHECKING:
+    from include.checks import Window
+    from include.inventory import Target
+    from include.targets import Endpoint
+
 
 _VOLATILE = [  # (pattern, placeholder, characters one of which any match contains: a cheap test first)
     (re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.I), "<uuid>", "-"),
@@ -165,7 +171,7 @@ def scan_file(path: str, pattern: re.Pattern, ts_regex: re.Pattern, start: datet
     return scan.count
 
 
-def check(target, endpoint, window) -> CheckResult:
+def check(target: Target, endpoint: Endpoint, window: Window) -> CheckResult:
     """Count errors of every file the source's globs match, inside the run's window."""
     opts, t = target.options, target.thresholds
     result = CheckResult(target.name, target.kind)

@@ -1,75 +1,21 @@
 """Milvus check: collections, their row counts, load state and index build state.
 
 Works against a Milvus server (``http://host:19530``) and against Milvus Lite
-(a local ``.db`` file), both through ``pymilvus.MilvusClient``. For Milvus Lite
-the check stops the in-process server it started, so the ``.db`` file lock is
-not held after the check.
+(a local ``.db`` file), both through :func:`include.clients.milvus.session`, which
+stops a Lite server it started, so the ``.db`` file lock is not held after the check.
 """
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from include.checks.base import WARNING, CheckResult
+from include.clients import milvus as milvus_client
 from include.inventory import Target
 from include.targets import Endpoint
 
-DEFAULT_PORT = 19530
 INDEX_DONE = "Finished"
 LOADED = "Loaded"
-
-
-def milvus_uri(endpoint: Endpoint) -> str:
-    """The ``uri`` for ``MilvusClient``: a Lite ``.db`` path as is, else ``scheme://host:port``."""
-    if not endpoint.host:
-        raise ValueError("the connection has no host (a Milvus URI or a Milvus Lite .db path)")
-    host = endpoint.host.strip()
-    if "://" in host or host.endswith(".db") or host.startswith("/"):
-        return host
-    return f"http://{host}:{endpoint.port or DEFAULT_PORT}"
-
-
-def milvus_token(endpoint: Endpoint) -> str:
-    """``user:password`` when both are set, the password alone as an API token, else empty."""
-    if endpoint.password and endpoint.login:
-        return f"{endpoint.login}:{endpoint.password}"
-    return endpoint.password or ""
-
-
-def connect(target: Target, endpoint: Endpoint):
-    """A ``MilvusClient`` for ``endpoint`` (pymilvus imported here, only when a check runs)."""
-    from pymilvus import MilvusClient
-
-    return MilvusClient(uri=milvus_uri(endpoint), token=milvus_token(endpoint),
-                        db_name=endpoint.schema or "", timeout=target.timeout_seconds)
-
-
-def is_lite(uri: str) -> bool:
-    """True for a Milvus Lite URI (a local ``.db`` file) rather than a server address."""
-    return "://" not in uri
-
-
-def lite_server_running(uri: str) -> bool:
-    """Whether this process already runs the Milvus Lite server for ``uri``.
-
-    ``MilvusClient.close()`` does not stop that in-process server, and the server
-    holds an exclusive ``flock`` on the ``.db`` until it stops.
-    """
-    try:
-        from milvus_lite.server_manager import server_manager_instance
-    except ImportError:
-        return False
-    return os.path.abspath(uri) in getattr(server_manager_instance, "_servers", {})
-
-
-def release_lite_server(uri: str) -> None:
-    """Stop the in-process Milvus Lite server for ``uri`` so its file lock is released."""
-    try:
-        from milvus_lite.server_manager import server_manager_instance
-    except ImportError:
-        return
-    server_manager_instance.release_server(uri)
 
 
 def load_state_name(state: Any) -> str:
@@ -119,18 +65,9 @@ def check(target: Target, endpoint: Endpoint, window=None) -> CheckResult:
     """Report collections, rows, load state and index state; raise if Milvus cannot be reached."""
     result = CheckResult(target.name, target.kind)
     timeout = target.timeout_seconds
-    uri = milvus_uri(endpoint)
-    started_lite_server = is_lite(uri) and not lite_server_running(uri)
-    try:
-        client = connect(target, endpoint)
-        try:
-            collections = {name: describe_collection(client, name, timeout)
-                           for name in sorted(client.list_collections(timeout=timeout))}
-        finally:
-            client.close()
-    finally:
-        if started_lite_server:  # leave a server someone else in this process opened alone
-            release_lite_server(uri)
+    with milvus_client.session(endpoint, timeout) as client:
+        collections = {name: describe_collection(client, name, timeout)
+                       for name in sorted(client.list_collections(timeout=timeout))}
 
     result.metrics["milvus.collections"] = float(len(collections))
     result.metrics["milvus.rows_total"] = float(sum(c["rows"] for c in collections.values()))

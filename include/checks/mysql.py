@@ -9,43 +9,23 @@ Reads only; every statement has a server-side time limit (MariaDB ``max_statemen
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from include.checks.base import CheckResult, literal
+from include.clients.mysql import connect, quote_ident
+
+if TYPE_CHECKING:
+    from include.checks import Window
+    from include.inventory import Target
+    from include.targets import Endpoint
 
 
-def quote_ident(name: str) -> str:
-    """A MySQL/MariaDB identifier in backticks, embedded backticks doubled (MySQLdb has no identifier type).
 
-    The one quoting helper of the code base: checks, backups and weekly maintenance all use it.
-    """
-    return "`" + name.replace("`", "``") + "`"
-
-
-def connect(endpoint, timeout_s: float, database: str | None = None, *, read_timeout_s: float | None = None):
-    """A connection with connect/read/write timeouts; the password is a keyword argument only.
-
-    ``read_timeout_s`` (default ``timeout_s``) bounds one statement's answer: maintenance
-    statements (OPTIMIZE, ALTER TABLE) get a longer one than the connect timeout.
-    """
-    import MySQLdb  # here, not at the top: the quoting helper is imported at DAG parse time
-
-    io_timeout = max(1, int(timeout_s if read_timeout_s is None else read_timeout_s))
-    kwargs = dict(
-        host=endpoint.host or "127.0.0.1", port=int(endpoint.port or 3306), user=endpoint.login or "root",
-        connect_timeout=max(1, min(int(timeout_s), 30)), read_timeout=io_timeout,
-        write_timeout=io_timeout, charset="utf8mb4", autocommit=True,
-    )
-    if endpoint.password:
-        kwargs["password"] = endpoint.password
-    if database or endpoint.schema:
-        kwargs["database"] = database or endpoint.schema
-    return MySQLdb.connect(**kwargs)
-
-
-def check(target, endpoint, window) -> CheckResult:
+def check(target: Target, endpoint: Endpoint, window: Window) -> CheckResult:
     """Grade one MySQL/MariaDB server against the target's thresholds."""
     t = target.thresholds
     result = CheckResult(target.name, target.kind)
-    conn = connect(endpoint, target.timeout_seconds)
+    conn = connect(endpoint, target.timeout_seconds, read_only=True)
     try:
         cur = conn.cursor()
         status = _variables(cur, "SHOW GLOBAL STATUS WHERE Variable_name IN ('Threads_connected', 'Slow_queries', 'Uptime')")

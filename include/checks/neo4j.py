@@ -62,13 +62,13 @@ def grade_indexes(result: CheckResult, indexes: list[dict[str, Any]]) -> None:
 
 
 def check(target: Target, endpoint: Endpoint, window=None, client=None) -> CheckResult:
-    """Grade database and index status; build the client from ``target.conn_id`` when not given."""
-    from include.neo4j_client import Neo4jClient
+    """Grade database and index status; build the client from ``endpoint`` when not given."""
+    from include.clients.neo4j import connect
 
     result = CheckResult(target.name, target.kind)
     own_client = client is None
     if own_client:
-        client = Neo4jClient.from_conn_id(target.conn_id, target.timeout_seconds)
+        client = connect(endpoint, target.timeout_seconds)
     try:
         databases = client.query(SHOW_DATABASES, database="system")
         indexes = client.query(SHOW_INDEXES, database=endpoint.schema or None)

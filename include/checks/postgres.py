@@ -9,36 +9,21 @@ session with a statement timeout.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import psycopg
 
 from include.checks.base import CheckResult, literal
+from include.clients.postgres import connect
+
+if TYPE_CHECKING:
+    from include.checks import Window
+    from include.inventory import Target
+    from include.targets import Endpoint
 
 
-def connect(endpoint, timeout_s: float, dbname: str | None = None, *, read_only: bool = True,
-            statement_timeout_s: float | None = None, lock_timeout_s: float | None = None,
-            application_name: str = "aegis-health-check") -> psycopg.Connection:
-    """An autocommit connection with connect (at most 30 s) and statement timeouts, read-only unless asked otherwise.
 
-    ``statement_timeout_s`` defaults to ``timeout_s``; ``lock_timeout_s`` is only set when given.
-    The password goes to libpq as a keyword argument: never into a DSN string,
-    a log line or a process argument list.
-    """
-    statement_ms = int((timeout_s if statement_timeout_s is None else statement_timeout_s) * 1000)
-    options = f"-c statement_timeout={statement_ms}"
-    if lock_timeout_s is not None:
-        options += f" -c lock_timeout={int(lock_timeout_s * 1000)}"
-    if read_only:
-        options += " -c default_transaction_read_only=on"
-    return psycopg.connect(
-        host=endpoint.host or "127.0.0.1", port=endpoint.port or 5432,
-        user=endpoint.login or "postgres", password=endpoint.password or None,
-        dbname=dbname or endpoint.schema or "postgres",
-        connect_timeout=max(1, min(int(timeout_s), 30)),  # a long statement budget is no reason to wait to connect
-        options=options, application_name=application_name, autocommit=True,
-    )
-
-
-def check(target, endpoint, window) -> CheckResult:
+def check(target: Target, endpoint: Endpoint, window: Window) -> CheckResult:
     """Grade one PostgreSQL server against the target's thresholds."""
     result = CheckResult(target.name, target.kind)
     with connect(endpoint, target.timeout_seconds) as conn:

@@ -25,7 +25,7 @@ def active_sessions(kind: str, endpoint, databases: list[str], timeout_s: float)
 
 
 def _postgres(endpoint, databases: list[str], timeout_s: float) -> list[dict[str, Any]]:
-    from include.checks.postgres import connect
+    from include.clients.postgres import connect
 
     with connect(endpoint, timeout_s, application_name="aegis-drain") as conn:
         rows = conn.execute(
@@ -37,7 +37,7 @@ def _postgres(endpoint, databases: list[str], timeout_s: float) -> list[dict[str
 
 
 def _mysql(endpoint, databases: list[str], timeout_s: float) -> list[dict[str, Any]]:
-    from include.checks.mysql import connect
+    from include.clients.mysql import connect
 
     conn = connect(endpoint, timeout_s)
     try:
@@ -53,7 +53,7 @@ def _mysql(endpoint, databases: list[str], timeout_s: float) -> list[dict[str, A
 
 
 def _redis(endpoint, databases: list[str], timeout_s: float) -> list[dict[str, Any]]:
-    from include.checks.redis_check import connect
+    from include.clients.redis import connect
 
     client = connect(endpoint, timeout_s)
     try:
@@ -74,14 +74,12 @@ def count_all(targets: list[dict[str, Any]], timeout_s: float) -> dict[str, Any]
     A target that cannot be asked counts as not drained (its error is shown): the drain waits,
     and at its timeout the run goes on with the error in the report.
     """
-    from include.inventory import Target
-    from include.targets import endpoint_for
+    from include.targets import endpoint_for_conn
 
     out: dict[str, Any] = {}
     for t in targets:
-        target = Target(t["name"], t["kind"], t["conn_id"], (), {}, timeout_s, {})
         try:
-            sessions = active_sessions(t["kind"], endpoint_for(target), t.get("databases") or [], timeout_s)
+            sessions = active_sessions(t["kind"], endpoint_for_conn(t["conn_id"]), t.get("databases") or [], timeout_s)
             out[t["name"]] = len(sessions)
         except Exception as exc:  # noqa: BLE001 - an unreachable target is a finding, not a crash
             out[t["name"]] = f"error: {type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"

@@ -4,7 +4,7 @@
   undone by restoring the pre-update backup.
 - ``release_switch``: :mod:`include.update.release` on the host running the task;
   undone by switching ``current`` back (and running the command again).
-- ``k8s_image``: the deployment's container image through :mod:`include.kube_client`, then the
+- ``k8s_image``: the deployment's container image through :mod:`include.clients.kubernetes`, then the
   rollout status; undone by setting the previous image back.
 
 :func:`apply_update` never raises for a failed update: the outcome says ``failed`` with the
@@ -24,9 +24,10 @@ log = logging.getLogger(__name__)
 
 def kube_for(target):
     """The Kubernetes seam for ``target`` (tests hand a client built on the labelled fakes instead)."""
-    from include.kube_client import KubeClient
+    from include.clients.kubernetes import connect
+    from include.targets import endpoint_for
 
-    return KubeClient.from_conn_id(target.conn_id, target.timeout_seconds)
+    return connect(endpoint_for(target), target.timeout_seconds)
 
 
 def current_version(inventory: Inventory, plan: dict[str, Any]) -> str | None:
@@ -42,7 +43,7 @@ def current_version(inventory: Inventory, plan: dict[str, Any]) -> str | None:
         from include.update.release import current_release
 
         return current_release(plan["release"]["root"])
-    from include.kube_client import container_image
+    from include.clients.kubernetes import container_image
 
     k = plan["k8s"]
     return container_image(kube_for(inventory.target(plan["update_target"])), k["namespace"], k["deployment"],
@@ -105,7 +106,7 @@ def _release(inventory: Inventory, plan: dict[str, Any], run_id: str, timeout_s:
 
 
 def _k8s(inventory: Inventory, plan: dict[str, Any], run_id: str, timeout_s: float) -> dict[str, Any]:
-    from include.kube_client import container_image, set_container_image, wait_for_rollout
+    from include.clients.kubernetes import container_image, set_container_image, wait_for_rollout
 
     k = plan["k8s"]
     client = kube_for(inventory.target(plan["update_target"]))

@@ -95,7 +95,7 @@ def _first_line(exc: BaseException) -> str:
 
 class _Postgres:
     def __init__(self, endpoint, database: str | None, timeout_s: float):
-        from include.checks.postgres import connect
+        from include.clients.postgres import connect
 
         self.conn = connect(endpoint, timeout_s, database, read_only=False, application_name=APPLICATION_NAME)
 
@@ -124,7 +124,7 @@ class _Postgres:
 
 class _MySQL:
     def __init__(self, endpoint, database: str | None, timeout_s: float):
-        from include.checks.mysql import connect
+        from include.clients.mysql import connect
 
         self.conn = connect(endpoint, timeout_s, database)
         self.conn.cursor().execute("SET SESSION wait_timeout = %s", (max(60, int(timeout_s)),))

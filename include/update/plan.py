@@ -15,15 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from include.inventory import Inventory
+from include.kinds import kinds_with
 
 log = logging.getLogger(__name__)
 
 KINDS = ("sql_migration", "release_switch", "k8s_image")
-SQL_KINDS = ("postgres", "mysql")
-#: kinds whose active sessions the drain waits for
-DRAIN_KINDS = ("postgres", "mysql", "redis")
-#: kinds the daily health check runs on after the update (and after a rollback)
-HEALTH_KINDS = ("postgres", "mysql", "redis", "milvus", "neo4j", "kubernetes", "http_service")
 VERSION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,99}$")
 
 
@@ -44,10 +40,10 @@ def build_plan(inventory: Inventory, params: dict[str, Any], now: datetime) -> d
     update_target = params.get("update_target") or None
     plan: dict[str, Any] = {"kind": kind, "dry_run": bool(params.get("dry_run", True)), "update_target": None}
     if kind == "sql_migration":
-        plan["update_target"] = _require_target(inventory, update_target, SQL_KINDS, "update_target")
+        plan["update_target"] = _require_target(inventory, update_target, kinds_with("sql_updates"), "update_target")
         plan["sql"] = _sql_plan(inventory.target(update_target), params)
     elif kind == "k8s_image":
-        plan["update_target"] = _require_target(inventory, update_target, ("kubernetes",), "update_target")
+        plan["update_target"] = _require_target(inventory, update_target, kinds_with("image_updates"), "update_target")
         plan["k8s"] = _k8s_plan(inventory.target(update_target), params)
     else:
         plan["release"] = _release_plan(params)
@@ -64,8 +60,8 @@ def build_plan(inventory: Inventory, params: dict[str, Any], now: datetime) -> d
                         " be rolled back without one (set backup.enabled in the inventory)")
     plan["drain"] = [{"name": t.name, "kind": t.kind, "conn_id": t.conn_id,
                       "databases": list(t.options.get("databases") or [])}
-                     for t in targets if t.kind in DRAIN_KINDS]
-    plan["health"] = [t.name for t in targets if t.kind in HEALTH_KINDS]
+                     for t in targets if t.kind in kinds_with("drain")]
+    plan["health"] = [t.name for t in targets if t.kind in kinds_with("update_health")]
     plan["kubernetes"] = [{"name": t.name, "namespace": t.options["namespace"]}
                           for t in targets if t.kind == "kubernetes"]
     plan["maintenance_configmap"] = str(params.get("maintenance_configmap") or "")
@@ -159,7 +155,7 @@ def _assertions(inventory: Inventory, raw: Any) -> list[dict[str, Any]]:
         unknown = set(a) - {"target", "sql", "expect", "database"}
         if unknown:
             raise PlanError(where, f"unknown key(s) {sorted(unknown)}; allowed: target, sql, expect, database")
-        _require_target(inventory, a["target"], SQL_KINDS, f"{where}.target")
+        _require_target(inventory, a["target"], kinds_with("sql_updates"), f"{where}.target")
         if not isinstance(a["sql"], str) or not a["sql"].strip():
             raise PlanError(f"{where}.sql", "must be a non-empty SQL query")
         default_db = (inventory.target(a["target"]).options.get("databases") or [None])[0]

@@ -14,7 +14,8 @@ from datetime import datetime
 from typing import Any
 
 from include.checks.base import CRITICAL, SEVERITY, CheckResult, run_bounded
-from include.inventory import DEFAULT_THRESHOLDS, Inventory, Target
+from include.inventory import Inventory, Target
+from include.kinds import spec
 
 log = logging.getLogger(__name__)
 
@@ -44,12 +45,12 @@ def sql_assertion(inventory: Inventory, assertion: dict[str, Any], index: int) -
 
 def _first_value(target: Target, endpoint, query: str, database: str | None) -> Any:
     if target.kind == "postgres":
-        from include.checks.postgres import connect
+        from include.clients.postgres import connect
 
         with connect(endpoint, target.timeout_seconds, database, application_name="aegis-update-test") as conn:
             row = conn.execute(query.encode()).fetchone()
     else:
-        from include.checks.mysql import connect
+        from include.clients.mysql import connect
 
         conn = connect(endpoint, target.timeout_seconds, database)
         try:
@@ -73,7 +74,7 @@ def http_check(url: str, timeout_s: float = 10.0) -> dict[str, Any]:
     path = parts.path or "/"
     if parts.query:
         path += f"?{parts.query}"
-    target = Target(f"GET {url}", "http_service", None, (), dict(DEFAULT_THRESHOLDS["http_service"]), timeout_s,
+    target = Target(f"GET {url}", "http_service", None, (), dict(spec("http_service").thresholds), timeout_s,
                     {"path": path, "expected_status": 200})
     return run_check(target, Endpoint(host=f"{parts.scheme}://{parts.netloc}"), None).to_dict()
 

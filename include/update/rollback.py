@@ -119,7 +119,7 @@ def _switch_back(inventory: Inventory, plan: dict[str, Any], update: dict[str, A
 
 def _previous_image(inventory: Inventory, plan: dict[str, Any], update: dict[str, Any],
                     backups: list[dict[str, Any]]) -> dict[str, Any]:
-    from include.kube_client import set_container_image, wait_for_rollout
+    from include.clients.kubernetes import set_container_image, wait_for_rollout
     from include.update.kinds import kube_for
 
     k = plan["k8s"]

@@ -12,9 +12,7 @@ import logging
 import re
 from typing import Any
 
-import requests
-
-from include.checks.http_service import base_url, basic_auth, join_url
+from include.clients import alertmanager
 
 log = logging.getLogger(__name__)
 CREATED_BY = "aegis"
@@ -32,10 +30,8 @@ def matcher_for(label: str, targets: list[str]) -> dict[str, Any]:
 
 def run_silences(endpoint, run_id: str) -> list[dict[str, Any]]:
     """Silences this run made that are still active or pending."""
-    response = requests.get(join_url(base_url(endpoint), "/api/v2/silences"), timeout=TIMEOUT_S,
-                            auth=basic_auth(endpoint))
-    response.raise_for_status()
-    return [s for s in response.json() if s.get("createdBy") == CREATED_BY and s.get("comment") == _comment(run_id)
+    return [s for s in alertmanager.silences(endpoint, timeout_s=TIMEOUT_S)
+            if s.get("createdBy") == CREATED_BY and s.get("comment") == _comment(run_id)
             and (s.get("status") or {}).get("state") in ("active", "pending")]
 
 
@@ -47,10 +43,7 @@ def create(endpoint, run_id: str, label: str, targets: list[str], starts_at: str
         return existing[0]["id"]
     body = {"matchers": [matcher_for(label, targets)], "startsAt": starts_at, "endsAt": ends_at,
             "createdBy": CREATED_BY, "comment": _comment(run_id)}
-    response = requests.post(join_url(base_url(endpoint), "/api/v2/silences"), json=body, timeout=TIMEOUT_S,
-                             auth=basic_auth(endpoint))
-    response.raise_for_status()
-    silence_id = response.json()["silenceID"]
+    silence_id = alertmanager.create_silence(endpoint, body, timeout_s=TIMEOUT_S)
     log.info("silence %s: %s=~%s from %s to %s", silence_id, label, body["matchers"][0]["value"], starts_at, ends_at)
     return silence_id
 
@@ -59,10 +52,7 @@ def expire(endpoint, run_id: str) -> list[str]:
     """Expire every active or pending silence of the run; returns their ids (none left is fine)."""
     expired = []
     for s in run_silences(endpoint, run_id):
-        response = requests.delete(join_url(base_url(endpoint), f"/api/v2/silence/{s['id']}"), timeout=TIMEOUT_S,
-                                   auth=basic_auth(endpoint))
-        if response.status_code != 404:  # already gone is what we want
-            response.raise_for_status()
+        alertmanager.expire_silence(endpoint, s["id"], timeout_s=TIMEOUT_S)  # already gone is what we want
         expired.append(s["id"])
     log.info("expired silence(s): %s", expired or "none left")
     return expired

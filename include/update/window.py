@@ -100,7 +100,7 @@ def maintenance(inventory: Inventory, plan: dict[str, Any], on: bool, reason: st
                 log.info("DRY RUN: would set %s %s=%s", where, CONFIGMAP_KEY, str(on).lower())
                 continue
             try:
-                from include.kube_client import patch_config_map_data
+                from include.clients.kubernetes import patch_config_map_data
                 from include.update.kinds import kube_for
 
                 patch_config_map_data(kube_for(inventory.target(k["name"])), k["namespace"],

@@ -18,21 +18,10 @@ import logging
 from typing import Any
 
 from include.checks.base import UNREACHABLE, CheckResult, run_bounded
+from include.kinds import kinds_with, spec
 
 log = logging.getLogger(__name__)
 
-#: The concern module of every kind that has weekly maintenance.
-CONCERNS: dict[str, str] = {
-    "postgres": "include.weekly.postgres",
-    "mysql": "include.weekly.mysql",
-    "redis": "include.weekly.redis_cleanup",
-    "log_source": "include.weekly.logs",
-    "milvus": "include.weekly.milvus",
-    "neo4j": "include.weekly.neo4j",
-}
-#: The name each kind's concern has in the DAG (task group) and the form.
-CONCERN_NAMES: dict[str, str] = {"postgres": "postgres", "mysql": "mysql", "redis": "redis",
-                                 "log_source": "logs", "milvus": "milvus", "neo4j": "neo4j"}
 #: Seconds a module may run when its settings do not say (``max_seconds``).
 DEFAULT_MAX_SECONDS = 1800
 #: Extra seconds the wall-clock backstop gives a module past its own ``max_seconds``, so a module
@@ -42,14 +31,15 @@ BACKSTOP_GRACE_SECONDS = 60
 
 def concern_module(kind: str):
     """The concern module of ``kind`` (``KeyError`` naming the installed kinds when there is none)."""
-    if kind not in CONCERNS:
-        raise KeyError(f"no weekly maintenance for kind {kind!r}; kinds with one: {sorted(CONCERNS)}")
-    return importlib.import_module(CONCERNS[kind])
+    module = spec(kind).weekly
+    if module is None:
+        raise KeyError(f"no weekly maintenance for kind {kind!r}; kinds with one: {sorted(kinds_with('weekly'))}")
+    return importlib.import_module(module)
 
 
 def defaults_for(kind: str) -> dict[str, Any]:
     """A copy of the concern's ``DEFAULTS`` (empty for a kind without weekly maintenance)."""
-    if kind not in CONCERNS:
+    if not spec(kind).weekly:
         return {}
     return dict(concern_module(kind).DEFAULTS)
 

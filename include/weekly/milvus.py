@@ -28,8 +28,8 @@ import time
 from typing import Any
 
 from include.checks.base import WARNING, CheckResult
-from include.checks.milvus import (INDEX_DONE, LOADED, connect, describe_indexes, is_lite, lite_server_running,
-                                   load_state_name, milvus_uri, release_lite_server)
+from include.checks.milvus import INDEX_DONE, LOADED, describe_indexes, load_state_name
+from include.clients.milvus import connect, is_lite, lite_server_running, milvus_uri, release_lite_server
 from include.weekly.settings_check import require_numbers
 
 log = logging.getLogger(__name__)
@@ -69,7 +69,7 @@ def maintain(target, endpoint, settings: dict, *, dry_run: bool = True) -> Check
     started_lite_server = is_lite(uri) and not lite_server_running(uri)
     rows: dict[str, dict[str, Any]] = {}
     try:
-        client = connect(target, endpoint)
+        client = connect(endpoint, timeout)
         try:
             names = sorted(client.list_collections(timeout=timeout))
             unknown = sorted(set(settings["release_collections"]) - set(names))

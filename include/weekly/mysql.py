@@ -33,7 +33,7 @@ partition with ``REORGANIZE PARTITION`` or appended with ``ADD PARTITION``), and
 partitions whose range ends on or before today minus ``retention_days`` (never the catch-all, never
 the last one); "today" is the server's date in UTC. Dry run (the default): logs the exact DDL it would run and the rows it would drop.
 
-Identifiers are quoted by :func:`include.checks.mysql.quote_ident`; values are bound parameters.
+Identifiers are quoted by :func:`include.clients.mysql.quote_ident`; values are bound parameters.
 Every statement is bounded by ``statement_timeout_s`` (client read timeout, plus MariaDB's
 ``max_statement_time``) and ``lock_wait_timeout_s``; no new step starts once ``max_seconds`` is used up.
 """
@@ -48,8 +48,8 @@ from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
 
 from include.checks.base import WARNING, CheckResult
-from include.checks.mysql import quote_ident as q
 from include.checks.mysql import redundant_indexes
+from include.clients.mysql import quote_ident as q
 
 log = logging.getLogger(__name__)
 
@@ -145,19 +145,11 @@ def maintain(target, endpoint, settings: dict, *, dry_run: bool = True) -> Check
 
 def _connect(endpoint, settings: dict):
     """One autocommit connection with every statement and lock wait bounded."""
-    import MySQLdb
+    from include.clients.mysql import connect
 
-    from include.checks.mysql import connect
-
-    conn = connect(endpoint, settings["connect_timeout_s"], read_timeout_s=settings["statement_timeout_s"] + 5)
-    cur = conn.cursor()
-    cur.execute("SET SESSION lock_wait_timeout = %s, SESSION innodb_lock_wait_timeout = %s, time_zone = '+00:00'",
-                (int(max(1, settings["lock_wait_timeout_s"])),) * 2)
-    try:  # MariaDB bounds every statement on the server too; MySQL has no such variable
-        cur.execute("SET SESSION max_statement_time = %s", (float(settings["statement_timeout_s"]),))
-    except MySQLdb.OperationalError:
-        pass
-    return conn
+    return connect(endpoint, settings["connect_timeout_s"], read_timeout_s=settings["statement_timeout_s"] + 5,
+                   lock_wait_timeout_s=settings["lock_wait_timeout_s"],
+                   statement_timeout_s=settings["statement_timeout_s"], utc=True)
 
 
 def _user_databases(cur) -> list[str]:

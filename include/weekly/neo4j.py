@@ -53,9 +53,9 @@ def check_settings(settings: dict) -> None:
 
 
 def maintain(target, endpoint, settings: dict, *, dry_run: bool = True, client=None) -> CheckResult:
-    """Report indexes, constraints and store size, then checkpoint; the client is built from ``target.conn_id``
-    through the provider hook unless one is given."""
-    from include.neo4j_client import Neo4jClient
+    """Report indexes, constraints and store size, then checkpoint; the client is built from ``endpoint``
+    (:func:`include.clients.neo4j.connect`) unless one is given."""
+    from include.clients.neo4j import connect
 
     settings = {**DEFAULTS, **settings}
     check_settings(settings)
@@ -63,7 +63,7 @@ def maintain(target, endpoint, settings: dict, *, dry_run: bool = True, client=N
     database = endpoint.schema or None
     own_client = client is None
     if own_client:
-        client = Neo4jClient.from_conn_id(target.conn_id, target.timeout_seconds)
+        client = connect(endpoint, target.timeout_seconds)
     try:
         indexes = client.query(SHOW_INDEXES, database=database)
         constraints = client.query(SHOW_CONSTRAINTS, database=database)

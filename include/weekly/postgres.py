@@ -172,7 +172,7 @@ def maintain(target, endpoint, settings: dict, *, dry_run: bool = True) -> Check
 
 
 def _read_connection(endpoint, database: str, settings: dict):
-    from include.checks.postgres import connect
+    from include.clients.postgres import connect
 
     return connect(endpoint, settings["connect_timeout_s"], database, read_only=True,
                    statement_timeout_s=min(60, settings["statement_timeout_s"]), application_name=APPLICATION_NAME)
@@ -222,7 +222,7 @@ class _Connections:
     def get(self):
         conn = getattr(self.local, "conn", None)
         if conn is None or conn.closed or conn.broken:
-            from include.checks.postgres import connect
+            from include.clients.postgres import connect
 
             s = self.settings
             conn = connect(self.endpoint, s["connect_timeout_s"], self.database, read_only=False,

@@ -108,7 +108,8 @@ def check_settings(settings: dict) -> None:
 
 def maintain(target, endpoint, settings: dict, *, dry_run: bool = True) -> CheckResult:
     """Find (and unless ``dry_run``, unlink) idle keys without a TTL under each pattern."""
-    from include.checks.redis_check import connect, hit_ratio_pct
+    from include.checks.redis import hit_ratio_pct
+    from include.clients.redis import connect
 
     settings = {**DEFAULTS, **settings}
     check_settings(settings)

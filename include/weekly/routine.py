@@ -12,8 +12,9 @@ from typing import Any
 
 from include.checks.base import CRITICAL, CheckResult
 from include.inventory import Inventory
+from include.kinds import kinds_with, spec
 from include.report import Report, Section
-from include.weekly import CONCERN_NAMES, CONCERNS, run_concern, time_budget, unreachable
+from include.weekly import run_concern, time_budget, unreachable
 
 log = logging.getLogger(__name__)
 ROUTINE = "weekly_maintenance"
@@ -22,13 +23,16 @@ POSTGRES_POOL = "aegis_postgres_maintenance"
 SECURITY, TRENDS = "security", "trends"
 #: Every concern in the order of the DAG and the report; the kind concerns only when their module is installed.
 ORDER = ("postgres", "mysql", "milvus", "neo4j", "logs", "redis", SECURITY, TRENDS)
-KIND_OF = {CONCERN_NAMES[kind]: kind for kind in CONCERNS}
-ALL_CONCERNS = tuple(c for c in ORDER if c in KIND_OF or c in (SECURITY, TRENDS))
+KIND_OF = {spec(kind).concern: kind for kind in kinds_with("weekly")}
+#: concerns of kinds added to the registry since ORDER was written: after the known ones, before security
+NEW_CONCERNS = tuple(sorted(set(KIND_OF) - set(ORDER)))
+ALL_CONCERNS = tuple(c for c in ORDER if c in KIND_OF) + NEW_CONCERNS + (SECURITY, TRENDS)
 #: Report sections (the seeds' weekly report) and the concerns each shows.
 SECTIONS = (
     ("Database optimisation", ("postgres", "mysql", "milvus", "neo4j")),
     ("Cache", ("redis",)),
     ("Logs", ("logs",)),
+    ("Other maintenance", NEW_CONCERNS),
     ("Security", (SECURITY,)),
     ("Trends", (TRENDS,)),
 )
@@ -55,14 +59,12 @@ def concern_targets(inventory: Inventory, concern: str, selected: list[str], con
     Kind concerns take the targets of their kind whose ``weekly.enabled`` is on; the security
     scan takes every kind it has checks for; trends take every selected target.
     """
-    from include.security import KIND_CHECKS
-
     if concern not in concerns:
         log.info("%s: not chosen in the form, skipped", concern)
         return []
     targets = [inventory.target(name) for name in selected]
     if concern == SECURITY:
-        chosen = [t.name for t in targets if t.kind in KIND_CHECKS]
+        chosen = [t.name for t in targets if spec(t.kind).security]
     elif concern == TRENDS:
         chosen = [t.name for t in targets]
     else:
@@ -105,7 +107,7 @@ def maintain_target(inventory: Inventory, name: str, *, dry_run: bool) -> dict[s
             extra["archive_folder"] = artifact_folder(inventory, "logs", target.name)
         return run_concern(target, endpoint, dry_run=dry_run, **extra)
 
-    return _on_target(inventory, name, CONCERN_NAMES[inventory.target(name).kind], work)
+    return _on_target(inventory, name, spec(inventory.target(name).kind).concern, work)
 
 
 def security_settings(inventory: Inventory) -> dict[str, Any]:

@@ -27,11 +27,16 @@ import tempfile
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 from include.backup.base import BackupToolError, DumpResult
-from include.checks.milvus import is_lite, lite_server_running, milvus_token, milvus_uri, release_lite_server
+from include.clients.milvus import release_lite_server
+from include.clients.milvus import session as milvus_client
 from include.targets import Endpoint
+
+if TYPE_CHECKING:
+    from include.inventory import Target
+
 
 log = logging.getLogger(__name__)
 
@@ -41,25 +46,6 @@ BATCH = 1000
 INDEX_INFO_KEYS = {"index_type", "metric_type", "field_name", "index_name", "total_rows", "indexed_rows",
                    "pending_index_rows", "state"}
 FIELD_FLAGS = ("is_primary", "auto_id", "is_partition_key", "is_clustering_key", "nullable")
-
-
-# ----------------------------------------------------------------------- client
-@contextmanager
-def milvus_client(endpoint: Endpoint, timeout_s: float) -> Iterator[Any]:
-    """A ``MilvusClient`` for ``endpoint``; closed at exit, and a Lite server we started released."""
-    from pymilvus import MilvusClient
-
-    uri = milvus_uri(endpoint)
-    started_lite = is_lite(uri) and not lite_server_running(uri)
-    try:
-        client = MilvusClient(uri=uri, token=milvus_token(endpoint), db_name=endpoint.schema or "", timeout=timeout_s)
-        try:
-            yield client
-        finally:
-            client.close()
-    finally:
-        if started_lite:
-            release_lite_server(uri)
 
 
 # ------------------------------------------------------------------ JSON safety
@@ -95,7 +81,7 @@ def from_json(value: Any) -> Any:
 
 
 # ------------------------------------------------------------------------- dump
-def dump(target, endpoint: Endpoint, workdir: Path) -> DumpResult:
+def dump(target: Target, endpoint: Endpoint, workdir: Path) -> DumpResult:
     """Write schema, indexes and rows of every collection into ``workdir``; facts ``{collection: rows}``."""
     import pymilvus
 

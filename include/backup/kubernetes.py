@@ -13,7 +13,7 @@ target shows with exactly the backed-up content (objects added since are neither
 Cluster-managed objects are left out: the ``kube-root-ca.crt`` ConfigMap and service-account token
 Secrets (the cluster recreates them; restored copies would be stale).
 
-Everything goes through :class:`include.kube_client.KubeClient`. ``scratch`` yields a KubeClient
+Everything goes through :class:`include.clients.kubernetes.KubeClient`. ``scratch`` yields a KubeClient
 over :class:`MemoryCoreV1`, an in-memory API (no cluster needed) that proves the set decrypts,
 parses and applies.
 """
@@ -25,10 +25,14 @@ import json
 import logging
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 from include.backup.base import BackupToolError, DumpResult
-from include.kube_client import KubeClient
+from include.clients.kubernetes import KubeClient
+
+if TYPE_CHECKING:
+    from include.inventory import Target
+
 
 log = logging.getLogger(__name__)
 
@@ -45,10 +49,10 @@ class BackupKeyError(BackupToolError):
 # ------------------------------------------------------------------------ keys
 def backup_key() -> bytes:
     """The Fernet key: the password of Airflow connection ``aegis_backup_key`` (looked up at call time)."""
-    from airflow.sdk import BaseHook
+    from include.targets import endpoint_for_conn
 
     try:
-        password = BaseHook.get_connection(KEY_CONN_ID).password
+        password = endpoint_for_conn(KEY_CONN_ID).password
     except Exception as exc:  # noqa: BLE001 - AirflowNotFoundException and friends: say what is missing
         raise BackupKeyError(f"no Airflow connection {KEY_CONN_ID!r} holding the backup key: {exc}") from None
     if not password:
@@ -85,7 +89,7 @@ def decrypt(token: bytes, key: bytes | str | None) -> Any:
 
 
 # ------------------------------------------------------------------------- dump
-def dump(target, endpoint, workdir: Path, *, client: KubeClient | None = None,
+def dump(target: Target, endpoint, workdir: Path, *, client: KubeClient | None = None,
          key: bytes | str | None = None) -> DumpResult:
     """Write the namespace's ConfigMaps (clear) and Secrets (encrypted) into ``workdir``."""
     import kubernetes
@@ -93,7 +97,7 @@ def dump(target, endpoint, workdir: Path, *, client: KubeClient | None = None,
     namespace = target.options.get("namespace", "default")
     cipher_key = backup_key() if key is None else key  # fail before reading any secret
     fernet(cipher_key)
-    client = client or KubeClient.from_conn_id(target.conn_id, target.timeout_seconds)
+    client = client or KubeClient.from_endpoint(endpoint, target.timeout_seconds)
     config_maps = [cm for cm in client.list_config_maps(namespace) if cm["name"] not in SKIP_CONFIG_MAPS]
     secrets = [s for s in client.list_secrets(namespace) if s["type"] not in SKIP_SECRET_TYPES]
     (workdir / CONFIG_MAPS).write_text(json.dumps({"namespace": namespace, "config_maps": config_maps},

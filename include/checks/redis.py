@@ -4,34 +4,24 @@ biggest keys by type (a bounded SCAN sample, as ``redis-cli --bigkeys``)."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import statistics
 import time
 
 import redis
 
 from include.checks.base import CheckResult, literal
+from include.clients.redis import connect
+
+if TYPE_CHECKING:
+    from include.checks import Window
+    from include.inventory import Target
+    from include.targets import Endpoint
 
 
-def connect(endpoint, timeout_s: float) -> redis.Redis:
-    """A client with connect and socket timeouts (password from the connection, never logged).
 
-    No retries: redis-py retries a failed command with backoff by default, so a down or hung
-    server would take a multiple of ``timeout_s`` to report; every caller here wants one bound.
-    """
-    from redis.backoff import NoBackoff
-    from redis.retry import Retry
-
-    return redis.Redis(
-        host=endpoint.host or "127.0.0.1", port=int(endpoint.port or 6379),
-        db=int(endpoint.schema or (endpoint.extra or {}).get("db", 0) or 0),
-        username=endpoint.login or None, password=endpoint.password or None,
-        socket_timeout=timeout_s, socket_connect_timeout=timeout_s,
-        ssl=bool((endpoint.extra or {}).get("ssl", False)),
-        retry=Retry(NoBackoff(), 0),
-    )
-
-
-def check(target, endpoint, window) -> CheckResult:
+def check(target: Target, endpoint: Endpoint, window: Window) -> CheckResult:
     """Grade one Redis server against the target's thresholds."""
     t = target.thresholds
     result = CheckResult(target.name, target.kind)

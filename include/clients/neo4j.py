@@ -1,8 +1,8 @@
-"""The one place Aegis talks to Neo4j: run a Cypher statement, get plain dicts back.
+"""Neo4j client: run a Cypher statement, get plain dicts back.
 
 Kept deliberately tiny so the Neo4j check can be tested against a fake driver
-(there is no Neo4j server to test against). Built from an Airflow connection by
-the provider's ``Neo4jHook``, or around any neo4j ``Driver``.
+(there is no Neo4j server to test against). Built from an Endpoint as the provider's
+``Neo4jHook`` builds it from a connection, or around any neo4j ``Driver``.
 """
 
 from __future__ import annotations
@@ -19,11 +19,16 @@ class Neo4jClient:
         self.timeout_s = float(timeout_s)
 
     @classmethod
-    def from_conn_id(cls, conn_id: str, timeout_s: float) -> "Neo4jClient":
-        """A client for Airflow connection ``conn_id``, its driver built by the provider hook."""
-        from airflow.providers.neo4j.hooks.neo4j import Neo4jHook
+    def from_endpoint(cls, endpoint: Any, timeout_s: float) -> "Neo4jClient":
+        """A client for a resolved Endpoint, its driver built as the provider hook builds it (connects lazily)."""
+        from neo4j import GraphDatabase
 
-        return cls(Neo4jHook(conn_id).get_conn(), timeout_s)
+        x = endpoint.extra or {}  # scheme and TLS as the hook reads them: neo4j_scheme, certs_*, encrypted
+        tls = "+ssc" if x.get("certs_self_signed") else "+s" if x.get("certs_trusted_ca") else ""
+        uri = f"{'neo4j' if x.get('neo4j_scheme') else 'bolt'}{tls}://{endpoint.host}:{endpoint.port or 7687}"
+        auth = (endpoint.login, endpoint.password) if endpoint.password is not None else None
+        kw: dict[str, Any] = {} if tls else {"encrypted": bool(x.get("encrypted", False))}
+        return cls(GraphDatabase.driver(uri, auth=auth, connection_timeout=float(timeout_s), **kw), timeout_s)
 
     def query(self, cypher: str, database: str | None = None, *,
               timeout_s: float | None = None) -> list[dict[str, Any]]:
@@ -41,3 +46,7 @@ class Neo4jClient:
     def close(self) -> None:
         """Close the driver and its connection pool."""
         self.driver.close()
+
+
+#: the module's one way to get a client: ``connect(endpoint, timeout_s)``
+connect = Neo4jClient.from_endpoint

@@ -1,7 +1,10 @@
-"""The one place Aegis talks to Kubernetes: list pods as plain dicts.
+"""Kubernetes client: :func:`connect` gives a :class:`KubeClient` for an Endpoint; pods, ConfigMaps,
+Secrets and deployments as plain dicts, every request bounded by a timeout.
 
-:func:`pod_summary` is pure (a ``V1Pod`` in, a dict out) so it can be tested
-with real ``kubernetes.client`` objects and no cluster.
+The API clients come from the provider's ``KubernetesHook`` configured from the Endpoint's extras
+(``in_cluster``, ``kube_config_path``, ``kube_config``, ``cluster_context``; TLS as the kubeconfig
+says), never from a second connection lookup. :func:`pod_summary` is pure (a ``V1Pod`` in, a dict
+out) so it can be tested with real ``kubernetes.client`` objects and no cluster.
 """
 
 from __future__ import annotations
@@ -44,6 +47,11 @@ def pod_summary(pod: Any) -> dict[str, Any]:
     }
 
 
+def connect(endpoint: Any, timeout_s: float) -> "KubeClient":
+    """A :class:`KubeClient` for a resolved :class:`include.targets.Endpoint` of a Kubernetes connection."""
+    return KubeClient.from_endpoint(endpoint, timeout_s)
+
+
 class KubeClient:
     """Lists pods through a ``CoreV1Api`` with a request timeout."""
 
@@ -53,14 +61,6 @@ class KubeClient:
         self.core_v1 = core_v1
         self.apps_v1 = apps_v1
         self.timeout_s = float(timeout_s)
-
-    @classmethod
-    def from_conn_id(cls, conn_id: str, timeout_s: float) -> "KubeClient":
-        """A client for Airflow connection ``conn_id``, via the provider's ``KubernetesHook``."""
-        from airflow.providers.cncf.kubernetes.hooks.kubernetes import KubernetesHook
-
-        hook = KubernetesHook(conn_id=conn_id)
-        return cls(hook.core_v1_client, timeout_s, apps_v1=hook.apps_v1_client)
 
     def list_pods(self, namespace: str, label_selector: str = "") -> list[dict[str, Any]]:
         """Pods in ``namespace`` matching ``label_selector`` (all when empty), as :func:`pod_summary` dicts."""
@@ -132,7 +132,8 @@ def secret_summary(secret: Any) -> dict[str, Any]:
 
 def _list_all(list_call, namespace: str, timeout_s: float) -> list[Any]:
     """Every item of a namespaced list call, page by page (``limit`` / ``_continue``)."""
-    items, token = [], None
+    items: list[Any] = []
+    token = None
     while True:
         kwargs = {"limit": LIST_PAGE, "_request_timeout": timeout_s}
         if token:

@@ -23,20 +23,21 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import shutil
-import socket
-import subprocess
-import tempfile
 import time
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 import redis
 
 from include.backup.base import BackupToolError, DumpResult, run_tool, tool_version
-from include.checks.redis_check import connect
+from include.clients import redis as redis_client
+from include.clients.redis import connect
 from include.targets import Endpoint
+
+if TYPE_CHECKING:
+    from include.inventory import Target
+
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +52,7 @@ SCRATCH_MARK = "aegis_scratch_rdb"
 
 
 # ------------------------------------------------------------------------- dump
-def dump(target, endpoint: Endpoint, workdir: Path) -> DumpResult:
+def dump(target: Target, endpoint: Endpoint, workdir: Path) -> DumpResult:
     """Stream an RDB snapshot of ``endpoint`` into ``workdir/dump.rdb``; facts are per-db key counts.
 
     Counts are read before and after the snapshot; if they differ (writes during the
@@ -129,60 +130,15 @@ def scratch(endpoint: Endpoint, set_id: str, workdir: Path, *, timeout_s: float 
 
 @contextmanager
 def private_server(rdb: Path | None, timeout_s: float) -> Iterator[int]:
-    """Run ``redis-server`` on a spare port over a copy of ``rdb`` (or empty), wait until loaded; yield the port."""
-    folder = Path(tempfile.mkdtemp(prefix="aegis-redis-scratch-"))
-    proc = None
-    try:
-        if rdb is not None:
-            shutil.copyfile(rdb, folder / RDB_FILE)
-        port = spare_port()
-        argv = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--dir", str(folder),
-                "--dbfilename", RDB_FILE, "--save", "", "--appendonly", "no",
-                "--databases", str(SCRATCH_DATABASES), "--logfile", str(folder / "redis.log")]
-        proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_loaded(proc, port, folder / "redis.log", timeout_s)
+    """:func:`include.clients.redis.private_server` over a copy of ``rdb`` (or empty), with room for any
+    source's databases; a server that does not load is a :class:`BackupToolError`."""
+    with ExitStack() as stack:
+        try:
+            port = stack.enter_context(redis_client.private_server(rdb=rdb, timeout_s=timeout_s,
+                                                                   databases=SCRATCH_DATABASES))
+        except redis_client.PrivateServerError as exc:
+            raise BackupToolError(f"scratch {exc}") from exc
         yield port
-    finally:
-        if proc is not None:
-            stop(proc)
-        shutil.rmtree(folder, ignore_errors=True)
-
-
-def spare_port() -> int:
-    """A TCP port free on 127.0.0.1 right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_loaded(proc: subprocess.Popen, port: int, logfile: Path, timeout_s: float) -> None:
-    """Block until the server answers and has finished loading its RDB, or raise (with its log tail)."""
-    client = redis.Redis(host="127.0.0.1", port=port, socket_timeout=5, socket_connect_timeout=1)
-    deadline = time.monotonic() + timeout_s
-    try:
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                tail = logfile.read_text(errors="replace")[-1500:] if logfile.exists() else ""
-                raise BackupToolError(f"scratch redis-server exited {proc.returncode} while loading: {tail}")
-            try:
-                if int(client.info("persistence").get("loading", 0)) == 0:
-                    return
-            except (redis.ConnectionError, redis.BusyLoadingError, redis.TimeoutError):
-                pass
-            time.sleep(0.05)
-    finally:
-        client.close()
-    raise BackupToolError(f"scratch redis-server did not finish loading within {timeout_s:g}s")
-
-
-def stop(proc: subprocess.Popen) -> None:
-    """Terminate a server we started; kill it if it does not stop within 10 s."""
-    proc.terminate()
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(10)
 
 
 # ---------------------------------------------------------------------- restore

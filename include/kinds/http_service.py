@@ -1,0 +1,11 @@
+"""HTTP services: a health endpoint answers with the expected status, fast enough."""
+
+from include.kinds.base import KindSpec
+
+SPEC = KindSpec(
+    name="http_service",
+    fields={"path": (str, "/health"), "expected_status": (int, 200)},
+    thresholds={"latency_warning_ms": 1000, "latency_critical_ms": 5000},
+    check="include.checks.http_service",
+    update_health=True,
+)

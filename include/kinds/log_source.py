@@ -1,0 +1,37 @@
+"""Log files on this machine: errors counted daily, old files archived weekly. No connection."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from include.kinds.base import FieldErrors, KindSpec
+
+
+def validate(options: dict[str, Any], errors: FieldErrors) -> None:
+    """``paths``: a non-empty list, resolved against the inventory's folder; the regexes must compile."""
+    if not options["paths"] or not all(isinstance(p, str) for p in options["paths"]):
+        errors.fail("paths", "must be a non-empty list of file paths or globs")
+    options["paths"] = [errors.resolve(p) for p in options["paths"]]
+    for key in ("pattern", "timestamp_regex"):
+        try:
+            re.compile(options[key])
+        except re.error as exc:
+            errors.fail(key, f"not a valid regular expression: {exc}")
+
+
+SPEC = KindSpec(
+    name="log_source",
+    fields={
+        "paths": (list, None),
+        "pattern": (str, r"\bERROR\b"),
+        "timestamp_regex": (str, r"^(\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2})"),
+        "top_signatures": (int, 5),
+    },
+    thresholds={"errors_warning": 1, "errors_critical": 100},
+    needs_connection=False,
+    check="include.checks.logs",
+    weekly="include.weekly.logs",
+    weekly_name="logs",
+    validate=validate,
+)

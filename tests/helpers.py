@@ -1,0 +1,46 @@
+"""Helpers the tests share (plain functions; the fixtures stay in ``conftest.py``).
+
+Importing this module changes nothing in the environment (``conftest.py`` sets up the
+private Airflow home), so any test module, and code outside ``tests/``, may import it.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+from include.clients.redis import spare_port
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now (nothing listens on it)."""
+    return spare_port()
+
+
+def write_inventory(tmp_path: Path, body: str) -> Path:
+    """``body`` (dedented) as ``tmp_path/inventory.yaml``; returns its path."""
+    path = tmp_path / "inventory.yaml"
+    path.write_text(textwrap.dedent(body))
+    return path
+
+
+def mysql_admin():
+    """A root connection to the local MariaDB (autocommit)."""
+    from include.clients.mysql import NO_DATABASE, connect
+    from include.targets import Endpoint
+
+    return connect(Endpoint(host="127.0.0.1", port=3306, login="root"), 30, NO_DATABASE)
+
+
+def mysql_run(*statements, args=None):
+    """Run ``statements`` on the local MariaDB as root; the rows of the last one."""
+    conn = mysql_admin()
+    try:
+        cur = conn.cursor()
+        for s in statements:
+            cur.execute(s, args)
+        return cur.fetchall()
+    finally:
+        conn.close()
