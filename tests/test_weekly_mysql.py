@@ -106,7 +106,8 @@ def make_sessions(db, table="ses`sions; x"):
     return table, t
 
 
-def test_purge_counts_in_dry_run_and_deletes_in_batches_in_earnest(my_database, caplog, calendar_edge):
+@pytest.mark.usefixtures("calendar_edge")
+def test_purge_counts_in_dry_run_and_deletes_in_batches_in_earnest(my_database, caplog):
     db = my_database
     table, t = make_sessions(db)
     purge = [{"table": f"{db}.{table}", "column": "created", "older_than_days": 30, "batch_size": 100}]
@@ -175,8 +176,9 @@ def setup_monthly(db):
     return item, bounds, kept + [f"p{month(d, 1):%Y%m}", f"p{month(d, 2):%Y%m}"], cutoff
 
 
+@pytest.mark.usefixtures("calendar_edge")
 @pytest.mark.parametrize("setup", [setup_daily, setup_monthly], ids=["day-to_days-maxvalue", "month-columns"])
-def test_partition_rotation_dry_run_then_in_earnest(my_database, caplog, setup, calendar_edge):
+def test_partition_rotation_dry_run_then_in_earnest(my_database, caplog, setup):
     db = my_database
     item, bounds, expected, cutoff = setup(db)
     layout, rows_before = partition_layout(db, "events"), run(f"SELECT COUNT(*) FROM {q(db)}.events")[0][0]

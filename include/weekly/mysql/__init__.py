@@ -76,7 +76,10 @@ def check_settings(settings: dict[str, Any]) -> None:
 def maintain(target: Any, endpoint: Endpoint, settings: dict[str, Any], budget: Budget, *,
              dry_run: bool = True) -> CheckResult:
     """Optimize/analyze what needs it, then purge and rotate partitions (dry run unless told otherwise)."""
-    from include.weekly.mysql.optimize import analyze_zero_cardinality, optimize_fragmented
+    from include.weekly.mysql.optimize import (
+        analyze_zero_cardinality,
+        optimize_fragmented,
+    )
     from include.weekly.mysql.partitions import rotate_partitions
     from include.weekly.mysql.purge import purge_one
     from include.weekly.mysql.session import connect_session, user_databases
