@@ -37,7 +37,7 @@ import pendulum
 from airflow.providers.standard.sensors.date_time import DateTimeSensorAsync
 from airflow.sdk import dag, task
 
-from include.dag_defaults import DEFAULT_ARGS, fail_without_retry, run_window
+from include.dag_defaults import DEFAULT_ARGS
 from include.inventory import load_inventory
 from include.update import steps
 from include.update.form import update_form
@@ -52,13 +52,9 @@ ALL_DONE = "all_done"  # runs whatever happened upstream; an outcome that was ne
      params=update_form(INVENTORY))
 def planned_update():
     @task
-    def plan(params=None, dag_run=None, data_interval_start=None, data_interval_end=None) -> dict:
+    def plan(**context) -> dict:
         """Validate the form against the inventory; a mistake fails here (no retry), before anything is touched."""
-        from include.update.plan import PlanError, build_plan
-
-        with fail_without_retry(PlanError):
-            return build_plan(INVENTORY, params, run_window(dag_run, data_interval_start, data_interval_end)[1]
-                              ).to_dict()
+        return steps.make_plan(INVENTORY, context["params"], context)
 
     @task
     def announce(plan: dict, **context) -> dict:
@@ -68,9 +64,7 @@ def planned_update():
     @task
     def create_silence(plan: dict, run_id=None) -> dict:
         """Silence the targets' alerts for the window on every Alertmanager of the inventory."""
-        from include.update.window import create_silences
-
-        return create_silences(INVENTORY, steps.planned(plan), run_id)
+        return steps.create_silence(INVENTORY, plan, run_id)
 
     @task
     def maintenance_on(plan: dict) -> dict:
@@ -78,22 +72,19 @@ def planned_update():
         return steps.maintenance_on(INVENTORY, plan)
 
     @task
-    def pre_update_backup(plan: dict, dag_run=None, data_interval_start=None, data_interval_end=None,
-                          **context) -> list:
+    def pre_update_backup(plan: dict, **context) -> list:
         """Back up every affected target through the backup routine; any failure stops the update here."""
-        ts = run_window(dag_run, data_interval_start, data_interval_end)[1]
-        return steps.pre_update_backup(INVENTORY, plan, ts, context)
+        return steps.pre_update_backup(INVENTORY, plan, context)
 
     @task(execution_timeout=timedelta(hours=6))
-    def apply_update(plan: dict, run_id=None, **context) -> dict:
+    def apply_update(plan: dict, **context) -> dict:
         """Apply the update; a failure hands its outcome on (for the branch) and fails this task without a retry."""
-        return steps.apply_update(INVENTORY, plan, run_id, context)
+        return steps.apply_update(INVENTORY, plan, context)
 
     @task(trigger_rule=ALL_DONE)
-    def post_update_tests(plan, update, dag_run=None, data_interval_start=None, data_interval_end=None):
+    def post_update_tests(plan, update, **context):
         """SQL assertions, HTTP checks and the daily health check (skipped when the update did not succeed)."""
-        window = run_window(dag_run, data_interval_start, data_interval_end)
-        return steps.post_update_tests(INVENTORY, plan, update, *window)
+        return steps.post_update_tests(INVENTORY, plan, update, context)
 
     @task.branch(trigger_rule=ALL_DONE)
     def decide(plan, backups, update, tests):
@@ -111,36 +102,27 @@ def planned_update():
         return steps.rollback(INVENTORY, plan, backups, update, tests, context)
 
     @task
-    def tests_after_rollback(plan: dict, dag_run=None, data_interval_start=None, data_interval_end=None) -> dict:
+    def tests_after_rollback(plan: dict, **context) -> dict:
         """HTTP and health checks again: is the old version healthy?"""
-        from include.update.post_tests import run_tests
-
-        window = run_window(dag_run, data_interval_start, data_interval_end)
-        return run_tests(INVENTORY, steps.planned(plan), *window, with_assertions=False)
+        return steps.tests_after_rollback(INVENTORY, plan, context)
 
     @task
     def maintenance_off(plan: dict) -> dict:
         """Maintenance mode off for every affected target, whatever happened."""
-        from include.update.window import maintenance
-
-        return maintenance(INVENTORY, steps.planned(plan), False, "")
+        return steps.maintenance_off(INVENTORY, plan)
 
     @task
     def expire_silence(plan: dict, run_id=None) -> dict:
         """Expire every silence this run created, whatever happened."""
-        from include.update.window import expire_silences
-
-        return expire_silences(INVENTORY, steps.planned(plan), run_id)
+        return steps.expire_silence(INVENTORY, plan, run_id)
 
     @task(trigger_rule=ALL_DONE)
-    def write_report(plan, outcomes: dict, run_id=None, dag_run=None, data_interval_start=None,
-                     data_interval_end=None, **context) -> dict:
+    def write_report(plan, outcomes: dict, **context) -> dict:
         """The whole run (what changed, each test, which branch and why), published and sent; fails unless promoted."""
-        window = run_window(dag_run, data_interval_start, data_interval_end)
-        return steps.write_report(INVENTORY, plan, outcomes, run_id, *window, context)
+        return steps.write_report(INVENTORY, plan, outcomes, context)
 
     the_plan = plan()
-    wait_for_window = DateTimeSensorAsync(  # the sensor takes a template, not an argument: Airflow's own way
+    wait_for_window = DateTimeSensorAsync(  # a sensor takes its time as a template, not as an argument
         task_id="wait_for_window", target_time="{{ ti.xcom_pull(task_ids='plan')['window']['start'] }}",
         doc_md="Wait, deferred (no worker slot), until the window opens.")
     drain = DrainSessionsOperator(task_id="drain", plan=the_plan,
@@ -150,15 +132,14 @@ def planned_update():
     updated = apply_update(the_plan)
     tested = post_update_tests(the_plan, updated)
     outcomes = (the_plan, backups, updated, tested)
-    branch = decide(*outcomes)
-    promoted, rolled_back = promote(*outcomes), rollback(*outcomes)
+    branch, promoted, rolled_back = decide(*outcomes), promote(*outcomes), rollback(*outcomes)
     retested = tests_after_rollback(the_plan)
     maint_off, silence_off = maintenance_off(the_plan), expire_silence(the_plan)
 
     announce(the_plan) >> wait_for_window >> silence_on >> maint_on >> drain >> backups >> updated
     branch >> [promoted, rolled_back]
-    rolled_back >> retested
-    [promoted, retested] >> maint_off >> silence_off
+    rolled_back >> retested >> maint_off
+    promoted >> maint_off >> silence_off
     maint_off.as_teardown(setups=maint_on)
     silence_off.as_teardown(setups=silence_on)
     write_report(the_plan, {"drain": drain.output, "backups": backups, "update": updated, "tests": tested,

@@ -239,3 +239,23 @@ def test_maintenance_mode_patches_the_configmap_all_or_nothing(cluster, monkeypa
     with pytest.raises(RuntimeError, match="game-production/game-config"):
         maintenance(inventory(), plan, True, "test")
     assert stored == {}
+
+
+def test_plan_json_round_trip_for_every_kind(tmp_path):
+    """What XCom carries holds exactly the plan's own kind part and gives the same typed plan back."""
+    (tmp_path / "releases" / "v2").mkdir(parents=True)
+    (tmp_path / "001.sql").write_text("select 1;")
+    plans = {
+        "sql": build_plan(inventory(), {"update_kind": "sql_migration", "update_target": "pg",
+                                        "migrations_folder": str(tmp_path)}, NOW),
+        "release": build_plan(inventory(), {"update_kind": "release_switch", "release_root": str(tmp_path),
+                                            "release_version": "v2", "release_command": ["true"]}, NOW),
+        "k8s": k8s_plan("game:1.5", maintenance_configmap="cm",
+                        sql_assertions=[{"target": "pg", "sql": "select 1", "expect": 1}]),
+    }
+    for key, plan in plans.items():
+        as_json = json.loads(json.dumps(plan.to_dict()))
+        assert {"sql", "release", "k8s"} & set(as_json) == {key}
+        assert UpdatePlan.from_dict(as_json) == plan
+    assert plans["k8s"].to_dict()["kubernetes"] == [{"name": "game", "namespace": "game-production"}]
+    assert plans["release"].update_target is None and plans["release"].release.command == ["true"]

@@ -45,7 +45,7 @@ def update_form(inventory: Inventory) -> dict[str, Param]:
                               description="release_switch: folder holding releases/<version>/ and the current link."),
         "release_version": field("", RELEASE, type="string", title="Release version"),
         "release_command": field([], RELEASE, type="array", items={"type": "string"}, title="Command after the switch",
-                                 description="argv, no shell, e.g. [\"systemctl\", \"restart\", \"game\"]. No secrets."),
+                                 description='argv, no shell, e.g. ["systemctl", "restart", "game"]. No secrets.'),
         "command_timeout_seconds": field(300, RELEASE, type="integer", minimum=1),
         "deployment": field("", K8S, type="string", title="Deployment"),
         "container": field("", K8S, type="string", title="Container"),

@@ -11,7 +11,6 @@ grid shows the failure, and the decision and the report still see what happened.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, TypeVar
@@ -20,7 +19,6 @@ from include.inventory import Inventory
 from include.update.plan import UpdatePlan, as_plan, describe
 from include.update.rollback import PROMOTE, ROLLBACK, decide
 
-log = logging.getLogger(__name__)
 #: the task id of each branch of the decision (``nothing`` runs neither)
 BRANCH_TASKS = {PROMOTE: "promote", ROLLBACK: "rollback"}
 Outcome = TypeVar("Outcome")
@@ -37,6 +35,22 @@ def hand_on_then_fail(outcome: Outcome, failure: str | None, context: Mapping[st
 
     context["ti"].xcom_push(BaseXCom.XCOM_RETURN_KEY, outcome)
     raise AirflowFailException(failure)
+
+
+def run_window_of(context: Mapping[str, Any]) -> tuple[datetime, datetime]:
+    """The run's interval (start, end), the same in every step."""
+    from include.dag_defaults import run_window
+
+    return run_window(context["dag_run"], context.get("data_interval_start"), context.get("data_interval_end"))
+
+
+def make_plan(inventory: Inventory, params: Mapping[str, Any], context: Mapping[str, Any]) -> dict[str, Any]:
+    """The form validated into the plan's JSON; a mistake fails the step without a retry."""
+    from include.dag_defaults import fail_without_retry
+    from include.update.plan import PlanError, build_plan
+
+    with fail_without_retry(PlanError):
+        return build_plan(inventory, params, run_window_of(context)[1]).to_dict()
 
 
 def planned(plan: PlanJson | None) -> UpdatePlan:
@@ -60,6 +74,13 @@ def announce(inventory: Inventory, plan: PlanJson, context: Mapping[str, Any]) -
     return send_alert(inventory.alerting, subject, text, body, context=dict(context))
 
 
+def create_silence(inventory: Inventory, plan: PlanJson, run_id: str) -> dict[str, str]:
+    """A silence of the targets' alerts for the window on every Alertmanager."""
+    from include.update.window import create_silences
+
+    return create_silences(inventory, as_plan(plan), run_id)
+
+
 def maintenance_on(inventory: Inventory, plan: PlanJson) -> dict[str, str]:
     """Maintenance mode on for every affected target (all or none)."""
     from include.update.window import maintenance
@@ -67,29 +88,42 @@ def maintenance_on(inventory: Inventory, plan: PlanJson) -> dict[str, str]:
     return maintenance(inventory, as_plan(plan), True, f"planned update: {describe(plan)}")
 
 
-def pre_update_backup(inventory: Inventory, plan: PlanJson, ts: datetime,
-                      context: Mapping[str, Any]) -> list[dict[str, Any]]:
+def maintenance_off(inventory: Inventory, plan: PlanJson) -> dict[str, str]:
+    """Maintenance mode off for every affected target (tries all, then fails if one could not be)."""
+    from include.update.window import maintenance
+
+    return maintenance(inventory, as_plan(plan), False, "")
+
+
+def expire_silence(inventory: Inventory, plan: PlanJson, run_id: str) -> dict[str, list[str]]:
+    """Every silence this run created, expired."""
+    from include.update.window import expire_silences
+
+    return expire_silences(inventory, as_plan(plan), run_id)
+
+
+def pre_update_backup(inventory: Inventory, plan: PlanJson, context: Mapping[str, Any]) -> list[dict[str, Any]]:
     """Every affected target backed up; any failure fails the step (the update then never runs)."""
     from include.update.backups import back_up_all
 
-    outcomes = back_up_all(inventory, as_plan(plan), ts)
+    outcomes = back_up_all(inventory, as_plan(plan), run_window_of(context)[1])
     failed = [f"{o['target']}: {o.get('reason')}" for o in outcomes if o["state"] == "failed"]
-    return hand_on_then_fail(outcomes, failed and "pre-update backup failed, the update will NOT run: "
-                             + "; ".join(failed), context)
+    failure = "pre-update backup failed, the update will NOT run: " + "; ".join(failed) if failed else None
+    return hand_on_then_fail(outcomes, failure, context)
 
 
-def apply_update(inventory: Inventory, plan: PlanJson, run_id: str, context: Mapping[str, Any]) -> dict[str, Any]:
+def apply_update(inventory: Inventory, plan: PlanJson, context: Mapping[str, Any]) -> dict[str, Any]:
     """The update; a failed one fails the step after handing its outcome on (for the decision)."""
     from include.update.apply import apply_update as apply
 
     typed = as_plan(plan)
-    outcome = apply(inventory, typed, run_id, typed.update_timeout_s)
-    return hand_on_then_fail(outcome, outcome["state"] == "failed" and f"update failed: {outcome['reason']}",
-                             context)
+    outcome = apply(inventory, typed, context["run_id"], typed.update_timeout_s)
+    failure = f"update failed: {outcome['reason']}" if outcome["state"] == "failed" else None
+    return hand_on_then_fail(outcome, failure, context)
 
 
 def post_update_tests(inventory: Inventory, plan: PlanJson | None, update: Mapping[str, Any] | None,
-                      start: datetime, end: datetime) -> dict[str, Any] | None:
+                      context: Mapping[str, Any]) -> dict[str, Any] | None:
     """The plan's tests, unless the update did not succeed (then None: the decision rolls back)."""
     from include.update.post_tests import run_tests
 
@@ -97,7 +131,14 @@ def post_update_tests(inventory: Inventory, plan: PlanJson | None, update: Mappi
     if not typed.dry_run and (update or {}).get("state") != "updated":
         print(f"the update did not succeed ({(update or {}).get('state', 'no outcome')}): no post-update tests")
         return None
-    return run_tests(inventory, typed, start, end, with_assertions=not typed.dry_run)
+    return run_tests(inventory, typed, *run_window_of(context), with_assertions=not typed.dry_run)
+
+
+def tests_after_rollback(inventory: Inventory, plan: PlanJson, context: Mapping[str, Any]) -> dict[str, Any]:
+    """HTTP and health checks again (not the SQL assertions: they assert the new version)."""
+    from include.update.post_tests import run_tests
+
+    return run_tests(inventory, as_plan(plan), *run_window_of(context), with_assertions=False)
 
 
 def choose_branch(plan: PlanJson | None, backups: list[dict[str, Any]] | None, update: dict[str, Any] | None,
@@ -139,12 +180,12 @@ def rollback(inventory: Inventory, plan: PlanJson | None, backups: list[dict[str
     typed = planned(plan)
     decided(typed, backups, update, tests, BRANCH_TASKS[ROLLBACK])
     outcome = roll_back(inventory, typed, update, backups)
-    return hand_on_then_fail(outcome, outcome["state"] != "rolled-back"
-                             and f"ROLLBACK FAILED: {outcome.get('reason')}", context)
+    failure = f"ROLLBACK FAILED: {outcome.get('reason')}" if outcome["state"] != "rolled-back" else None
+    return hand_on_then_fail(outcome, failure, context)
 
 
-def write_report(inventory: Inventory, plan: PlanJson | None, outcomes: Mapping[str, Any], run_id: str,
-                 start: datetime, end: datetime, context: Mapping[str, Any]) -> dict[str, Any]:
+def write_report(inventory: Inventory, plan: PlanJson | None, outcomes: Mapping[str, Any],
+                 context: Mapping[str, Any]) -> dict[str, Any]:
     """The report of the whole run from every step's outcome; the decision is :func:`decide` again (it is pure,
     so it says what the branch task said). Fails unless the update was promoted (or this was a dry run)."""
     from include.update.report import finish
@@ -157,4 +198,4 @@ def write_report(inventory: Inventory, plan: PlanJson | None, outcomes: Mapping[
     parts = dict(outcomes)
     branch, reasons = decide(typed, parts.get("backups"), parts.get("update"), parts.get("tests"))
     parts["branch"] = {"branch": branch, "reasons": reasons}
-    return finish(inventory, dict(plan or {}), parts, run_id, start, end, context=dict(context))
+    return finish(inventory, dict(plan), parts, context["run_id"], *run_window_of(context), context=dict(context))

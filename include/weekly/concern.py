@@ -20,11 +20,9 @@ from include.checks.base import CheckResult
 from include.weekly.budget import Budget
 
 
-class ConcernWork(Protocol):
-    """A concern's work: the merged, validated settings and a running budget in, one result out."""
-
-    def __call__(self, target: Any, endpoint: Any, settings: dict[str, Any], budget: Budget, *,
-                 dry_run: bool, **extra: Any) -> CheckResult: ...
+#: A concern's work: ``(target, endpoint, settings, budget, *, dry_run, **its own extras) -> CheckResult``,
+#: the settings merged and validated, the budget running.
+ConcernWork = Callable[..., CheckResult]
 
 
 class Maintain(Protocol):

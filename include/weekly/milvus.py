@@ -118,8 +118,8 @@ def _maintain_collection(client: Any, name: str, result: CheckResult, settings: 
     """Compaction, indexes and release of one collection; a row for the report."""
     row: dict[str, Any] = {"rows": _row_count(client, name, timeout)}
     if settings["compact"]:
-        row["compaction"] = compact(client, name, time.monotonic() + budget.bounded(settings["compaction_timeout_seconds"]),
-                                    float(settings["poll_seconds"]), timeout)
+        until = time.monotonic() + budget.bounded(settings["compaction_timeout_seconds"])
+        row["compaction"] = compact(client, name, until, float(settings["poll_seconds"]), timeout)
         row["rows_after"] = _row_count(client, name, timeout)
         if row["compaction"]["state"] != COMPACTION_DONE:
             result.add(WARNING, f"compaction of {name} is {row['compaction']['state']} after "

@@ -201,7 +201,8 @@ class _Connections:
 
     def __init__(self, endpoint, database: str, settings: dict):
         self.endpoint, self.database, self.settings = endpoint, database, settings
-        self.local, self.lock, self.opened = threading.local(), threading.Lock(), []
+        self.local, self.lock = threading.local(), threading.Lock()
+        self.opened: list[Any] = []
 
     def get(self):
         conn = getattr(self.local, "conn", None)
@@ -222,7 +223,8 @@ class _Connections:
             conn.close()
 
 
-def run_jobs(endpoint: Endpoint, database: str, jobs: list[Job], settings: dict[str, Any], budget: Budget) -> list[dict]:
+def run_jobs(endpoint: Endpoint, database: str, jobs: list[Job], settings: dict[str, Any],
+             budget: Budget) -> list[dict]:
     """Run ``jobs`` on ``parallelism`` connections at most; one report row per job, in job order."""
     if not jobs:
         return []

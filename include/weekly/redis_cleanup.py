@@ -145,7 +145,7 @@ def maintain(target: Any, endpoint: Endpoint, settings: dict[str, Any], budget: 
 def _clean_pattern(client: Any, script: Any, pattern: str, threshold: int, unlink: bool, settings: dict[str, Any],
                    budget: Budget) -> dict[str, Any]:
     """SCAN one pattern to the end (or to the deadline), one atomic Lua call per batch of SCAN steps."""
-    row = {"pattern": pattern, "scanned": 0, "no_ttl": 0, "matched": 0, "deleted": 0, "bytes": 0,
+    row: dict[str, Any] = {"pattern": pattern, "scanned": 0, "no_ttl": 0, "matched": 0, "deleted": 0, "bytes": 0,
            "complete": False, "samples": []}
     steps = max(1, int(settings["batch_size"]) // int(settings["scan_count"]))
     cursor = "0"

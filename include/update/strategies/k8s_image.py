@@ -30,6 +30,8 @@ def kube_for(target: Target) -> KubeClient:
     """The Kubernetes seam for ``target`` (tests hand a client built on the labelled fakes instead)."""
     from include.kube_client import KubeClient
 
+    if not target.conn_id:
+        raise ValueError(f"{target.name}: a kubernetes target needs a conn_id")
     return KubeClient.from_conn_id(target.conn_id, target.timeout_seconds)
 
 

@@ -41,7 +41,7 @@ def check_settings(settings: dict[str, Any]) -> None:
     settings = {**DEFAULTS, **settings}
     for key in ("max_seconds", "connect_timeout_s", "statement_timeout_s", "lock_wait_timeout_s",
                 "fragmentation_ratio", "fragmentation_min_bytes"):
-        value = settings.get(key)
+        value: Any = settings.get(key)
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
             raise ValueError(f"{key}: must be a non-negative number, got {value!r}")
     for key, fields in (("purge", PURGE_KEYS), ("partitions", PARTITION_KEYS)):

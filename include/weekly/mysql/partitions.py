@@ -25,7 +25,7 @@ from include.weekly.mysql.session import error_text, split_table
 
 log = logging.getLogger(__name__)
 
-PARTITION_KEYS = {"table": str, "interval": str, "premake": int, "retention_days": (int, float)}
+PARTITION_KEYS: dict[str, type | tuple[type, ...]] = {"table": str, "interval": str, "premake": int, "retention_days": (int, float)}
 INTERVALS = ("day", "month")
 
 
@@ -106,7 +106,8 @@ def plan_partitions(cur: Any, item: dict[str, Any], today: date) -> tuple[list[s
     while last < wanted_end:
         name, upper = _partition_name(last, interval), _next_period(last, interval)
         if name in existing:
-            raise ValueError(f"{item['table']}: a partition named {name} exists already; cannot add the one from {last}")
+            raise ValueError(f"{item['table']}: a partition named {name} exists already;"
+                             f" cannot add the one from {last}")
         new.append(f"PARTITION {q(name)} {scheme.less_than(upper)}")
         rows.append({"table": item["table"], "partition": name, "operation": "add", "from": str(last),
                      "less_than": str(upper)})
