@@ -32,6 +32,7 @@ Steps are `include/update/steps.py` (the form: `include/update/form.py`; each up
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pendulum
 from airflow.providers.standard.sensors.date_time import DateTimeSensorAsync
@@ -45,6 +46,7 @@ from include.update.triggers import DrainSessionsOperator
 
 INVENTORY = load_inventory()
 ALL_DONE = "all_done"  # runs whatever happened upstream; an outcome that was never made arrives as None
+Outcome = Any  # an upstream task's return value (JSON), None when it made none
 
 
 @dag(schedule=None, start_date=pendulum.datetime(2026, 1, 1, tz="UTC"), catchup=False, max_active_runs=1,
@@ -82,22 +84,22 @@ def planned_update():
         return steps.apply_update(INVENTORY, plan, context)
 
     @task(trigger_rule=ALL_DONE)
-    def post_update_tests(plan, update, **context):
+    def post_update_tests(plan: Outcome, update: Outcome, **context) -> Outcome:
         """SQL assertions, HTTP checks and the daily health check (skipped when the update did not succeed)."""
         return steps.post_update_tests(INVENTORY, plan, update, context)
 
     @task.branch(trigger_rule=ALL_DONE)
-    def decide(plan, backups, update, tests):
+    def decide(plan: Outcome, backups: Outcome, update: Outcome, tests: Outcome) -> str | list[str]:
         """Promote when the update and every test passed; roll back when either failed. Logs why."""
         return steps.choose_branch(plan, backups, update, tests)
 
     @task(trigger_rule=ALL_DONE)  # the branch skips it unless chosen
-    def promote(plan, backups, update, tests) -> dict:
+    def promote(plan: Outcome, backups: Outcome, update: Outcome, tests: Outcome) -> dict:
         """Keep the new version: log it (the report and the catalog record it); the pre-update backup stays."""
         return steps.promote(plan, backups, update, tests)
 
     @task(trigger_rule=ALL_DONE)  # the branch skips it unless chosen
-    def rollback(plan, backups, update, tests, **context) -> dict:
+    def rollback(plan: Outcome, backups: Outcome, update: Outcome, tests: Outcome, **context) -> dict:
         """Undo the update: restore the pre-update backup, switch the release back, or the previous image."""
         return steps.rollback(INVENTORY, plan, backups, update, tests, context)
 
@@ -117,7 +119,7 @@ def planned_update():
         return steps.expire_silence(INVENTORY, plan, run_id)
 
     @task(trigger_rule=ALL_DONE)
-    def write_report(plan, outcomes: dict, **context) -> dict:
+    def write_report(plan: Outcome, outcomes: dict, **context) -> dict:
         """The whole run (what changed, each test, which branch and why), published and sent; fails unless promoted."""
         return steps.write_report(INVENTORY, plan, outcomes, context)
 
