@@ -16,7 +16,9 @@ from airflow.sdk import ObjectStoragePath
 from include.inventory import parse_inventory
 from include.targets import Endpoint
 from include.weekly import logs
-from tests.clock_edges import calendar_edge  # noqa: F401 - the fixture
+from tests import clock_edges
+
+calendar_edge = clock_edges.calendar_edge  # the fixture: a frozen clock at each calendar edge
 
 DAY = 86400
 APP_LINES = b"".join(b"2026-11-27 10:00:%02d ERROR request %d failed\n" % (i % 60, i) for i in range(2000))

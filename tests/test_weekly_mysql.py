@@ -23,9 +23,11 @@ from include.checks.mysql import quote_ident as q
 from include.inventory import Target
 from include.targets import Endpoint
 from include.weekly import mysql as wmy
-from tests.clock_edges import calendar_edge  # noqa: F401 - the fixture
+from tests import clock_edges
 from tests.conftest import free_port
 from tests.conftest import mysql_run as run
+
+calendar_edge = clock_edges.calendar_edge  # the fixture: a frozen clock at each calendar edge
 
 HOSTILE = 'frag`mented "t"; drop table plain; --'
 

@@ -19,7 +19,6 @@ from typing import Any, Protocol
 from include.checks.base import CheckResult
 from include.weekly.budget import Budget
 
-
 #: A concern's work: ``(target, endpoint, settings, budget, *, dry_run, **its own extras) -> CheckResult``,
 #: the settings merged and validated, the budget running.
 ConcernWork = Callable[..., CheckResult]

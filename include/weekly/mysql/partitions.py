@@ -25,7 +25,9 @@ from include.weekly.mysql.session import error_text, split_table
 
 log = logging.getLogger(__name__)
 
-PARTITION_KEYS: dict[str, type | tuple[type, ...]] = {"table": str, "interval": str, "premake": int, "retention_days": (int, float)}
+#: the keys of one ``partitions`` item and their types
+PARTITION_KEYS: dict[str, type | tuple[type, ...]] = {
+    "table": str, "interval": str, "premake": int, "retention_days": (int, float)}
 INTERVALS = ("day", "month")
 
 

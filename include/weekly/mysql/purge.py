@@ -18,7 +18,9 @@ from include.weekly.mysql.session import error_text, split_table
 
 log = logging.getLogger(__name__)
 
-PURGE_KEYS: dict[str, type | tuple[type, ...]] = {"table": str, "column": str, "older_than_days": (int, float), "batch_size": int}
+#: the keys of one ``purge`` item and their types
+PURGE_KEYS: dict[str, type | tuple[type, ...]] = {
+    "table": str, "column": str, "older_than_days": (int, float), "batch_size": int}
 
 
 def purge_one(cur: Any, item: dict[str, Any], budget: Budget, dry_run: bool) -> dict[str, Any]:
