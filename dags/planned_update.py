@@ -22,6 +22,9 @@ only when the post-update tests pass and rolled back automatically otherwise.
 11. **maintenance_off**, **expire_silence** (teardowns: always run) → **write_report** (what changed, each test,
     which branch and why) and a notification. A run that did not promote ends failed, so it is seen.
 
+Steps are `include/update/steps.py` (the form: `include/update/form.py`; each update kind: one module of
+`include/update/strategies/`); outcomes travel as task arguments.
+
 **What it does to a target:** in a dry run, reads only. Otherwise it changes it (the update), and on failure
 **replaces the update target's database with the pre-update backup**.
 """
@@ -29,239 +32,121 @@ only when the post-update tests pass and rolled back automatically otherwise.
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pendulum
 from airflow.providers.standard.sensors.date_time import DateTimeSensorAsync
-from airflow.sdk import Param, dag, get_current_context, task
+from airflow.sdk import dag, task
 
-from include.dag_defaults import DEFAULT_ARGS, fail_without_retry, run_window
+from include.dag_defaults import DEFAULT_ARGS
 from include.inventory import load_inventory
-from include.kinds import kinds_with
-from include.update.plan import KINDS
+from include.update import steps
+from include.update.form import update_form
 from include.update.triggers import DrainSessionsOperator
 
 INVENTORY = load_inventory()
-ALL_TARGETS = sorted(t.name for t in INVENTORY.targets)
-UPDATABLE = [""] + sorted(t.name for t in INVENTORY.targets
-                          if t.kind in kinds_with("sql_updates") + kinds_with("image_updates"))
+ALL_DONE = "all_done"  # runs whatever happened upstream; an outcome that was never made arrives as None
+Outcome = Any  # an upstream task's return value (JSON), None when it made none
 
 
-def _pull(task_id: str, key: str = "return_value"):
-    """An upstream task's value, or None when it did not run or failed before recording one."""
-    return get_current_context()["ti"].xcom_pull(task_ids=task_id, key=key)
-
-
-def _plan() -> dict:
-    """The run's plan, for tasks that run whatever happened upstream; skipped when the form was refused."""
-    from airflow.sdk.exceptions import AirflowSkipException
-
-    plan = _pull("plan")
-    if plan is None:
-        raise AirflowSkipException("no plan: the form was refused (see the plan task's log)")
-    return plan
-
-
-def _record(outcome, failure: str | None):
-    """Keep the outcome (key ``outcome``) for later tasks; then fail at once (no retry) if ``failure``."""
-    from airflow.sdk.exceptions import AirflowFailException
-
-    get_current_context()["ti"].xcom_push(key="outcome", value=outcome)
-    if failure:
-        raise AirflowFailException(failure)
-    return outcome
-
-
-@dag(
-    schedule=None,
-    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
-    catchup=False,
-    max_active_runs=1,
-    default_args=DEFAULT_ARGS,
-    tags=["aegis", "manual", "update", "maintenance"],
-    doc_md=__doc__,
-    params={
-        "dry_run": Param(True, type="boolean", title="Dry run",
-                         description="On: check the plan and say what each step would do; change nothing."),
-        "update_kind": Param(KINDS[0], type="string", enum=list(KINDS), title="Update kind"),
-        "update_target": Param("", type="string", enum=UPDATABLE, title="Update target",
-                               description="sql_migration: the PostgreSQL/MySQL target; k8s_image: the Kubernetes target."),
-        "targets": Param([], type="array", items={"type": "string", "enum": ALL_TARGETS}, title="Also affected",
-                         description="Other targets in the window: flagged, drained, backed up, health-checked."),
-        "migrations_folder": Param("", type="string", title="Migrations folder",
-                                   description="sql_migration: absolute folder of *.sql files, applied in name order."),
-        "database": Param("", type="string", title="Database",
-                          description="sql_migration: empty = the target's first database or its connection's."),
-        "release_root": Param("", type="string", title="Release root",
-                              description="release_switch: folder holding releases/<version>/ and the current link."),
-        "release_version": Param("", type="string", title="Release version"),
-        "release_command": Param([], type="array", items={"type": "string"}, title="Command after the switch",
-                                 description="argv, no shell, e.g. [\"systemctl\", \"restart\", \"game\"]. No secrets."),
-        "command_timeout_seconds": Param(300, type="integer", minimum=1),
-        "deployment": Param("", type="string", title="Deployment"),
-        "container": Param("", type="string", title="Container"),
-        "image": Param("", type="string", title="New image"),
-        "rollout_timeout_seconds": Param(300, type="integer", minimum=1),
-        "sql_assertions": Param([], type="array", items={"type": "object"}, title="SQL assertions",
-                                description='[{"target": "db", "sql": "select count(*) from t", "expect": 3}]'),
-        "http_checks": Param([], type="array", items={"type": "string"}, title="HTTP health URLs (expect 200)"),
-        "window_start": Param("", type="string", title="Window start",
-                              description="ISO date-time with offset; empty: now. The run waits (deferred) for it."),
-        "window_minutes": Param(60, type="integer", minimum=1, title="Window length (minutes)"),
-        "drain_timeout_minutes": Param(10, type="number", minimum=0, title="Drain timeout (minutes)"),
-        "update_timeout_minutes": Param(30, type="number", minimum=1, title="Update timeout (minutes)"),
-        "maintenance_configmap": Param("", type="string", title="Maintenance ConfigMap",
-                                       description="Kubernetes targets: ConfigMap whose data.maintenance_mode is set."),
-        "silence_label": Param("target", type="string", title="Alert label naming the target"),
-    },
-)
+@dag(schedule=None, start_date=pendulum.datetime(2026, 1, 1, tz="UTC"), catchup=False, max_active_runs=1,
+     default_args=DEFAULT_ARGS, tags=["aegis", "manual", "update", "maintenance"], doc_md=__doc__,
+     params=update_form(INVENTORY))
 def planned_update():
     @task
-    def plan(params=None, dag_run=None, data_interval_start=None, data_interval_end=None) -> dict:
+    def plan(**context) -> dict:
         """Validate the form against the inventory; a mistake fails here (no retry), before anything is touched."""
-        from include.update.plan import PlanError, build_plan
-
-        with fail_without_retry(PlanError):
-            return build_plan(INVENTORY, params, run_window(dag_run, data_interval_start, data_interval_end)[1])
+        return steps.make_plan(INVENTORY, context["params"], context)
 
     @task
-    def announce(plan: dict) -> dict:
+    def announce(plan: dict, **context) -> dict:
         """Announce the window and the change through the notifiers (logged only in a dry run)."""
-        from include.alerting import send_alert
-        from include.update.window import announcement
-
-        subject, text, body = announcement(plan)
-        if plan["dry_run"]:
-            print(f"DRY RUN: would announce:\n{subject}\n{text}")
-            return {}
-        return send_alert(INVENTORY.alerting, subject, text, body, context=get_current_context())
-
-    wait_for_window = DateTimeSensorAsync(
-        task_id="wait_for_window", target_time="{{ ti.xcom_pull(task_ids='plan')['window']['start'] }}",
-        doc_md="Wait, deferred (no worker slot), until the window opens.")
+        return steps.announce(INVENTORY, plan, context)
 
     @task
     def create_silence(plan: dict, run_id=None) -> dict:
         """Silence the targets' alerts for the window on every Alertmanager of the inventory."""
-        from include.update.window import create_silences
-
-        return create_silences(INVENTORY, plan, run_id)
+        return steps.create_silence(INVENTORY, plan, run_id)
 
     @task
     def maintenance_on(plan: dict) -> dict:
         """Maintenance mode on for every affected target (all or none: a failure undoes the rest)."""
-        from include.update.plan import describe
-        from include.update.window import maintenance
-
-        return maintenance(INVENTORY, plan, True, f"planned update: {describe(plan)}")
+        return steps.maintenance_on(INVENTORY, plan)
 
     @task
-    def pre_update_backup(plan: dict, dag_run=None, data_interval_start=None, data_interval_end=None) -> list:
+    def pre_update_backup(plan: dict, **context) -> list:
         """Back up every affected target through the backup routine; any failure stops the update here."""
-        from include.update.backups import back_up_all
-
-        outcomes = back_up_all(INVENTORY, plan, run_window(dag_run, data_interval_start, data_interval_end)[1])
-        failed = [f"{o['target']}: {o.get('reason')}" for o in outcomes if o["state"] == "failed"]
-        return _record(outcomes, failed and "pre-update backup failed, the update will NOT run: " + "; ".join(failed))
+        return steps.pre_update_backup(INVENTORY, plan, context)
 
     @task(execution_timeout=timedelta(hours=6))
-    def apply_update(plan: dict, run_id=None) -> dict:
-        """Apply the update; a failure is recorded (for the branch) and fails this task without a retry."""
-        from include.update.kinds import apply_update as apply
+    def apply_update(plan: dict, **context) -> dict:
+        """Apply the update; a failure hands its outcome on (for the branch) and fails this task without a retry."""
+        return steps.apply_update(INVENTORY, plan, context)
 
-        outcome = apply(INVENTORY, plan, run_id, plan["update_timeout_s"])
-        return _record(outcome, outcome["state"] == "failed" and f"update failed: {outcome['reason']}")
-
-    @task(trigger_rule="all_done")
-    def post_update_tests(dag_run=None, data_interval_start=None, data_interval_end=None):
+    @task(trigger_rule=ALL_DONE)
+    def post_update_tests(plan: Outcome, update: Outcome, **context) -> Outcome:
         """SQL assertions, HTTP checks and the daily health check (skipped when the update did not succeed)."""
-        from include.update.post_tests import run_tests
+        return steps.post_update_tests(INVENTORY, plan, update, context)
 
-        plan = _plan()
-        update = _pull("apply_update", "outcome")
-        if not plan["dry_run"] and (update or {}).get("state") != "updated":
-            print(f"the update did not succeed ({(update or {}).get('state', 'no outcome')}): no post-update tests")
-            return None
-        return run_tests(INVENTORY, plan, *run_window(dag_run, data_interval_start, data_interval_end),
-                         with_assertions=not plan["dry_run"])
-
-    @task.branch(trigger_rule="all_done")
-    def decide():
+    @task.branch(trigger_rule=ALL_DONE)
+    def decide(plan: Outcome, backups: Outcome, update: Outcome, tests: Outcome) -> str | list[str]:
         """Promote when the update and every test passed; roll back when either failed. Logs why."""
-        from include.update.rollback import decide as choose
+        return steps.choose_branch(plan, backups, update, tests)
 
-        plan = _plan()
-        branch, reasons = choose(plan, _pull("pre_update_backup", "outcome"), _pull("apply_update", "outcome"),
-                                 _pull("post_update_tests"))
-        print(f"DECISION: {branch.upper()}\n" + "\n".join(f"  because {r}" for r in reasons))
-        get_current_context()["ti"].xcom_push(key="decision", value={"branch": branch, "reasons": reasons})
-        return {"promote": "promote", "rollback": "rollback"}.get(branch, [])
-
-    @task
-    def promote(plan: dict) -> dict:
+    @task(trigger_rule=ALL_DONE)  # the branch skips it unless chosen
+    def promote(plan: Outcome, backups: Outcome, update: Outcome, tests: Outcome) -> dict:
         """Keep the new version: log it (the report and the catalog record it); the pre-update backup stays."""
-        update = _pull("apply_update", "outcome")
-        print(f"PROMOTED: {plan['kind']} {update.get('from')} -> {update.get('to')}")
-        return {"from": update.get("from"), "to": update.get("to")}
+        return steps.promote(plan, backups, update, tests)
 
-    @task
-    def rollback(plan: dict) -> dict:
+    @task(trigger_rule=ALL_DONE)  # the branch skips it unless chosen
+    def rollback(plan: Outcome, backups: Outcome, update: Outcome, tests: Outcome, **context) -> dict:
         """Undo the update: restore the pre-update backup, switch the release back, or the previous image."""
-        from include.update.rollback import roll_back
-
-        outcome = roll_back(INVENTORY, plan, _pull("apply_update", "outcome"), _pull("pre_update_backup", "outcome"))
-        return _record(outcome, outcome["state"] != "rolled-back" and f"ROLLBACK FAILED: {outcome.get('reason')}")
+        return steps.rollback(INVENTORY, plan, backups, update, tests, context)
 
     @task
-    def tests_after_rollback(plan: dict, dag_run=None, data_interval_start=None, data_interval_end=None) -> dict:
+    def tests_after_rollback(plan: dict, **context) -> dict:
         """HTTP and health checks again: is the old version healthy?"""
-        from include.update.post_tests import run_tests
-
-        return run_tests(INVENTORY, plan, *run_window(dag_run, data_interval_start, data_interval_end),
-                         with_assertions=False)
+        return steps.tests_after_rollback(INVENTORY, plan, context)
 
     @task
     def maintenance_off(plan: dict) -> dict:
         """Maintenance mode off for every affected target, whatever happened."""
-        from include.update.window import maintenance
-
-        return maintenance(INVENTORY, plan, False, "")
+        return steps.maintenance_off(INVENTORY, plan)
 
     @task
     def expire_silence(plan: dict, run_id=None) -> dict:
         """Expire every silence this run created, whatever happened."""
-        from include.update.window import expire_silences
+        return steps.expire_silence(INVENTORY, plan, run_id)
 
-        return expire_silences(INVENTORY, plan, run_id)
-
-    @task(trigger_rule="all_done")
-    def write_report(run_id=None, dag_run=None, data_interval_start=None, data_interval_end=None) -> dict:
+    @task(trigger_rule=ALL_DONE)
+    def write_report(plan: Outcome, outcomes: dict, **context) -> dict:
         """The whole run (what changed, each test, which branch and why), published and sent; fails unless promoted."""
-        from include.update.report import finish
-
-        plan = _plan()
-        parts = {"drain": _pull("drain"), "backups": _pull("pre_update_backup", "outcome"),
-                 "update": _pull("apply_update", "outcome"), "tests": _pull("post_update_tests"),
-                 "branch": _pull("decide", "decision"), "promoted": _pull("promote"),
-                 "rollback": _pull("rollback", "outcome"), "retest": _pull("tests_after_rollback"),
-                 "teardown": {"maintenance_off": _pull("maintenance_off"), "silence": _pull("expire_silence")}}
-        return finish(INVENTORY, plan, parts, run_id, *run_window(dag_run, data_interval_start, data_interval_end),
-                      context=get_current_context())
+        return steps.write_report(INVENTORY, plan, outcomes, context)
 
     the_plan = plan()
+    wait_for_window = DateTimeSensorAsync(  # a sensor takes its time as a template, not as an argument
+        task_id="wait_for_window", target_time="{{ ti.xcom_pull(task_ids='plan')['window']['start'] }}",
+        doc_md="Wait, deferred (no worker slot), until the window opens.")
     drain = DrainSessionsOperator(task_id="drain", plan=the_plan,
                                   doc_md="Wait, deferred, until active sessions are zero or the drain timeout passes.")
     silence_on, maint_on = create_silence(the_plan), maintenance_on(the_plan)
-    maint_off, silence_off = maintenance_off(the_plan), expire_silence(the_plan)
-    backups, updated, tested = pre_update_backup(the_plan), apply_update(the_plan), post_update_tests()
-    branch, promoted, rolled_back = decide(), promote(the_plan), rollback(the_plan)
+    backups = pre_update_backup(the_plan)
+    updated = apply_update(the_plan)
+    tested = post_update_tests(the_plan, updated)
+    outcomes = (the_plan, backups, updated, tested)
+    branch, promoted, rolled_back = decide(*outcomes), promote(*outcomes), rollback(*outcomes)
     retested = tests_after_rollback(the_plan)
+    maint_off, silence_off = maintenance_off(the_plan), expire_silence(the_plan)
 
-    announce(the_plan) >> wait_for_window >> silence_on >> maint_on >> drain >> backups >> updated >> tested
-    tested >> branch >> [promoted, rolled_back]
-    rolled_back >> retested
-    [promoted, retested] >> maint_off >> silence_off >> write_report()
+    announce(the_plan) >> wait_for_window >> silence_on >> maint_on >> drain >> backups >> updated
+    branch >> [promoted, rolled_back]
+    rolled_back >> retested >> maint_off
+    promoted >> maint_off >> silence_off
     maint_off.as_teardown(setups=maint_on)
     silence_off.as_teardown(setups=silence_on)
+    write_report(the_plan, {"drain": drain.output, "backups": backups, "update": updated, "tests": tested,
+                            "promoted": promoted, "rollback": rolled_back, "retest": retested,
+                            "teardown": {"maintenance_off": maint_off, "silence": silence_off}})
 
 
 planned_update()

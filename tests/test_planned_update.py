@@ -388,6 +388,6 @@ def test_bad_form_fails_in_plan_naming_the_field(airflow_db, world, capfd, caplo
     run = the_dag().test(run_conf=conf(update_kind="sql_migration", update_target="pg",
                                        migrations_folder="/nowhere"))
     assert run.state == "failed"
-    assert states(run)["plan"] == "failed"
+    assert states(run)["plan"] == "failed" and states(run)["write_report"] == "failed", states(run)
     assert "field 'migrations_folder'" in output(capfd, caplog)
     assert world["am"].events == []

@@ -5,6 +5,7 @@ Kubernetes image update and its rollback (labelled fake cluster, real ``include.
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 import time
 from datetime import datetime, timezone
@@ -17,8 +18,9 @@ import redis
 from include.inventory import parse_inventory
 from include.clients.kubernetes import KubeClient
 from include.targets import Endpoint
-from include.update import drain, kinds, rollback, silence
-from include.update.plan import PlanError, build_plan
+from include.update import apply, drain, rollback, silence
+from include.update.plan import PlanError, UpdatePlan, build_plan
+from include.update.strategies import k8s_image
 from tests.fake_alertmanager import FakeAlertmanager
 from tests.fake_kube_apps import FakeCluster
 
@@ -78,11 +80,17 @@ def test_plan_of_a_window_in_the_future(tmp_path):
     plan = build_plan(inventory(), {"update_kind": "sql_migration", "update_target": "pg", "targets": ["cache"],
                                     "migrations_folder": str(tmp_path), "window_start": "2026-06-02T02:00:00+09:00",
                                     "window_minutes": 90, "dry_run": False}, NOW)
-    assert [f["name"] for f in plan["sql"]["files"]] == ["001_a.sql", "002_b.sql"]
-    assert plan["targets"] == ["pg", "cache"] and plan["backups"] == ["pg", "cache"]
-    assert [d["name"] for d in plan["drain"]] == ["pg", "cache"]
-    assert plan["window"] == {"start": "2026-06-01T17:00:00+00:00", "end": "2026-06-01T18:30:00+00:00"}
-    assert plan["alertmanagers"] == ["am"] and plan["dry_run"] is False
+    assert [f["name"] for f in plan.sql.files] == ["001_a.sql", "002_b.sql"]
+    assert plan.targets == ["pg", "cache"] and plan.backups == ["pg", "cache"]
+    assert [d.name for d in plan.drain] == ["pg", "cache"]
+    as_json = plan.to_dict()  # what XCom carries: the report and the drain trigger read these keys
+    assert as_json["window"] == {"start": "2026-06-01T17:00:00+00:00", "end": "2026-06-01T18:30:00+00:00"}
+    assert as_json["alertmanagers"] == ["am"] and as_json["dry_run"] is False
+    assert list(as_json) == ["kind", "dry_run", "update_target", "sql", "targets", "backups", "drain", "health",
+                             "kubernetes", "maintenance_configmap", "assertions", "http_checks", "drain_timeout_s",
+                             "update_timeout_s", "window", "alertmanagers", "silence_label"]
+    assert as_json["drain"][0] == {"name": "pg", "kind": "postgres", "conn_id": "pg", "databases": []}
+    assert UpdatePlan.from_dict(json.loads(json.dumps(as_json))) == plan
 
 
 # ------------------------------------------------------------------------------------------ the drain
@@ -179,7 +187,7 @@ def test_silence_is_created_once_per_run_scoped_and_expired():
 @pytest.fixture
 def cluster(monkeypatch):
     fake = FakeCluster("game-production", "game-server", "game-server", "game:1.4", broken_images=("game:1.5-bad",))
-    monkeypatch.setattr(kinds, "kube_for", lambda target: KubeClient(fake, 5, apps_v1=fake))
+    monkeypatch.setattr(k8s_image, "kube_for", lambda target: KubeClient(fake, 5, apps_v1=fake))
     return fake
 
 
@@ -191,7 +199,7 @@ def k8s_plan(image: str, **kw):
 
 def test_k8s_image_update_that_never_rolls_out_is_rolled_back(cluster):
     plan = k8s_plan("game:1.5-bad")
-    outcome = kinds.apply_update(inventory(), plan, "run-1", 60)
+    outcome = apply.apply_update(inventory(), plan, "run-1", 60)
     assert outcome["state"] == "failed" and "TimeoutError" in outcome["reason"] and outcome["from"] == "game:1.4"
     backups = [{"target": "game", "state": "complete", "set_id": "game-1"}]
     branch, reasons = rollback.decide(plan, backups, outcome, None)
@@ -204,7 +212,7 @@ def test_k8s_image_update_that_never_rolls_out_is_rolled_back(cluster):
 
 def test_k8s_image_update_that_rolls_out_stays(cluster):
     plan = k8s_plan("game:1.5")
-    outcome = kinds.apply_update(inventory(), plan, "run-1", 60)
+    outcome = apply.apply_update(inventory(), plan, "run-1", 60)
     assert outcome["state"] == "updated" and outcome["to"] == "game:1.5" and "2 of 2 replicas" in outcome["rollout"]
     backups = [{"target": "game", "state": "complete", "set_id": "game-1"}]
     assert rollback.decide(plan, backups, outcome, {"passed": True, "failures": [], "results": []})[0] == "promote"
@@ -231,3 +239,23 @@ def test_maintenance_mode_patches_the_configmap_all_or_nothing(cluster, monkeypa
     with pytest.raises(RuntimeError, match="game-production/game-config"):
         maintenance(inventory(), plan, True, "test")
     assert stored == {}
+
+
+def test_plan_json_round_trip_for_every_kind(tmp_path):
+    """What XCom carries holds exactly the plan's own kind part and gives the same typed plan back."""
+    (tmp_path / "releases" / "v2").mkdir(parents=True)
+    (tmp_path / "001.sql").write_text("select 1;")
+    plans = {
+        "sql": build_plan(inventory(), {"update_kind": "sql_migration", "update_target": "pg",
+                                        "migrations_folder": str(tmp_path)}, NOW),
+        "release": build_plan(inventory(), {"update_kind": "release_switch", "release_root": str(tmp_path),
+                                            "release_version": "v2", "release_command": ["true"]}, NOW),
+        "k8s": k8s_plan("game:1.5", maintenance_configmap="cm",
+                        sql_assertions=[{"target": "pg", "sql": "select 1", "expect": 1}]),
+    }
+    for key, plan in plans.items():
+        as_json = json.loads(json.dumps(plan.to_dict()))
+        assert {"sql", "release", "k8s"} & set(as_json) == {key}
+        assert UpdatePlan.from_dict(as_json) == plan
+    assert plans["k8s"].to_dict()["kubernetes"] == [{"name": "game", "namespace": "game-production"}]
+    assert plans["release"].update_target is None and plans["release"].release.command == ["true"]

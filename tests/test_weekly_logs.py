@@ -1,4 +1,7 @@
-"""Log rotation, archiving and expiry on real files, with a local folder and moto's S3 as the artifact store."""
+"""Log rotation, archiving and expiry on real files, with a local folder and moto's S3 as the artifact store.
+
+Every test that dates files runs on a frozen clock at each calendar edge (``calendar_edge``): the files'
+ages, the archive's date folders and the run's "now" all come from it."""
 
 from __future__ import annotations
 
@@ -13,6 +16,9 @@ from airflow.sdk import ObjectStoragePath
 from include.inventory import parse_inventory
 from include.targets import Endpoint
 from include.weekly import logs
+from tests import clock_edges
+
+calendar_edge = clock_edges.calendar_edge  # the fixture: a frozen clock at each calendar edge
 
 DAY = 86400
 APP_LINES = b"".join(b"2026-11-27 10:00:%02d ERROR request %d failed\n" % (i % 60, i) for i in range(2000))
@@ -40,11 +46,12 @@ def day(days_ago: int) -> str:
 
 
 @pytest.fixture
-def logdir(tmp_path):
-    """app.log (live), empty.log, a 10-day-old and a 3-day-old rotated log, an unrelated file."""
+def logdir(tmp_path, calendar_edge):
+    """On the frozen clock: app.log (live, written now), empty.log, a 10-day-old and a 3-day-old rotated log,
+    an unrelated file."""
     d = tmp_path / "logs"
     d.mkdir()
-    (d / "app.log").write_bytes(APP_LINES)
+    aged(d / "app.log", 0, APP_LINES)
     (d / "empty.log").write_bytes(b"")
     aged(d / "app.log.20261117T000000Z.gz", 10)
     aged(d / "app.log.20261124T000000Z.gz", 3)
@@ -53,7 +60,7 @@ def logdir(tmp_path):
 
 
 @pytest.fixture
-def store(tmp_path):
+def store(tmp_path, calendar_edge):
     """An archive folder holding a 120-day-old archive (past retention) and a 30-day-old one (within)."""
     folder = ObjectStoragePath(f"file://{tmp_path / 'artifacts'}") / "logs" / "app-logs"
     for days_ago in (120, 30):

@@ -1,6 +1,10 @@
 """Weekly MySQL/MariaDB maintenance against the real local server: OPTIMIZE of a fragmented table
 (hostile name), ANALYZE of zero-cardinality indexes, purge and partition rotation in dry run and in
-earnest, settings validation and a down target."""
+earnest, settings validation and a down target.
+
+Purge and partition tests run on a frozen clock at each calendar edge (``calendar_edge``): their data
+are built from Python's "now", and the code pins the MariaDB session's clock to the run's, so the
+server's date is the frozen one too."""
 
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ import os
 import subprocess
 import sys
 import time
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import MySQLdb
@@ -19,8 +23,11 @@ from include.clients.mysql import quote_ident as q
 from include.inventory import Target
 from include.targets import Endpoint
 from include.weekly import mysql as wmy
+from tests import clock_edges
 from tests.helpers import free_port
 from tests.helpers import mysql_run as run
+
+calendar_edge = clock_edges.calendar_edge  # the fixture: a frozen clock at each calendar edge
 
 HOSTILE = 'frag`mented "t"; drop table plain; --'
 
@@ -46,8 +53,13 @@ def settings(**kw) -> dict:
     return {**wmy.DEFAULTS, "fragmentation_min_bytes": 1024, **kw}
 
 
+def now() -> str:
+    """The (frozen) clock as a MariaDB DATETIME literal, UTC."""
+    return datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
 def today() -> date:
-    return run("SET time_zone = '+00:00'", "SELECT CURDATE()")[0][0]
+    return datetime.now(UTC).date()
 
 
 def test_fragmented_tables_are_optimized_and_zero_cardinality_indexes_analyzed(my_database):
@@ -89,12 +101,14 @@ def test_fragmented_tables_are_optimized_and_zero_cardinality_indexes_analyzed(m
 
 def make_sessions(db, table="ses`sions; x"):
     t = f"{q(db)}.{q(table)}"
-    run(f"CREATE TABLE {t} (id INT AUTO_INCREMENT PRIMARY KEY, created DATETIME NOT NULL, KEY (created))",
-        f"INSERT INTO {t} (created) SELECT NOW() - INTERVAL 40 DAY - INTERVAL seq MINUTE FROM {q(db)}.seq_1_to_250",
-        f"INSERT INTO {t} (created) SELECT NOW() - INTERVAL 29 DAY + INTERVAL seq MINUTE FROM {q(db)}.seq_1_to_30")
+    run(f"CREATE TABLE {t} (id INT AUTO_INCREMENT PRIMARY KEY, created DATETIME NOT NULL, KEY (created))")
+    run(f"INSERT INTO {t} (created) SELECT %s - INTERVAL 40 DAY - INTERVAL seq MINUTE FROM {q(db)}.seq_1_to_250",
+        f"INSERT INTO {t} (created) SELECT %s - INTERVAL 29 DAY + INTERVAL seq MINUTE FROM {q(db)}.seq_1_to_30",
+        args=(now(),))
     return table, t
 
 
+@pytest.mark.usefixtures("calendar_edge")
 def test_purge_counts_in_dry_run_and_deletes_in_batches_in_earnest(my_database, caplog):
     db = my_database
     table, t = make_sessions(db)
@@ -114,7 +128,7 @@ def test_purge_counts_in_dry_run_and_deletes_in_batches_in_earnest(my_database, 
     done = wmy.maintain(target(db), endpoint(), settings(purge=purge), dry_run=False)
     [row] = done.details["purge"]
     assert (row["deleted"], row["batches"], row["action"]) == (250, 3, "done")
-    assert run(f"SELECT COUNT(*), MIN(created) > NOW() - INTERVAL 30 DAY FROM {t}")[0] == (30, 1)
+    assert run(f"SELECT COUNT(*), MIN(created) > %s - INTERVAL 30 DAY FROM {t}", args=(now(),))[0] == (30, 1)
     assert done.metrics["mysql.purge.deleted_rows"] == 250
 
     again = wmy.maintain(target(db), endpoint(), settings(purge=purge), dry_run=False)  # a retry deletes nothing more
@@ -139,29 +153,32 @@ def setup_daily(db):
     bounds = {"p_a": d - timedelta(20), "p_b": d - timedelta(10), "p_c": d - timedelta(3), "p_d": d + timedelta(1)}
     parts = ", ".join(f"PARTITION {n} VALUES LESS THAN (TO_DAYS('{b}'))" for n, b in bounds.items())
     run(f"CREATE TABLE {q(db)}.events (id INT AUTO_INCREMENT, created DATE NOT NULL, PRIMARY KEY (id, created))"
-        f" PARTITION BY RANGE (TO_DAYS(created)) ({parts}, PARTITION pmax VALUES LESS THAN MAXVALUE)",
-        f"INSERT INTO {q(db)}.events (created) SELECT CURDATE() - INTERVAL seq DAY FROM {q(db)}.seq_0_to_25",
-        f"INSERT INTO {q(db)}.events (created) SELECT CURDATE() + INTERVAL seq DAY FROM {q(db)}.seq_1_to_5")
+        f" PARTITION BY RANGE (TO_DAYS(created)) ({parts}, PARTITION pmax VALUES LESS THAN MAXVALUE)")
+    run(f"INSERT INTO {q(db)}.events (created) SELECT %s - INTERVAL seq DAY FROM {q(db)}.seq_0_to_25",
+        f"INSERT INTO {q(db)}.events (created) SELECT %s + INTERVAL seq DAY FROM {q(db)}.seq_1_to_5", args=(str(d),))
     item = {"table": f"{db}.events", "interval": "day", "premake": 2, "retention_days": 7}
     added = [f"p{(d + timedelta(i)):%Y%m%d}" for i in (1, 2)]
     return item, bounds, ["p_c", "p_d"] + added + ["pmax"], d - timedelta(7)
 
 
 def setup_monthly(db):
-    """RANGE COLUMNS(created) by month, no catch-all; rows in every month it can hold."""
+    """RANGE COLUMNS(created) by month, no catch-all; a row every day from the 1st four months back to the
+    end of this month, so every partition (the oldest one too, whatever today's date) holds rows."""
     d = today()
     bounds = {"p_old": month(d, -3), "p_prev": month(d, -1), "p_cur": month(d, 0), "p_next": month(d, 1)}
     parts = ", ".join(f"PARTITION {n} VALUES LESS THAN ('{b}')" for n, b in bounds.items())
     run(f"CREATE TABLE {q(db)}.events (id INT AUTO_INCREMENT, created DATETIME NOT NULL, PRIMARY KEY (id, created))"
         f" PARTITION BY RANGE COLUMNS(created) ({parts})")
-    run(f"INSERT INTO {q(db)}.events (created) SELECT %s - INTERVAL seq DAY FROM {q(db)}.seq_1_to_120",
-        args=(str(month(d, 1)),))
+    days = (month(d, 1) - month(d, -4)).days
+    run(f"INSERT INTO {q(db)}.events (created) SELECT %s + INTERVAL seq DAY FROM {q(db)}.seq_0_to_{days - 1}",
+        args=(str(month(d, -4)),))
     item = {"table": f"{db}.events", "interval": "month", "premake": 2, "retention_days": 40}
     cutoff = d - timedelta(40)
     kept = [n for n, b in bounds.items() if b > cutoff]
     return item, bounds, kept + [f"p{month(d, 1):%Y%m}", f"p{month(d, 2):%Y%m}"], cutoff
 
 
+@pytest.mark.usefixtures("calendar_edge")
 @pytest.mark.parametrize("setup", [setup_daily, setup_monthly], ids=["day-to_days-maxvalue", "month-columns"])
 def test_partition_rotation_dry_run_then_in_earnest(my_database, caplog, setup):
     db = my_database

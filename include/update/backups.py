@@ -12,22 +12,23 @@ from datetime import datetime
 from typing import Any
 
 from include.inventory import Inventory
+from include.update.plan import UpdatePlan
 
 log = logging.getLogger(__name__)
 
 
-def back_up_all(inventory: Inventory, plan: dict[str, Any], ts: datetime) -> list[dict[str, Any]]:
+def back_up_all(inventory: Inventory, plan: UpdatePlan, ts: datetime) -> list[dict[str, Any]]:
     """``[{target, set_id, state, reason?}]`` for every target of ``plan['backups']``."""
     from include.backup.runner import backup_target
     from include.catalog import Catalog
     from include.targets import endpoint_for
 
-    if plan["dry_run"]:
-        log.info("DRY RUN: would back up %s", ", ".join(plan["backups"]) or "nothing (no target has backups)")
-        return [{"target": name, "state": "dry-run"} for name in plan["backups"]]
+    if plan.dry_run:
+        log.info("DRY RUN: would back up %s", ", ".join(plan.backups) or "nothing (no target has backups)")
+        return [{"target": name, "state": "dry-run"} for name in plan.backups]
     catalog = Catalog.for_inventory(inventory)
     outcomes = []
-    for name in plan["backups"]:
+    for name in plan.backups:
         target = inventory.target(name)
         try:
             outcomes.append({"target": name, **backup_target(inventory, target, endpoint_for(target), ts, catalog)})

@@ -16,6 +16,7 @@ from typing import Any
 from include.checks.base import CRITICAL, SEVERITY, CheckResult, run_bounded
 from include.inventory import Inventory, Target
 from include.kinds import spec
+from include.update.plan import Assertion, UpdatePlan
 
 log = logging.getLogger(__name__)
 
@@ -25,19 +26,19 @@ def failed(row: dict[str, Any]) -> bool:
     return SEVERITY[row["status"]] >= SEVERITY[CRITICAL]
 
 
-def sql_assertion(inventory: Inventory, assertion: dict[str, Any], index: int) -> dict[str, Any]:
+def sql_assertion(inventory: Inventory, assertion: Assertion, index: int) -> dict[str, Any]:
     """Run one ``{target, sql, expect}`` assertion; the row is named ``assert[i] <target>``."""
     from include.targets import endpoint_for
 
-    target = inventory.target(assertion["target"])
+    target = inventory.target(assertion.target)
     name = f"assert[{index}] {target.name}"
 
     def check() -> CheckResult:
         result = CheckResult(name, target.kind)
-        got = _first_value(target, endpoint_for(target), assertion["sql"], assertion.get("database"))
-        result.details.update(sql=assertion["sql"], expect=assertion["expect"], got=got)
-        if str(got) != str(assertion["expect"]):
-            result.add(CRITICAL, f"{assertion['sql']!r} returned {got!r}, expected {assertion['expect']!r}")
+        got = _first_value(target, endpoint_for(target), assertion.sql, assertion.database)
+        result.details.update(sql=assertion.sql, expect=assertion.expect, got=got)
+        if str(got) != str(assertion.expect):
+            result.add(CRITICAL, f"{assertion.sql!r} returned {got!r}, expected {assertion.expect!r}")
         return result
 
     return run_bounded(name, target.kind, check, target.timeout_seconds).to_dict()
@@ -86,14 +87,14 @@ def health_checks(inventory: Inventory, names: list[str], start: datetime, end: 
     return [check_one(inventory, name, {}, start, end) for name in names]
 
 
-def run_tests(inventory: Inventory, plan: dict[str, Any], start: datetime, end: datetime,
+def run_tests(inventory: Inventory, plan: UpdatePlan, start: datetime, end: datetime,
               with_assertions: bool = True) -> dict[str, Any]:
     """All tests of the plan: ``{passed, failures, results}``; ``failures`` are one sentence each."""
     results = []
     if with_assertions:
-        results += [sql_assertion(inventory, a, i) for i, a in enumerate(plan["assertions"])]
-    results += [http_check(url) for url in plan["http_checks"]]
-    results += health_checks(inventory, plan["health"], start, end)
+        results += [sql_assertion(inventory, a, i) for i, a in enumerate(plan.assertions)]
+    results += [http_check(url) for url in plan.http_checks]
+    results += health_checks(inventory, plan.health, start, end)
     failures = [f"{r['target']}: {f['message']}" for r in results if failed(r) for f in r["findings"]
                 if SEVERITY[f["level"]] >= SEVERITY[CRITICAL]]
     for r in results:

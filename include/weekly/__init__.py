@@ -1,14 +1,21 @@
-"""Weekly maintenance, one module per kind of target: the registry and the bounded way to run one.
+"""Weekly maintenance, one concern module per kind of target: the registry and the bounded way to run one.
 
-Every concern module follows one contract::
+What belongs here: the concern modules (``postgres``, ``mysql/`` (optimize, purge, partitions),
+``redis_cleanup``, ``logs``, ``milvus``, ``neo4j``), the shared contract (:mod:`.concern`), the time
+budget (:mod:`.budget`) and the routine that runs them (:mod:`.routine`). Every concern module
+follows one contract::
 
     DEFAULTS: dict[str, Any]                      # its settings and their defaults (plain values)
     def check_settings(settings: dict) -> None    # optional: ValueError("<key>: <reason>")
-    def maintain(target, endpoint, settings, *, dry_run) -> CheckResult
 
-``settings`` is ``DEFAULTS`` merged with the target's ``weekly:`` block of the
-inventory (validated when the inventory is loaded, see ``include/inventory.py``).
-Only destructive actions look at ``dry_run``.
+    @concern(DEFAULTS, check_settings)
+    def maintain(target, endpoint, settings, budget, *, dry_run) -> CheckResult
+
+Callers call ``maintain(target, endpoint, settings, dry_run=...)``; :func:`.concern.concern` merges
+``settings`` (the target's ``weekly:`` block of the inventory, validated when the inventory is
+loaded, see ``include/inventory.py``) over ``DEFAULTS``, checks them and starts a
+:class:`~.budget.Budget` of ``max_seconds``: the concern stops starting new work once it is spent
+and takes its "now" from it. Only destructive actions look at ``dry_run``.
 """
 
 from __future__ import annotations

@@ -41,13 +41,15 @@ import gzip
 import logging
 import os
 import shutil
-import time
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 from include.backup.manifest import CHUNK, sha256_of
 from include.checks.base import WARNING, CheckResult
+from include.targets import Endpoint
+from include.weekly.budget import Budget
+from include.weekly.concern import concern
 from include.weekly.settings_check import require_numbers
 
 log = logging.getLogger(__name__)
@@ -76,36 +78,35 @@ def check_settings(settings: dict) -> None:
         raise ValueError(f"archive_folder: must be a file:// or s3:// URI, got {folder!r}")
 
 
-def maintain(target, endpoint, settings: dict, *, dry_run: bool = True, archive_folder=None) -> CheckResult:
+@concern(DEFAULTS, check_settings)
+def maintain(target: Any, endpoint: Endpoint, settings: dict[str, Any], budget: Budget, *,
+             dry_run: bool = True, archive_folder: Any = None) -> CheckResult:
     """Rotate, compress, archive and expire the logs of one ``log_source`` target."""
-    settings = {**DEFAULTS, **settings}
-    check_settings(settings)
     result = CheckResult(target.name, target.kind)
-    deadline = time.monotonic() + float(settings["max_seconds"])
     folder = archive_folder if archive_folder is not None else _folder_from(settings)
-    now = time.time()
+    now = budget.started_at.timestamp()
     rows: list[dict[str, Any]] = []
     live, compressed = find_logs(target.options["paths"])
     if not live and not compressed:
         result.add(WARNING, f"no log file matches {target.options['paths']}")
 
     for path in live:
-        if _out_of_time(deadline, result, rows, path, "rotate"):
+        if _out_of_time(budget, result, rows, path, "rotate"):
             continue
-        row = rotate(path, int(settings["rotate_min_bytes"]))
+        row = rotate(path, int(settings["rotate_min_bytes"]), budget.started_at)
         rows.append(row)
         if row.get("compressed"):
             compressed.append(row["compressed"])
 
     old = [p for p in sorted(set(compressed)) if now - os.path.getmtime(p) > settings["archive_after_days"] * DAY]
     for path in old:
-        if _out_of_time(deadline, result, rows, path, "archive"):
+        if _out_of_time(budget, result, rows, path, "archive"):
             continue
         if folder is None:
             rows.append(_expire_local(path, now, settings, dry_run))
         else:
             rows.append(archive(path, folder, dry_run, result))
-    if folder is not None and time.monotonic() < deadline:
+    if folder is not None and not budget.spent():
         rows.extend(expire_archives(folder, now, int(settings["archive_retention_days"]), dry_run))
 
     _summarise(result, rows, folder, dry_run, len(live), len(set(compressed)))
@@ -120,14 +121,14 @@ def find_logs(patterns: list[str]) -> tuple[list[str], list[str]]:
     return live, sorted(f for f in files if f.endswith(".gz"))
 
 
-def rotate(path: str, min_bytes: int) -> dict[str, Any]:
-    """Copy ``path`` into ``<path>.<stamp>.gz``, catch up on lines written meanwhile, truncate it."""
+def rotate(path: str, min_bytes: int, now: datetime) -> dict[str, Any]:
+    """Copy ``path`` into ``<path>.<stamp of now, UTC>.gz``, catch up on lines written meanwhile, truncate it."""
     size = os.path.getsize(path)
     row: dict[str, Any] = {"file": path, "step": "rotate", "bytes": size}
     if size == 0 or size < min_bytes:
         row["action"] = "skipped: empty" if size == 0 else f"skipped: below rotate_min_bytes ({min_bytes})"
         return row
-    dest = f"{path}.{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}.gz"
+    dest = f"{path}.{now.astimezone(timezone.utc):%Y%m%dT%H%M%SZ}.gz"
     if os.path.exists(dest):
         row["action"] = f"skipped: {os.path.basename(dest)} already exists (rotated this second)"
         return row
@@ -238,8 +239,8 @@ def _folder_from(settings: dict):
     return ObjectStoragePath(settings["archive_folder"], conn_id=settings.get("archive_conn_id"))
 
 
-def _out_of_time(deadline: float, result: CheckResult, rows: list, path: str, step: str) -> bool:
-    if time.monotonic() < deadline:
+def _out_of_time(budget: Budget, result: CheckResult, rows: list, path: str, step: str) -> bool:
+    if not budget.spent():
         return False
     rows.append({"file": path, "step": step, "action": "skipped: max_seconds reached"})
     if not any(f.message.startswith("stopped at max_seconds") for f in result.findings):

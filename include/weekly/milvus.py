@@ -30,6 +30,9 @@ from typing import Any
 from include.checks.base import WARNING, CheckResult
 from include.checks.milvus import INDEX_DONE, LOADED, describe_indexes, load_state_name
 from include.clients.milvus import connect, is_lite, lite_server_running, milvus_uri, release_lite_server
+from include.targets import Endpoint
+from include.weekly.budget import Budget
+from include.weekly.concern import concern
 from include.weekly.settings_check import require_numbers
 
 log = logging.getLogger(__name__)
@@ -58,12 +61,11 @@ def check_settings(settings: dict) -> None:
     require_numbers(settings, positive=("compaction_timeout_seconds", "poll_seconds", "max_seconds"))
 
 
-def maintain(target, endpoint, settings: dict, *, dry_run: bool = True) -> CheckResult:
+@concern(DEFAULTS, check_settings)
+def maintain(target: Any, endpoint: Endpoint, settings: dict[str, Any], budget: Budget, *,
+             dry_run: bool = True) -> CheckResult:
     """Compact every collection, check (and rebuild failed) indexes, release the listed cold collections."""
-    settings = {**DEFAULTS, **settings}
-    check_settings(settings)
     result = CheckResult(target.name, target.kind)
-    deadline = time.monotonic() + float(settings["max_seconds"])
     timeout = target.timeout_seconds
     uri = milvus_uri(endpoint)
     started_lite_server = is_lite(uri) and not lite_server_running(uri)
@@ -76,12 +78,12 @@ def maintain(target, endpoint, settings: dict, *, dry_run: bool = True) -> Check
             if unknown:
                 result.add(WARNING, f"release_collections names unknown collection(s) {unknown}")
             for name in names:
-                if time.monotonic() > deadline:
+                if budget.spent():
                     rows[name] = {"action": "skipped: max_seconds reached before this collection"}
                     result.add(WARNING, f"collection {name} not maintained: max_seconds "
                                         f"({settings['max_seconds']}s) reached")
                     continue
-                rows[name] = _maintain_collection(client, name, result, settings, dry_run, deadline, timeout)
+                rows[name] = _maintain_collection(client, name, result, settings, dry_run, budget, timeout)
         finally:
             client.close()
     finally:
@@ -102,14 +104,13 @@ def maintain(target, endpoint, settings: dict, *, dry_run: bool = True) -> Check
     return result
 
 
-def _maintain_collection(client, name: str, result: CheckResult, settings: dict, dry_run: bool,
-                         deadline: float, timeout: float) -> dict[str, Any]:
+def _maintain_collection(client: Any, name: str, result: CheckResult, settings: dict[str, Any], dry_run: bool,
+                         budget: Budget, timeout: float) -> dict[str, Any]:
     """Compaction, indexes and release of one collection; a row for the report."""
     row: dict[str, Any] = {"rows": _row_count(client, name, timeout)}
     if settings["compact"]:
-        row["compaction"] = compact(client, name, min(deadline, time.monotonic()
-                                                      + float(settings["compaction_timeout_seconds"])),
-                                    float(settings["poll_seconds"]), timeout)
+        until = time.monotonic() + budget.bounded(settings["compaction_timeout_seconds"])
+        row["compaction"] = compact(client, name, until, float(settings["poll_seconds"]), timeout)
         row["rows_after"] = _row_count(client, name, timeout)
         if row["compaction"]["state"] != COMPACTION_DONE:
             result.add(WARNING, f"compaction of {name} is {row['compaction']['state']} after "

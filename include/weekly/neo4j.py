@@ -26,6 +26,9 @@ from typing import Any
 
 from include.checks.base import WARNING, CheckResult
 from include.checks.neo4j import grade_indexes
+from include.targets import Endpoint
+from include.weekly.budget import Budget
+from include.weekly.concern import concern
 from include.weekly.settings_check import require_numbers
 
 log = logging.getLogger(__name__)
@@ -52,13 +55,13 @@ def check_settings(settings: dict) -> None:
     require_numbers(settings, positive=("checkpoint_timeout_seconds", "max_seconds"))
 
 
-def maintain(target, endpoint, settings: dict, *, dry_run: bool = True, client=None) -> CheckResult:
+@concern(DEFAULTS, check_settings)
+def maintain(target: Any, endpoint: Endpoint, settings: dict[str, Any], budget: Budget, *,
+             dry_run: bool = True, client: Any = None) -> CheckResult:
     """Report indexes, constraints and store size, then checkpoint; the client is built from ``endpoint``
     (:func:`include.clients.neo4j.connect`) unless one is given."""
     from include.clients.neo4j import connect
 
-    settings = {**DEFAULTS, **settings}
-    check_settings(settings)
     result = CheckResult(target.name, target.kind)
     database = endpoint.schema or None
     own_client = client is None

@@ -51,6 +51,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from include.checks.base import WARNING, CheckResult
+from include.targets import Endpoint
+from include.weekly.budget import Budget
+from include.weekly.concern import concern
 
 log = logging.getLogger(__name__)
 
@@ -126,7 +129,9 @@ class Job:
     size_before: int
 
 
-def maintain(target, endpoint, settings: dict, *, dry_run: bool = True) -> CheckResult:
+@concern(DEFAULTS, check_settings)
+def maintain(target: Any, endpoint: Endpoint, settings: dict[str, Any], budget: Budget, *,
+             dry_run: bool = True) -> CheckResult:
     """Server-wide recommendations, then per database: recommendations and VACUUM/ANALYZE where needed.
 
     A server that cannot be reached raises (the DAG turns it into an ``unreachable`` result); a
@@ -136,9 +141,6 @@ def maintain(target, endpoint, settings: dict, *, dry_run: bool = True) -> Check
 
     from include.checks.postgres import slow_statements
 
-    settings = {**DEFAULTS, **settings}
-    check_settings(settings)
-    deadline = time.monotonic() + settings["max_seconds"]
     result = CheckResult(target.name, target.kind)
     databases = list(target.options.get("databases") or []) or [endpoint.schema or "postgres"]
     with _read_connection(endpoint, endpoint.schema or "postgres", settings) as conn:
@@ -159,7 +161,7 @@ def maintain(target, endpoint, settings: dict, *, dry_run: bool = True) -> Check
             result.add(WARNING, f"database {database} not maintained: {message}")
             continue
         log.info("%s/%s: %d table(s) need maintenance", target.name, database, len(jobs))
-        rows += run_jobs(endpoint, database, jobs, settings, deadline)
+        rows += run_jobs(endpoint, database, jobs, settings, budget)
         try:  # after the VACUUMs: what plain VACUUM could not give back
             with _read_connection(endpoint, database, settings) as conn:
                 recommendations["rewrite_candidates"] += [{"database": database, **r}
@@ -217,7 +219,8 @@ class _Connections:
 
     def __init__(self, endpoint, database: str, settings: dict):
         self.endpoint, self.database, self.settings = endpoint, database, settings
-        self.local, self.lock, self.opened = threading.local(), threading.Lock(), []
+        self.local, self.lock = threading.local(), threading.Lock()
+        self.opened: list[Any] = []
 
     def get(self):
         conn = getattr(self.local, "conn", None)
@@ -238,7 +241,8 @@ class _Connections:
             conn.close()
 
 
-def run_jobs(endpoint, database: str, jobs: list[Job], settings: dict, deadline: float) -> list[dict]:
+def run_jobs(endpoint: Endpoint, database: str, jobs: list[Job], settings: dict[str, Any],
+             budget: Budget) -> list[dict]:
     """Run ``jobs`` on ``parallelism`` connections at most; one report row per job, in job order."""
     if not jobs:
         return []
@@ -246,23 +250,23 @@ def run_jobs(endpoint, database: str, jobs: list[Job], settings: dict, deadline:
     try:
         with ThreadPoolExecutor(max_workers=min(settings["parallelism"], len(jobs)),
                                 thread_name_prefix=f"vacuum-{database}") as pool:
-            return list(pool.map(lambda job: run_job(connections, job, settings, deadline), jobs))
+            return list(pool.map(lambda job: run_job(connections, job, settings, budget), jobs))
     finally:
         connections.close()
 
 
-def run_job(connections: _Connections, job: Job, settings: dict, deadline: float) -> dict:
+def run_job(connections: _Connections, job: Job, settings: dict[str, Any], budget: Budget) -> dict:
     """VACUUM/ANALYZE one table (unless the budget is spent) and measure it before and after."""
     import psycopg
     from psycopg import errors, sql
 
     row = {"database": job.database, "schema": job.schema, "table": job.table, "operation": job.operation,
            "reason": job.reason, "dead_tuples_before": job.dead_before, "size_before": job.size_before}
-    remaining = deadline - time.monotonic()
+    remaining = budget.remaining()
     if remaining <= 0:
         log.info("%s: %s.%s skipped, max_seconds %s used up (would run %s: %s)", job.database, job.schema,
                  job.table, settings["max_seconds"], job.operation, job.reason)
-        return {**row, "action": f"skipped: max_seconds budget ({settings['max_seconds']:g}s) used up"}
+        return {**row, "action": budget.skipped()}
     statement = sql.SQL(job.operation + " {}").format(sql.Identifier(job.schema, job.table))
     started = time.monotonic()
     try:

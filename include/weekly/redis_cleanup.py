@@ -39,10 +39,12 @@ to the primary). Redis Cluster is refused (a batch spans hash slots).
 from __future__ import annotations
 
 import logging
-import time
 from typing import Any
 
 from include.checks.base import WARNING, CheckResult
+from include.targets import Endpoint
+from include.weekly.budget import Budget
+from include.weekly.concern import concern
 from include.weekly.settings_check import require_numbers
 
 log = logging.getLogger(__name__)
@@ -106,15 +108,14 @@ def check_settings(settings: dict) -> None:
                     non_negative=("sample_keys",))
 
 
-def maintain(target, endpoint, settings: dict, *, dry_run: bool = True) -> CheckResult:
+@concern(DEFAULTS, check_settings)
+def maintain(target: Any, endpoint: Endpoint, settings: dict[str, Any], budget: Budget, *,
+             dry_run: bool = True) -> CheckResult:
     """Find (and unless ``dry_run``, unlink) idle keys without a TTL under each pattern."""
     from include.checks.redis import hit_ratio_pct
     from include.clients.redis import connect
 
-    settings = {**DEFAULTS, **settings}
-    check_settings(settings)
     result = CheckResult(target.name, target.kind)
-    deadline = time.monotonic() + float(settings["max_seconds"])
     client = connect(endpoint, target.timeout_seconds)
     try:
         info = client.info()
@@ -133,7 +134,7 @@ def maintain(target, endpoint, settings: dict, *, dry_run: bool = True) -> Check
         script = client.register_script(CLEANUP_SCRIPT)
         threshold = int(settings["idle_seconds"]) if idle_tracked else -1
         unlink = not dry_run and idle_tracked and not replica
-        rows = [_clean_pattern(client, script, pattern, threshold, unlink, settings, deadline)
+        rows = [_clean_pattern(client, script, pattern, threshold, unlink, settings, budget)
                 for pattern in settings["patterns"]]
     finally:
         client.close()
@@ -142,14 +143,14 @@ def maintain(target, endpoint, settings: dict, *, dry_run: bool = True) -> Check
     return result
 
 
-def _clean_pattern(client, script, pattern: str, threshold: int, unlink: bool, settings: dict,
-                   deadline: float) -> dict[str, Any]:
+def _clean_pattern(client: Any, script: Any, pattern: str, threshold: int, unlink: bool, settings: dict[str, Any],
+                   budget: Budget) -> dict[str, Any]:
     """SCAN one pattern to the end (or to the deadline), one atomic Lua call per batch of SCAN steps."""
-    row = {"pattern": pattern, "scanned": 0, "no_ttl": 0, "matched": 0, "deleted": 0, "bytes": 0,
+    row: dict[str, Any] = {"pattern": pattern, "scanned": 0, "no_ttl": 0, "matched": 0, "deleted": 0, "bytes": 0,
            "complete": False, "samples": []}
     steps = max(1, int(settings["batch_size"]) // int(settings["scan_count"]))
     cursor = "0"
-    while time.monotonic() < deadline:
+    while not budget.spent():
         reply = script(args=[pattern, int(settings["scan_count"]), steps, cursor, threshold,
                              "1" if unlink else "0", int(settings["sample_keys"]) - len(row["samples"])])
         cursor = reply[0].decode() if isinstance(reply[0], bytes) else str(reply[0])

@@ -1,0 +1,47 @@
+"""The update itself, whatever its kind: the outcome says what changed, so it can be undone.
+
+The kind's work is its strategy's (:mod:`include.update.strategies`); here is what every kind
+shares: the version before, the dry run, the timing, and that :func:`apply_update` never raises
+for a failed update: the outcome says ``failed`` with the cause and what had already changed,
+and the branch decides the rollback.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from include.inventory import Inventory
+from include.update.plan import UpdatePlan, describe
+from include.update.strategies import strategy_for
+
+log = logging.getLogger(__name__)
+
+
+def current_version(inventory: Inventory, plan: UpdatePlan) -> str | None:
+    """What runs now: the last migration file, the ``current`` release, or the container image."""
+    return strategy_for(plan.kind).current_version(inventory, plan)
+
+
+def apply_update(inventory: Inventory, plan: UpdatePlan, run_id: str, timeout_s: float) -> dict[str, Any]:
+    """Apply the plan's update; ``{state: updated|failed|dry-run, from, to, changed, reason?}``."""
+    strategy = strategy_for(plan.kind)
+    t0 = time.monotonic()
+    outcome: dict[str, Any] = {"kind": plan.kind, "target": plan.update_target, "changed": False}
+    try:
+        outcome["from"] = strategy.current_version(inventory, plan)
+        if plan.dry_run:
+            outcome.update(state="dry-run", to=strategy.wanted(plan))
+            log.info("DRY RUN: would %s (now: %s)", describe(plan), outcome["from"])
+            return outcome
+        outcome["changed"] = True  # from here on something may have changed: the rollback must run
+        outcome.update(strategy.apply(inventory, plan, run_id, timeout_s))
+        outcome["state"] = "updated"
+        log.info("updated %s: %s -> %s", plan.update_target or plan.kind, outcome["from"], outcome["to"])
+    except Exception as exc:  # noqa: BLE001 - a failed update is an outcome: the branch decides the rollback
+        outcome.update(state="failed", reason=f"{type(exc).__name__}: {exc}",
+                       applied=getattr(exc, "applied", outcome.get("applied", [])))
+        log.error("update FAILED: %s", outcome["reason"])
+    outcome["seconds"] = round(time.monotonic() - t0, 2)
+    return outcome
