@@ -55,7 +55,7 @@ DEFAULT_THRESHOLDS: dict[str, dict[str, float]] = {
         "latency_warning_ms": 10, "latency_critical_ms": 100,
     },
     "milvus": {},
-    "neo4j": {},
+    "neo4j": {"long_transaction_warning_s": 300, "long_transaction_critical_s": 1800},
     "kubernetes": {"restarts_warning": 3, "restarts_critical": 10},
     "http_service": {"latency_warning_ms": 1000, "latency_critical_ms": 5000},
     "log_source": {"errors_warning": 1, "errors_critical": 100},

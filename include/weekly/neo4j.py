@@ -13,6 +13,12 @@ server's default):
   node and relationship counts (answered from the count store, no scan) kept as
   the size trend either way.
 
+Which procedures exist depends on the server and its version: Neo4j answers an
+unknown one with ``ProcedureNotFound``, other Bolt servers (ArcadeDB) with
+``Neo.DatabaseError.General.UnknownError`` "Unknown procedure/function" (GQL
+status 50N42). Either way the step says "not supported by this server" for that
+part and goes on: neither is a finding.
+
 What it changes: ``CALL db.checkpoint()`` flushes the page cache to the store
 files and lets the transaction logs be pruned. It writes nothing new, so it runs
 in dry-run too; it is I/O heavy, so it gets its own ``checkpoint_timeout_seconds``
@@ -44,6 +50,17 @@ COUNT_NODES = "MATCH (n) RETURN count(n) AS nodes"  # both answered from the cou
 COUNT_RELATIONSHIPS = "MATCH ()-[r]->() RETURN count(r) AS relationships"
 CHECKPOINT = "CALL db.checkpoint() YIELD success, message"
 PROCEDURE_NOT_FOUND = "Neo.ClientError.Procedure.ProcedureNotFound"
+UNKNOWN_ERROR = "Neo.DatabaseError.General.UnknownError"
+NOT_SUPPORTED = "not supported by this server"
+
+
+def procedure_missing(exc: Exception) -> bool:
+    """True when the server says the procedure does not exist (Neo4j's ProcedureNotFound, or the
+    ``UnknownError`` "Unknown procedure/function" of Bolt servers such as ArcadeDB)."""
+    code = getattr(exc, "code", None)
+    if code == PROCEDURE_NOT_FOUND:
+        return True
+    return code == UNKNOWN_ERROR and "unknown procedure" in str(getattr(exc, "message", "") or "").lower()
 
 
 def check_settings(settings: dict) -> None:
@@ -93,7 +110,7 @@ def maintain(target, endpoint, settings: dict, *, dry_run: bool = True, client=N
                                                       "counts kept instead",
         "checkpoint": checkpoint if checkpoint is not None else {"action": "skipped: checkpoint is off"},
     })
-    if checkpoint is not None and not checkpoint["success"]:
+    if checkpoint is not None and checkpoint["success"] is False:
         result.add(WARNING, f"checkpoint did not succeed: {checkpoint['message']}")
     return result
 
@@ -104,8 +121,10 @@ def store_size(client, database: str | None) -> tuple[dict[str, Any] | None, str
 
     try:
         rows = client.query(STORE_SIZE, database=database)
-    except ClientError as exc:  # no APOC Extended (ProcedureNotFound), or not allowed to call it
-        reason = ("apoc.monitor.store() is not installed (APOC Extended)" if exc.code == PROCEDURE_NOT_FOUND
+    except Exception as exc:  # no APOC Extended (ProcedureNotFound / UnknownError), or not allowed to call it
+        if not (isinstance(exc, ClientError) or procedure_missing(exc)):
+            raise
+        reason = (f"apoc.monitor.store() is {NOT_SUPPORTED} (APOC Extended not installed)" if procedure_missing(exc)
                   else f"apoc.monitor.store() failed: {exc.code}: {exc.message}")
         log.info("store size unavailable: %s", reason)
         return None, reason
@@ -115,7 +134,14 @@ def store_size(client, database: str | None) -> tuple[dict[str, Any] | None, str
 def _checkpoint(client, database: str | None, settings: dict) -> dict[str, Any]:
     """``CALL db.checkpoint()``, bounded by ``checkpoint_timeout_seconds``."""
     timeout_s = min(float(settings["checkpoint_timeout_seconds"]), float(settings["max_seconds"]))
-    rows = client.query(CHECKPOINT, database=database, timeout_s=timeout_s)
+    try:
+        rows = client.query(CHECKPOINT, database=database, timeout_s=timeout_s)
+    except Exception as exc:
+        if not procedure_missing(exc):
+            raise
+        log.info("checkpoint of %s: db.checkpoint() is %s", database or "the default database", NOT_SUPPORTED)
+        return {"success": None, "message": f"db.checkpoint() is {NOT_SUPPORTED} ({exc.code})",
+                "action": f"skipped: {NOT_SUPPORTED}"}
     row = rows[0] if rows else {"success": False, "message": "no answer from db.checkpoint()"}
     log.info("checkpoint of %s: %s (%s)", database or "the default database",
              "done" if row.get("success") else "failed", row.get("message"))
