@@ -243,3 +243,109 @@ def etcd_version() -> str:
     """``etcd --version``'s first line, shortened (``3.4.23``)."""
     out = subprocess.run(["etcd", "--version"], capture_output=True, text=True, timeout=10).stdout
     return out.splitlines()[0].split()[-1] if out else "?"
+
+
+# ------------------------------------------------------------------ playing the kubelet (there is none)
+def container_status(name: str, *, ready: bool = True, restarts: int = 0, state: str = "running",
+                     reason: str | None = None, image: str = "example/app:1") -> dict[str, Any]:
+    """One ``containerStatuses`` entry as a kubelet reports it (camelCase JSON)."""
+    detail: dict[str, Any] = {"running": {"startedAt": "2026-01-01T00:00:00Z"},
+                              "waiting": {"reason": reason},
+                              "terminated": {"exitCode": 1, "reason": reason}}[state]
+    return {"name": name, "ready": ready, "restartCount": restarts, "image": image, "imageID": "",
+            "started": state == "running", "state": {state: detail}}
+
+
+def set_pod_status(core: Any, namespace: str, name: str, phase: str,
+                   containers: list[dict[str, Any]] | None = None) -> None:
+    """Patch pod ``name``'s status through the status subresource, as the kubelet would: phase, container
+    statuses and the Ready / ContainersReady conditions that follow from them."""
+    containers = containers or []
+    ready = bool(containers) and all(c["ready"] for c in containers) and phase == "Running"
+    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    conditions = [{"type": kind, "status": "True" if ready else "False", "lastTransitionTime": now}
+                  for kind in ("Ready", "ContainersReady")]
+    core.patch_namespaced_pod_status(name, namespace, {"status": {
+        "phase": phase, "conditions": conditions, "containerStatuses": containers or None,
+        "startTime": now}}, _request_timeout=10)
+
+
+class Kubelet:
+    """A background thread playing the kubelet for one namespace: every pod whose containers all run an image of
+    ``ready_images`` is set Running and Ready; pods running any other image are set crash-looping (Running, not
+    Ready, CrashLoopBackOff), so a rollout to them never finishes. Use as a context manager."""
+
+    def __init__(self, cluster: KubeCluster, namespace: str, ready_images: set[str], poll_s: float = 0.3):
+        import threading
+
+        from kubernetes import client
+
+        self.core = client.CoreV1Api(cluster.api())
+        self.namespace, self.ready_images, self.poll_s = namespace, set(ready_images), poll_s
+        self.seen: dict[str, str] = {}  # pod name -> the state it was given
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="test-kubelet", daemon=True)
+
+    def __enter__(self) -> "Kubelet":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._stop.set()
+        self._thread.join(10)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.tick()
+            except Exception:  # noqa: BLE001 - a pod deleted under us: next round
+                pass
+            self._stop.wait(self.poll_s)
+
+    def tick(self) -> None:
+        """One round: give every pod not handled yet the state its images call for."""
+        for pod in self.core.list_namespaced_pod(self.namespace, _request_timeout=10).items:
+            name = pod.metadata.name
+            if name in self.seen or pod.metadata.deletion_timestamp is not None:
+                continue
+            images = [c.image for c in pod.spec.containers]
+            if all(image in self.ready_images for image in images):
+                state = "ready"
+                statuses = [container_status(c.name, image=c.image) for c in pod.spec.containers]
+            else:
+                state = "crash-looping"
+                statuses = [container_status(c.name, image=c.image, ready=False, state="waiting",
+                                             reason="CrashLoopBackOff", restarts=3) for c in pod.spec.containers]
+            set_pod_status(self.core, self.namespace, name, "Running", statuses)
+            self.seen[name] = state
+
+
+def deployment(name: str, container: str, image: str, replicas: int = 2) -> Any:
+    """A ``V1Deployment`` of ``replicas`` pods labelled ``app=<name>`` running ``image``."""
+    from kubernetes import client
+
+    labels = {"app": name}
+    return client.V1Deployment(
+        metadata=client.V1ObjectMeta(name=name, labels=labels),
+        spec=client.V1DeploymentSpec(
+            replicas=replicas, selector=client.V1LabelSelector(match_labels=labels),
+            template=client.V1PodTemplateSpec(
+                metadata=client.V1ObjectMeta(labels=labels),
+                spec=client.V1PodSpec(containers=[client.V1Container(name=container, image=image)]))))
+
+
+def wait_for_deployment(cluster: KubeCluster, namespace: str, name: str, timeout_s: float = 60) -> Any:
+    """Wait until the Deployment's status shows every replica updated and available; return it."""
+    from kubernetes import client
+
+    apps = client.AppsV1Api(cluster.api())
+    deadline = time.monotonic() + timeout_s
+    while True:
+        dep = apps.read_namespaced_deployment_status(name, namespace, _request_timeout=10)
+        st, want = dep.status, dep.spec.replicas
+        if ((st.observed_generation or 0) >= dep.metadata.generation and (st.updated_replicas or 0) == want
+                and (st.available_replicas or 0) == want and (st.replicas or 0) == want):
+            return dep
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"deployment {namespace}/{name} not available within {timeout_s}s: {st}")
+        time.sleep(0.3)
