@@ -153,7 +153,7 @@ def apps(kube_cluster, kube_namespace, monkeypatch):
     monkeypatch.setenv("AIRFLOW_CONN_KUBE", kube_cluster.connection())
     core = k8s.CoreV1Api(kube_cluster.api())
     ns = kube_namespace
-    meta = lambda name, **labels: k8s.V1ObjectMeta(name=name, labels=labels or None)  # noqa: E731
+    meta = lambda name, **labels: k8s.V1ObjectMeta(name=name, labels=labels or None)
     for i in range(CONFIG_MAPS):
         core.create_namespaced_config_map(ns, k8s.V1ConfigMap(metadata=meta(f"cm-{i:04d}", app="web"),
                                                               data={"key": f"value {i}"}))

@@ -18,7 +18,13 @@ from kubernetes import client
 from tests.conftest import write_inventory
 from tests.fake_alertmanager import FakeAlertmanager
 from tests.servers.kube import Kubelet, deployment, wait_for_deployment
-from tests.test_planned_update import assert_left_clean, output, report_of, states, the_dag
+from tests.test_planned_update import (
+    assert_left_clean,
+    output,
+    report_of,
+    states,
+    the_dag,
+)
 
 GOOD_IMAGES = {"game:1.4", "game:1.5"}
 

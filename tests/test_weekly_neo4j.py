@@ -15,8 +15,14 @@ from include.inventory import parse_inventory
 from include.neo4j_client import Neo4jClient
 from include.targets import Endpoint, endpoint_for
 from include.weekly import neo4j as weekly_neo4j
-from include.weekly.neo4j import (CHECKPOINT, COUNT_NODES, COUNT_RELATIONSHIPS, SHOW_CONSTRAINTS, SHOW_INDEXES,
-                                  STORE_SIZE)
+from include.weekly.neo4j import (
+    CHECKPOINT,
+    COUNT_NODES,
+    COUNT_RELATIONSHIPS,
+    SHOW_CONSTRAINTS,
+    SHOW_INDEXES,
+    STORE_SIZE,
+)
 from tests.fake_neo4j5 import FakeNeo4jDriver, server_error
 from tests.servers.bolt import DATABASE
 

@@ -15,9 +15,9 @@ import shutil
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
 
 from tests.servers.kube import free_port, stop_process
 
@@ -81,11 +81,10 @@ def start_server() -> BoltServer:
     package = Path(arcadedb_embedded.__file__).parent
     folder = Path(tempfile.mkdtemp(prefix="aegis-bolt-"))
     server = BoltServer(folder, free_port(), secrets.token_hex(12))
-    log = open(folder / "server.log", "wb")
-    server.process = subprocess.Popen(java_command(package, folder, server.port, free_port(), server.password),
-                                      stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                      start_new_session=True, cwd=folder)
-    log.close()
+    with open(folder / "server.log", "wb") as log:
+        server.process = subprocess.Popen(java_command(package, folder, server.port, free_port(), server.password),
+                                          stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                          start_new_session=True, cwd=folder)
     deadline = time.monotonic() + START_TIMEOUT_S
     try:
         while True:

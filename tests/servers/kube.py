@@ -26,9 +26,10 @@ import subprocess
 import tempfile
 import time
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import yaml
 
@@ -241,7 +242,7 @@ def running_cluster() -> Iterator[KubeCluster]:
 
 def etcd_version() -> str:
     """``etcd --version``'s first line, shortened (``3.4.23``)."""
-    out = subprocess.run(["etcd", "--version"], capture_output=True, text=True, timeout=10).stdout
+    out = subprocess.run(["etcd", "--version"], capture_output=True, text=True, timeout=10, check=False).stdout
     return out.splitlines()[0].split()[-1] if out else "?"
 
 
@@ -286,11 +287,11 @@ class Kubelet:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="test-kubelet", daemon=True)
 
-    def __enter__(self) -> "Kubelet":
+    def __enter__(self) -> Kubelet:
         self._thread.start()
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join(10)
 
