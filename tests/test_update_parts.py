@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 
 import MySQLdb
 import psycopg
@@ -22,7 +22,7 @@ from include.update.plan import PlanError, build_plan
 from tests.fake_alertmanager import FakeAlertmanager
 from tests.servers.kube import Kubelet, deployment, wait_for_deployment
 
-NOW = datetime(2026, 6, 1, 2, 0, tzinfo=UTC)
+NOW = datetime(2026, 6, 1, 2, 0, tzinfo=timezone.utc)
 
 
 def inventory(namespace: str = "game-production"):
