@@ -62,10 +62,10 @@ def game(tmp_path, monkeypatch, redis_server, kube_cluster, kube_namespace):
     am.close()
 
 
-def conf(image: str) -> dict:
+def conf(image: str, rollout_timeout_s: int) -> dict:
     return {"dry_run": False, "drain_timeout_minutes": 0.1, "update_kind": "k8s_image", "update_target": "game",
             "deployment": "game-server", "container": "game-server", "image": image,
-            "rollout_timeout_seconds": 10, "maintenance_configmap": "game-config", "targets": ["cache"]}
+            "rollout_timeout_seconds": rollout_timeout_s, "maintenance_configmap": "game-config", "targets": ["cache"]}
 
 
 def running(game) -> tuple[str, dict[str, int]]:
@@ -81,7 +81,7 @@ def maintenance_value(game) -> str | None:
 
 
 def test_k8s_image_whose_pods_never_become_ready_is_rolled_back(airflow_db, game, capfd, caplog):
-    run = the_dag().test(run_conf=conf("game:1.5-bad"))
+    run = the_dag().test(run_conf=conf("game:1.5-bad", 10))
     s = states(run)
     assert run.state == "failed", s
     assert s["pre_update_backup"] == "success" and s["apply_update"] == "failed", s
@@ -104,7 +104,7 @@ def test_k8s_image_whose_pods_never_become_ready_is_rolled_back(airflow_db, game
 
 
 def test_k8s_image_whose_pods_become_ready_is_promoted(airflow_db, game, capfd, caplog):
-    run = the_dag().test(run_conf=conf("game:1.5"))
+    run = the_dag().test(run_conf=conf("game:1.5", 60))
     s = states(run)
     assert run.state == "success", s
     assert s["apply_update"] == "success" and s["promote"] == "success", s

@@ -229,7 +229,7 @@ def test_k8s_image_update_that_never_rolls_out_is_rolled_back(game):
 
 
 def test_k8s_image_update_that_rolls_out_stays(game):
-    plan = k8s_plan(game["ns"], "game:1.5")
+    plan = k8s_plan(game["ns"], "game:1.5", rollout_timeout_seconds=60)
     outcome = kinds.apply_update(inventory(game["ns"]), plan, "run-1", 60)
     assert outcome["state"] == "updated", outcome
     assert outcome["to"] == "game:1.5" and "2 of 2 replicas" in outcome["rollout"]
