@@ -4,7 +4,8 @@
 # Debian ships no kube-apiserver binary, but its `kubernetes` SOURCE package (vendored dependencies included),
 # Go 1.19 (`golang-go`) and `etcd-server` 3.4 are enough. The binaries are cached outside the repository in
 # $AEGIS_K8S_CACHE (default /var/cache/aegis-k8s); a second run only checks that they are there.
-# Cold build: about 5-7 minutes on 2 cores, about 1.4 GB peak memory, 2 x ~110 MB of binaries.
+# Cold build: about 5-7 minutes on 2 idle cores (20 minutes measured on 2 cores shared at load 12), about 1.4 GB
+# peak memory, 2 x ~110 MB of binaries. Needs root or sudo (apt), and Debian's archive (deb-src is added for it).
 set -euo pipefail
 CACHE="${AEGIS_K8S_CACHE:-/var/cache/aegis-k8s}"
 BIN="$CACHE/bin"
@@ -33,12 +34,17 @@ fi
 
 started=$(date +%s)
 say "building kube-apiserver + kube-controller-manager v$VERSION from Debian's kubernetes source package into $CACHE"
-say "(once per machine: about 5-7 minutes on 2 cores, about 1.4 GB of memory; later runs reuse the cache)"
+say "(once per machine: about 5-7 minutes on 2 idle cores, longer on a busy machine, about 1.4 GB of memory;"
+say " later runs reuse the cache)"
 
 # 1. toolchain + etcd from the same Debian mirror, and the source package (deb-src entry for the same mirror)
 src_list=/etc/apt/sources.list.d/aegis-debian-src.sources
-if [ ! -f "$src_list" ] && [ -f /etc/apt/sources.list.d/debian.sources ]; then
-  sed 's/^Types: deb$/Types: deb-src/' /etc/apt/sources.list.d/debian.sources | $sudo tee "$src_list" >/dev/null
+if [ ! -f "$src_list" ] && [ ! -f "${src_list%.sources}.list" ]; then
+  if [ -f /etc/apt/sources.list.d/debian.sources ]; then  # deb822 format (Debian 12 images)
+    sed 's/^Types: deb$/Types: deb-src/' /etc/apt/sources.list.d/debian.sources | $sudo tee "$src_list" >/dev/null
+  elif [ -f /etc/apt/sources.list ]; then                  # one-line format
+    grep '^deb ' /etc/apt/sources.list | sed 's/^deb /deb-src /' | $sudo tee "${src_list%.sources}.list" >/dev/null
+  fi
 fi
 say "[1/4] apt: golang-go etcd-server and the kubernetes source package"
 $sudo apt-get -o DPkg::Lock::Timeout=600 update -qq
