@@ -49,6 +49,10 @@ fi
 say "[1/4] apt: golang-go etcd-server and the kubernetes source package"
 $sudo apt-get -o DPkg::Lock::Timeout=600 update -qq
 DEBIAN_FRONTEND=noninteractive $sudo apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends golang-go etcd-server openssl dpkg-dev >/dev/null
+if [ -x "$BIN/kube-apiserver" ] && [ -x "$BIN/kube-controller-manager" ]; then
+  say "binaries already cached in $BIN; installed the missing packages only"
+  exit 0
+fi
 cd "$CACHE"
 [ -f "$TARBALL" ] || apt-get source --download-only kubernetes >/dev/null
 [ -d "kubernetes-$VERSION" ] || tar xzf "$TARBALL"
