@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.servers.kube import free_port, stop_process
+from tests.servers.kube import free_port, spawn, stop_process
 
 DATABASE = "graph"
 USER = "root"
@@ -81,10 +81,8 @@ def start_server() -> BoltServer:
     package = Path(arcadedb_embedded.__file__).parent
     folder = Path(tempfile.mkdtemp(prefix="aegis-bolt-"))
     server = BoltServer(folder, free_port(), secrets.token_hex(12))
-    with open(folder / "server.log", "wb") as log:
-        server.process = subprocess.Popen(java_command(package, folder, server.port, free_port(), server.password),
-                                          stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                          start_new_session=True, cwd=folder)
+    server.process = spawn(java_command(package, folder, server.port, free_port(), server.password),
+                           folder / "server.log", cwd=folder)
     deadline = time.monotonic() + START_TIMEOUT_S
     try:
         while True:

@@ -121,11 +121,24 @@ def stop_process(proc: subprocess.Popen) -> None:
             proc.wait(10)
 
 
-def spawn(argv: list[str], log: Path) -> subprocess.Popen:
-    """Start ``argv`` in its own process group, output to ``log``."""
+def _parent_death_signal() -> Any:
+    """A child-side hook: get SIGTERM when the test process dies, however it dies (Linux ``PR_SET_PDEATHSIG``),
+    so a killed pytest leaves no server behind. Resolved here so the child only makes the C call."""
+    import ctypes
+    import functools
+
+    return functools.partial(ctypes.CDLL(None, use_errno=True).prctl, 1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
+
+
+_DIE_WITH_PARENT = _parent_death_signal()
+
+
+def spawn(argv: list[str], log: Path, cwd: Path | None = None) -> subprocess.Popen:
+    """Start ``argv`` in its own process group (stopped with :func:`stop_process`, or when the test process
+    dies), output to ``log``."""
     with open(log, "wb") as out:
         return subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                start_new_session=True)
+                                start_new_session=True, preexec_fn=_DIE_WITH_PARENT, cwd=cwd)  # noqa: PLW1509
 
 
 def wait_until(what: str, probe, procs: list[subprocess.Popen], folder: Path, timeout_s: float = START_TIMEOUT_S):
