@@ -1,8 +1,8 @@
 """The one place Aegis talks to Neo4j: run a Cypher statement, get plain dicts back.
 
-Kept deliberately tiny so the Neo4j check can be tested against a fake driver
-(there is no Neo4j server to test against). Built from an Airflow connection by
-the provider's ``Neo4jHook``, or around any neo4j ``Driver``.
+Kept deliberately tiny: the tests run it against a real Bolt server, and around a
+labelled fake driver only for Neo4j 5 answers that server cannot give. Built from
+an Airflow connection by the provider's ``Neo4jHook``, or around any neo4j ``Driver``.
 """
 
 from __future__ import annotations

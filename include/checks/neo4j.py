@@ -97,7 +97,8 @@ def grade_transactions(result: CheckResult, rows: list[dict[str, Any]], threshol
 
 
 def check(target: Target, endpoint: Endpoint, window=None, client=None) -> CheckResult:
-    """Grade database and index status; build the client from ``target.conn_id`` when not given."""
+    """Grade database and index status and the oldest open transaction; build the client from
+    ``target.conn_id`` when not given."""
     from include.neo4j_client import Neo4jClient
 
     result = CheckResult(target.name, target.kind)
