@@ -28,11 +28,14 @@ in dry-run too; it is I/O heavy, so it gets its own ``checkpoint_timeout_seconds
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from include.checks.base import WARNING, CheckResult
 from include.checks.neo4j import grade_indexes
 from include.weekly.settings_check import require_numbers
+
+if TYPE_CHECKING:
+    from neo4j.exceptions import Neo4jError
 
 log = logging.getLogger(__name__)
 
@@ -54,13 +57,12 @@ UNKNOWN_ERROR = "Neo.DatabaseError.General.UnknownError"
 NOT_SUPPORTED = "not supported by this server"
 
 
-def procedure_missing(exc: Exception) -> bool:
+def procedure_missing(exc: Neo4jError) -> bool:
     """True when the server says the procedure does not exist (Neo4j's ProcedureNotFound, or the
     ``UnknownError`` "Unknown procedure/function" of Bolt servers such as ArcadeDB)."""
-    code = getattr(exc, "code", None)
-    if code == PROCEDURE_NOT_FOUND:
+    if exc.code == PROCEDURE_NOT_FOUND:
         return True
-    return code == UNKNOWN_ERROR and "unknown procedure" in str(getattr(exc, "message", "") or "").lower()
+    return exc.code == UNKNOWN_ERROR and "unknown procedure" in str(exc.message or "").lower()
 
 
 def check_settings(settings: dict) -> None:
@@ -117,11 +119,11 @@ def maintain(target, endpoint, settings: dict, *, dry_run: bool = True, client=N
 
 def store_size(client, database: str | None) -> tuple[dict[str, Any] | None, str]:
     """(store file sizes in bytes from APOC, "") or (None, why not) when the server cannot tell."""
-    from neo4j.exceptions import ClientError
+    from neo4j.exceptions import ClientError, Neo4jError
 
     try:
         rows = client.query(STORE_SIZE, database=database)
-    except Exception as exc:  # no APOC Extended (ProcedureNotFound / UnknownError), or not allowed to call it
+    except Neo4jError as exc:  # no APOC Extended (ProcedureNotFound / UnknownError), or not allowed to call it
         if not (isinstance(exc, ClientError) or procedure_missing(exc)):
             raise
         reason = (f"apoc.monitor.store() is {NOT_SUPPORTED} (APOC Extended not installed)" if procedure_missing(exc)
@@ -133,10 +135,12 @@ def store_size(client, database: str | None) -> tuple[dict[str, Any] | None, str
 
 def _checkpoint(client, database: str | None, settings: dict) -> dict[str, Any]:
     """``CALL db.checkpoint()``, bounded by ``checkpoint_timeout_seconds``."""
+    from neo4j.exceptions import Neo4jError
+
     timeout_s = min(float(settings["checkpoint_timeout_seconds"]), float(settings["max_seconds"]))
     try:
         rows = client.query(CHECKPOINT, database=database, timeout_s=timeout_s)
-    except Exception as exc:
+    except Neo4jError as exc:
         if not procedure_missing(exc):
             raise
         log.info("checkpoint of %s: db.checkpoint() is %s", database or "the default database", NOT_SUPPORTED)

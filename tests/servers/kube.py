@@ -263,9 +263,10 @@ def etcd_version() -> str:
 def container_status(name: str, *, ready: bool = True, restarts: int = 0, state: str = "running",
                      reason: str | None = None, image: str = "example/app:1") -> dict[str, Any]:
     """One ``containerStatuses`` entry as a kubelet reports it (camelCase JSON)."""
-    detail: dict[str, Any] = {"running": {"startedAt": "2026-01-01T00:00:00Z"},
-                              "waiting": {"reason": reason},
-                              "terminated": {"exitCode": 1, "reason": reason}}[state]
+    details: dict[str, dict[str, Any]] = {"running": {"startedAt": "2026-01-01T00:00:00Z"},
+                                          "waiting": {"reason": reason},
+                                          "terminated": {"exitCode": 1, "reason": reason}}
+    detail = details[state]
     return {"name": name, "ready": ready, "restartCount": restarts, "image": image, "imageID": "",
             "started": state == "running", "state": {state: detail}}
 
