@@ -115,3 +115,14 @@ def test_k8s_image_whose_pods_become_ready_is_promoted(airflow_db, game, capfd, 
     assert_left_clean(game, run)
     assert report_of(game, run)["outcome"] == "promoted"
     assert "DECISION: PROMOTE" in output(capfd, caplog)
+
+
+def test_k8s_image_dry_run_only_reads(airflow_db, game, capfd, caplog):
+    before = running(game)
+    run = the_dag().test(run_conf={**conf("game:1.5", 60), "dry_run": True})
+    assert run.state == "success", states(run)
+    assert running(game) == before == ("game:1.4", {"game:1.4": 2})
+    assert maintenance_value(game) is None  # the ConfigMap was not touched
+    assert game["am"].events == []
+    assert report_of(game, run)["outcome"] == "dry-run"
+    assert "DRY RUN: would set image" in output(capfd, caplog)
