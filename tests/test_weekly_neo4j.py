@@ -128,7 +128,8 @@ def test_neo4j5_without_apoc_the_store_size_is_unavailable_and_said_so():
     assert result.details["store_size"].startswith("unavailable: apoc.monitor.store() is not supported by this server")
 
 
-def test_the_connection_schema_names_the_database_and_checkpoint_can_be_off():
+def test_neo4j5_the_connection_schema_names_the_database_and_checkpoint_can_be_off():
+    """FAKE: the real server under test has one database, so only the fake tells which one each statement used."""
     driver = fake(db="movies")
     result = run(driver, Endpoint(host="graph", schema="movies"), checkpoint=False)
     assert result.details["database"] == "movies"
@@ -143,11 +144,13 @@ def test_neo4j5_checkpoint_that_does_not_succeed_is_a_warning():
     assert "Checkpoint interrupted by shutdown" in result.findings[0].message
 
 
-def test_server_unavailable_becomes_unreachable():
-    driver = fake(error=ServiceUnavailable("Couldn't connect to graph:7687"))
-    result = run_bounded(TARGET.name, TARGET.kind, lambda: run(driver), 5)
+def test_server_unavailable_becomes_unreachable(monkeypatch):
+    monkeypatch.setenv("AIRFLOW_CONN_NEO4J_WEEKLY", "bolt://root:pw-s3cret@127.0.0.1:1")  # nothing listens there
+    result = run_bounded(TARGET.name, TARGET.kind, lambda: weekly_neo4j.maintain(
+        TARGET, Endpoint(), dict(weekly_neo4j.DEFAULTS), dry_run=True), 20)
     assert result.status == "unreachable"
     assert "ServiceUnavailable" in result.findings[0].message
+    assert "pw-s3cret" not in str(result.to_dict())
 
 
 def test_without_a_client_the_provider_hook_builds_the_real_driver(monkeypatch):
