@@ -68,8 +68,6 @@ class FakeSession:
         text = query.text if isinstance(query, Query) else query
         timeout = query.timeout if isinstance(query, Query) else None
         self.driver.runs.append({"database": self.database, "cypher": text, "timeout": timeout})
-        if self.driver.error is not None:
-            raise self.driver.error
         key = (self.database, text)
         if key in self.driver.errors:
             raise self.driver.errors[key]
@@ -82,7 +80,6 @@ class FakeNeo4jDriver:
     """FAKE Neo4j 5 driver: canned answers for what the real Bolt server under test cannot give.
 
     ``answers`` maps ``(database, cypher)`` to the rows the server would return;
-    ``error`` (e.g. ``neo4j.exceptions.ServiceUnavailable``) is raised by every ``run``;
     ``errors`` maps one ``(database, cypher)`` to the error only that statement raises
     (e.g. :func:`server_error` for a procedure the server does not have).
     ``sessions`` and ``runs`` record what was asked, for assertions.
@@ -91,9 +88,9 @@ class FakeNeo4jDriver:
     SESSION_CONFIG = {"database", "connection_acquisition_timeout", "fetch_size", "default_access_mode",
                       "bookmarks", "impersonated_user"}
 
-    def __init__(self, answers: dict[tuple[str | None, str], list[dict[str, Any]]], error: Exception | None = None,
+    def __init__(self, answers: dict[tuple[str | None, str], list[dict[str, Any]]],
                  errors: dict[tuple[str | None, str], Exception] | None = None):
-        self.answers, self.error = answers, error
+        self.answers = answers
         self.errors = errors or {}  # (database, cypher) -> the error the server answers to that statement only
         self.sessions: list[dict[str, Any]] = []
         self.runs: list[dict[str, Any]] = []
