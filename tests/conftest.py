@@ -108,3 +108,49 @@ def s3_bucket(s3_server, monkeypatch):
     bucket = f"aegis-test-{uuid.uuid4().hex[:10]}"
     S3Hook(aws_conn_id="aegis_s3_test").create_bucket(bucket_name=bucket)
     return bucket
+
+
+# ------------------------------------------------------------------ real Kubernetes and Bolt servers
+@pytest.fixture(scope="session")
+def kube_cluster(request):
+    """A real control plane (etcd + kube-apiserver + kube-controller-manager v1.20) for the session; see
+    :mod:`tests.servers.kube`. The first use on a machine builds the binaries (minutes; progress shown)."""
+    from tests.servers import kube
+
+    capture = request.config.pluginmanager.getplugin("capturemanager")
+    with capture.global_and_fixture_disabled():  # the build's progress lines reach the terminal
+        kube.ensure_binaries()
+    yield from kube.running_cluster()
+
+
+@pytest.fixture
+def kube_namespace(kube_cluster):
+    """A fresh namespace where Aegis's role (deploy/aegis-rbac.yaml) is bound; deleted afterwards."""
+    import uuid
+
+    from kubernetes import client
+
+    name = f"aegis-test-{uuid.uuid4().hex[:8]}"
+    core = client.CoreV1Api(kube_cluster.api())
+    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)), _request_timeout=10)
+    kube_cluster.grant(name)
+    yield name
+    core.delete_namespace(name, _request_timeout=10)
+
+
+@pytest.fixture(scope="session")
+def bolt_server():
+    """A real Bolt (Neo4j protocol) server, ArcadeDB from PyPI, for the session; see :mod:`tests.servers.bolt`."""
+    from tests.servers import bolt
+
+    yield from bolt.running_server()
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Say which real Kubernetes / Bolt server answered the tests (when any was started)."""
+    from tests.servers import ANSWERED
+
+    if ANSWERED:
+        terminalreporter.section("real servers that answered")
+        for line in ANSWERED:
+            terminalreporter.write_line(line)

@@ -1,5 +1,5 @@
-"""File backups on real folders, and ConfigMap/Secret backups through the REAL KubeClient over the labelled
-``FakeCoreV1Api`` (FAKE: no Kubernetes cluster on this machine)."""
+"""File backups on real folders, and ConfigMap/Secret backups against a REAL API server (tests/servers/kube.py)
+through the KubernetesHook with the token of the role in deploy/aegis-rbac.yaml."""
 
 from __future__ import annotations
 
@@ -15,12 +15,20 @@ import pytest
 from cryptography.fernet import Fernet
 from kubernetes import client as k8s
 
+from include.clients import kubernetes as kube_client
 from include.backup import files
 from include.backup import kubernetes as kubernetes_backup
 from include.backup.kubernetes import BackupKeyError
 from include.inventory import parse_inventory
+from include.targets import endpoint_for_conn
 from include.clients.kubernetes import KubeClient
-from tests.fakes import FakeCoreV1Api
+
+
+def dump_target(target, workdir, **kw):
+    """The backup of ``target`` through its connection, as the backup routine calls it."""
+    from include.targets import endpoint_for
+
+    return kubernetes_backup.dump(target, endpoint_for(target), workdir, **kw)
 
 
 # -------------------------------------------------------------------------- files
@@ -133,50 +141,61 @@ def test_files_restore_refuses_writing_through_an_archived_link(tmp_path):
 
 
 # --------------------------------------------------------------------- kubernetes
-NS = "apps"
 SECRET_VALUES = ["hunter2-db-password", "sk_live_0123456789abcdef", "-----BEGIN KEY-----\nabc\n"]
+CONFIG_MAPS = 120
 
 
 def b64(text: str) -> str:
     return base64.b64encode(text.encode()).decode()
 
 
-def k8s_target():
-    return parse_inventory({"targets": [{"name": "k1", "kind": "kubernetes", "conn_id": "kube", "namespace": NS,
-                                         "backup": {"timeout_seconds": 60}}]}).targets[0]
+def k8s_target(namespace: str):
+    return parse_inventory({"targets": [{"name": "k1", "kind": "kubernetes", "conn_id": "kube",
+                                         "namespace": namespace, "backup": {"timeout_seconds": 60}}]}).targets[0]
 
 
 @pytest.fixture
-def fake_api():
-    """FAKE CoreV1Api with REAL V1ConfigMap / V1Secret objects in two namespaces (enough for several pages)."""
-    meta = lambda name, ns=NS, **labels: k8s.V1ObjectMeta(name=name, namespace=ns, labels=labels or None)  # noqa: E731
-    cms = [k8s.V1ConfigMap(metadata=meta(f"cm-{i:04d}", app="web"), data={"key": f"value {i}"}) for i in range(1200)]
-    cms += [k8s.V1ConfigMap(metadata=meta("binary"), binary_data={"blob": b64("\x00\x01")}),
-            k8s.V1ConfigMap(metadata=meta("kube-root-ca.crt"), data={"ca.crt": "CERT"}),
-            k8s.V1ConfigMap(metadata=meta("elsewhere", ns="other"), data={"k": "v"})]
-    secrets = [k8s.V1Secret(metadata=meta("db", app="db"), type="Opaque",
-                            data={"password": b64(SECRET_VALUES[0]), "user": b64("app")}),
-               k8s.V1Secret(metadata=meta("api"), type="Opaque", data={"token": b64(SECRET_VALUES[1])}),
-               k8s.V1Secret(metadata=meta("tls"), type="kubernetes.io/tls",
-                            data={"tls.key": b64(SECRET_VALUES[2]), "tls.crt": b64("crt")}),
-               k8s.V1Secret(metadata=meta("default-token-x"), type="kubernetes.io/service-account-token",
-                            data={"token": b64("sa")})]
-    return FakeCoreV1Api([], config_maps=cms, secrets=secrets)
+def apps(kube_cluster, kube_namespace, monkeypatch):
+    """A namespace with ConfigMaps (enough for several pages of 50) and Secrets, created by the admin; the
+    connection ``kube`` (Aegis's token) and the admin's CoreV1Api."""
+    monkeypatch.setattr(kube_client, "LIST_PAGE", 50)
+    monkeypatch.setenv("AIRFLOW_CONN_KUBE", kube_cluster.connection())
+    core = k8s.CoreV1Api(kube_cluster.api())
+    ns = kube_namespace
+    meta = lambda name, **labels: k8s.V1ObjectMeta(name=name, labels=labels or None)
+    for i in range(CONFIG_MAPS):
+        core.create_namespaced_config_map(ns, k8s.V1ConfigMap(metadata=meta(f"cm-{i:04d}", app="web"),
+                                                              data={"key": f"value {i}"}))
+    core.create_namespaced_config_map(ns, k8s.V1ConfigMap(metadata=meta("binary"),
+                                                          binary_data={"blob": b64("\x00\x01")}))
+    for secret in [k8s.V1Secret(metadata=meta("db", app="db"), type="Opaque",
+                                data={"password": b64(SECRET_VALUES[0]), "user": b64("app")}),
+                   k8s.V1Secret(metadata=meta("api"), type="Opaque", data={"token": b64(SECRET_VALUES[1])}),
+                   k8s.V1Secret(metadata=meta("tls"), type="kubernetes.io/tls",
+                                data={"tls.key": b64(SECRET_VALUES[2]), "tls.crt": b64("crt")})]:
+        core.create_namespaced_secret(ns, secret)
+    # the cluster's own objects, which a backup leaves out: kube-root-ca.crt and the default ServiceAccount's
+    # token Secret (both made by the controller-manager)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        kinds = {s.type for s in core.list_namespaced_secret(ns).items}
+        names = {c.metadata.name for c in core.list_namespaced_config_map(ns).items}
+        if "kubernetes.io/service-account-token" in kinds and "kube-root-ca.crt" in names:
+            break
+        time.sleep(0.3)
+    return {"ns": ns, "core": core, "client": kube_client.connect(endpoint_for_conn("kube"), 7)}
 
 
-def test_kubernetes_round_trip_with_encrypted_secrets(fake_api, tmp_path):
-    key = Fernet.generate_key()
-    client = KubeClient(fake_api, timeout_s=7)
-    before_cms, before_secrets = client.list_config_maps(NS), client.list_secrets(NS)
-    fake_api.calls.clear()
+def test_kubernetes_round_trip_with_encrypted_secrets(apps, tmp_path):
+    key, client, core, ns = Fernet.generate_key(), apps["client"], apps["core"], apps["ns"]
+    before_cms, before_secrets = client.list_config_maps(ns), client.list_secrets(ns)
+    assert len(before_cms) == CONFIG_MAPS + 2  # read in 3 pages of 50 from the real server
     t0 = time.monotonic()
-    result = kubernetes_backup.dump(k8s_target(), None, tmp_path, client=client, key=key)
+    result = dump_target(k8s_target(ns), tmp_path, key=key)
     t1 = time.monotonic()
 
-    assert result.facts == {"configmaps": 1201, "secrets": 3}
+    assert result.facts == {"configmaps": CONFIG_MAPS + 1, "secrets": 3}  # kube-root-ca.crt, SA token left out
     assert result.encrypted == ["secrets.json.enc"]
-    listing = [c for c in fake_api.calls if c.get("call") == "list_namespaced_config_map"]
-    assert len(listing) == 3 and all(c["_request_timeout"] == 7 for c in listing)  # paged, bounded
     sealed = (tmp_path / "secrets.json.enc").read_bytes()
     clear = (tmp_path / "configmaps.json").read_text()
     for value in SECRET_VALUES:
@@ -185,40 +204,57 @@ def test_kubernetes_round_trip_with_encrypted_secrets(fake_api, tmp_path):
             assert form.decode() not in clear
     assert b"password" not in sealed  # key names are sealed too
 
-    # change the namespace after the backup, then restore over it
-    fake_api.replace_namespaced_secret("db", NS, k8s.V1Secret(metadata=k8s.V1ObjectMeta(name="db"),
-                                                                data={"password": b64("changed")}))
-    del fake_api.objects[("V1ConfigMap", NS, "cm-0007")]
-    del fake_api.objects[("V1Secret", NS, "api")]
+    # change the namespace after the backup (as the admin), then restore over it with Aegis's role
+    core.replace_namespaced_secret("db", ns, k8s.V1Secret(metadata=k8s.V1ObjectMeta(name="db"),
+                                                          data={"password": b64("changed")}))
+    core.delete_namespaced_config_map("cm-0007", ns)
+    core.delete_namespaced_secret("api", ns)
+    core.patch_namespaced_config_map("binary", ns, {"binaryData": {"blob": b64("other")}})
+    assert client.list_config_maps(ns) != before_cms
     t2 = time.monotonic()
     observed = kubernetes_backup.restore(client, tmp_path, result.facts, timeout_s=30, key=key)
     t3 = time.monotonic()
-    print(f"kubernetes 1201 ConfigMaps + 3 Secrets: dump {t1 - t0:.2f}s, restore {t3 - t2:.2f}s")
+    print(f"kubernetes {CONFIG_MAPS + 1} ConfigMaps + 3 Secrets on a real API server: dump {t1 - t0:.2f}s, "
+          f"restore {t3 - t2:.2f}s")
 
     assert observed == result.facts
-    assert client.list_config_maps(NS) == before_cms
-    assert client.list_secrets(NS) == before_secrets
+    assert client.list_config_maps(ns) == before_cms
+    assert client.list_secrets(ns) == before_secrets
 
 
-def test_kubernetes_verification_in_scratch(fake_api, tmp_path):
+def test_kubernetes_restore_through_the_target_endpoint(apps, kube_cluster, tmp_path):
+    """restore() given the target's Endpoint (the connection's extras), as the restore DAG calls it."""
+    from include.targets import endpoint_for
+
+    key, ns = Fernet.generate_key(), apps["ns"]
+    target = k8s_target(ns)
+    result = dump_target(target, tmp_path, key=key)
+    apps["core"].delete_namespaced_secret("tls", ns)
+    observed = kubernetes_backup.restore(endpoint_for(target), tmp_path, result.facts, timeout_s=30, key=key)
+    assert observed == result.facts
+    assert "tls" in {s["name"] for s in apps["client"].list_secrets(ns)}
+
+
+def test_kubernetes_verification_in_scratch(apps, tmp_path):
     key = Fernet.generate_key()
-    result = kubernetes_backup.dump(k8s_target(), None, tmp_path, client=KubeClient(fake_api, 5), key=key)
+    result = dump_target(k8s_target(apps["ns"]), tmp_path, key=key)
     with kubernetes_backup.scratch(None, "set-1", tmp_path) as scratch_client:
         observed = kubernetes_backup.restore(scratch_client, tmp_path, result.facts, timeout_s=30, key=key)
-        assert {s["name"] for s in scratch_client.list_secrets(NS)} == {"api", "db", "tls"}
+        assert {s["name"] for s in scratch_client.list_secrets(apps["ns"])} == {"api", "db", "tls"}
     assert observed == result.facts
 
 
-def test_kubernetes_wrong_or_bad_key_fails_clearly(fake_api, tmp_path):
-    result = kubernetes_backup.dump(k8s_target(), None, tmp_path, client=KubeClient(fake_api, 5),
-                                    key=Fernet.generate_key())
-    writes_before = len(fake_api.calls)
+def test_kubernetes_wrong_or_bad_key_fails_clearly_and_applies_nothing(apps, tmp_path):
+    ns, core = apps["ns"], apps["core"]
+    result = dump_target(k8s_target(ns), tmp_path, key=Fernet.generate_key())
+    core.delete_namespaced_config_map("cm-0001", ns)
+    before = apps["client"].list_config_maps(ns)
     with pytest.raises(BackupKeyError, match="cannot be decrypted: wrong backup key"):
-        kubernetes_backup.restore(KubeClient(fake_api, 5), tmp_path, result.facts, timeout_s=30,
-                                  key=Fernet.generate_key())
-    assert len(fake_api.calls) == writes_before  # nothing applied
+        kubernetes_backup.restore(apps["client"], tmp_path, result.facts, timeout_s=30, key=Fernet.generate_key())
+    assert apps["client"].list_config_maps(ns) == before  # nothing applied
     with pytest.raises(BackupKeyError, match="not a valid Fernet key"):
-        kubernetes_backup.dump(k8s_target(), None, tmp_path, client=KubeClient(fake_api, 5), key=b"too-short")
+        dump_target(k8s_target(ns), tmp_path, key=b"too-short")
+
 
 
 def test_backup_key_comes_from_the_airflow_connection(monkeypatch):

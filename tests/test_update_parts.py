@@ -1,6 +1,7 @@
 """The planned update's parts on their own: the form's validation, the drain (real PostgreSQL, MariaDB, Redis
 sessions; the deferrable trigger run in an event loop), silences (labelled fake Alertmanager), the
-Kubernetes image update and its rollback (labelled fake cluster, real ``include.clients.kubernetes`` code)."""
+Kubernetes image update and its rollback (a REAL API server and controller-manager, tests/servers/kube.py, with
+Aegis's role from deploy/aegis-rbac.yaml; the test plays the kubelet)."""
 
 from __future__ import annotations
 
@@ -16,22 +17,21 @@ import pytest
 import redis
 
 from include.inventory import parse_inventory
-from include.clients.kubernetes import KubeClient
 from include.targets import Endpoint
 from include.update import apply, drain, rollback, silence
 from include.update.plan import PlanError, UpdatePlan, build_plan
 from include.update.strategies import k8s_image
 from tests.fake_alertmanager import FakeAlertmanager
-from tests.fake_kube_apps import FakeCluster
+from tests.servers.kube import Kubelet, deployment, wait_for_deployment
 
 NOW = datetime(2026, 6, 1, 2, 0, tzinfo=timezone.utc)
 
 
-def inventory(**extra_targets):
+def inventory(namespace: str = "game-production"):
     return parse_inventory({"targets": [
         {"name": "pg", "kind": "postgres", "conn_id": "pg"},
         {"name": "cache", "kind": "redis", "conn_id": "cache"},
-        {"name": "game", "kind": "kubernetes", "conn_id": "k8s", "namespace": "game-production"},
+        {"name": "game", "kind": "kubernetes", "conn_id": "k8s", "namespace": namespace},
         {"name": "am", "kind": "alertmanager", "conn_id": "am"},
     ]})
 
@@ -185,41 +185,69 @@ def test_silence_is_created_once_per_run_scoped_and_expired():
 
 # ------------------------------------------------------------------------------------------ Kubernetes
 @pytest.fixture
-def cluster(monkeypatch):
-    fake = FakeCluster("game-production", "game-server", "game-server", "game:1.4", broken_images=("game:1.5-bad",))
-    monkeypatch.setattr(k8s_image, "kube_for", lambda target: KubeClient(fake, 5, apps_v1=fake))
-    return fake
+def game(kube_cluster, kube_namespace, monkeypatch):
+    """A real Deployment ``game-server`` (2 replicas of ``game:1.4``, Ready) and the ConfigMap ``game-config`` in a
+    namespace where Aegis's role is bound; the connection ``k8s`` carries Aegis's token."""
+    from kubernetes import client
+
+    monkeypatch.setenv("AIRFLOW_CONN_K8S", kube_cluster.connection())
+    ns = kube_namespace
+    api = kube_cluster.api()
+    client.AppsV1Api(api).create_namespaced_deployment(ns, deployment("game-server", "game-server", "game:1.4"))
+    client.CoreV1Api(api).create_namespaced_config_map(ns, client.V1ConfigMap(
+        metadata=client.V1ObjectMeta(name="game-config"), data={"players_max": "64"}))
+    with Kubelet(kube_cluster, ns, {"game:1.4", "game:1.5"}) as kubelet:
+        wait_for_deployment(kube_cluster, ns, "game-server")
+        yield {"ns": ns, "apps": client.AppsV1Api(api), "core": client.CoreV1Api(api), "kubelet": kubelet,
+               "cluster": kube_cluster}
 
 
-def k8s_plan(image: str, **kw):
-    return build_plan(inventory(), {"update_kind": "k8s_image", "update_target": "game", "deployment": "game-server",
-                                    "container": "game-server", "image": image, "rollout_timeout_seconds": 1,
-                                    "dry_run": False, **kw}, NOW)
+def running_image(game) -> str:
+    dep = game["apps"].read_namespaced_deployment("game-server", game["ns"])
+    return dep.spec.template.spec.containers[0].image
 
 
-def test_k8s_image_update_that_never_rolls_out_is_rolled_back(cluster):
-    plan = k8s_plan("game:1.5-bad")
-    outcome = apply.apply_update(inventory(), plan, "run-1", 60)
+def replica_sets(game) -> dict[str, int]:
+    """image -> replicas of each ReplicaSet the controller-manager made for the Deployment."""
+    items = game["apps"].list_namespaced_replica_set(game["ns"], label_selector="app=game-server").items
+    return {rs.spec.template.spec.containers[0].image: rs.spec.replicas for rs in items}
+
+
+def k8s_plan(ns: str, image: str, **kw):
+    return build_plan(inventory(ns), {"update_kind": "k8s_image", "update_target": "game",
+                                      "deployment": "game-server", "container": "game-server", "image": image,
+                                      "rollout_timeout_seconds": 8, "dry_run": False, **kw}, NOW)
+
+
+def test_k8s_image_update_that_never_rolls_out_is_rolled_back(game):
+    plan = k8s_plan(game["ns"], "game:1.5-bad")
+    outcome = apply.apply_update(inventory(game["ns"]), plan, "run-1", 60)
     assert outcome["state"] == "failed" and "TimeoutError" in outcome["reason"] and outcome["from"] == "game:1.4"
+    assert replica_sets(game).get("game:1.5-bad") == 1  # the controller-manager's new ReplicaSet: 1 surge pod
+    assert "crash-looping" in game["kubelet"].seen.values()
     backups = [{"target": "game", "state": "complete", "set_id": "game-1"}]
     branch, reasons = rollback.decide(plan, backups, outcome, None)
-    assert branch == "rollback" and "rollout of game-production/game-server not done" in reasons[0]
-    undone = rollback.roll_back(inventory(), plan, outcome, backups)
-    assert undone["state"] == "rolled-back" and cluster.image() == "game:1.4"
-    assert [c[1]["spec"]["template"]["spec"]["containers"][0]["image"] for c in cluster.calls] == \
-        ["game:1.5-bad", "game:1.4"]
+    assert branch == "rollback" and f"rollout of {game['ns']}/game-server not done" in reasons[0]
+    undone = rollback.roll_back(inventory(game["ns"]), plan, outcome, backups)
+    assert undone["state"] == "rolled-back", undone
+    assert running_image(game) == "game:1.4"
+    dep = wait_for_deployment(game["cluster"], game["ns"], "game-server", 30)
+    assert dep.status.available_replicas == 2
+    assert replica_sets(game) == {"game:1.4": 2, "game:1.5-bad": 0}
 
 
-def test_k8s_image_update_that_rolls_out_stays(cluster):
-    plan = k8s_plan("game:1.5")
-    outcome = apply.apply_update(inventory(), plan, "run-1", 60)
-    assert outcome["state"] == "updated" and outcome["to"] == "game:1.5" and "2 of 2 replicas" in outcome["rollout"]
+def test_k8s_image_update_that_rolls_out_stays(game):
+    plan = k8s_plan(game["ns"], "game:1.5", rollout_timeout_seconds=60)
+    outcome = apply.apply_update(inventory(game["ns"]), plan, "run-1", 60)
+    assert outcome["state"] == "updated", outcome
+    assert outcome["to"] == "game:1.5" and "2 of 2 replicas" in outcome["rollout"]
     backups = [{"target": "game", "state": "complete", "set_id": "game-1"}]
     assert rollback.decide(plan, backups, outcome, {"passed": True, "failures": [], "results": []})[0] == "promote"
-    assert cluster.image() == "game:1.5"
+    assert running_image(game) == "game:1.5"
+    assert replica_sets(game) == {"game:1.4": 0, "game:1.5": 2}
 
 
-def test_maintenance_mode_patches_the_configmap_all_or_nothing(cluster, monkeypatch):
+def test_maintenance_mode_patches_the_configmap_all_or_nothing(game, monkeypatch):
     from include import maintenance as flag
     from include.update.window import maintenance
 
@@ -228,16 +256,22 @@ def test_maintenance_mode_patches_the_configmap_all_or_nothing(cluster, monkeypa
     stored = {}
     monkeypatch.setattr(flag, "_flags", lambda: dict(stored))
     monkeypatch.setattr(flag, "_save", lambda flags: (stored.clear(), stored.update(flags)))
-    plan = k8s_plan("game:1.5", maintenance_configmap="game-config")
-    assert maintenance(inventory(), plan, True, "test") == {"game": "on", "game:game-production/game-config": "on"}
-    assert cluster.config_maps == {"game-config": {"maintenance_mode": "true"}} and "game" in stored
-    maintenance(inventory(), plan, False, "")
-    assert cluster.config_maps == {"game-config": {"maintenance_mode": "false"}} and stored == {}
+    ns = game["ns"]
+    plan = k8s_plan(ns, "game:1.5", maintenance_configmap="game-config")
 
-    # the ConfigMap cannot be patched: the flags already raised are lowered again, and the task fails
-    cluster.namespace = "elsewhere"
-    with pytest.raises(RuntimeError, match="game-production/game-config"):
-        maintenance(inventory(), plan, True, "test")
+    def config() -> dict:
+        return game["core"].read_namespaced_config_map("game-config", ns).data
+
+    assert maintenance(inventory(ns), plan, True, "test") == {"game": "on", f"game:{ns}/game-config": "on"}
+    assert config() == {"players_max": "64", "maintenance_mode": "true"} and "game" in stored
+    maintenance(inventory(ns), plan, False, "")
+    assert config() == {"players_max": "64", "maintenance_mode": "false"} and stored == {}
+
+    # the ConfigMap cannot be patched (a namespace where Aegis's role is not bound: 403): the flags already
+    # raised are lowered again, and the task fails
+    elsewhere = inventory("default")
+    with pytest.raises(RuntimeError, match="default/game-config.*Forbidden"):
+        maintenance(elsewhere, k8s_plan("default", "game:1.5", maintenance_configmap="game-config"), True, "test")
     assert stored == {}
 
 

@@ -1,8 +1,11 @@
-"""Neo4j maintenance through the REAL Neo4jClient around the FAKE driver (no Neo4j server on this machine)."""
+"""Neo4j maintenance against a REAL Bolt server (ArcadeDB, tests/servers/bolt.py) through Neo4jHook and the neo4j
+driver; Neo4j 5's answers that server cannot give (store size from APOC, ``db.checkpoint()``, a FAILED index)
+through the REAL Neo4jClient around the labelled FAKE driver of tests/fake_neo4j5.py."""
 
 from __future__ import annotations
 
 import time
+import uuid
 
 import pytest
 from neo4j.exceptions import ServiceUnavailable
@@ -10,11 +13,18 @@ from neo4j.exceptions import ServiceUnavailable
 from include.checks.base import run_bounded
 from include.inventory import parse_inventory
 from include.clients.neo4j import Neo4jClient
-from include.targets import Endpoint, endpoint_for_conn
+from include.targets import Endpoint, endpoint_for, endpoint_for_conn
 from include.weekly import neo4j as weekly_neo4j
-from include.weekly.neo4j import (CHECKPOINT, COUNT_NODES, COUNT_RELATIONSHIPS, SHOW_CONSTRAINTS, SHOW_INDEXES,
-                                  STORE_SIZE)
-from tests.fakes import FakeNeo4jDriver, server_error
+from include.weekly.neo4j import (
+    CHECKPOINT,
+    COUNT_NODES,
+    COUNT_RELATIONSHIPS,
+    SHOW_CONSTRAINTS,
+    SHOW_INDEXES,
+    STORE_SIZE,
+)
+from tests.fake_neo4j5 import FakeNeo4jDriver, server_error
+from tests.servers.bolt import DATABASE
 
 TARGET = parse_inventory({"targets": [{"name": "graph", "kind": "neo4j", "conn_id": "neo4j_weekly",
                                        "timeout_seconds": 7}]}).targets[0]
@@ -34,6 +44,38 @@ NO_APOC = server_error(weekly_neo4j.PROCEDURE_NOT_FOUND,
                        "procedure is properly deployed.")
 
 
+# ----------------------------------------------------------------------------------------- real server
+def test_real_server_lists_indexes_and_constraints_and_says_what_it_cannot_do(bolt_server, monkeypatch):
+    monkeypatch.setenv("AIRFLOW_CONN_NEO4J_WEEKLY", bolt_server.connection())
+    label = f"Account_{uuid.uuid4().hex[:6]}"
+    index, constraint = f"{label.lower()}_email", f"{label.lower()}_id_unique"
+    with bolt_server.driver() as driver, driver.session(database=DATABASE) as session:
+        session.run(f"CREATE INDEX {index} IF NOT EXISTS FOR (a:{label}) ON (a.email)").consume()
+        session.run(f"CREATE CONSTRAINT {constraint} IF NOT EXISTS FOR (a:{label}) REQUIRE a.id IS UNIQUE").consume()
+        session.run(f"UNWIND range(1, 25) AS i CREATE (:{label} {{id: i, email: 'a' + i}})").consume()
+    try:
+        result = weekly_neo4j.maintain(TARGET, endpoint_for(TARGET), dict(weekly_neo4j.DEFAULTS), dry_run=True)
+    finally:
+        with bolt_server.driver() as driver, driver.session(database=DATABASE) as session:
+            session.run(f"MATCH (a:{label}) DELETE a").consume()
+            session.run(f"DROP CONSTRAINT {constraint} IF EXISTS").consume()
+            session.run(f"DROP INDEX {index} IF EXISTS").consume()
+
+    assert result.status == "ok", result.findings
+    assert result.details["database"] == DATABASE
+    indexes = {i["name"]: i for i in result.details["indexes"]}
+    assert indexes[index]["state"] == "ONLINE" and indexes[index]["action"] == "none needed"
+    assert constraint in {c["name"] for c in result.details["constraints"]}
+    assert result.metrics["neo4j.constraints"] >= 1 and result.metrics["neo4j.indexes"] >= 1
+    assert result.metrics["neo4j.nodes"] >= 25
+    # what this server cannot do is said, not failed
+    assert "neo4j.store_bytes" not in result.metrics
+    assert result.details["store_size"].startswith("unavailable: apoc.monitor.store() is not supported by this server")
+    assert result.details["checkpoint"]["action"] == "skipped: not supported by this server"
+    assert result.details["checkpoint"]["success"] is None
+
+
+# ------------------------------------------------------------- FAKE Neo4j 5 answers (the real server cannot)
 def fake(db=None, indexes=INDEXES, store=STORE, checkpoint=None, errors=None, **kwargs) -> FakeNeo4jDriver:
     answers = {(db, SHOW_INDEXES): indexes, (db, SHOW_CONSTRAINTS): CONSTRAINTS,
                (db, COUNT_NODES): [{"nodes": 1200}], (db, COUNT_RELATIONSHIPS): [{"relationships": 5400}],
@@ -47,7 +89,7 @@ def run(driver, endpoint=Endpoint(), dry_run=True, **settings):
                                  client=Neo4jClient(driver, TARGET.timeout_seconds))
 
 
-def test_healthy_graph_reports_and_checkpoints_with_its_own_timeout():
+def test_neo4j5_healthy_graph_reports_and_checkpoints_with_its_own_timeout():
     driver = fake()
     result = run(driver)
 
@@ -62,7 +104,7 @@ def test_healthy_graph_reports_and_checkpoints_with_its_own_timeout():
     assert driver.runs[-1]["cypher"] == CHECKPOINT  # reports first, then the checkpoint
 
 
-def test_failed_and_populating_indexes_are_graded_and_never_rebuilt():
+def test_neo4j5_failed_and_populating_indexes_are_graded_and_never_rebuilt():
     indexes = INDEXES + [
         {"name": "movie_title", "state": "POPULATING", "populationPercent": 12.5, "type": "FULLTEXT"},
         {"name": "embedding", "state": "FAILED", "populationPercent": 0.0, "type": "VECTOR"}]
@@ -78,15 +120,16 @@ def test_failed_and_populating_indexes_are_graded_and_never_rebuilt():
     assert not any("DROP" in r["cypher"].upper() or "CREATE" in r["cypher"].upper() for r in driver.runs)
 
 
-def test_without_apoc_the_store_size_is_unavailable_and_said_so():
+def test_neo4j5_without_apoc_the_store_size_is_unavailable_and_said_so():
     result = run(fake(errors={(None, STORE_SIZE): NO_APOC}))
     assert result.status == "ok"
     assert "neo4j.store_bytes" not in result.metrics
     assert result.metrics["neo4j.nodes"] == 1200
-    assert result.details["store_size"].startswith("unavailable: apoc.monitor.store() is not installed")
+    assert result.details["store_size"].startswith("unavailable: apoc.monitor.store() is not supported by this server")
 
 
-def test_the_connection_schema_names_the_database_and_checkpoint_can_be_off():
+def test_neo4j5_the_connection_schema_names_the_database_and_checkpoint_can_be_off():
+    """FAKE: the real server under test has one database, so only the fake tells which one each statement used."""
     driver = fake(db="movies")
     result = run(driver, Endpoint(host="graph", schema="movies"), checkpoint=False)
     assert result.details["database"] == "movies"
@@ -95,17 +138,19 @@ def test_the_connection_schema_names_the_database_and_checkpoint_can_be_off():
     assert result.details["checkpoint"]["action"].startswith("skipped")
 
 
-def test_checkpoint_that_does_not_succeed_is_a_warning():
+def test_neo4j5_checkpoint_that_does_not_succeed_is_a_warning():
     result = run(fake(checkpoint=[{"success": False, "message": "Checkpoint interrupted by shutdown"}]))
     assert result.status == "warning"
     assert "Checkpoint interrupted by shutdown" in result.findings[0].message
 
 
-def test_server_unavailable_becomes_unreachable():
-    driver = fake(error=ServiceUnavailable("Couldn't connect to graph:7687"))
-    result = run_bounded(TARGET.name, TARGET.kind, lambda: run(driver), 5)
+def test_server_unavailable_becomes_unreachable(monkeypatch):
+    monkeypatch.setenv("AIRFLOW_CONN_NEO4J_WEEKLY", "bolt://root:pw-s3cret@127.0.0.1:1")  # nothing listens there
+    result = run_bounded(TARGET.name, TARGET.kind, lambda: weekly_neo4j.maintain(
+        TARGET, Endpoint(), dict(weekly_neo4j.DEFAULTS), dry_run=True), 20)
     assert result.status == "unreachable"
     assert "ServiceUnavailable" in result.findings[0].message
+    assert "pw-s3cret" not in str(result.to_dict())
 
 
 def test_without_a_client_the_real_driver_is_built_from_the_endpoint(monkeypatch):

@@ -1,8 +1,8 @@
 """Neo4j client: run a Cypher statement, get plain dicts back.
 
-Kept deliberately tiny so the Neo4j check can be tested against a fake driver
-(there is no Neo4j server to test against). Built from an Endpoint as the provider's
-``Neo4jHook`` builds it from a connection, or around any neo4j ``Driver``.
+Kept deliberately tiny: the tests run it against a real Bolt server, and around a
+labelled fake driver only for Neo4j 5 answers that server cannot give. Built from an
+Endpoint as the provider's ``Neo4jHook`` builds it from a connection, or around any neo4j ``Driver``.
 """
 
 from __future__ import annotations

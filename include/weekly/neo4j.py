@@ -13,6 +13,12 @@ server's default):
   node and relationship counts (answered from the count store, no scan) kept as
   the size trend either way.
 
+Which procedures exist depends on the server and its version: Neo4j answers an
+unknown one with ``ProcedureNotFound``, other Bolt servers (ArcadeDB) with
+``Neo.DatabaseError.General.UnknownError`` "Unknown procedure/function" (GQL
+status 50N42). Either way the step says "not supported by this server" for that
+part and goes on: neither is a finding.
+
 What it changes: ``CALL db.checkpoint()`` flushes the page cache to the store
 files and lets the transaction logs be pruned. It writes nothing new, so it runs
 in dry-run too; it is I/O heavy, so it gets its own ``checkpoint_timeout_seconds``
@@ -22,7 +28,7 @@ in dry-run too; it is I/O heavy, so it gets its own ``checkpoint_timeout_seconds
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from include.checks.base import WARNING, CheckResult
 from include.checks.neo4j import grade_indexes
@@ -30,6 +36,9 @@ from include.targets import Endpoint
 from include.weekly.budget import Budget
 from include.weekly.concern import concern
 from include.weekly.settings_check import require_numbers
+
+if TYPE_CHECKING:
+    from neo4j.exceptions import Neo4jError
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +56,16 @@ COUNT_NODES = "MATCH (n) RETURN count(n) AS nodes"  # both answered from the cou
 COUNT_RELATIONSHIPS = "MATCH ()-[r]->() RETURN count(r) AS relationships"
 CHECKPOINT = "CALL db.checkpoint() YIELD success, message"
 PROCEDURE_NOT_FOUND = "Neo.ClientError.Procedure.ProcedureNotFound"
+UNKNOWN_ERROR = "Neo.DatabaseError.General.UnknownError"
+NOT_SUPPORTED = "not supported by this server"
+
+
+def procedure_missing(exc: Neo4jError) -> bool:
+    """True when the server says the procedure does not exist (Neo4j's ProcedureNotFound, or the
+    ``UnknownError`` "Unknown procedure/function" of Bolt servers such as ArcadeDB)."""
+    if exc.code == PROCEDURE_NOT_FOUND:
+        return True
+    return exc.code == UNKNOWN_ERROR and "unknown procedure" in str(exc.message or "").lower()
 
 
 def check_settings(settings: dict) -> None:
@@ -96,19 +115,21 @@ def maintain(target: Any, endpoint: Endpoint, settings: dict[str, Any], budget: 
                                                       "counts kept instead",
         "checkpoint": checkpoint if checkpoint is not None else {"action": "skipped: checkpoint is off"},
     })
-    if checkpoint is not None and not checkpoint["success"]:
+    if checkpoint is not None and checkpoint["success"] is False:
         result.add(WARNING, f"checkpoint did not succeed: {checkpoint['message']}")
     return result
 
 
 def store_size(client, database: str | None) -> tuple[dict[str, Any] | None, str]:
     """(store file sizes in bytes from APOC, "") or (None, why not) when the server cannot tell."""
-    from neo4j.exceptions import ClientError
+    from neo4j.exceptions import ClientError, Neo4jError
 
     try:
         rows = client.query(STORE_SIZE, database=database)
-    except ClientError as exc:  # no APOC Extended (ProcedureNotFound), or not allowed to call it
-        reason = ("apoc.monitor.store() is not installed (APOC Extended)" if exc.code == PROCEDURE_NOT_FOUND
+    except Neo4jError as exc:  # no APOC Extended (ProcedureNotFound / UnknownError), or not allowed to call it
+        if not (isinstance(exc, ClientError) or procedure_missing(exc)):
+            raise
+        reason = (f"apoc.monitor.store() is {NOT_SUPPORTED} (APOC Extended not installed)" if procedure_missing(exc)
                   else f"apoc.monitor.store() failed: {exc.code}: {exc.message}")
         log.info("store size unavailable: %s", reason)
         return None, reason
@@ -117,8 +138,17 @@ def store_size(client, database: str | None) -> tuple[dict[str, Any] | None, str
 
 def _checkpoint(client, database: str | None, settings: dict) -> dict[str, Any]:
     """``CALL db.checkpoint()``, bounded by ``checkpoint_timeout_seconds``."""
+    from neo4j.exceptions import Neo4jError
+
     timeout_s = min(float(settings["checkpoint_timeout_seconds"]), float(settings["max_seconds"]))
-    rows = client.query(CHECKPOINT, database=database, timeout_s=timeout_s)
+    try:
+        rows = client.query(CHECKPOINT, database=database, timeout_s=timeout_s)
+    except Neo4jError as exc:
+        if not procedure_missing(exc):
+            raise
+        log.info("checkpoint of %s: db.checkpoint() is %s", database or "the default database", NOT_SUPPORTED)
+        return {"success": None, "message": f"db.checkpoint() is {NOT_SUPPORTED} ({exc.code})",
+                "action": f"skipped: {NOT_SUPPORTED}"}
     row = rows[0] if rows else {"success": False, "message": "no answer from db.checkpoint()"}
     log.info("checkpoint of %s: %s (%s)", database or "the default database",
              "done" if row.get("success") else "failed", row.get("message"))
