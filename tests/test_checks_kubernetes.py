@@ -14,7 +14,7 @@ from include.checks.base import run_bounded
 from include.checks.kubernetes import check
 from include.inventory import parse_inventory
 from include.clients.kubernetes import KubeClient, connect
-from include.targets import endpoint_for_conn
+from include.targets import endpoint_for, endpoint_for_conn
 from include.targets import Endpoint
 from tests.servers.kube import container_status, set_pod_status
 
@@ -50,7 +50,7 @@ def healthy(restarts: int = 0):
 
 def run(shop, **fields):
     target = k8s_target(shop["ns"], **fields)
-    return check(target, Endpoint(), None)
+    return check(target, endpoint_for(target), None)
 
 
 def test_healthy_pods_are_ok_and_only_the_selected_ones_are_read(shop):
@@ -147,6 +147,6 @@ def test_api_server_that_never_answers_is_unreachable_within_the_timeout(silent_
                                                        "extra": {"kube_config_path": str(config)}}))
     target = k8s_target("shop", timeout_seconds=2)
     started = time.monotonic()
-    result = run_bounded(target.name, target.kind, lambda: check(target, Endpoint(), None), 30)
+    result = run_bounded(target.name, target.kind, lambda: check(target, endpoint_for(target), None), 30)
     assert result.status == "unreachable", result.findings
     assert time.monotonic() - started < 25

@@ -15,7 +15,7 @@ import pytest
 from cryptography.fernet import Fernet
 from kubernetes import client
 
-from tests.conftest import write_inventory
+from tests.helpers import write_inventory
 from tests.fake_alertmanager import FakeAlertmanager
 from tests.servers.kube import Kubelet, deployment, wait_for_deployment
 from tests.test_planned_update import (

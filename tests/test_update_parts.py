@@ -284,7 +284,7 @@ def test_plan_json_round_trip_for_every_kind(tmp_path):
                                         "migrations_folder": str(tmp_path)}, NOW),
         "release": build_plan(inventory(), {"update_kind": "release_switch", "release_root": str(tmp_path),
                                             "release_version": "v2", "release_command": ["true"]}, NOW),
-        "k8s": k8s_plan("game:1.5", maintenance_configmap="cm",
+        "k8s": k8s_plan("game-production", "game:1.5", maintenance_configmap="cm",
                         sql_assertions=[{"target": "pg", "sql": "select 1", "expect": 1}]),
     }
     for key, plan in plans.items():

@@ -147,7 +147,7 @@ def test_neo4j5_checkpoint_that_does_not_succeed_is_a_warning():
 def test_server_unavailable_becomes_unreachable(monkeypatch):
     monkeypatch.setenv("AIRFLOW_CONN_NEO4J_WEEKLY", "bolt://root:pw-s3cret@127.0.0.1:1")  # nothing listens there
     result = run_bounded(TARGET.name, TARGET.kind, lambda: weekly_neo4j.maintain(
-        TARGET, Endpoint(), dict(weekly_neo4j.DEFAULTS), dry_run=True), 20)
+        TARGET, endpoint_for(TARGET), dict(weekly_neo4j.DEFAULTS), dry_run=True), 20)
     assert result.status == "unreachable"
     assert "ServiceUnavailable" in result.findings[0].message
     assert "pw-s3cret" not in str(result.to_dict())
