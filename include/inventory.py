@@ -92,7 +92,8 @@ COMMON_FIELDS = {"name", "kind", "conn_id", "tags", "thresholds", "timeout_secon
                  "weekly"}
 #: Kinds the backup routine knows; ``backup:`` on a target of another kind is refused.
 BACKUP_KINDS = {"postgres", "mysql", "redis", "milvus", "files", "kubernetes"}
-BACKUP_DEFAULTS = {"enabled": True, "jobs": 2, "retention_days": 30, "keep_last": 7,
+#: ``compress``: the dump's compression level (0-9; 1 by default: fastest, see README "Backups: compression")
+BACKUP_DEFAULTS = {"enabled": True, "jobs": 2, "compress": 1, "retention_days": 30, "keep_last": 7,
                    "storage_class": "STANDARD_IA", "timeout_seconds": 3600}
 #: Settings of a target's ``weekly:`` block that every concern has (the rest come from the concern's DEFAULTS).
 WEEKLY_COMMON = {"enabled": True}
@@ -514,6 +515,8 @@ class _Validator:
             out[key] = value
         if out["jobs"] < 1:
             self.fail(f"{where}.jobs", "must be at least 1")
+        if out["compress"] > 9:
+            self.fail(f"{where}.compress", f"must be a compression level from 0 to 9, got {out['compress']!r}")
         return out
 
     def weekly(self, kind: str, raw: Any, where: str) -> dict[str, Any]:
