@@ -83,7 +83,7 @@ targets:
                              "seed pg_dump piped to gzip": seed_gzip}, args.repeats, between=clean)
     cases = [
         Case("PG backup ~1 GB: Aegis vs pg_dump -Fd -j2", samples["aegis backup_target"],
-             samples["pg_dump -Fd -j2"], *within(1.15)),
+             samples["pg_dump -Fd -j2"], *within(1.05)),
         Case("PG backup ~1 GB: Aegis vs seed pg_dump piped to gzip", samples["aegis backup_target"],
              samples["seed pg_dump piped to gzip"], *faster(1.5)),
     ]

@@ -34,14 +34,14 @@ import pendulum
 from airflow.providers.standard.sensors.date_time import DateTimeSensorAsync
 from airflow.sdk import Param, dag, get_current_context, task
 
-from include.dag_defaults import DEFAULT_ARGS, fail_without_retry, run_window
+from include.dag_defaults import DEFAULT_ARGS, SharedChoices, fail_without_retry, run_window
 from include.inventory import load_inventory
 from include.update.plan import KINDS, SQL_KINDS
 from include.update.triggers import DrainSessionsOperator
 
 INVENTORY = load_inventory()
-ALL_TARGETS = sorted(t.name for t in INVENTORY.targets)
-UPDATABLE = [""] + sorted(t.name for t in INVENTORY.targets if t.kind in (*SQL_KINDS, "kubernetes"))
+ALL_TARGETS = SharedChoices(sorted(t.name for t in INVENTORY.targets))
+UPDATABLE = SharedChoices([""] + sorted(t.name for t in INVENTORY.targets if t.kind in (*SQL_KINDS, "kubernetes")))
 
 
 def _pull(task_id: str, key: str = "return_value"):

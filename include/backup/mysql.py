@@ -152,6 +152,7 @@ def _dump_file(workdir: Path, db: str) -> Path:
 def dump(target, endpoint, workdir: Path) -> DumpResult:
     """Dump each database (default: the connection's own) to ``workdir/<db>.sql.gz``."""
     timeout_s = float(target.backup.get("timeout_seconds", 3600))
+    compress = int(target.backup.get("compress", 1))  # gzip level: 1 is several times faster than 6
     databases = list(target.options.get("databases") or ([endpoint.schema] if endpoint.schema else []))
     if not databases:
         raise BackupToolError(f"target {target.name}: no databases listed and the connection names none")
@@ -162,7 +163,7 @@ def dump(target, endpoint, workdir: Path) -> DumpResult:
         for db in databases:
             path = _dump_file(workdir, db)
             result.update(facts(endpoint, [db], timeout_s)["databases"])
-            with gzip.open(path, "wb", compresslevel=6) as sink:
+            with gzip.open(path, "wb", compresslevel=compress) as sink:
                 _stream([tool, defaults, *DUMP_FLAGS, db], timeout_s=timeout_s, sink=sink)
     return DumpResult(tool_versions=versions, facts={"databases": result})
 

@@ -332,7 +332,7 @@ def _masked_with_arrow(messages: list[bytes], joined: bytes) -> Counter | None:
         texts = pc.replace_substring_regex(texts, pattern=("(?i)" if pattern.flags & re.I else "") + pattern.pattern,
                                            replacement=placeholder)
     counted = pc.value_counts(texts)  # in order of first appearance, as Counter keeps them
-    return Counter(dict(zip(counted.field("values").to_pylist(), counted.field("counts").to_pylist())))
+    return Counter(dict(zip(counted.field("values").to_pylist(), counted.field("counts").to_pylist(), strict=True)))
 
 
 def _masked_with_re(messages: list[bytes]) -> Counter:
