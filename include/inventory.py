@@ -226,8 +226,9 @@ def _read_inventory(path: Path, data: bytes) -> Inventory:
 
 
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-#: inventories from this size on are also cached on disk (a small one validates faster than a pickle loads)
-DISK_CACHE_FROM_BYTES = 64 * 1024
+#: inventories from this size on are also cached on disk (every one: even a small inventory's validation
+#: imports each weekly concern's module, ~0.1 s of every parse, where reading the pickle takes a few ms)
+DISK_CACHE_FROM_BYTES = 0
 #: validated inventories kept on disk per user (the least recently written go first)
 DISK_CACHE_ENTRIES = 8
 #: validated inventories of this process by (resolved path, mtime ns, size, sha256 of the bytes)
