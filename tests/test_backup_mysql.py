@@ -108,9 +108,12 @@ def test_dump_restore_into_scratch_matches_source(source, tmp_path):
     result = myb.dump(make_target(), endpoint(source), workdir)
     dump_s = time.perf_counter() - t0
     assert result.facts["databases"][source]["tables"] == {"plain": 20001, HOSTILE: 3, "audit": 1, "empty_one": 0}
-    assert [p.name for p in workdir.iterdir()] == [f"{source}.sql.gz"]
-    text = gzip.decompress((workdir / f"{source}.sql.gz").read_bytes()).decode()
-    assert "CREATE DATABASE" not in text and f"USE {q(source)}" not in text
+    # jobs: 2 -> the schema, and the tables in two groups dumped side by side in one snapshot
+    assert sorted(p.relative_to(workdir).as_posix() for p in workdir.rglob("*.sql.gz")) == [
+        f"{source}.sql.gz", f"{source}.tables/0000.sql.gz", f"{source}.tables/0001.sql.gz"]
+    for part in workdir.rglob("*.sql.gz"):
+        text = gzip.decompress(part.read_bytes()).decode()
+        assert "CREATE DATABASE" not in text and f"USE {q(source)}" not in text
     assert set(result.tool_versions) == {"mysqldump"}
 
     before, source_objects = checksums(source), objects(source)
@@ -196,6 +199,7 @@ def test_no_password_in_argv_and_defaults_file_first(source, pw_user, tmp_path, 
     finally:
         monkeypatch.undo()
     tool_calls = [c for c in calls if "--version" not in c]
+    # this user may not lock tables for a shared snapshot (no RELOAD): one dump stream, one load stream
     assert [c[0] for c in tool_calls] == ["mysqldump", "mariadb"]
     for *argv, defaults_text in tool_calls:
         assert argv[1].startswith("--defaults-extra-file=")  # the first argument
@@ -225,3 +229,39 @@ def test_tool_failure_is_backup_tool_error_without_password(source, pw_user, tmp
                         database_map=names, timeout_s=30)
     assert PASSWORD not in str(info.value)
     assert not db_exists(names["broken"])
+
+
+def test_parallel_dump_counts_are_those_of_its_snapshot_while_writes_go_on(source, tmp_path):
+    """Rows inserted all through the dump: what the manifest counts is exactly what the dump restores."""
+    import threading
+
+    stop = threading.Event()
+    inserted = []
+
+    def keep_writing():
+        conn = admin()
+        try:
+            cur = conn.cursor()
+            while not stop.is_set():
+                cur.execute(f"INSERT INTO {q(source)}.plain (name) VALUES ('during the dump')")  # + audit by trigger
+                conn.commit()
+                inserted.append(1)
+        finally:
+            conn.close()
+
+    writer = threading.Thread(target=keep_writing)
+    writer.start()
+    try:
+        while len(inserted) < 20:
+            time.sleep(0.01)
+        result = myb.dump(make_target(), endpoint(source), tmp_path)
+        during = len(inserted)
+        time.sleep(0.1)
+    finally:
+        stop.set()
+        writer.join()
+    assert (tmp_path / f"{source}.tables").is_dir()  # the parallel dump, not the single stream
+    tables = result.facts["databases"][source]["tables"]
+    assert 20001 + 20 <= tables["plain"] <= 20001 + during and tables["audit"] == tables["plain"] - 20000
+    with myb.scratch(endpoint(source), "my-test-during", [source]) as (scratch_ep, names):
+        assert myb.restore(scratch_ep, tmp_path, result.facts, database_map=names, timeout_s=120) == result.facts

@@ -17,7 +17,9 @@ import hashlib
 import shutil
 import subprocess
 import tempfile
+import logging
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -26,6 +28,8 @@ import MySQLdb
 
 from include.backup.base import BackupToolError, DumpResult, secret_file, tool_version
 from include.checks.mysql import quote_ident
+
+log = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT_S = 30
 CHUNK = 1 << 20
@@ -149,10 +153,21 @@ def _dump_file(workdir: Path, db: str) -> Path:
     return workdir / f"{db}.sql.gz"
 
 
+def _tables_folder(workdir: Path, db: str) -> Path:
+    """``workdir/<db>.tables/``: the data of a parallel dump, one file per dump process."""
+    return workdir / f"{_dump_file(workdir, db).name[:-len('.sql.gz')]}.tables"
+
+
 def dump(target, endpoint, workdir: Path) -> DumpResult:
-    """Dump each database (default: the connection's own) to ``workdir/<db>.sql.gz``."""
+    """Dump each database (default: the connection's own) to ``workdir/<db>.sql.gz``.
+
+    With ``backup.jobs`` > 1 and several tables, the tables are dumped by that many ``mysqldump``
+    processes at once, all in one snapshot (see :func:`_dump_parallel`); without the privilege for it
+    (RELOAD and LOCK TABLES), or when the tables cannot be locked within ``LOCK_WAIT_S``, one stream.
+    """
     timeout_s = float(target.backup.get("timeout_seconds", 3600))
     compress = int(target.backup.get("compress", 1))  # gzip level: 1 is several times faster than 6
+    jobs = int(target.backup.get("jobs", 2))
     databases = list(target.options.get("databases") or ([endpoint.schema] if endpoint.schema else []))
     if not databases:
         raise BackupToolError(f"target {target.name}: no databases listed and the connection names none")
@@ -162,10 +177,119 @@ def dump(target, endpoint, workdir: Path) -> DumpResult:
     with _defaults_file(endpoint) as defaults:
         for db in databases:
             path = _dump_file(workdir, db)
+            if jobs > 1:
+                counted = _dump_parallel(tool, defaults, endpoint, db, workdir, jobs, compress, timeout_s)
+                if counted is not None:
+                    result[db] = {"tables": counted}
+                    continue
             result.update(facts(endpoint, [db], timeout_s)["databases"])
             with gzip.open(path, "wb", compresslevel=compress) as sink:
                 _stream([tool, defaults, *DUMP_FLAGS, db], timeout_s=timeout_s, sink=sink)
     return DumpResult(tool_versions=versions, facts={"databases": result})
+
+
+#: seconds to wait for the read lock on a database's tables (writes to them wait while it is held)
+LOCK_WAIT_S = 10
+#: seconds the dump processes get to open their transactions while the tables are locked
+SNAPSHOT_START_S = 60
+#: what a dump process writes once its transaction (its snapshot) is open
+_STARTED = b"-- Table structure for table"
+
+
+class _StartWatch:
+    """A gzip sink that notes when the dump's output shows its transaction is open."""
+
+    def __init__(self, sink, started: threading.Event):
+        self.sink, self.started, self._head = sink, started, b""
+
+    def write(self, data: bytes) -> int:
+        if not self.started.is_set():
+            self._head = (self._head + data)[-4096:]
+            if _STARTED in self._head:
+                self.started.set()
+        return self.sink.write(data)
+
+
+def _balanced(sizes: dict[str, int], groups: int) -> list[list[str]]:
+    """The tables in ``groups`` groups of similar total size (largest first, each to the lightest group)."""
+    out: list[list[str]] = [[] for _ in range(min(groups, len(sizes)))]
+    totals = [0] * len(out)
+    for table in sorted(sizes, key=lambda t: (-sizes[t], t)):
+        lightest = totals.index(min(totals))
+        out[lightest].append(table)
+        totals[lightest] += sizes[table]
+    return out
+
+
+def _dump_parallel(tool: str, defaults: str, endpoint, db: str, workdir: Path, jobs: int, compress: int,
+                   timeout_s: float) -> dict[str, int] | None:
+    """Dump ``db`` with ``jobs`` mysqldump processes in one snapshot; the row counts of that snapshot.
+
+    ``workdir/<db>.tables/<n>.sql.gz`` get one group of tables each (structure, data, triggers), and
+    ``workdir/<db>.sql.gz`` the schema (tables, views, routines, events; no data; dumped while the data
+    is, outside the snapshot: DDL during a backup is not made consistent, as with mysqldump). The snapshot
+    is shared as mydumper shares it: the database's tables are read-locked (``FLUSH TABLES … WITH READ
+    LOCK``: no write to them can commit) while every dump process and a counting session open their
+    ``WITH CONSISTENT SNAPSHOT`` transactions, then unlocked (writes wait for a moment, never longer
+    than ``LOCK_WAIT_S`` + the processes' start). None (nothing written) when the lock cannot be taken
+    or there are fewer than two tables: the caller dumps in one stream.
+    """
+    locker = _connect(endpoint, timeout_s)
+    counter = None
+    try:
+        cur = locker.cursor()
+        cur.execute("SELECT table_name, COALESCE(data_length, 0) FROM information_schema.tables"
+                    " WHERE table_schema = %s AND table_type IN ('BASE TABLE', 'SYSTEM VERSIONED')", (db,))
+        sizes = {name: int(size) for name, size in cur.fetchall()}
+        if len(sizes) < 2:
+            return None
+        cur.execute(f"SET SESSION lock_wait_timeout = {int(LOCK_WAIT_S)}")
+        tables = ", ".join(f"{quote_ident(db)}.{quote_ident(t)}" for t in sorted(sizes))
+        try:
+            cur.execute(f"FLUSH TABLES {tables} WITH READ LOCK")
+        except MySQLdb.OperationalError as exc:  # no RELOAD / LOCK TABLES privilege, or the lock wait timed out
+            log.warning("%s: one dump stream: the tables could not be locked for a shared snapshot (%s)", db, exc)
+            return None
+        folder = _tables_folder(workdir, db)
+        folder.mkdir()
+        groups = _balanced(sizes, jobs)
+        started = [threading.Event() for _ in groups]
+        failures: list[BaseException] = []
+
+        def dump_group(index: int) -> None:
+            try:
+                with gzip.open(folder / f"{index:04d}.sql.gz", "wb", compresslevel=compress) as sink:
+                    _stream([tool, defaults, *DUMP_FLAGS, "--skip-routines", "--skip-events", db, *groups[index]],
+                            timeout_s=timeout_s, sink=_StartWatch(sink, started[index]))
+            except BaseException as exc:  # noqa: BLE001  raised below, once every process is done
+                failures.append(exc)
+            finally:
+                started[index].set()
+
+        with ThreadPoolExecutor(max_workers=len(groups), thread_name_prefix="mysqldump") as pool:
+            try:
+                counter = _connect(endpoint, timeout_s)
+                count_cur = counter.cursor()
+                count_cur.execute("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+                count_cur.execute("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY")
+                running = [pool.submit(dump_group, i) for i in range(len(groups))]
+                for event in started:
+                    event.wait(SNAPSHOT_START_S)
+            finally:
+                cur.execute("UNLOCK TABLES")
+            counts = _count_tables(count_cur, db)  # the same snapshot the dump processes read
+            with gzip.open(_dump_file(workdir, db), "wb", compresslevel=compress) as schema:
+                _stream([tool, defaults, "--no-data", "--routines", "--events", "--skip-triggers", "--no-tablespaces",
+                         db], timeout_s=timeout_s, sink=schema)
+            for future in running:
+                future.result()
+        if failures:
+            raise failures[0]
+        return counts
+    finally:
+        if counter is not None:
+            counter.close()
+        locker.close()
 
 
 def restore(endpoint, workdir: Path, manifest_facts: dict, *, database_map: dict[str, str] | None = None,
@@ -192,11 +316,24 @@ def restore(endpoint, workdir: Path, manifest_facts: dict, *, database_map: dict
         conn.close()
     with _defaults_file(endpoint) as defaults:
         for db in originals:
+            argv = [client, defaults, "--binary-mode", f"--database={database_map[db]}"]
             with gzip.open(_dump_file(workdir, db), "rb") as source:
-                _stream([client, defaults, "--binary-mode", f"--database={database_map[db]}"],
-                        timeout_s=timeout_s, source=source)
+                _stream(argv, timeout_s=timeout_s, source=source)
+            _load_parallel(argv, sorted(_tables_folder(workdir, db).glob("*.sql.gz")), timeout_s)
     observed = facts(endpoint, [database_map[db] for db in originals], timeout_s)["databases"]
     return {"databases": {db: observed[database_map[db]] for db in originals}}
+
+
+def _load_parallel(argv: list[str], parts: list[Path], timeout_s: float) -> None:
+    """Load the table groups of a parallel dump side by side, one client each (after the schema)."""
+    def load(part: Path) -> None:
+        with gzip.open(part, "rb") as source:
+            _stream(argv, timeout_s=timeout_s, source=source)
+
+    if parts:
+        with ThreadPoolExecutor(max_workers=len(parts), thread_name_prefix="mysql-load") as pool:
+            for future in [pool.submit(load, part) for part in parts]:
+                future.result()
 
 
 def scratch_name(set_id: str, db: str) -> str:
