@@ -16,13 +16,14 @@ echo "nproc:  $(nproc)"
 echo "memory: $(free -g | awk '/^Mem:/ {print $2 " GiB total, " $7 " GiB available"}')"
 echo "uptime: $(uptime)"
 BENCHES=("$@")
-[ ${#BENCHES[@]} -gt 0 ] || BENCHES=(pg_backup logs dag_parse dag_parse_5000 fanout scale pg_maintenance redis_cleanup)
+[ ${#BENCHES[@]} -gt 0 ] || BENCHES=(pg_backup mysql_backup logs dag_parse dag_parse_5000 fanout scale pg_maintenance redis_cleanup)
 
 # the arguments of one benchmark: full size, or small data with --quick
 args() {
   local full quick
   case "$1" in
     pg_backup)      full="";                          quick="--scale 5" ;;
+    mysql_backup)   full="";                          quick="--tables 3 --rows 50000" ;;
     logs)           full="";                          quick="--size-mib 64" ;;
     dag_parse)      full="";                          quick="--repeats 3" ;;
     dag_parse_5000) full="--targets 5000 --repeats 3"; quick="--targets 5000 --repeats 1" ;;
