@@ -47,6 +47,16 @@ def checksums(db) -> dict[str, int]:
     return {t: run(f"CHECKSUM TABLE {q(db)}.{q(t)}")[0][1] for t in tables}
 
 
+def indexes(db) -> dict[str, list[str]]:
+    """Every table's index lines of SHOW CREATE TABLE."""
+    out = {}
+    for (table,) in run("SELECT table_name FROM information_schema.tables WHERE table_schema = %s"
+                        " AND table_type = 'BASE TABLE'", args=(db,)):
+        ddl = run(f"SHOW CREATE TABLE {q(db)}.{q(table)}")[0][1]
+        out[table] = sorted(line.strip().rstrip(",") for line in ddl.splitlines() if "KEY " in line)
+    return out
+
+
 def objects(db) -> dict[str, list]:
     """Names of the database's views, routines, triggers and events."""
     return {kind: sorted(r[0] for r in run(f"SELECT {col} FROM information_schema.{kind} WHERE {schema_col} = %s",
@@ -67,7 +77,8 @@ def source():
         cur.execute(f"CREATE DATABASE {q(db)} CHARACTER SET utf8mb4")
         cur.execute(f"USE {q(db)}")
         cur.execute("CREATE TABLE plain (id INT AUTO_INCREMENT PRIMARY KEY, name VARCHAR(64), payload BLOB,"
-                    " at DATETIME(6)) ENGINE=InnoDB")
+                    " at DATETIME(6), KEY by_name (name), KEY `by at, name` (at, name(10)) COMMENT 'two'"
+                    ") ENGINE=InnoDB")
         cur.execute("INSERT INTO plain (name, payload, at) SELECT CONCAT('row ', seq), UNHEX(MD5(seq)),"
                     " '2026-01-01' + INTERVAL seq SECOND FROM seq_1_to_20000")
         cur.execute(f"CREATE TABLE {q(HOSTILE)} (k VARCHAR(16) PRIMARY KEY, v TEXT) ENGINE=InnoDB")
@@ -126,6 +137,8 @@ def test_dump_restore_into_scratch_matches_source(source, tmp_path):
         assert observed == result.facts
         assert checksums(scratch_db) == before
         assert objects(scratch_db) == source_objects
+        assert indexes(scratch_db) == indexes(source)  # dropped for the load, added back after it
+        assert "KEY `by at, name` (`at`,`name`(10)) COMMENT 'two'" in indexes(scratch_db)["plain"]
         assert run(f"SELECT COUNT(*) FROM {q(scratch_db)}.plain_names")[0][0] == 20001
     assert not db_exists(scratch_db)
     print(f"\nmysql: dump {dump_s:.2f}s, restore into scratch {restore_s:.2f}s, "

@@ -18,6 +18,7 @@ import shutil
 import subprocess
 import tempfile
 import logging
+import re
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -193,7 +194,7 @@ LOCK_WAIT_S = 10
 #: seconds the dump processes get to open their transactions while the tables are locked
 SNAPSHOT_START_S = 60
 #: what a dump process writes once its transaction (its snapshot) is open
-_STARTED = b"-- Table structure for table"
+_STARTED = b"-- Dumping data for table"
 
 
 class _StartWatch:
@@ -225,7 +226,7 @@ def _dump_parallel(tool: str, defaults: str, endpoint, db: str, workdir: Path, j
                    timeout_s: float) -> dict[str, int] | None:
     """Dump ``db`` with ``jobs`` mysqldump processes in one snapshot; the row counts of that snapshot.
 
-    ``workdir/<db>.tables/<n>.sql.gz`` get one group of tables each (structure, data, triggers), and
+    ``workdir/<db>.tables/<n>.sql.gz`` get one group of tables each (data, then triggers), and
     ``workdir/<db>.sql.gz`` the schema (tables, views, routines, events; no data; dumped while the data
     is, outside the snapshot: DDL during a backup is not made consistent, as with mysqldump). The snapshot
     is shared as mydumper shares it: the database's tables are read-locked (``FLUSH TABLES … WITH READ
@@ -259,9 +260,10 @@ def _dump_parallel(tool: str, defaults: str, endpoint, db: str, workdir: Path, j
         def dump_group(index: int) -> None:
             try:
                 with gzip.open(folder / f"{index:04d}.sql.gz", "wb", compresslevel=compress) as sink:
-                    # --no-autocommit: each table's rows load in one transaction (one commit, not one per INSERT)
-                    _stream([tool, defaults, *DUMP_FLAGS, "--skip-routines", "--skip-events", "--no-autocommit", db,
-                             *groups[index]],
+                    # data and triggers only (the tables are in the schema file); --no-autocommit: each table's
+                    # rows load in one transaction (one commit, not one per INSERT)
+                    _stream([tool, defaults, *DUMP_FLAGS, "--skip-routines", "--skip-events", "--no-create-info",
+                             "--no-autocommit", db, *groups[index]],
                             timeout_s=timeout_s, sink=_StartWatch(sink, started[index]))
             except BaseException as exc:  # noqa: BLE001  raised below, once every process is done
                 failures.append(exc)
@@ -321,9 +323,64 @@ def restore(endpoint, workdir: Path, manifest_facts: dict, *, database_map: dict
             argv = [client, defaults, "--binary-mode", f"--database={database_map[db]}"]
             with gzip.open(_dump_file(workdir, db), "rb") as source:
                 _stream(argv, timeout_s=timeout_s, source=source)
-            _load_parallel(argv, sorted(_tables_folder(workdir, db).glob("*.sql.gz")), timeout_s)
+            parts = sorted(_tables_folder(workdir, db).glob("*.sql.gz"))
+            if parts:  # a parallel dump: the tables exist now, empty; their data loads side by side
+                deferred = _drop_secondary_indexes(endpoint, database_map[db], timeout_s)
+                _load_parallel(argv, parts, timeout_s)
+                _add_indexes(endpoint, database_map[db], deferred, len(parts), timeout_s)
     observed = facts(endpoint, [database_map[db] for db in originals], timeout_s)["databases"]
     return {"databases": {db: observed[database_map[db]] for db in originals}}
+
+
+_SECONDARY_KEY = re.compile(r"^\s+((?:FULLTEXT |SPATIAL )?KEY (`(?:[^`]|``)*`) .*?),?$")
+
+
+def _drop_secondary_indexes(endpoint, db: str, timeout_s: float) -> dict[str, list[str]]:
+    """Drop the non-unique indexes of ``db``'s (still empty) tables; their definitions, to add after the data.
+
+    An index built once over loaded rows is far cheaper than one kept up to date row by row. Tables with
+    foreign keys keep theirs (a constraint may need them), as does any table whose index cannot be dropped.
+    """
+    deferred: dict[str, list[str]] = {}
+    conn = _connect(endpoint, timeout_s)
+    try:
+        cur = conn.cursor()
+        cur.execute("SELECT table_name FROM information_schema.tables WHERE table_schema = %s"
+                    " AND table_type IN ('BASE TABLE', 'SYSTEM VERSIONED')", (db,))
+        for (table,) in cur.fetchall():
+            name = f"{quote_ident(db)}.{quote_ident(table)}"
+            cur.execute(f"SHOW CREATE TABLE {name}")
+            ddl = cur.fetchone()[1]
+            if "FOREIGN KEY" in ddl:
+                continue
+            keys = [m for m in map(_SECONDARY_KEY.match, ddl.splitlines()) if m]
+            if not keys:
+                continue
+            try:
+                cur.execute(f"ALTER TABLE {name} " + ", ".join(f"DROP INDEX {m.group(2)}" for m in keys))
+            except MySQLdb.MySQLError as exc:  # e.g. another table's foreign key needs it: keep them all
+                log.info("%s: indexes kept during the load (%s)", name, exc)
+                continue
+            deferred[table] = [m.group(1) for m in keys]
+    finally:
+        conn.close()
+    return deferred
+
+
+def _add_indexes(endpoint, db: str, deferred: dict[str, list[str]], jobs: int, timeout_s: float) -> None:
+    """Add the indexes :func:`_drop_secondary_indexes` dropped, one ``ALTER TABLE`` per table, ``jobs`` at a time."""
+    def add(table: str) -> None:
+        conn = _connect(endpoint, timeout_s)
+        try:
+            conn.cursor().execute(f"ALTER TABLE {quote_ident(db)}.{quote_ident(table)} "
+                                  + ", ".join(f"ADD {key}" for key in deferred[table]))
+        finally:
+            conn.close()
+
+    if deferred:
+        with ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="mysql-index") as pool:
+            for future in [pool.submit(add, table) for table in deferred]:
+                future.result()
 
 
 def _load_parallel(argv: list[str], parts: list[Path], timeout_s: float) -> None:
