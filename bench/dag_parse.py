@@ -130,7 +130,8 @@ def main() -> None:
                       f"   trivial {got['trivial'] * 1000:7.1f} ms", flush=True)
     cases = [Case(f"DAG parse: dags/{name} vs a trivial DAG file" if name not in ("cold", "all") else
                   (f"DAG parse, {args.targets} targets: dags/{files[0].name}, first parse (no cache) vs trivial"
-                   if name == "cold" else f"DAG parse, {args.targets} targets: all of dags/ in one DagBag (cached) vs trivial"),
+                   if name == "cold" else
+                   f"DAG parse, {args.targets} targets: all of dags/ in one DagBag (cached) vs trivial"),
                   s["aegis"], s["trivial"], *within(3))
              for name, s in samples.items() if s["aegis"]]
     if args.targets:  # the absolute limits at this size

@@ -18,7 +18,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bench.common import REPO, Case, alternate, machine, pg_databases, redis_servers, report, scratch_folder, within
+from bench.common import REPO, Case, machine, pg_databases, redis_servers, report, scratch_folder, within
 
 CHILD = r'''
 import json, resource, sys, time
