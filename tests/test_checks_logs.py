@@ -96,7 +96,8 @@ def sorted_log(rnd: random.Random, lines: int = 3000) -> str:
     pieces = ["{ts} ERROR inside {n} from 10.0.{n}.1 key='k{n}'", "{ts} INFO fine {n}",
               "  at frame {n} ERROR in trace",
               "{ts} ERRORS plural {n}", "{ts} xERROR glued {n}", "{ts} ERRORx glued {n}", "{ts} éERROR after a letter",
-              "{ts} ERRORS first, then ERROR {n} later", "{ts} ERROR twice ERROR {n}", "{ts} Fehler \udcff ERROR utf8 {n}",
+              "{ts} ERRORS first, then ERROR {n} later", "{ts} ERROR twice ERROR {n}",
+              "{ts} Fehler \udcff ERROR utf8 {n}",
               "2026-02-30T00:00:00 ERROR bad date inherits {n}", "ERROR without stamp {n}", "{ts} FATAL disk {n}", ""]
     ends = ["\n"] * 6 + ["\r\n", "\r"]
     second, out = 0, []
