@@ -25,7 +25,7 @@ args() {
     pg_backup)      full="";                          quick="--scale 5" ;;
     mysql_backup)   full="";                          quick="--tables 3 --rows 50000" ;;
     logs)           full="";                          quick="--size-mib 64" ;;
-    dag_parse)      full="";                          quick="--repeats 3" ;;
+    dag_parse)      full="";                          quick="--repeats 1" ;;
     dag_parse_5000) full="--targets 5000 --repeats 3"; quick="--targets 5000 --repeats 1" ;;
     fanout)         full="";                          quick="--threads 10 --postgres 8 --redis 2" ;;
     scale)          full="";                          quick="--small 10 --large 100 --databases 4 --redis 2" ;;
