@@ -128,7 +128,8 @@ def main() -> None:
                     samples[label][k].append(got[k])
                 print(f"  round {i + 1}/{args.repeats}  {label:<24} {got['aegis'] * 1000:7.1f} ms"
                       f"   trivial {got['trivial'] * 1000:7.1f} ms", flush=True)
-    cases = [Case(f"DAG parse: dags/{name} vs a trivial DAG file" if name not in ("cold", "all") else
+    cases = [Case(f"DAG parse{f', {args.targets} targets' if args.targets else ''}: dags/{name} vs a trivial DAG file"
+                  if name not in ("cold", "all") else
                   (f"DAG parse, {args.targets} targets: dags/{files[0].name}, first parse (no cache) vs trivial"
                    if name == "cold" else
                    f"DAG parse, {args.targets} targets: all of dags/ in one DagBag (cached) vs trivial"),
