@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 REPO = Path(__file__).resolve().parent.parent
-RESULTS = REPO / "bench" / "results"
+#: where results go: ``bench/results`` (``$AEGIS_BENCH_RESULTS``: elsewhere, e.g. the quick run's own folder)
+RESULTS = Path(os.environ.get("AEGIS_BENCH_RESULTS") or REPO / "bench" / "results")
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 

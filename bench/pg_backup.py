@@ -82,9 +82,9 @@ targets:
         samples = alternate({"aegis backup_target": aegis, "pg_dump -Fd -j2": pg_dump_fd,
                              "seed pg_dump piped to gzip": seed_gzip}, args.repeats, between=clean)
     cases = [
-        Case("PG backup ~1 GB: Aegis vs pg_dump -Fd -j2", samples["aegis backup_target"],
-             samples["pg_dump -Fd -j2"], *within(1.15)),
-        Case("PG backup ~1 GB: Aegis vs seed pg_dump piped to gzip", samples["aegis backup_target"],
+        Case(f"PG backup {size / 2**30:.2f} GiB: Aegis vs pg_dump -Fd -j2", samples["aegis backup_target"],
+             samples["pg_dump -Fd -j2"], *within(1.05)),
+        Case(f"PG backup {size / 2**30:.2f} GiB: Aegis vs seed pg_dump piped to gzip", samples["aegis backup_target"],
              samples["seed pg_dump piped to gzip"], *faster(1.5)),
     ]
     report("pg_backup", cases, {"scale": args.scale, "database_bytes": size, "repeats": args.repeats,

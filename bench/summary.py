@@ -9,7 +9,8 @@ import json
 
 from bench.common import RESULTS, Case, table
 
-ORDER = ["pg_backup", "logs", "dag_parse", "fanout", "fanout_threads", "pg_maintenance", "redis_cleanup"]
+ORDER = ["pg_backup", "mysql_backup", "logs", "dag_parse", "dag_parse_5000", "fanout", "fanout_threads", "scale",
+         "pg_maintenance", "redis_cleanup"]
 
 
 def main() -> None:

@@ -24,12 +24,12 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import Param, dag, get_current_context, task
 
-from include.dag_defaults import DEFAULT_ARGS, fail_without_retry, run_window
+from include.dag_defaults import DEFAULT_ARGS, SharedChoices, fail_without_retry, run_window
 from include.inventory import load_inventory
 from include.kinds import spec
 
 INVENTORY = load_inventory()
-RESTORABLE = sorted(t.name for t in INVENTORY.targets if spec(t.kind).backup and t.backup.get("enabled"))
+RESTORABLE = SharedChoices(sorted(t.name for t in INVENTORY.targets if spec(t.kind).backup and t.backup.get("enabled")))
 
 
 @dag(
@@ -41,7 +41,7 @@ RESTORABLE = sorted(t.name for t in INVENTORY.targets if spec(t.kind).backup and
     tags=["aegis", "manual", "backup", "restore"],
     doc_md=__doc__,
     params={
-        "target": Param(RESTORABLE[0] if RESTORABLE else "", type="string", enum=RESTORABLE or [""],
+        "target": Param(RESTORABLE[0] if RESTORABLE else "", type="string", enum=RESTORABLE or SharedChoices([""]),
                         title="Target", description="The target to restore."),
         "set_id": Param("", type="string", title="Backup set id",
                         description="Empty: the newest verified set of the target."),

@@ -20,18 +20,31 @@ DEFAULT_ARGS = {
 }
 
 
+class SharedChoices(list):
+    """Form choices (target names, tags) that Airflow's per-task deep copy of the DAG's params shares
+    instead of copying: with thousands of targets, copying them for every task of a DAG file was most of
+    its parse time. Built once per parse and never changed."""
+
+    def __deepcopy__(self, memo: dict) -> SharedChoices:
+        return self
+
+
 def target_params(inventory: Inventory, capability: str | None = None) -> dict[str, Param]:
     """Form fields to pick targets by name or tag; the choices are the inventory's targets whose kind
-    has ``capability`` (see :func:`include.kinds.kinds_with`; all targets when None)."""
+    has ``capability`` (see :func:`include.kinds.kinds_with`; all targets when None).
+
+    Tags are a closed choice; target names are offered as ``examples`` (a list to pick from that stays
+    usable with thousands of names; a name not in the inventory is refused when the run selects).
+    """
     from include.kinds import kinds_with
 
     kinds = kinds_with(capability) if capability else None
     targets = [t for t in inventory.targets if kinds is None or t.kind in kinds]
-    names = sorted(t.name for t in targets)
-    tags = sorted({tag for t in targets for tag in t.tags})
+    names = SharedChoices(sorted(t.name for t in targets))
+    tags = SharedChoices(sorted({tag for t in targets for tag in t.tags}))
     return {
         "targets": Param(
-            [], type="array", items={"type": "string", "enum": names}, title="Targets",
+            [], type="array", items={"type": "string"}, examples=names, title="Targets",
             description="Check only these targets (empty: every target in the inventory).",
         ),
         "tags": Param(

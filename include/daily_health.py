@@ -56,12 +56,17 @@ def spread(names: list[str], max_tasks: int) -> list[list[str]]:
     return out
 
 
+#: at most this many targets of one check task are checked at the same time (each holds a connection to
+#: its server: a task of hundreds of targets must not open hundreds at once)
+CHECK_THREADS = 32
+
+
 def check_many(inventory: Inventory, names: list[str], threshold_overrides: dict[str, Any],
                start: datetime, end: datetime, catalog=None) -> list[dict[str, Any]]:
-    """Check several targets at once, each on its own thread and bounded by its own timeout."""
+    """Check several targets at once, on up to ``CHECK_THREADS`` threads, each bounded by its own timeout."""
     if len(names) == 1:
         return [check_one(inventory, names[0], threshold_overrides, start, end, catalog)]
-    with ThreadPoolExecutor(max_workers=len(names), thread_name_prefix="check") as pool:
+    with ThreadPoolExecutor(max_workers=min(len(names), CHECK_THREADS), thread_name_prefix="check") as pool:
         return list(pool.map(lambda name: check_one(inventory, name, threshold_overrides, start, end, catalog),
                              names))
 

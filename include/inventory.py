@@ -14,12 +14,16 @@ from the kind registry, :mod:`include.kinds`.
 
 from __future__ import annotations
 
+import hashlib
 import os
+import pickle
 import re
+import sys
+import tempfile
 import zoneinfo
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, Callable, NoReturn
 
 import yaml
 
@@ -30,7 +34,8 @@ DEFAULT_INVENTORY = REPO_ROOT / "config" / "inventory.yaml"
 
 COMMON_FIELDS = {"name", "kind", "conn_id", "tags", "thresholds", "timeout_seconds", "description", "backup",
                  "weekly"}
-BACKUP_DEFAULTS: dict[str, Any] = {"enabled": True, "jobs": 2, "retention_days": 30, "keep_last": 7,
+#: ``compress``: the dump's compression level (0-9; 1 by default: fastest, see README "Backups: compression")
+BACKUP_DEFAULTS: dict[str, Any] = {"enabled": True, "jobs": 2, "compress": 1, "retention_days": 30, "keep_last": 7,
                    "storage_class": "STANDARD_IA", "timeout_seconds": 3600}
 #: Settings of a target's ``weekly:`` block that every concern has (the rest come from the concern's DEFAULTS).
 WEEKLY_COMMON = {"enabled": True}
@@ -138,15 +143,106 @@ def inventory_path() -> Path:
 
 
 def load_inventory(path: Path | str | None = None) -> Inventory:
-    """Read and validate the inventory; raise :class:`InventoryError` on any mistake."""
+    """Read and validate the inventory; raise :class:`InventoryError` on any mistake.
+
+    The validated inventory is cached by the file's path, mtime, size and SHA-256 (see
+    :func:`cached_inventory`): the DAG processor parses every DAG file every 30 s, and each reads it.
+    """
     path = Path(path) if path else inventory_path()
     try:
-        raw = yaml.safe_load(path.read_text())
+        data = path.read_bytes()
+        stat = path.stat()
     except FileNotFoundError:
         raise InventoryError(path, "<file>", "file not found (set AEGIS_INVENTORY or create it)") from None
+    key = (str(path.resolve()), stat.st_mtime_ns, stat.st_size, hashlib.sha256(data).hexdigest())
+    return cached_inventory(key, lambda: _read_inventory(path, data))
+
+
+def _read_inventory(path: Path, data: bytes) -> Inventory:
+    """Parse the YAML (libyaml's C loader when PyYAML has it) and validate it."""
+    try:
+        raw = yaml.load(data, Loader=_YAML_LOADER)
     except yaml.YAMLError as exc:
         raise InventoryError(path, "<file>", f"not valid YAML: {exc}") from None
     return parse_inventory(raw, path)
+
+
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+#: inventories from this size on are also cached on disk (every one: even a small inventory's validation
+#: imports each weekly concern's module, ~0.1 s of every parse, where reading the pickle takes a few ms)
+DISK_CACHE_FROM_BYTES = 0
+#: validated inventories kept on disk per user (the least recently written go first)
+DISK_CACHE_ENTRIES = 8
+#: validated inventories of this process by (resolved path, mtime ns, size, sha256 of the bytes)
+_INVENTORIES: dict[tuple[str, int, int, str], Inventory] = {}
+
+
+def cached_inventory(key: tuple[str, int, int, str], read: Callable[[], Inventory]) -> Inventory:
+    """The inventory validated for ``key``: from this process's memory, else from the private on-disk
+    cache (``$AEGIS_CACHE_DIR``; each DAG file is parsed in a new child process), else ``read()``.
+
+    Only a valid inventory is cached; an invalid one raises again at every read.
+    """
+    if key in _INVENTORIES:
+        return _INVENTORIES[key]
+    stored = _inventory_cache_file(key) if key[2] >= DISK_CACHE_FROM_BYTES else None
+    inventory = None
+    if stored is not None and stored.exists():
+        try:
+            inventory = pickle.loads(stored.read_bytes())
+        except Exception:  # noqa: BLE001  an unreadable or stale entry is read again from the YAML
+            inventory = None
+    if not isinstance(inventory, Inventory):
+        inventory = read()
+        if stored is not None:
+            _store_privately(stored, pickle.dumps(inventory, protocol=pickle.HIGHEST_PROTOCOL))
+    _INVENTORIES.clear()  # one inventory per process is what is in use: keep only the latest
+    _INVENTORIES[key] = inventory
+    return inventory
+
+
+def _inventory_cache_file(key: tuple[str, int, int, str]) -> Path | None:
+    """Where the validated inventory for ``key`` is kept on disk: a folder only this user can write.
+
+    None when there is no such folder (it belongs to someone else or others may write to it: a pickle is
+    only loaded from where nobody else can put one). The name also covers the code that validated it.
+    """
+    folder = Path(os.environ.get("AEGIS_CACHE_DIR") or Path(tempfile.gettempdir()) / f"aegis-cache-{os.getuid()}")
+    try:
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        info = folder.stat()
+    except OSError:
+        return None
+    if info.st_uid != os.getuid() or info.st_mode & 0o022:
+        return None
+    digest = hashlib.sha256(repr((key, _code_stamp())).encode()).hexdigest()[:32]
+    return folder / f"inventory-{digest}.pickle"
+
+
+def _code_stamp() -> tuple:
+    """Path, mtime and size of every module under ``include/``: a changed validator invalidates the cache."""
+    global _CODE_STAMP
+    if _CODE_STAMP is None:
+        package = Path(__file__).resolve().parent
+        _CODE_STAMP = (sys.version, tuple(sorted((str(f), f.stat().st_mtime_ns, f.stat().st_size)
+                                                 for f in package.rglob("*.py"))))
+    return _CODE_STAMP
+
+
+_CODE_STAMP: tuple | None = None
+
+
+def _store_privately(target: Path, data: bytes) -> None:
+    """Write ``data`` to ``target`` atomically (a temporary file beside it, then rename); errors are ignored."""
+    try:
+        with tempfile.NamedTemporaryFile(dir=target.parent, prefix=target.name, delete=False) as tmp:
+            tmp.write(data)
+        os.replace(tmp.name, target)
+        entries = sorted(target.parent.glob("inventory-*.pickle"), key=lambda f: f.stat().st_mtime, reverse=True)
+        for old in entries[DISK_CACHE_ENTRIES:]:
+            old.unlink(missing_ok=True)
+    except OSError:
+        pass
 
 
 def parse_inventory(raw: Any, path: Path | str = "<inventory>") -> Inventory:
@@ -352,6 +448,8 @@ class _Validator:
             out[key] = value
         if out["jobs"] < 1:
             self.fail(f"{where}.jobs", "must be at least 1")
+        if out["compress"] > 9:
+            self.fail(f"{where}.compress", f"must be a compression level from 0 to 9, got {out['compress']!r}")
         return out
 
     def weekly(self, kind: str, raw: Any, where: str) -> dict[str, Any]:

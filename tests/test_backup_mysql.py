@@ -47,6 +47,16 @@ def checksums(db) -> dict[str, int]:
     return {t: run(f"CHECKSUM TABLE {q(db)}.{q(t)}")[0][1] for t in tables}
 
 
+def indexes(db) -> dict[str, list[str]]:
+    """Every table's index lines of SHOW CREATE TABLE."""
+    out = {}
+    for (table,) in run("SELECT table_name FROM information_schema.tables WHERE table_schema = %s"
+                        " AND table_type = 'BASE TABLE'", args=(db,)):
+        ddl = run(f"SHOW CREATE TABLE {q(db)}.{q(table)}")[0][1]
+        out[table] = sorted(line.strip().rstrip(",") for line in ddl.splitlines() if "KEY " in line)
+    return out
+
+
 def objects(db) -> dict[str, list]:
     """Names of the database's views, routines, triggers and events."""
     return {kind: sorted(r[0] for r in run(f"SELECT {col} FROM information_schema.{kind} WHERE {schema_col} = %s",
@@ -67,7 +77,8 @@ def source():
         cur.execute(f"CREATE DATABASE {q(db)} CHARACTER SET utf8mb4")
         cur.execute(f"USE {q(db)}")
         cur.execute("CREATE TABLE plain (id INT AUTO_INCREMENT PRIMARY KEY, name VARCHAR(64), payload BLOB,"
-                    " at DATETIME(6)) ENGINE=InnoDB")
+                    " at DATETIME(6), KEY by_name (name), KEY `by at, name` (at, name(10)) COMMENT 'two'"
+                    ") ENGINE=InnoDB")
         cur.execute("INSERT INTO plain (name, payload, at) SELECT CONCAT('row ', seq), UNHEX(MD5(seq)),"
                     " '2026-01-01' + INTERVAL seq SECOND FROM seq_1_to_20000")
         cur.execute(f"CREATE TABLE {q(HOSTILE)} (k VARCHAR(16) PRIMARY KEY, v TEXT) ENGINE=InnoDB")
@@ -108,9 +119,12 @@ def test_dump_restore_into_scratch_matches_source(source, tmp_path):
     result = myb.dump(make_target(), endpoint(source), workdir)
     dump_s = time.perf_counter() - t0
     assert result.facts["databases"][source]["tables"] == {"plain": 20001, HOSTILE: 3, "audit": 1, "empty_one": 0}
-    assert [p.name for p in workdir.iterdir()] == [f"{source}.sql.gz"]
-    text = gzip.decompress((workdir / f"{source}.sql.gz").read_bytes()).decode()
-    assert "CREATE DATABASE" not in text and f"USE {q(source)}" not in text
+    # jobs: 2 -> the schema, and the tables in two groups dumped side by side in one snapshot
+    assert sorted(p.relative_to(workdir).as_posix() for p in workdir.rglob("*.sql.gz")) == [
+        f"{source}.sql.gz", f"{source}.tables/0000.sql.gz", f"{source}.tables/0001.sql.gz"]
+    for part in workdir.rglob("*.sql.gz"):
+        text = gzip.decompress(part.read_bytes()).decode()
+        assert "CREATE DATABASE" not in text and f"USE {q(source)}" not in text
     assert set(result.tool_versions) == {"mysqldump"}
 
     before, source_objects = checksums(source), objects(source)
@@ -123,6 +137,8 @@ def test_dump_restore_into_scratch_matches_source(source, tmp_path):
         assert observed == result.facts
         assert checksums(scratch_db) == before
         assert objects(scratch_db) == source_objects
+        assert indexes(scratch_db) == indexes(source)  # dropped for the load, added back after it
+        assert "KEY `by at, name` (`at`,`name`(10)) COMMENT 'two'" in indexes(scratch_db)["plain"]
         assert run(f"SELECT COUNT(*) FROM {q(scratch_db)}.plain_names")[0][0] == 20001
     assert not db_exists(scratch_db)
     print(f"\nmysql: dump {dump_s:.2f}s, restore into scratch {restore_s:.2f}s, "
@@ -196,6 +212,7 @@ def test_no_password_in_argv_and_defaults_file_first(source, pw_user, tmp_path, 
     finally:
         monkeypatch.undo()
     tool_calls = [c for c in calls if "--version" not in c]
+    # this user may not lock tables for a shared snapshot (no RELOAD): one dump stream, one load stream
     assert [c[0] for c in tool_calls] == ["mysqldump", "mariadb"]
     for *argv, defaults_text in tool_calls:
         assert argv[1].startswith("--defaults-extra-file=")  # the first argument
@@ -225,3 +242,39 @@ def test_tool_failure_is_backup_tool_error_without_password(source, pw_user, tmp
                         database_map=names, timeout_s=30)
     assert PASSWORD not in str(info.value)
     assert not db_exists(names["broken"])
+
+
+def test_parallel_dump_counts_are_those_of_its_snapshot_while_writes_go_on(source, tmp_path):
+    """Rows inserted all through the dump: what the manifest counts is exactly what the dump restores."""
+    import threading
+
+    stop = threading.Event()
+    inserted = []
+
+    def keep_writing():
+        conn = admin()
+        try:
+            cur = conn.cursor()
+            while not stop.is_set():
+                cur.execute(f"INSERT INTO {q(source)}.plain (name) VALUES ('during the dump')")  # + audit by trigger
+                conn.commit()
+                inserted.append(1)
+        finally:
+            conn.close()
+
+    writer = threading.Thread(target=keep_writing)
+    writer.start()
+    try:
+        while len(inserted) < 20:
+            time.sleep(0.01)
+        result = myb.dump(make_target(), endpoint(source), tmp_path)
+        during = len(inserted)
+        time.sleep(0.1)
+    finally:
+        stop.set()
+        writer.join()
+    assert (tmp_path / f"{source}.tables").is_dir()  # the parallel dump, not the single stream
+    tables = result.facts["databases"][source]["tables"]
+    assert 20001 + 20 <= tables["plain"] <= 20001 + during and tables["audit"] == tables["plain"] - 20000
+    with myb.scratch(endpoint(source), "my-test-during", [source]) as (scratch_ep, names):
+        assert myb.restore(scratch_ep, tmp_path, result.facts, database_map=names, timeout_s=120) == result.facts

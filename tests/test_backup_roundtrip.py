@@ -212,23 +212,23 @@ def test_interrupted_backup_never_claims_complete(airflow_db, world, monkeypatch
 
     inv, cat = load_inventory(), catalog()
     target = inv.target("pg")
-    real_copy = store.shutil.copyfileobj
+    real_publish = store._publish_file
     calls = []
 
-    def die_midway(*args, **kw):
+    def die_midway(*args, **kw):  # the third file of the set (files are published two at a time)
         calls.append(1)
         if len(calls) == 3:
             raise KeyboardInterrupt("worker killed")
-        return real_copy(*args, **kw)
+        return real_publish(*args, **kw)
 
-    monkeypatch.setattr(store.shutil, "copyfileobj", die_midway)
+    monkeypatch.setattr(store, "_publish_file", die_midway)
     with pytest.raises(KeyboardInterrupt):
         runner.backup_target(inv, target, endpoint_for(target), L1, cat)
     record = cat.backup_set(store.set_id_for("pg", L1))
     assert record["state"] == "failed"
     folder = runner.sets_folder(inv, "pg", record["set_id"])
     assert not (folder / "manifest.json").exists()
-    monkeypatch.setattr(store.shutil, "copyfileobj", real_copy)
+    monkeypatch.setattr(store, "_publish_file", real_publish)
     assert runner.verify_set(inv, target, endpoint_for(target), record["set_id"], cat)["state"] == "failed"
     # a retry of the interval produces a complete set
     assert runner.backup_target(inv, target, endpoint_for(target), L1, cat)["state"] == "complete"

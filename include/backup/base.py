@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -61,4 +62,13 @@ def run_tool(argv: list[str], *, env: dict[str, str] | None = None, timeout_s: f
 
 
 def tool_version(argv: list[str]) -> str:
-    return run_tool(argv, timeout_s=30).strip().splitlines()[0]
+    """The first line ``argv`` (e.g. ``pg_dump --version``) prints; asked once per process and executable
+    (an upgraded executable, with a new mtime, is asked again): each run costs a process start per backup."""
+    found = shutil.which(argv[0])
+    key = (tuple(argv), found, os.stat(found).st_mtime_ns if found else None)
+    if key not in _TOOL_VERSIONS:
+        _TOOL_VERSIONS[key] = run_tool(argv, timeout_s=30).strip().splitlines()[0]
+    return _TOOL_VERSIONS[key]
+
+
+_TOOL_VERSIONS: dict[tuple, str] = {}

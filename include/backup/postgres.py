@@ -93,6 +93,7 @@ def _dbname_arg(db: str) -> str:
 def dump(target: Target, endpoint: Endpoint, workdir: Path) -> DumpResult:
     """Dump every database of the target (default: the connection's own) into ``workdir/<db>/``."""
     jobs = int(target.backup.get("jobs", 2))
+    compress = int(target.backup.get("compress", 1))  # gzip level: 1 is several times faster than pg_dump's 6
     timeout_s = float(target.backup.get("timeout_seconds", 3600))
     connect_s = min(float(target.timeout_seconds or CONNECT_TIMEOUT_S), CONNECT_TIMEOUT_S)
     databases = list(target.options.get("databases") or [maintenance_database(endpoint)])
@@ -109,9 +110,9 @@ def dump(target: Target, endpoint: Endpoint, workdir: Path) -> DumpResult:
                 # same snapshot; the transaction stays open until pg_dump is done (the snapshot must stay
                 # importable by its workers)
                 with ThreadPoolExecutor(max_workers=1, thread_name_prefix="pg_dump") as pool:
-                    dumping = pool.submit(run_tool, ["pg_dump", "--format=directory", f"--jobs={jobs}",
-                                                     "--no-password", f"--snapshot={snapshot}", f"--file={folder}",
-                                                     _dbname_arg(db)], env=env, timeout_s=timeout_s)
+                    argv = ["pg_dump", "--format=directory", f"--jobs={jobs}", f"--compress={compress}",
+                            "--no-password", f"--snapshot={snapshot}", f"--file={folder}", _dbname_arg(db)]
+                    dumping = pool.submit(run_tool, argv, env=env, timeout_s=timeout_s)
                     facts[db] = {"tables": _count_tables(conn)}
                     dumping.result()
                 conn.rollback()

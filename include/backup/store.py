@@ -7,8 +7,11 @@ folder without a manifest, which nothing treats as a backup.
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import os
 import shutil
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -35,20 +38,40 @@ def publish(workdir: Path, folder, manifest: Manifest, write_options: dict | Non
     stale = folder / MANIFEST
     if stale.exists():  # a re-run of an interval rewrites the set: drop the old manifest first
         stale.unlink()
-    entries = []
-    for path in local_files(workdir):
-        rel = path.relative_to(workdir).as_posix()
-        size, digest = sha256_of(path)
-        dest = folder / rel
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        with path.open("rb") as src, dest.open("wb", **(write_options or {})) as out:
-            shutil.copyfileobj(src, out, CHUNK)
-        entries.append(FileEntry(rel, size, digest))
+    with ThreadPoolExecutor(max_workers=PUBLISH_THREADS, thread_name_prefix="publish") as pool:
+        entries = list(pool.map(lambda path: _publish_file(workdir, path, folder, write_options or {}),
+                                local_files(workdir)))
     manifest.files = entries
     (folder / MANIFEST).write_text(manifest.to_json())
     log.info("backup set %s: %d file(s), %d bytes, manifest written to %s",
              manifest.set_id, len(entries), manifest.size_bytes, folder / MANIFEST)
     return manifest
+
+
+#: files published side by side (hashlib and file copies release the GIL)
+PUBLISH_THREADS = 2
+
+
+def _publish_file(workdir: Path, path: Path, folder, write_options: dict) -> FileEntry:
+    """One file into the set: read once, hashed as it is copied; on the same local file system, moved
+    (a rename: the work folder is discarded anyway) after one hashing read."""
+    rel = path.relative_to(workdir).as_posix()
+    dest = folder / rel
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    if getattr(dest, "protocol", "file") in ("file", "local", "") and not write_options:
+        size, digest = sha256_of(path)
+        try:
+            os.replace(path, dest.path if hasattr(dest, "path") else dest)
+            return FileEntry(rel, size, digest)
+        except OSError:  # another file system: copy below
+            pass
+    digest, size = hashlib.sha256(), 0
+    with path.open("rb") as src, dest.open("wb", **write_options) as out:
+        while chunk := src.read(CHUNK):
+            digest.update(chunk)
+            out.write(chunk)
+            size += len(chunk)
+    return FileEntry(rel, size, digest.hexdigest())
 
 
 def read_manifest(folder) -> Manifest:

@@ -20,8 +20,10 @@ UPDATE, SQL, RELEASE, K8S, TESTS, WINDOW = ("The update", "sql_migration", "rele
 
 def update_form(inventory: Inventory) -> dict[str, Param]:
     """Every Param of the planned update, with its title, description, default and section."""
-    all_targets = sorted(t.name for t in inventory.targets)
-    updatable = [""] + sorted(t.name for t in inventory.targets if t.kind in UPDATE_TARGET_KINDS)
+    from include.dag_defaults import SharedChoices
+
+    all_targets = SharedChoices(sorted(t.name for t in inventory.targets))
+    updatable = SharedChoices([""] + sorted(t.name for t in inventory.targets if t.kind in UPDATE_TARGET_KINDS))
 
     def field(default: Any, section: str, **schema: Any) -> Param:
         return Param(default, section=section, **schema)
