@@ -10,6 +10,7 @@ from datetime import datetime, timedelta, timezone
 
 import psycopg
 import pytest
+import redis
 from psycopg import sql
 
 from include.catalog import Catalog
@@ -61,13 +62,14 @@ def test_postgres_role_whose_password_never_expires(tmp_path, monkeypatch, pg_da
     never = rules_of(row)["postgres.password_never_expires"]
     assert forever in never["evidence"] and expiring not in never["evidence"]
     assert never["severity"] == "warning" and "VALID UNTIL" in never["fix"]
-    assert f"[postgres.password_never_expires] 1 login role(s)" not in str(row["findings"]) or len(never["evidence"]) == 1
     assert "x-" not in str(row) and "y-" not in str(row)  # no password in the report
 
 
 def test_redis_without_a_password_is_critical_and_with_one_is_not(tmp_path, monkeypatch, redis_server):
-    proc, locked_port = start_redis_server(tmp_path, "--requirepass", "s3cret-never-shown")
+    (tmp_path / "locked").mkdir()
+    proc, locked_port = start_redis_server(tmp_path / "locked")
     try:
+        redis.Redis(port=locked_port, socket_timeout=2).config_set("requirepass", "s3cret-never-shown")
         monkeypatch.setenv("AIRFLOW_CONN_A_OPEN", f"redis://127.0.0.1:{redis_server}/0")
         monkeypatch.setenv("AIRFLOW_CONN_A_LOCKED", f"redis://:s3cret-never-shown@127.0.0.1:{locked_port}/0")
         inventory = inventory_for(tmp_path, [{"name": "open", "kind": "redis", "conn_id": "a_open"},
