@@ -34,10 +34,10 @@ def validate_target(inventory, catalog, target, start: datetime, end: datetime, 
     """The backup validation row of one target."""
     result = CheckResult(target.name, target.kind, concern="backups")
     wanted = objectives(inventory, target.name)
-    sets = catalog.backup_sets_of(target.name)
+    sets = _until(catalog.backup_sets_of(target.name), end)
     newest = next((s for s in sets if s["state"] in GOOD), None)
     test = _restore_test(inventory, catalog, newest, result) if restore_test and newest else None
-    sets = catalog.backup_sets_of(target.name)  # states after the test
+    sets = _until(catalog.backup_sets_of(target.name), end)  # states after the test
     verified = [s for s in sets if s["state"] == "verified"]
     rpo = recovery_point(verified, start, end)
     result.details.update(objectives=wanted, restore_test=test, recovery_point=rpo,
@@ -113,6 +113,11 @@ def month_sets(sets: list[dict], start: datetime, end: datetime) -> dict[str, An
             "size_growth_pct": round(100.0 * (sizes[-1] - sizes[0]) / sizes[0], 1) if len(sizes) > 1 and sizes[0] else None,
             "duration_s_max": round(max(durations), 1) if durations else None,
             "duration_s_mean": round(sum(durations) / len(durations), 1) if durations else None}
+
+
+def _until(sets: list[dict], end: datetime) -> list[dict]:
+    """Sets started by ``end`` (an audit of a past month does not look at later sets)."""
+    return [s for s in sets if _utc(s["started_at"]) <= end]
 
 
 def _utc(value: datetime) -> datetime:
