@@ -7,7 +7,7 @@ chosen in the form returns ``{"section", "skipped": True}`` and is left out of t
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 
 import pendulum
@@ -27,8 +27,13 @@ def month_window(dag_run, data_interval_start: datetime | None, data_interval_en
     triggered without one, the calendar month up to the moment it runs."""
     end = data_interval_end or dag_run.run_after
     if data_interval_start is not None and data_interval_start < end:
-        return data_interval_start, end
-    return pendulum.instance(end).subtract(months=1), end
+        return _plain(data_interval_start), _plain(end)
+    return _plain(pendulum.instance(end).subtract(months=1)), _plain(end)
+
+
+def _plain(when: datetime) -> datetime:
+    """A plain UTC ``datetime`` (Airflow hands pendulum's, whose arithmetic differs from the standard one)."""
+    return datetime.fromtimestamp(when.timestamp(), tz=timezone.utc)
 
 
 def select(inventory: Inventory, names: list[str], tags: list[str], sections: list[str]) -> dict[str, list[str]]:
@@ -60,7 +65,7 @@ def performance_section(inventory, catalog, selection: dict, start: datetime, en
 
     if (skipped := _skipped("performance", selection)) is not None:
         return skipped
-    previous_start = pendulum.instance(start).subtract(months=1)
+    previous_start = _plain(pendulum.instance(start).subtract(months=1))
     rows = [target_performance(catalog, inventory.target(n), previous_start, start, end) for n in selection["targets"]]
     this, last = month_runs(catalog.engine, start, end), month_runs(catalog.engine, previous_start, start)
     return {"section": "performance", "rows": rows,
@@ -162,6 +167,7 @@ def build_report(selection: dict, results: list[dict[str, Any] | None], run_id: 
                           expected=[], sections=[Section(TITLES[s], [s]) for s in SECTIONS if s in done],
                           extra={"audit": {"sections": {s: done[s]["facts"] for s in done},
                                            "headline": headline(done), "failed_sections": missing}})
+    report.summary.targets = len(selection["targets"])
     for section in missing:
         from include.report import Reason, Verdict
 
