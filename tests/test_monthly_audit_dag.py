@@ -10,9 +10,8 @@ from __future__ import annotations
 import json
 import random
 import shutil
-import subprocess
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psycopg
@@ -28,9 +27,9 @@ from include.inventory import load_inventory
 from include.targets import Endpoint
 from tests.conftest import REPO, write_inventory
 
-APRIL = datetime(2026, 4, 1, 5, 0, tzinfo=timezone.utc)
-MAY = datetime(2026, 5, 1, 5, 0, tzinfo=timezone.utc)
-JUNE = datetime(2026, 6, 1, 5, 0, tzinfo=timezone.utc)
+APRIL = datetime(2026, 4, 1, 5, 0, tzinfo=UTC)
+MAY = datetime(2026, 5, 1, 5, 0, tzinfo=UTC)
+JUNE = datetime(2026, 6, 1, 5, 0, tzinfo=UTC)
 HISTORY_START = MAY - timedelta(days=60)
 #: disk grows 0.5 points a day from 40 %: 75 % (warning) 70 days after HISTORY_START, 10 days after April's audit
 KNOWN_CROSSING = HISTORY_START + timedelta(days=70)
@@ -110,7 +109,7 @@ def rows(report: dict, concern: str) -> dict[str, dict]:
     return {r["target"]: r for r in report["results"] if r.get("concern") == concern}
 
 
-def test_a_backfill_of_two_months_gives_two_reports(airflow_db, world):
+def test_a_backfill_of_two_months_gives_two_reports(airflow_db, world, monkeypatch):
     back_up(world, "docs", MAY - timedelta(hours=5))
     back_up(world, "old", APRIL - timedelta(days=3))
     corrupt(world, "broken", back_up(world, "broken", MAY - timedelta(hours=3)))
@@ -125,7 +124,7 @@ def test_a_backfill_of_two_months_gives_two_reports(airflow_db, world):
     # capacity: the crossing at a known date, within a day and inside its band; a history too short
     [disk] = rows(april, "capacity")["box"]["details"]["resources"]
     warning = disk["crossings"]["warning"]
-    parse = lambda s: datetime.strptime(s, "%Y-%m-%d %H:%M").replace(tzinfo=timezone.utc)  # noqa: E731
+    parse = lambda s: datetime.strptime(s, "%Y-%m-%d %H:%M").replace(tzinfo=UTC)  # noqa: E731
     assert abs(parse(warning["expected"]) - KNOWN_CROSSING) <= timedelta(days=1)
     assert parse(warning["earliest"]) <= KNOWN_CROSSING <= parse(warning["latest"])
     [young] = rows(april, "capacity")["young"]["details"]["resources"]
@@ -159,7 +158,9 @@ def test_a_backfill_of_two_months_gives_two_reports(airflow_db, world):
     assert april["audit"]["headline"][0].startswith("1 resource(s) cross a threshold within 90 days")
 
     # between the months the Redis gets a password: its finding is resolved next month
-    redis.Redis(port=world["redis_port"]).config_set("requirepass", "now-locked-" + world["role"])
+    password = "now-locked-" + world["role"]
+    redis.Redis(port=world["redis_port"]).config_set("requirepass", password)
+    monkeypatch.setenv("AIRFLOW_CONN_M_CACHE", f"redis://:{password}@127.0.0.1:{world['redis_port']}/0")
     back_up(world, "docs", JUNE - timedelta(hours=5))
     assert dag.test(logical_date=JUNE, run_conf={"alert": False, "sections": ["security", "capacity"]}).state == "success"
     may, _ = report_of(world, JUNE)
@@ -169,10 +170,12 @@ def test_a_backfill_of_two_months_gives_two_reports(airflow_db, world):
     assert counts["resolved"] == len(april_rules - may_rules) >= 1
     assert counts["still_open"] == len(april_rules & may_rules) >= 2
     assert counts["new"] == len(may_rules - april_rules)
-    assert ("cache", "redis.login_without_password") in april_rules - may_rules or \
-        rows(may, "security")["cache"]["status"] == "unreachable"
+    assert ("cache", "redis.login_without_password") in april_rules - may_rules
+    assert [r["rule"] for r in may["audit"]["sections"]["security"]["resolved"]] == ["redis.login_without_password"]
+    still = {r["id"]: r for r in rows(may, "security")["pg"]["details"]["rules"]}["postgres.password_never_expires"]
+    assert (still["state"], still["open_days"]) == ("still open", 31)
     assert set(may["audit"]["sections"]) == {"security", "capacity"}
-    assert "now-locked-" not in json.dumps(may)
+    assert password not in json.dumps(may)
 
     open_in_chromium(april_folder / "report.html")
 

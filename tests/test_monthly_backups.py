@@ -4,20 +4,19 @@ told apart; recovery point and time are measured against the inventory's objecti
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import time_machine
 
 from include.backup.runner import backup_target, sets_folder
-from include.backup.store import set_id_for
 from include.catalog import Catalog
 from include.inventory import parse_inventory
 from include.monthly.backups import recovery_point, validate
 from include.targets import Endpoint
 
-END = datetime(2026, 7, 1, 5, 0, tzinfo=timezone.utc)
-START = datetime(2026, 6, 1, 5, 0, tzinfo=timezone.utc)
+END = datetime(2026, 7, 1, 5, 0, tzinfo=UTC)
+START = datetime(2026, 6, 1, 5, 0, tzinfo=UTC)
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ with the band around it; a history too short is said plainly; the chart is an SV
 from __future__ import annotations
 
 import random
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -14,7 +14,7 @@ from include.monthly import forecast
 from include.monthly.capacity import capacity, target_capacity
 from include.monthly.charts import svg
 
-END = datetime(2026, 5, 1, 5, 0, tzinfo=timezone.utc)
+END = datetime(2026, 5, 1, 5, 0, tzinfo=UTC)
 START = END - timedelta(days=60)
 #: disk use grows 0.5 points a day from 40 %: 75 % (the warning threshold) is reached 70 days after START.
 KNOWN_CROSSING = START + timedelta(days=70)
@@ -46,9 +46,9 @@ def test_a_crossing_at_a_known_date_is_forecast_within_a_day_and_inside_its_band
     row = target_capacity(catalog, inventory.target("box"), END)
     [disk] = [r for r in row.details["resources"] if r["metric"] == "host.disk_pct[/data]"]
     warning = disk["crossings"]["warning"]
-    expected = datetime.strptime(warning["expected"], "%Y-%m-%d %H:%M").replace(tzinfo=timezone.utc)
-    earliest = datetime.strptime(warning["earliest"], "%Y-%m-%d %H:%M").replace(tzinfo=timezone.utc)
-    latest = datetime.strptime(warning["latest"], "%Y-%m-%d %H:%M").replace(tzinfo=timezone.utc)
+    expected = datetime.strptime(warning["expected"], "%Y-%m-%d %H:%M").replace(tzinfo=UTC)
+    earliest = datetime.strptime(warning["earliest"], "%Y-%m-%d %H:%M").replace(tzinfo=UTC)
+    latest = datetime.strptime(warning["latest"], "%Y-%m-%d %H:%M").replace(tzinfo=UTC)
     assert abs(expected - KNOWN_CROSSING) <= timedelta(days=1)
     assert earliest <= KNOWN_CROSSING <= latest and earliest < expected < latest
     assert 9 <= warning["in_days"] <= 11

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -11,7 +11,7 @@ from include.inventory import parse_inventory
 from include.monthly.performance import routines, target_performance
 from include.monthly.runlog import month_runs
 
-MAY, JUNE, JULY = (datetime(2026, m, 1, 5, 0, tzinfo=timezone.utc) for m in (5, 6, 7))
+MAY, JUNE, JULY = (datetime(2026, m, 1, 5, 0, tzinfo=UTC) for m in (5, 6, 7))
 
 
 @pytest.fixture

@@ -4,9 +4,8 @@ partly resolved are counted new / resolved / still open."""
 
 from __future__ import annotations
 
-import os
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import psycopg
 import pytest
@@ -19,7 +18,7 @@ from include.monthly.findings import compare_and_record
 from include.monthly.security_audit import airflow_rules, audit_target, kernel_rules
 from tests.conftest import mysql_run, start_redis_server
 
-END = datetime(2026, 6, 1, 5, 0, tzinfo=timezone.utc)
+END = datetime(2026, 6, 1, 5, 0, tzinfo=UTC)
 
 
 def rules_of(row: dict) -> dict[str, dict]:

@@ -7,7 +7,7 @@ chosen in the form returns ``{"section", "skipped": True}`` and is left out of t
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import pendulum
@@ -33,7 +33,7 @@ def month_window(dag_run, data_interval_start: datetime | None, data_interval_en
 
 def _plain(when: datetime) -> datetime:
     """A plain UTC ``datetime`` (Airflow hands pendulum's, whose arithmetic differs from the standard one)."""
-    return datetime.fromtimestamp(when.timestamp(), tz=timezone.utc)
+    return datetime.fromtimestamp(when.timestamp(), tz=UTC)
 
 
 def select(inventory: Inventory, names: list[str], tags: list[str], sections: list[str]) -> dict[str, list[str]]:
@@ -171,7 +171,8 @@ def build_report(selection: dict, results: list[dict[str, Any] | None], run_id: 
     for section in missing:
         from include.report import Reason, Verdict
 
-        report.summary.reasons.insert(0, Reason(section, "critical", f"the {section} section failed (see its task log)"))
+        reason = Reason(section, "critical", f"the {section} section failed (see its task log)")
+        report.summary.reasons.insert(0, reason)
         report.summary.verdict = Verdict.CRITICAL
     report.alert_subject = (f"[Aegis] monthly audit {_month_label(start, end)}: {report.verdict.upper()} — "
                             + ("; ".join(report.extra["audit"]["headline"][:2]) or "nothing to report"))[:250]

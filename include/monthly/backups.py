@@ -16,7 +16,7 @@ The restore test writes only into a scratch copy next to the target, dropped aft
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from include.checks.base import CRITICAL, WARNING, CheckResult
@@ -41,7 +41,8 @@ def validate_target(inventory, catalog, target, start: datetime, end: datetime, 
     verified = [s for s in sets if s["state"] == "verified"]
     rpo = recovery_point(verified, start, end)
     result.details.update(objectives=wanted, restore_test=test, recovery_point=rpo,
-                          month=month_sets(sets, start, end), previous_month=month_sets(sets, start - (end - start), start))
+                          month=month_sets(sets, start, end),
+                          previous_month=month_sets(sets, start - (end - start), start))
     if not newest:
         result.add(CRITICAL, "no complete backup set at all: nothing to restore")
     if rpo["age_hours"] is None:
@@ -110,7 +111,8 @@ def month_sets(sets: list[dict], start: datetime, end: datetime) -> dict[str, An
     durations = [(_utc(s["finished_at"]) - _utc(s["started_at"])).total_seconds() for s in good if s["finished_at"]]
     return {"sets": len(inside), "failed": sum(1 for s in inside if s["state"] == "failed"),
             "bytes_total": sum(sizes), "bytes_newest": sizes[-1] if sizes else None,
-            "size_growth_pct": round(100.0 * (sizes[-1] - sizes[0]) / sizes[0], 1) if len(sizes) > 1 and sizes[0] else None,
+            "size_growth_pct": (round(100.0 * (sizes[-1] - sizes[0]) / sizes[0], 1)
+                                if len(sizes) > 1 and sizes[0] else None),
             "duration_s_max": round(max(durations), 1) if durations else None,
             "duration_s_mean": round(sum(durations) / len(durations), 1) if durations else None}
 
@@ -121,7 +123,7 @@ def _until(sets: list[dict], end: datetime) -> list[dict]:
 
 
 def _utc(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def _hours(delta: timedelta) -> float:

@@ -89,7 +89,7 @@ def resource(target: str, metric: str, points: list[tuple[float, float]], thresh
                                 "already": c.already} for level, c in crossings.items()}
     level = OK
     for name, c in crossings.items():
-        if c.expected is not None and forecast.days_until(c.expected, end) <= SOON_DAYS:
+        if c.expected is not None and c.expected - end <= timedelta(days=SOON_DAYS):
             level = worst(level, CRITICAL if name == "critical" else WARNING)
     out["level"] = level
     out["headline"] = _headline(metric, out, model)

@@ -7,7 +7,7 @@ and carries no random ids, so the same data renders the same bytes.
 from __future__ import annotations
 
 import io
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import matplotlib
@@ -51,4 +51,4 @@ def _draw(ax, chart: dict[str, Any]) -> None:
 
 
 def _when(epoch_s: float) -> datetime:
-    return datetime.fromtimestamp(epoch_s, tz=timezone.utc)
+    return datetime.fromtimestamp(epoch_s, tz=UTC)

@@ -8,7 +8,7 @@ replaces that interval's rows; a finding's ``first_seen`` carries over from the 
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -66,4 +66,4 @@ def compare_and_record(engine: sa.Engine, end: datetime, rows: list[dict[str, An
 
 def _days(first_seen: str, end: datetime) -> int:
     seen = datetime.fromisoformat(first_seen.replace("Z", "+00:00"))
-    return max(0, (end.astimezone(timezone.utc) - seen).days)
+    return max(0, (end.astimezone(UTC) - seen).days)

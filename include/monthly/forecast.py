@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
@@ -109,7 +109,7 @@ def crossing(model: Fit, threshold: float, now: datetime, horizon_days: float = 
 
 def _first(grid: np.ndarray, reached: np.ndarray) -> datetime | None:
     hits = np.flatnonzero(reached)
-    return None if hits.size == 0 else datetime.fromtimestamp(float(grid[hits[0]]), tz=timezone.utc)
+    return None if hits.size == 0 else datetime.fromtimestamp(float(grid[hits[0]]), tz=UTC)
 
 
 def days_until(when: datetime | None, now: datetime) -> float | None:

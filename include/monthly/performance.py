@@ -44,7 +44,8 @@ def compare(metric: str, series: list[tuple[str, float]], previous_start: dateti
     pct = 100.0 * change / abs(last) if last else None
     better = (change > 0) == bool(HIGHER_IS_BETTER.search(metric))
     direction = "same" if abs(change) < 1e-9 else ("better" if better else "worse")
-    return {**row, "change": _round(change), "change_pct": None if pct is None else round(pct, 1), "direction": direction}
+    return {**row, "change": _round(change), "change_pct": None if pct is None else round(pct, 1),
+            "direction": direction}
 
 
 def target_performance(catalog, target, previous_start: datetime, start: datetime, end: datetime) -> dict[str, Any]:
@@ -52,7 +53,8 @@ def target_performance(catalog, target, previous_start: datetime, start: datetim
     rows = []
     for metric in catalog.metric_names(target.name, previous_start):
         if WATCHED.search(metric):
-            rows.append(compare(metric, catalog.series(target.name, metric, previous_start), previous_start, start, end))
+            series = catalog.series(target.name, metric, previous_start)
+            rows.append(compare(metric, series, previous_start, start, end))
     for r in rows:
         if r["direction"] == "worse" and (r["change_pct"] is None or abs(r["change_pct"]) >= WORSE_PCT):
             pct = "from 0" if r["change_pct"] is None else f"{r['change_pct']:+g}%"

@@ -74,7 +74,8 @@ def weekly_rules(scan: dict[str, Any]) -> list[dict[str, Any]]:
     failed = [c for c in scan.get("details", {}).get("checks", []) if c["verdict"] in (WARNING, CRITICAL)]
     messages = [f["message"] for f in scan.get("findings", []) if not f["message"].startswith("world-writable scan")]
     out = []
-    for check, message in zip(failed, messages + [None] * (len(failed) - len(messages))):
+    padded: list[str | None] = [*messages, *[None] * (len(failed) - len(messages))]
+    for check, message in zip(failed, padded[:len(failed)], strict=True):
         name = "pg_hba" if check["check"].startswith("pg_hba line") else check["check"]
         rule_id = f"{scan['kind']}.{slug(name)}" + (f".{slug(check['check'])}" if name == "pg_hba" else "")
         out.append(rule(rule_id, check["verdict"], message or f"{check['check']}: {check['value']}", check["value"],
@@ -93,7 +94,7 @@ def postgres_rules(endpoint, timeout_s: float) -> list[dict[str, Any]]:
         public_create = conn.execute(
             "select has_schema_privilege('public', 'public', 'CREATE')"
             " from pg_namespace where nspname = 'public'").fetchone()
-        database = conn.execute("select current_database()").fetchone()[0]
+        database = (conn.execute("select current_database()").fetchone() or ("?",))[0]
     out = []
     no_password = [name for name, missing, _ in roles if missing]
     never = [name for name, missing, forever in roles if not missing and forever]

@@ -1,7 +1,8 @@
 """Update plan: pending updates the machine can tell without the network, ordered by severity, each
 proposed as a ready ``planned_update`` conf (dry run, to be reviewed before it runs).
 
-- this Python environment against the local OSV advisory folder (the weekly scan, :func:`include.security.scan_packages`);
+- this Python environment against the local OSV advisory folder (the weekly scan,
+  :func:`include.security.scan_packages`);
 - the host's packages from the package manager's cached lists (``apt list --upgradable``, bounded by
   :data:`APT_TIMEOUT_S`; no ``apt-get update``: the lists are whatever the host last fetched);
 - database server versions against the versions the inventory declares current (``audit.current_versions``,
@@ -15,13 +16,13 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 APT_TIMEOUT_S = 60
 #: Order of the plan: most urgent first.
 SEVERITY_ORDER = {"critical": 0, "warning": 1, "info": 2}
 APT_LINE = re.compile(r"^(?P<name>[^/\s]+)/(?P<suite>\S+)\s+(?P<new>\S+)\s+\S+\s+\[upgradable from: (?P<old>[^\]]+)\]")
-VERSION_KINDS = ("postgres", "mysql", "redis")
 
 
 def proposal(targets: list[str], change: str, command: list[str]) -> dict[str, Any]:
@@ -77,28 +78,43 @@ def apt_items(packages: list[dict[str, str]], host: str) -> list[dict[str, Any]]
 
 def server_version(target, endpoint) -> str:
     """The version a database server reports (one read-only query)."""
-    if target.kind == "postgres":
-        from include.checks.postgres import connect
+    return VERSION_READERS[target.kind](endpoint, target.timeout_seconds)
 
-        with connect(endpoint, target.timeout_seconds, application_name="aegis-monthly-audit") as conn:
-            return conn.execute("show server_version").fetchone()[0].split()[0]
-    if target.kind == "mysql":
-        from include.checks.mysql import connect
 
-        conn = connect(endpoint, target.timeout_seconds)
-        try:
-            cur = conn.cursor()
-            cur.execute("SELECT VERSION()")
-            return cur.fetchone()[0].split("-")[0]
-        finally:
-            conn.close()
+def _postgres_version(endpoint, timeout_s: float) -> str:
+    from include.checks.postgres import connect
+
+    with connect(endpoint, timeout_s, application_name="aegis-monthly-audit") as conn:
+        row = conn.execute("show server_version").fetchone()
+    return str(row[0]).split()[0] if row else "unknown"
+
+
+def _mysql_version(endpoint, timeout_s: float) -> str:
+    from include.checks.mysql import connect
+
+    conn = connect(endpoint, timeout_s)
+    try:
+        cur = conn.cursor()
+        cur.execute("SELECT VERSION()")
+        return str(cur.fetchone()[0]).split("-")[0]
+    finally:
+        conn.close()
+
+
+def _redis_version(endpoint, timeout_s: float) -> str:
     from include.checks.redis_check import connect
 
-    client = connect(endpoint, target.timeout_seconds)
+    client = connect(endpoint, timeout_s)
     try:
         return str(client.info("server")["redis_version"])
     finally:
         client.close()
+
+
+#: How each kind's server version is read (the one place per kind this module opens a connection).
+VERSION_READERS: dict[str, Callable[[Any, float], str]] = {
+    "postgres": _postgres_version, "mysql": _mysql_version, "redis": _redis_version}
+VERSION_KINDS = tuple(VERSION_READERS)
 
 
 def numbers(version: str) -> tuple[int, ...]:
