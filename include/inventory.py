@@ -138,6 +138,7 @@ AUDIT_DEFAULTS: dict[str, Any] = {
     "objectives": {"rpo_hours": 48, "rto_minutes": 60},
     "target_objectives": {},
     "current_versions": {},
+    "airflow_target": None,  # an http_service target pointing at Airflow's API server: run durations per routine
 }
 #: Keys of the ``defaults:`` section.
 DEFAULTS_KEYS = {"timeout_seconds", "thresholds", "check_tasks"}
@@ -521,7 +522,8 @@ class _Validator:
         for key, value in raw.items():
             if key not in AUDIT_DEFAULTS:
                 self.fail(f"audit.{key}", f"unknown key; expected one of {sorted(AUDIT_DEFAULTS)}")
-            problem = _type_problem(AUDIT_DEFAULTS[key], value)
+            problem = _type_problem(AUDIT_DEFAULTS[key], value) if AUDIT_DEFAULTS[key] is not None else (
+                None if isinstance(value, str) and value else f"must be a target name, got {value!r}")
             if problem:
                 self.fail(f"audit.{key}", problem)
             out[key] = value
