@@ -3,15 +3,14 @@ the API server's app (in process, over HTTP semantics) with its task durations."
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
-import pytest
 from airflow.dag_processing.dagbag import DagBag
 
 from include.monthly.airflow_runs import percentiles, routine_runs
 from tests.conftest import REPO, write_inventory
 
-LOGICAL = datetime(2026, 2, 1, 5, 0, tzinfo=timezone.utc)
+LOGICAL = datetime(2026, 2, 1, 5, 0, tzinfo=UTC)
 
 
 def test_percentiles():

@@ -162,7 +162,8 @@ def test_a_backfill_of_two_months_gives_two_reports(airflow_db, world, monkeypat
     redis.Redis(port=world["redis_port"]).config_set("requirepass", password)
     monkeypatch.setenv("AIRFLOW_CONN_M_CACHE", f"redis://:{password}@127.0.0.1:{world['redis_port']}/0")
     back_up(world, "docs", JUNE - timedelta(hours=5))
-    assert dag.test(logical_date=JUNE, run_conf={"alert": False, "sections": ["security", "capacity"]}).state == "success"
+    conf = {"alert": False, "sections": ["security", "capacity"]}
+    assert dag.test(logical_date=JUNE, run_conf=conf).state == "success"
     may, _ = report_of(world, JUNE)
     counts = may["audit"]["sections"]["security"]["counts"]
     april_rules = {(t, r["id"]) for t, row in rows(april, "security").items() for r in row["details"]["rules"]}

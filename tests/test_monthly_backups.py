@@ -26,7 +26,8 @@ def world(tmp_path):
         (tmp_path / "data" / name / "app.conf").write_text(f"{name} = 1\n" * 100)
     inventory = parse_inventory({
         "artifacts": {"base": str(tmp_path / "artifacts")}, "catalog": {"path": str(tmp_path / "catalog.db")},
-        "audit": {"objectives": {"rpo_hours": 48, "rto_minutes": 30}, "target_objectives": {"fresh": {"rpo_hours": 12}}},
+        "audit": {"objectives": {"rpo_hours": 48, "rto_minutes": 30},
+                  "target_objectives": {"fresh": {"rpo_hours": 12}}},
         "targets": [{"name": n, "kind": "files", "paths": [str(tmp_path / "data" / n)]}
                     for n in ("fresh", "stale", "broken")],
     }, tmp_path / "inventory.yaml")
@@ -78,9 +79,10 @@ def test_recovery_point_worst_case_over_the_month():
     def verified(at):
         return {"state": "verified", "started_at": at, "finished_at": at}
 
-    sets = [verified(START - timedelta(hours=10)), verified(START + timedelta(days=5)), verified(END - timedelta(hours=2))]
+    day5, last = START + timedelta(days=5), END - timedelta(hours=2)
+    sets = [verified(START - timedelta(hours=10)), verified(day5), verified(last)]
     rpo = recovery_point(sets, START, END)
     assert rpo["age_hours"] == 2
     # from 10 h before the month to day 5 (130 h), then day 5 to 2 h before the end (the longest stretch)
-    assert rpo["worst_hours"] == pytest.approx((END - timedelta(hours=2) - START - timedelta(days=5)).total_seconds() / 3600)
+    assert rpo["worst_hours"] == pytest.approx((last - day5).total_seconds() / 3600)
     assert recovery_point([], START, END) == {"age_hours": None, "worst_hours": None, "newest": None}

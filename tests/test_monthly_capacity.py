@@ -62,7 +62,7 @@ def test_a_crossing_at_a_known_date_is_forecast_within_a_day_and_inside_its_band
 def test_too_little_history_is_said_plainly_not_extrapolated(inventory, catalog):
     for day in range(5):
         record(catalog, "young", END - timedelta(days=day), {"host.disk_pct[/]": 80 + day})
-    [row] = [r for r in capacity(catalog, [inventory.target("young")], END)]
+    [row] = capacity(catalog, [inventory.target("young")], END)
     [disk] = row["details"]["resources"]
     assert disk["status"] == "too short" and "crossings" not in disk and "fit" not in disk["chart"]
     assert "too little history to forecast (5 sample(s)" in disk["headline"]

@@ -38,7 +38,8 @@ def test_this_month_against_the_last_with_direction(catalog):
                                                "change": 3.0, "change_pct": 150.0, "direction": "worse"}
     assert by["redis.hit_ratio_pct"]["direction"] == "worse" and by["redis.hit_ratio_pct"]["change"] == -9.0
     # a counter is compared by its growth within each month: 29*10 in May, 29*40 in June
-    assert (by["redis.slowlog_entries_total"]["last_month"], by["redis.slowlog_entries_total"]["this_month"]) == (290, 1160)
+    slowlog = by["redis.slowlog_entries_total"]
+    assert (slowlog["last_month"], slowlog["this_month"]) == (290, 1160)
     assert "redis.used_memory_bytes" not in by  # a size: the capacity section's, not performance's
     assert row["status"] == "warning" and len(row["findings"]) == 2  # latency +150 %, slow log +300 %; hits -9 % < 25 %
 

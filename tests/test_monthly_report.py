@@ -3,14 +3,14 @@ notification leads with the headline, the HTML escapes what targets say and draw
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from include.monthly.audit import build_report
 from include.monthly.capacity import resource
 from include.publish import alert_text
 from include.rendering import render_html, render_markdown
 
-START, END = datetime(2026, 5, 31, 20, 0, tzinfo=timezone.utc), datetime(2026, 6, 30, 20, 0, tzinfo=timezone.utc)
+START, END = datetime(2026, 5, 31, 20, 0, tzinfo=UTC), datetime(2026, 6, 30, 20, 0, tzinfo=UTC)
 
 
 def sections() -> list[dict | None]:
@@ -48,3 +48,20 @@ def test_failed_section_headline_and_rendering():
     assert "<script>alert(1)</script>" not in html and "&lt;script&gt;" in html
     assert html.count("<svg") == 1 and "Update plan" not in html
     assert "the backups section failed" in html and "the backups section failed" in render_markdown(report)
+
+
+def test_bad_audit_settings_name_the_field():
+    import pytest
+
+    from include.inventory import InventoryError, parse_inventory
+
+    host = [{"name": "box", "kind": "host"}]
+    for audit, field in (({"objectives": {"rpo_hours": -1}}, "audit.objectives.rpo_hours"),
+                         ({"target_objectives": {"box": {"rto": 5}}}, "audit.target_objectives.box.rto"),
+                         ({"kernel_baseline": ["vm.swappiness"]}, "audit.kernel_baseline"),
+                         ({"airflow_target": 3}, "audit.airflow_target"),
+                         ({"sysctl": "/proc/sys"}, "audit.sysctl")):
+        with pytest.raises(InventoryError) as caught:
+            parse_inventory({"targets": host, "audit": audit})
+        assert caught.value.field == field
+    assert parse_inventory({"targets": host}).audit["objectives"] == {"rpo_hours": 48, "rto_minutes": 60}

@@ -31,7 +31,8 @@ def login_roles():
     suffix = uuid.uuid4().hex[:8]
     forever, expiring = f"aegis_forever_{suffix}", f"aegis_expiring_{suffix}"
     with psycopg.connect(host="127.0.0.1", user="postgres", dbname="postgres", autocommit=True) as c:
-        c.execute(sql.SQL("create role {} login password {}").format(sql.Identifier(forever), sql.Literal("x-" + suffix)))
+        c.execute(sql.SQL("create role {} login password {}").format(
+            sql.Identifier(forever), sql.Literal("x-" + suffix)))
         c.execute(sql.SQL("create role {} login password {} valid until '2099-01-01'").format(
             sql.Identifier(expiring), sql.Literal("y-" + suffix)))
     yield forever, expiring

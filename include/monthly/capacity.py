@@ -81,7 +81,7 @@ def resource(target: str, metric: str, points: list[tuple[float, float]], thresh
         out.update(status="too short", headline=f"{metric}: too little history to forecast ({exc})")
         return out
     recent = [p for p in points if p[0] >= (end - timedelta(days=RECENT_DAYS)).timestamp()]
-    out.update(status="forecast", slope_per_day=round(model.slope_per_day, 6), latest=points[-1][1],
+    out.update(status="forecast", slope_per_day=round(model.slope_per_day, 6), latest=round(points[-1][1], 4),
                slope_per_day_30d=_recent_slope(recent))
     crossings = {level: forecast.crossing(model, value, end) for level, value in thresholds.items()}
     out["crossings"] = {level: {"threshold": c.threshold, "expected": _day(c.expected), "earliest": _day(c.earliest),
