@@ -5,7 +5,8 @@ graded :class:`~include.checks.base.CheckResult` rows.
 - :mod:`.forecast` linear trend with a prediction interval and threshold crossing dates (pure maths);
 - :mod:`.capacity` the capacity section (catalog metric history per target and resource) and
   :mod:`.charts` its matplotlib charts as inline SVG;
-- :mod:`.performance` this month against last month, and Aegis's own routines;
+- :mod:`.performance` this month against last month, and Aegis's own routines (:mod:`.airflow_runs`: their
+  durations from Airflow's REST API);
 - :mod:`.security_audit` rules with id, severity, evidence and fix; :mod:`.findings` last month's comparison;
 - :mod:`.backups` backup validation (restore test through the verify code, RPO/RTO);
 - :mod:`.updates` the update plan, each item a ready ``planned_update`` conf;
