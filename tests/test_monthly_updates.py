@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+from datetime import UTC
 
 import pytest
 
@@ -72,3 +73,19 @@ def test_vulnerable_python_packages_lead_the_plan():
                                                                "new": "2", "old": "1"}], None), {})
     assert [i["subject"] for i in plan["items"]] == ["jinja2", "sed"]
     assert plan["items"][0]["planned_update_conf"]["release_command"] == [".venv/bin/pip", "install", "jinja2==3.1.5"]
+
+
+def test_a_proposed_conf_passes_the_planned_update_form_once_its_release_root_is_filled(tmp_path):
+    from datetime import datetime
+
+    from include.update.plan import build_plan
+
+    packages, _ = apt_upgradable(lambda argv, timeout: "openssh-client/stable 1:9.2p1-2+deb12u10 amd64 "
+                                                      "[upgradable from: 1:9.2p1-2+deb12u6]\n")
+    inventory = parse_inventory({"targets": [{"name": "box", "kind": "host"}]})
+    conf = update_plan(inventory, inventory.targets, {}, (packages, None), {})["items"][0]["planned_update_conf"]
+    assert conf["release_version"] == "openssh-client_1_9.2p1-2+deb12u10"
+    (tmp_path / "releases" / conf["release_version"]).mkdir(parents=True)
+    plan = build_plan(inventory, {**conf, "release_root": str(tmp_path)}, datetime(2026, 6, 1, tzinfo=UTC))
+    assert plan["dry_run"] is True and plan["targets"] == ["box"]
+    assert plan["release"]["command"] == ["apt-get", "install", "--only-upgrade", "-y", "openssh-client"]

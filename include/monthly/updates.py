@@ -26,10 +26,13 @@ APT_LINE = re.compile(r"^(?P<name>[^/\s]+)/(?P<suite>\S+)\s+(?P<new>\S+)\s+\S+\s
 
 
 def proposal(targets: list[str], change: str, command: list[str]) -> dict[str, Any]:
-    """A ``planned_update`` conf for one update: dry run, the command to run after the switch, the targets
-    it affects (their alerts silenced, clients drained). ``release_root`` is left for the operator."""
+    """A ``planned_update`` conf for one update (kind ``release_switch``: the command runs after the switch,
+    the targets' alerts are silenced and clients drained; dry run). ``planned_update`` has no package-upgrade
+    kind, so the operator fills ``release_root`` (a release root with ``releases/<release_version>`` prepared);
+    everything else passes its form as it is."""
     return {"dry_run": True, "update_kind": "release_switch", "targets": targets, "release_root": "",
-            "release_version": change, "release_command": command, "window_minutes": 60}
+            "release_version": re.sub(r"[^A-Za-z0-9._+-]+", "_", change).strip("_"), "release_command": command,
+            "window_minutes": 60}
 
 
 def item(severity: str, source: str, subject: str, current: str, proposed: str, why: str,
