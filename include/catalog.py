@@ -76,6 +76,18 @@ backup_sets = sa.Table(
 )
 BACKUP_STATES = ("running", "complete", "verified", "failed", "deleted")
 
+#: The monthly audit's security findings, one row per audit interval, target and rule (revision 0002):
+#: next month's audit reads them to tell new, resolved and still-open findings (``include/monthly/findings.py``).
+audit_findings = sa.Table(
+    "aegis_audit_findings", metadata,
+    sa.Column("interval_end", sa.String(40), primary_key=True),
+    sa.Column("target", sa.String(100), primary_key=True),
+    sa.Column("rule", sa.String(100), primary_key=True),
+    sa.Column("severity", sa.String(20), nullable=False),
+    sa.Column("message", sa.Text, nullable=False),
+    sa.Column("first_seen", sa.String(40), nullable=False),  # interval end of the audit that first found it
+)
+
 
 def iso(ts: datetime) -> str:
     return ts.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -43,7 +43,22 @@ WEEKLY_COMMON = {"enabled": True}
 #: and how many PostgreSQL superusers that can log in are expected.
 SECURITY_DEFAULTS: dict[str, Any] = {"advisories": None, "writable_paths": [], "max_superusers": 2}
 TOP_LEVEL = {"version", "defaults", "schedules", "artifacts", "catalog", "alerting", "maintenance", "security",
-             "targets"}
+             "targets", "audit"}
+#: The ``audit:`` section (monthly audit): the kernel-tuning baseline (sysctl name -> value, from the seed's
+#: performance-tuning.sh) read under ``sysctl_root`` and never changed; the file-descriptor limit expected;
+#: recovery objectives (``rpo_hours``, ``rto_minutes``) by default and per target; the server versions the
+#: team calls current, per target kind ("16.4") or target name.
+AUDIT_DEFAULTS: dict[str, Any] = {
+    "sysctl_root": "/proc/sys",
+    "kernel_baseline": {"net.core.somaxconn": 65535, "net.ipv4.tcp_max_syn_backlog": 65535,
+                        "net.core.netdev_max_backlog": 65535, "net.ipv4.tcp_fin_timeout": 30,
+                        "net.ipv4.tcp_keepalive_time": 300, "vm.swappiness": 10},
+    "nofile_min": 100000,
+    "objectives": {"rpo_hours": 48, "rto_minutes": 60},
+    "target_objectives": {},
+    "current_versions": {},
+    "airflow_target": None,  # an http_service target pointing at Airflow's API server: run durations per routine
+}
 #: Keys of the ``defaults:`` section.
 DEFAULTS_KEYS = {"timeout_seconds", "thresholds", "check_tasks"}
 #: At most this many parallel check tasks per daily run; more targets share tasks (threads inside each),
@@ -108,6 +123,8 @@ class Inventory:
     maintenance_redis_conn_id: str | None = None
     #: the security scan's settings (SECURITY_DEFAULTS merged with ``security:``; folders resolved)
     security: dict[str, Any] = field(default_factory=lambda: dict(SECURITY_DEFAULTS))
+    #: the monthly audit's settings (AUDIT_DEFAULTS merged with ``audit:``)
+    audit: dict[str, Any] = field(default_factory=lambda: dict(AUDIT_DEFAULTS))
 
     def target(self, name: str) -> Target:
         for t in self.targets:
@@ -317,6 +334,7 @@ def parse_inventory(raw: Any, path: Path | str = "<inventory>") -> Inventory:
         check_tasks=check_tasks,
         maintenance_redis_conn_id=maintenance.get("redis_conn_id"),
         security=v.security(raw.get("security")),
+        audit=v.audit(raw.get("audit")),
         targets=tuple(targets),
         schedules=schedules,
         artifacts_base=base.rstrip("/"),
@@ -499,6 +517,32 @@ class _Validator:
             self.fail("security.max_superusers", f"must be a whole number >= 0, got {most!r}")
         out["max_superusers"] = most
         return out
+
+    def audit(self, raw: Any) -> dict[str, Any]:
+        """AUDIT_DEFAULTS merged with ``audit:``; objectives are positive numbers, targets are known names."""
+        raw = self.mapping(raw, "audit")
+        out = dict(AUDIT_DEFAULTS)
+        for key, value in raw.items():
+            if key not in AUDIT_DEFAULTS:
+                self.fail(f"audit.{key}", f"unknown key; expected one of {sorted(AUDIT_DEFAULTS)}")
+            problem = _type_problem(AUDIT_DEFAULTS[key], value) if AUDIT_DEFAULTS[key] is not None else (
+                None if isinstance(value, str) and value else f"must be a target name, got {value!r}")
+            if problem:
+                self.fail(f"audit.{key}", problem)
+            out[key] = value
+        out["sysctl_root"] = _resolve(self.path, out["sysctl_root"])
+        out["objectives"] = {**AUDIT_DEFAULTS["objectives"], **self._objectives(out["objectives"], "audit.objectives")}
+        out["target_objectives"] = {name: self._objectives(self.mapping(o, f"audit.target_objectives.{name}"),
+                                                           f"audit.target_objectives.{name}")
+                                    for name, o in out["target_objectives"].items()}
+        return out
+
+    def _objectives(self, raw: dict, where: str) -> dict[str, float]:
+        for key, value in raw.items():
+            if key not in AUDIT_DEFAULTS["objectives"]:
+                self.fail(f"{where}.{key}", f"unknown objective; expected one of {sorted(AUDIT_DEFAULTS['objectives'])}")
+            self.positive(value, f"{where}.{key}")
+        return {k: float(v) for k, v in raw.items()}
 
 
 class _FieldErrors:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+from markupsafe import Markup
 
 from include.checks.base import CheckResult
 from include.report import Report
@@ -31,7 +32,21 @@ def _environment(autoescape: bool) -> jinja2.Environment:
                              undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
                              keep_trailing_newline=True)
     env.filters["colour"] = lambda status: STATUS_COLOUR.get(str(status), OTHER_COLOUR)
+    env.filters["svg_chart"] = _svg_chart
     return env
+
+
+def _svg_chart(chart: dict[str, Any]) -> Markup:
+    """A chart's data drawn as inline SVG (matplotlib, imported only by reports that draw charts)."""
+    from include.monthly.charts import svg
+
+    return Markup(svg(chart))  # noqa: S704 - matplotlib writes the SVG and escapes the text it holds
+
+
+def _template(report: Report, ext: str) -> str:
+    """The routine's own template (``<routine>.<ext>.j2``) when it has one, else the common one."""
+    own = f"{report.routine}.{ext}.j2"
+    return own if (TEMPLATES / own).is_file() else f"report.{ext}.j2"
 
 
 def render_template(name: str, **values: Any) -> str:
@@ -44,12 +59,12 @@ def render_json(report: Report) -> str:
 
 
 def render_markdown(report: Report) -> str:
-    text = render_template("report.md.j2", **_view(report))
+    text = render_template(_template(report, "md"), **_view(report))
     return text.rstrip("\n") + "\n"
 
 
 def render_html(report: Report) -> str:
-    return render_template("report.html.j2", **_view(report))
+    return render_template(_template(report, "html"), **_view(report))
 
 
 RENDERERS = {"json": render_json, "md": render_markdown, "html": render_html}

@@ -1,0 +1,77 @@
+"""Performance, month over month, from the catalog: latency, slow statements, cache hit ratios, errors and
+connections of every target, this month against the month before, with change and direction; and
+Aegis's own routines: runs and the verdicts/outcomes they ended with. Reads only the catalog.
+
+Counters (``*_total``) are compared by how much they grew within each month; other metrics by their
+mean. For hit ratios higher is better; for everything else here lower is better.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from datetime import datetime
+from statistics import mean
+from typing import Any
+
+from include.catalog import iso
+from include.checks.base import WARNING, CheckResult
+
+WATCHED = re.compile(r"latency|_ms$|slow|hit_ratio|hit_pct|error|connection|threads_connected|clients|deadlock"
+                     r"|rejected|evict")
+HIGHER_IS_BETTER = re.compile(r"hit_ratio|hit_pct")
+#: A change this big (percent) in the worse direction is a warning.
+WORSE_PCT = 25.0
+#: States a routine's run ends in that count as a failure.
+FAILED_STATES = {"critical", "failed", "rolled-back", "rollback-failed", "not-run"}
+
+
+def month_value(metric: str, values: list[float]) -> float | None:
+    if not values:
+        return None
+    return values[-1] - values[0] if metric.endswith("_total") else mean(values)
+
+
+def compare(metric: str, series: list[tuple[str, float]], previous_start: datetime, start: datetime,
+            end: datetime) -> dict[str, Any]:
+    """This month's value (mean, or growth of a counter) against last month's: change, percent, direction."""
+    this = month_value(metric, [v for at, v in series if iso(start) <= at < iso(end)])
+    last = month_value(metric, [v for at, v in series if iso(previous_start) <= at < iso(start)])
+    row: dict[str, Any] = {"metric": metric, "this_month": _round(this), "last_month": _round(last)}
+    if this is None or last is None:
+        return {**row, "direction": "no comparison"}
+    change = this - last
+    pct = 100.0 * change / abs(last) if last else None
+    better = (change > 0) == bool(HIGHER_IS_BETTER.search(metric))
+    direction = "same" if abs(change) < 1e-9 else ("better" if better else "worse")
+    return {**row, "change": _round(change), "change_pct": None if pct is None else round(pct, 1),
+            "direction": direction}
+
+
+def target_performance(catalog, target, previous_start: datetime, start: datetime, end: datetime) -> dict[str, Any]:
+    result = CheckResult(target.name, target.kind, concern="performance")
+    rows = []
+    for metric in catalog.metric_names(target.name, previous_start):
+        if WATCHED.search(metric):
+            series = catalog.series(target.name, metric, previous_start)
+            rows.append(compare(metric, series, previous_start, start, end))
+    for r in rows:
+        if r["direction"] == "worse" and (r["change_pct"] is None or abs(r["change_pct"]) >= WORSE_PCT):
+            pct = "from 0" if r["change_pct"] is None else f"{r['change_pct']:+g}%"
+            result.add(WARNING, f"{r['metric']}: {r['last_month']} → {r['this_month']} ({pct}) month over month")
+    result.details["month_over_month"] = sorted(rows, key=lambda r: (r["direction"] != "worse", r["metric"]))
+    return result.to_dict()
+
+
+def routines(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Aegis's own runs of the month per routine: how many, how they ended, how many failed."""
+    by_routine: dict[str, Counter] = {}
+    for run in runs:
+        by_routine.setdefault(run["routine"], Counter())[run["status"]] += 1
+    return [{"routine": name, "runs": sum(states.values()), "states": dict(states),
+             "failures": sum(n for s, n in states.items() if s in FAILED_STATES)}
+            for name, states in sorted(by_routine.items())]
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 4)
