@@ -16,7 +16,8 @@ from include.catalog import Catalog
 from include.inventory import parse_inventory
 from include.monthly.findings import compare_and_record
 from include.monthly.security_audit import airflow_rules, audit_target, kernel_rules
-from tests.conftest import mysql_run, start_redis_server
+from include.clients.redis import private_server
+from tests.helpers import mysql_run
 
 END = datetime(2026, 6, 1, 5, 0, tzinfo=UTC)
 
@@ -66,9 +67,7 @@ def test_postgres_role_whose_password_never_expires(tmp_path, monkeypatch, pg_da
 
 
 def test_redis_without_a_password_is_critical_and_with_one_is_not(tmp_path, monkeypatch, redis_server):
-    (tmp_path / "locked").mkdir()
-    proc, locked_port = start_redis_server(tmp_path / "locked")
-    try:
+    with private_server() as locked_port:
         redis.Redis(port=locked_port, socket_timeout=2).config_set("requirepass", "s3cret-never-shown")
         monkeypatch.setenv("AIRFLOW_CONN_A_OPEN", f"redis://127.0.0.1:{redis_server}/0")
         monkeypatch.setenv("AIRFLOW_CONN_A_LOCKED", f"redis://:s3cret-never-shown@127.0.0.1:{locked_port}/0")
@@ -76,9 +75,6 @@ def test_redis_without_a_password_is_critical_and_with_one_is_not(tmp_path, monk
                                              {"name": "locked", "kind": "redis", "conn_id": "a_locked"}])
         open_row = audit_target(inventory, inventory.target("open"))
         locked_row = audit_target(inventory, inventory.target("locked"))
-    finally:
-        proc.terminate()
-        proc.wait(10)
     rule = rules_of(open_row)["redis.login_without_password"]
     assert rule["severity"] == "critical" and rule["evidence"] == "accepted" and "requirepass" in rule["fix"]
     assert open_row["status"] == "critical"

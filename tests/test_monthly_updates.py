@@ -87,5 +87,5 @@ def test_a_proposed_conf_passes_the_planned_update_form_once_its_release_root_is
     assert conf["release_version"] == "openssh-client_1_9.2p1-2+deb12u10"
     (tmp_path / "releases" / conf["release_version"]).mkdir(parents=True)
     plan = build_plan(inventory, {**conf, "release_root": str(tmp_path)}, datetime(2026, 6, 1, tzinfo=UTC))
-    assert plan["dry_run"] is True and plan["targets"] == ["box"]
-    assert plan["release"]["command"] == ["apt-get", "install", "--only-upgrade", "-y", "openssh-client"]
+    assert plan.dry_run is True and plan.targets == ["box"]
+    assert plan.release.command == ["apt-get", "install", "--only-upgrade", "-y", "openssh-client"]

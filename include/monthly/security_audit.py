@@ -177,13 +177,13 @@ def as_row(target: str, kind: str, rules: list[dict[str, Any]], notes: list[str]
 
 def audit_target(inventory, target) -> dict[str, Any]:
     """Every rule for one target: the weekly scan (when its kind has one) plus this audit's own rules."""
-    from include.security import KIND_CHECKS
+    from include.kinds import spec
     from include.targets import endpoint_for
     from include.weekly.routine import security_target
 
     rules: list[dict[str, Any]] = []
     notes: list[str] = []
-    if target.kind in KIND_CHECKS:
+    if spec(target.kind).security:
         scan = security_target(inventory, target.name)
         if scan["status"] == "unreachable":
             return {**scan, "concern": "security"}
