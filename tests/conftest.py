@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
+pytest_plugins = ["tests.servers.fixtures"]  # private Prometheus / Alertmanager instances
 # Once per test session, however many times this module is imported.
 _HOME = Path(os.environ.get("AEGIS_TEST_AIRFLOW_HOME") or tempfile.mkdtemp(prefix="aegis-test-airflow-"))
 os.environ.update({
