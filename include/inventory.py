@@ -124,7 +124,7 @@ WEEKLY_COMMON = {"enabled": True}
 #: and how many PostgreSQL superusers that can log in are expected.
 SECURITY_DEFAULTS: dict[str, Any] = {"advisories": None, "writable_paths": [], "max_superusers": 2}
 TOP_LEVEL = {"version", "defaults", "schedules", "artifacts", "catalog", "alerting", "maintenance", "security",
-             "targets"}
+             "targets", "oncall", "incidents"}
 #: Keys of the ``defaults:`` section.
 DEFAULTS_KEYS = {"timeout_seconds", "thresholds", "check_tasks"}
 #: At most this many parallel check tasks per daily run; more targets share tasks (threads inside each),
@@ -189,6 +189,8 @@ class Inventory:
     maintenance_redis_conn_id: str | None = None
     #: the security scan's settings (SECURITY_DEFAULTS merged with ``security:``; folders resolved)
     security: dict[str, Any] = field(default_factory=lambda: dict(SECURITY_DEFAULTS))
+    #: the on-call rotation, escalation path and classification rules (``oncall:`` / ``incidents:``)
+    incidents: Any = None
 
     def target(self, name: str) -> Target:
         for t in self.targets:
@@ -314,7 +316,18 @@ def parse_inventory(raw: Any, path: Path | str = "<inventory>") -> Inventory:
         catalog_conn_id=catalog.get("conn_id"),
         catalog_path=_resolve(path, catalog.get("path", str(REPO_ROOT / ".aegis" / "catalog.db"))),
         alerting=alerting,
+        incidents=_incident_settings(v, raw),
     )
+
+
+def _incident_settings(v: "_Validator", raw: dict):
+    """``oncall:`` and ``incidents:`` checked by :mod:`include.incidents.settings`."""
+    from include.incidents.settings import SettingsError, parse
+
+    try:
+        return parse(raw.get("oncall"), raw.get("incidents"))
+    except SettingsError as exc:
+        v.fail(exc.where, str(exc).split(": ", 1)[1])
 
 
 def _resolve(inventory_file: Path, value: str) -> str:
