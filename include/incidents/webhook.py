@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Callable
 
+from fastapi import FastAPI, Header, HTTPException, Request
+
 from include.incidents.levels import UnknownSeverity, classify
 from include.incidents.settings import IncidentSettings
 from include.incidents.store import IncidentStore
@@ -105,8 +107,6 @@ def build_app(settings: Callable[[], IncidentSettings], store: Callable[[], Inci
               token: Callable[[], str]):
     """``POST /alerts`` behind ``Authorization: Bearer <token()>``: 401 without it, 403 when wrong, 422 for a
     payload :func:`parse_payload` refuses; 200 with what happened to each alert."""
-    from fastapi import FastAPI, Header, HTTPException, Request
-
     app = FastAPI(title="Aegis alert webhook")
 
     @app.post("/alerts")
