@@ -87,7 +87,7 @@ class AcknowledgeOperator(HITLOperator, SkipMixin):
 def _windows() -> list[float | None]:
     """Each step's acknowledgement window (minutes until the next step; the last waits without end)."""
     steps = load_inventory().incidents.escalation
-    gaps: list[float | None] = [b.after_minutes - a.after_minutes for a, b in zip(steps, steps[1:])]
+    gaps: list[float | None] = [b.after_minutes - a.after_minutes for a, b in zip(steps, steps[1:], strict=False)]
     gaps = gaps + [None]
     return (gaps + [None] * MAX_STEPS)[:MAX_STEPS]
 
@@ -178,7 +178,7 @@ def incident():
     needed = war_room_needed(opened)
     needed >> war_room >> record_war_room(opened)
     opened >> pages[0]
-    for a, b in zip(pages, pages[1:]):
+    for a, b in zip(pages, pages[1:], strict=False):
         a >> b
     ack = acknowledged(opened)
     pages >> ack

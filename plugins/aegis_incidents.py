@@ -7,7 +7,7 @@ the ``incident`` DAG (Airflow's own trigger, as the REST API does), repeats join
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from airflow.plugins_manager import AirflowPlugin
@@ -39,7 +39,7 @@ def _trigger(incident_id: int, conf: dict[str, Any]) -> str:
     from airflow.api.common.trigger_dag import trigger_dag
     from airflow.utils.types import DagRunTriggeredByType
 
-    run_id = f"incident-{incident_id}-{datetime.now(timezone.utc):%Y%m%dT%H%M%S}"
+    run_id = f"incident-{incident_id}-{datetime.now(UTC):%Y%m%dT%H%M%S}"
     trigger_dag(INCIDENT_DAG, triggered_by=DagRunTriggeredByType.REST_API, run_id=run_id, conf=conf,
                 triggering_user_name="alertmanager")
     return run_id

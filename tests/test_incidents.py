@@ -3,7 +3,7 @@ Alertmanager webhook (a real FastAPI app, real catalog) and the post-mortem."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import time_machine
@@ -76,16 +76,16 @@ def test_classification_rule_then_priority_then_severity():
 def test_rotation_follows_iso_weeks_and_overrides():
     s = settings()
     # 2026-01-01 is in ISO week 1, 2026-01-08 in week 2, 2026-01-15 in week 3, 2026-01-22 week 4 → first again
-    assert on_call(s, datetime(2026, 1, 1, 12, tzinfo=timezone.utc)) == {"primary": "alice", "secondary": "bob"}
-    assert on_call(s, datetime(2026, 1, 8, 12, tzinfo=timezone.utc)) == {"primary": "bob", "secondary": "charlie"}
-    assert on_call(s, datetime(2026, 1, 22, 12, tzinfo=timezone.utc))["primary"] == "alice"
-    christmas = datetime(2026, 12, 25, 12, tzinfo=timezone.utc)  # week 52: (52 - 1) % 3 → the first entry, overridden
+    assert on_call(s, datetime(2026, 1, 1, 12, tzinfo=UTC)) == {"primary": "alice", "secondary": "bob"}
+    assert on_call(s, datetime(2026, 1, 8, 12, tzinfo=UTC)) == {"primary": "bob", "secondary": "charlie"}
+    assert on_call(s, datetime(2026, 1, 22, 12, tzinfo=UTC))["primary"] == "alice"
+    christmas = datetime(2026, 12, 25, 12, tzinfo=UTC)  # week 52: (52 - 1) % 3 → the first entry, overridden
     assert on_call(s, christmas) == {"primary": "dora", "secondary": "bob"}
     assert on_call(s, christmas + timedelta(days=2))["primary"] == "alice"  # the override ends
 
 
 def test_escalation_path_follows_the_seed():
-    path = escalation_path(settings(), datetime(2026, 1, 8, 12, tzinfo=timezone.utc))
+    path = escalation_path(settings(), datetime(2026, 1, 8, 12, tzinfo=UTC))
     assert [(p.after_minutes, p.contact, p.person) for p in path] == [
         (0, "primary", "bob"), (15, "secondary", "charlie"), (30, "team_lead", "tina"), (60, "head", "henry")]
     assert path[0].email == "bob@example.com" and path[1].email is None
@@ -183,7 +183,7 @@ def test_postmortem_timeline_and_knowledge_base(store, tmp_path):
     inventory = parse_inventory({"targets": TARGETS, "oncall": ONCALL, "artifacts": {"base": str(tmp_path / "art")}},
                                 tmp_path / "inventory.yaml")
     labels = am_alert()["labels"]
-    t0 = datetime(2026, 12, 1, 10, 0, tzinfo=timezone.utc)
+    t0 = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
     with time_machine.travel(t0, tick=False):
         opened = response.open_incident(store, inventory.incidents, {"labels": labels, "annotations": {}}, "run-1")
     assert opened["level"] == "P2" and opened["war_room"] and opened["known"] == []

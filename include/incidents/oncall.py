@@ -46,4 +46,4 @@ def escalation_path(settings: IncidentSettings, opened_at: datetime) -> list[Pag
 
 def windows(path: list[Page]) -> list[float | None]:
     """Minutes each page waits for an acknowledgement before the next (the last waits without end)."""
-    return [nxt.after_minutes - cur.after_minutes for cur, nxt in zip(path, path[1:])] + [None]
+    return [nxt.after_minutes - cur.after_minutes for cur, nxt in zip(path, path[1:], strict=False)] + [None]

@@ -7,7 +7,7 @@ artifact store is here, testable without a scheduler.
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from include.incidents import postmortem
@@ -114,4 +114,4 @@ def close(store: IncidentStore, inventory, incident_id: int, fix: str, troublesh
 
 
 def now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)

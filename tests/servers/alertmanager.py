@@ -8,7 +8,7 @@ silences. The routing is a test's own (``route``/``receivers``), default: one re
 from __future__ import annotations
 
 import shutil
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -58,7 +58,7 @@ class Alertmanager:
         return response.json()
 
     def silence(self, matchers: list[dict[str, Any]], minutes: float = 60, comment: str = "test") -> str:
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         body = {"matchers": matchers, "startsAt": now.isoformat(), "endsAt": (now + timedelta(minutes=minutes)).isoformat(),
                 "createdBy": "tests", "comment": comment}
         response = httpx.post(f"{self.url}/api/v2/silences", json=body, timeout=10)
@@ -77,7 +77,7 @@ class Alertmanager:
 
 def alert(name: str, severity: str | None = None, minutes: float = 30, **labels: str) -> dict[str, Any]:
     """An alert as Prometheus posts it, firing for ``minutes`` from now."""
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     all_labels = {"alertname": name, **labels}
     if severity is not None:
         all_labels["severity"] = severity
