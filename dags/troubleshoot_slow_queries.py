@@ -1,0 +1,80 @@
+"""Troubleshooting: slow queries (the seed's 3.3), runnable alone or from an incident.
+
+``find_slow`` lists statements running longer than ``min_seconds`` on the chosen PostgreSQL or
+MySQL/MariaDB target (normalised: no literals). ``approve_cancel`` asks a person, naming the slowest
+statement and its session; ``cancel_query`` cancels it only when approved and only if the same session
+still runs the same statement (``pg_cancel_backend`` / ``KILL QUERY``). Refused: nothing is touched.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pendulum
+from airflow.providers.standard.operators.hitl import ApprovalOperator
+from airflow.sdk import Param, dag, get_current_context, task
+from airflow.sdk.exceptions import AirflowSkipException
+
+from include.dag_defaults import DEFAULT_ARGS
+
+
+def _connect(target_name: str):
+    """The one place this DAG opens a database connection (writable: cancelling needs it)."""
+    from include.checks import mysql, postgres
+    from include.inventory import load_inventory
+    from include.targets import endpoint_for
+
+    target = load_inventory().target(target_name)
+    endpoint = endpoint_for(target)
+    if target.kind == "postgres":
+        return target.kind, postgres.connect(endpoint, 10, read_only=False, application_name="aegis-troubleshoot")
+    if target.kind == "mysql":
+        return target.kind, mysql.connect(endpoint, 10)
+    raise ValueError(f"target {target_name!r} is {target.kind}; slow queries are PostgreSQL or MySQL only")
+
+
+@dag(schedule=None, start_date=pendulum.datetime(2026, 1, 1, tz="UTC"), catchup=False, default_args=DEFAULT_ARGS,
+     tags=["aegis", "troubleshooting"], doc_md=__doc__,
+     params={"target": Param("postgres", type="string", title="Target (PostgreSQL or MySQL)"),
+             "min_seconds": Param(10, type="number", minimum=0, title="Slower than (seconds)")})
+def troubleshoot_slow_queries():
+    @task
+    def find_slow() -> dict[str, Any] | None:
+        """List the slow statements; the slowest goes to the approval."""
+        from include.incidents.slow_queries import find_mysql, find_postgres
+
+        params = get_current_context()["params"]
+        kind, conn = _connect(params["target"])
+        with conn:
+            found = (find_postgres if kind == "postgres" else find_mysql)(conn, params["min_seconds"])
+        for q in found:
+            print(f"{q.seconds:8.1f} s  pid/id {q.pid}  {q.user}@{q.database}  {q.query}")
+        if not found:
+            raise AirflowSkipException("no statement runs longer than the threshold")
+        return max(found, key=lambda q: q.seconds).to_dict()
+
+    slowest = find_slow()
+    approve = ApprovalOperator(
+        task_id="approve_cancel", subject="Cancel this statement?",
+        body=("Session {{ ti.xcom_pull(task_ids='find_slow')['pid'] }} "
+              "(started {{ ti.xcom_pull(task_ids='find_slow')['session'] }}), running "
+              "{{ ti.xcom_pull(task_ids='find_slow')['seconds'] | round(1) }} s:\n\n"
+              "`{{ ti.xcom_pull(task_ids='find_slow')['query'] }}`"),
+        defaults="Reject", doc_md="Approve to cancel exactly this statement in exactly this session.")
+
+    @task
+    def cancel_query(slow: dict[str, Any]) -> dict[str, Any]:
+        """Cancel it if approved and still the same session; say why not otherwise."""
+        from include.incidents.slow_queries import SlowQuery, cancel
+
+        answer = get_current_context()["ti"].xcom_pull(task_ids="approve_cancel") or {}
+        kind, conn = _connect(get_current_context()["params"]["target"])
+        with conn:
+            outcome = cancel(conn, SlowQuery(**slow), (answer.get("chosen_options") or ["Reject"])[0])
+        print(outcome)
+        return outcome
+
+    slowest >> approve >> cancel_query(slowest)
+
+
+troubleshoot_slow_queries()
