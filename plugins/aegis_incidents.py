@@ -1,4 +1,5 @@
-"""Airflow plugin: the Alertmanager webhook (``POST /aegis-incidents/alerts``) in Airflow's API server.
+"""Airflow plugin: the Alertmanager webhook (``POST /aegis-incidents/alerts``) and Aegis's routine metrics
+(``GET /aegis-incidents/metrics``, for Prometheus) in Airflow's API server.
 
 Point an Alertmanager ``webhook_config`` at it with ``http_config.authorization.credentials`` set to the
 password of the Airflow connection ``aegis_alert_webhook``; a firing alert opens an incident and triggers
@@ -45,10 +46,17 @@ def _trigger(incident_id: int, conf: dict[str, Any]) -> str:
     return run_id
 
 
+def _metrics() -> str:
+    from include.catalog import Catalog
+    from include.incidents.metrics import render
+
+    return render(Catalog.for_inventory(_inventory()))
+
+
 def _app():
     from include.incidents.webhook import build_app
 
-    return build_app(lambda: _inventory().incidents, _store, _trigger, _token)
+    return build_app(lambda: _inventory().incidents, _store, _trigger, _token, _metrics)
 
 
 class AegisIncidentsPlugin(AirflowPlugin):

@@ -204,3 +204,41 @@ def test_postmortem_timeline_and_knowledge_base(store, tmp_path):
     assert nxt["id"] != opened["id"]
     assert {k["fix"] for k in nxt["known"]} == {"restarted the game server"}
     assert all(k["incident_id"] == opened["id"] for k in nxt["known"])
+
+
+# ---------------------------------------------------------------------------------------- Aegis's own metrics
+def _reasons(*pairs):
+    return {"status": "critical", "reasons": [{"target": t, "level": lvl, "message": "m"} for t, lvl in pairs]}
+
+
+def test_routine_metrics_for_the_aegis_rules(tmp_path, store):
+    import shutil
+    import subprocess
+
+    from include.incidents.metrics import render
+
+    catalog = Catalog(f"sqlite:///{tmp_path / 'catalog.db'}")
+    day = datetime(2026, 12, 1, tzinfo=UTC)
+    with time_machine.travel(day, tick=False):
+        catalog.record_check_run("backup", day, "r0", "complete", None, {}, [])
+    for i, pairs in enumerate([[("db-1", "critical"), ("db-2", "critical")],   # oldest
+                               [("db-1", "critical"), ("db-2", "warning")],
+                               [("db-1", "unreachable")]]):                     # newest
+        with time_machine.travel(day + timedelta(days=i + 1), tick=False):
+            catalog.record_check_run("daily_health_check", day + timedelta(days=i + 1), f"r{i}", "critical",
+                                     None, _reasons(*pairs), [])
+    with time_machine.travel(day + timedelta(days=5), tick=False):
+        catalog.record_check_run("backup", day + timedelta(days=5), "r9", "failed", None, {}, [])
+    catalog.backup_started("s1", "pg", "postgres", "file:///x")
+    catalog.backup_state("s1", "verified")
+    text = render(catalog)
+    values = dict(line.rsplit(" ", 1) for line in text.splitlines() if not line.startswith("#"))
+    assert float(values['aegis_routine_last_success_timestamp_seconds{routine="backup"}']) == day.timestamp()
+    assert float(values['aegis_routine_last_success_timestamp_seconds{routine="daily_health_check"}']) == \
+        (day + timedelta(days=3)).timestamp()
+    assert values['aegis_target_consecutive_critical_checks{target="db-1"}'] == "3"
+    assert values['aegis_target_consecutive_critical_checks{target="db-2"}'] == "0"
+    assert 'aegis_backup_newest_verified_timestamp_seconds{target="pg"}' in values
+    if shutil.which("promtool"):
+        lint = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True, text=True, timeout=30)
+        assert "error" not in (lint.stdout + lint.stderr).lower(), lint.stdout + lint.stderr

@@ -104,20 +104,34 @@ def handle(alerts: list[Alert], store: IncidentStore, trigger: Trigger) -> list[
     return outcome
 
 
+def check_bearer(authorization: str | None, expected: str) -> None:
+    """401 without a bearer credential, 403 with a wrong one (compared in constant time)."""
+    if not authorization or not authorization.startswith("Bearer "):
+        raise HTTPException(401, "missing bearer credential (Authorization: Bearer <token>)",
+                            headers={"WWW-Authenticate": "Bearer"})
+    if not expected or not hmac.compare_digest(authorization[7:].encode(), expected.encode()):
+        raise HTTPException(403, "wrong bearer credential")
+
+
 def build_app(settings: Callable[[], IncidentSettings], store: Callable[[], IncidentStore], trigger: Trigger,
-              token: Callable[[], str]):
+              token: Callable[[], str], metrics: Callable[[], str] | None = None):
     """``POST /alerts`` behind ``Authorization: Bearer <token()>``: 401 without it, 403 when wrong, 422 for a
-    payload :func:`parse_payload` refuses; 200 with what happened to each alert."""
+    payload :func:`parse_payload` refuses; 200 with what happened to each alert. ``GET /metrics`` (same
+    credential): Aegis's routine metrics for Prometheus (:mod:`include.incidents.metrics`)."""
+    from fastapi.responses import PlainTextResponse
+
     app = FastAPI(title="Aegis alert webhook")
+
+    @app.get("/metrics", response_class=PlainTextResponse)
+    def routine_metrics(authorization: str | None = Header(default=None)) -> str:
+        check_bearer(authorization, token())
+        if metrics is None:
+            raise HTTPException(404, "no metrics configured")
+        return metrics()
 
     @app.post("/alerts")
     async def alerts(request: Request, authorization: str | None = Header(default=None)) -> dict[str, Any]:
-        if not authorization or not authorization.startswith("Bearer "):
-            raise HTTPException(401, "missing bearer credential (Authorization: Bearer <token>)",
-                                headers={"WWW-Authenticate": "Bearer"})
-        expected = token()
-        if not expected or not hmac.compare_digest(authorization[7:].encode(), expected.encode()):
-            raise HTTPException(403, "wrong bearer credential")
+        check_bearer(authorization, token())
         try:
             payload = await request.json()
         except ValueError:
