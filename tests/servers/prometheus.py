@@ -64,6 +64,7 @@ class Exporter:
 
     def __init__(self) -> None:
         self.values: dict[str, float] = {}
+        self.healthy = True  # False: /metrics answers 503, so Prometheus records up == 0 for the scrape
         exporter = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -72,7 +73,8 @@ class Exporter:
 
             def do_GET(self):
                 body = "".join(f"{name} {value}\n" for name, value in sorted(exporter.values.items())).encode()
-                self.send_response(200 if self.path == "/metrics" else 404)
+                ok = self.path == "/metrics" and exporter.healthy
+                self.send_response(200 if ok else 503 if self.path == "/metrics" else 404)
                 self.send_header("Content-Type", "text/plain; version=0.0.4")
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
