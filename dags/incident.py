@@ -82,8 +82,8 @@ class AcknowledgeOperator(HITLOperator, SkipMixin):
                 self.skip(ti=context["ti"], tasks=later)
         else:
             who = user.get("name") or "nobody"
-            store.event(incident["id"], "escalation",
-                        f"step {self.step} ({step['person']}): {'escalated by ' + who if user else 'no acknowledgement in time'}")
+            why = f"escalated by {who}" if user else "no acknowledgement in time"
+            store.event(incident["id"], "escalation", f"step {self.step} ({step['person']}): {why}")
         return result
 
 
@@ -129,18 +129,22 @@ def incident():
     from include.incidents.response import WAR_ROOM
 
     war_room = HITLOperator(task_id="war_room_checklist", subject="War room checklist (P1/P2)",
-                            body="Tick what is done; every ticked step goes on the incident timeline.",
+                            body="Tick what is done; every ticked step goes on the incident timeline. The run "
+                                 "ends once the commander has answered.",
                             options=list(WAR_ROOM), multiple=True,
                             doc_md="The seed's war-room checklist (roles, first 15 minutes, updates, after).")
 
     @task
     def record_war_room(incident: dict[str, Any]) -> list[str]:
         """Every ticked war-room step on the incident timeline, with who ticked it."""
+        from datetime import datetime
+
         answer = get_current_context()["ti"].xcom_pull(task_ids="war_room_checklist") or {}
         user = (answer.get("responded_by_user") or {}).get("name")
+        at = datetime.fromisoformat(str(answer["responded_at"])) if answer.get("responded_at") else None
         store = _store()
         for step in answer.get("chosen_options", []):
-            store.event(incident["id"], "step", f"war room: {step}", actor=user)
+            store.event(incident["id"], "step", f"war room: {step}", actor=user, at=at)
         return answer.get("chosen_options", [])
 
     pages = [AcknowledgeOperator(task_id=f"page_{n}", step=n, window_minutes=w,
@@ -168,7 +172,8 @@ def incident():
         context = get_current_context()
         store = _store()
         store.resolve(incident["id"], "hand (wait_for_resolution marked success)", "resolved by hand")
-        return close(store, load_inventory(), incident["id"], context["params"].get("fix") or "")
+        return close(store, load_inventory(), incident["id"], context["params"].get("fix") or "",
+                     annotations=incident["annotations"])
 
     @task
     def write_report(incident: dict[str, Any], closed: dict[str, Any]) -> None:

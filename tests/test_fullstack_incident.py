@@ -166,6 +166,12 @@ def test_alert_to_incident_escalation_acknowledgement_resolution_postmortem(stac
     server.wait_until("escalation to stop", lambda: task_states(server, run_id).get("page_3") == "skipped", 240)
     assert task_states(server, run_id).get("page_4") == "skipped"
     assert incidents(stack["catalog"])[0]["acknowledged_by"] == "bob"
+    # P2: the war room's commander ticks the first steps of the checklist
+    assert task_states(server, run_id)["war_room_checklist"] == "awaiting_input"
+    ticked = bob.patch(f"/api/v2/dags/{DAG_ID}/dagRuns/{quote(run_id, safe='')}/taskInstances/"
+                       "war_room_checklist/-1/hitlDetails",
+                       json={"chosen_options": ["Incident Commander assigned", "Impact scoped"]})
+    assert ticked.status_code == 200, ticked.text
 
     time.sleep(3)
     exporter.healthy = True  # back: the alert resolves, Alertmanager says so, the incident closes
@@ -181,8 +187,9 @@ def test_alert_to_incident_escalation_acknowledgement_resolution_postmortem(stac
     text = open(closed["postmortem_uri"].removeprefix("file://")).read()
     timeline = [line for line in text.splitlines() if line.startswith("- ") and ":" in line[2:10]]
     kinds = [line.split(" - ", 1)[1].split(":")[0] for line in timeline]
-    assert kinds[:6] == ["opened", "page", "escalation", "page", "acknowledged", "resolved"], text
+    assert kinds == ["opened", "page", "escalation", "page", "acknowledged", "step", "step", "resolved"], text
     assert "alice" in timeline[1] and "bob" in timeline[3] and "(bob)" in timeline[4]
+    assert "Incident Commander assigned" in text and "Impact scoped" in text
     with sqlite3.connect(stack["catalog"]) as conn:
         at = {kind: ts for kind, ts in conn.execute("select kind, at from aegis_incident_events where kind in "
                                                     "('opened', 'acknowledged', 'resolved')")}

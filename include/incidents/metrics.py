@@ -12,7 +12,7 @@ Read from the catalog and rendered in the Prometheus text format; served at
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import sqlalchemy as sa
 
@@ -28,7 +28,7 @@ CRITICAL_LEVELS = ("critical", "unreachable", "missing")
 
 
 def _ts(value: datetime) -> float:
-    return (value if value.tzinfo else value.replace(tzinfo=timezone.utc)).timestamp()
+    return (value if value.tzinfo else value.replace(tzinfo=UTC)).timestamp()
 
 
 def _label(value: str) -> str:

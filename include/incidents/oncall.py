@@ -36,7 +36,7 @@ def escalation_path(settings: IncidentSettings, opened_at: datetime) -> list[Pag
     """The escalation steps with the people on call when the incident opened; steps whose role has
     nobody (no team lead configured, say) are left out."""
     people = {**on_call(settings, opened_at), "team_lead": settings.team_lead, "head": settings.head}
-    pages = []
+    pages: list[Page] = []
     for step in settings.escalation:
         person = people.get(step.contact)
         if person:

@@ -8,7 +8,7 @@ from typing import Any
 from include.checks.base import CRITICAL, OK, WARNING
 
 
-def publish_incident(inventory, incident: dict[str, Any], closed: dict[str, Any], context: dict[str, Any]) -> dict:
+def publish_incident(inventory, incident: dict[str, Any], closed: dict[str, Any], context: Any) -> dict:
     from include.publish import AlertWhen, publish
     from include.report import Report
 
@@ -17,8 +17,9 @@ def publish_incident(inventory, incident: dict[str, Any], closed: dict[str, Any]
     status = CRITICAL if level in ("P1", "P2") else WARNING if level == "P3" else OK
     row = {"target": f"INC-{incident['id']}", "kind": "incident", "status": status,
            "findings": [{"level": status, "message": f"{level}: {incident['title']}"}] if status != OK else [],
-           "metrics": {}, "details": {"acknowledged_by": record["acknowledged_by"], "resolved_by": record["resolved_by"],
-                                      "postmortem": closed["postmortem"], "runbook": incident["runbook"]["name"]}}
+           "metrics": {}, "details": {"acknowledged_by": record["acknowledged_by"],
+                                      "resolved_by": record["resolved_by"], "postmortem": closed["postmortem"],
+                                      "runbook": incident["runbook"]["name"]}}
     opened = datetime.fromisoformat(record["opened_at"])
     resolved = datetime.fromisoformat(record["resolved_at"]) if record["resolved_at"] else opened
     report = Report.build("incident", f"Incident INC-{incident['id']} ({level}): {incident['title']}",

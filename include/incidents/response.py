@@ -50,9 +50,8 @@ def open_incident(store: IncidentStore, settings, conf: dict[str, Any], run_id: 
         labels = {str(k): str(v) for k, v in (conf.get("labels") or {}).items()}
         if not labels.get("alertname"):
             raise ValueError("labels.alertname is required (the form's 'labels' field)")
-        level = classify(labels, settings).name
         title = (conf.get("annotations") or {}).get("summary") or labels["alertname"]
-        incident_id, _ = store.open_or_join(labels, title, level, actor="form")
+        incident_id, _ = store.open_or_join(labels, title, classify(labels, settings).name, actor="form")
         incident = store.get(incident_id)
     store.attach_run(incident["id"], run_id)
     path = escalation_path(settings, incident["opened_at"])
@@ -82,7 +81,8 @@ def page(store: IncidentStore, alerting: dict[str, Any], incident: dict[str, Any
     """Page ``step.person`` through the notifiers (e-mail to them when known) and put it on the timeline."""
     from include.alerting import send_alert
 
-    subject = f"[Aegis {incident['level']}] INC-{incident['id']}: {incident['title']} — page {step.level} ({step.contact})"
+    subject = (f"[Aegis {incident['level']}] INC-{incident['id']}: {incident['title']}"
+               f" — page {step.level} ({step.contact})")
     text = (f"{step.person}, you are paged as {step.contact} for INC-{incident['id']} ({incident['level']}).\n"
             f"Acknowledge in Airflow: {ack_url or 'the incident run, task page_' + str(step.level)}\n"
             f"Runbook: {incident['runbook']['steps']}\n")
@@ -92,21 +92,24 @@ def page(store: IncidentStore, alerting: dict[str, Any], incident: dict[str, Any
     return outcome
 
 
-def close(store: IncidentStore, inventory, incident_id: int, fix: str, troubleshooting: str = "") -> dict[str, Any]:
-    """Write the post-mortem into the artifact store, link it from the incident, teach the knowledge base."""
+def close(store: IncidentStore, inventory, incident_id: int, fix: str, troubleshooting: str = "",
+          annotations: dict[str, str] | None = None) -> dict[str, Any]:
+    """Write the post-mortem into the artifact store, link it from the incident, teach the knowledge base
+    (keyed by :func:`signatures_of`: the alert's ``error_signature`` annotation too, when it has one)."""
     from include.artifacts import artifact_folder
 
     incident = store.get(incident_id)
-    conf_annotations: dict[str, str] = {}
-    known = store.known_fixes(signatures_of(incident["labels"], conf_annotations), excluding=incident_id)
+    sigs = signatures_of(incident["labels"], annotations or {})
+    known = store.known_fixes(sigs, excluding=incident_id)
     text = postmortem.render(incident, store.timeline(incident_id), known, troubleshooting)
     folder = artifact_folder(inventory, "postmortems", f"INC-{incident_id}")
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "postmortem.md"
     path.write_text(text)
     store.set_postmortem(incident_id, str(path))
-    summary = f"{incident['title']} ({incident['level']}, {postmortem.duration_text(incident['opened_at'], incident['resolved_at'])})"
-    for sig in signatures_of(incident["labels"], conf_annotations):
+    took = postmortem.duration_text(incident["opened_at"], incident["resolved_at"])
+    summary = f"{incident['title']} ({incident['level']}, {took})"
+    for sig in sigs:
         store.learn(incident_id, sig, summary, fix or "not recorded")
     log.info("post-mortem of INC-%s written: %s", incident_id, path)
     return {"postmortem": str(path), "incident": {k: (v.isoformat() if isinstance(v, datetime) else v)

@@ -104,7 +104,7 @@ class IncidentStore:
                 return int(found), False
             new_id = conn.execute(incidents.insert().values(
                 signature=sig, alertname=labels.get("alertname", "?"), title=title, level=level, state="open",
-                labels=json.dumps(labels, sort_keys=True), opened_at=at)).inserted_primary_key[0]
+                labels=json.dumps(labels, sort_keys=True), opened_at=at)).inserted_primary_key[0]  # type: ignore[index]
             conn.execute(events.insert().values(incident_id=new_id, at=at, kind="opened", actor=actor,
                                                 detail=f"{level}: {title}"))
             conn.commit()

@@ -17,9 +17,9 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import FastAPI, Header, HTTPException, Request
+from fastapi import Body, FastAPI, Header, HTTPException
 
 from include.incidents.levels import UnknownSeverity, classify
 from include.incidents.settings import IncidentSettings
@@ -129,13 +129,12 @@ def build_app(settings: Callable[[], IncidentSettings], store: Callable[[], Inci
             raise HTTPException(404, "no metrics configured")
         return metrics()
 
+    # A plain (sync) endpoint: FastAPI runs it on a worker thread, so its blocking catalog and Airflow
+    # database work (a scoped session per thread) never runs on, or shares a session with, the event loop.
     @app.post("/alerts")
-    async def alerts(request: Request, authorization: str | None = Header(default=None)) -> dict[str, Any]:
+    def alerts(payload: Annotated[Any, Body()] = None,
+               authorization: Annotated[str | None, Header()] = None) -> dict[str, Any]:
         check_bearer(authorization, token())
-        try:
-            payload = await request.json()
-        except ValueError:
-            raise HTTPException(422, "the body is not JSON") from None
         try:
             parsed = parse_payload(payload, settings())
         except PayloadError as exc:
