@@ -1,7 +1,8 @@
 """Slow statements (the seed's 3.3): find them, and cancel one only after an approval that names it.
 
 The approval names the statement normalised (literals replaced by ``?``: no value reaches a log or a
-page) and its session: PostgreSQL ``pid`` + ``backend_start``, MySQL/MariaDB thread ``id`` + the statement.
+page) and its session: PostgreSQL ``pid`` + ``backend_start``, MySQL/MariaDB thread ``id`` + the statement and
+its running time.
 Before acting the session is looked up again; if it is gone, is another session that reuses the pid/id,
 or now runs another statement, nothing is cancelled.
 """
@@ -68,9 +69,16 @@ def find_mysql(conn, min_seconds: float = 10) -> list[SlowQuery]:
 
 
 def same_session(now: list[SlowQuery], approved: SlowQuery) -> SlowQuery | None:
-    """The approved statement if it still runs in the same session (pid/id, session start, statement)."""
-    return next((q for q in now if (q.pid, q.session, q.query) == (approved.pid, approved.session, approved.query)),
-                None)
+    """The approved statement if it still runs in the same session: same pid/id, session start and statement,
+    and (MySQL, which has no session start) running at least as long as when it was approved — a statement
+    run again in that thread has started over."""
+    for q in now:
+        if (q.pid, q.session, q.query) != (approved.pid, approved.session, approved.query):
+            continue
+        if approved.kind == "mysql" and q.seconds < approved.seconds:
+            continue
+        return q
+    return None
 
 
 def cancel(conn, approved: SlowQuery, approval: str) -> dict[str, Any]:
