@@ -54,6 +54,15 @@ class FakeCluster:
     def patch_namespaced_deployment(self, name: str, namespace: str, body: dict, **kw) -> k8s.V1Deployment:
         dep = self._find(name, namespace)
         self.calls.append(("patch_deployment", body))
+        if "replicas" in body["spec"]:  # kubectl scale
+            dep.spec.replicas = body["spec"]["replicas"]
+            return dep
+        annotations = body["spec"]["template"].get("metadata", {}).get("annotations")
+        if annotations:  # kubectl rollout restart
+            dep.spec.template.metadata = dep.spec.template.metadata or k8s.V1ObjectMeta()
+            dep.spec.template.metadata.annotations = {**(dep.spec.template.metadata.annotations or {}), **annotations}
+            dep.metadata.generation += 1
+            return dep
         for change in body["spec"]["template"]["spec"]["containers"]:
             for c in dep.spec.template.spec.containers:
                 if c.name == change["name"]:
