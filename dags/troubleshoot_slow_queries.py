@@ -1,7 +1,8 @@
 """Troubleshooting: slow queries (the seed's 3.3), runnable alone or from an incident.
 
 ``find_slow`` lists statements running longer than ``min_seconds`` on the chosen PostgreSQL or
-MySQL/MariaDB target (normalised: no literals). ``approve_cancel`` asks a person, naming the slowest
+MySQL/MariaDB target (normalised: no literals), with ``pg_stat_statements`` when installed, or MySQL's locked
+tables, slow log (when on, as a table) and zero-cardinality indexes of ``schemas``. ``approve_cancel`` asks a person, naming the slowest
 statement and its session; ``cancel_query`` cancels it only when approved and only if the same session
 still runs the same statement (``pg_cancel_backend`` / ``KILL QUERY``). Refused: nothing is touched.
 """
@@ -36,17 +37,25 @@ def _connect(target_name: str):
 @dag(schedule=None, start_date=pendulum.datetime(2026, 1, 1, tz="UTC"), catchup=False, default_args=DEFAULT_ARGS,
      tags=["aegis", "troubleshooting"], doc_md=__doc__,
      params={"target": Param("postgres", type="string", title="Target (PostgreSQL or MySQL)"),
-             "min_seconds": Param(10, type="number", minimum=0, title="Slower than (seconds)")})
+             "min_seconds": Param(10, type="number", minimum=0, title="Slower than (seconds)"),
+             "schemas": Param([], type="array", title="MySQL schemas to check for zero-cardinality indexes")})
 def troubleshoot_slow_queries():
     @task
     def find_slow() -> dict[str, Any] | None:
         """List the slow statements; the slowest goes to the approval."""
-        from include.incidents.slow_queries import find_mysql, find_postgres
+        from include.incidents import slow_queries as sq
 
         params = get_current_context()["params"]
         kind, conn = _connect(params["target"])
         with conn:
-            found = (find_postgres if kind == "postgres" else find_mysql)(conn, params["min_seconds"])
+            found = (sq.find_postgres if kind == "postgres" else sq.find_mysql)(conn, params["min_seconds"])
+            if kind == "postgres":
+                print(f"pg_stat_statements (most total time): {sq.postgres_top_statements(conn) or 'not installed'}")
+            else:
+                print(f"locked tables: {sq.mysql_locked_tables(conn)}")
+                print(f"slow log: {sq.mysql_slow_log(conn) or 'off, or not written to a table'}")
+                for schema in params["schemas"]:
+                    print(f"zero-cardinality indexes in {schema}: {sq.mysql_zero_cardinality_indexes(conn, schema)}")
         for q in found:
             print(f"{q.seconds:8.1f} s  pid/id {q.pid}  {q.user}@{q.database}  {q.query}")
         if not found:

@@ -86,3 +86,42 @@ def test_slow_query_cancelled_only_after_approval_of_the_same_session(connect, f
         held.done.wait(25)
         held.conn.close()
         admin.close()
+
+
+@pytest.fixture
+def maria_db():
+    import secrets
+
+    name = f"aegis_slowq_{secrets.token_hex(4)}"
+    admin = maria()
+    admin.cursor().execute(f"CREATE DATABASE `{name}`")
+    yield name
+    admin.cursor().execute(f"DROP DATABASE IF EXISTS `{name}`")
+    admin.close()
+
+
+def test_mysql_locked_tables_and_zero_cardinality_indexes(maria_db):
+    from include.incidents.slow_queries import mysql_locked_tables, mysql_zero_cardinality_indexes
+
+    holder, admin = maria(), maria()
+    try:
+        cur = holder.cursor()
+        cur.execute(f"CREATE TABLE `{maria_db}`.players (id int primary key, name varchar(20), key ix_name (name))")
+        cur.execute(f"ANALYZE TABLE `{maria_db}`.players")
+        cur.fetchall()
+        assert {"table": "players", "index": "ix_name"} in mysql_zero_cardinality_indexes(admin, maria_db)
+        cur.execute(f"LOCK TABLES `{maria_db}`.players WRITE")
+        locked = mysql_locked_tables(admin)
+        assert {"database": maria_db, "table": "players", "in_use": 1} in locked
+        cur.execute("UNLOCK TABLES")
+        assert all(t["database"] != maria_db for t in mysql_locked_tables(admin))
+    finally:
+        holder.close()
+        admin.close()
+
+
+def test_postgres_top_statements_say_when_the_extension_is_missing(pg_database):
+    from include.incidents.slow_queries import postgres_top_statements
+
+    with psycopg.connect(host="127.0.0.1", user="postgres", dbname=pg_database, autocommit=True) as conn:
+        assert postgres_top_statements(conn) is None  # a fresh database has no pg_stat_statements

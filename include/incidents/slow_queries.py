@@ -100,3 +100,48 @@ def cancel(conn, approved: SlowQuery, approval: str) -> dict[str, Any]:
             cur.execute(f"KILL QUERY {int(approved.pid)}")
             done = True
     return {"cancelled": done, "why": "approved and still the same session", **approved.to_dict()}
+
+
+# ------------------------------------------------------------- the rest of the seed's slow-query analysis
+def mysql_locked_tables(conn) -> list[dict[str, Any]]:
+    """``SHOW OPEN TABLES WHERE In_use > 0``: tables some session holds a lock on."""
+    with conn.cursor() as cur:
+        cur.execute("SHOW OPEN TABLES WHERE In_use > 0")
+        return [{"database": db, "table": table, "in_use": int(in_use)} for db, table, in_use, _ in cur.fetchall()]
+
+
+def mysql_zero_cardinality_indexes(conn, schema: str) -> list[dict[str, Any]]:
+    """Indexes of ``schema`` whose cardinality is 0 (an index that tells rows apart by nothing)."""
+    with conn.cursor() as cur:
+        cur.execute("select table_name, index_name from information_schema.statistics "
+                    "where table_schema = %s and cardinality = 0 group by table_name, index_name "
+                    "order by table_name, index_name", (schema,))
+        return [{"table": t, "index": i} for t, i in cur.fetchall()]
+
+
+def mysql_slow_log(conn, limit: int = 20) -> list[dict[str, Any]] | None:
+    """The slowest entries of ``mysql.slow_log`` (statements normalised), or None when the slow log is off
+    or not written to a table."""
+    with conn.cursor() as cur:
+        cur.execute("select @@slow_query_log, @@log_output")
+        on, output = cur.fetchone()
+        if not int(on) or "TABLE" not in str(output).upper():
+            return None
+        cur.execute("select time_to_sec(query_time), time_to_sec(lock_time), rows_sent, rows_examined, sql_text "
+                    "from mysql.slow_log where query_time > '00:00:01' order by query_time desc limit %s", (limit,))
+        return [{"seconds": float(q), "lock_seconds": float(lk), "rows_sent": int(s), "rows_examined": int(e),
+                 "query": normalise(sql.decode() if isinstance(sql, bytes) else sql)}
+                for q, lk, s, e, sql in cur.fetchall()]
+
+
+def postgres_top_statements(conn, limit: int = 10) -> list[dict[str, Any]] | None:
+    """The statements with the most total time in ``pg_stat_statements`` (None: the extension is not
+    installed in this database)."""
+    with conn.cursor() as cur:
+        cur.execute("select 1 from pg_extension where extname = 'pg_stat_statements'")
+        if cur.fetchone() is None:
+            return None
+        cur.execute("select calls, total_exec_time, mean_exec_time, query from pg_stat_statements "
+                    "order by total_exec_time desc limit %s", (limit,))
+        return [{"calls": int(c), "total_ms": float(t), "mean_ms": float(m), "query": normalise(q)}
+                for c, t, m, q in cur.fetchall()]
