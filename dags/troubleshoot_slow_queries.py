@@ -2,9 +2,9 @@
 
 ``find_slow`` lists statements running longer than ``min_seconds`` on the chosen PostgreSQL or
 MySQL/MariaDB target (normalised: no literals), with ``pg_stat_statements`` when installed, or MySQL's locked
-tables, slow log (when on, as a table) and zero-cardinality indexes of ``schemas``. ``approve_cancel`` asks a person, naming the slowest
-statement and its session; ``cancel_query`` cancels it only when approved and only if the same session
-still runs the same statement (``pg_cancel_backend`` / ``KILL QUERY``). Refused: nothing is touched.
+tables, slow log (when on, as a table) and zero-cardinality indexes of ``schemas``. ``approve_cancel`` asks a
+person, naming the slowest statement and its session; ``cancel_query`` cancels it only when approved and only
+if the same session still runs the same statement (``pg_cancel_backend`` / ``KILL QUERY``). Refused: nothing is touched.
 """
 
 from __future__ import annotations
