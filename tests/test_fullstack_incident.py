@@ -139,6 +139,12 @@ def test_alert_to_incident_escalation_acknowledgement_resolution_postmortem(stac
     refused = httpx.post(f"{server.base_url}/aegis-incidents/alerts", json={"version": "4", "alerts": []},
                          headers={"Authorization": "Bearer wrong"}, timeout=10)
     assert refused.status_code == 403, refused.text
+    unknown = {"version": "4", "status": "firing", "alerts": [
+        {"status": "firing", "labels": {"alertname": "ServerDown", "severity": "apocalyptic"}}]}
+    bad = httpx.post(f"{server.base_url}/aegis-incidents/alerts", json=unknown,
+                     headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30)
+    assert bad.status_code == 422 and "severity 'apocalyptic'" in bad.json()["detail"], bad.text
+    assert server.get(f"/api/v2/dags/{DAG_ID}/dagRuns")["dag_runs"] == []  # opened nothing
 
     exporter.healthy = False  # the game server goes down: up == 0 from the next scrape
     went_down = time.time()
