@@ -28,7 +28,9 @@ def _apps_and_core(target_name: str):
 
 @dag(schedule=None, start_date=pendulum.datetime(2026, 1, 1, tz="UTC"), catchup=False, default_args=DEFAULT_ARGS,
      tags=["aegis", "troubleshooting"], doc_md=__doc__,
-     params={"kubernetes_target": Param(None, type=["null", "string"], title="Kubernetes target (optional)"),
+     params={"incident_id": Param(None, type=["null", "integer"], title="Incident (optional)",
+                   description="Started from an incident: its actions go on that incident\'s timeline."),
+             "kubernetes_target": Param(None, type=["null", "string"], title="Kubernetes target (optional)"),
              "namespace": Param("default", type="string", title="Namespace"),
              "deployment": Param(None, type=["null", "string"], title="Deployment to scale (optional)"),
              "replicas": Param(10, type="integer", minimum=1, title="Replicas after scaling")})
@@ -68,6 +70,12 @@ def troubleshoot_high_cpu():
             raise AirflowSkipException("not approved, or no deployment named: nothing scaled")
         client = _apps_and_core(params["kubernetes_target"])
         before = scale_deployment(client.apps_v1, params["namespace"], params["deployment"], params["replicas"])
+        from include.incidents.response import record_action
+        from include.inventory import load_inventory
+
+        record_action(load_inventory(), params["incident_id"],
+                      f"scaled {params['namespace']}/{params['deployment']} from {before} to {params['replicas']}",
+                      (answer.get("responded_by_user") or {}).get("name"))
         return {"deployment": params["deployment"], "replicas_before": before, "replicas": params["replicas"]}
 
     [top_processes(), pods()] >> approve >> scale()

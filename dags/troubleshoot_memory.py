@@ -20,7 +20,9 @@ from include.dag_defaults import DEFAULT_ARGS
 
 @dag(schedule=None, start_date=pendulum.datetime(2026, 1, 1, tz="UTC"), catchup=False, default_args=DEFAULT_ARGS,
      tags=["aegis", "troubleshooting"], doc_md=__doc__,
-     params={"host_target": Param(None, type=["null", "string"], title="Host target (for growth since the last check)"),
+     params={"incident_id": Param(None, type=["null", "integer"], title="Incident (optional)",
+                   description="Started from an incident: its actions go on that incident\'s timeline."),
+             "host_target": Param(None, type=["null", "string"], title="Host target (for growth since the last check)"),
              "kubernetes_target": Param(None, type=["null", "string"], title="Kubernetes target (optional)"),
              "namespace": Param("default", type="string", title="Namespace"),
              "deployment": Param(None, type=["null", "string"], title="Deployment to restart (optional)")})
@@ -70,9 +72,14 @@ def troubleshoot_memory():
         answer = context["ti"].xcom_pull(task_ids="approve_restart") or {}
         if answer.get("chosen_options") != ["Approve"] or not params["deployment"] or not params["kubernetes_target"]:
             raise AirflowSkipException("not approved, or no deployment named: nothing restarted")
+        from include.incidents.response import record_action
+
         client = KubeClient.from_endpoint(endpoint_for(load_inventory().target(params["kubernetes_target"])), 10)
-        return {"deployment": params["deployment"],
-                "restarted_at": restart_deployment(client.apps_v1, params["namespace"], params["deployment"])}
+        stamp = restart_deployment(client.apps_v1, params["namespace"], params["deployment"])
+        record_action(load_inventory(), params["incident_id"],
+                      f"restarted {params['namespace']}/{params['deployment']}",
+                      (answer.get("responded_by_user") or {}).get("name"))
+        return {"deployment": params["deployment"], "restarted_at": stamp}
 
     [top_consumers(), growth()] >> approve >> restart()
 

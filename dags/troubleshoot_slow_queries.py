@@ -36,7 +36,9 @@ def _connect(target_name: str):
 
 @dag(schedule=None, start_date=pendulum.datetime(2026, 1, 1, tz="UTC"), catchup=False, default_args=DEFAULT_ARGS,
      tags=["aegis", "troubleshooting"], doc_md=__doc__,
-     params={"target": Param("postgres", type="string", title="Target (PostgreSQL or MySQL)"),
+     params={"incident_id": Param(None, type=["null", "integer"], title="Incident (optional)",
+                   description="Started from an incident: its actions go on that incident\'s timeline."),
+             "target": Param("postgres", type="string", title="Target (PostgreSQL or MySQL)"),
              "min_seconds": Param(10, type="number", minimum=0, title="Slower than (seconds)"),
              "schemas": Param([], type="array", title="MySQL schemas to check for zero-cardinality indexes")})
 def troubleshoot_slow_queries():
@@ -81,6 +83,13 @@ def troubleshoot_slow_queries():
         with conn:
             outcome = cancel(conn, SlowQuery(**slow), (answer.get("chosen_options") or ["Reject"])[0])
         print(outcome)
+        from include.incidents.response import record_action
+        from include.inventory import load_inventory
+
+        who = (answer.get("responded_by_user") or {}).get("name")
+        verb = "cancelled" if outcome["cancelled"] else "did not cancel"
+        record_action(load_inventory(), get_current_context()["params"]["incident_id"],
+                      f"{verb} {slow['kind']} session {slow['pid']}: {slow['query']} ({outcome['why']})", who)
         return outcome
 
     slowest >> approve >> cancel_query(slowest)

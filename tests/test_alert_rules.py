@@ -57,6 +57,7 @@ tests:
 
 
 def test_a_broken_rule_is_refused(tmp_path):
-    (tmp_path / "bad.rules.yml").write_text("groups:\n  - name: x\n    rules:\n      - alert: Bad\n        expr: up ==\n")
+    bad = "groups:\n  - name: x\n    rules:\n      - alert: Bad\n        expr: up ==\n"
+    (tmp_path / "bad.rules.yml").write_text(bad)
     result = promtool("check", "rules", tmp_path / "bad.rules.yml")
     assert result.returncode != 0 and "bad.rules.yml" in result.stdout + result.stderr

@@ -11,7 +11,9 @@ import secrets
 import sqlite3
 import threading
 import time
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from urllib.parse import quote
 
 import httpx
@@ -62,19 +64,19 @@ def seed_rules_fast(tmp_path):
 def stack(tmp_path, request):
     pager, exporter = Pager(), Exporter()
     exporter.set("game_players_online", 42)
-    inventory = write_inventory(tmp_path, f"""
-        catalog: {{path: catalog.db}}
-        artifacts: {{base: artifacts}}
-        alerting: {{webhook_conn_id: pager}}
+    inventory = write_inventory(tmp_path, """
+        catalog: {path: catalog.db}
+        artifacts: {base: artifacts}
+        alerting: {webhook_conn_id: pager}
         targets:
-          - {{name: game-cache, kind: redis, conn_id: unused_cache, backup: {{enabled: false}}}}
+          - {name: game-cache, kind: redis, conn_id: unused_cache, backup: {enabled: false}}
         oncall:
-          rotation: [{{primary: alice, secondary: bob}}]
+          rotation: [{primary: alice, secondary: bob}]
           team_lead: tina
           head: henry
         incidents:
-          escalation: [{{after_minutes: 0, contact: primary}}, {{after_minutes: 0.25, contact: secondary}},
-                       {{after_minutes: 10, contact: team_lead}}, {{after_minutes: 20, contact: head}}]
+          escalation: [{after_minutes: 0, contact: primary}, {after_minutes: 0.25, contact: secondary},
+                       {after_minutes: 10, contact: team_lead}, {after_minutes: 20, contact: head}]
           resolution_poll_seconds: 2
     """)
     server = AirflowServer(tmp_path / "airflow-home", extra_env={
@@ -193,20 +195,19 @@ def test_alert_to_incident_escalation_acknowledgement_resolution_postmortem(stac
     assert closed["state"] == "resolved" and closed["resolved_by"] == "alertmanager", closed
     assert len(stack["pager"].pages) == 3  # two pages, then the incident report
 
-    text = open(closed["postmortem_uri"].removeprefix("file://")).read()
+    text = Path(closed["postmortem_uri"].removeprefix("file://")).read_text()
     timeline = [line for line in text.splitlines() if line.startswith("- ") and ":" in line[2:10]]
     kinds = [line.split(" - ", 1)[1].split(":")[0] for line in timeline]
     assert kinds == ["opened", "page", "escalation", "page", "acknowledged", "step", "step", "resolved"], text
     assert "alice" in timeline[1] and "bob" in timeline[3] and "(bob)" in timeline[4]
     assert "Incident Commander assigned" in text and "Impact scoped" in text
     with sqlite3.connect(stack["catalog"]) as conn:
-        at = {kind: ts for kind, ts in conn.execute("select kind, at from aegis_incident_events where kind in "
-                                                    "('opened', 'acknowledged', 'resolved')")}
-    from datetime import datetime
-
+        at = dict(conn.execute("select kind, at from aegis_incident_events "
+                               "where kind in ('opened', 'acknowledged', 'resolved')"))
     def epoch(value: str) -> float:
+        """A catalog timestamp (UTC; SQLite hands it back without an offset) as seconds since the epoch."""
         parsed = datetime.fromisoformat(value)
-        return parsed.timestamp() if parsed.tzinfo else parsed.replace(tzinfo=__import__("datetime").UTC).timestamp()
+        return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).timestamp()
 
     assert went_down <= epoch(at["opened"]) <= went_down + 60
     assert abs(epoch(at["acknowledged"]) - acked_at) < 10

@@ -39,7 +39,8 @@ def store(tmp_path):
 # ---------------------------------------------------------------------------------------- settings
 @pytest.mark.parametrize(("oncall", "incidents", "field"), [
     ({"rotation": [{"primary": "a"}]}, {}, "oncall.rotation[0]"),
-    ({"overrides": [{"start": "2026-01-02T00:00:00+00:00", "end": "2026-01-01T00:00:00+00:00"}]}, {}, "oncall.overrides[0]"),
+    ({"overrides": [{"start": "2026-01-02T00:00:00+00:00", "end": "2026-01-01T00:00:00+00:00"}]}, {},
+     "oncall.overrides[0]"),
     ({}, {"escalation": [{"after_minutes": 0, "contact": "boss"}]}, "incidents.escalation[0].contact"),
     ({}, {"escalation": [{"after_minutes": 15, "contact": "primary"}, {"after_minutes": 0, "contact": "head"}]},
      "incidents.escalation"),
@@ -144,7 +145,8 @@ def test_firing_alert_opens_a_p2_and_triggers_the_dag_once(webhook, store):
     response_ = client.post("/alerts", json=payload(am_alert()))
     assert response_.status_code == 200, response_.text
     [opened] = response_.json()["alerts"]
-    assert opened["action"] == "opened" and opened["level"] == "P2" and opened["dag_run_id"] == f"run-{opened['incident']}"
+    assert opened["action"] == "opened" and opened["level"] == "P2"
+    assert opened["dag_run_id"] == f"run-{opened['incident']}"
     assert triggered == [{"incident_id": opened["incident"], "labels": am_alert()["labels"],
                           "annotations": am_alert()["annotations"], "level": "P2"}]
     # Alertmanager repeats the group, now with a second alert of the same problem: no second incident
@@ -242,3 +244,22 @@ def test_routine_metrics_for_the_aegis_rules(tmp_path, store):
     if shutil.which("promtool"):
         lint = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True, text=True, timeout=30)
         assert "error" not in (lint.stdout + lint.stderr).lower(), lint.stdout + lint.stderr
+
+
+def test_troubleshooting_actions_go_on_the_incident_timeline(store, tmp_path):
+    inventory = parse_inventory({"targets": TARGETS, "catalog": {"path": str(tmp_path / "catalog.db")}},
+                                tmp_path / "inventory.yaml")
+    incident_id, _ = store.open_or_join(am_alert()["labels"], "down", "P2")
+    response.record_action(inventory, incident_id, "cancelled postgres session 42: select pg_sleep(?)", "bob")
+    response.record_action(inventory, None, "not for an incident", "bob")  # nothing recorded, no error
+    assert [(e["kind"], e["actor"], e["detail"]) for e in store.timeline(incident_id)][1:] == [
+        ("action", "bob", "cancelled postgres session 42: select pg_sleep(?)")]
+
+
+def test_metrics_endpoint_needs_the_credential(store):
+    app = build_app(lambda: settings(), lambda: store, lambda *a: "run", lambda: TOKEN, lambda: "aegis_x 1\n")
+    client = TestClient(app)
+    assert client.get("/metrics").status_code == 401
+    assert client.get("/metrics", headers={"Authorization": "Bearer nope"}).status_code == 403
+    answer = client.get("/metrics", headers={"Authorization": f"Bearer {TOKEN}"})
+    assert answer.status_code == 200 and answer.text == "aegis_x 1\n"

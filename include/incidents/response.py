@@ -118,3 +118,13 @@ def close(store: IncidentStore, inventory, incident_id: int, fix: str, troublesh
 
 def now() -> datetime:
     return datetime.now(UTC)
+
+
+def record_action(inventory, incident_id: int | None, detail: str, actor: str | None) -> None:
+    """Put a troubleshooting action (what was done, approved by whom) on an incident's timeline, when the
+    troubleshooting run was started for one (the post-mortem lists it)."""
+    if not incident_id:
+        return
+    from include.catalog import Catalog
+
+    IncidentStore(Catalog.for_inventory(inventory)).event(int(incident_id), "action", detail, actor=actor)

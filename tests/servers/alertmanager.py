@@ -59,7 +59,8 @@ class Alertmanager:
 
     def silence(self, matchers: list[dict[str, Any]], minutes: float = 60, comment: str = "test") -> str:
         now = datetime.now(UTC)
-        body = {"matchers": matchers, "startsAt": now.isoformat(), "endsAt": (now + timedelta(minutes=minutes)).isoformat(),
+        ends = now + timedelta(minutes=minutes)
+        body = {"matchers": matchers, "startsAt": now.isoformat(), "endsAt": ends.isoformat(),
                 "createdBy": "tests", "comment": comment}
         response = httpx.post(f"{self.url}/api/v2/silences", json=body, timeout=10)
         response.raise_for_status()
@@ -82,5 +83,6 @@ def alert(name: str, severity: str | None = None, minutes: float = 30, **labels:
     if severity is not None:
         all_labels["severity"] = severity
     return {"labels": all_labels, "annotations": {"summary": f"{name} summary"},
-            "startsAt": (now - timedelta(minutes=1)).isoformat(), "endsAt": (now + timedelta(minutes=minutes)).isoformat(),
+            "startsAt": (now - timedelta(minutes=1)).isoformat(),
+            "endsAt": (now + timedelta(minutes=minutes)).isoformat(),
             "generatorURL": "http://prometheus.test/graph"}
