@@ -57,6 +57,8 @@ class AcknowledgeOperator(HITLOperator, SkipMixin):
         if self.step > len(incident["path"]):
             raise AirflowSkipException(f"the escalation path has {len(incident['path'])} step(s)")
         step = Page(**incident["path"][self.step - 1])
+        if self.step == len(incident["path"]):  # nobody left to escalate to (no team lead, say): wait until answered
+            self.response_timeout, self.defaults = None, None
         self.assigned_users = [{"id": step.person, "name": step.person}]
         self.subject = f"[{incident['level']}] INC-{incident['id']}: {incident['title']} — acknowledge?"
         self.body = (f"Paged: **{step.person}** ({step.contact}). Runbook: {incident['runbook']['steps']}\n\n"
@@ -164,7 +166,7 @@ def incident():
         """Resolved when the alert resolves (webhook) — or mark this task success to resolve by hand."""
         return _store().get(incident["id"])["state"] == "resolved"
 
-    @task(trigger_rule="none_failed")
+    @task
     def close_incident(incident: dict[str, Any]) -> dict[str, Any]:
         """Post-mortem into the artifact store, linked from the incident; the knowledge base learns the fix."""
         from include.incidents.response import close
