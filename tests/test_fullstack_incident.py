@@ -129,10 +129,7 @@ def incidents(catalog) -> list[dict]:
 
 def test_alert_to_incident_escalation_acknowledgement_resolution_postmortem(stack):
     server, exporter = stack["server"], stack["exporter"]
-    server.wait_healthy(timeout=240)
-    # The execution API builds its versioned app on its first request, holding the API server for a minute
-    # on a loaded machine; warm it up now rather than let the first task's start time out into a retry.
-    server.client.get("/execution/health", timeout=300)
+    server.wait_healthy(timeout=240)  # and warms up the execution API
     server.login()
     server.wait_until("the incident DAG", lambda: server.client.get(f"/api/v2/dags/{DAG_ID}").status_code == 200,
                       240, interval=2)
