@@ -61,3 +61,45 @@ def test_a_broken_rule_is_refused(tmp_path):
     (tmp_path / "bad.rules.yml").write_text(bad)
     result = promtool("check", "rules", tmp_path / "bad.rules.yml")
     assert result.returncode != 0 and "bad.rules.yml" in result.stdout + result.stderr
+
+
+def test_the_seed_rule_fires_in_a_real_prometheus_and_reaches_alertmanager(tmp_path, fresh_alertmanager):
+    """Exporter down → ``up == 0`` → ServerDown (its ``for`` shortened) firing in Prometheus → in Alertmanager;
+    exporter back → the alert resolves in both."""
+    import time
+
+    from tests.servers.prometheus import Exporter, Prometheus
+
+    rules = tmp_path / "seed.rules.yml"
+    rules.write_text((RULES / "seed.rules.yml").read_text().replace("interval: 30s", "interval: 1s")
+                     .replace("for: 1m", "for: 2s"))
+    exporter = Exporter()
+    prometheus = Prometheus(tmp_path / "prometheus", [exporter.address], [rules],
+                            alertmanager_url=fresh_alertmanager.url, job="game-server").start()
+
+    def wait(what, probe, timeout_s=60):
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if probe():
+                return
+            time.sleep(0.5)
+        raise AssertionError(f"timed out waiting for {what}")
+
+    try:
+        time.sleep(3)
+        assert prometheus.alerts() == []  # healthy: nothing pending or firing
+        exporter.healthy = False
+        def firing() -> bool:
+            return any(a["labels"]["alertname"] == "ServerDown" and a["state"] == "firing" for a in prometheus.alerts())
+
+        wait("ServerDown firing in Prometheus", firing)
+        wait("ServerDown in Alertmanager", lambda: fresh_alertmanager.alerts(active="true"))
+        [alert] = fresh_alertmanager.alerts(active="true")
+        assert alert["labels"]["severity"] == "critical" and alert["labels"]["job"] == "game-server"
+        assert alert["annotations"]["summary"] == f"Game server {exporter.address} is down"
+        exporter.healthy = True
+        wait("ServerDown resolved",
+             lambda: prometheus.alerts() == [] and fresh_alertmanager.alerts(active="true") == [])
+    finally:
+        prometheus.stop()
+        exporter.close()
