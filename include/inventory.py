@@ -43,7 +43,7 @@ WEEKLY_COMMON = {"enabled": True}
 #: and how many PostgreSQL superusers that can log in are expected.
 SECURITY_DEFAULTS: dict[str, Any] = {"advisories": None, "writable_paths": [], "max_superusers": 2}
 TOP_LEVEL = {"version", "defaults", "schedules", "artifacts", "catalog", "alerting", "maintenance", "security",
-             "targets", "audit"}
+             "targets", "audit", "oncall", "incidents"}
 #: The ``audit:`` section (monthly audit): the kernel-tuning baseline (sysctl name -> value, from the seed's
 #: performance-tuning.sh) read under ``sysctl_root`` and never changed; the file-descriptor limit expected;
 #: recovery objectives (``rpo_hours``, ``rto_minutes``) by default and per target; the server versions the
@@ -125,6 +125,8 @@ class Inventory:
     security: dict[str, Any] = field(default_factory=lambda: dict(SECURITY_DEFAULTS))
     #: the monthly audit's settings (AUDIT_DEFAULTS merged with ``audit:``)
     audit: dict[str, Any] = field(default_factory=lambda: dict(AUDIT_DEFAULTS))
+    #: the on-call rotation, escalation path and classification rules (``oncall:`` / ``incidents:``)
+    incidents: Any = None
 
     def target(self, name: str) -> Target:
         for t in self.targets:
@@ -342,7 +344,18 @@ def parse_inventory(raw: Any, path: Path | str = "<inventory>") -> Inventory:
         catalog_conn_id=catalog.get("conn_id"),
         catalog_path=_resolve(path, catalog.get("path", str(REPO_ROOT / ".aegis" / "catalog.db"))),
         alerting=alerting,
+        incidents=_incident_settings(v, raw),
     )
+
+
+def _incident_settings(v: "_Validator", raw: dict):
+    """``oncall:`` and ``incidents:`` checked by :mod:`include.incidents.settings`."""
+    from include.incidents.settings import SettingsError, parse
+
+    try:
+        return parse(raw.get("oncall"), raw.get("incidents"))
+    except SettingsError as exc:
+        v.fail(exc.where, str(exc).split(": ", 1)[1])
 
 
 def _resolve(inventory_file: Path, value: str) -> str:

@@ -171,7 +171,12 @@ class AirflowServer:
             r = self.client.get("/api/v2/monitor/health", timeout=5)
             return r.json() if r.status_code == 200 else None
 
-        return self.wait_until("GET /api/v2/monitor/health", probe, timeout)
+        health = self.wait_until("GET /api/v2/monitor/health", probe, timeout)
+        # The execution API builds its versioned app on its first request, holding the API server for a
+        # minute or more on a loaded machine (measured: 93 s at load 20 on 2 cores); warm it up here rather
+        # than let the first task's start time out into a retry.
+        self.client.get("/execution/health", timeout=300)
+        return health
 
     def login(self) -> str:
         """A JWT from the simple auth manager (``POST /auth/token``, JSON username/password)."""

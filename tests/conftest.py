@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import REPO, free_port
+pytest_plugins = ["tests.servers.fixtures"]  # private Prometheus / Alertmanager instances
 # Once per test session, however many times this module is imported.
 _HOME = Path(os.environ.get("AEGIS_TEST_AIRFLOW_HOME") or tempfile.mkdtemp(prefix="aegis-test-airflow-"))
 os.environ.update({

@@ -7,7 +7,6 @@ import socket
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
@@ -15,6 +14,7 @@ from include.checks import alertmanager, http_service, run_check
 from include.clients.http import base_url
 from include.inventory import parse_inventory
 from include.targets import Endpoint
+from tests.servers.alertmanager import alert as posted_alert
 
 
 def make_target(kind: str, timeout: float = 5, **fields):
@@ -132,74 +132,41 @@ def test_base_url(endpoint, expected):
     assert base_url(endpoint) == expected
 
 
-# ------------------------------------------------------------------ alertmanager
-def am_alert(name: str, severity: str | None, state: str = "active", silenced: bool = False,
-             inhibited: bool = False, summary: str = "") -> dict:
-    """One alert shaped like Alertmanager's GET /api/v2/alerts response (gettableAlert)."""
-    labels = {"alertname": name, "instance": "db-1:9100", "job": "node"}
-    if severity is not None:
-        labels["severity"] = severity
-    return {
-        "annotations": {"summary": summary or f"{name} on db-1", "description": "see runbook"},
-        "endsAt": "2026-01-01T12:30:00.000Z",
-        "fingerprint": f"{abs(hash(name)) % 16**16:016x}",
-        "receivers": [{"name": "ops"}],
-        "startsAt": "2026-01-01T11:00:00.000Z",
-        "status": {"inhibitedBy": ["abc"] if inhibited else [], "silencedBy": ["def"] if silenced else [],
-                   "state": "suppressed" if (silenced or inhibited) else state},
-        "updatedAt": "2026-01-01T12:25:00.000Z",
-        "generatorURL": "http://prometheus:9090/graph?g0.expr=up",
-        "labels": labels,
-    }
+# ------------------------------------------------------------------ alertmanager (a real, private one)
+def am_alert(name: str, severity: str | None, summary: str = "") -> dict:
+    """An alert as Prometheus posts it to Alertmanager (instance db-1:9100, job node)."""
+    posted = posted_alert(name, severity, instance="db-1:9100", job="node")
+    posted["annotations"]["summary"] = summary or f"{name} on db-1"
+    return posted
 
 
-class FakeAlertmanagerHandler(QuietHandler):
-    """FAKE of the Alertmanager v2 API: GET /api/v2/alerts with its active/silenced/inhibited filters.
-
-    Serves ``self.server.alerts`` and records the query of each request in ``self.server.queries``.
-    """
-
-    def do_GET(self):
-        url = urlsplit(self.path)
-        if url.path != "/api/v2/alerts":
-            self.reply(404, b'"not found"')
-            return
-        query = {k: v[0] for k, v in parse_qs(url.query).items()}
-        self.server.queries.append(query)
-
-        def flag(key: str) -> bool:  # Alertmanager's filters all default to true
-            return query.get(key, "true") == "true"
-
-        alerts = [
-            a for a in self.server.alerts
-            if (flag("active") or a["status"]["state"] != "active")
-            and (flag("silenced") or not a["status"]["silencedBy"])
-            and (flag("inhibited") or not a["status"]["inhibitedBy"])
-        ]
-        self.reply(200, json.dumps(alerts).encode())
+def am_endpoint(server) -> Endpoint:
+    return Endpoint(host="127.0.0.1", port=server.port)
 
 
-@pytest.fixture
-def fake_alertmanager():
-    server, endpoint = serve(FakeAlertmanagerHandler)
-    server.alerts, server.queries = [], []
-    yield server, endpoint
-    server.shutdown()
+def wait_for_alerts(server, count: int, timeout_s: float = 10) -> None:
+    """Alertmanager lists a posted alert (and applies silences/inhibitions) after a moment."""
+    deadline = time.monotonic() + timeout_s
+    while len(server.alerts()) < count and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert len(server.alerts()) >= count, server.alerts()
 
 
-def test_no_firing_alerts_is_ok(fake_alertmanager):
-    server, endpoint = fake_alertmanager
-    server.alerts = [am_alert("Silenced", "critical", silenced=True)]
-    result = alertmanager.check(make_target("alertmanager"), endpoint, None)
+def test_no_firing_alerts_is_ok(fresh_alertmanager):
+    server = fresh_alertmanager
+    server.post_alerts(am_alert("Silenced", "critical"))
+    server.silence([{"name": "alertname", "value": "Silenced", "isRegex": False, "isEqual": True}])
+    wait_for_alerts(server, 1)
+    result = alertmanager.check(make_target("alertmanager"), am_endpoint(server), None)
     assert result.status == "ok", result.findings
     assert result.metrics == {"alertmanager.active": 0, "alertmanager.critical": 0}
-    assert server.queries == [{"active": "true", "silenced": "false", "inhibited": "false"}]
 
 
-def test_warning_alert_only_is_a_warning(fake_alertmanager):
-    server, endpoint = fake_alertmanager
-    server.alerts = [am_alert("DiskFilling", "warning"), am_alert("NoSeverity", None)]
-    result = alertmanager.check(make_target("alertmanager"), endpoint, None)
+def test_warning_alert_only_is_a_warning(fresh_alertmanager):
+    server = fresh_alertmanager
+    server.post_alerts(am_alert("DiskFilling", "warning"), am_alert("NoSeverity", None))
+    wait_for_alerts(server, 2)
+    result = alertmanager.check(make_target("alertmanager"), am_endpoint(server), None)
     assert result.status == "warning"
     assert result.metrics["alertmanager.active"] == 2
     assert result.metrics["alertmanager.critical"] == 0
@@ -207,29 +174,30 @@ def test_warning_alert_only_is_a_warning(fake_alertmanager):
     assert "DiskFilling" in result.findings[0].message and "NoSeverity" in result.findings[0].message
 
 
-def test_critical_and_page_alerts_are_critical(fake_alertmanager):
-    server, endpoint = fake_alertmanager
-    server.alerts = [
-        am_alert("InstanceDown", "critical", summary="db-1 is down"),
-        am_alert("PagerTest", "page"),
-        am_alert("DiskFilling", "warning"),
-        am_alert("Inhibited", "critical", inhibited=True),
-    ]
-    result = alertmanager.check(make_target("alertmanager"), endpoint, None)
+def test_critical_and_page_alerts_are_critical(fresh_alertmanager):
+    server = fresh_alertmanager
+    down = am_alert("InstanceDown", "critical", summary="db-1 is down")
+    server.post_alerts(down, am_alert("PagerTest", "page"), am_alert("DiskFilling", "warning"),
+                       am_alert("InhibitingAlert", "info"), am_alert("Inhibited", "critical"))
+    wait_for_alerts(server, 5)
+    result = alertmanager.check(make_target("alertmanager"), am_endpoint(server), None)
     assert result.status == "critical"
-    assert result.metrics == {"alertmanager.active": 3, "alertmanager.critical": 2}
+    assert result.metrics == {"alertmanager.active": 4, "alertmanager.critical": 2}
     levels = {f.level: f.message for f in result.findings}
     assert "InstanceDown" in levels["critical"] and "PagerTest" in levels["critical"]
     assert "Inhibited" not in levels["critical"]
     assert "DiskFilling" in levels["warning"]
-    assert result.details["alerts"][0] == {"alertname": "InstanceDown", "severity": "critical",
-                                           "startsAt": "2026-01-01T11:00:00.000Z", "summary": "db-1 is down"}
+    listed = {a["alertname"]: a for a in result.details["alerts"]}
+    assert listed["InstanceDown"]["severity"] == "critical"
+    assert listed["InstanceDown"]["summary"] == "db-1 is down"
+    assert listed["InstanceDown"]["startsAt"][:19] == down["startsAt"][:19]
 
 
-def test_alert_details_are_capped_at_twenty(fake_alertmanager):
-    server, endpoint = fake_alertmanager
-    server.alerts = [am_alert(f"Alert{i}", "info") for i in range(25)]
-    result = alertmanager.check(make_target("alertmanager"), endpoint, None)
+def test_alert_details_are_capped_at_twenty(fresh_alertmanager):
+    server = fresh_alertmanager
+    server.post_alerts(*[am_alert(f"Alert{i}", "info") for i in range(25)])
+    wait_for_alerts(server, 25)
+    result = alertmanager.check(make_target("alertmanager"), am_endpoint(server), None)
     assert result.metrics["alertmanager.active"] == 25
     assert len(result.details["alerts"]) == 20
     json.dumps(result.to_dict())  # serialisable

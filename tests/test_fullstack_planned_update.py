@@ -15,7 +15,6 @@ import redis
 
 from tests.airflow_server import AirflowServer
 from tests.helpers import write_inventory
-from tests.fake_alertmanager import FakeAlertmanager
 from tests.test_fullstack import wait_for_dag, wait_for_run
 from tests.test_planned_update import release_app
 
@@ -24,9 +23,9 @@ DAG_ID = "planned_update"
 
 
 @pytest.fixture
-def stack(tmp_path, redis_server, request):
+def stack(tmp_path, redis_server, request, alertmanager_server):
     root, service = release_app(tmp_path, {"v1": "ok", "v2": "broken"})
-    am = FakeAlertmanager()
+    am = alertmanager_server
     inventory = write_inventory(tmp_path, """
         catalog: {path: catalog.db}
         artifacts: {base: artifacts}
@@ -49,7 +48,6 @@ def stack(tmp_path, redis_server, request):
         if request.session.testsfailed > failed_before:
             print(server.log_tails())
         server.stop()
-        am.close()
         service.shutdown()
 
 
@@ -96,6 +94,7 @@ def test_rollback_branch_is_visible_over_the_rest_api(stack):
     assert "switched" in rollback_log and "back to releases/v1" in rollback_log, rollback_log
 
     assert (stack["root"] / "current").resolve() == (stack["root"] / "releases" / "v1").resolve()
-    assert [e for e, _ in stack["am"].events] == ["created", "expired"] and stack["am"].active() == []
+    silences = stack["am"].silences(run_id)
+    assert [s["status"]["state"] for s in silences] == ["expired"] and stack["am"].active_silences(run_id) == []
     assert not list(redis.Redis(port=stack["redis"]).scan_iter("aegis:maintenance:*"))
     print(f"\nfull stack planned_update: rolled back and checked in {time.monotonic() - t0:.0f} s")

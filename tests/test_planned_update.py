@@ -25,7 +25,6 @@ from airflow.dag_processing.dagbag import DagBag
 
 from tests.helpers import REPO, write_inventory
 from tests.content_state import my_checksums, pg_checksums, redis_state
-from tests.fake_alertmanager import FakeAlertmanager
 
 PG_SECRET = "pu-Secret-never-shown-7"
 RELAXED = """thresholds: {connections_warning_pct: 99, connections_critical_pct: 100,
@@ -89,7 +88,7 @@ def release_app(tmp_path: Path, health_by_version: dict[str, str]) -> tuple[Path
 
 
 @pytest.fixture
-def world(tmp_path, monkeypatch, pg_database, redis_server):
+def world(tmp_path, monkeypatch, pg_database, redis_server, alertmanager_server):
     my_db = f"aegis_pu_{int(time.time() * 1000) % 10**9}"
     admin = MySQLdb.connect(host="127.0.0.1", user="root", autocommit=True)
     cur = admin.cursor()
@@ -108,7 +107,7 @@ def world(tmp_path, monkeypatch, pg_database, redis_server):
     r.close()
 
     root, service = release_app(tmp_path, {"v1": "ok", "v2": "broken", "v3": "ok"})
-    am = FakeAlertmanager()
+    am = alertmanager_server
 
     inv = write_inventory(tmp_path, f"""
         catalog: {{path: catalog.db}}
@@ -136,7 +135,6 @@ def world(tmp_path, monkeypatch, pg_database, redis_server):
     monkeypatch.setenv("AIRFLOW_CONN_PU_AM", f"http://127.0.0.1:{am.port}")
     yield {"tmp": tmp_path, "pg": pg_database, "my": my_db, "redis": redis_server, "root": root, "am": am,
            "health_url": f"http://127.0.0.1:{service.server_address[1]}/health"}
-    am.close()
     service.shutdown()
     cur.execute(f"DROP DATABASE IF EXISTS `{my_db}`")
     admin.close()
@@ -160,11 +158,10 @@ def assert_left_clean(world, run) -> None:
 
     assert json.loads(Variable.get("aegis_maintenance", default="{}")) == {}
     assert not list(redis.Redis(port=world["redis"]).scan_iter("aegis:maintenance:*"))
-    created = [sid for event, sid in world["am"].events if event == "created"]
+    created = world["am"].silences(run.run_id)
     assert created, "no silence was created: the 'silence gone' check would prove nothing"
-    assert world["am"].active() == []
-    assert all(("expired", sid) in world["am"].events for sid in created)
-    assert all(run.run_id in world["am"].silences[sid]["comment"] for sid in created)
+    assert world["am"].active_silences(run.run_id) == []
+    assert all(s["status"]["state"] == "expired" for s in created)
 
 
 def assert_rolled_back(world, run, contents, before, *causes, update_state: str = "failed") -> None:
@@ -379,7 +376,7 @@ def test_dry_run_changes_nothing_and_lists_the_plan(airflow_db, world, capfd, ca
     run = the_dag().test(run_conf={"update_kind": "sql_migration", "update_target": "pg", "migrations_folder": folder})
     assert run.state == "success"
     assert pg_checksums(world["pg"]) == before
-    assert world["am"].events == []
+    assert world["am"].silences(run.run_id) == []
     assert "DRY RUN: would apply 2 migration file(s)" in output(capfd, caplog)
     assert report_of(world, run)["outcome"] == "dry-run"
 
@@ -390,4 +387,4 @@ def test_bad_form_fails_in_plan_naming_the_field(airflow_db, world, capfd, caplo
     assert run.state == "failed"
     assert states(run)["plan"] == "failed" and states(run)["write_report"] == "failed", states(run)
     assert "field 'migrations_folder'" in output(capfd, caplog)
-    assert world["am"].events == []
+    assert world["am"].silences(run.run_id) == []

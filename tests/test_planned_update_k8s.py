@@ -4,7 +4,7 @@
 The controller-manager makes the new ReplicaSet; a background thread plays the kubelet: pods of the good images
 become Ready, pods of any other image crash-loop and never become Ready, so that rollout times out and the
 rollback sets the previous image back, which the Deployment then really runs again. Redis (maintenance flag) is
-real; the Alertmanager is the labelled fake of tests/fake_alertmanager.py.
+real; so is the Alertmanager (a private instance, tests/servers/fixtures.py).
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ from cryptography.fernet import Fernet
 from kubernetes import client
 
 from tests.helpers import write_inventory
-from tests.fake_alertmanager import FakeAlertmanager
 from tests.servers.kube import Kubelet, deployment, wait_for_deployment
 from tests.test_planned_update import (
     assert_left_clean,
@@ -30,7 +29,7 @@ GOOD_IMAGES = {"game:1.4", "game:1.5"}
 
 
 @pytest.fixture
-def game(tmp_path, monkeypatch, redis_server, kube_cluster, kube_namespace):
+def game(tmp_path, monkeypatch, redis_server, kube_cluster, kube_namespace, fresh_alertmanager):
     ns = kube_namespace
     api = kube_cluster.api()
     apps, core = client.AppsV1Api(api), client.CoreV1Api(api)
@@ -39,7 +38,7 @@ def game(tmp_path, monkeypatch, redis_server, kube_cluster, kube_namespace):
                                                              data={"players_max": "64"}))
     core.create_namespaced_secret(ns, client.V1Secret(metadata=client.V1ObjectMeta(name="game-db"),
                                                       string_data={"password": "game-secret-never-shown"}))
-    am = FakeAlertmanager()
+    am = fresh_alertmanager
     inv = write_inventory(tmp_path, f"""
         catalog: {{path: catalog.db}}
         artifacts: {{base: artifacts}}
@@ -59,7 +58,6 @@ def game(tmp_path, monkeypatch, redis_server, kube_cluster, kube_namespace):
         wait_for_deployment(kube_cluster, ns, "game-server")
         yield {"tmp": tmp_path, "ns": ns, "apps": apps, "core": core, "kubelet": kubelet, "cluster": kube_cluster,
                "redis": redis_server, "am": am}
-    am.close()
 
 
 def conf(image: str, rollout_timeout_s: int) -> dict:
@@ -123,6 +121,6 @@ def test_k8s_image_dry_run_only_reads(airflow_db, game, capfd, caplog):
     assert run.state == "success", states(run)
     assert running(game) == before == ("game:1.4", {"game:1.4": 2})
     assert maintenance_value(game) is None  # the ConfigMap was not touched
-    assert game["am"].events == []
+    assert game["am"].silences() == []  # a dry run creates no silence
     assert report_of(game, run)["outcome"] == "dry-run"
     assert "DRY RUN: would set image" in output(capfd, caplog)

@@ -21,7 +21,6 @@ from include.targets import Endpoint
 from include.update import apply, drain, rollback, silence
 from include.update.plan import PlanError, UpdatePlan, build_plan
 from include.update.strategies import k8s_image
-from tests.fake_alertmanager import FakeAlertmanager
 from tests.servers.kube import Kubelet, deployment, wait_for_deployment
 
 NOW = datetime(2026, 6, 1, 2, 0, tzinfo=timezone.utc)
@@ -163,10 +162,10 @@ def test_drain_trigger_fires_at_the_deadline_and_when_drained(pg_database, monke
 
 
 # ------------------------------------------------------------------------------------------ silences
-def test_silence_is_created_once_per_run_scoped_and_expired():
-    am = FakeAlertmanager()
+def test_silence_is_created_once_per_run_scoped_and_expired(fresh_alertmanager):
+    am = fresh_alertmanager
     ep = Endpoint(host="127.0.0.1", port=am.port)
-    try:
+    if True:
         first = silence.create(ep, "run-1", "target", ["pg", "game.v2"], "2026-06-01T02:00:00+00:00",
                                "2099-01-01T00:00:00+00:00")
         again = silence.create(ep, "run-1", "target", ["pg", "game.v2"], "2026-06-01T02:00:00+00:00",
@@ -174,13 +173,11 @@ def test_silence_is_created_once_per_run_scoped_and_expired():
         other = silence.create(ep, "run-2", "target", ["cache"], "2026-06-01T02:00:00+00:00",
                                "2099-01-01T00:00:00+00:00")
         assert first == again != other
-        matcher = am.silences[first]["matchers"][0]
+        matcher = {s["id"]: s for s in am.silences()}[first]["matchers"][0]
         assert matcher == {"name": "target", "value": r"pg|game\.v2", "isRegex": True, "isEqual": True}
         assert silence.expire(ep, "run-1") == [first]
-        assert [s["id"] for s in am.active()] == [other]  # another run's silence is left alone
+        assert [s["id"] for s in am.active_silences()] == [other]  # another run's silence is left alone
         assert silence.expire(ep, "run-1") == []
-    finally:
-        am.close()
 
 
 # ------------------------------------------------------------------------------------------ Kubernetes

@@ -1,0 +1,84 @@
+"""Troubleshooting: high CPU (the seed's 3.1), runnable alone or from an incident.
+
+``top_processes`` lists what uses the CPU of the host Aegis runs on (names only, never command lines);
+``pods`` lists the deployment's pods (phase, readiness, restarts) when a Kubernetes target is given;
+``approve_scale`` asks a person to scale the deployment to ``replicas``; ``scale`` does it only when approved.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pendulum
+from airflow.providers.standard.operators.hitl import ApprovalOperator
+from airflow.sdk import Param, dag, get_current_context, task
+from airflow.sdk.exceptions import AirflowSkipException
+
+from include.dag_defaults import DEFAULT_ARGS
+
+
+def _apps_and_core(target_name: str):
+    """The one place this DAG reaches Kubernetes: the target's connection through ``include/kube_client.py``."""
+    from include.inventory import load_inventory
+    from include.kube_client import KubeClient
+    from include.targets import endpoint_for
+
+    return KubeClient.from_endpoint(endpoint_for(load_inventory().target(target_name)), 10)
+
+
+@dag(schedule=None, start_date=pendulum.datetime(2026, 1, 1, tz="UTC"), catchup=False, default_args=DEFAULT_ARGS,
+     tags=["aegis", "troubleshooting"], doc_md=__doc__,
+     params={"incident_id": Param(None, type=["null", "integer"], title="Incident (optional)",
+                   description="Started from an incident: its actions go on that incident\'s timeline."),
+             "kubernetes_target": Param(None, type=["null", "string"], title="Kubernetes target (optional)"),
+             "namespace": Param("default", type="string", title="Namespace"),
+             "deployment": Param(None, type=["null", "string"], title="Deployment to scale (optional)"),
+             "replicas": Param(10, type="integer", minimum=1, title="Replicas after scaling")})
+def troubleshoot_high_cpu():
+    @task
+    def top_processes() -> list[dict[str, Any]]:
+        """The ten processes using most CPU on this host."""
+        from include.incidents.host_usage import top_processes as top
+
+        rows = top("cpu")
+        for r in rows:
+            print(f"{r['cpu_pct']:6.1f} %  pid {r['pid']:>7}  {r['user']:<12} {r['name']}")
+        return rows
+
+    @task
+    def pods() -> list[dict[str, Any]]:
+        """The namespace's pods: phase, readiness and restarts."""
+        params = get_current_context()["params"]
+        if not params["kubernetes_target"]:
+            raise AirflowSkipException("no Kubernetes target given")
+        return _apps_and_core(params["kubernetes_target"]).list_pods(params["namespace"])
+
+    approve = ApprovalOperator(
+        task_id="approve_scale", subject="Scale up?",
+        body="Scale deployment {{ params.namespace }}/{{ params.deployment }} to {{ params.replicas }} replicas?",
+        defaults="Reject", doc_md="Approve to scale the deployment (the runbook's 'Scale up pods? (y/n)').")
+
+    @task
+    def scale() -> dict[str, Any]:
+        """Scale only when approved and a deployment is named."""
+        from include.incidents.host_usage import scale_deployment
+
+        context = get_current_context()
+        params = context["params"]
+        answer = context["ti"].xcom_pull(task_ids="approve_scale") or {}
+        if answer.get("chosen_options") != ["Approve"] or not params["deployment"] or not params["kubernetes_target"]:
+            raise AirflowSkipException("not approved, or no deployment named: nothing scaled")
+        client = _apps_and_core(params["kubernetes_target"])
+        before = scale_deployment(client.apps_v1, params["namespace"], params["deployment"], params["replicas"])
+        from include.incidents.response import record_action
+        from include.inventory import load_inventory
+
+        record_action(load_inventory(), params["incident_id"],
+                      f"scaled {params['namespace']}/{params['deployment']} from {before} to {params['replicas']}",
+                      (answer.get("responded_by_user") or {}).get("name"))
+        return {"deployment": params["deployment"], "replicas_before": before, "replicas": params["replicas"]}
+
+    [top_processes(), pods()] >> approve >> scale()
+
+
+troubleshoot_high_cpu()
