@@ -74,3 +74,58 @@ def require_selection(selection):
 
         raise AirflowFailException("select_targets failed (see its log): nothing was checked, no report")
     return selection
+
+
+# -- queues: a target's tasks run on the workers serving its ``queue:`` (distributed mode) ---------------------
+
+
+def queues(inventory: Inventory) -> list[str]:
+    """The Celery queues the inventory's targets name, ``default`` first."""
+    from include.inventory import DEFAULT_QUEUE
+
+    return sorted({t.queue for t in inventory.targets} | {DEFAULT_QUEUE}, key=lambda q: (q != DEFAULT_QUEUE, q))
+
+
+def routes_by_queue(inventory: Inventory) -> bool:
+    """Whether the inventory uses a queue besides ``default`` (then mapped per-target tasks split per queue)."""
+    return len(queues(inventory)) > 1
+
+
+def by_queue(inventory: Inventory, items: list) -> list | dict[str, list]:
+    """A select task's output, split per queue when the inventory routes by queue (else ``items`` as is).
+
+    ``items`` are target names or batches (lists) of names; a batch whose targets are on several queues is
+    split. The result has every queue of the inventory (empty when nothing of this run is on it): the select
+    task pushes it with ``multiple_outputs`` and :func:`expand_by_queue` maps one task per queue over it."""
+    if not routes_by_queue(inventory):
+        return items
+    out: dict[str, list] = {q: [] for q in queues(inventory)}
+    for item in items:
+        if isinstance(item, list):
+            for queue in queues(inventory):
+                part = [name for name in item if inventory.target(name).queue == queue]
+                if part:
+                    out[queue].append(part)
+        else:
+            out[inventory.target(item).queue].append(item)
+    return out
+
+
+def selected(selection: list | dict[str, list] | None) -> list | None:
+    """The items a select task chose, whichever shape :func:`by_queue` gave them (None stays None)."""
+    if isinstance(selection, dict):
+        return [item for items in selection.values() for item in items]
+    return selection
+
+
+def expand_by_queue(task, inventory: Inventory, **expand):
+    """``task.expand(**expand)``, or, when the inventory routes by queue, one mapped copy of ``task`` per queue
+    (task id ``<task>__<queue>``, Celery ``queue=<queue>``) over that queue's part of the (single) expanded
+    select output; the copies' results concatenated, in queue order, for the downstream task."""
+    if not routes_by_queue(inventory):
+        return task.expand(**expand)
+    (arg, selection), = expand.items()
+    task_id = task.function.__name__ if hasattr(task, "function") else task.task_id
+    outputs = [task.override(task_id=f"{task_id}__{queue}", queue=queue).expand(**{arg: selection[queue]})
+               for queue in queues(inventory)]
+    return outputs[0].concat(*outputs[1:])
