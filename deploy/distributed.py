@@ -242,9 +242,9 @@ def drop_databases(settings: Settings) -> None:
             conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(db)))
 
 
-def start_s3(settings: Settings) -> None:
+def start_s3(settings: Settings, base_env: dict[str, str] | None = None) -> None:
     """moto's S3-compatible server on ``s3_port`` and the bucket; waits until it answers."""
-    env = component_env(settings, "s3")
+    env = component_env(settings, "s3", base_env)
     _spawn(settings, "s3", [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(settings.s3_port)],
            env)
     deadline = time.monotonic() + 60
@@ -266,9 +266,9 @@ def start_s3(settings: Settings) -> None:
         s3.create_bucket(Bucket=BUCKET)
 
 
-def init_airflow(settings: Settings) -> None:
+def init_airflow(settings: Settings, base_env: dict[str, str] | None = None) -> None:
     """What docker-compose's ``airflow-init`` does: migrate the metadata database, create the pools."""
-    env = component_env(settings, "airflow-init")
+    env = component_env(settings, "airflow-init", base_env)
     cwd = settings.state / "airflow-init"
     airflow = [sys.executable, "-m", "airflow"]
     _run(airflow + ["db", "migrate"], env, cwd, "airflow db migrate")
@@ -276,16 +276,19 @@ def init_airflow(settings: Settings) -> None:
                     "Aegis: PostgreSQL servers maintained at once (weekly_maintenance)"], env, cwd, "airflow pools set")
 
 
-def up(settings: Settings) -> None:
-    """Start everything (S3 store, databases, then every Airflow component); returns once started."""
+def up(settings: Settings, base_env: dict[str, str] | None = None) -> None:
+    """Start everything (S3 store, databases, then every Airflow component); returns once started.
+
+    ``base_env``: the environment the components start from (default: this process's); ``AIRFLOW__*``
+    settings in it are replaced by :func:`airflow_env`, connections (``AIRFLOW_CONN_*``) are kept."""
     settings.state.mkdir(parents=True, exist_ok=True)
     if running(settings):
         raise RuntimeError(f"already running (see {_pids_file(settings)}); ./aegis down first")
     create_databases(settings)
-    start_s3(settings)
-    init_airflow(settings)
+    start_s3(settings, base_env)
+    init_airflow(settings, base_env)
     for name, args in components(settings).items():
-        _spawn(settings, name, [sys.executable, "-m", "airflow", *args], component_env(settings, name))
+        _spawn(settings, name, [sys.executable, "-m", "airflow", *args], component_env(settings, name, base_env))
 
 
 def wait_healthy(settings: Settings, timeout: float = 240) -> None:
@@ -310,11 +313,12 @@ def sessions(settings: Settings) -> dict[str, int]:
     return json.loads(path.read_text()) if path.exists() else {}
 
 
-def family(settings: Settings) -> list:
-    """Every live process ``up`` started: each component's session and any descendant that left it."""
+def family(settings: Settings, only: str | None = None) -> list:
+    """Every live process ``up`` started (``only``: of that component): each component's session and any
+    descendant that left it."""
     import psutil
 
-    sids = set(sessions(settings).values())
+    sids = {sid for name, sid in sessions(settings).items() if only is None or name == only}
     found = {}
     for p in psutil.process_iter():
         try:
@@ -324,9 +328,11 @@ def family(settings: Settings) -> list:
             continue
     for sid in sids:
         try:
+            if os.getsid(sid) != sid:  # that pid is no longer the session we started
+                continue
             for child in psutil.Process(sid).children(recursive=True):
                 found[child.pid] = child
-        except psutil.Error:
+        except (psutil.Error, ProcessLookupError, PermissionError):
             continue
     return list(found.values())
 
@@ -337,10 +343,18 @@ def running(settings: Settings) -> bool:
 
 def down(settings: Settings, grace: float = 30) -> None:
     """SIGTERM every session ``up`` started (and strays), SIGKILL what is left after ``grace`` s."""
+    stop(settings, None, grace)
+    _pids_file(settings).unlink(missing_ok=True)
+
+
+def stop(settings: Settings, only: str | None, grace: float = 30) -> None:
+    """Stop one component (``only``, e.g. ``airflow-worker-2``: a worker lost) or, with None, all of them."""
     import psutil
 
-    procs = family(settings)
-    for sid in sessions(settings).values():
+    procs = family(settings, only)
+    for name, sid in sessions(settings).items():
+        if only is not None and name != only:
+            continue
         try:
             os.killpg(sid, signal.SIGTERM)
         except (ProcessLookupError, PermissionError):
@@ -351,14 +365,13 @@ def down(settings: Settings, grace: float = 30) -> None:
         except psutil.Error:
             pass
     _, alive = psutil.wait_procs(procs, timeout=grace)
-    alive += [p for p in family(settings) if p.is_running() and p not in alive]
+    alive += [p for p in family(settings, only) if p.is_running() and p not in alive]
     for p in alive:
         try:
             p.kill()
         except psutil.Error:
             pass
     psutil.wait_procs(alive, timeout=10)
-    _pids_file(settings).unlink(missing_ok=True)
 
 
 def main(argv: list[str]) -> int:
