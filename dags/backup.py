@@ -28,8 +28,8 @@ import pendulum
 from airflow.sdk import CronTriggerTimetable, Param, dag, get_current_context, task
 
 from include.backup.dag_support import BACKUP_SETS
-from include.dag_defaults import (DEFAULT_ARGS, by_queue, expand_by_queue, fail_without_retry, routes_by_queue,
-                                  run_window, selected, target_params)
+from include.dag_defaults import (DEFAULT_ARGS, by_queue, expand_by_queue, fail_without_retry, run_window, selected,
+                                  target_params)
 from include.inventory import load_inventory
 
 INVENTORY = load_inventory()
@@ -52,7 +52,7 @@ BACKUP_TIMEOUT = timedelta(seconds=max([t.backup.get("timeout_seconds", 0) for t
     },
 )
 def backup():
-    @task(multiple_outputs=routes_by_queue(INVENTORY))
+    @task
     def select_targets(params=None) -> list[str] | dict[str, list[str]]:
         """Backup-enabled targets matching the form."""
         from include.backup.dag_support import backup_targets

@@ -27,7 +27,7 @@ import pendulum
 from airflow.sdk import CronTriggerTimetable, Param, dag, get_current_context, task
 
 from include.dag_defaults import (DEFAULT_ARGS, by_queue, expand_by_queue, fail_without_retry, require_selection,
-                                  routes_by_queue, run_window, selected, target_params)
+                                  run_window, selected, target_params)
 from include.inventory import load_inventory
 
 INVENTORY = load_inventory()
@@ -52,7 +52,7 @@ CHECK_TIMEOUT = timedelta(seconds=max(t.timeout_seconds for t in INVENTORY.targe
     },
 )
 def daily_health_check():
-    @task(multiple_outputs=routes_by_queue(INVENTORY))
+    @task
     def select_targets(params=None) -> list[list[str]] | dict[str, list[list[str]]]:
         """Resolve the form's names/tags to targets, spread over the check tasks; unknown names or thresholds
         fail here, loudly."""

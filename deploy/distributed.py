@@ -106,7 +106,7 @@ def components(settings: Settings) -> dict[str, list[str]]:
         "airflow-apiserver": ["api-server"],
         "airflow-scheduler": ["scheduler"],
         "airflow-dag-processor": ["dag-processor"],
-        "airflow-triggerer": ["triggerer"],
+        "airflow-triggerer": ["triggerer", "--skip-serve-logs"],  # task logs are in S3: no log server
     }
     for i, name in enumerate(worker_names(settings)):
         out[f"airflow-worker-{i + 1}"] = ["celery", "worker", "--queues", ",".join(worker_queues(settings, i)),
@@ -287,8 +287,14 @@ def up(settings: Settings, base_env: dict[str, str] | None = None) -> None:
     create_databases(settings)
     start_s3(settings, base_env)
     init_airflow(settings, base_env)
-    for name, args in components(settings).items():
-        _spawn(settings, name, [sys.executable, "-m", "airflow", *args], component_env(settings, name, base_env))
+    for name in components(settings):
+        start(settings, name, base_env)
+
+
+def start(settings: Settings, name: str, base_env: dict[str, str] | None = None) -> int:
+    """Start one component (``up`` starts them all; the benchmark restarts worker 2); its session id."""
+    args = components(settings)[name]
+    return _spawn(settings, name, [sys.executable, "-m", "airflow", *args], component_env(settings, name, base_env))
 
 
 def wait_healthy(settings: Settings, timeout: float = 240) -> None:

@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Iterator
 
-from airflow.sdk import Param
+from airflow.sdk import Param, task
 
 from include.inventory import Inventory
 
@@ -95,8 +95,8 @@ def by_queue(inventory: Inventory, items: list) -> list | dict[str, list]:
     """A select task's output, split per queue when the inventory routes by queue (else ``items`` as is).
 
     ``items`` are target names or batches (lists) of names; a batch whose targets are on several queues is
-    split. The result has every queue of the inventory (empty when nothing of this run is on it): the select
-    task pushes it with ``multiple_outputs`` and :func:`expand_by_queue` maps one task per queue over it."""
+    split. The result has every queue of the inventory (empty when nothing of this run is on it):
+    :func:`expand_by_queue` maps one task per queue over its part."""
     if not routes_by_queue(inventory):
         return items
     out: dict[str, list] = {q: [] for q in queues(inventory)}
@@ -121,11 +121,22 @@ def selected(selection: list | dict[str, list] | None) -> list | None:
 def expand_by_queue(task, inventory: Inventory, **expand):
     """``task.expand(**expand)``, or, when the inventory routes by queue, one mapped copy of ``task`` per queue
     (task id ``<task>__<queue>``, Celery ``queue=<queue>``) over that queue's part of the (single) expanded
-    select output; the copies' results concatenated, in queue order, for the downstream task."""
+    select output (:func:`by_queue`), picked by a small ``<task>__<queue>__part`` task (Airflow expands only
+    a task's return value); the copies' results concatenated, in queue order, for the downstream task."""
     if not routes_by_queue(inventory):
         return task.expand(**expand)
     (arg, selection), = expand.items()
-    task_id = task.function.__name__ if hasattr(task, "function") else task.task_id
-    outputs = [task.override(task_id=f"{task_id}__{queue}", queue=queue).expand(**{arg: selection[queue]})
-               for queue in queues(inventory)]
+    task_id = task.function.__name__
+    outputs = []
+    for queue in queues(inventory):
+        part = queue_part.override(task_id=f"{task_id}__{queue}__part")(selection, queue)
+        outputs.append(task.override(task_id=f"{task_id}__{queue}", queue=queue).expand(**{arg: part}))
     return outputs[0].concat(*outputs[1:])
+
+
+def _queue_part(selection: dict[str, list], queue: str) -> list:
+    """The items of ``selection`` (:func:`by_queue`) on ``queue``."""
+    return selection[queue]
+
+
+queue_part = task(_queue_part)

@@ -119,3 +119,31 @@ def test_each_component_gets_its_own_folders(tmp_path):
         assert len({env[key] for env in envs.values()}) == len(envs), key
     assert envs["airflow-worker-2"]["AEGIS_WORKER_NAME"] == "aegis-worker-2"
     assert "AEGIS_WORKER_NAME" not in envs["airflow-scheduler"]
+
+
+def test_per_target_tasks_split_per_queue_when_the_inventory_names_several(monkeypatch):
+    from airflow.dag_processing.dagbag import DagBag
+
+    monkeypatch.setenv("AEGIS_DISTRIBUTED", "1")
+    monkeypatch.setenv("AEGIS_INVENTORY", str(REPO / "config" / "inventory.distributed.yaml"))
+    bag = DagBag(dag_folder=str(REPO / "dags"))
+    assert bag.import_errors == {}
+    queues_of = lambda dag_id: {t.task_id: t.queue for t in bag.dags[dag_id].tasks}  # noqa: E731
+    daily = queues_of("daily_health_check")
+    assert daily["check_targets__default"] == "default" and daily["check_targets__near-db"] == "near-db"
+    assert "check_targets" not in daily
+    backup = queues_of("backup")
+    assert backup["back_up__near-db"] == "near-db" and backup["back_up__default"] == "default"
+    assert queues_of("verify_backups")["verify"] == "default"
+
+
+def test_by_queue_splits_batches_and_keeps_every_queue():
+    from include.dag_defaults import by_queue, selected
+
+    inv = load_inventory(REPO / "config" / "inventory.distributed.yaml")
+    split = by_queue(inv, [["local-postgres", "local-mariadb"], ["this-host"]])
+    assert split == {"default": [["local-postgres"]], "near-db": [["local-mariadb"], ["this-host"]]}
+    assert by_queue(inv, ["local-redis"]) == {"default": ["local-redis"], "near-db": []}
+    assert sorted(map(tuple, selected(split))) == [("local-mariadb",), ("local-postgres",), ("this-host",)]
+    single = parse_inventory(yaml.safe_load("targets: [{name: p, kind: postgres, conn_id: p}]"))
+    assert by_queue(single, [["p"]]) == [["p"]] == selected([["p"]])
