@@ -71,7 +71,8 @@ def main() -> None:
     redis_db = free_redis_db()
     with pg_databases(dbs), redis_servers(args.redis) as ports, scratch_folder("distributed") as tmp:
         path, env, names = fanout_inventory(tmp, dbs, ports)
-        text = path.read_text().replace("catalog: {path: catalog.db}", f"catalog: {{conn_id: {distributed.CATALOG_CONN}}}")
+        text = path.read_text().replace("catalog: {path: catalog.db}",
+                                        f"catalog: {{conn_id: {distributed.CATALOG_CONN}}}")
         path.write_text(text.replace("artifacts: {base: artifacts}", f"artifacts: {{base: 's3://{distributed.BUCKET}/aegis',"
                                      f" conn_id: {distributed.ARTIFACTS_CONN}}}"))
         settings = distributed.Settings(
@@ -88,7 +89,8 @@ def main() -> None:
             api.dag_ready(DAG_ID)
             time.sleep(10)  # unpausing may create the latest scheduled run: let it finish first
             api.wait("the scheduled run to finish", lambda: api.get(
-                f"/api/v2/dags/{DAG_ID}/dagRuns", params={"state": ["queued", "running"]})["total_entries"] == 0, 900, 5)
+                f"/api/v2/dags/{DAG_ID}/dagRuns", params={"state": ["queued", "running"]})["total_entries"] == 0,
+                900, 5)
             print(f"distributed stack up in {time.monotonic() - t0:.0f} s", flush=True)
             run_once(api, names[:1])  # warm-up: untimed
             for i in range(args.repeats):

@@ -28,8 +28,15 @@ import pendulum
 from airflow.sdk import CronTriggerTimetable, Param, dag, get_current_context, task
 
 from include.backup.dag_support import BACKUP_SETS
-from include.dag_defaults import (DEFAULT_ARGS, by_queue, expand_by_queue, fail_without_retry, run_window, selected,
-                                  target_params)
+from include.dag_defaults import (
+    DEFAULT_ARGS,
+    by_queue,
+    expand_by_queue,
+    fail_without_retry,
+    run_window,
+    selected,
+    target_params,
+)
 from include.inventory import load_inventory
 
 INVENTORY = load_inventory()
@@ -87,8 +94,8 @@ def backup():
                       dry_run=not params["apply_retention"])
 
     @task(trigger_rule="all_done")
-    def write_report(targets: list[str] | dict, outcomes, retention, run_id=None, dag_run=None, data_interval_start=None,
-                     data_interval_end=None) -> dict:
+    def write_report(targets: list[str] | dict, outcomes, retention, run_id=None, dag_run=None,
+                     data_interval_start=None, data_interval_end=None) -> dict:
         """Report every target's set (size, throughput, or why it failed): publish it, alert on failures."""
         from include.backup.dag_support import outcome_rows
         from include.backup.reporting import build

@@ -26,8 +26,16 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import CronTriggerTimetable, Param, dag, get_current_context, task
 
-from include.dag_defaults import (DEFAULT_ARGS, by_queue, expand_by_queue, fail_without_retry, require_selection,
-                                  run_window, selected, target_params)
+from include.dag_defaults import (
+    DEFAULT_ARGS,
+    by_queue,
+    expand_by_queue,
+    fail_without_retry,
+    require_selection,
+    run_window,
+    selected,
+    target_params,
+)
 from include.inventory import load_inventory
 
 INVENTORY = load_inventory()
@@ -78,7 +86,7 @@ def daily_health_check():
         """Fold the results into healthy / warning / critical with reasons (a missing result is critical)."""
         from include.daily_health import build_report
 
-        expected = [name for task in require_selection(selected(tasks)) for name in task]
+        expected = [name for task in selected(require_selection(tasks)) for name in task]
         report = build_report([r for batch in results if batch for r in batch], expected, run_id,
                               *run_window(dag_run, data_interval_start, data_interval_end))
         print(f"overall: {report.verdict}")

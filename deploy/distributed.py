@@ -23,6 +23,7 @@ Settings come from the environment (all optional; the test sets every one to kee
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -60,7 +61,7 @@ class Settings:
     inventory: Path = REPO / "config" / "inventory.distributed.yaml"
 
     @classmethod
-    def from_env(cls, env: dict[str, str] | None = None) -> "Settings":
+    def from_env(cls, env: dict[str, str] | None = None) -> Settings:
         """The settings from ``AEGIS_*`` variables (see the module docstring), defaults elsewhere."""
         e = os.environ if env is None else env
         return cls(
@@ -252,9 +253,10 @@ def start_s3(settings: Settings, base_env: dict[str, str] | None = None) -> None
         try:
             urllib.request.urlopen(f"{settings.s3_url}/moto-api/", timeout=2)
             break
-        except OSError:
+        except OSError as exc:
             if time.monotonic() > deadline:
-                raise RuntimeError(f"the S3 server did not answer on {settings.s3_url}; see {settings.state}/s3.log")
+                raise RuntimeError(f"the S3 server did not answer on {settings.s3_url}; "
+                                   f"see {settings.state}/s3.log") from exc
             time.sleep(0.3)
     import boto3
     from botocore.config import Config
@@ -361,22 +363,16 @@ def stop(settings: Settings, only: str | None, grace: float = 30) -> None:
     for name, sid in sessions(settings).items():
         if only is not None and name != only:
             continue
-        try:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(sid, signal.SIGTERM)
-        except (ProcessLookupError, PermissionError):
-            pass
     for p in procs:
-        try:
+        with contextlib.suppress(psutil.Error):
             p.terminate()
-        except psutil.Error:
-            pass
     _, alive = psutil.wait_procs(procs, timeout=grace)
     alive += [p for p in family(settings, only) if p.is_running() and p not in alive]
     for p in alive:
-        try:
+        with contextlib.suppress(psutil.Error):
             p.kill()
-        except psutil.Error:
-            pass
     psutil.wait_procs(alive, timeout=10)
 
 

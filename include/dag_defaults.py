@@ -4,9 +4,9 @@ The report tail every DAG ends with is :func:`include.publish.publish`."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
-from typing import Iterator
 
 from airflow.sdk import Param, task
 
@@ -111,8 +111,8 @@ def by_queue(inventory: Inventory, items: list) -> list | dict[str, list]:
     return out
 
 
-def selected(selection: list | dict[str, list] | None) -> list | None:
-    """The items a select task chose, whichever shape :func:`by_queue` gave them (None stays None)."""
+def selected(selection: list | dict[str, list]) -> list:
+    """The items a select task chose, whichever shape :func:`by_queue` gave them."""
     if isinstance(selection, dict):
         return [item for items in selection.values() for item in items]
     return selection

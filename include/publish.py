@@ -15,6 +15,7 @@ task fails afterwards, naming every failed step.
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -142,12 +143,10 @@ def export_metrics(report: Report, context: dict[str, Any] | None) -> dict[str, 
 
     if not conf.getboolean("metrics", "statsd_on", fallback=False):
         return {}
-    from datetime import datetime, timezone
-
     import statsd
 
     started = getattr((context or {}).get("dag_run"), "start_date", None)
-    duration = (datetime.now(timezone.utc) - started).total_seconds() if started else None
+    duration = (datetime.now(UTC) - started).total_seconds() if started else None
     values = routine_metrics(report, duration)
     client = statsd.StatsClient(conf.get("metrics", "statsd_host"), conf.getint("metrics", "statsd_port"))
     with client.pipeline() as pipe:
