@@ -128,9 +128,10 @@ def routine_metrics(report: Report, duration_s: float | None) -> dict[str, tuple
     with a critical reason), ``aegis.<routine>.failed`` (1 when the run ends failed) and, when the run's start
     is known, ``aegis.<routine>.duration`` (ms)."""
     failed = {r.target for r in report.summary.reasons if r.level == Verdict.CRITICAL}
-    out = {f"aegis.{report.routine}.verdict": ("g", float(VERDICT_LEVELS[report.verdict])),
-           f"aegis.{report.routine}.targets_failed": ("g", float(len(failed))),
-           f"aegis.{report.routine}.failed": ("g", 1.0 if report.outcome in FAILING_OUTCOMES else 0.0)}
+    out: dict[str, tuple[str, float]] = {
+        f"aegis.{report.routine}.verdict": ("g", VERDICT_LEVELS[report.verdict]),
+        f"aegis.{report.routine}.targets_failed": ("g", len(failed)),
+        f"aegis.{report.routine}.failed": ("g", int(report.outcome in FAILING_OUTCOMES))}
     if duration_s is not None:
         out[f"aegis.{report.routine}.duration"] = ("ms", duration_s * 1000)
     return out
