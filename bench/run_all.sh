@@ -12,7 +12,7 @@ echo "nproc:  $(nproc)"
 echo "memory: $(free -g | awk '/^Mem:/ {print $2 " GiB total, " $7 " GiB available"}')"
 echo "uptime: $(uptime)"
 BENCHES=("$@")
-[ ${#BENCHES[@]} -gt 0 ] || BENCHES=(pg_backup logs dag_parse fanout pg_maintenance redis_cleanup)
+[ ${#BENCHES[@]} -gt 0 ] || BENCHES=(pg_backup logs dag_parse fanout pg_maintenance redis_cleanup distributed)
 failed=()
 for b in "${BENCHES[@]}"; do
   echo; echo "===== $b ($(date -u +%H:%M:%S), load: $(cut -d' ' -f1-3 /proc/loadavg))"
