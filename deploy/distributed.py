@@ -135,7 +135,9 @@ def airflow_env(settings: Settings) -> dict[str, str]:
     statsd_host, statsd_port = settings.statsd.rsplit(":", 1)
     passwords = settings.state / "passwords.json"
     if not passwords.exists():
-        passwords.write_text(json.dumps({"admin": s["admin_password"]}))
+        fd = os.open(passwords, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            json.dump({"admin": s["admin_password"]}, f)
     return {
         "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
         "AIRFLOW__CORE__AUTH_MANAGER": "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager",
