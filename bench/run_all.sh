@@ -16,7 +16,7 @@ echo "nproc:  $(nproc)"
 echo "memory: $(free -g | awk '/^Mem:/ {print $2 " GiB total, " $7 " GiB available"}')"
 echo "uptime: $(uptime)"
 BENCHES=("$@")
-[ ${#BENCHES[@]} -gt 0 ] || BENCHES=(pg_backup mysql_backup logs dag_parse dag_parse_5000 fanout scale pg_maintenance redis_cleanup)
+[ ${#BENCHES[@]} -gt 0 ] || BENCHES=(pg_backup mysql_backup logs dag_parse dag_parse_5000 fanout scale pg_maintenance redis_cleanup distributed)
 
 # the arguments of one benchmark: full size, or small data with --quick
 args() {
@@ -31,6 +31,7 @@ args() {
     scale)          full="";                          quick="--small 10 --large 100 --databases 4 --redis 2" ;;
     pg_maintenance) full="";                          quick="--tables 200" ;;
     redis_cleanup)  full="";                          quick="--keys 50000 --sample 5000" ;;
+    distributed)    full="";                          quick="--postgres 8 --redis 2 --repeats 1" ;;
   esac
   if [ "$QUICK" = 1 ]; then echo "$quick"; else echo "$full"; fi
 }

@@ -28,7 +28,15 @@ import pendulum
 from airflow.sdk import CronTriggerTimetable, Param, dag, get_current_context, task
 
 from include.backup.dag_support import BACKUP_SETS
-from include.dag_defaults import DEFAULT_ARGS, fail_without_retry, run_window, target_params
+from include.dag_defaults import (
+    DEFAULT_ARGS,
+    by_queue,
+    expand_by_queue,
+    fail_without_retry,
+    run_window,
+    selected,
+    target_params,
+)
 from include.inventory import load_inventory
 
 INVENTORY = load_inventory()
@@ -52,12 +60,12 @@ BACKUP_TIMEOUT = timedelta(seconds=max([t.backup.get("timeout_seconds", 0) for t
 )
 def backup():
     @task
-    def select_targets(params=None) -> list[str]:
+    def select_targets(params=None) -> list[str] | dict[str, list[str]]:
         """Backup-enabled targets matching the form."""
         from include.backup.dag_support import backup_targets
 
         with fail_without_retry(ValueError):
-            return backup_targets(INVENTORY, params["targets"], params["tags"])
+            return by_queue(INVENTORY, backup_targets(INVENTORY, params["targets"], params["tags"]))
 
     @task(map_index_template="{{ target_name }}", outlets=[BACKUP_SETS], execution_timeout=BACKUP_TIMEOUT)
     def back_up(target_name: str, dag_run=None, data_interval_start=None, data_interval_end=None,
@@ -75,19 +83,19 @@ def backup():
         return {**outcome, "target": target_name}
 
     @task(trigger_rule="all_done")
-    def apply_retention(targets: list[str], params=None, dag_run=None, data_interval_start=None,
+    def apply_retention(targets: list[str] | dict, params=None, dag_run=None, data_interval_start=None,
                         data_interval_end=None) -> list[dict]:
         """Retention by age and count with a floor (newest verified set); dry run unless asked."""
         from include.backup.runner import apply_retention as retain
         from include.catalog import Catalog
 
-        return retain(INVENTORY, Catalog.for_inventory(INVENTORY), [INVENTORY.target(t) for t in targets],
+        return retain(INVENTORY, Catalog.for_inventory(INVENTORY), [INVENTORY.target(t) for t in selected(targets)],
                       run_window(dag_run, data_interval_start, data_interval_end)[1],
                       dry_run=not params["apply_retention"])
 
     @task(trigger_rule="all_done")
-    def write_report(targets: list[str], outcomes, retention, run_id=None, dag_run=None, data_interval_start=None,
-                     data_interval_end=None) -> dict:
+    def write_report(targets: list[str] | dict, outcomes, retention, run_id=None, dag_run=None,
+                     data_interval_start=None, data_interval_end=None) -> dict:
         """Report every target's set (size, throughput, or why it failed): publish it, alert on failures."""
         from include.backup.dag_support import outcome_rows
         from include.backup.reporting import build
@@ -95,13 +103,13 @@ def backup():
         from include.publish import publish
 
         start, end = run_window(dag_run, data_interval_start, data_interval_end)
-        rows = outcome_rows(INVENTORY, Catalog.for_inventory(INVENTORY), list(outcomes), targets, end)
+        rows = outcome_rows(INVENTORY, Catalog.for_inventory(INVENTORY), list(outcomes), selected(targets), end)
         report = build(f"Aegis backup — {end:%Y-%m-%d %H:%M} UTC", "backup", run_id, start, end, rows,
                        {"retention": retention or []})
         return publish(report, INVENTORY, context=get_current_context())
 
     targets = select_targets()
-    outcomes = back_up.expand(target_name=targets)
+    outcomes = expand_by_queue(back_up, INVENTORY, target_name=targets)
     retention = apply_retention(targets)
     outcomes >> retention
     write_report(targets, outcomes, retention)

@@ -26,7 +26,16 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import CronTriggerTimetable, Param, dag, get_current_context, task
 
-from include.dag_defaults import DEFAULT_ARGS, fail_without_retry, require_selection, run_window, target_params
+from include.dag_defaults import (
+    DEFAULT_ARGS,
+    by_queue,
+    expand_by_queue,
+    fail_without_retry,
+    require_selection,
+    run_window,
+    selected,
+    target_params,
+)
 from include.inventory import load_inventory
 
 INVENTORY = load_inventory()
@@ -52,13 +61,13 @@ CHECK_TIMEOUT = timedelta(seconds=max(t.timeout_seconds for t in INVENTORY.targe
 )
 def daily_health_check():
     @task
-    def select_targets(params=None) -> list[list[str]]:
+    def select_targets(params=None) -> list[list[str]] | dict[str, list[list[str]]]:
         """Resolve the form's names/tags to targets, spread over the check tasks; unknown names or thresholds
         fail here, loudly."""
         from include.daily_health import select_targets as select
 
         with fail_without_retry(ValueError):
-            return select(INVENTORY, params["targets"], params["tags"], params["thresholds"])
+            return by_queue(INVENTORY, select(INVENTORY, params["targets"], params["tags"], params["thresholds"]))
 
     @task(map_index_template="{{ target_names }}", execution_timeout=CHECK_TIMEOUT)
     def check_targets(names: list[str], params=None, dag_run=None, data_interval_start=None,
@@ -72,12 +81,12 @@ def daily_health_check():
         return check_many(INVENTORY, names, params["thresholds"], start, end, Catalog.for_inventory(INVENTORY))
 
     @task(trigger_rule="all_done")
-    def evaluate_health(tasks: list[list[str]], results, run_id=None, dag_run=None, data_interval_start=None,
+    def evaluate_health(tasks: list[list[str]] | dict, results, run_id=None, dag_run=None, data_interval_start=None,
                         data_interval_end=None) -> dict:
         """Fold the results into healthy / warning / critical with reasons (a missing result is critical)."""
         from include.daily_health import build_report
 
-        expected = [name for task in require_selection(tasks) for name in task]
+        expected = [name for task in selected(require_selection(tasks)) for name in task]
         report = build_report([r for batch in results if batch for r in batch], expected, run_id,
                               *run_window(dag_run, data_interval_start, data_interval_end))
         print(f"overall: {report.verdict}")
@@ -95,7 +104,7 @@ def daily_health_check():
                        alert=AlertWhen.UNHEALTHY if params["alert"] else AlertWhen.NEVER)
 
     tasks = select_targets()
-    write_report(evaluate_health(tasks, check_targets.expand(names=tasks)))
+    write_report(evaluate_health(tasks, expand_by_queue(check_targets, INVENTORY, names=tasks)))
 
 
 daily_health_check()

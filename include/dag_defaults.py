@@ -4,11 +4,11 @@ The report tail every DAG ends with is :func:`include.publish.publish`."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
-from typing import Iterator
 
-from airflow.sdk import Param
+from airflow.sdk import Param, task
 
 from include.inventory import Inventory
 
@@ -87,3 +87,69 @@ def require_selection(selection):
 
         raise AirflowFailException("select_targets failed (see its log): nothing was checked, no report")
     return selection
+
+
+# -- queues: a target's tasks run on the workers serving its ``queue:`` (distributed mode) ---------------------
+
+
+def queues(inventory: Inventory) -> list[str]:
+    """The Celery queues the inventory's targets name, ``default`` first."""
+    from include.inventory import DEFAULT_QUEUE
+
+    return sorted({t.queue for t in inventory.targets} | {DEFAULT_QUEUE}, key=lambda q: (q != DEFAULT_QUEUE, q))
+
+
+def routes_by_queue(inventory: Inventory) -> bool:
+    """Whether the inventory uses a queue besides ``default`` (then mapped per-target tasks split per queue)."""
+    return len(queues(inventory)) > 1
+
+
+def by_queue(inventory: Inventory, items: list) -> list | dict[str, list]:
+    """A select task's output, split per queue when the inventory routes by queue (else ``items`` as is).
+
+    ``items`` are target names or batches (lists) of names; a batch whose targets are on several queues is
+    split. The result has every queue of the inventory (empty when nothing of this run is on it):
+    :func:`expand_by_queue` maps one task per queue over its part."""
+    if not routes_by_queue(inventory):
+        return items
+    out: dict[str, list] = {q: [] for q in queues(inventory)}
+    for item in items:
+        if isinstance(item, list):
+            for queue in queues(inventory):
+                part = [name for name in item if inventory.target(name).queue == queue]
+                if part:
+                    out[queue].append(part)
+        else:
+            out[inventory.target(item).queue].append(item)
+    return out
+
+
+def selected(selection: list | dict[str, list]) -> list:
+    """The items a select task chose, whichever shape :func:`by_queue` gave them."""
+    if isinstance(selection, dict):
+        return [item for items in selection.values() for item in items]
+    return selection
+
+
+def expand_by_queue(task, inventory: Inventory, **expand):
+    """``task.expand(**expand)``, or, when the inventory routes by queue, one mapped copy of ``task`` per queue
+    (task id ``<task>__<queue>``, Celery ``queue=<queue>``) over that queue's part of the (single) expanded
+    select output (:func:`by_queue`), picked by a small ``<task>__<queue>__part`` task (Airflow expands only
+    a task's return value); the copies' results concatenated, in queue order, for the downstream task."""
+    if not routes_by_queue(inventory):
+        return task.expand(**expand)
+    (arg, selection), = expand.items()
+    task_id = task.function.__name__
+    outputs = []
+    for queue in queues(inventory):
+        part = queue_part.override(task_id=f"{task_id}__{queue}__part")(selection, queue)
+        outputs.append(task.override(task_id=f"{task_id}__{queue}", queue=queue).expand(**{arg: part}))
+    return outputs[0].concat(*outputs[1:])
+
+
+def _queue_part(selection: dict[str, list], queue: str) -> list:
+    """The items of ``selection`` (:func:`by_queue`) on ``queue``."""
+    return selection[queue]
+
+
+queue_part = task(_queue_part)

@@ -33,7 +33,9 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_INVENTORY = REPO_ROOT / "config" / "inventory.yaml"
 
 COMMON_FIELDS = {"name", "kind", "conn_id", "tags", "thresholds", "timeout_seconds", "description", "backup",
-                 "weekly"}
+                 "weekly", "queue"}
+#: The Celery queue a target's tasks go to unless it names one (``queue:``).
+DEFAULT_QUEUE = "default"
 #: ``compress``: the dump's compression level (0-9; 1 by default: fastest, see README "Backups: compression")
 BACKUP_DEFAULTS: dict[str, Any] = {"enabled": True, "jobs": 2, "compress": 1, "retention_days": 30, "keep_last": 7,
                    "storage_class": "STANDARD_IA", "timeout_seconds": 3600}
@@ -92,13 +94,15 @@ class Target:
     backup: dict[str, Any] = field(default_factory=dict)
     #: weekly maintenance settings (the concern's DEFAULTS merged with ``weekly:``); empty for kinds without one
     weekly: dict[str, Any] = field(default_factory=dict)
+    #: the Celery queue its tasks are routed to (``queue:``; :data:`DEFAULT_QUEUE`)
+    queue: str = DEFAULT_QUEUE
 
     def with_thresholds(self, overrides: dict[str, float]) -> "Target":
         """A copy whose thresholds are overridden where ``overrides`` names a key of this kind."""
         merged = dict(self.thresholds)
         merged.update({k: float(v) for k, v in overrides.items() if k in merged})
         return Target(self.name, self.kind, self.conn_id, self.tags, merged, self.timeout_seconds,
-                      self.options, self.description, self.backup, self.weekly)
+                      self.options, self.description, self.backup, self.weekly, self.queue)
 
 
 @dataclass(frozen=True)
@@ -455,7 +459,19 @@ class _Validator:
         if kind_spec.validate is not None:
             kind_spec.validate(options, _FieldErrors(self, where))
         return Target(name, kind, conn_id, tuple(tags), thresholds, timeout, options,
-                      str(t.get("description", "")), backup, weekly)
+                      str(t.get("description", "")), backup, weekly, self.queue(kind, t.get("queue"), where))
+
+    def queue(self, kind: str, raw: Any, where: str) -> str:
+        """The target's Celery queue; a worker-local kind must name one in distributed mode."""
+        if raw is None:
+            if os.environ.get("AEGIS_DISTRIBUTED") and spec(kind).worker_local:
+                self.fail(f"{where}.queue", f"kind {kind!r} works on files of the machine its task runs on; in "
+                          "distributed mode (AEGIS_DISTRIBUTED) name the queue of the worker on that machine")
+            return DEFAULT_QUEUE
+        queue = self.string(raw, f"{where}.queue")
+        if not NAME_RE.match(queue):
+            self.fail(f"{where}.queue", f"{queue!r} must be lower-case letters, digits, '_', '.', '-' (max 63)")
+        return queue
 
     def backup(self, kind: str, raw: Any, where: str) -> dict[str, Any]:
         if not spec(kind).backup:

@@ -5,7 +5,8 @@
 2. **record** the run in the catalog (``aegis_check_runs``; the rows' metrics too when asked), replacing
    an earlier record of the same interval;
 3. **notify** through the inventory's notifiers (:mod:`include.alerting`) as :class:`AlertWhen` says;
-4. decide whether the run **ends failed** (:func:`run_failure`, the only place that decides it).
+4. **export** the outcome as StatsD metrics (:func:`export_metrics`) when Airflow's StatsD is on;
+5. decide whether the run **ends failed** (:func:`run_failure`, the only place that decides it).
 
 A step that fails does not stop the next (a catalog that is down does not swallow the alert); the
 task fails afterwards, naming every failed step.
@@ -14,6 +15,7 @@ task fails afterwards, naming every failed step.
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -47,7 +49,8 @@ def publish(report: Report, inventory, *, context: dict[str, Any] | None = None,
     written = write(report, inventory)
     failed_steps = []
     for step, run in (("record in the catalog", lambda: record(report, inventory, written, metrics=record_metrics)),
-                      ("notify", lambda: notify(report, inventory, written, alert, context))):
+                      ("notify", lambda: notify(report, inventory, written, alert, context)),
+                      ("export metrics", lambda: export_metrics(report, context))):
         try:
             run()
         except Exception as exc:  # noqa: BLE001 - every step is tried; the task fails below, naming each
@@ -112,6 +115,49 @@ def alert_text(report: Report, written: dict[str, str]) -> tuple[str, str, str]:
                                        f"({len(report.summary.reasons)} reason(s))")
     text = render_markdown(report) + f"\nFull report: {written.get('html', '(not written)')}\n"
     return subject, text, render_html(report)
+
+
+#: Verdicts as the numbers the ``aegis.<routine>.verdict`` gauge carries.
+VERDICT_LEVELS = {Verdict.HEALTHY: 0, Verdict.WARNING: 1, Verdict.CRITICAL: 2}
+
+
+def routine_metrics(report: Report, duration_s: float | None) -> dict[str, tuple[str, float]]:
+    """The outcome of a routine as metrics: name → (StatsD type ``g`` gauge / ``ms`` timing, value).
+
+    ``aegis.<routine>.verdict`` (0 healthy, 1 warning, 2 critical), ``aegis.<routine>.targets_failed`` (targets
+    with a critical reason), ``aegis.<routine>.failed`` (1 when the run ends failed) and, when the run's start
+    is known, ``aegis.<routine>.duration`` (ms)."""
+    failed = {r.target for r in report.summary.reasons if r.level == Verdict.CRITICAL}
+    out: dict[str, tuple[str, float]] = {
+        f"aegis.{report.routine}.verdict": ("g", VERDICT_LEVELS[report.verdict]),
+        f"aegis.{report.routine}.targets_failed": ("g", len(failed)),
+        f"aegis.{report.routine}.failed": ("g", int(report.outcome in FAILING_OUTCOMES))}
+    if duration_s is not None:
+        out[f"aegis.{report.routine}.duration"] = ("ms", duration_s * 1000)
+    return out
+
+
+def export_metrics(report: Report, context: dict[str, Any] | None) -> dict[str, tuple[str, float]]:
+    """Send :func:`routine_metrics` to the StatsD server Airflow's own metrics go to (``[metrics] statsd_on``,
+    ``statsd_host``, ``statsd_port``); nothing when StatsD is off. UDP: a listener that is down loses them."""
+    from airflow.configuration import conf
+
+    if not conf.getboolean("metrics", "statsd_on", fallback=False):
+        return {}
+    import statsd
+
+    started = getattr((context or {}).get("dag_run"), "start_date", None)
+    duration = (datetime.now(UTC) - started).total_seconds() if started else None
+    values = routine_metrics(report, duration)
+    client = statsd.StatsClient(conf.get("metrics", "statsd_host"), conf.getint("metrics", "statsd_port"))
+    with client.pipeline() as pipe:
+        for name, (kind, value) in values.items():
+            if kind == "ms":
+                pipe.timing(name, value)
+            else:
+                pipe.gauge(name, value)
+    log.info("exported %d metric(s) to StatsD: %s", len(values), ", ".join(f"{k}={v[1]:g}" for k, v in values.items()))
+    return values
 
 
 def run_failure(report: Report) -> Exception | None:

@@ -109,6 +109,6 @@ def test_compose_file_is_the_distributed_deployment():
     assert env["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
     assert env["AIRFLOW__CELERY__BROKER_URL"].startswith("redis://")
     assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].startswith("postgresql")
-    assert {"airflow-apiserver", "airflow-scheduler", "airflow-dag-processor", "airflow-worker",
+    assert {"airflow-apiserver", "airflow-scheduler", "airflow-dag-processor", "airflow-worker-1",
             "airflow-triggerer", "postgres", "redis"} <= set(compose["services"])
     load_inventory(REPO / "config" / env["AEGIS_INVENTORY"].rsplit("/", 1)[1])

@@ -16,7 +16,7 @@ FieldSpec = tuple["type | tuple[type, ...]", Any]
 
 #: Capabilities :func:`include.kinds.kinds_with` answers for; each is a field of :class:`KindSpec`.
 CAPABILITIES = ("check", "backup", "weekly", "security", "sql_updates", "image_updates", "drain",
-                "update_health", "restore_health", "needs_connection")
+                "update_health", "restore_health", "needs_connection", "worker_local")
 
 
 class FieldErrors(Protocol):
@@ -61,6 +61,9 @@ class KindSpec:
     update_health: bool = False
     #: restore: the daily check runs on it after a restore
     restore_health: bool = False
+    #: its tasks read or write files of the machine they run on (a Milvus Lite file, log files, folders, the
+    #: host itself): in distributed mode a target of this kind must name the queue of the worker on that machine
+    worker_local: bool = False
     #: extra validation of the kind's fields: ``validate(options, errors)``, may rewrite ``options``
     validate: Callable[[dict[str, Any], FieldErrors], None] | None = None
 

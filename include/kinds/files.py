@@ -16,6 +16,7 @@ def validate(options: dict[str, Any], errors: FieldErrors) -> None:
 
 SPEC = KindSpec(
     name="files",
+    worker_local=True,
     fields={"paths": (list, None)},
     needs_connection=False,
     backup="include.backup.files",

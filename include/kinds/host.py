@@ -4,6 +4,7 @@ from include.kinds.base import KindSpec
 
 SPEC = KindSpec(
     name="host",
+    worker_local=True,
     fields={"mounts": (list, ["/"]), "ntp_servers": (list, [])},
     thresholds={
         "disk_warning_pct": 75, "disk_critical_pct": 85,

@@ -22,6 +22,7 @@ def validate(options: dict[str, Any], errors: FieldErrors) -> None:
 
 SPEC = KindSpec(
     name="log_source",
+    worker_local=True,
     fields={
         "paths": (list, None),
         "pattern": (str, r"\bERROR\b"),

@@ -4,6 +4,7 @@ from include.kinds.base import KindSpec
 
 SPEC = KindSpec(
     name="milvus",
+    worker_local=True,
     check="include.checks.milvus",
     backup="include.backup.milvus",
     weekly="include.weekly.milvus",
