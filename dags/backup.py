@@ -28,11 +28,13 @@ import pendulum
 from airflow.sdk import CronTriggerTimetable, Param, dag, get_current_context, task
 
 from include.backup.dag_support import BACKUP_SETS
-from include.dag_defaults import DEFAULT_ARGS, fail_without_retry, run_window, target_params
+from include.dag_defaults import (
+    DEFAULT_ARGS, dag_doc, fail_without_retry, run_window, schedule_of, target_params,
+)
 from include.inventory import load_inventory
 
 INVENTORY = load_inventory()
-SCHEDULE = INVENTORY.schedule("backup", default_cron="0 2 * * *", default_tz="Asia/Seoul")
+SCHEDULE = schedule_of(INVENTORY, "backup")
 BACKUP_TIMEOUT = timedelta(seconds=max([t.backup.get("timeout_seconds", 0) for t in INVENTORY.targets] + [600]) + 300)
 
 
@@ -43,7 +45,7 @@ BACKUP_TIMEOUT = timedelta(seconds=max([t.backup.get("timeout_seconds", 0) for t
     max_active_runs=1,
     default_args=DEFAULT_ARGS,
     tags=["aegis", "nightly", "backup"],
-    doc_md=__doc__,
+    doc_md=dag_doc(__doc__, SCHEDULE),
     params={
         **target_params(INVENTORY, "backup"),
         "apply_retention": Param(False, type="boolean", title="Delete sets past retention",

@@ -26,11 +26,13 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import CronTriggerTimetable, Param, dag, get_current_context, task
 
-from include.dag_defaults import DEFAULT_ARGS, fail_without_retry, require_selection, run_window, target_params
+from include.dag_defaults import (
+    DEFAULT_ARGS, dag_doc, fail_without_retry, require_selection, run_window, schedule_of, target_params,
+)
 from include.inventory import load_inventory
 
 INVENTORY = load_inventory()
-SCHEDULE = INVENTORY.schedule("daily_health_check", default_cron="0 9 * * *", default_tz="Asia/Seoul")
+SCHEDULE = schedule_of(INVENTORY, "daily_health_check")
 CHECK_TIMEOUT = timedelta(seconds=max(t.timeout_seconds for t in INVENTORY.targets) * 2 + 60)
 
 
@@ -41,7 +43,7 @@ CHECK_TIMEOUT = timedelta(seconds=max(t.timeout_seconds for t in INVENTORY.targe
     max_active_runs=2,
     default_args=DEFAULT_ARGS,
     tags=["aegis", "daily", "health-check"],
-    doc_md=__doc__,
+    doc_md=dag_doc(__doc__, SCHEDULE),
     params={
         **target_params(INVENTORY, "check"),
         "thresholds": Param({}, type="object", title="Threshold overrides",

@@ -339,8 +339,8 @@ class Catalog:
     def run(self, routine: str, interval_end: str) -> dict[str, Any] | None:
         """One recorded run, by routine and interval end (ISO string as stored)."""
         with self.engine.connect() as conn:
-            row = conn.execute(sa.select(check_runs).where(check_runs.c.routine == routine,
-                                                           check_runs.c.interval_end == interval_end)).mappings().first()
+            row = conn.execute(sa.select(check_runs).where(
+                check_runs.c.routine == routine, check_runs.c.interval_end == interval_end)).mappings().first()
         return dict(row) if row else None
 
     def metrics_since(self, since: datetime, target: str | None = None) -> list[dict[str, Any]]:
