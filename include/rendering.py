@@ -19,7 +19,8 @@ from include.report import Report
 
 TEMPLATES = Path(__file__).parent / "templates"
 STATUS_COLOUR = {"healthy": "#1a7f37", "ok": "#1a7f37", "warning": "#9a6700", "critical": "#cf222e",
-                 "unreachable": "#cf222e"}
+                 "unreachable": "#cf222e", "complete": "#1a7f37", "verified": "#1a7f37", "restored": "#1a7f37",
+                 "promoted": "#1a7f37", "failed": "#cf222e", "rollback-failed": "#cf222e", "stale": "#bc4c00"}
 #: The colour of a state without one of its own (e.g. an update's outcome on the runs page).
 OTHER_COLOUR = "#555"
 
@@ -31,6 +32,7 @@ def _environment(autoescape: bool) -> jinja2.Environment:
                              undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
                              keep_trailing_newline=True)
     env.filters["colour"] = lambda status: STATUS_COLOUR.get(str(status), OTHER_COLOUR)
+    env.filters["fromjson"] = json.loads
     return env
 
 
