@@ -46,8 +46,9 @@ CHECK_TIMEOUT = timedelta(seconds=max(t.timeout_seconds for t in INVENTORY.targe
     doc_md=dag_doc(__doc__, SCHEDULE),
     params={
         **target_params(INVENTORY, "check"),
-        "thresholds": Param({}, type="object", title="Threshold overrides",
-                            description='For this run only, e.g. {"disk_warning_pct": 70, "long_transaction_warning_s": 60}.'),
+        "thresholds": Param({}, type=["object", "null"], title="Threshold overrides",
+                            description='Optional, for this run only, e.g. {"disk_warning_pct": 70, '
+                                        '"long_transaction_warning_s": 60} (empty: the inventory\'s thresholds).'),
         "alert": Param(True, type="boolean", title="Alert when not healthy",
                        description="Send the configured notifications when the verdict is warning or critical."),
     },
@@ -60,7 +61,7 @@ def daily_health_check():
         from include.daily_health import select_targets as select
 
         with fail_without_retry(ValueError):
-            return select(INVENTORY, params["targets"], params["tags"], params["thresholds"])
+            return select(INVENTORY, params["targets"], params["tags"], params["thresholds"] or {})
 
     @task(map_index_template="{{ target_names }}", execution_timeout=CHECK_TIMEOUT)
     def check_targets(names: list[str], params=None, dag_run=None, data_interval_start=None,
@@ -71,7 +72,7 @@ def daily_health_check():
 
         get_current_context()["target_names"] = ", ".join(names)[:250]
         start, end = run_window(dag_run, data_interval_start, data_interval_end)
-        return check_many(INVENTORY, names, params["thresholds"], start, end, Catalog.for_inventory(INVENTORY))
+        return check_many(INVENTORY, names, params["thresholds"] or {}, start, end, Catalog.for_inventory(INVENTORY))
 
     @task(trigger_rule="all_done")
     def evaluate_health(tasks: list[list[str]], results, run_id=None, dag_run=None, data_interval_start=None,

@@ -31,11 +31,12 @@ def _read(uri: str) -> str:
 
 
 def _app():
-    from airflow.api_fastapi.core_api.security import GetUserDep, requires_authenticated
+    from airflow.api_fastapi.core_api.security import get_user, requires_authenticated
+    from fastapi import Depends
 
     from include.reports_view import build_app
 
-    def dag_reader(user: GetUserDep) -> Callable[[str], bool]:
+    def dag_reader(user=Depends(get_user)) -> Callable[[str], bool]:  # noqa: B008 - FastAPI's dependency idiom
         """``can_read(dag_id)`` for the logged-in user, from Airflow's auth manager (answers cached per request)."""
         from airflow.api_fastapi.app import get_auth_manager
         from airflow.api_fastapi.auth.managers.models.resource_details import DagDetails
