@@ -251,16 +251,22 @@ def test_an_operators_morning_in_the_browser(world, airflow, browser):
     # 6. the backups page: the set's restore link opens the restore form, pre-filled, dry run on
     page.console_nav("Backups")
     row = page.find(f"tr.set[data-set='{SET_ID}']")
-    assert "complete" in row.text and "120.6 kB" in row.text
+    assert "complete" in row.text and "123.5 kB" in row.text
     page.shot("console-backups", readme=True)
     page.find("a.restore-link", within=row).click()
     page.driver.switch_to.default_content()
-    page.until("the restore form", lambda: "/dags/restore/trigger" in page.driver.current_url and "Dry run" in page.text())
+    try:
+        page.until("the restore form", lambda: "/dags/restore/trigger" in page.driver.current_url
+                   and "Dry run" in page.text())
+    finally:
+        page.shot("restore-form-opened")
+        print(f"after the restore link: {page.driver.current_url}")
+    time.sleep(2)  # the form fills its fields from the URL after it renders
+    page.shot("restore-form", readme=True)
     page.until("the set id filled in", lambda: SET_ID in page.driver.page_source)
     form_values = [i.get_attribute("value") for i in page.driver.find_elements("css selector", "input")]
     assert SET_ID in page.text() or SET_ID in form_values, form_values
     dry_run = [i for i in page.driver.find_elements("css selector", "input[type=checkbox]")]
-    page.shot("restore-form", readme=True)
     assert dry_run and any(i.is_selected() for i in dry_run)
 
     # 7. the trends page: a chart with the run's data point

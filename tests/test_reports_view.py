@@ -104,7 +104,7 @@ def test_reports_lists_every_routine_in_the_catalog_with_links(world):
     page = client_for(world).get("/reports").text
     for routine in ("daily_health_check", "backup", "monthly_audit"):
         assert f"data-routine='{routine}'" in page
-    assert "href='/dags/daily_health_check/runs/manual__r1' target='_top'" in page
+    assert "href='/dags/daily_health_check/runs/manual__r1' data-airflow" in page
     assert "report?routine=backup&amp;interval_end=2026-05-07T12%3A00%3A00Z" in page
     one = client_for(world).get("/reports", params={"routine": "backup"}).text
     assert "scheduled__b1" in one and "manual__r1" not in one
@@ -162,7 +162,7 @@ def test_the_pages_escape_what_they_show(tmp_path):
     """))
     client = TestClient(build_app(lambda: catalog, lambda uri: "", lambda: inventory))
     page = client.get("/reports").text
-    assert "<script>" not in page and "<b>" not in page
+    assert "<script>alert" not in page and "<b>" not in page
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page and "x&lt;b&gt;y" in page
     assert "#cf222e" in page  # critical keeps its colour
     assert "No run recorded yet for other." in client.get("/reports", params={"routine": "other"}).text
