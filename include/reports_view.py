@@ -105,17 +105,27 @@ def build_app(catalog_factory: Callable, read_text: Callable[[str], str],
             raise HTTPException(403, "you may not read the backup DAG, so not its sets either")
         by_name = {t.name: t for t in inv.targets}
         sets = catalog_factory().backup_sets_of(target or None)
-        base = airflow_base(request)
         restorable = can_read("restore")
         for s in sets:
             t = by_name.get(s["target"])
             s["retention_until"] = retention_until(t, s["started_at"]) if t else None
             s["duration_s"] = ((s["finished_at"] - s["started_at"]).total_seconds()
                                if s.get("finished_at") and s.get("started_at") else None)
-            s["restore_link"] = (links.restore_url(base, s["target"], s["set_id"])
+            s["restore_link"] = (links.restore_form_url(s["target"], s["set_id"])
                                  if restorable and s["state"] in ("complete", "verified") else None)
         targets = sorted({s["target"] for s in sets} | {t.name for t in inv.targets if t.backup.get("enabled")})
         return page("console_backups.html.j2", request, sets=sets, targets=targets, target=target)
+
+    @app.get("/restore", response_class=HTMLResponse)
+    def restore_form(request: Request, target: str, set_id: str,
+                     can_read: Callable[[str], bool] = Depends(readable)) -> str:
+        """The restore form for one set, pre-filled, dry run on; it triggers the ``restore`` DAG (REST API)."""
+        if not (can_read("backup") and can_read("restore")):
+            raise HTTPException(403, "you may not read the backup and restore DAGs")
+        record = catalog_factory().backup_set(set_id)
+        if record is None or record["target"] != target:
+            raise HTTPException(404, f"no backup set {set_id!r} of {target!r} in the catalog")
+        return page("console_restore.html.j2", request, record=record, here="backups")
 
     @app.get("/trends", response_class=HTMLResponse)
     def trends_page(request: Request, target: str = "", period: str = Query("30d"), metric: str = "",

@@ -40,7 +40,8 @@ def test_schedules_read_in_the_inventorys_timezone(tmp_path):
     inv = inventory(tmp_path, 'schedules: {backup: {cron: "30 1 * * 1-5", timezone: Europe/Berlin}}')
     assert schedule_of(inv, "backup") == Schedule("30 1 * * 1-5", "Europe/Berlin")
     assert schedule_of(inv, "daily_health_check") == Schedule("0 9 * * *", "Asia/Seoul")  # the default
-    assert describe_schedule(schedule_of(inv, "daily_health_check")) == "At 09:00, every day (Asia/Seoul; cron `0 9 * * *`)"
+    assert (describe_schedule(schedule_of(inv, "daily_health_check"))
+            == "At 09:00, every day (Asia/Seoul; cron `0 9 * * *`)")
     assert "Monday through Friday (Europe/Berlin" in describe_schedule(schedule_of(inv, "backup"))
     assert dag_doc("### Backup\n", schedule_of(inv, "backup")).endswith(
         "**Schedule:** At 01:30, Monday through Friday (Europe/Berlin; cron `30 1 * * 1-5`).\n")

@@ -3,10 +3,9 @@ the report's back link, escaping, and the per-DAG read check."""
 
 from __future__ import annotations
 
-import json
 import re
 from datetime import datetime, timedelta, timezone
-from urllib.parse import parse_qs, unquote, urlparse
+from urllib.parse import parse_qs, urlparse
 
 import pytest
 import time_machine
@@ -44,7 +43,8 @@ def world(tmp_path):
     report.write_text("<!doctype html><html><body class='r'><h1>the report</h1></body></html>")
     # a daily run one hour ago: pg warning with two findings, the cache healthy; metrics for the trends
     catalog.record_check_run("daily_health_check", NOW - timedelta(hours=1), "manual__r1", "warning", str(report),
-                             {"status": "warning", "reasons": [{"target": "pg-main", "level": "warning", "message": "x"}]},
+                             {"status": "warning",
+                              "reasons": [{"target": "pg-main", "level": "warning", "message": "x"}]},
                              [row("pg-main", "warning", metrics={"postgres.connections": 42})],
                              statuses=[row("pg-main", "warning", "warning", "critical", "ok"), row("cache", "ok")])
     # twenty days ago, another data point of the same metric (only in the 30/90-day trends)
@@ -122,15 +122,18 @@ def test_a_report_is_served_with_a_way_back(world):
     assert missing.status_code == 404
 
 
-def test_backups_show_sets_with_retention_and_a_prefilled_dry_run_restore_link(world):
-    page = client_for(world).get("/backups").text
+def test_backups_show_sets_with_retention_and_a_prefilled_dry_run_restore_form(world):
+    client = client_for(world)
+    page = client.get("/backups").text
     assert "data-set='pg-main-20260507'" in page and "2.0 kB" in page
     assert "2026-05-21" in page  # started 2026-05-07 + retention_days 14
-    link = re.search(r"class='restore-link' href='([^']+)'", page).group(1)
-    url = urlparse(link.replace("&amp;", "&"))
-    assert url.path == "/dags/restore/trigger/single"
-    assert json.loads(unquote(parse_qs(url.query)["conf"][0])) == {
-        "target": "pg-main", "set_id": "pg-main-20260507", "dry_run": True, "confirm": ""}
+    link = re.search(r"class='restore-link' href='([^']+)'", page).group(1).replace("&amp;", "&")
+    assert parse_qs(urlparse(link).query) == {"target": ["pg-main"], "set_id": ["pg-main-20260507"]}
+    form = client.get("/" + link).text
+    assert "id='set_id' name='set_id' value='pg-main-20260507'" in form
+    assert "id='dry_run' name='dry_run' type='checkbox' checked" in form
+    assert "data-api='/api/v2/dags/restore/dagRuns'" in form
+    assert client.get("/restore", params={"target": "cache", "set_id": "pg-main-20260507"}).status_code == 404
 
 
 def test_trends_draw_the_catalogs_points_for_the_period(world):
@@ -147,7 +150,8 @@ def test_a_viewer_sees_only_the_routines_whose_dag_they_may_read(world):
     client = client_for(world, readable=lambda dag_id: dag_id != "backup")
     reports = client.get("/reports").text
     assert "data-routine='daily_health_check'" in reports and "data-routine='backup'" not in reports
-    assert client.get("/report", params={"routine": "backup", "interval_end": "2026-05-07T12:00:00Z"}).status_code == 404
+    hidden = client.get("/report", params={"routine": "backup", "interval_end": "2026-05-07T12:00:00Z"})
+    assert hidden.status_code == 404
     assert client.get("/backups").status_code == 403
     assert "verified 2026" not in tile(client.get("/").text, "pg-main")
 
@@ -172,7 +176,8 @@ def test_plugin_registers_with_airflow():
     import importlib.util
     import pathlib
 
-    spec = importlib.util.spec_from_file_location("aegis_reports", pathlib.Path(__file__).parent.parent / "plugins" / "aegis_reports.py")
+    path = pathlib.Path(__file__).parent.parent / "plugins" / "aegis_reports.py"
+    spec = importlib.util.spec_from_file_location("aegis_reports", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     plugin = module.AegisReportsPlugin

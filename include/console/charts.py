@@ -49,7 +49,8 @@ def line_chart(title: str, points: list[Point], since: datetime, until: datetime
     for p in points:
         label = f"{p.at:%Y-%m-%d %H:%M} UTC: {_fmt(p.value)}"
         parts.append(f"<circle class='point' cx='{x(p.at):.1f}' cy='{y(p.value):.1f}' r='3' fill='#0969da' "
-                     f"data-at='{p.at:%Y-%m-%dT%H:%M:%SZ}' data-value='{p.value!r}'><title>{escape(label)}</title></circle>")
+                     f"data-at='{p.at:%Y-%m-%dT%H:%M:%SZ}' data-value='{p.value!r}'>"
+                     f"<title>{escape(label)}</title></circle>")
     if not points:
         parts.append(f"<text x='{PAD_LEFT + plot_w / 2}' y='{PAD_TOP + plot_h / 2}' text-anchor='middle' "
                      f"font-size='11'>no data</text>")

@@ -1,9 +1,8 @@
-"""Links from the console into Airflow's own UI (Airflow 3 routes)."""
+"""Links from the console into Airflow's own UI (Airflow 3 routes) and to the console's restore form."""
 
 from __future__ import annotations
 
-import json
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 
 def run_url(airflow_base: str, dag_id: str, run_id: str) -> str:
@@ -11,11 +10,8 @@ def run_url(airflow_base: str, dag_id: str, run_id: str) -> str:
     return f"{airflow_base}/dags/{quote(dag_id, safe='')}/runs/{quote(run_id, safe='')}"
 
 
-def trigger_url(airflow_base: str, dag_id: str, conf: dict) -> str:
-    """The DAG's trigger form with its fields pre-filled from ``conf`` (the UI reads ``?conf=<JSON>``)."""
-    return f"{airflow_base}/dags/{quote(dag_id, safe='')}/trigger/single?conf={quote(json.dumps(conf), safe='')}"
-
-
-def restore_url(airflow_base: str, target: str, set_id: str) -> str:
-    """The restore form for one backup set, as a dry run (the operator switches it off and confirms)."""
-    return trigger_url(airflow_base, "restore", {"target": target, "set_id": set_id, "dry_run": True, "confirm": ""})
+def restore_form_url(target: str, set_id: str) -> str:
+    """The console's restore form for one backup set, pre-filled, dry run on (relative to the console).
+    Airflow 3.3's own trigger form cannot be pre-filled from its address, so the console has its own, which
+    triggers the ``restore`` DAG through Airflow's REST API as the logged-in user."""
+    return "restore?" + urlencode({"target": target, "set_id": set_id})
