@@ -69,12 +69,10 @@ def build_app(catalog_factory: Callable, read_text: Callable[[str], str],
         if sort not in SORT_KEYS:
             raise HTTPException(400, f"unknown sort {sort!r}; one of {', '.join(sorted(SORT_KEYS))}")
         inv = inventory()
-        schedules = _schedules(inv)
-        rows = overview(inv, catalog_factory(), now(), schedules, lambda routine: can_read(dag_of(routine)))
+        rows = overview(inv, catalog_factory(), now(), _schedules(inv), lambda routine: can_read(dag_of(routine)))
         return page("console_overview.html.j2", request, rows=filter_and_sort(rows, kind, tag, sort),
                     kinds=sorted({t.kind for t in inv.targets}), tags=sorted({g for t in inv.targets for g in t.tags}),
-                    kind=kind, tag=tag, sort=sort, sorts=list(SORT_KEYS), total=len(rows), now=now(),
-                    schedules=schedules)
+                    kind=kind, tag=tag, sort=sort, sorts=list(SORT_KEYS), total=len(rows), now=now())
 
     @app.get("/reports", response_class=HTMLResponse)
     def reports_page(request: Request, routine: str = "", can_read: Callable[[str], bool] = Depends(readable)) -> str:
