@@ -31,16 +31,18 @@ from include.backup.dag_support import BACKUP_SETS
 from include.dag_defaults import (
     DEFAULT_ARGS,
     by_queue,
+    dag_doc,
     expand_by_queue,
     fail_without_retry,
     run_window,
+    schedule_of,
     selected,
     target_params,
 )
 from include.inventory import load_inventory
 
 INVENTORY = load_inventory()
-SCHEDULE = INVENTORY.schedule("backup", default_cron="0 2 * * *", default_tz="Asia/Seoul")
+SCHEDULE = schedule_of(INVENTORY, "backup")
 BACKUP_TIMEOUT = timedelta(seconds=max([t.backup.get("timeout_seconds", 0) for t in INVENTORY.targets] + [600]) + 300)
 
 
@@ -51,7 +53,7 @@ BACKUP_TIMEOUT = timedelta(seconds=max([t.backup.get("timeout_seconds", 0) for t
     max_active_runs=1,
     default_args=DEFAULT_ARGS,
     tags=["aegis", "nightly", "backup"],
-    doc_md=__doc__,
+    doc_md=dag_doc(__doc__, SCHEDULE),
     params={
         **target_params(INVENTORY, "backup"),
         "apply_retention": Param(False, type="boolean", title="Delete sets past retention",

@@ -29,17 +29,19 @@ from airflow.sdk import CronTriggerTimetable, Param, dag, get_current_context, t
 from include.dag_defaults import (
     DEFAULT_ARGS,
     by_queue,
+    dag_doc,
     expand_by_queue,
     fail_without_retry,
     require_selection,
     run_window,
+    schedule_of,
     selected,
     target_params,
 )
 from include.inventory import load_inventory
 
 INVENTORY = load_inventory()
-SCHEDULE = INVENTORY.schedule("daily_health_check", default_cron="0 9 * * *", default_tz="Asia/Seoul")
+SCHEDULE = schedule_of(INVENTORY, "daily_health_check")
 CHECK_TIMEOUT = timedelta(seconds=max(t.timeout_seconds for t in INVENTORY.targets) * 2 + 60)
 
 
@@ -50,11 +52,12 @@ CHECK_TIMEOUT = timedelta(seconds=max(t.timeout_seconds for t in INVENTORY.targe
     max_active_runs=2,
     default_args=DEFAULT_ARGS,
     tags=["aegis", "daily", "health-check"],
-    doc_md=__doc__,
+    doc_md=dag_doc(__doc__, SCHEDULE),
     params={
         **target_params(INVENTORY, "check"),
-        "thresholds": Param({}, type="object", title="Threshold overrides",
-                            description='For this run only, e.g. {"disk_warning_pct": 70, "long_transaction_warning_s": 60}.'),
+        "thresholds": Param({}, type=["object", "null"], title="Threshold overrides",
+                            description='Optional, for this run only, e.g. {"disk_warning_pct": 70, '
+                                        '"long_transaction_warning_s": 60} (empty: the inventory\'s thresholds).'),
         "alert": Param(True, type="boolean", title="Alert when not healthy",
                        description="Send the configured notifications when the verdict is warning or critical."),
     },
@@ -67,7 +70,7 @@ def daily_health_check():
         from include.daily_health import select_targets as select
 
         with fail_without_retry(ValueError):
-            return by_queue(INVENTORY, select(INVENTORY, params["targets"], params["tags"], params["thresholds"]))
+            return by_queue(INVENTORY, select(INVENTORY, params["targets"], params["tags"], params["thresholds"] or {}))
 
     @task(map_index_template="{{ target_names }}", execution_timeout=CHECK_TIMEOUT)
     def check_targets(names: list[str], params=None, dag_run=None, data_interval_start=None,
@@ -78,7 +81,7 @@ def daily_health_check():
 
         get_current_context()["target_names"] = ", ".join(names)[:250]
         start, end = run_window(dag_run, data_interval_start, data_interval_end)
-        return check_many(INVENTORY, names, params["thresholds"], start, end, Catalog.for_inventory(INVENTORY))
+        return check_many(INVENTORY, names, params["thresholds"] or {}, start, end, Catalog.for_inventory(INVENTORY))
 
     @task(trigger_rule="all_done")
     def evaluate_health(tasks: list[list[str]] | dict, results, run_id=None, dag_run=None, data_interval_start=None,

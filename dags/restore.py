@@ -24,11 +24,12 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import Param, dag, get_current_context, task
 
-from include.dag_defaults import DEFAULT_ARGS, SharedChoices, fail_without_retry, run_window
+from include.dag_defaults import DEFAULT_ARGS, SharedChoices, dag_doc, fail_without_retry, recent_set_ids, run_window
 from include.inventory import load_inventory
 from include.kinds import spec
 
 INVENTORY = load_inventory()
+SET_IDS = recent_set_ids(INVENTORY)
 RESTORABLE = SharedChoices(sorted(t.name for t in INVENTORY.targets if spec(t.kind).backup and t.backup.get("enabled")))
 
 
@@ -39,16 +40,19 @@ RESTORABLE = SharedChoices(sorted(t.name for t in INVENTORY.targets if spec(t.ki
     max_active_runs=1,
     default_args=DEFAULT_ARGS,
     tags=["aegis", "manual", "backup", "restore"],
-    doc_md=__doc__,
+    doc_md=dag_doc(__doc__, None),
     params={
         "target": Param(RESTORABLE[0] if RESTORABLE else "", type="string", enum=RESTORABLE or SharedChoices([""]),
-                        title="Target", description="The target to restore."),
-        "set_id": Param("", type="string", title="Backup set id",
-                        description="Empty: the newest verified set of the target."),
+                        title="Target", description="The target whose data is replaced by the backup set "
+                                                    "(targets of a kind with backups and backups enabled)."),
+        "set_id": Param("", type=["string", "null"], title="Backup set id", examples=SET_IDS,
+                        description="A set of this target (suggestions: the newest complete or verified sets). "
+                                    "Empty: the newest verified set of the target."),
         "dry_run": Param(True, type="boolean", title="Dry run",
-                         description="On: download and check the set, log the plan, change nothing."),
-        "confirm": Param("", type="string", title="Confirm",
-                         description="To restore over the live target, type the target's name here."),
+                         description="On (default): download and check the set, log the plan, change nothing. "
+                                     "Off: replace the target's data (needs the confirmation below)."),
+        "confirm": Param("", type=["string", "null"], title="Confirm",
+                         description="Only for a live restore (dry run off): type the target's name here."),
     },
 )
 def restore():

@@ -26,11 +26,11 @@ import pendulum
 from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, Param, dag, get_current_context, task
 
 from include.backup.dag_support import BACKUP_SETS
-from include.dag_defaults import DEFAULT_ARGS, run_window, target_params
+from include.dag_defaults import DEFAULT_ARGS, dag_doc, recent_set_ids, run_window, schedule_of, target_params
 from include.inventory import load_inventory
 
 INVENTORY = load_inventory()
-SCHEDULE = INVENTORY.schedule("verify_backups", default_cron="0 4 * * 0", default_tz="Asia/Seoul")
+SCHEDULE = schedule_of(INVENTORY, "verify_backups")
 
 
 @dag(
@@ -42,11 +42,13 @@ SCHEDULE = INVENTORY.schedule("verify_backups", default_cron="0 4 * * 0", defaul
     max_active_runs=1,
     default_args=DEFAULT_ARGS,
     tags=["aegis", "weekly", "backup", "verify"],
-    doc_md=__doc__,
+    doc_md=dag_doc(__doc__, SCHEDULE),
     params={
         **target_params(INVENTORY, "backup"),
-        "set_ids": Param([], type="array", items={"type": "string"}, title="Backup set ids",
-                         description="Verify exactly these sets (empty: announced sets, else the newest per target)."),
+        "set_ids": Param([], type=["array", "null"], items={"type": "string"}, examples=recent_set_ids(INVENTORY),
+                         title="Backup set ids",
+                         description="Verify exactly these sets (suggestions: the newest complete or verified sets). "
+                                     "Empty: the sets the backup run announced, else the newest set per target."),
     },
 )
 def verify_backups():

@@ -36,12 +36,14 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import CronTriggerTimetable, Param, TaskGroup, dag, get_current_context, task
 
-from include.dag_defaults import DEFAULT_ARGS, fail_without_retry, require_selection, run_window, target_params
+from include.dag_defaults import (
+    DEFAULT_ARGS, dag_doc, fail_without_retry, require_selection, run_window, schedule_of, target_params,
+)
 from include.inventory import load_inventory
-from include.weekly.routine import ALL_CONCERNS, POSTGRES_POOL, SECURITY, TRENDS, longest_budget
+from include.weekly.routine import ALL_CONCERNS, CONCERN_LABELS, POSTGRES_POOL, SECURITY, TRENDS, longest_budget
 
 INVENTORY = load_inventory()
-SCHEDULE = INVENTORY.schedule("weekly_maintenance", default_cron="0 3 * * 0", default_tz="Asia/Seoul")
+SCHEDULE = schedule_of(INVENTORY, "weekly_maintenance")
 WEEK = timedelta(days=7)
 
 
@@ -52,14 +54,16 @@ WEEK = timedelta(days=7)
     max_active_runs=1,
     default_args=DEFAULT_ARGS,
     tags=["aegis", "weekly", "maintenance"],
-    doc_md=__doc__,
+    doc_md=dag_doc(__doc__, SCHEDULE),
     params={
         **target_params(INVENTORY),
         "dry_run": Param(True, type="boolean", title="Dry run",
                          description="On (default): destructive steps are only listed."
                                      " VACUUM/ANALYZE/compaction run anyway."),
         "concerns": Param(list(ALL_CONCERNS), type="array", items={"type": "string", "enum": list(ALL_CONCERNS)},
-                          title="Concerns", description="Which task groups do their work this run."),
+                          values_display=CONCERN_LABELS, title="Concerns",
+                          description="Which task groups do their work this run (default: all). "
+                                      + "; ".join(CONCERN_LABELS.values()) + "."),
         "alert": Param(True, type="boolean", title="Alert when not healthy",
                        description="Send the configured notifications when the verdict is warning or critical."),
     },

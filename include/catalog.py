@@ -74,6 +74,16 @@ backup_sets = sa.Table(
     sa.Column("detail", sa.Text),
     sa.Column("verified_at", sa.DateTime(timezone=True)),
 )
+#: One row per (run, target): the target's status in that run and how many findings above ok it had.
+target_status = sa.Table(
+    "aegis_target_status", metadata,
+    sa.Column("routine", sa.String(100), primary_key=True),
+    sa.Column("interval_end", sa.String(40), primary_key=True),
+    sa.Column("target", sa.String(100), primary_key=True),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("findings", sa.Integer, nullable=False, server_default="0"),
+    sa.Index("ix_aegis_target_status_target", "target", "routine", "interval_end"),
+)
 BACKUP_STATES = ("running", "complete", "verified", "failed", "deleted")
 
 #: The monthly audit's security findings, one row per audit interval, target and rule (revision 0002):
@@ -91,6 +101,28 @@ audit_findings = sa.Table(
 
 def iso(ts: datetime) -> str:
     return ts.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+#: Row statuses from best to worst: a target with several rows in a run (one per weekly concern) shows its worst.
+STATUS_ORDER = ("ok", "healthy", "complete", "verified", "restored", "dry-run", "skipped", "warning", "critical",
+                "unreachable", "failed")
+
+
+def _worst_per_target(rows: Iterable[dict]) -> dict[str, dict[str, Any]]:
+    """target -> its worst row status and the number of its findings above ok, over ``rows``."""
+    def rank(status: str) -> int:
+        return STATUS_ORDER.index(status) if status in STATUS_ORDER else len(STATUS_ORDER)
+
+    worst: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        if not row.get("target"):
+            continue
+        findings = sum(1 for f in row.get("findings") or [] if f.get("level") not in (None, "ok"))
+        seen = worst.setdefault(row["target"], {"status": str(row["status"]), "findings": 0})
+        if rank(str(row["status"])) > rank(seen["status"]):
+            seen["status"] = str(row["status"])
+        seen["findings"] += findings
+    return worst
 
 
 def alembic_config(connection: sa.Connection | None = None):
@@ -184,8 +216,10 @@ class Catalog:
         return cls(f"sqlite:///{inventory.catalog_path}")
 
     def record_check_run(self, routine: str, interval_end: datetime, run_id: str, status: str,
-                         report_uri: str | None, summary: dict[str, Any], results: Iterable[dict]) -> int:
-        """Store a run and its metrics, replacing any earlier record of the same interval.
+                         report_uri: str | None, summary: dict[str, Any], results: Iterable[dict],
+                         statuses: Iterable[dict] = ()) -> int:
+        """Store a run, its metrics and each target's status in it, replacing any earlier record of the
+        same interval. ``statuses``: report rows (``target``, ``status``, ``findings``) of every target.
 
         Returns the number of metric rows written.
         """
@@ -198,11 +232,17 @@ class Catalog:
         with self.engine.begin() as conn:
             conn.execute(metrics.delete().where(metrics.c.routine == routine, metrics.c.interval_end == key))
             conn.execute(check_runs.delete().where(check_runs.c.routine == routine, check_runs.c.interval_end == key))
+            conn.execute(target_status.delete().where(target_status.c.routine == routine,
+                                                      target_status.c.interval_end == key))
             conn.execute(check_runs.insert().values(
                 routine=routine, interval_end=key, run_id=run_id, status=status, report_uri=report_uri,
                 summary=json.dumps(summary, default=str), recorded_at=datetime.now(timezone.utc)))
             if rows:
                 conn.execute(metrics.insert(), rows)
+            per_target = _worst_per_target(statuses)
+            if per_target:
+                conn.execute(target_status.insert(), [
+                    {"routine": routine, "interval_end": key, "target": t, **row} for t, row in per_target.items()])
         return len(rows)
 
     def previous_metrics(self, target: str, before: datetime) -> dict[str, float]:
@@ -288,6 +328,41 @@ class Catalog:
             ).mappings().all()
         return [dict(r) for r in rows]
 
+    def routines(self) -> list[str]:
+        """Every routine with at least one recorded run, sorted."""
+        with self.engine.connect() as conn:
+            return sorted(conn.execute(sa.select(check_runs.c.routine).distinct()).scalars())
+
+    def latest_target_status(self) -> dict[tuple[str, str], dict[str, Any]]:
+        """(target, routine) -> that target's newest status row in that routine (``interval_end``, ``status``,
+        ``findings``, the run's ``run_id`` and ``report_uri``)."""
+        newest = (sa.select(target_status.c.target, target_status.c.routine,
+                            sa.func.max(target_status.c.interval_end).label("interval_end"))
+                  .group_by(target_status.c.target, target_status.c.routine).subquery())
+        query = (sa.select(target_status, check_runs.c.run_id, check_runs.c.report_uri)
+                 .join(newest, sa.and_(target_status.c.target == newest.c.target,
+                                       target_status.c.routine == newest.c.routine,
+                                       target_status.c.interval_end == newest.c.interval_end))
+                 .join(check_runs, sa.and_(check_runs.c.routine == target_status.c.routine,
+                                           check_runs.c.interval_end == target_status.c.interval_end)))
+        with self.engine.connect() as conn:
+            return {(r["target"], r["routine"]): dict(r) for r in conn.execute(query).mappings().all()}
+
+    def run(self, routine: str, interval_end: str) -> dict[str, Any] | None:
+        """One recorded run, by routine and interval end (ISO string as stored)."""
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(check_runs).where(
+                check_runs.c.routine == routine, check_runs.c.interval_end == interval_end)).mappings().first()
+        return dict(row) if row else None
+
+    def metrics_since(self, since: datetime, target: str | None = None) -> list[dict[str, Any]]:
+        """Every metric row (``target``, ``metric``, ``interval_end``, ``value``, ``routine``) since ``since``,
+        oldest first; of one target when given."""
+        query = sa.select(metrics).where(metrics.c.interval_end >= iso(since))
+        if target:
+            query = query.where(metrics.c.target == target)
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(query.order_by(metrics.c.interval_end)).mappings().all()]
 
 # Tables of later migrations that live beside the code using them; imported here so ``metadata`` (the
 # migrations' target, the schema tests) always holds the newest revision's every table.

@@ -4,13 +4,48 @@ The report tail every DAG ends with is :func:`include.publish.publish`."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 
 from airflow.sdk import Param, task
 
-from include.inventory import Inventory
+from include.inventory import Inventory, Schedule
+
+#: Each scheduled routine's schedule when the inventory's ``schedules:`` does not name one (cron, timezone).
+DEFAULT_SCHEDULES: dict[str, tuple[str, str]] = {
+    "daily_health_check": ("0 9 * * *", "Asia/Seoul"),
+    "backup": ("0 2 * * *", "Asia/Seoul"),
+    "verify_backups": ("0 4 * * 0", "Asia/Seoul"),
+    "weekly_maintenance": ("0 3 * * 0", "Asia/Seoul"),
+}
+
+
+def schedule_of(inventory: Inventory, routine: str) -> Schedule:
+    """The routine's schedule: the inventory's, else its default (:data:`DEFAULT_SCHEDULES`)."""
+    cron, tz = DEFAULT_SCHEDULES[routine]
+    return inventory.schedule(routine, default_cron=cron, default_tz=tz)
+
+
+def describe_schedule(schedule: Schedule) -> str:
+    """The schedule in words, in its own timezone: ``At 09:00, every day (Asia/Seoul; cron `0 9 * * *`)``."""
+    from cron_descriptor import Options, get_description
+
+    options = Options()
+    options.use_24hour_time_format = True
+    words = get_description(schedule.cron, options)
+    if schedule.cron.split()[2:] == ["*", "*", "*"]:
+        words += ", every day"
+    return f"{words} ({schedule.timezone}; cron `{schedule.cron}`)"
+
+
+def dag_doc(doc: str, schedule: Schedule | None) -> str:
+    """A DAG's ``doc_md``: its docstring, then when it runs (in the inventory's timezone) or that it runs by hand."""
+    when = f"**Schedule:** {describe_schedule(schedule)}." if schedule else "**Schedule:** none, run from the form."
+    return f"{doc.rstrip()}\n\n{when}\n"
+
+log = logging.getLogger(__name__)
 
 DEFAULT_ARGS = {
     "owner": "aegis-ops",
@@ -18,6 +53,10 @@ DEFAULT_ARGS = {
     "retry_delay": timedelta(minutes=1),
     "retry_exponential_backoff": True,
 }
+
+
+#: above this many targets a form offers their names as suggestions (examples), not as a closed list (enum)
+MAX_ENUM_CHOICES = 500
 
 
 class SharedChoices(list):
@@ -42,16 +81,37 @@ def target_params(inventory: Inventory, capability: str | None = None) -> dict[s
     targets = [t for t in inventory.targets if kinds is None or t.kind in kinds]
     names = SharedChoices(sorted(t.name for t in targets))
     tags = SharedChoices(sorted({tag for t in targets for tag in t.tags}))
+    # a closed pick list while it stays usable; past MAX_ENUM_CHOICES the names are only suggested (examples)
+    # and a name not in the inventory is refused when the run selects
+    items = {"type": "string", "enum": names} if len(names) <= MAX_ENUM_CHOICES else {"type": "string"}
+    # ["array", "null"]: optional in the form (Airflow marks a field required unless null is allowed);
+    # the routines read an empty or missing choice as "no filter".
     return {
         "targets": Param(
-            [], type="array", items={"type": "string"}, examples=names, title="Targets",
-            description="Check only these targets (empty: every target in the inventory).",
+            [], type=["array", "null"], items=items, title="Targets",
+            examples=names, description=f"Pick targets to act on only those; leave empty for every one of the "
+                                        f"{len(names)} target(s) this routine applies to.",
         ),
         "tags": Param(
-            [], type="array", items={"type": "string", "enum": tags} if tags else {"type": "string"},
-            title="Tags", description="Check only targets carrying at least one of these tags (empty: no filter).",
+            [], type=["array", "null"], items={"type": "string", "enum": tags} if tags else {"type": "string"},
+            examples=tags, title="Tags",
+            description="Act only on targets carrying at least one of these tags (empty: no tag filter). "
+                        "With targets picked too, a target must match both.",
         ),
     }
+
+
+def recent_set_ids(inventory: Inventory, limit: int = 40) -> list[str]:
+    """The newest complete or verified backup set ids in the catalog, offered by the restore and verify forms.
+    Read when the DAG file is parsed; a catalog that cannot be read offers none (the form still takes any id)."""
+    try:
+        from include.catalog import Catalog
+
+        sets = Catalog.for_inventory(inventory).backup_sets_of(states=("complete", "verified"))
+    except Exception as exc:  # noqa: BLE001 - a form without suggestions beats a DAG that does not parse
+        log.warning("backup set suggestions unavailable: %s", exc)
+        return []
+    return [s["set_id"] for s in sets[:limit]]
 
 
 def run_window(dag_run, data_interval_start: datetime | None, data_interval_end: datetime | None,

@@ -91,7 +91,8 @@ def record(report: Report, inventory, written: dict[str, str], *, metrics: bool)
     summary = {**report.summary.to_dict(), **{k: report.extra[k] for k in CATALOG_FACTS if k in report.extra}}
     rows = Catalog.for_inventory(inventory).record_check_run(
         report.routine, report.interval_end, report.run_id, str(report.outcome or report.verdict),
-        written.get("html"), summary, [r.to_dict() for r in report.rows] if metrics else [])
+        written.get("html"), summary, [r.to_dict() for r in report.rows] if metrics else [],
+        statuses=[r.to_dict() for r in report.rows])
     log.info("recorded %s in the catalog with %d metric(s)", report.routine, rows)
     return rows
 

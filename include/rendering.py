@@ -20,7 +20,8 @@ from include.report import Report
 
 TEMPLATES = Path(__file__).parent / "templates"
 STATUS_COLOUR = {"healthy": "#1a7f37", "ok": "#1a7f37", "warning": "#9a6700", "critical": "#cf222e",
-                 "unreachable": "#cf222e"}
+                 "unreachable": "#cf222e", "complete": "#1a7f37", "verified": "#1a7f37", "restored": "#1a7f37",
+                 "promoted": "#1a7f37", "failed": "#cf222e", "rollback-failed": "#cf222e", "stale": "#bc4c00"}
 #: The colour of a state without one of its own (e.g. an update's outcome on the runs page).
 OTHER_COLOUR = "#555"
 
@@ -33,6 +34,7 @@ def _environment(autoescape: bool) -> jinja2.Environment:
                              keep_trailing_newline=True)
     env.filters["colour"] = lambda status: STATUS_COLOUR.get(str(status), OTHER_COLOUR)
     env.filters["svg_chart"] = _svg_chart
+    env.filters["fromjson"] = json.loads
     return env
 
 

@@ -36,6 +36,19 @@ SECTIONS = (
     ("Security", (SECURITY,)),
     ("Trends", (TRENDS,)),
 )
+#: What each concern does, as the weekly form shows it (a concern added to the registry: its report section).
+CONCERN_HELP = {
+    "postgres": "PostgreSQL: VACUUM (ANALYZE), index and slow-statement advice",
+    "mysql": "MySQL/MariaDB: ANALYZE/OPTIMIZE, expired-row purge, partition rotation",
+    "milvus": "Milvus: compaction, unfinished indexes rebuilt, idle collections released",
+    "neo4j": "Neo4j: index/constraint state, store size, checkpoint",
+    "logs": "logs: rotate, compress, archive, delete past retention",
+    "redis": "Redis: idle keys without TTL measured and removed",
+    SECURITY: "security: configuration checks and vulnerable packages",
+    TRENDS: "trends: week-over-week change of every catalog metric",
+}
+CONCERN_LABELS = {c: CONCERN_HELP.get(c) or f"{c}: {title.lower()}"
+                  for title, concerns in SECTIONS for c in concerns if c in ALL_CONCERNS}
 
 
 def select_targets(inventory: Inventory, names: list[str], tags: list[str], concerns: list[str]) -> list[str]:
