@@ -5,7 +5,8 @@
 2. **record** the run in the catalog (``aegis_check_runs``; the rows' metrics too when asked), replacing
    an earlier record of the same interval;
 3. **notify** through the inventory's notifiers (:mod:`include.alerting`) as :class:`AlertWhen` says;
-4. decide whether the run **ends failed** (:func:`run_failure`, the only place that decides it).
+4. decide whether the run **ends failed** (:func:`run_failure`, the only place that decides it): a failing
+   outcome, or a verdict at or past the report's ``fail_run_on``.
 
 A step that fails does not stop the next (a catalog that is down does not swallow the alert); the
 task fails afterwards, naming every failed step.
@@ -116,13 +117,36 @@ def alert_text(report: Report, written: dict[str, str]) -> tuple[str, str, str]:
 
 def run_failure(report: Report) -> Exception | None:
     """Whether the run ends failed once its report is out, as the exception that fails it (None: it
-    succeeds). The one place this is decided: only a failing outcome fails a run (:data:`FAILING_OUTCOMES`)."""
-    if report.outcome not in FAILING_OUTCOMES:
+    succeeds). The one place this is decided:
+
+    - a failing outcome (:data:`FAILING_OUTCOMES`: a failed restore, an update not promoted);
+    - a verdict at or past the report's ``fail_run_on`` (the daily and weekly checks: the inventory's
+      ``defaults.fail_run_on``, ``critical`` unless set; backup and verify: ``critical``, i.e. any
+      target whose backup or verification failed). Its message and the task log name each such target and why.
+    """
+    if report.outcome in FAILING_OUTCOMES:
+        why = "; ".join(f"{r.target}: {r.message}" for r in report.summary.reasons) or "see the report"
+        message = f"{report.routine} {report.outcome}: {why}"
+        if report.outcome in RETRIED_OUTCOMES:
+            return RuntimeError(message)
+        from airflow.sdk.exceptions import AirflowFailException
+
+        return AirflowFailException(message)
+    if report.fail_run_on is None or not report.fail_run_on.fails(report.verdict):
         return None
-    why = "; ".join(f"{r.target}: {r.message}" for r in report.summary.reasons) or "see the report"
-    message = f"{report.routine} {report.outcome}: {why}"
-    if report.outcome in RETRIED_OUTCOMES:
-        return RuntimeError(message)
+    failing = [r for r in report.summary.reasons if report.fail_run_on.fails(Verdict(_verdict_of(r.level)))]
+    for reason in failing:
+        log.error("run fails (fail_run_on: %s): %s [%s]: %s", report.fail_run_on, reason.target, reason.level,
+                  reason.message)
+    why = "; ".join(f"{r.target}: {r.message}" for r in failing) or "see the report"
     from airflow.sdk.exceptions import AirflowFailException
 
-    return AirflowFailException(message)
+    # not retried: publishing the same report again cannot change its verdict
+    return AirflowFailException(f"{report.routine} is {report.verdict} (fail_run_on: {report.fail_run_on}): {why}")
+
+
+def _verdict_of(level: str) -> str:
+    """A reason's level as a verdict word (``unreachable`` counts as critical)."""
+    from include.health import OVERALL
+
+    return OVERALL.get(level, Verdict.HEALTHY.value)

@@ -75,7 +75,7 @@ def weekly_world(tmp_path, monkeypatch, pg_database, redis_server, maria_databas
     inventory = write_inventory(tmp_path, f"""
         catalog: {{path: catalog.db}}
         artifacts: {{base: artifacts}}
-        defaults: {{timeout_seconds: 3}}
+        defaults: {{timeout_seconds: 3, fail_run_on: never}}  # a down server on purpose: critical
         targets:
           - name: pg
             kind: postgres

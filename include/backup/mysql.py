@@ -144,12 +144,35 @@ def _dump_file(workdir: Path, db: str) -> Path:
     return workdir / f"{db}.sql.gz"
 
 
-def dump(target: Target, endpoint: Endpoint, workdir: Path) -> DumpResult:
-    """Dump each database (default: the connection's own) to ``workdir/<db>.sql.gz``."""
-    timeout_s = float(target.backup.get("timeout_seconds", 3600))
-    databases = list(target.options.get("databases") or ([endpoint.schema] if endpoint.schema else []))
+#: Schemas of the server itself, never backed up as "every database".
+SYSTEM_DATABASES = frozenset({"information_schema", "performance_schema", "mysql", "sys"})
+
+
+def user_databases(endpoint: Endpoint, timeout_s: float) -> list[str]:
+    """Every database on the server but its system schemas and Aegis's own scratch copies."""
+    conn = _connect(endpoint, timeout_s)
+    try:
+        cur = conn.cursor()
+        cur.execute("SELECT schema_name FROM information_schema.schemata ORDER BY schema_name")
+        names = [name for (name,) in cur.fetchall()]
+    finally:
+        conn.close()
+    return [n for n in names if n.lower() not in SYSTEM_DATABASES and not n.startswith(scratch_lifecycle.SCRATCH_PREFIX)]
+
+
+def databases_to_dump(target: Target, endpoint: Endpoint, timeout_s: float) -> list[str]:
+    """The target's ``databases``, else the connection's own, else every non-system database."""
+    listed = list(target.options.get("databases") or ([endpoint.schema] if endpoint.schema else []))
+    databases = listed or user_databases(endpoint, timeout_s)
     if not databases:
-        raise BackupToolError(f"target {target.name}: no databases listed and the connection names none")
+        raise BackupToolError(f"target {target.name}: no databases listed and the server has no user database")
+    return databases
+
+
+def dump(target: Target, endpoint: Endpoint, workdir: Path) -> DumpResult:
+    """Dump each database (default: the connection's own, else every non-system one) to ``workdir/<db>.sql.gz``."""
+    timeout_s = float(target.backup.get("timeout_seconds", 3600))
+    databases = databases_to_dump(target, endpoint, timeout_s)
     tool = _tool("mysqldump", "mariadb-dump")
     versions = {tool: tool_version([tool, "--version"])}
     result: dict[str, dict] = {}
