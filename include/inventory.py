@@ -103,6 +103,8 @@ class Inventory:
     check_tasks: int = DEFAULT_CHECK_TASKS
     #: from which verdict a daily / weekly check run ends failed (``defaults.fail_run_on``; FAIL_RUN_ON_VALUES)
     fail_run_on: str = "critical"
+    #: a target's timeout unless it sets its own (``defaults.timeout_seconds``)
+    timeout_seconds: float = 10
     #: Redis connection that carries the maintenance-mode flag for consumers (besides the Airflow Variable)
     maintenance_redis_conn_id: str | None = None
     #: the security scan's settings (SECURITY_DEFAULTS merged with ``security:``; folders resolved)
@@ -227,6 +229,7 @@ def parse_inventory(raw: Any, path: Path | str = "<inventory>") -> Inventory:
         path=path,
         check_tasks=check_tasks,
         fail_run_on=fail_run_on,
+        timeout_seconds=default_timeout,
         maintenance_redis_conn_id=maintenance.get("redis_conn_id"),
         security=v.security(raw.get("security")),
         targets=tuple(targets),

@@ -1,9 +1,10 @@
 """The one way every routine ends: :func:`publish` a :class:`~include.report.Report`.
 
-1. **write** ``report.html`` / ``.json`` / ``.md`` under ``<artifacts>/reports/<routine>/<interval end>/``
-   through ``ObjectStoragePath`` (a folder or S3; a retry of the interval overwrites, never adds);
+1. **write** ``report.html`` / ``.json`` / ``.md`` under ``<artifacts>/reports/<routine>/<interval end>/<run id>/``
+   through ``ObjectStoragePath`` (a folder or S3; a retry of the run overwrites its own, another run of the
+   same interval writes beside it);
 2. **record** the run in the catalog (``aegis_check_runs``; the rows' metrics too when asked), replacing
-   an earlier record of the same interval;
+   an earlier record of the same run (run id) only;
 3. **notify** through the inventory's notifiers (:mod:`include.alerting`) as :class:`AlertWhen` says;
 4. decide whether the run **ends failed** (:func:`run_failure`, the only place that decides it): a failing
    outcome, or a verdict at or past the report's ``fail_run_on``.
@@ -14,6 +15,7 @@ task fails afterwards, naming every failed step.
 
 from __future__ import annotations
 
+import json
 import logging
 from enum import StrEnum
 from typing import Any
@@ -45,6 +47,8 @@ def publish(report: Report, inventory, *, context: dict[str, Any] | None = None,
             alert: AlertWhen = AlertWhen.UNHEALTHY, record_metrics: bool = False) -> dict[str, str]:
     """Write, record and notify; then fail the task when the run must end failed. Returns where the
     report was written (``{"json": uri, "md": uri, "html": uri}``)."""
+    if not report.settings:
+        report.settings = run_settings(report, inventory, (context or {}).get("params"))
     written = write(report, inventory)
     failed_steps = []
     for step, run in (("record in the catalog", lambda: record(report, inventory, written, metrics=record_metrics)),
@@ -62,12 +66,46 @@ def publish(report: Report, inventory, *, context: dict[str, Any] | None = None,
     return written
 
 
+def run_settings(report: Report, inventory, params: dict[str, Any] | None) -> dict[str, Any]:
+    """What the run ran with, for its report: ``form``, the trigger form's values (e.g. ``thresholds:
+    {"disk_warning_pct": 70}``); ``inventory``, ``fail_run_on`` and, per target of the report, every
+    threshold, backup and weekly setting that differs from its kind's default, and a timeout of its own."""
+    form = json.loads(json.dumps(dict(params or {}), default=str))
+    known = {t.name for t in inventory.targets}
+    targets = {name: overrides for name in sorted({r.target for r in report.rows} & known)
+               if (overrides := target_overrides(inventory.target(name), inventory))}
+    return {"form": form, "inventory": {"fail_run_on": inventory.fail_run_on, "targets": targets}}
+
+
+def target_overrides(target, inventory) -> dict[str, Any]:
+    """The target's settings that differ from its kind's defaults (thresholds, timeout, backup, weekly)."""
+    from include.inventory import BACKUP_DEFAULTS, WEEKLY_COMMON
+    from include.kinds import spec
+    from include.weekly import defaults_for
+
+    kind = spec(target.kind)
+    defaults = {
+        "thresholds": dict(kind.thresholds),
+        "backup": BACKUP_DEFAULTS if target.backup else {},
+        "weekly": {**WEEKLY_COMMON, **defaults_for(target.kind)} if target.weekly else {},
+    }
+    out: dict[str, Any] = {}
+    for group, default in defaults.items():
+        changed = {k: v for k, v in getattr(target, group).items() if default.get(k) != v}
+        if changed:
+            out[group] = changed
+    if target.timeout_seconds != inventory.timeout_seconds:
+        out["timeout_seconds"] = target.timeout_seconds
+    return json.loads(json.dumps(out, default=str))
+
+
 def write(report: Report, inventory) -> dict[str, str]:
-    """Write the three renderings under ``<artifacts>/reports/<routine>/<interval end>/`` and log where."""
-    from include.artifacts import artifact_folder, interval_key
+    """Write the three renderings under ``<artifacts>/reports/<routine>/<interval end>/<run id>/``; log where."""
+    from include.artifacts import artifact_folder, interval_key, run_key
     from include.rendering import RENDERERS
 
-    folder = artifact_folder(inventory, "reports", report.routine, interval_key(report.interval_end))
+    folder = artifact_folder(inventory, "reports", report.routine, interval_key(report.interval_end),
+                             run_key(report.run_id))
     folder.mkdir(parents=True, exist_ok=True)
     written = {}
     for ext, render in RENDERERS.items():

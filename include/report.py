@@ -125,6 +125,9 @@ class Report:
     extra: dict[str, Any] = field(default_factory=dict)  # the routine's own facts and settings (JSON values)
     #: from which verdict the run ends failed (None: a verdict alone never fails it; see include.publish.run_failure)
     fail_run_on: FailRunOn | None = None
+    #: what the run ran with: ``form`` (the trigger form's values) and ``inventory`` (settings that differ from
+    #: the defaults); filled by the publish tail (:func:`include.publish.run_settings`)
+    settings: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.outcome is not None:
@@ -159,6 +162,8 @@ class Report:
         for key in ("mode", "outcome", "alert_subject", "fail_run_on"):
             if getattr(self, key) is not None:
                 data[key] = str(getattr(self, key))
+        if self.settings:
+            data["settings"] = self.settings
         clash = set(self.extra) & set(data)
         if clash:
             raise ValueError(f"report extra keys {sorted(clash)} clash with the report's own fields")
@@ -177,7 +182,8 @@ class Report:
             rows=[CheckResult.from_dict(r) for r in data.pop("results")],
             sections=[Section(s["title"], list(s["concerns"])) for s in data.pop("sections", [])],
             mode=data.pop("mode", None), outcome=None if outcome is None else Outcome(outcome),
-            alert_subject=data.pop("alert_subject", None), fail_run_on=data.pop("fail_run_on", None), extra=data,
+            alert_subject=data.pop("alert_subject", None), fail_run_on=data.pop("fail_run_on", None),
+            settings=data.pop("settings", {}), extra=data,
         )
 
 

@@ -23,8 +23,9 @@ def build_app(catalog_factory: Callable, read_text: Callable[[str], str], depend
         return render_template("runs.html.j2", routine=routine, runs=catalog_factory().runs(routine))
 
     @app.get("/report", response_class=HTMLResponse)
-    def report(routine: str, interval_end: str) -> str:
-        match = [r for r in catalog_factory().runs(routine, limit=1000) if r["interval_end"] == interval_end]
+    def report(routine: str, interval_end: str, run_id: str | None = None) -> str:
+        match = [r for r in catalog_factory().runs(routine, limit=1000)
+                 if r["interval_end"] == interval_end and run_id in (None, r["run_id"])]
         if not match or not match[0]["report_uri"]:
             raise HTTPException(404, f"no report for {routine} at {interval_end}")
         return read_text(match[0]["report_uri"])

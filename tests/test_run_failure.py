@@ -177,3 +177,43 @@ def test_mysql_backup_without_listed_databases_dumps_every_user_database(tmp_pat
     assert sorted(result.facts["databases"]) == dbs  # no information_schema, no mysql
     assert result.facts["databases"][dbs[0]] == {"tables": {"t": 2}}
     assert sorted(p.name for p in workdir.iterdir()) == [f"{db}.sql.gz" for db in dbs]
+
+
+def test_two_runs_in_the_same_second_keep_two_reports_and_two_catalog_entries(tmp_path):
+    """Two manual triggers in one second share the interval end (cut to seconds) but not the run id."""
+    import sqlalchemy as sa
+
+    from include.catalog import Catalog
+    from include.inventory import load_inventory
+    from include.publish import AlertWhen, publish
+    from include.report import Report
+
+    inventory = load_inventory(write_inventory(tmp_path, """
+        catalog: {path: catalog.db}
+        artifacts: {base: artifacts}
+        targets:
+          - {name: box, kind: host}
+    """))
+    end = datetime(2026, 5, 4, 7, 30, 12, tzinfo=timezone.utc)
+
+    def run(run_id: str, disk_pct: float) -> dict[str, str]:
+        rows = [{"target": "box", "kind": "host", "status": "ok", "findings": [],
+                 "metrics": {"host.disk_pct[/]": disk_pct}, "details": {}, "duration_s": 0}]
+        report = Report.build("daily_health_check", "t", run_id, end - timedelta(days=1), end, rows)
+        return publish(report, inventory, alert=AlertWhen.NEVER, record_metrics=True)
+
+    a = run("manual__2026-05-04T07:30:12.101010+00:00", 40.0)
+    b = run("manual__2026-05-04T07:30:12.909090+00:00", 60.0)
+    a_again = run("manual__2026-05-04T07:30:12.101010+00:00", 41.0)  # a retry of A replaces A's own
+
+    assert a["json"] != b["json"] and a_again["json"] == a["json"]
+    by_run = {json.loads(open(p["json"].removeprefix("file://")).read())["run_id"]: p for p in (a, b)}
+    assert len(by_run) == 2
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'catalog.db'}")
+    with engine.connect() as c:
+        runs = c.execute(sa.text("select run_id, report_uri from aegis_check_runs order by run_id")).all()
+        values = dict(c.execute(sa.text("select run_id, value from aegis_metrics")).all())
+    assert [r.run_id for r in runs] == sorted(by_run) and {r.report_uri for r in runs} == {a["html"], b["html"]}
+    assert values == {"manual__2026-05-04T07:30:12.101010+00:00": 41.0,
+                      "manual__2026-05-04T07:30:12.909090+00:00": 60.0}
+    assert len(Catalog.for_inventory(inventory).runs("daily_health_check")) == 2
