@@ -71,3 +71,23 @@ def test_connections_closed_in_time_are_not_cancelled():
 
     result = run_bounded("maria", "mysql", quick_check, 1)
     assert result.findings[0].message == "no answer within 1s"
+
+
+def test_a_blocked_redis_command_cut_by_the_bound_leaves_the_client_list(redis_server):
+    import redis
+
+    from include.clients import redis as redis_client
+
+    def blocked_check():
+        client = redis_client.connect(Endpoint(host="127.0.0.1", port=redis_server), 60)
+        client.client_setname("aegis-cancel-test")
+        client.blpop(["aegis-test:never-filled"], timeout=60)
+
+    result = run_bounded("cache", "redis", blocked_check, 1.5)
+
+    assert "cancelled on the server: closing the redis client" in result.findings[0].message
+    admin = redis.Redis(port=redis_server)
+
+    def blocked() -> bool:
+        return any(c.get("name") == "aegis-cancel-test" for c in admin.client_list())
+    assert not still_running(blocked)
