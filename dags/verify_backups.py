@@ -71,7 +71,8 @@ def verify_backups():
         return verify_one(INVENTORY, Catalog.for_inventory(INVENTORY), set_id)
 
     @task(trigger_rule="all_done")
-    def write_report(set_ids: list[str], outcomes, run_id=None, dag_run=None, data_interval_start=None, data_interval_end=None) -> dict:
+    def write_report(set_ids: list[str], outcomes, run_id=None, dag_run=None, data_interval_start=None,
+                     data_interval_end=None) -> dict:
         """Per-set verdicts with reasons, published; alert when any set failed verification."""
         from include.backup.reporting import as_result, build
         from include.publish import publish
@@ -79,8 +80,9 @@ def verify_backups():
         start, end = run_window(dag_run, data_interval_start, data_interval_end, timedelta(days=7))
         rows = [as_result(o, o["set_id"], INVENTORY.target(o["target"]).kind if o["target"] != "?" else "?")
                 for o in outcomes if o]
+        # a set that is unknown or failed verification (or whose task failed) fails the run
         report = build(f"Aegis backup verification — {end:%Y-%m-%d %H:%M} UTC", "verify_backups", run_id,
-                       start, end, rows, expected=list(set_ids or []), fail_run_on="critical")  # a failed set fails the run
+                       start, end, rows, expected=list(set_ids or []), fail_run_on="critical")
         return publish(report, INVENTORY, context=get_current_context())
 
     set_ids = select_sets()

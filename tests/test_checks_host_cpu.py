@@ -17,9 +17,10 @@ NOW = datetime.now(UTC)
 
 
 def box(timeout_s: float = 10):
+    thresholds = {"memory_warning_pct": 100, "memory_critical_pct": 100, "disk_warning_pct": 100,
+                  "disk_critical_pct": 100}
     return parse_inventory({"targets": [{"name": "box", "kind": "host", "timeout_seconds": timeout_s,
-                                         "thresholds": {"memory_warning_pct": 100, "memory_critical_pct": 100,
-                                                        "disk_warning_pct": 100, "disk_critical_pct": 100}}]}).targets[0]
+                                         "thresholds": thresholds}]}).targets[0]
 
 
 def cpu_findings(result) -> list[tuple[str, str]]:

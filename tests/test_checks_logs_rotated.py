@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import gzip
 import os
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from include.checks import Window
 from include.checks.logs import check, window_files
 from include.inventory import parse_inventory
 from include.targets import Endpoint
 
-START, END = datetime(2026, 3, 9, tzinfo=timezone.utc), datetime(2026, 3, 10, tzinfo=timezone.utc)
+START, END = datetime(2026, 3, 9, tzinfo=UTC), datetime(2026, 3, 10, tzinfo=UTC)
 
 
 def dated(path, when: datetime) -> None:

@@ -1,13 +1,13 @@
 """Every report shows the settings its run ran with: the trigger form's values and the inventory's overrides."""
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from airflow.dag_processing.dagbag import DagBag
 
 from tests.helpers import REPO, write_inventory
 
-LOGICAL = datetime(2026, 7, 8, 0, 0, tzinfo=timezone.utc)
+LOGICAL = datetime(2026, 7, 8, 0, 0, tzinfo=UTC)
 
 
 def test_a_daily_report_shows_the_form_values_and_the_inventory_overrides(airflow_db, tmp_path, monkeypatch):

@@ -8,14 +8,15 @@ that lists no database (every non-system database of the server is dumped).
 
 import json
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from airflow.dag_processing.dagbag import DagBag
 
 from tests.helpers import REPO, free_port, mysql_run, write_inventory
 
-LOGICAL = datetime(2026, 4, 2, 2, 0, tzinfo=timezone.utc)
+LOGICAL = datetime(2026, 4, 2, 2, 0, tzinfo=UTC)
 
 
 def dag(dag_id: str):
@@ -194,7 +195,7 @@ def test_two_runs_in_the_same_second_keep_two_reports_and_two_catalog_entries(tm
         targets:
           - {name: box, kind: host}
     """))
-    end = datetime(2026, 5, 4, 7, 30, 12, tzinfo=timezone.utc)
+    end = datetime(2026, 5, 4, 7, 30, 12, tzinfo=UTC)
 
     def run(run_id: str, disk_pct: float) -> dict[str, str]:
         rows = [{"target": "box", "kind": "host", "status": "ok", "findings": [],
@@ -207,7 +208,7 @@ def test_two_runs_in_the_same_second_keep_two_reports_and_two_catalog_entries(tm
     a_again = run("manual__2026-05-04T07:30:12.101010+00:00", 41.0)  # a retry of A replaces A's own
 
     assert a["json"] != b["json"] and a_again["json"] == a["json"]
-    by_run = {json.loads(open(p["json"].removeprefix("file://")).read())["run_id"]: p for p in (a, b)}
+    by_run = {json.loads(Path(p["json"].removeprefix("file://")).read_text())["run_id"]: p for p in (a, b)}
     assert len(by_run) == 2
     engine = sa.create_engine(f"sqlite:///{tmp_path / 'catalog.db'}")
     with engine.connect() as c:

@@ -157,7 +157,8 @@ def user_databases(endpoint: Endpoint, timeout_s: float) -> list[str]:
         names = [name for (name,) in cur.fetchall()]
     finally:
         conn.close()
-    return [n for n in names if n.lower() not in SYSTEM_DATABASES and not n.startswith(scratch_lifecycle.SCRATCH_PREFIX)]
+    scratch = scratch_lifecycle.SCRATCH_PREFIX
+    return [n for n in names if n.lower() not in SYSTEM_DATABASES and not n.startswith(scratch)]
 
 
 def databases_to_dump(target: Target, endpoint: Endpoint, timeout_s: float) -> list[str]:
