@@ -13,7 +13,7 @@ The seeds' nightly backup (`backup.sh`: mysqldump, Redis RDB, ConfigMaps/Secrets
 3. **apply_retention** — by age (`retention_days`, 30) and count (`keep_last`), never the newest verified set.
    **Dry run unless the form's `apply_retention` is on**; the log lists what would go.
 4. **write_report** — the publish tail: HTML/JSON/Markdown report with sizes and throughput, the run in the catalog;
-   alert when a backup failed.
+   alert when a backup failed; then the run **ends failed** when any target's backup failed.
 
 **What it does to a target:** reads it (dump tools, snapshots); never writes. Credentials reach the tools through
 private files / environment (PGPASSFILE, MySQL defaults file, REDISCLI_AUTH), never their command line.
@@ -107,7 +107,7 @@ def backup():
         start, end = run_window(dag_run, data_interval_start, data_interval_end)
         rows = outcome_rows(INVENTORY, Catalog.for_inventory(INVENTORY), list(outcomes), selected(targets), end)
         report = build(f"Aegis backup — {end:%Y-%m-%d %H:%M} UTC", "backup", run_id, start, end, rows,
-                       {"retention": retention or []})
+                       {"retention": retention or []}, fail_run_on="critical")  # a failed target fails the run
         return publish(report, INVENTORY, context=get_current_context())
 
     targets = select_targets()

@@ -91,7 +91,8 @@ def daily_health_check():
 
         expected = [name for task in selected(require_selection(tasks)) for name in task]
         report = build_report([r for batch in results if batch for r in batch], expected, run_id,
-                              *run_window(dag_run, data_interval_start, data_interval_end))
+                              *run_window(dag_run, data_interval_start, data_interval_end),
+                              fail_run_on=INVENTORY.fail_run_on)
         print(f"overall: {report.verdict}")
         for reason in report.summary.reasons:
             print(f"  [{reason.level}] {reason.target}: {reason.message}")

@@ -12,7 +12,7 @@ A backup is only worth what a restore proves. Runs on every set the **backup** D
    scratch copy; mark the set `verified` or `failed` in the catalog. A flipped byte, a missing file or a
    truncated dump is caught by the checksums before anything is restored.
 3. **write_report** — the publish tail: per set, with the reason of every failure; the run in the catalog;
-   alert when one failed.
+   alert when one failed; then the run **ends failed** when any set is unknown or failed verification.
 
 **What it does to a target:** creates and drops a scratch database named `aegis_scratch_…` on the target's
 server (PostgreSQL, MySQL); nothing else. The live data is never touched.
@@ -73,7 +73,8 @@ def verify_backups():
         return verify_one(INVENTORY, Catalog.for_inventory(INVENTORY), set_id)
 
     @task(trigger_rule="all_done")
-    def write_report(outcomes, run_id=None, dag_run=None, data_interval_start=None, data_interval_end=None) -> dict:
+    def write_report(set_ids: list[str], outcomes, run_id=None, dag_run=None, data_interval_start=None,
+                     data_interval_end=None) -> dict:
         """Per-set verdicts with reasons, published; alert when any set failed verification."""
         from include.backup.reporting import as_result, build
         from include.publish import publish
@@ -81,11 +82,13 @@ def verify_backups():
         start, end = run_window(dag_run, data_interval_start, data_interval_end, timedelta(days=7))
         rows = [as_result(o, o["set_id"], INVENTORY.target(o["target"]).kind if o["target"] != "?" else "?")
                 for o in outcomes if o]
+        # a set that is unknown or failed verification (or whose task failed) fails the run
         report = build(f"Aegis backup verification — {end:%Y-%m-%d %H:%M} UTC", "verify_backups", run_id,
-                       start, end, rows)
+                       start, end, rows, expected=list(set_ids or []), fail_run_on="critical")
         return publish(report, INVENTORY, context=get_current_context())
 
-    write_report(verify.expand(set_id=select_sets()))
+    set_ids = select_sets()
+    write_report(set_ids, verify.expand(set_id=set_ids))
 
 
 verify_backups()

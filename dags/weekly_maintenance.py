@@ -126,7 +126,8 @@ def weekly_maintenance():
         report = build_report({c: list(r or []) + ([packages] if c == SECURITY and packages else [])
                                for c, r in results.items()},
                               {c: list(n or []) for c, n in expected.items()}, run_id,
-                              *run_window(dag_run, data_interval_start, data_interval_end, WEEK), params["dry_run"])
+                              *run_window(dag_run, data_interval_start, data_interval_end, WEEK), params["dry_run"],
+                              fail_run_on=INVENTORY.fail_run_on)
         print(f"overall: {report.verdict} ({report.mode})")
         for reason in report.summary.reasons:
             print(f"  [{reason.level}] {reason.target}: {reason.message}")

@@ -5,8 +5,9 @@ to the artifacts) and PostgreSQL in production (``catalog.conn_id`` in the
 inventory naming an Airflow connection). Later routines read it back: trends
 week over week, counters whose growth matters (the previous run's values).
 
-Writes are idempotent per (routine, interval): recording the same interval
-again (a retry, a backfill) replaces what was there instead of adding to it.
+Runs are keyed by (routine, interval, run id): recording the same run again (a retry, a backfill of
+it) replaces what was there; another run of the same interval (two manual triggers in one second)
+is a record of its own, with metrics of its own.
 
 The schema is versioned by Alembic (``include/catalog_migrations/``): opening a catalog brings it to
 the newest revision first (:func:`upgrade`), a catalog made before the migrations included. The
@@ -43,7 +44,7 @@ check_runs = sa.Table(
     "aegis_check_runs", metadata,
     sa.Column("routine", sa.String(100), primary_key=True),
     sa.Column("interval_end", sa.String(40), primary_key=True),  # ISO-8601 UTC, sorts as time
-    sa.Column("run_id", sa.String(250), nullable=False),
+    sa.Column("run_id", sa.String(250), primary_key=True),  # Airflow's run id (0005_runs_keyed_by_run_id)
     sa.Column("status", sa.String(20), nullable=False),
     sa.Column("report_uri", sa.Text),
     sa.Column("summary", sa.Text, nullable=False),
@@ -54,6 +55,7 @@ metrics = sa.Table(
     "aegis_metrics", metadata,
     sa.Column("routine", sa.String(100), primary_key=True),
     sa.Column("interval_end", sa.String(40), primary_key=True),
+    sa.Column("run_id", sa.String(250), primary_key=True),  # '' for metrics recorded before run ids were kept
     sa.Column("target", sa.String(100), primary_key=True),
     sa.Column("metric", sa.String(200), primary_key=True),
     sa.Column("kind", sa.String(40), nullable=False),
@@ -218,20 +220,22 @@ class Catalog:
     def record_check_run(self, routine: str, interval_end: datetime, run_id: str, status: str,
                          report_uri: str | None, summary: dict[str, Any], results: Iterable[dict],
                          statuses: Iterable[dict] = ()) -> int:
-        """Store a run, its metrics and each target's status in it, replacing any earlier record of the
-        same interval. ``statuses``: report rows (``target``, ``status``, ``findings``) of every target.
+        """Store a run, its metrics and each target's status in it, replacing an earlier record of the same
+        run (same run id) only. ``statuses``: report rows (``target``, ``status``, ``findings``) of every target.
 
         Returns the number of metric rows written.
         """
         key = iso(interval_end)
         rows = [
-            {"routine": routine, "interval_end": key, "target": r["target"], "metric": name,
+            {"routine": routine, "interval_end": key, "run_id": run_id, "target": r["target"], "metric": name,
              "kind": r["kind"], "value": float(value)}
             for r in results for name, value in r.get("metrics", {}).items()
         ]
         with self.engine.begin() as conn:
-            conn.execute(metrics.delete().where(metrics.c.routine == routine, metrics.c.interval_end == key))
-            conn.execute(check_runs.delete().where(check_runs.c.routine == routine, check_runs.c.interval_end == key))
+            conn.execute(metrics.delete().where(metrics.c.routine == routine, metrics.c.interval_end == key,
+                                                metrics.c.run_id == run_id))
+            conn.execute(check_runs.delete().where(check_runs.c.routine == routine, check_runs.c.interval_end == key,
+                                                   check_runs.c.run_id == run_id))
             conn.execute(target_status.delete().where(target_status.c.routine == routine,
                                                       target_status.c.interval_end == key))
             conn.execute(check_runs.insert().values(
@@ -246,17 +250,20 @@ class Catalog:
         return len(rows)
 
     def previous_metrics(self, target: str, before: datetime) -> dict[str, float]:
-        """The target's metrics from its latest recorded interval strictly before ``before``."""
+        """The target's metrics from its latest recorded run strictly before ``before`` (of several runs
+        of that interval, the one with the greatest run id)."""
         with self.engine.connect() as conn:
             last = conn.execute(
-                sa.select(sa.func.max(metrics.c.interval_end))
+                sa.select(metrics.c.interval_end, metrics.c.run_id)
                 .where(metrics.c.target == target, metrics.c.interval_end < iso(before))
-            ).scalar()
+                .order_by(metrics.c.interval_end.desc(), metrics.c.run_id.desc()).limit(1)
+            ).first()
             if last is None:
                 return {}
             rows = conn.execute(
                 sa.select(metrics.c.metric, metrics.c.value)
-                .where(metrics.c.target == target, metrics.c.interval_end == last)
+                .where(metrics.c.target == target, metrics.c.interval_end == last.interval_end,
+                       metrics.c.run_id == last.run_id)
             ).all()
         return {m: v for m, v in rows}
 
@@ -324,7 +331,7 @@ class Catalog:
         with self.engine.connect() as conn:
             rows = conn.execute(
                 sa.select(check_runs).where(check_runs.c.routine == routine)
-                .order_by(check_runs.c.interval_end.desc()).limit(limit)
+                .order_by(check_runs.c.interval_end.desc(), check_runs.c.recorded_at.desc()).limit(limit)
             ).mappings().all()
         return [dict(r) for r in rows]
 
@@ -348,11 +355,14 @@ class Catalog:
         with self.engine.connect() as conn:
             return {(r["target"], r["routine"]): dict(r) for r in conn.execute(query).mappings().all()}
 
-    def run(self, routine: str, interval_end: str) -> dict[str, Any] | None:
-        """One recorded run, by routine and interval end (ISO string as stored)."""
+    def run(self, routine: str, interval_end: str, run_id: str | None = None) -> dict[str, Any] | None:
+        """One recorded run, by routine and interval end (ISO string as stored) and, when given, run id
+        (two runs of one interval are two records); without a run id the latest recorded of the interval."""
+        query = sa.select(check_runs).where(check_runs.c.routine == routine, check_runs.c.interval_end == interval_end)
+        if run_id is not None:
+            query = query.where(check_runs.c.run_id == run_id)
         with self.engine.connect() as conn:
-            row = conn.execute(sa.select(check_runs).where(
-                check_runs.c.routine == routine, check_runs.c.interval_end == interval_end)).mappings().first()
+            row = conn.execute(query.order_by(check_runs.c.recorded_at.desc())).mappings().first()
         return dict(row) if row else None
 
     def metrics_since(self, since: datetime, target: str | None = None) -> list[dict[str, Any]]:

@@ -86,7 +86,8 @@ def check_one(inventory: Inventory, name: str, threshold_overrides: dict[str, An
 
 
 def build_report(results: list[dict[str, Any]], expected: list[str], run_id: str,
-                 start: datetime, end: datetime) -> Report:
-    """The run's verdict and everything the report shows (a target expected but without a result is critical)."""
+                 start: datetime, end: datetime, *, fail_run_on: str | None = None) -> Report:
+    """The run's verdict and everything the report shows (a target expected but without a result is critical);
+    ``fail_run_on`` (the inventory's ``defaults.fail_run_on``) says from which verdict the run ends failed."""
     return Report.build(ROUTINE, f"Aegis daily health check — {end:%Y-%m-%d %H:%M} UTC", run_id, start, end,
-                        sorted(results, key=lambda r: r["target"]), expected=expected)
+                        sorted(results, key=lambda r: r["target"]), expected=expected, fail_run_on=fail_run_on)

@@ -62,7 +62,9 @@ AUDIT_DEFAULTS: dict[str, Any] = {
     "airflow_target": None,  # an http_service target pointing at Airflow's API server: run durations per routine
 }
 #: Keys of the ``defaults:`` section.
-DEFAULTS_KEYS = {"timeout_seconds", "thresholds", "check_tasks"}
+DEFAULTS_KEYS = {"timeout_seconds", "thresholds", "check_tasks", "fail_run_on"}
+#: ``defaults.fail_run_on``: from which verdict a daily or weekly check run ends failed (``never``: never).
+FAIL_RUN_ON_VALUES = ("critical", "warning", "never")
 #: At most this many parallel check tasks per daily run; more targets share tasks (threads inside each),
 #: because every task is a process of its own (interpreter, Task SDK, DAG parse) and a small worker
 #: spends longer starting fifty of them than checking fifty targets.
@@ -123,6 +125,10 @@ class Inventory:
     alerting: dict[str, Any] = field(default_factory=dict)
     #: at most this many parallel check tasks per daily run (``defaults.check_tasks``)
     check_tasks: int = DEFAULT_CHECK_TASKS
+    #: from which verdict a daily / weekly check run ends failed (``defaults.fail_run_on``; FAIL_RUN_ON_VALUES)
+    fail_run_on: str = "critical"
+    #: a target's timeout unless it sets its own (``defaults.timeout_seconds``)
+    timeout_seconds: float = 10
     #: Redis connection that carries the maintenance-mode flag for consumers (besides the Airflow Variable)
     maintenance_redis_conn_id: str | None = None
     #: the security scan's settings (SECURITY_DEFAULTS merged with ``security:``; folders resolved)
@@ -287,6 +293,9 @@ def parse_inventory(raw: Any, path: Path | str = "<inventory>") -> Inventory:
     check_tasks = defaults.get("check_tasks", DEFAULT_CHECK_TASKS)
     if isinstance(check_tasks, bool) or not isinstance(check_tasks, int) or check_tasks < 1:
         v.fail("defaults.check_tasks", f"must be a whole number >= 1, got {check_tasks!r}")
+    fail_run_on = defaults.get("fail_run_on", "critical")
+    if fail_run_on not in FAIL_RUN_ON_VALUES:
+        v.fail("defaults.fail_run_on", f"must be one of {list(FAIL_RUN_ON_VALUES)}, got {fail_run_on!r}")
     kind_overrides = v.mapping(defaults.get("thresholds", {}), "defaults.thresholds")
     for kind, overrides in kind_overrides.items():
         if kind not in all_kinds():
@@ -338,6 +347,8 @@ def parse_inventory(raw: Any, path: Path | str = "<inventory>") -> Inventory:
     return Inventory(
         path=path,
         check_tasks=check_tasks,
+        fail_run_on=fail_run_on,
+        timeout_seconds=default_timeout,
         maintenance_redis_conn_id=maintenance.get("redis_conn_id"),
         security=v.security(raw.get("security")),
         audit=v.audit(raw.get("audit")),

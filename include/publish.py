@@ -1,12 +1,14 @@
 """The one way every routine ends: :func:`publish` a :class:`~include.report.Report`.
 
-1. **write** ``report.html`` / ``.json`` / ``.md`` under ``<artifacts>/reports/<routine>/<interval end>/``
-   through ``ObjectStoragePath`` (a folder or S3; a retry of the interval overwrites, never adds);
+1. **write** ``report.html`` / ``.json`` / ``.md`` under ``<artifacts>/reports/<routine>/<interval end>/<run id>/``
+   through ``ObjectStoragePath`` (a folder or S3; a retry of the run overwrites its own, another run of the
+   same interval writes beside it);
 2. **record** the run in the catalog (``aegis_check_runs``; the rows' metrics too when asked), replacing
-   an earlier record of the same interval;
+   an earlier record of the same run (run id) only;
 3. **notify** through the inventory's notifiers (:mod:`include.alerting`) as :class:`AlertWhen` says;
 4. **export** the outcome as StatsD metrics (:func:`export_metrics`) when Airflow's StatsD is on;
-5. decide whether the run **ends failed** (:func:`run_failure`, the only place that decides it).
+5. decide whether the run **ends failed** (:func:`run_failure`, the only place that decides it): a failing
+   outcome, or a verdict at or past the report's ``fail_run_on``.
 
 A step that fails does not stop the next (a catalog that is down does not swallow the alert); the
 task fails afterwards, naming every failed step.
@@ -14,6 +16,7 @@ task fails afterwards, naming every failed step.
 
 from __future__ import annotations
 
+import json
 import logging
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -46,6 +49,8 @@ def publish(report: Report, inventory, *, context: dict[str, Any] | None = None,
             alert: AlertWhen = AlertWhen.UNHEALTHY, record_metrics: bool = False) -> dict[str, str]:
     """Write, record and notify; then fail the task when the run must end failed. Returns where the
     report was written (``{"json": uri, "md": uri, "html": uri}``)."""
+    if not report.settings:
+        report.settings = run_settings(report, inventory, (context or {}).get("params"))
     written = write(report, inventory)
     failed_steps = []
     for step, run in (("record in the catalog", lambda: record(report, inventory, written, metrics=record_metrics)),
@@ -64,12 +69,46 @@ def publish(report: Report, inventory, *, context: dict[str, Any] | None = None,
     return written
 
 
+def run_settings(report: Report, inventory, params: dict[str, Any] | None) -> dict[str, Any]:
+    """What the run ran with, for its report: ``form``, the trigger form's values (e.g. ``thresholds:
+    {"disk_warning_pct": 70}``); ``inventory``, ``fail_run_on`` and, per target of the report, every
+    threshold, backup and weekly setting that differs from its kind's default, and a timeout of its own."""
+    form = json.loads(json.dumps(dict(params or {}), default=str))
+    known = {t.name for t in inventory.targets}
+    targets = {name: overrides for name in sorted({r.target for r in report.rows} & known)
+               if (overrides := target_overrides(inventory.target(name), inventory))}
+    return {"form": form, "inventory": {"fail_run_on": inventory.fail_run_on, "targets": targets}}
+
+
+def target_overrides(target, inventory) -> dict[str, Any]:
+    """The target's settings that differ from its kind's defaults (thresholds, timeout, backup, weekly)."""
+    from include.inventory import BACKUP_DEFAULTS, WEEKLY_COMMON
+    from include.kinds import spec
+    from include.weekly import defaults_for
+
+    kind = spec(target.kind)
+    defaults = {
+        "thresholds": dict(kind.thresholds),
+        "backup": BACKUP_DEFAULTS if target.backup else {},
+        "weekly": {**WEEKLY_COMMON, **defaults_for(target.kind)} if target.weekly else {},
+    }
+    out: dict[str, Any] = {}
+    for group, default in defaults.items():
+        changed = {k: v for k, v in getattr(target, group).items() if default.get(k) != v}
+        if changed:
+            out[group] = changed
+    if target.timeout_seconds != inventory.timeout_seconds:
+        out["timeout_seconds"] = target.timeout_seconds
+    return json.loads(json.dumps(out, default=str))
+
+
 def write(report: Report, inventory) -> dict[str, str]:
-    """Write the three renderings under ``<artifacts>/reports/<routine>/<interval end>/`` and log where."""
-    from include.artifacts import artifact_folder, interval_key
+    """Write the three renderings under ``<artifacts>/reports/<routine>/<interval end>/<run id>/``; log where."""
+    from include.artifacts import artifact_folder, interval_key, run_key
     from include.rendering import RENDERERS
 
-    folder = artifact_folder(inventory, "reports", report.routine, interval_key(report.interval_end))
+    folder = artifact_folder(inventory, "reports", report.routine, interval_key(report.interval_end),
+                             run_key(report.run_id))
     folder.mkdir(parents=True, exist_ok=True)
     written = {}
     for ext, render in RENDERERS.items():
@@ -163,13 +202,36 @@ def export_metrics(report: Report, context: dict[str, Any] | None) -> dict[str, 
 
 def run_failure(report: Report) -> Exception | None:
     """Whether the run ends failed once its report is out, as the exception that fails it (None: it
-    succeeds). The one place this is decided: only a failing outcome fails a run (:data:`FAILING_OUTCOMES`)."""
-    if report.outcome not in FAILING_OUTCOMES:
+    succeeds). The one place this is decided:
+
+    - a failing outcome (:data:`FAILING_OUTCOMES`: a failed restore, an update not promoted);
+    - a verdict at or past the report's ``fail_run_on`` (the daily and weekly checks: the inventory's
+      ``defaults.fail_run_on``, ``critical`` unless set; backup and verify: ``critical``, i.e. any
+      target whose backup or verification failed). Its message and the task log name each such target and why.
+    """
+    if report.outcome in FAILING_OUTCOMES:
+        why = "; ".join(f"{r.target}: {r.message}" for r in report.summary.reasons) or "see the report"
+        message = f"{report.routine} {report.outcome}: {why}"
+        if report.outcome in RETRIED_OUTCOMES:
+            return RuntimeError(message)
+        from airflow.sdk.exceptions import AirflowFailException
+
+        return AirflowFailException(message)
+    if report.fail_run_on is None or not report.fail_run_on.fails(report.verdict):
         return None
-    why = "; ".join(f"{r.target}: {r.message}" for r in report.summary.reasons) or "see the report"
-    message = f"{report.routine} {report.outcome}: {why}"
-    if report.outcome in RETRIED_OUTCOMES:
-        return RuntimeError(message)
+    failing = [r for r in report.summary.reasons if report.fail_run_on.fails(Verdict(_verdict_of(r.level)))]
+    for reason in failing:
+        log.error("run fails (fail_run_on: %s): %s [%s]: %s", report.fail_run_on, reason.target, reason.level,
+                  reason.message)
+    why = "; ".join(f"{r.target}: {r.message}" for r in failing) or "see the report"
     from airflow.sdk.exceptions import AirflowFailException
 
-    return AirflowFailException(message)
+    # not retried: publishing the same report again cannot change its verdict
+    return AirflowFailException(f"{report.routine} is {report.verdict} (fail_run_on: {report.fail_run_on}): {why}")
+
+
+def _verdict_of(level: str) -> str:
+    """A reason's level as a verdict word (``unreachable`` counts as critical)."""
+    from include.health import OVERALL
+
+    return OVERALL.get(level, Verdict.HEALTHY.value)

@@ -77,7 +77,19 @@ def _view(report: Report) -> dict[str, Any]:
     counts = ", ".join(f"{n} {state}" for state, n in report.summary.counts.items() if n)
     return {"report": report, "counts": counts, "with_actions": bool(report.sections),
             "start": report.interval_start.isoformat(), "end": report.interval_end.isoformat(),
+            "settings": settings_lines(report),
             "sections": [{"title": title, "rows": [_row_view(r) for r in rows]} for title, rows in _sections(report)]}
+
+
+def settings_lines(report: Report) -> list[str]:
+    """The run's settings as lines, e.g. ``form thresholds: {"disk_warning_pct": 70}``."""
+    form, inventory = report.settings.get("form", {}), report.settings.get("inventory", {})
+    lines = [f"form {key}: {json.dumps(value, sort_keys=True, default=str)}" for key, value in sorted(form.items())]
+    if "fail_run_on" in inventory:
+        lines.append(f"inventory fail_run_on: {inventory['fail_run_on']}")
+    lines += [f"inventory {name}: {json.dumps(overrides, sort_keys=True, default=str)}"
+              for name, overrides in sorted(inventory.get("targets", {}).items())]
+    return lines
 
 
 def _row_view(row: CheckResult) -> dict[str, Any]:

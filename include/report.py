@@ -46,6 +46,22 @@ class Outcome(StrEnum):
     NOT_RUN = "not-run"  # planned update stopped before the change
 
 
+class FailRunOn(StrEnum):
+    """From which verdict on a run ends failed (red in the grid) once its report is out (``defaults.fail_run_on``)."""
+
+    CRITICAL = "critical"
+    WARNING = "warning"
+    NEVER = "never"
+
+    def fails(self, verdict: Verdict) -> bool:
+        """Whether ``verdict`` is at or past this level."""
+        if self is FailRunOn.NEVER:
+            return False
+        return _SEVERITY[verdict] >= _SEVERITY[Verdict(self.value)]
+
+
+_SEVERITY = {Verdict.HEALTHY: 0, Verdict.WARNING: 1, Verdict.CRITICAL: 2}
+
 #: Outcomes a backup / verify / restore row counts as ``ok``; any other is critical.
 GOOD_OUTCOMES = frozenset({Outcome.COMPLETE, Outcome.VERIFIED, Outcome.RESTORED, Outcome.DRY_RUN})
 
@@ -107,10 +123,17 @@ class Report:
     outcome: Outcome | None = None  # restore and planned update: what the run ended as
     alert_subject: str | None = None  # instead of the default "[Aegis] <routine>: <VERDICT> (n reason(s))"
     extra: dict[str, Any] = field(default_factory=dict)  # the routine's own facts and settings (JSON values)
+    #: from which verdict the run ends failed (None: a verdict alone never fails it; see include.publish.run_failure)
+    fail_run_on: FailRunOn | None = None
+    #: what the run ran with: ``form`` (the trigger form's values) and ``inventory`` (settings that differ from
+    #: the defaults); filled by the publish tail (:func:`include.publish.run_settings`)
+    settings: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.outcome is not None:
             self.outcome = Outcome(self.outcome)  # a plain state word from a runner is checked here
+        if self.fail_run_on is not None:
+            self.fail_run_on = FailRunOn(self.fail_run_on)
 
     @property
     def verdict(self) -> Verdict:
@@ -136,9 +159,11 @@ class Report:
         }
         if self.sections:
             data["sections"] = [vars(s).copy() for s in self.sections]
-        for key in ("mode", "outcome", "alert_subject"):
+        for key in ("mode", "outcome", "alert_subject", "fail_run_on"):
             if getattr(self, key) is not None:
                 data[key] = str(getattr(self, key))
+        if self.settings:
+            data["settings"] = self.settings
         clash = set(self.extra) & set(data)
         if clash:
             raise ValueError(f"report extra keys {sorted(clash)} clash with the report's own fields")
@@ -157,7 +182,8 @@ class Report:
             rows=[CheckResult.from_dict(r) for r in data.pop("results")],
             sections=[Section(s["title"], list(s["concerns"])) for s in data.pop("sections", [])],
             mode=data.pop("mode", None), outcome=None if outcome is None else Outcome(outcome),
-            alert_subject=data.pop("alert_subject", None), extra=data,
+            alert_subject=data.pop("alert_subject", None), fail_run_on=data.pop("fail_run_on", None),
+            settings=data.pop("settings", {}), extra=data,
         )
 
 

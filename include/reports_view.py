@@ -87,9 +87,9 @@ def build_app(catalog_factory: Callable, read_text: Callable[[str], str],
                     run_url=links.run_url)
 
     @app.get("/report", response_class=HTMLResponse)
-    def report(request: Request, routine: str, interval_end: str,
+    def report(request: Request, routine: str, interval_end: str, run_id: str | None = None,
                can_read: Callable[[str], bool] = Depends(readable)) -> str:
-        run = catalog_factory().run(routine, interval_end) if can_read(dag_of(routine)) else None
+        run = catalog_factory().run(routine, interval_end, run_id) if can_read(dag_of(routine)) else None
         if not run or not run["report_uri"]:
             raise HTTPException(404, f"no report for {routine} at {interval_end}")
         banner = render_template("console_banner.html.j2", routine=routine, titles=ROUTINE_TITLES, run=run,

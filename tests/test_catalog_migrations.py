@@ -117,6 +117,8 @@ def test_a_catalog_made_before_the_migrations_keeps_every_row(url):
     # and the code reads them
     assert [r["run_id"] for r in catalog.runs("daily_health_check")] == ["scheduled__1"]
     assert catalog.previous_metrics("cache", T0) == {"redis.memory_pct": 91.5}
+    with catalog.engine.connect() as conn:  # old metrics belong to the run recorded for their interval
+        assert set(conn.execute(sa.text("select distinct run_id from aegis_metrics")).scalars()) == {"scheduled__1"}
     assert catalog.backup_set("cache-20261130T020000Z")["detail"] == "redis-cli exited 1"
     assert catalog.backup_set("pg-20261130T020000Z")["size_bytes"] == 2**33
 
@@ -130,13 +132,19 @@ def test_a_new_catalog_comes_up_at_head_with_the_schema_the_code_queries(url):
     with engine.connect() as conn:  # the migrations and the table definitions in include/catalog.py agree
         context = MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE, "compare_type": False})
         assert compare_metadata(context, metadata) == []
-    # the decf943 schema is contained in it, column by column, index by index
+    # the decf943 schema is contained in it, column by column, index by index; runs are keyed by run id too
+    # (0005_runs_keyed_by_run_id: the metrics gained the column)
     inspector = sa.inspect(engine)
     for name, frozen in DECF943.tables.items():
         columns = {c["name"]: c for c in inspector.get_columns(name)}
-        assert set(columns) == {c.name for c in frozen.columns}
-        assert {n: c["nullable"] for n, c in columns.items()} == {c.name: c.nullable for c in frozen.columns}
-        assert set(inspector.get_pk_constraint(name)["constrained_columns"]) == {c.name for c in frozen.primary_key}
+        added = {"run_id"} if name == "aegis_metrics" else set()
+        assert set(columns) == {c.name for c in frozen.columns} | added
+        assert {n: c["nullable"] for n, c in columns.items() if n not in added} == {
+            c.name: c.nullable for c in frozen.columns if c.name != "run_id" or name != "aegis_check_runs"} | (
+            {"run_id": False} if name == "aegis_check_runs" else {})
+        keyed = {"run_id"} if name in ("aegis_check_runs", "aegis_metrics") else set()
+        assert set(inspector.get_pk_constraint(name)["constrained_columns"]) == (
+            {c.name for c in frozen.primary_key} | keyed)
         assert {i["name"] for i in inspector.get_indexes(name)} == {i.name for i in frozen.indexes}
     # upgrading again changes nothing
     upgrade(engine)

@@ -58,7 +58,7 @@ def sick_world(tmp_path, monkeypatch, pg_database, redis_server, silent_server):
     inventory = write_inventory(tmp_path, """
         catalog: {path: catalog.db}
         artifacts: {base: artifacts}
-        defaults: {timeout_seconds: 3}
+        defaults: {timeout_seconds: 3, fail_run_on: never}  # the verdict is critical on purpose
         targets:
           - {name: pg, kind: postgres, conn_id: t_pg, tags: [db]}
           - {name: maria, kind: mysql, conn_id: t_maria, tags: [db]}
@@ -102,7 +102,8 @@ def test_report_reflects_the_real_states_and_the_run_succeeds(airflow_db, sick_w
     elapsed = time.monotonic() - started
     assert run.state == "success"
 
-    report_dir = sick_world / "artifacts" / "reports" / "daily_health_check" / "2026-03-10T000000Z"
+    report_dir = (sick_world / "artifacts" / "reports" / "daily_health_check" / "2026-03-10T000000Z"
+                  / run.run_id.replace(":", "_").replace("+", "_"))
     report = json.loads((report_dir / "report.json").read_text())
     assert {p.name for p in report_dir.iterdir()} == {"report.json", "report.md", "report.html"}
     by = {r["target"]: r for r in report["results"]}
@@ -153,7 +154,7 @@ def test_report_reflects_the_real_states_and_the_run_succeeds(airflow_db, sick_w
     assert elapsed < 120
 
 
-def test_rerunning_the_same_interval_replaces_instead_of_adding(airflow_db, sick_world):
+def test_recording_the_same_run_again_replaces_instead_of_adding(airflow_db, sick_world):
     dag = DagBag(dag_folder=str(REPO / "dags" / "daily_health_check.py")).get_dag("daily_health_check")
     conf = {"targets": ["game-logs", "box"], "alert": False}
     assert dag.test(logical_date=LOGICAL, run_conf=conf).state == "success"
@@ -167,11 +168,17 @@ def test_rerunning_the_same_interval_replaces_instead_of_adding(airflow_db, sick
     from include.inventory import load_inventory
 
     catalog = Catalog.for_inventory(load_inventory())
-    catalog.record_check_run("daily_health_check", LOGICAL, "again", first["summary"]["status"], None,
+    catalog.record_check_run("daily_health_check", LOGICAL, first["run_id"], first["summary"]["status"], None,
                              first["summary"], first["results"])
     with engine.connect() as c:
         assert c.execute(sa.text("select count(*) from aegis_metrics")).scalar() == count_before
         assert c.execute(sa.text("select count(*) from aegis_check_runs")).scalar() == 1
+    # another run of the same interval (a second manual trigger) is a record of its own
+    catalog.record_check_run("daily_health_check", LOGICAL, "another", first["summary"]["status"], None,
+                             first["summary"], first["results"])
+    with engine.connect() as c:
+        assert c.execute(sa.text("select count(*) from aegis_metrics")).scalar() == 2 * count_before
+        assert c.execute(sa.text("select count(*) from aegis_check_runs")).scalar() == 2
 
 
 def test_a_wrong_form_fails_at_once_and_is_not_retried(airflow_db, tmp_path, monkeypatch):

@@ -131,8 +131,8 @@ def test_a_new_kind_is_offered_in_the_daily_form_and_checked(spool_kind, tmp_pat
 
     run = dag.test(logical_date=LOGICAL, run_conf={"targets": ["outbox"], "alert": False})
     assert run.state == "success"
-    report = json.loads((tmp_path / "artifacts" / "reports" / "daily_health_check" / "2026-03-10T000000Z"
-                         / "report.json").read_text())
+    [found] = (tmp_path / "artifacts" / "reports" / "daily_health_check" / "2026-03-10T000000Z").glob("*/report.json")
+    report = json.loads(found.read_text())
     assert [(r["target"], r["kind"], r["status"]) for r in report["results"]] == [("outbox", spool_kind, "warning")]
     assert report["results"][0]["metrics"]["spool.files"] == 4
 

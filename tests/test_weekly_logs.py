@@ -79,28 +79,24 @@ def local(logdir) -> list[str]:
     return sorted(p.name for p in logdir.iterdir())
 
 
-def test_dry_run_rotates_and_archives_but_deletes_nothing(logdir, store):
+def test_dry_run_only_reads(logdir, store):
+    before = {p.name: (p.stat().st_ino, p.stat().st_size, p.read_bytes()) for p in logdir.iterdir()}
+    stored = sorted(str(p) for p in store.rglob("*"))
+
     result = run(logdir, dry_run=True, folder=store)
 
     assert result.status == "ok", result.findings
-    rotated = [n for n in local(logdir) if n.startswith("app.log.") and n not in (
-        "app.log.20261117T000000Z.gz", "app.log.20261124T000000Z.gz")]
-    assert len(rotated) == 1 and rotated[0].endswith(".gz")
-    assert gzip.decompress((logdir / rotated[0]).read_bytes()) == APP_LINES
-    assert (logdir / "app.log").stat().st_size == 0
-    assert (logdir / "app.log.20261117T000000Z.gz").exists()  # archived, but the local copy stays in dry run
-    copy = logs.archive_path(store, str(logdir / "app.log.20261117T000000Z.gz"))
-    assert copy.read_bytes() == (logdir / "app.log.20261117T000000Z.gz").read_bytes()
-    assert day(10) in str(copy)
-    assert (store / day(120)).exists()  # past retention, but dry run
-    assert result.metrics["logs.rotated_files"] == 1
-    assert result.metrics["logs.rotated_bytes"] == len(APP_LINES)
-    assert result.metrics["logs.archived_files"] == 1
+    assert {p.name: (p.stat().st_ino, p.stat().st_size, p.read_bytes()) for p in logdir.iterdir()} == before
+    assert sorted(str(p) for p in store.rglob("*")) == stored  # nothing archived, nothing expired
+    assert result.metrics["logs.rotated_files"] == 0
+    assert result.metrics["logs.archived_files"] == 0
     assert result.metrics["logs.local_deleted_files"] == 0
+    steps = {(r["step"], r["file"].rsplit("/", 1)[-1]): r["action"] for r in result.details["files"]}
+    assert steps[("rotate", "app.log")] == "would do"
+    assert steps[("rotate", "empty.log")] == "skipped: empty"
+    assert steps[("archive", "app.log.20261117T000000Z.gz")].startswith("would do")
     expire = [r for r in result.details["files"] if r["step"] == "expire"]
     assert [(r["file"].endswith(day(120)), r["action"]) for r in expire] == [(True, "would do")]
-    skipped = {r["file"]: r["action"] for r in result.details["files"] if r["step"] == "rotate"}
-    assert skipped[str(logdir / "empty.log")] == "skipped: empty"
 
 
 def test_earnest_run_archives_deletes_past_retention_and_keeps_the_rest(logdir, store):
@@ -128,7 +124,9 @@ def test_earnest_run_archives_deletes_past_retention_and_keeps_the_rest(logdir, 
 
 
 def test_already_archived_file_is_not_uploaded_again_and_a_clash_is_never_overwritten(logdir, store):
-    run(logdir, dry_run=True, folder=store)
+    copy = logs.archive_path(store, str(logdir / "app.log.20261117T000000Z.gz"))
+    copy.parent.mkdir(parents=True, exist_ok=True)
+    copy.write_bytes((logdir / "app.log.20261117T000000Z.gz").read_bytes())  # archived by an earlier run
     again = run(logdir, dry_run=True, folder=store)
     row = next(r for r in again.details["files"] if r["step"] == "archive")
     assert row["uploaded"] is False and row["action"].startswith("would do")

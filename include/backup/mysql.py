@@ -150,13 +150,39 @@ def _dump_file(workdir: Path, db: str) -> Path:
     return workdir / f"{db}.sql.gz"
 
 
+#: Schemas of the server itself, never backed up as "every database".
+SYSTEM_DATABASES = frozenset({"information_schema", "performance_schema", "mysql", "sys"})
+
+
+def user_databases(endpoint: Endpoint, timeout_s: float) -> list[str]:
+    """Every database on the server but its system schemas and Aegis's own scratch copies."""
+    conn = _connect(endpoint, timeout_s)
+    try:
+        cur = conn.cursor()
+        cur.execute("SELECT schema_name FROM information_schema.schemata ORDER BY schema_name")
+        names = [name for (name,) in cur.fetchall()]
+    finally:
+        conn.close()
+    scratch = scratch_lifecycle.SCRATCH_PREFIX
+    return [n for n in names if n.lower() not in SYSTEM_DATABASES and not n.startswith(scratch)]
+
+
+def databases_to_dump(target: Target, endpoint: Endpoint, timeout_s: float) -> list[str]:
+    """The target's ``databases``, else the connection's own, else every non-system database."""
+    listed = list(target.options.get("databases") or ([endpoint.schema] if endpoint.schema else []))
+    databases = listed or user_databases(endpoint, timeout_s)
+    if not databases:
+        raise BackupToolError(f"target {target.name}: no databases listed and the server has no user database")
+    return databases
+
+
 def _tables_folder(workdir: Path, db: str) -> Path:
     """``workdir/<db>.tables/``: the data of a parallel dump, one file per dump process."""
     return workdir / f"{_dump_file(workdir, db).name[:-len('.sql.gz')]}.tables"
 
 
 def dump(target: Target, endpoint: Endpoint, workdir: Path) -> DumpResult:
-    """Dump each database (default: the connection's own) to ``workdir/<db>.sql.gz``.
+    """Dump each database (default: the connection's own, else every non-system one) to ``workdir/<db>.sql.gz``.
 
     With ``backup.jobs`` > 1 and several tables, the tables are dumped by that many ``mysqldump``
     processes at once, all in one snapshot (see :func:`_dump_parallel`); without the privilege for it
@@ -165,9 +191,7 @@ def dump(target: Target, endpoint: Endpoint, workdir: Path) -> DumpResult:
     timeout_s = float(target.backup.get("timeout_seconds", 3600))
     compress = int(target.backup.get("compress", 1))  # gzip level: 1 is several times faster than 6
     jobs = int(target.backup.get("jobs", 2))
-    databases = list(target.options.get("databases") or ([endpoint.schema] if endpoint.schema else []))
-    if not databases:
-        raise BackupToolError(f"target {target.name}: no databases listed and the connection names none")
+    databases = databases_to_dump(target, endpoint, timeout_s)
     tool = _tool("mysqldump", "mariadb-dump")
     versions = {tool: tool_version([tool, "--version"])}
     result: dict[str, dict] = {}

@@ -104,17 +104,25 @@ def run_bounded(target: str, kind: str, check: Callable[[], CheckResult], timeou
     """Run ``check`` with a hard wall-clock bound.
 
     Drivers get their own connect/statement timeouts; this is the backstop for
-    anything that still hangs. A timeout or an exception becomes an
-    ``unreachable`` result naming the cause, never an exception.
+    anything that still hangs: when it expires, the statements of the connections the check opened
+    are cancelled on their servers (:mod:`include.clients.cancel`) and the result says which. A
+    timeout or an exception becomes an ``unreachable`` result naming the cause, never an exception.
     """
+    from include.clients.cancel import CancelScope, run_in_scope
+
     started = time.monotonic()
+    scope = CancelScope()
     pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"check-{target}")
-    future = pool.submit(check)
+    future = pool.submit(run_in_scope, scope, check)
     try:
         result = future.result(timeout=timeout_s)
     except concurrent.futures.TimeoutError:
         result = CheckResult(target, kind)
-        result.add(UNREACHABLE, f"no answer within {timeout_s:g}s")
+        cut = scope.cancel()  # the statements still running on the servers are cut, not left behind
+        result.add(UNREACHABLE, f"no answer within {timeout_s:g}s"
+                   + (f"; cancelled on the server: {'; '.join(cut)}" if cut else ""))
+        if cut:
+            result.details["cancelled"] = cut
     except Exception as exc:  # noqa: BLE001 - any failure of a target is a finding, not a crash
         result = CheckResult(target, kind)
         result.add(UNREACHABLE, f"{type(exc).__name__}: {_first_line(exc)}")

@@ -30,8 +30,7 @@ def check(target: Target, endpoint: Endpoint, window: Window) -> CheckResult:
     """Grade this host's resources against the target's thresholds."""
     t = target.thresholds
     result = CheckResult(target.name, target.kind)
-    result.grade("host.cpu_pct", psutil.cpu_percent(interval=0.5), t["cpu_warning_pct"], t["cpu_critical_pct"],
-                 "CPU at {value:.0f}% (warning {warning:g}%, critical {critical:g}%)")
+    _cpu(result, t, target.timeout_seconds)
     mem = psutil.virtual_memory()
     result.grade("host.memory_pct", mem.percent, t["memory_warning_pct"], t["memory_critical_pct"],
                  "memory at {value:.0f}% (warning {warning:g}%, critical {critical:g}%)")
@@ -48,6 +47,31 @@ def check(target: Target, endpoint: Endpoint, window: Window) -> CheckResult:
     _oom_kills(result, window.previous, t)
     _clock_offset(result, target.options.get("ntp_servers") or [], t)
     return result
+
+
+#: CPU is judged over a window of samples, as an alert rule's ``for:`` judges a condition that lasts: the
+#: median of CPU_SAMPLES readings, each over at most CPU_SAMPLE_S seconds (less with a short timeout).
+#: A second of burst on an otherwise idle host is not a verdict; a host busy for the whole window is.
+CPU_SAMPLES = 6
+CPU_SAMPLE_S = 0.5
+
+
+def cpu_samples(count: int, interval_s: float) -> list[float]:
+    """``count`` consecutive readings of the CPU busy percentage, each over ``interval_s`` seconds."""
+    return [psutil.cpu_percent(interval=interval_s) for _ in range(count)]
+
+
+def _cpu(result: CheckResult, t: dict, timeout_s: float) -> None:
+    """Grade the median CPU of a window of samples that takes at most a third of the check's timeout."""
+    interval = min(CPU_SAMPLE_S, timeout_s / 3 / CPU_SAMPLES)
+    samples = cpu_samples(CPU_SAMPLES, interval)
+    ordered = sorted(samples)
+    median = (ordered[(len(ordered) - 1) // 2] + ordered[len(ordered) // 2]) / 2
+    result.details["cpu"] = {"samples_pct": samples, "sample_s": round(interval, 3), "peak_pct": max(samples),
+                             "judged": f"median of {len(samples)} samples over {interval * len(samples):.1f}s"}
+    result.grade("host.cpu_pct", median, t["cpu_warning_pct"], t["cpu_critical_pct"],
+                 f"CPU at {{value:.0f}}% (median of {len(samples)} samples over {interval * len(samples):.1f}s;"
+                 " warning {warning:g}%, critical {critical:g}%)")
 
 
 def _load(result: CheckResult, t: dict) -> None:
@@ -119,9 +143,11 @@ def _oom_kills(result: CheckResult, previous: dict, t: dict) -> None:
     total = int(counters["oom_kill"])
     result.metrics["host.oom_kill_total"] = total
     before = previous.get("host.oom_kill_total")
-    if before is None or total < before:
-        result.details["oom_kills"] = ("rebooted since the previous run" if before is not None
-                                       else "no previous run recorded") + ": counted since boot"
+    if before is None:  # the first run is the baseline: kills since boot are history, not news
+        result.details["oom_kills"] = f"no previous run recorded: {total} since boot, graded from the next run on"
+        return
+    if total < before:
+        result.details["oom_kills"] = "rebooted since the previous run: counted since boot"
         before = 0
     growth = total - before
     result.grade("host.oom_kills", growth, t["oom_kills_warning"], t["oom_kills_critical"],

@@ -4,11 +4,15 @@ A line counts when it matches the source's pattern and its timestamp (or, for
 a continuation line such as a stack trace, the timestamp of the line before it)
 falls inside ``[window.start, window.end)``. A backfilled run therefore counts
 the errors of its own day, not today's. Naive timestamps are read as UTC.
+
+The files read are those the globs match and their rotated, gzip-compressed siblings
+``<log>.*.gz`` (the weekly copy-truncate rotation's; :func:`window_files`), read through gzip.
 """
 
 from __future__ import annotations
 
 import glob
+import gzip
 import mmap
 import os
 import re
@@ -372,6 +376,11 @@ def scan_file(path: str, pattern: re.Pattern, ts_regex: re.Pattern, start: datet
     old-Mac ``\\r`` line ends (or a pattern that is not a plain word) line by line.
     """
     word = plain_word(pattern)
+    if path.endswith(".gz"):  # a rotated, compressed file: no seeking by timestamp, every chunk through gzip
+        scan = _FileScan(pattern, ts_regex, start, end, signatures)
+        with open_log(path) as fh:
+            _scan_lines(fh, 0, -1, scan, word)  # -1: to the end (the size of a gzip stream is not known)
+        return scan.count
     with open(path, "rb", buffering=0) as fh:
         size = os.fstat(fh.fileno()).st_size
         if word is None or size <= 4 * EDGE_BYTES:
@@ -397,12 +406,25 @@ def scan_file(path: str, pattern: re.Pattern, ts_regex: re.Pattern, start: datet
         return head.count + count + tail.count
 
 
+def window_files(patterns: list[str]) -> list[str]:
+    """The files the globs match and the rotated ``<match>.*.gz`` siblings of each (errors of the window may
+    have been rotated into one), sorted. Files last written before the window are skipped by the caller."""
+    files = {f for g in patterns for f in glob.glob(g) if os.path.isfile(f)}
+    files |= {f for g in patterns for f in glob.glob(g + ".*.gz") if os.path.isfile(f)}
+    return sorted(files)
+
+
+def open_log(path: str):
+    """A binary reader of the log: through gzip for a ``.gz`` file, unbuffered otherwise."""
+    return gzip.open(path, "rb") if path.endswith(".gz") else open(path, "rb", buffering=0)
+
+
 def check(target: Target, endpoint: Endpoint, window: Window) -> CheckResult:
     """Count errors of every file the source's globs match, inside the run's window."""
     opts, t = target.options, target.thresholds
     result = CheckResult(target.name, target.kind)
     pattern, ts_regex = re.compile(opts["pattern"]), re.compile(opts["timestamp_regex"])
-    files = sorted({f for g in opts["paths"] for f in glob.glob(g) if os.path.isfile(f)})
+    files = window_files(opts["paths"])
     if not files:
         result.add("warning", f"no log file matches {opts['paths']}")
         return result

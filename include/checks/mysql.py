@@ -65,11 +65,12 @@ def _slow_queries_growth(result: CheckResult, total: int, uptime: int, previous:
     result.metrics["mysql.slow_queries_total"] = total
     result.metrics["mysql.uptime_s"] = uptime
     before = previous.get("mysql.slow_queries_total")
-    restarted = before is not None and uptime < previous.get("mysql.uptime_s", 0)
-    if before is None or restarted:
-        result.details["slow_queries_growth"] = (
-            "server restarted since the previous run: growth counted from restart" if restarted
-            else "no previous run recorded: growth counted since server start")
+    if before is None:  # the first run is the baseline (as check_mysql_health's deltas): a lifetime total is no news
+        result.details["slow_queries_growth"] = (f"no previous run recorded: {total} slow queries since server start,"
+                                                 " graded from the next run on")
+        return
+    if uptime < previous.get("mysql.uptime_s", 0):
+        result.details["slow_queries_growth"] = "server restarted since the previous run: growth counted from restart"
         before = 0
     result.grade("mysql.slow_queries_growth", max(0, total - int(before)), t["slow_queries_growth_warning"],
                  t["slow_queries_growth_critical"],
@@ -161,10 +162,12 @@ def _deadlocks(cur, result: CheckResult, uptime: int, previous: dict, t: dict) -
     total = int(row[1])
     result.metrics["mysql.deadlocks_total"] = total
     before = previous.get("mysql.deadlocks_total")
-    if before is None or uptime < previous.get("mysql.uptime_s", 0) or total < before:
-        result.details["deadlocks_growth"] = ("no previous run recorded" if before is None
-                                              else "server restarted since the previous run") + \
-            ": deadlocks counted since server start"
+    if before is None:  # the first run is the baseline: a lifetime total says nothing about now
+        result.details["deadlocks_growth"] = (f"no previous run recorded: {total} deadlock(s) since server start,"
+                                              " graded from the next run on")
+        return
+    if uptime < previous.get("mysql.uptime_s", 0) or total < before:
+        result.details["deadlocks_growth"] = "server restarted since the previous run: deadlocks counted since its start"
         before = 0
     growth = total - int(before)
     result.grade("mysql.deadlocks", growth, t["deadlocks_warning"], t["deadlocks_critical"],

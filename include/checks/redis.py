@@ -183,7 +183,11 @@ def _slowlog(client: redis.Redis, result: CheckResult, previous: dict, t: dict) 
     total = max((int(e["id"]) + 1 for e in entries), default=0)
     result.metrics["redis.slowlog_entries_total"] = total
     before = previous.get("redis.slowlog_entries_total")
-    if before is None or total < before:  # first run, restart or SLOWLOG RESET: counted from the start
+    if before is None:  # the first run is the baseline: what the log held before is history, not news
+        result.details["slowlog"] = {"note": f"no previous run recorded: {total} entries ever logged,"
+                                             " graded from the next run on"}
+        return
+    if total < before:  # restart or SLOWLOG RESET: counted from the start
         before = 0
     new = [e for e in entries if int(e["id"]) >= before]
     missed = max(0, int(total - before) - len(new))

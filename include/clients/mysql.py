@@ -74,7 +74,25 @@ def connect(endpoint: Endpoint, timeout_s: float, database: str | None = None, *
             cur.execute("SET SESSION max_statement_time = %s", (float(statement_timeout_s),))
         except MySQLdb.OperationalError:
             pass  # MySQL: no such variable
+    _register_cancel(conn, endpoint)
     return conn
+
+
+def _register_cancel(conn: Any, endpoint: Endpoint) -> None:
+    """Let a bounded run cut this session's statement with ``KILL QUERY`` (:mod:`include.clients.cancel`)."""
+    from include.clients.cancel import register
+
+    thread_id = conn.thread_id()
+
+    def kill_query() -> None:
+        killer = connect(endpoint, 5, NO_DATABASE)
+        try:
+            killer.cursor().execute("KILL QUERY %s", (thread_id,))
+        finally:
+            killer.close()
+
+    register(f"KILL QUERY {thread_id} on {endpoint.host or '127.0.0.1'}:{endpoint.port or DEFAULT_PORT}",
+             lambda: bool(conn.open), kill_query)
 
 
 def recreate_database(endpoint: Endpoint, name: str, timeout_s: float) -> None:

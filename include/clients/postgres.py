@@ -43,13 +43,24 @@ def connect(endpoint: Endpoint, timeout_s: float, database: str | None = None, *
     if read_only:
         options += " -c default_transaction_read_only=on"
     tls: dict[str, Any] = {key: str(endpoint.extra[key]) for key in TLS_EXTRAS if (endpoint.extra or {}).get(key)}
-    return psycopg.connect(
+    conn = psycopg.connect(
         host=endpoint.host or "127.0.0.1", port=endpoint.port or DEFAULT_PORT,
         user=endpoint.login or "postgres", password=endpoint.password or None,
         dbname=database or endpoint.schema or "postgres",
         connect_timeout=max(1, min(int(timeout_s), MAX_CONNECT_TIMEOUT_S)),
         options=options, application_name=application_name, autocommit=autocommit, **tls,
     )
+    _register_cancel(conn, endpoint)
+    return conn
+
+
+def _register_cancel(conn: psycopg.Connection, endpoint: Endpoint) -> None:
+    """Let a bounded run cut this session's statement: the protocol's cancel request, as ``pg_cancel_backend``
+    does (:mod:`include.clients.cancel`)."""
+    from include.clients.cancel import register
+
+    register(f"cancel of backend {conn.info.backend_pid} on {endpoint.host or '127.0.0.1'}:"
+             f"{endpoint.port or DEFAULT_PORT}", lambda: not conn.closed, conn.cancel)
 
 
 def maintenance_database(endpoint: Endpoint, avoid: str | None = None) -> str:

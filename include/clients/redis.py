@@ -40,13 +40,19 @@ def connect(endpoint: Endpoint, timeout_s: float) -> redis.Redis:
     extra = endpoint.extra or {}
     tls = {key: extra[key] for key in ("ssl_ca_certs", "ssl_cert_reqs", "ssl_certfile", "ssl_keyfile")
            if extra.get(key) is not None}
-    return redis.Redis(
+    client = redis.Redis(
         host=endpoint.host or "127.0.0.1", port=int(endpoint.port or DEFAULT_PORT),
         db=int(endpoint.schema or extra.get("db", 0) or 0),
         username=endpoint.login or None, password=endpoint.password or None,
         socket_timeout=timeout_s, socket_connect_timeout=timeout_s,
         ssl=bool(extra.get("ssl", False)), retry=Retry(NoBackoff(), 0), **tls,
     )
+    from include.clients.cancel import register
+
+    # a bounded run whose time is up closes the client's connections: the server drops a blocked command
+    register(f"closing the redis client of {endpoint.host or '127.0.0.1'}:{endpoint.port or DEFAULT_PORT}",
+             lambda: True, client.connection_pool.disconnect)
+    return client
 
 
 @contextmanager

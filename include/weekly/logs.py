@@ -2,7 +2,7 @@
 
 For a ``log_source`` target, every file its ``paths`` globs match:
 
-1. **Rotate and compress** (always: nothing is lost). A live log (not ``.gz``)
+1. **Rotate and compress** (not in a dry run: it only says which logs it would rotate). A live log (not ``.gz``)
    that is not empty and at least ``rotate_min_bytes`` big (0: every weekly run)
    is copied into ``<log>.<UTC stamp>.gz`` and then truncated in place
    (copy-truncate). Copy-truncate, not rename: the application keeps its file
@@ -17,10 +17,9 @@ For a ``log_source`` target, every file its ``paths`` globs match:
    last written more than ``archive_after_days`` ago into the artifact store,
    under ``<archive folder>/<YYYY-MM-DD of last write>/<full local path>``. The
    copy's SHA-256 is read back from the store and compared with the local file;
-   only a verified copy lets the local file be deleted, and only when not in
-   dry-run (the copy itself is made in dry-run too: copying destroys nothing,
-   and the next run in earnest finds it already there). A file already in the store with the same checksum is not copied
-   again; one with a different checksum is never overwritten (reported).
+   only a verified copy lets the local file be deleted. A dry run only reads: it
+   lists what it would archive and delete, copying nothing. A file already in the store with the same checksum
+   is not copied again; one with a different checksum is never overwritten (reported).
 3. **Expire** archives whose date folder is older than ``archive_retention_days``
    (deleted only when not in dry-run). Without an archive folder, compressed
    logs are kept locally and those older than ``archive_retention_days`` are
@@ -93,7 +92,7 @@ def maintain(target: Any, endpoint: Endpoint, settings: dict[str, Any], budget: 
     for path in live:
         if _out_of_time(budget, result, rows, path, "rotate"):
             continue
-        row = rotate(path, int(settings["rotate_min_bytes"]), budget.started_at)
+        row = rotate(path, int(settings["rotate_min_bytes"]), budget.started_at, dry_run=dry_run)
         rows.append(row)
         if row.get("compressed"):
             compressed.append(row["compressed"])
@@ -121,12 +120,17 @@ def find_logs(patterns: list[str]) -> tuple[list[str], list[str]]:
     return live, sorted(f for f in files if f.endswith(".gz"))
 
 
-def rotate(path: str, min_bytes: int, now: datetime) -> dict[str, Any]:
-    """Copy ``path`` into ``<path>.<stamp of now, UTC>.gz``, catch up on lines written meanwhile, truncate it."""
+def rotate(path: str, min_bytes: int, now: datetime, *, dry_run: bool = False) -> dict[str, Any]:
+    """Copy ``path`` into ``<path>.<stamp of now, UTC>.gz``, catch up on lines written meanwhile, truncate it
+    (a dry run only says it would)."""
     size = os.path.getsize(path)
     row: dict[str, Any] = {"file": path, "step": "rotate", "bytes": size}
     if size == 0 or size < min_bytes:
         row["action"] = "skipped: empty" if size == 0 else f"skipped: below rotate_min_bytes ({min_bytes})"
+        return row
+    if dry_run:
+        row["action"] = "would do"
+        log.info("would rotate %s (%d bytes; dry run)", path, size)
         return row
     dest = f"{path}.{now.astimezone(timezone.utc):%Y%m%dT%H%M%SZ}.gz"
     if os.path.exists(dest):
@@ -150,7 +154,8 @@ def rotate(path: str, min_bytes: int, now: datetime) -> dict[str, Any]:
 
 
 def archive(path: str, folder, dry_run: bool, result: CheckResult) -> dict[str, Any]:
-    """Copy one compressed log into ``folder``, verify its checksum there, delete it locally unless ``dry_run``."""
+    """Copy one compressed log into ``folder``, verify its checksum there, delete it locally (a dry run only
+    says it would; a copy already there with the same checksum is not copied again)."""
     size, digest = sha256_of(Path(path))
     dest = archive_path(folder, path)
     row: dict[str, Any] = {"file": path, "step": "archive", "bytes": size, "archive": str(dest)}
@@ -161,6 +166,10 @@ def archive(path: str, folder, dry_run: bool, result: CheckResult) -> dict[str, 
             result.add(WARNING, f"{dest} exists with another checksum than {path}: neither was touched")
             return row
         row["uploaded"] = False
+    elif dry_run:  # a dry run only reads: nothing is copied
+        row.update(uploaded=False, action="would do: archive, verify, delete the local file")
+        log.info("would archive %s -> %s and delete the local file (dry run)", path, dest)
+        return row
     else:
         dest.parent.mkdir(parents=True, exist_ok=True)
         with open(path, "rb") as src, dest.open("wb") as out:

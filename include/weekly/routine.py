@@ -155,8 +155,10 @@ def trends(inventory: Inventory, catalog, names: list[str], end: datetime) -> li
 
 
 def build_report(results: dict[str, list[dict[str, Any] | None]], expected: dict[str, list[str]],
-                 run_id: str, start: datetime, end: datetime, dry_run: bool) -> Report:
-    """Every concern's results in one report; a target expected by a concern but without a result is critical."""
+                 run_id: str, start: datetime, end: datetime, dry_run: bool, *,
+                 fail_run_on: str | None = None) -> Report:
+    """Every concern's results in one report; a target expected by a concern but without a result is critical.
+    ``fail_run_on`` (the inventory's ``defaults.fail_run_on``) says from which verdict the run ends failed."""
     rows: list[dict[str, Any]] = []
     for concern in ORDER:
         got = [r for r in (results.get(concern) or []) if r]
@@ -171,6 +173,7 @@ def build_report(results: dict[str, list[dict[str, Any] | None]], expected: dict
     return Report.build(
         ROUTINE, f"Aegis weekly maintenance — {end:%Y-%m-%d %H:%M} UTC ({'dry run' if dry_run else 'applied'})",
         run_id, start, end, rows, reasons_from=_labelled(rows), mode=mode, extra={"dry_run": dry_run},
+        fail_run_on=fail_run_on,
         sections=[Section(title, [c for c in concerns if c in ALL_CONCERNS])
                   for title, concerns in SECTIONS if any(c in ALL_CONCERNS for c in concerns)])
 

@@ -1,7 +1,7 @@
 """MySQL / MariaDB weekly maintenance: three steps in order, each in its own module.
 
-1. :mod:`.optimize`: OPTIMIZE TABLE the fragmented tables, ANALYZE TABLE those with zero-cardinality
-   indexes (no data changes: runs in a dry run too);
+1. :mod:`.optimize`: OPTIMIZE TABLE the fragmented InnoDB tables (with room on disk), ANALYZE TABLE those
+   with zero-cardinality indexes (dry run: lists them);
 2. :mod:`.purge`: delete expired rows in batches (dry run: counts them);
 3. :mod:`.partitions`: add the next time partitions, drop the expired ones (dry run: logs the DDL);
 4. redundant indexes (duplicates and left prefixes, as ``pt-duplicate-key-checker`` finds them):
@@ -95,8 +95,9 @@ def maintain(target: Any, endpoint: Endpoint, settings: dict[str, Any], budget: 
                                                                   user_databases(cur))
         result.details["databases"] = databases
         result.details["dry_run"] = dry_run
-        result.details["tables"] = optimize_fragmented(cur, databases, settings, budget)
-        result.details["tables"] += analyze_zero_cardinality(cur, databases, budget)
+        result.details["tables"] = optimize_fragmented(cur, databases, settings, budget, dry_run=dry_run,
+                                                       host=endpoint.host)
+        result.details["tables"] += analyze_zero_cardinality(cur, databases, budget, dry_run=dry_run)
         result.details["purge"] = [purge_one(cur, item, budget, dry_run) for item in settings["purge"]]
         result.details["partitions"] = []
         for item in settings["partitions"]:

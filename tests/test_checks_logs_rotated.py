@@ -1,0 +1,46 @@
+"""The daily log check counts the window's errors that the weekly copy-truncate rotation moved into a
+gzip-compressed sibling (``<log>.<stamp>.gz``), and skips rotated files last written before the window."""
+
+from __future__ import annotations
+
+import gzip
+import os
+from datetime import UTC, datetime, timedelta
+
+from include.checks import Window
+from include.checks.logs import check, window_files
+from include.inventory import parse_inventory
+from include.targets import Endpoint
+
+START, END = datetime(2026, 3, 9, tzinfo=UTC), datetime(2026, 3, 10, tzinfo=UTC)
+
+
+def dated(path, when: datetime) -> None:
+    os.utime(path, (when.timestamp(), when.timestamp()))
+
+
+def test_an_error_rotated_into_a_gz_of_the_window_is_counted(tmp_path):
+    live = tmp_path / "app.log"
+    live.write_text("2026-03-09T20:00:00 ERROR after the rotation (order 3)\n")
+    dated(live, END - timedelta(hours=1))
+    rotated = tmp_path / "app.log.20260309T180000Z.gz"
+    with gzip.open(rotated, "wt") as fh:
+        fh.write("2026-03-08T23:00:00 ERROR the day before: not this window\n"
+                 "2026-03-09T10:00:00 ERROR payment gateway timeout (order 1)\n"
+                 "2026-03-09T11:00:00 INFO fine\n"
+                 "2026-03-09T17:59:00 ERROR payment gateway timeout (order 2)\n")
+    dated(rotated, START + timedelta(hours=18))
+    old = tmp_path / "app.log.20260301T000000Z.gz"
+    with gzip.open(old, "wt") as fh:
+        fh.write("2026-03-09T12:00:00 ERROR would count, but the file was last written before the window\n")
+    dated(old, START - timedelta(days=7))
+    (tmp_path / "other.log.1.gz").write_bytes(gzip.compress(b"2026-03-09T12:00:00 ERROR not a sibling\n"))
+    target = parse_inventory({"targets": [{"name": "app", "kind": "log_source",
+                                           "paths": [str(tmp_path / "app.log")]}]}).targets[0]
+
+    result = check(target, Endpoint(), Window(START, END, {}))
+
+    assert window_files([str(tmp_path / "app.log")]) == [str(live), str(old), str(rotated)]
+    assert result.metrics["logs.errors"] == 3
+    assert result.details["files"] == {str(live): 1, str(old): 0, str(rotated): 2}
+    assert result.details["top_signatures"][0] == {"signature": "payment gateway timeout (order <n>)", "count": 2}
