@@ -205,7 +205,7 @@ def test_a_replica_whose_source_goes_away(tmp_path):
                 _stop(proc)
         shutil.rmtree(base, ignore_errors=True)
     assert healthy.details["replication"]["sql_running"] == "Yes"
-    assert healthy.metrics["mysql.replication_running"] == 1 and healthy.metrics["mysql.replication_lag_s"] == 0
+    assert healthy.metrics["mysql.replication_running"] == 1 and healthy.metrics["mysql.replication_lag_s"] <= 5  # seconds: 0 on a quiet machine
     assert "replication from" not in messages(healthy)
     assert broken.status == "critical" and broken.metrics["mysql.replication_running"] == 0
     assert f"replication from 127.0.0.1:{source_port} stopped: IO thread Connecting" in messages(broken)
