@@ -29,6 +29,7 @@ from airflow.sdk import CronTriggerTimetable, Param, dag, get_current_context, t
 
 from include.backup.dag_support import BACKUP_SETS
 from include.dag_defaults import (
+    label_mapped_task,
     DEFAULT_ARGS,
     by_queue,
     dag_doc,
@@ -77,7 +78,7 @@ def backup():
         from include.catalog import Catalog
         from include.targets import endpoint_for
 
-        get_current_context()["target_name"] = target_name
+        label_mapped_task(target_name=target_name)
         target = INVENTORY.target(target_name)
         _, end = run_window(dag_run, data_interval_start, data_interval_end)
         outcome = backup_target(INVENTORY, target, endpoint_for(target), end, Catalog.for_inventory(INVENTORY))

@@ -27,6 +27,7 @@ import pendulum
 from airflow.sdk import CronTriggerTimetable, Param, dag, get_current_context, task
 
 from include.dag_defaults import (
+    label_mapped_task,
     DEFAULT_ARGS,
     by_queue,
     dag_doc,
@@ -79,7 +80,7 @@ def daily_health_check():
         from include.catalog import Catalog
         from include.daily_health import check_many
 
-        get_current_context()["target_names"] = ", ".join(names)[:250]
+        label_mapped_task(target_names=", ".join(names)[:250])
         start, end = run_window(dag_run, data_interval_start, data_interval_end)
         return check_many(INVENTORY, names, params["thresholds"] or {}, start, end, Catalog.for_inventory(INVENTORY))
 

@@ -26,7 +26,7 @@ import pendulum
 from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, Param, dag, get_current_context, task
 
 from include.backup.dag_support import BACKUP_SETS
-from include.dag_defaults import DEFAULT_ARGS, dag_doc, recent_set_ids, run_window, schedule_of, target_params
+from include.dag_defaults import DEFAULT_ARGS, dag_doc, recent_set_ids, run_window, schedule_of, target_params, label_mapped_task
 from include.inventory import load_inventory
 
 INVENTORY = load_inventory()
@@ -69,7 +69,7 @@ def verify_backups():
         from include.backup.dag_support import verify_one
         from include.catalog import Catalog
 
-        get_current_context()["set_id"] = set_id
+        label_mapped_task(set_id=set_id)
         return verify_one(INVENTORY, Catalog.for_inventory(INVENTORY), set_id)
 
     @task(trigger_rule="all_done")

@@ -37,6 +37,7 @@ import pendulum
 from airflow.sdk import CronTriggerTimetable, Param, TaskGroup, dag, get_current_context, task
 
 from include.dag_defaults import (
+    label_mapped_task,
     DEFAULT_ARGS, dag_doc, fail_without_retry, require_selection, run_window, schedule_of, target_params,
 )
 from include.inventory import load_inventory
@@ -89,7 +90,7 @@ def weekly_maintenance():
         """One target's weekly maintenance, bounded by its max_seconds; a down target is an unreachable result."""
         from include.weekly.routine import maintain_target
 
-        get_current_context()["target_name"] = target_name
+        label_mapped_task(target_name=target_name)
         return maintain_target(INVENTORY, target_name, dry_run=params["dry_run"])
 
     @task(map_index_template="{{ target_name }}")
@@ -97,7 +98,7 @@ def weekly_maintenance():
         """Security configuration checks of one target (read-only)."""
         from include.weekly.routine import security_target
 
-        get_current_context()["target_name"] = target_name
+        label_mapped_task(target_name=target_name)
         return security_target(INVENTORY, target_name)
 
     @task

@@ -9,6 +9,7 @@ caller gets an exception, so the task is red and retried.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -36,7 +37,7 @@ def build_notifiers(alerting: dict[str, Any], subject: str, text: str, html_body
 
 
 def send_alert(alerting: dict[str, Any], subject: str, text: str, html_body: str,
-               context: dict[str, Any] | None = None) -> dict[str, str]:
+               context: Mapping[str, Any] | None = None) -> dict[str, str]:
     """Send through every configured channel; return each channel's outcome."""
     notifiers = build_notifiers(alerting, subject, text, html_body)
     if not notifiers:

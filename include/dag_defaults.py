@@ -7,9 +7,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any, cast
 from datetime import datetime, timedelta
 
-from airflow.sdk import Param, task
+from airflow.sdk import Param, get_current_context, task
 
 from include.inventory import Inventory, Schedule
 
@@ -213,3 +214,8 @@ def _queue_part(selection: dict[str, list], queue: str) -> list:
 
 
 queue_part = task(_queue_part)
+
+
+def label_mapped_task(**labels: str) -> None:
+    """Fill the names a mapped task's ``map_index_template`` shows (rendered from the running task's context)."""
+    cast("dict[str, Any]", get_current_context()).update(labels)

@@ -20,6 +20,7 @@ import json
 import logging
 from datetime import UTC, datetime
 from enum import StrEnum
+from collections.abc import Mapping
 from typing import Any
 
 from include.report import Outcome, Report, Verdict
@@ -45,7 +46,7 @@ RETRIED_OUTCOMES = frozenset({Outcome.FAILED})
 CATALOG_FACTS = ("change",)
 
 
-def publish(report: Report, inventory, *, context: dict[str, Any] | None = None,
+def publish(report: Report, inventory, *, context: Mapping[str, Any] | None = None,
             alert: AlertWhen = AlertWhen.UNHEALTHY, record_metrics: bool = False) -> dict[str, str]:
     """Write, record and notify; then fail the task when the run must end failed. Returns where the
     report was written (``{"json": uri, "md": uri, "html": uri}``)."""
@@ -137,7 +138,7 @@ def record(report: Report, inventory, written: dict[str, str], *, metrics: bool)
 
 
 def notify(report: Report, inventory, written: dict[str, str], when: AlertWhen,
-           context: dict[str, Any] | None) -> dict[str, str]:
+           context: Mapping[str, Any] | None) -> dict[str, str]:
     """Send the report through the configured notifiers when ``when`` says so; each channel's outcome."""
     from include.alerting import send_alert
 
@@ -177,7 +178,7 @@ def routine_metrics(report: Report, duration_s: float | None) -> dict[str, tuple
     return out
 
 
-def export_metrics(report: Report, context: dict[str, Any] | None) -> dict[str, tuple[str, float]]:
+def export_metrics(report: Report, context: Mapping[str, Any] | None) -> dict[str, tuple[str, float]]:
     """Send :func:`routine_metrics` to the StatsD server Airflow's own metrics go to (``[metrics] statsd_on``,
     ``statsd_host``, ``statsd_port``); nothing when StatsD is off. UDP: a listener that is down loses them."""
     from airflow.configuration import conf

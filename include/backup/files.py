@@ -100,7 +100,7 @@ def dump(target: Target, endpoint: Endpoint, workdir: Path) -> DumpResult:
                     raise BackupToolError(f"archiving {path} did not finish within the backup timeout")
     result = facts.as_dict()
     log.info("archived %d files, %d bytes from %s", result["files"], result["bytes"], [str(p) for p in paths])
-    return DumpResult(tool_versions={"python-tarfile": tarfile.version}, facts=result)
+    return DumpResult(tool_versions={"python-tarfile": str(getattr(tarfile, "version", "stdlib"))}, facts=result)
 
 
 def walk(path: Path) -> Iterator[Path]:

@@ -22,5 +22,5 @@ def run(conn: sa.Connection) -> None:
 if connection is not None:
     run(connection)
 else:
-    with sa.create_engine(config.get_main_option("sqlalchemy.url")).begin() as conn:
+    with sa.create_engine(config.get_main_option("sqlalchemy.url") or "").begin() as conn:
         run(conn)

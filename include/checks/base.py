@@ -114,6 +114,7 @@ def run_bounded(target: str, kind: str, check: Callable[[], CheckResult], timeou
     scope = CancelScope()
     pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"check-{target}")
     future = pool.submit(run_in_scope, scope, check)
+    result: CheckResult
     try:
         result = future.result(timeout=timeout_s)
     except concurrent.futures.TimeoutError:

@@ -193,7 +193,7 @@ def _resolve(host: str, port: int, timeout_s: float) -> tuple[str, int] | None:
         return None
     finally:
         pool.shutdown(wait=False)
-    return infos[0][4][:2] if infos else None
+    return (str(infos[0][4][0]), int(infos[0][4][1])) if infos else None
 
 
 def _ntp_time(raw: bytes) -> float:

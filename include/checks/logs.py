@@ -263,7 +263,7 @@ def _errors_in(view, first: int, last: int, word: bytes, pattern: re.Pattern, me
         newline, cr = view.rfind(b"\n", first, at), view.rfind(b"\r", first, at)
         line_start = max(newline, cr) + 1 or first
         if prefix is not None and cr < newline + 1:  # the line's own start: step over grep's "offset:"
-            line_start = prefix.match(view, line_start).end()
+            line_start = prefix.match(view, line_start).end()  # type: ignore[union-attr]  # grep wrote it
         line = _text(view[line_start:end]) + "\n"
         match = pattern.search(line)
         if match:
@@ -289,7 +289,7 @@ def _error_messages_grep(fh, begin: int, stop: int, word: bytes, pattern: re.Pat
     out, last = proc.stdout, len(proc.stdout)
     while last:  # drop the lines at or after ``stop`` (grep read to the end of the file)
         line_start = out.rfind(b"\n", 0, last - 1) + 1
-        if int(_GREP_PREFIX.match(out, line_start).group()[:-1]) < stop - begin:
+        if int(_GREP_PREFIX.match(out, line_start).group()[:-1]) < stop - begin:  # type: ignore[union-attr]
             break
         last = line_start
     return _errors_in(out, 0, last, word, pattern, messages, prefix=_GREP_PREFIX)

@@ -17,7 +17,10 @@ import contextvars
 import logging
 import threading
 from collections.abc import Callable
+from typing import TypeVar
 from dataclasses import dataclass, field
+
+T = TypeVar("T")
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +62,7 @@ class CancelScope:
 _SCOPE: contextvars.ContextVar[CancelScope | None] = contextvars.ContextVar("aegis_cancel_scope", default=None)
 
 
-def run_in_scope(scope: CancelScope, work: Callable[[], object]) -> object:
+def run_in_scope(scope: CancelScope, work: Callable[[], T]) -> T:
     """``work()`` with ``scope`` as the current scope (its connections register there)."""
     token = _SCOPE.set(scope)
     try:

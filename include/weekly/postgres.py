@@ -211,7 +211,7 @@ def _job_for(database: str, row: tuple, s: dict) -> Job | None:
             "never analyzed" if analyze_days == never else f"last analyzed {analyze_days:.0f} days ago")
     if operation is None:
         return None
-    return Job(database, schema, table, operation, reason, dead, size)
+    return Job(database, schema, table, operation, reason or operation, dead, size)
 
 
 class _Connections:

@@ -23,7 +23,7 @@ POSTGRES_POOL = "aegis_postgres_maintenance"
 SECURITY, TRENDS = "security", "trends"
 #: Every concern in the order of the DAG and the report; the kind concerns only when their module is installed.
 ORDER = ("postgres", "mysql", "milvus", "neo4j", "logs", "redis", SECURITY, TRENDS)
-KIND_OF = {spec(kind).concern: kind for kind in kinds_with("weekly")}
+KIND_OF: dict[str, str] = {concern: kind for kind in kinds_with("weekly") if (concern := spec(kind).concern)}
 #: concerns of kinds added to the registry since ORDER was written: after the known ones, before security
 NEW_CONCERNS = tuple(sorted(set(KIND_OF) - set(ORDER)))
 ALL_CONCERNS = tuple(c for c in ORDER if c in KIND_OF) + NEW_CONCERNS + (SECURITY, TRENDS)
@@ -120,7 +120,7 @@ def maintain_target(inventory: Inventory, name: str, *, dry_run: bool) -> dict[s
             extra["archive_folder"] = artifact_folder(inventory, "logs", target.name)
         return run_concern(target, endpoint, dry_run=dry_run, **extra)
 
-    return _on_target(inventory, name, spec(inventory.target(name).kind).concern, work)
+    return _on_target(inventory, name, spec(inventory.target(name).kind).concern or "", work)
 
 
 def security_settings(inventory: Inventory) -> dict[str, Any]:

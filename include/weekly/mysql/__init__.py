@@ -57,7 +57,8 @@ def check_settings(settings: dict[str, Any]) -> None:
             unknown = set(item) - set(fields)
             if unknown:
                 raise ValueError(f"{where}: unknown key(s) {', '.join(sorted(unknown))} (allowed: {', '.join(fields)})")
-            for name, kind in fields.items():
+            fields_of: dict[str, Any] = fields
+            for name, kind in fields_of.items():
                 value = item.get(name, 1000 if name == "batch_size" else None)
                 if value is None:
                     raise ValueError(f"{where}.{name}: missing")
