@@ -29,7 +29,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_INVENTORY = REPO_ROOT / "config" / "inventory.yaml"
 
 COMMON_FIELDS = {"name", "kind", "conn_id", "tags", "thresholds", "timeout_seconds", "description", "backup",
-                 "weekly"}
+                 "weekly", "update"}
 BACKUP_DEFAULTS: dict[str, Any] = {"enabled": True, "jobs": 2, "retention_days": 30, "keep_last": 7,
                    "storage_class": "STANDARD_IA", "timeout_seconds": 3600}
 #: Settings of a target's ``weekly:`` block that every concern has (the rest come from the concern's DEFAULTS).
@@ -37,8 +37,13 @@ WEEKLY_COMMON = {"enabled": True}
 #: The ``security:`` section: a folder of OSV advisories (JSON), folders to look for world-writable files in,
 #: and how many PostgreSQL superusers that can log in are expected.
 SECURITY_DEFAULTS: dict[str, Any] = {"advisories": None, "writable_paths": [], "max_superusers": 2}
+#: The top-level ``update:`` section: the planned update's allow-lists that belong to no target. Release roots
+#: (a ``release_root`` must resolve inside one), release commands (argv prefixes a ``release_command`` must
+#: start with) and the hosts (``host`` or ``host:port``) HTTP checks may call; ``http_hosts: null`` means the
+#: hosts of the inventory's ``http_service`` targets.
+UPDATE_DEFAULTS: dict[str, Any] = {"release_roots": [], "release_commands": [], "http_hosts": None}
 TOP_LEVEL = {"version", "defaults", "schedules", "artifacts", "catalog", "alerting", "maintenance", "security",
-             "targets"}
+             "update", "targets"}
 #: Keys of the ``defaults:`` section.
 DEFAULTS_KEYS = {"timeout_seconds", "thresholds", "check_tasks"}
 #: At most this many parallel check tasks per daily run; more targets share tasks (threads inside each),
@@ -72,13 +77,15 @@ class Target:
     backup: dict[str, Any] = field(default_factory=dict)
     #: weekly maintenance settings (the concern's DEFAULTS merged with ``weekly:``); empty for kinds without one
     weekly: dict[str, Any] = field(default_factory=dict)
+    #: the planned update's allow-lists for this target (the kind's ``update_settings`` merged with ``update:``)
+    update: dict[str, Any] = field(default_factory=dict)
 
     def with_thresholds(self, overrides: dict[str, float]) -> "Target":
         """A copy whose thresholds are overridden where ``overrides`` names a key of this kind."""
         merged = dict(self.thresholds)
         merged.update({k: float(v) for k, v in overrides.items() if k in merged})
         return Target(self.name, self.kind, self.conn_id, self.tags, merged, self.timeout_seconds,
-                      self.options, self.description, self.backup, self.weekly)
+                      self.options, self.description, self.backup, self.weekly, self.update)
 
 
 @dataclass(frozen=True)
@@ -103,6 +110,8 @@ class Inventory:
     maintenance_redis_conn_id: str | None = None
     #: the security scan's settings (SECURITY_DEFAULTS merged with ``security:``; folders resolved)
     security: dict[str, Any] = field(default_factory=lambda: dict(SECURITY_DEFAULTS))
+    #: the planned update's inventory-wide allow-lists (UPDATE_DEFAULTS merged with ``update:``; folders resolved)
+    update: dict[str, Any] = field(default_factory=lambda: dict(UPDATE_DEFAULTS))
 
     def target(self, name: str) -> Target:
         for t in self.targets:
@@ -221,6 +230,7 @@ def parse_inventory(raw: Any, path: Path | str = "<inventory>") -> Inventory:
         check_tasks=check_tasks,
         maintenance_redis_conn_id=maintenance.get("redis_conn_id"),
         security=v.security(raw.get("security")),
+        update=v.update_section(raw.get("update")),
         targets=tuple(targets),
         schedules=schedules,
         artifacts_base=base.rstrip("/"),
@@ -325,10 +335,11 @@ class _Validator:
             options[key] = value
         backup = self.backup(kind, t.get("backup"), f"{where}.backup")
         weekly = self.weekly(kind, t.get("weekly"), f"{where}.weekly")
+        update = self.target_update(kind, t.get("update"), f"{where}.update")
         if kind_spec.validate is not None:
             kind_spec.validate(options, _FieldErrors(self, where))
         return Target(name, kind, conn_id, tuple(tags), thresholds, timeout, options,
-                      str(t.get("description", "")), backup, weekly)
+                      str(t.get("description", "")), backup, weekly, update)
 
     def backup(self, kind: str, raw: Any, where: str) -> dict[str, Any]:
         if not spec(kind).backup:
@@ -383,6 +394,48 @@ class _Validator:
                     self.fail(f"{where}.{key}", reason)
                 self.fail(where, str(exc))
         return out
+
+    def folders(self, value: Any, where: str) -> list[str]:
+        """A list of folders, relative ones to the inventory file, symlinks resolved."""
+        if not isinstance(value, list) or not all(isinstance(p, str) and p for p in value):
+            self.fail(where, f"must be a list of folders, got {value!r}")
+        return [os.path.realpath(_resolve(self.path, p)) for p in value]
+
+    def target_update(self, kind: str, raw: Any, where: str) -> dict[str, Any]:
+        """The kind's ``update_settings`` merged with the target's ``update:`` block (folders resolved)."""
+        defaults = spec(kind).update_settings
+        if not defaults:
+            if raw is not None:
+                self.fail(where, f"kind {kind!r} takes no update settings; they exist for "
+                                 f"{sorted(k for k in all_kinds() if spec(k).update_settings)}")
+            return {}
+        raw = self.mapping(raw, where)
+        out = {key: list(value) if isinstance(value, list) else value for key, value in defaults.items()}
+        for key, value in raw.items():
+            if key not in defaults:
+                self.fail(f"{where}.{key}", f"unknown update setting for kind {kind!r}; known: {sorted(defaults)}")
+            out[key] = value
+        if "migration_roots" in out:
+            out["migration_roots"] = self.folders(out["migration_roots"], f"{where}.migration_roots")
+        return out
+
+    def update_section(self, raw: Any) -> dict[str, Any]:
+        """The top-level ``update:`` section (see :data:`UPDATE_DEFAULTS`)."""
+        raw = self.mapping(raw, "update")
+        for key in raw:
+            if key not in UPDATE_DEFAULTS:
+                self.fail(f"update.{key}", f"unknown key; expected one of {sorted(UPDATE_DEFAULTS)}")
+        commands = raw.get("release_commands", [])
+        if not isinstance(commands, list) or not all(
+                isinstance(c, list) and c and all(isinstance(a, str) and a for a in c) for c in commands):
+            self.fail("update.release_commands", f"must be a list of argv prefixes (non-empty lists of"
+                                                 f" strings), got {commands!r}")
+        hosts = raw.get("http_hosts")
+        if hosts is not None and (not isinstance(hosts, list) or not all(isinstance(h, str) and h for h in hosts)):
+            self.fail("update.http_hosts", f"must be a list of host or host:port names, got {hosts!r}")
+        return {"release_roots": self.folders(raw.get("release_roots", []), "update.release_roots"),
+                "release_commands": [list(c) for c in commands],
+                "http_hosts": None if hosts is None else [h.lower() for h in hosts]}
 
     def security(self, raw: Any) -> dict[str, Any]:
         raw = self.mapping(raw, "security")

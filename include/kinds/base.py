@@ -61,6 +61,9 @@ class KindSpec:
     update_health: bool = False
     #: restore: the daily check runs on it after a restore
     restore_health: bool = False
+    #: planned updates: the settings of a target's ``update:`` block and their defaults (the allow-lists the
+    #: update form is confined to, e.g. ``migration_roots``); empty: the kind takes no ``update:`` block
+    update_settings: Mapping[str, Any] = field(default_factory=dict)
     #: extra validation of the kind's fields: ``validate(options, errors)``, may rewrite ``options``
     validate: Callable[[dict[str, Any], FieldErrors], None] | None = None
 

@@ -53,10 +53,10 @@ def _first_value(target: Target, endpoint, query: str, database: str | None) -> 
     else:
         from include.clients.mysql import connect
 
-        conn = connect(endpoint, target.timeout_seconds, database)
+        conn = connect(endpoint, target.timeout_seconds, database, read_only=True,
+                       statement_timeout_s=target.timeout_seconds)
         try:
             cur = conn.cursor()
-            cur.execute("SET SESSION TRANSACTION READ ONLY")
             cur.execute(query)
             row = cur.fetchone()
         finally:
