@@ -28,7 +28,7 @@ import pendulum
 from airflow.sdk import CronTriggerTimetable, Param, dag, get_current_context, task
 
 from include.backup.dag_support import BACKUP_SETS
-from include.dag_defaults import DEFAULT_ARGS, fail_without_retry, run_window, target_params
+from include.dag_defaults import DEFAULT_ARGS, fail_without_retry, refuse_unknown_conf, run_window, target_params
 from include.inventory import load_inventory
 
 INVENTORY = load_inventory()
@@ -54,6 +54,7 @@ def backup():
     @task
     def select_targets(params=None) -> list[str]:
         """Backup-enabled targets matching the form."""
+        refuse_unknown_conf()
         from include.backup.dag_support import backup_targets
 
         with fail_without_retry(ValueError):

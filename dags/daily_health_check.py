@@ -26,7 +26,8 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import CronTriggerTimetable, Param, dag, get_current_context, task
 
-from include.dag_defaults import DEFAULT_ARGS, fail_without_retry, require_selection, run_window, target_params
+from include.dag_defaults import (DEFAULT_ARGS, fail_without_retry, refuse_unknown_conf, require_selection,
+                                  run_window, target_params)
 from include.inventory import load_inventory
 
 INVENTORY = load_inventory()
@@ -55,6 +56,7 @@ def daily_health_check():
     def select_targets(params=None) -> list[list[str]]:
         """Resolve the form's names/tags to targets, spread over the check tasks; unknown names or thresholds
         fail here, loudly."""
+        refuse_unknown_conf()
         from include.daily_health import select_targets as select
 
         with fail_without_retry(ValueError):

@@ -38,7 +38,7 @@ import pendulum
 from airflow.providers.standard.sensors.date_time import DateTimeSensorAsync
 from airflow.sdk import dag, task
 
-from include.dag_defaults import DEFAULT_ARGS
+from include.dag_defaults import DEFAULT_ARGS, refuse_unknown_conf
 from include.inventory import load_inventory
 from include.update import steps
 from include.update.form import update_form
@@ -56,6 +56,7 @@ def planned_update():
     @task
     def plan(**context) -> dict:
         """Validate the form against the inventory; a mistake fails here (no retry), before anything is touched."""
+        refuse_unknown_conf()
         return steps.make_plan(INVENTORY, context["params"], context)
 
     @task

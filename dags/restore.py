@@ -24,7 +24,7 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import Param, dag, get_current_context, task
 
-from include.dag_defaults import DEFAULT_ARGS, fail_without_retry, run_window
+from include.dag_defaults import DEFAULT_ARGS, fail_without_retry, refuse_unknown_conf, run_window
 from include.inventory import load_inventory
 from include.kinds import spec
 
@@ -55,6 +55,7 @@ def restore():
     @task
     def plan(params=None) -> dict:
         """Resolve the set and refuse an unconfirmed live restore."""
+        refuse_unknown_conf()
         from include.backup.restore import RestoreRefused, plan_restore
         from include.catalog import Catalog
 

@@ -36,7 +36,8 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import CronTriggerTimetable, Param, TaskGroup, dag, get_current_context, task
 
-from include.dag_defaults import DEFAULT_ARGS, fail_without_retry, require_selection, run_window, target_params
+from include.dag_defaults import (DEFAULT_ARGS, fail_without_retry, refuse_unknown_conf, require_selection,
+                                  run_window, target_params)
 from include.inventory import load_inventory
 from include.weekly.routine import ALL_CONCERNS, POSTGRES_POOL, SECURITY, TRENDS, longest_budget
 
@@ -68,6 +69,7 @@ def weekly_maintenance():
     @task
     def select_targets(params=None) -> list[str]:
         """Resolve the form's names/tags/concerns to target names; unknown ones fail here, loudly."""
+        refuse_unknown_conf()
         from include.weekly.routine import select_targets as select
 
         with fail_without_retry(ValueError):
