@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from include.checks.base import CheckResult, literal
 from include.clients.mysql import connect, quote_ident
+from include.redact import statements_in
 
 if TYPE_CHECKING:
     from include.checks import Window
@@ -83,7 +84,8 @@ def _long_queries(cur, result: CheckResult, t: dict) -> None:
         " ORDER BY time DESC LIMIT 20",
         (int(t["long_query_s"]),),
     )
-    rows = [dict(zip(("id", "user", "db", "time_s", "state", "query"), r)) for r in cur.fetchall()]
+    rows = statements_in([dict(zip(("id", "user", "db", "time_s", "state", "query"), r)) for r in cur.fetchall()],
+                         dialect="mysql")
     result.details["long_queries"] = rows
     result.metrics["mysql.long_queries"] = len(rows)
     if rows:

@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from include.checks.base import CRITICAL, SEVERITY, CheckResult, run_bounded
+from include import redact
 from include.inventory import Inventory, Target
 from include.kinds import spec
 from include.update.plan import Assertion, UpdatePlan
@@ -36,7 +37,8 @@ def sql_assertion(inventory: Inventory, assertion: Assertion, index: int) -> dic
     def check() -> CheckResult:
         result = CheckResult(name, target.kind)
         got = _first_value(target, endpoint_for(target), assertion.sql, assertion.database)
-        result.details.update(sql=assertion.sql, expect=assertion.expect, got=got)
+        result.details.update(sql=redact.statement(assertion.sql, "mysql" if target.kind == "mysql" else "postgres"),
+                              expect=assertion.expect, got=got)
         if str(got) != str(assertion.expect):
             result.add(CRITICAL, f"{assertion.sql!r} returned {got!r}, expected {assertion.expect!r}")
         return result
@@ -75,7 +77,7 @@ def http_check(url: str, timeout_s: float = 10.0) -> dict[str, Any]:
     path = parts.path or "/"
     if parts.query:
         path += f"?{parts.query}"
-    target = Target(f"GET {url}", "http_service", None, (), dict(spec("http_service").thresholds), timeout_s,
+    target = Target(f"GET {redact.url(url)}", "http_service", None, (), dict(spec("http_service").thresholds), timeout_s,
                     {"path": path, "expected_status": 200})
     return run_check(target, Endpoint(host=f"{parts.scheme}://{parts.netloc}"), None).to_dict()
 
