@@ -361,8 +361,9 @@ class _Validator:
             elif not isinstance(value, str) or not value:
                 self.fail(f"{where}.{key}", f"must be a non-empty string, got {value!r}")
             out[key] = value
-        if out["jobs"] < 1:
-            self.fail(f"{where}.jobs", "must be at least 1")
+        for key in ("jobs", "keep_last", "retention_days"):  # 0 kept sets / 0 days would delete every set
+            if out[key] < 1:
+                self.fail(f"{where}.{key}", f"must be at least 1, got {out[key]!r}")
         return out
 
     def weekly(self, kind: str, raw: Any, where: str) -> dict[str, Any]:

@@ -138,3 +138,11 @@ def test_update_allow_lists_are_validated_and_resolved(tmp_path):
         with pytest.raises(InventoryError) as err:
             parse_inventory(raw)
         assert err.value.field == field, str(err.value)
+
+
+@pytest.mark.parametrize("key", ["keep_last", "retention_days", "jobs"])
+def test_backup_settings_refuse_zero(key):
+    """0 kept sets or 0 days of retention would let the retention delete every set."""
+    with pytest.raises(InventoryError) as err:
+        parse_inventory({"targets": [{"name": "p", "kind": "postgres", "conn_id": "p", "backup": {key: 0}}]})
+    assert err.value.field == f"targets[0].backup.{key}" and "at least 1" in str(err.value)

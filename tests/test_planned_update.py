@@ -161,7 +161,8 @@ def assert_left_clean(world, run) -> None:
     """Maintenance mode off (Variable and Redis key) and the run's silence created, then expired."""
     from airflow.sdk import Variable
 
-    assert json.loads(Variable.get("aegis_maintenance", default="{}")) == {}
+    for target in ("pg", "maria", "cache"):
+        assert Variable.get(f"aegis_maintenance.{target}", default=None) is None
     assert not list(redis.Redis(port=world["redis"]).scan_iter("aegis:maintenance:*"))
     created = [sid for event, sid in world["am"].events if event == "created"]
     assert created, "no silence was created: the 'silence gone' check would prove nothing"

@@ -365,8 +365,8 @@ def test_maintenance_mode_patches_the_configmap_all_or_nothing(game, monkeypatch
     # No task context here, so no Airflow Variable: its storage is a dict for this test (the dag.test
     # suite checks the real Variable and Redis key).
     stored = {}
-    monkeypatch.setattr(flag, "_flags", lambda: dict(stored))
-    monkeypatch.setattr(flag, "_save", lambda flags: (stored.clear(), stored.update(flags)))
+    monkeypatch.setattr(flag, "_set_flag", lambda key, value: stored.__setitem__(key.rpartition(".")[2], value))
+    monkeypatch.setattr(flag, "_delete_flag", lambda key: stored.pop(key.rpartition(".")[2], None))
     ns = game["ns"]
     plan = k8s_plan(ns, "game:1.5", maintenance_configmap="game-config")
 
@@ -404,3 +404,33 @@ def test_plan_json_round_trip_for_every_kind(tmp_path):
         assert UpdatePlan.from_dict(as_json) == plan
     assert plans["k8s"].to_dict()["kubernetes"] == [{"name": "game", "namespace": "game-production"}]
     assert plans["release"].update_target is None and plans["release"].release.command == ["true"]
+
+
+def test_maintenance_flag_ttl_outlasts_a_long_window():
+    from include.update.window import flag_ttl_s
+
+    plan = build_plan(inventory(), {**K8S, "window_minutes": 12 * 60, "update_timeout_minutes": 90,
+                                    "drain_timeout_minutes": 10}, NOW)
+    assert flag_ttl_s(plan, NOW) == 12 * 3600 + 100 * 60  # the window, then the drain and update timeouts
+    short = build_plan(inventory(), {**K8S, "window_minutes": 30}, NOW)
+    assert flag_ttl_s(short, NOW) == 6 * 3600  # never below the default
+
+
+def test_maintenance_flag_is_one_key_per_target(monkeypatch, redis_server):
+    """Two runs on two targets never share a value: each target has its own Variable key and Redis key."""
+    from include import maintenance as flag
+
+    written: dict[str, dict] = {}
+    monkeypatch.setattr(flag, "_set_flag", lambda key, value: written.__setitem__(key, value))
+    monkeypatch.setattr(flag, "_delete_flag", lambda key: written.pop(key, None))
+    monkeypatch.setenv("AIRFLOW_CONN_MFLAG", f"redis://127.0.0.1:{redis_server}/0")
+    r = redis.Redis(port=redis_server)
+    flag.maintenance_on("alpha", "update", "mflag", ttl_s=50_000)
+    flag.maintenance_on("beta", "restore", "mflag")
+    assert set(written) == {"aegis_maintenance.alpha", "aegis_maintenance.beta"}
+    assert 49_990 <= r.ttl("aegis:maintenance:alpha") <= 50_000
+    flag.maintenance_off("alpha", "mflag")
+    assert set(written) == {"aegis_maintenance.beta"} and written["aegis_maintenance.beta"]["reason"] == "restore"
+    assert not r.exists("aegis:maintenance:alpha") and r.exists("aegis:maintenance:beta")
+    flag.maintenance_off("beta", "mflag")
+    r.close()
