@@ -5,7 +5,7 @@ The seeds' restore procedure, run by hand from the form.
 
 1. **plan** — target, backup set (empty: the newest *verified* set), `dry_run` (on by default) and `confirm`:
    restoring over a live target needs `dry_run` off **and** the target's name typed into `confirm`.
-2. **maintenance_on** (setup) — the maintenance flag consumers read (Airflow Variable `aegis_maintenance`,
+2. **maintenance_on** (setup) — the maintenance flag consumers read (Airflow Variable `aegis_maintenance.<target>`,
    and the Redis key `aegis:maintenance:<target>` when the inventory names a flag Redis): stop or drain.
 3. **restore** — fetch the set (every file's checksum checked), load it over the target (PostgreSQL
    `pg_restore --clean`, MySQL/MariaDB dump replay, Redis keys replaced and extra keys removed, Milvus

@@ -48,3 +48,43 @@ def test_plugin_registers_with_airflow():
     assert plugin.fastapi_apps[0]["url_prefix"] == "/aegis"
     client = TestClient(plugin.fastapi_apps[0]["app"])
     assert client.get("/").status_code in (401, 403)  # not logged in: refused
+
+
+def test_a_user_without_read_access_to_a_dag_gets_403_on_its_reports(tmp_path, monkeypatch, airflow_db):
+    """The plugin's permission check asks Airflow's auth manager (is_authorized_dag) for the routine's DAG.
+    The auth manager here is a labelled fake that denies ``backup`` to the user ``no-backup``."""
+    import importlib.util
+    import pathlib
+
+    from airflow.api_fastapi.core_api import security
+
+    spec = importlib.util.spec_from_file_location(
+        "aegis_reports_perm", pathlib.Path(__file__).parent.parent / "plugins" / "aegis_reports.py")
+    plugin = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(plugin)
+
+    asked = []
+
+    class FakeAuthManager:  # FAKE: stands in for an auth manager with per-DAG permissions
+        def is_authorized_dag(self, *, method, access_entity=None, details=None, user=None):
+            asked.append((method, details.id, user.name))
+            return not (user.name == "no-backup" and details.id == "backup")
+
+    class User:
+        def __init__(self, name):
+            self.name = name
+
+    monkeypatch.setattr(security, "get_auth_manager", lambda: FakeAuthManager())
+    catalog = Catalog(f"sqlite:///{tmp_path / 'c.db'}")
+    report = tmp_path / "report.html"
+    report.write_text("<h1>backup report</h1>")
+    catalog.record_check_run("backup", datetime(2026, 5, 1, tzinfo=timezone.utc), "r1", "healthy", str(report), {}, [])
+    app = build_app(lambda: catalog, lambda uri: open(uri).read(), dependencies=[plugin.may_read_routine])
+    client = TestClient(app)
+    wanted = {"routine": "backup", "interval_end": "2026-05-01T00:00:00Z"}
+    for name, status in (("no-backup", 403), ("ops", 200)):
+        app.dependency_overrides[security.get_user] = lambda name=name: User(name)
+        assert client.get("/report", params=wanted).status_code == status, name
+        assert client.get("/", params={"routine": "backup"}).status_code == status, name
+    assert client.get("/report", params={**wanted, "routine": "daily_health_check"}).status_code == 404
+    assert ("GET", "backup", "no-backup") in asked and ("GET", "daily_health_check", "ops") in asked
