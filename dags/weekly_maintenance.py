@@ -99,11 +99,12 @@ def weekly_maintenance():
         return security_target(INVENTORY, target_name)
 
     @task
-    def vulnerable_packages(chosen: list[str], params=None) -> dict | None:
-        """Installed Python packages against the local OSV advisories (skipped with a note when none)."""
-        from include.weekly.routine import packages
+    def vulnerable_packages(chosen: list[str], params=None) -> list[dict] | None:
+        """Aegis itself: installed Python packages against the local OSV advisories (skipped with a note when
+        none) and Airflow's own configuration (auth manager, expose_config, Fernet key, secrets in extras)."""
+        from include.weekly.routine import aegis_itself
 
-        return packages(INVENTORY) if SECURITY in params["concerns"] else None
+        return aegis_itself(INVENTORY) if SECURITY in params["concerns"] else None
 
     @task
     def compare_weeks(names: list[str], dag_run=None, data_interval_start=None, data_interval_end=None) -> list[dict]:
@@ -115,13 +116,13 @@ def weekly_maintenance():
         return trends(INVENTORY, Catalog.for_inventory(INVENTORY), names, end)
 
     @task(trigger_rule="all_done")
-    def evaluate(selected: list[str] | None, expected: dict, results: dict, packages: dict | None, params=None,
+    def evaluate(selected: list[str] | None, expected: dict, results: dict, packages: list[dict] | None, params=None,
                  run_id=None, dag_run=None, data_interval_start=None, data_interval_end=None) -> dict:
         """Fold every concern's results into healthy / warning / critical with reasons (a missing result is critical)."""
         from include.weekly.routine import build_report
 
         require_selection(selected)  # the form was refused: no report, the run fails (never an empty "healthy")
-        report = build_report({c: list(r or []) + ([packages] if c == SECURITY and packages else [])
+        report = build_report({c: list(r or []) + (list(packages or []) if c == SECURITY else [])
                                for c, r in results.items()},
                               {c: list(n or []) for c, n in expected.items()}, run_id,
                               *run_window(dag_run, data_interval_start, data_interval_end, WEEK), params["dry_run"])
