@@ -26,8 +26,14 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import CronTriggerTimetable, Param, dag, get_current_context, task
 
-from include.dag_defaults import (DEFAULT_ARGS, fail_without_retry, refuse_unknown_conf, require_selection,
-                                  run_window, target_params)
+from include.dag_defaults import (
+    DEFAULT_ARGS,
+    fail_without_retry,
+    refuse_unknown_conf,
+    require_selection,
+    run_window,
+    target_params,
+)
 from include.inventory import load_inventory
 
 INVENTORY = load_inventory()

@@ -8,7 +8,7 @@ only when the post-update tests pass and rolled back automatically otherwise.
 2. **announce** — the window and the change, through the configured notifiers.
 3. **wait_for_window** — deferred (no worker slot) until `window_start` (empty: now).
 4. **create_silence** (setup) — an Alertmanager silence `target=~"…"` for the window, on every `alertmanager` target.
-5. **maintenance_on** (setup) — Airflow Variable `aegis_maintenance.<target>`, the Redis key `aegis:maintenance:<target>`,
+5. **maintenance_on** (setup) — Variable `aegis_maintenance.<target>`, the Redis key `aegis:maintenance:<target>`,
    and `data.maintenance_mode` of a ConfigMap for Kubernetes targets.
 6. **drain** — deferred until the targets' active sessions are zero, or the drain timeout passes.
 7. **pre_update_backup** — every affected target with backups, through the backup routine (recorded in the catalog).

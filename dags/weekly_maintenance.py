@@ -36,8 +36,14 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import CronTriggerTimetable, Param, TaskGroup, dag, get_current_context, task
 
-from include.dag_defaults import (DEFAULT_ARGS, fail_without_retry, refuse_unknown_conf, require_selection,
-                                  run_window, target_params)
+from include.dag_defaults import (
+    DEFAULT_ARGS,
+    fail_without_retry,
+    refuse_unknown_conf,
+    require_selection,
+    run_window,
+    target_params,
+)
 from include.inventory import load_inventory
 from include.weekly.routine import ALL_CONCERNS, POSTGRES_POOL, SECURITY, TRENDS, longest_budget
 
@@ -116,8 +122,8 @@ def weekly_maintenance():
         return trends(INVENTORY, Catalog.for_inventory(INVENTORY), names, end)
 
     @task(trigger_rule="all_done")
-    def evaluate(selected: list[str] | None, expected: dict, results: dict, packages: list[dict] | None, params=None,
-                 run_id=None, dag_run=None, data_interval_start=None, data_interval_end=None) -> dict:
+    def evaluate(selected: list[str] | None, expected: dict, results: dict, packages: list[dict] | None,
+                 params=None, run_id=None, dag_run=None, data_interval_start=None, data_interval_end=None) -> dict:
         """Fold every concern's results into healthy / warning / critical with reasons (a missing result is critical)."""
         from include.weekly.routine import build_report
 

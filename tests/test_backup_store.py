@@ -59,7 +59,7 @@ def test_a_manifest_naming_a_file_outside_the_set_is_refused_on_fetch(tmp_path, 
     manifest = Manifest.from_json((folder / "manifest.json").read_text())
     manifest.files[0].path = name
     (folder / "manifest.json").write_text(manifest.to_json())
-    with pytest.raises(CorruptBackup, match=f"refusing the set") as err:
+    with pytest.raises(CorruptBackup, match="refusing the set") as err:
         store.fetch(folder, tmp_path / "deep" / "down" / "fetched")
     assert words in str(err.value)
     assert not (tmp_path / "deep").exists()  # refused before anything was written

@@ -1,6 +1,7 @@
 """The reports page lists what the catalog holds and serves the stored report."""
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime, timezone
+from pathlib import Path
 
 from fastapi.testclient import TestClient
 
@@ -78,8 +79,8 @@ def test_a_user_without_read_access_to_a_dag_gets_403_on_its_reports(tmp_path, m
     catalog = Catalog(f"sqlite:///{tmp_path / 'c.db'}")
     report = tmp_path / "report.html"
     report.write_text("<h1>backup report</h1>")
-    catalog.record_check_run("backup", datetime(2026, 5, 1, tzinfo=timezone.utc), "r1", "healthy", str(report), {}, [])
-    app = build_app(lambda: catalog, lambda uri: open(uri).read(), dependencies=[plugin.may_read_routine])
+    catalog.record_check_run("backup", datetime(2026, 5, 1, tzinfo=UTC), "r1", "healthy", str(report), {}, [])
+    app = build_app(lambda: catalog, lambda uri: Path(uri).read_text(), dependencies=[plugin.may_read_routine])
     client = TestClient(app)
     wanted = {"routine": "backup", "interval_end": "2026-05-01T00:00:00Z"}
     for name, status in (("no-backup", 403), ("ops", 200)):

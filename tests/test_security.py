@@ -225,7 +225,8 @@ def test_airflow_configuration_findings_with_the_fix(monkeypatch):
     assert "sec_clean" not in messages and "p'" not in messages
     assert result.metrics["security.critical"] == 1 and len(result.findings) == 4, found
 
-    monkeypatch.setenv("AIRFLOW__CORE__AUTH_MANAGER", "airflow.providers.fab.auth_manager.fab_auth_manager.FabAuthManager")
+    monkeypatch.setenv("AIRFLOW__CORE__AUTH_MANAGER",
+                       "airflow.providers.fab.auth_manager.fab_auth_manager.FabAuthManager")
     monkeypatch.setenv("AIRFLOW__API__EXPOSE_CONFIG", "False")
     monkeypatch.setenv("AIRFLOW__CORE__FERNET_KEY", "x" * 43 + "=")
     assert security.check_airflow(["sec_clean"]).findings == []

@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import time
 
-from include.checks.base import CRITICAL, CheckResult
 from include import redact
+from include.checks.base import CRITICAL, CheckResult
 from include.clients import http
 from include.inventory import Target
 from include.targets import Endpoint
+
 
 def request_timeout(target: Target) -> float:
     """Network timeout: a little under the target's budget so the driver, not the backstop, fires first."""

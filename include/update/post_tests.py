@@ -13,8 +13,8 @@ import logging
 from datetime import datetime
 from typing import Any
 
-from include.checks.base import CRITICAL, SEVERITY, CheckResult, run_bounded
 from include import redact
+from include.checks.base import CRITICAL, SEVERITY, CheckResult, run_bounded
 from include.inventory import Inventory, Target
 from include.kinds import spec
 from include.update.plan import Assertion, UpdatePlan
@@ -77,8 +77,8 @@ def http_check(url: str, timeout_s: float = 10.0) -> dict[str, Any]:
     path = parts.path or "/"
     if parts.query:
         path += f"?{parts.query}"
-    target = Target(f"GET {redact.url(url)}", "http_service", None, (), dict(spec("http_service").thresholds), timeout_s,
-                    {"path": path, "expected_status": 200})
+    target = Target(f"GET {redact.url(url)}", "http_service", None, (), dict(spec("http_service").thresholds),
+                    timeout_s, {"path": path, "expected_status": 200})
     return run_check(target, Endpoint(host=f"{parts.scheme}://{parts.netloc}"), None).to_dict()
 
 

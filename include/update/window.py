@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from include.inventory import Inventory
 from include.update.plan import UpdatePlan, describe
@@ -77,9 +77,9 @@ def flag_ttl_s(plan: UpdatePlan, now: datetime | None = None) -> int:
     run past its window's end), and never shorter than the default."""
     from include import maintenance as flag
 
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     end = datetime.fromisoformat(plan.window.end)
-    left = ((end if end.tzinfo else end.replace(tzinfo=timezone.utc)) - now).total_seconds()
+    left = ((end if end.tzinfo else end.replace(tzinfo=UTC)) - now).total_seconds()
     return int(max(flag.DEFAULT_TTL_S, left + plan.drain_timeout_s + plan.update_timeout_s))
 
 

@@ -38,9 +38,8 @@ to the primary). Redis Cluster is refused (a batch spans hash slots).
 
 from __future__ import annotations
 
-import re
-
 import logging
+import re
 from typing import Any
 
 from include.checks.base import WARNING, CheckResult

@@ -33,9 +33,8 @@ class SqlMigration(UpdateStrategy):
 
     def plan_part(self, target: Target | None, params: Mapping[str, Any],
                   allowed: Mapping[str, Any]) -> SqlPart:
-        from include.update.migrations import migration_files
-
         from include.update.allow_lists import file_inside, folder_inside
+        from include.update.migrations import migration_files
 
         assert target is not None
         roots = list(target.update.get("migration_roots") or [])
