@@ -60,6 +60,24 @@ def statements_in(rows: list[dict], key: str = "query", dialect: str = "postgres
     return [{**row, key: statement(row.get(key), dialect)} for row in rows]
 
 
+_RECORD_FIELD = re.compile(r"(\b\d+: len \d+; )hex [0-9a-fA-F]+; asc .*?;;")
+
+
+def innodb_deadlock(text: str) -> str:
+    """A LATEST DETECTED DEADLOCK section without row data: each transaction's statement (the lines after its
+    ``thread id`` line, up to the next ``***``) normalised, the locked records' field dumps blanked."""
+    out, in_statement = [], False
+    for line in text.splitlines():
+        if line.startswith("***"):
+            in_statement = False
+        elif in_statement:
+            line = statement(line, "mysql") or ""
+        elif " thread id " in line:
+            in_statement = True
+        out.append(_RECORD_FIELD.sub(r"\1hex ?; asc ?;;", line))
+    return "\n".join(out)
+
+
 def url(text: str) -> str:
     """``text`` without userinfo, and with the values of secret-looking query parameters replaced."""
     parts = urlsplit(text)

@@ -40,6 +40,18 @@ def test_statement_literals_become_placeholders(text, dialect, expected):
     assert redact.statement(text, dialect) == expected
 
 
+def test_innodb_deadlock_keeps_no_statement_literal_or_row_data():
+    section = ("LATEST DETECTED DEADLOCK\n*** (1) TRANSACTION:\nTRANSACTION 22564, ACTIVE 0 sec starting index read\n"
+               "MariaDB thread id 5777, OS thread handle 1402, query id 56631 127.0.0.1 root Updating\n"
+               f"UPDATE acct SET card = '{CARD}' WHERE id = 1\n*** WAITING FOR THIS LOCK TO BE GRANTED:\n"
+               "RECORD LOCKS space id 1954 page no 3 n bits 320 index PRIMARY of table `db`.`acct`\n"
+               f" 0: len 16; hex {CARD.encode().hex()}; asc {CARD};;\n")
+    cleaned = redact.innodb_deadlock(section)
+    assert CARD not in cleaned and CARD.encode().hex() not in cleaned
+    assert "UPDATE acct SET card = ? WHERE id = ?" in cleaned and "MariaDB thread id 5777" in cleaned
+    assert " 0: len 16; hex ?; asc ?;;" in cleaned and "TRANSACTION 22564" in cleaned
+
+
 def test_url_loses_userinfo_and_query_secrets():
     assert redact.url("https://ops:s3cret@h.example:8443/health?token=abc&verbose=1&api_key=k#frag") \
         == "https://h.example:8443/health?token=REDACTED&verbose=1&api_key=REDACTED"
