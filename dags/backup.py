@@ -30,6 +30,7 @@ from airflow.sdk import CronTriggerTimetable, Param, dag, get_current_context, t
 from include.backup.dag_support import BACKUP_SETS
 from include.dag_defaults import (
     label_mapped_task,
+    refuse_unknown_conf,
     DEFAULT_ARGS,
     by_queue,
     dag_doc,
@@ -65,6 +66,7 @@ def backup():
     @task
     def select_targets(params=None) -> list[str] | dict[str, list[str]]:
         """Backup-enabled targets matching the form."""
+        refuse_unknown_conf()
         from include.backup.dag_support import backup_targets
 
         with fail_without_retry(ValueError):

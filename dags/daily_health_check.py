@@ -28,6 +28,7 @@ from airflow.sdk import CronTriggerTimetable, Param, dag, get_current_context, t
 
 from include.dag_defaults import (
     label_mapped_task,
+    refuse_unknown_conf,
     DEFAULT_ARGS,
     by_queue,
     dag_doc,
@@ -68,6 +69,7 @@ def daily_health_check():
     def select_targets(params=None) -> list[list[str]] | dict[str, list[list[str]]]:
         """Resolve the form's names/tags to targets, spread over the check tasks; unknown names or thresholds
         fail here, loudly."""
+        refuse_unknown_conf()
         from include.daily_health import select_targets as select
 
         with fail_without_retry(ValueError):

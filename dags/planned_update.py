@@ -8,7 +8,7 @@ only when the post-update tests pass and rolled back automatically otherwise.
 2. **announce** — the window and the change, through the configured notifiers.
 3. **wait_for_window** — deferred (no worker slot) until `window_start` (empty: now).
 4. **create_silence** (setup) — an Alertmanager silence `target=~"…"` for the window, on every `alertmanager` target.
-5. **maintenance_on** (setup) — Airflow Variable `aegis_maintenance`, the Redis key `aegis:maintenance:<target>`,
+5. **maintenance_on** (setup) — Variable `aegis_maintenance.<target>`, the Redis key `aegis:maintenance:<target>`,
    and `data.maintenance_mode` of a ConfigMap for Kubernetes targets.
 6. **drain** — deferred until the targets' active sessions are zero, or the drain timeout passes.
 7. **pre_update_backup** — every affected target with backups, through the backup routine (recorded in the catalog).
@@ -38,7 +38,7 @@ import pendulum
 from airflow.providers.standard.sensors.date_time import DateTimeSensorAsync
 from airflow.sdk import dag, task
 
-from include.dag_defaults import DEFAULT_ARGS
+from include.dag_defaults import DEFAULT_ARGS, refuse_unknown_conf
 from include.inventory import load_inventory
 from include.update import steps
 from include.update.form import update_form
@@ -56,6 +56,7 @@ def planned_update():
     @task
     def plan(**context) -> dict:
         """Validate the form against the inventory; a mistake fails here (no retry), before anything is touched."""
+        refuse_unknown_conf()
         return steps.make_plan(INVENTORY, context["params"], context)
 
     @task

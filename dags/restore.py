@@ -5,7 +5,7 @@ The seeds' restore procedure, run by hand from the form.
 
 1. **plan** — target, backup set (empty: the newest *verified* set), `dry_run` (on by default) and `confirm`:
    restoring over a live target needs `dry_run` off **and** the target's name typed into `confirm`.
-2. **maintenance_on** (setup) — the maintenance flag consumers read (Airflow Variable `aegis_maintenance`,
+2. **maintenance_on** (setup) — the maintenance flag consumers read (Airflow Variable `aegis_maintenance.<target>`,
    and the Redis key `aegis:maintenance:<target>` when the inventory names a flag Redis): stop or drain.
 3. **restore** — fetch the set (every file's checksum checked), load it over the target (PostgreSQL
    `pg_restore --clean`, MySQL/MariaDB dump replay, Redis keys replaced and extra keys removed, Milvus
@@ -24,7 +24,7 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import Param, dag, get_current_context, task
 
-from include.dag_defaults import DEFAULT_ARGS, SharedChoices, dag_doc, fail_without_retry, recent_set_ids, run_window
+from include.dag_defaults import DEFAULT_ARGS, SharedChoices, dag_doc, fail_without_retry, recent_set_ids, refuse_unknown_conf, run_window
 from include.inventory import load_inventory
 from include.kinds import spec
 
@@ -59,6 +59,7 @@ def restore():
     @task
     def plan(params=None) -> dict:
         """Resolve the set and refuse an unconfirmed live restore."""
+        refuse_unknown_conf()
         from include.backup.restore import RestoreRefused, plan_restore
         from include.catalog import Catalog
 

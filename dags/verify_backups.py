@@ -26,7 +26,7 @@ import pendulum
 from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, Param, dag, get_current_context, task
 
 from include.backup.dag_support import BACKUP_SETS
-from include.dag_defaults import DEFAULT_ARGS, dag_doc, recent_set_ids, run_window, schedule_of, target_params, label_mapped_task
+from include.dag_defaults import DEFAULT_ARGS, dag_doc, recent_set_ids, run_window, schedule_of, target_params, label_mapped_task, refuse_unknown_conf
 from include.inventory import load_inventory
 
 INVENTORY = load_inventory()
@@ -55,6 +55,7 @@ def verify_backups():
     @task
     def select_sets(params=None, triggering_asset_events=None) -> list[str]:
         """The sets this run verifies."""
+        refuse_unknown_conf()
         from include.backup.dag_support import sets_to_verify
         from include.catalog import Catalog
 

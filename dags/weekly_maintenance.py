@@ -38,6 +38,7 @@ from airflow.sdk import CronTriggerTimetable, Param, TaskGroup, dag, get_current
 
 from include.dag_defaults import (
     label_mapped_task,
+    refuse_unknown_conf,
     DEFAULT_ARGS, dag_doc, fail_without_retry, require_selection, run_window, schedule_of, target_params,
 )
 from include.inventory import load_inventory
@@ -73,6 +74,7 @@ def weekly_maintenance():
     @task
     def select_targets(params=None) -> list[str]:
         """Resolve the form's names/tags/concerns to target names; unknown ones fail here, loudly."""
+        refuse_unknown_conf()
         from include.weekly.routine import select_targets as select
 
         with fail_without_retry(ValueError):
@@ -102,11 +104,12 @@ def weekly_maintenance():
         return security_target(INVENTORY, target_name)
 
     @task
-    def vulnerable_packages(chosen: list[str], params=None) -> dict | None:
-        """Installed Python packages against the local OSV advisories (skipped with a note when none)."""
-        from include.weekly.routine import packages
+    def vulnerable_packages(chosen: list[str], params=None) -> list[dict] | None:
+        """Aegis itself: installed Python packages against the local OSV advisories (skipped with a note when
+        none) and Airflow's own configuration (auth manager, expose_config, Fernet key, secrets in extras)."""
+        from include.weekly.routine import aegis_itself
 
-        return packages(INVENTORY) if SECURITY in params["concerns"] else None
+        return aegis_itself(INVENTORY) if SECURITY in params["concerns"] else None
 
     @task
     def compare_weeks(names: list[str], dag_run=None, data_interval_start=None, data_interval_end=None) -> list[dict]:
@@ -118,13 +121,13 @@ def weekly_maintenance():
         return trends(INVENTORY, Catalog.for_inventory(INVENTORY), names, end)
 
     @task(trigger_rule="all_done")
-    def evaluate(selected: list[str] | None, expected: dict, results: dict, packages: dict | None, params=None,
-                 run_id=None, dag_run=None, data_interval_start=None, data_interval_end=None) -> dict:
+    def evaluate(selected: list[str] | None, expected: dict, results: dict, packages: list[dict] | None,
+                 params=None, run_id=None, dag_run=None, data_interval_start=None, data_interval_end=None) -> dict:
         """Fold every concern's results into healthy / warning / critical with reasons (a missing result is critical)."""
         from include.weekly.routine import build_report
 
         require_selection(selected)  # the form was refused: no report, the run fails (never an empty "healthy")
-        report = build_report({c: list(r or []) + ([packages] if c == SECURITY and packages else [])
+        report = build_report({c: list(r or []) + (list(packages or []) if c == SECURITY else [])
                                for c, r in results.items()},
                               {c: list(n or []) for c, n in expected.items()}, run_id,
                               *run_window(dag_run, data_interval_start, data_interval_end, WEEK), params["dry_run"],

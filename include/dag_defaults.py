@@ -139,6 +139,23 @@ def fail_without_retry(*errors: type[BaseException]) -> Iterator[None]:
         raise AirflowFailException(f"{type(exc).__name__}: {exc}") from exc
 
 
+def refuse_unknown_conf() -> None:
+    """Fail the run's first task at once (no retry) when the trigger's conf has a key the DAG's form does not.
+
+    Airflow merges the conf into the params, so a typo (``dry-run`` for ``dry_run``) would be silently
+    ignored and the default used; every DAG's first task calls this before it reads a param.
+    """
+    from airflow.sdk import get_current_context
+    from airflow.sdk.exceptions import AirflowFailException
+
+    context = get_current_context()
+    conf = getattr(context["dag_run"], "conf", None) or {}
+    known = set(context["dag"].params)
+    unknown = sorted(set(conf) - known)
+    if unknown:
+        raise AirflowFailException(f"unknown conf key(s) {unknown}; this DAG knows: {sorted(known)}")
+
+
 def require_selection(selection):
     """``selection`` (what ``select_targets`` returned), or a failure without retry when it failed:
     a task that runs whatever happened upstream (``all_done``) must not publish a report of nothing,

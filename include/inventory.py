@@ -33,7 +33,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_INVENTORY = REPO_ROOT / "config" / "inventory.yaml"
 
 COMMON_FIELDS = {"name", "kind", "conn_id", "tags", "thresholds", "timeout_seconds", "description", "backup",
-                 "weekly", "queue"}
+                 "weekly", "queue", "update"}
 #: The Celery queue a target's tasks go to unless it names one (``queue:``).
 DEFAULT_QUEUE = "default"
 #: ``compress``: the dump's compression level (0-9; 1 by default: fastest, see README "Backups: compression")
@@ -44,8 +44,13 @@ WEEKLY_COMMON = {"enabled": True}
 #: The ``security:`` section: a folder of OSV advisories (JSON), folders to look for world-writable files in,
 #: and how many PostgreSQL superusers that can log in are expected.
 SECURITY_DEFAULTS: dict[str, Any] = {"advisories": None, "writable_paths": [], "max_superusers": 2}
+#: The top-level ``update:`` section: the planned update's allow-lists that belong to no target. Release roots
+#: (a ``release_root`` must resolve inside one), release commands (argv prefixes a ``release_command`` must
+#: start with) and the hosts (``host`` or ``host:port``) HTTP checks may call; ``http_hosts: null`` means the
+#: hosts of the inventory's ``http_service`` targets.
+UPDATE_DEFAULTS: dict[str, Any] = {"release_roots": [], "release_commands": [], "http_hosts": None}
 TOP_LEVEL = {"version", "defaults", "schedules", "artifacts", "catalog", "alerting", "maintenance", "security",
-             "targets", "audit", "oncall", "incidents"}
+             "targets", "audit", "oncall", "incidents", "update"}
 #: The ``audit:`` section (monthly audit): the kernel-tuning baseline (sysctl name -> value, from the seed's
 #: performance-tuning.sh) read under ``sysctl_root`` and never changed; the file-descriptor limit expected;
 #: recovery objectives (``rpo_hours``, ``rto_minutes``) by default and per target; the server versions the
@@ -98,13 +103,15 @@ class Target:
     weekly: dict[str, Any] = field(default_factory=dict)
     #: the Celery queue its tasks are routed to (``queue:``; :data:`DEFAULT_QUEUE`)
     queue: str = DEFAULT_QUEUE
+    #: the planned update's allow-lists for this target (the kind's ``update_settings`` merged with ``update:``)
+    update: dict[str, Any] = field(default_factory=dict)
 
     def with_thresholds(self, overrides: dict[str, float]) -> "Target":
         """A copy whose thresholds are overridden where ``overrides`` names a key of this kind."""
         merged = dict(self.thresholds)
         merged.update({k: float(v) for k, v in overrides.items() if k in merged})
         return Target(self.name, self.kind, self.conn_id, self.tags, merged, self.timeout_seconds,
-                      self.options, self.description, self.backup, self.weekly, self.queue)
+                      self.options, self.description, self.backup, self.weekly, self.queue, self.update)
 
 
 @dataclass(frozen=True)
@@ -137,6 +144,8 @@ class Inventory:
     audit: dict[str, Any] = field(default_factory=lambda: dict(AUDIT_DEFAULTS))
     #: the on-call rotation, escalation path and classification rules (``oncall:`` / ``incidents:``)
     incidents: Any = None
+    #: the planned update's inventory-wide allow-lists (UPDATE_DEFAULTS merged with ``update:``; folders resolved)
+    update: dict[str, Any] = field(default_factory=lambda: dict(UPDATE_DEFAULTS))
 
     def target(self, name: str) -> Target:
         for t in self.targets:
@@ -352,6 +361,7 @@ def parse_inventory(raw: Any, path: Path | str = "<inventory>") -> Inventory:
         maintenance_redis_conn_id=maintenance.get("redis_conn_id"),
         security=v.security(raw.get("security")),
         audit=v.audit(raw.get("audit")),
+        update=v.update_section(raw.get("update")),
         targets=tuple(targets),
         schedules=schedules,
         artifacts_base=base.rstrip("/"),
@@ -467,10 +477,12 @@ class _Validator:
             options[key] = value
         backup = self.backup(kind, t.get("backup"), f"{where}.backup")
         weekly = self.weekly(kind, t.get("weekly"), f"{where}.weekly")
+        update = self.target_update(kind, t.get("update"), f"{where}.update")
         if kind_spec.validate is not None:
             kind_spec.validate(options, _FieldErrors(self, where))
         return Target(name, kind, conn_id, tuple(tags), thresholds, timeout, options,
-                      str(t.get("description", "")), backup, weekly, self.queue(kind, t.get("queue"), where))
+                      str(t.get("description", "")), backup, weekly, self.queue(kind, t.get("queue"), where),
+                      update)
 
     def queue(self, kind: str, raw: Any, where: str) -> str:
         """The target's Celery queue; a worker-local kind must name one in distributed mode."""
@@ -504,8 +516,9 @@ class _Validator:
             elif not isinstance(value, str) or not value:
                 self.fail(f"{where}.{key}", f"must be a non-empty string, got {value!r}")
             out[key] = value
-        if out["jobs"] < 1:
-            self.fail(f"{where}.jobs", "must be at least 1")
+        for key in ("jobs", "keep_last", "retention_days"):  # 0 kept sets / 0 days would delete every set
+            if out[key] < 1:
+                self.fail(f"{where}.{key}", f"must be at least 1, got {out[key]!r}")
         if out["compress"] > 9:
             self.fail(f"{where}.compress", f"must be a compression level from 0 to 9, got {out['compress']!r}")
         return out
@@ -539,6 +552,48 @@ class _Validator:
                     self.fail(f"{where}.{key}", reason)
                 self.fail(where, str(exc))
         return out
+
+    def folders(self, value: Any, where: str) -> list[str]:
+        """A list of folders, relative ones to the inventory file, symlinks resolved."""
+        if not isinstance(value, list) or not all(isinstance(p, str) and p for p in value):
+            self.fail(where, f"must be a list of folders, got {value!r}")
+        return [os.path.realpath(_resolve(self.path, p)) for p in value]
+
+    def target_update(self, kind: str, raw: Any, where: str) -> dict[str, Any]:
+        """The kind's ``update_settings`` merged with the target's ``update:`` block (folders resolved)."""
+        defaults = spec(kind).update_settings
+        if not defaults:
+            if raw is not None:
+                self.fail(where, f"kind {kind!r} takes no update settings; they exist for "
+                                 f"{sorted(k for k in all_kinds() if spec(k).update_settings)}")
+            return {}
+        raw = self.mapping(raw, where)
+        out = {key: list(value) if isinstance(value, list) else value for key, value in defaults.items()}
+        for key, value in raw.items():
+            if key not in defaults:
+                self.fail(f"{where}.{key}", f"unknown update setting for kind {kind!r}; known: {sorted(defaults)}")
+            out[key] = value
+        if "migration_roots" in out:
+            out["migration_roots"] = self.folders(out["migration_roots"], f"{where}.migration_roots")
+        return out
+
+    def update_section(self, raw: Any) -> dict[str, Any]:
+        """The top-level ``update:`` section (see :data:`UPDATE_DEFAULTS`)."""
+        raw = self.mapping(raw, "update")
+        for key in raw:
+            if key not in UPDATE_DEFAULTS:
+                self.fail(f"update.{key}", f"unknown key; expected one of {sorted(UPDATE_DEFAULTS)}")
+        commands = raw.get("release_commands", [])
+        if not isinstance(commands, list) or not all(
+                isinstance(c, list) and c and all(isinstance(a, str) and a for a in c) for c in commands):
+            self.fail("update.release_commands", f"must be a list of argv prefixes (non-empty lists of"
+                                                 f" strings), got {commands!r}")
+        hosts = raw.get("http_hosts")
+        if hosts is not None and (not isinstance(hosts, list) or not all(isinstance(h, str) and h for h in hosts)):
+            self.fail("update.http_hosts", f"must be a list of host or host:port names, got {hosts!r}")
+        return {"release_roots": self.folders(raw.get("release_roots", []), "update.release_roots"),
+                "release_commands": [list(c) for c in commands],
+                "http_hosts": None if hosts is None else [h.lower() for h in hosts]}
 
     def security(self, raw: Any) -> dict[str, Any]:
         raw = self.mapping(raw, "security")

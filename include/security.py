@@ -373,6 +373,58 @@ def scan_target(target: Target, endpoint: Endpoint, settings: dict[str, Any] | N
                        max(3 * target.timeout_seconds, WALK_MAX_SECONDS + 10)).to_dict()
 
 
+# -- Aegis itself: Airflow's own configuration --------------------------------------------------------
+
+AIRFLOW_TARGET = "airflow-configuration"
+
+
+def _airflow_setting(section: str, key: str) -> str:
+    from airflow.configuration import conf
+
+    return str(conf.get(section, key, fallback="") or "").strip()
+
+
+def check_airflow(conn_ids: Iterable[str]) -> CheckResult:
+    """Airflow's own configuration as findings with the fix: the auth manager, ``expose_config``, the Fernet
+    key, and the connections of the inventory (``conn_ids``) that keep a password in ``extra``."""
+    from include.targets import SECRET_EXTRA, endpoint_for_conn
+
+    result = CheckResult(AIRFLOW_TARGET, "airflow")
+    manager = _airflow_setting("core", "auth_manager")
+    if manager.endswith("SimpleAuthManager"):
+        if _airflow_setting("core", "simple_auth_manager_all_admins").lower() == "true":
+            _verdict(result, "auth_manager", manager, CRITICAL, "Airflow's SimpleAuthManager runs with"
+                     " simple_auth_manager_all_admins: anyone who reaches the UI is an admin and can trigger every"
+                     " DAG. Fix: use the FAB or another real auth manager.")
+        else:
+            _verdict(result, "auth_manager", manager, WARNING, "Airflow's SimpleAuthManager (development only:"
+                     " users and generated passwords in a file, no per-DAG permissions) guards the UI and the API."
+                     " Fix: configure the FAB auth manager (or your SSO's) with per-DAG roles.")
+    else:
+        _verdict(result, "auth_manager", manager or "(default)")
+    expose = _airflow_setting("api", "expose_config") or _airflow_setting("webserver", "expose_config")
+    _verdict(result, "expose_config", expose or "False",
+             WARNING if expose.lower() == "true" else OK,
+             "[api] expose_config = True: every UI user can read Airflow's configuration, secrets included."
+             " Fix: set it to False (or non-sensitive-only).")
+    fernet = bool(_airflow_setting("core", "fernet_key"))
+    _verdict(result, "fernet_key", "set" if fernet else "missing", OK if fernet else CRITICAL,
+             "[core] fernet_key is missing: connection passwords and variables are stored in clear text in the"
+             " metadata database. Fix: generate one (Fernet.generate_key()) and set AIRFLOW__CORE__FERNET_KEY.")
+    for conn_id in sorted(set(conn_ids)):
+        try:
+            extra = endpoint_for_conn(conn_id).extra or {}
+        except Exception as exc:  # noqa: BLE001 - a missing connection is the daily check's finding
+            _not_checked(result, f"connection {conn_id} extra", _first_line(exc))
+            continue
+        secret_keys = sorted(k for k, v in extra.items() if SECRET_EXTRA.search(str(k)) and isinstance(v, str) and v)
+        _verdict(result, f"connection {conn_id} extra", secret_keys or "no secret", WARNING if secret_keys else OK,
+                 f"connection {conn_id} keeps a secret in its extra field(s) {secret_keys}: extras are shown in the"
+                 " UI's connection form and exported in clear. Fix: move it to the password field or a secrets"
+                 " backend.")
+    return _count(result)
+
+
 # -- known-vulnerable packages ------------------------------------------------------------------------
 
 

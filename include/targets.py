@@ -8,10 +8,14 @@ so the routines stay plain Python and can be given an :class:`Endpoint` directly
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from include.inventory import Target
+
+#: connection extra fields whose values are secrets (matched as part of the key, case-insensitive)
+SECRET_EXTRA = re.compile(r"pass|secret|token|key|credential|auth|private|cert_data|bearer", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -48,7 +52,29 @@ def endpoint_for_conn(conn_id: str) -> Endpoint:
     from airflow.sdk import BaseHook
 
     conn = BaseHook.get_connection(conn_id)
+    mask_connection_secrets(conn.password, conn.extra_dejson or {})
     return Endpoint(
         host=conn.host, port=conn.port, login=conn.login, password=conn.password,
         schema=conn.schema, extra=conn.extra_dejson or {}, conn_type=conn.conn_type,
     )
+
+
+def secret_extras(extra: Any, secret_key: bool = False) -> list[str]:
+    """The string values of ``extra`` (nested too) under a key that names a secret (:data:`SECRET_EXTRA`)."""
+    if isinstance(extra, dict):
+        return [v for key, value in extra.items()
+                for v in secret_extras(value, secret_key or bool(SECRET_EXTRA.search(str(key))))]
+    if isinstance(extra, list):
+        return [v for item in extra for v in secret_extras(item, secret_key)]
+    return [extra] if secret_key and isinstance(extra, str) and extra else []
+
+
+def mask_connection_secrets(password: str | None, extra: dict[str, Any]) -> list[str]:
+    """Register the password and the secret extras with Airflow's secrets masker, so that any log line,
+    even a stray print, shows ``***`` instead; returns what was registered."""
+    from airflow.sdk.log import mask_secret
+
+    secrets = ([password] if password else []) + secret_extras(extra)
+    for secret in secrets:
+        mask_secret(secret)
+    return secrets

@@ -176,7 +176,8 @@ def test_backup_verify_restore_round_trip(airflow_db, world, capfd, caplog):
 
     from airflow.sdk import Variable
 
-    assert Variable.get("aegis_maintenance", default="{}") == "{}"  # maintenance mode off again
+    for target in ("pg", "maria", "cache"):  # maintenance mode off again
+        assert Variable.get(f"aegis_maintenance.{target}", default=None) is None
     logs = task_logs(capfd, caplog)
     assert "backup set pg-20260601T170000Z" in logs
     assert PG_SECRET not in logs and MY_SECRET not in logs

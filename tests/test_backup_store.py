@@ -49,6 +49,47 @@ def test_round_trip_and_each_corruption_is_caught(tmp_path):
         store.verify_files(folder)
 
 
+@pytest.mark.parametrize("name, words", [
+    ("../../etc/passwd", "'..'"), ("/etc/passwd", "absolute"), ("db/../../../etc/passwd", "'..'"),
+    ("..\\..\\etc\\passwd", "absolute or not a plain"), ("", "empty"),
+])
+def test_a_manifest_naming_a_file_outside_the_set_is_refused_on_fetch(tmp_path, name, words):
+    folder = ObjectStoragePath(f"file://{tmp_path}/store/t/t-20260101T000000Z")
+    make_set(tmp_path, folder)
+    manifest = Manifest.from_json((folder / "manifest.json").read_text())
+    manifest.files[0].path = name
+    (folder / "manifest.json").write_text(manifest.to_json())
+    with pytest.raises(CorruptBackup, match="refusing the set") as err:
+        store.fetch(folder, tmp_path / "deep" / "down" / "fetched")
+    assert words in str(err.value)
+    assert not (tmp_path / "deep").exists()  # refused before anything was written
+    with pytest.raises(CorruptBackup, match="refusing the set"):
+        store.verify_files(folder)
+
+
+def test_a_link_in_the_set_or_the_workdir_is_refused_on_fetch(tmp_path):
+    folder = ObjectStoragePath(f"file://{tmp_path}/store/t/t-20260101T000000Z")
+    make_set(tmp_path, folder)
+    secret = tmp_path / "secret"
+    secret.write_bytes(bytes(range(256)) * 400)  # same bytes: only the link check can refuse it
+    local = tmp_path / "store" / "t" / "t-20260101T000000Z"
+    (local / "data.gz").unlink()
+    (local / "data.gz").symlink_to(secret)
+    with pytest.raises(CorruptBackup, match="data.gz is a link"):
+        store.fetch(folder, tmp_path / "fetched")
+
+    (local / "data.gz").unlink()
+    (local / "data.gz").write_bytes(secret.read_bytes())
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    work = tmp_path / "work2"
+    work.mkdir()
+    (work / "db").symlink_to(outside)  # a link planted in the workdir: db/toc.dat would land outside it
+    with pytest.raises(CorruptBackup, match="through a link"):
+        store.fetch(folder, work)
+    assert list(outside.iterdir()) == []
+
+
 def test_publish_to_s3_with_storage_class(tmp_path, s3_bucket):
     from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 

@@ -56,3 +56,35 @@ def test_invalid_inventory_is_an_import_error_naming_file_field_and_reason(tmp_p
     assert str(bad) in errors
     assert "targets[1].thresholds.connections_warning_pct" in errors
     assert "must be a number" in errors
+
+
+FIRST_TASKS = {"daily_health_check": "select_targets", "backup": "select_targets", "verify_backups": "select_sets",
+               "restore": "plan", "weekly_maintenance": "select_targets", "planned_update": "plan"}
+
+
+def test_unknown_conf_key_fails_the_first_task_at_once_naming_it(airflow_db, tmp_path, monkeypatch, capfd, caplog):
+    """A typo in the trigger's conf is refused by every DAG's first task, without a retry, before anything runs."""
+    inventory = write_inventory(tmp_path, """
+        catalog: {path: catalog.db}
+        artifacts: {base: artifacts}
+        targets:
+          - {name: web, kind: host}
+    """)
+    monkeypatch.setenv("AEGIS_INVENTORY", str(inventory))
+    bag = load_dagbag()
+    assert sorted(bag.dags) == sorted(FIRST_TASKS)
+    for dag_id, first in FIRST_TASKS.items():
+        first_only = bag.get_dag(dag_id).partial_subset(task_ids=[first], include_downstream=False)
+        run = first_only.test(run_conf={"dry-run": False})
+        (ti,) = run.get_task_instances()
+        state = str(getattr(ti.state, "value", ti.state))
+        assert ti.task_id == first and state == "failed" and ti.try_number == 1, (dag_id, state)
+        out, err = capfd.readouterr()
+        logged = out + err + caplog.text
+        known = sorted(bag.get_dag(dag_id).params)
+        assert f"unknown conf key(s) ['dry-run']; this DAG knows: {known}" in logged, dag_id
+        caplog.clear()
+    # known keys only: the first task runs
+    run = bag.get_dag("daily_health_check").partial_subset(task_ids=["select_targets"], include_downstream=False) \
+        .test(run_conf={"targets": ["web"]})
+    assert [str(getattr(ti.state, "value", ti.state)) for ti in run.get_task_instances()] == ["success"]

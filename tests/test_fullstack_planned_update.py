@@ -26,13 +26,14 @@ DAG_ID = "planned_update"
 def stack(tmp_path, redis_server, request, alertmanager_server):
     root, service = release_app(tmp_path, {"v1": "ok", "v2": "broken"})
     am = alertmanager_server
-    inventory = write_inventory(tmp_path, """
-        catalog: {path: catalog.db}
-        artifacts: {base: artifacts}
-        maintenance: {redis_conn_id: fs_cache}
+    inventory = write_inventory(tmp_path, f"""
+        catalog: {{path: catalog.db}}
+        artifacts: {{base: artifacts}}
+        maintenance: {{redis_conn_id: fs_cache}}
+        update: {{release_roots: ["{root}"], http_hosts: [127.0.0.1]}}
         targets:
-          - {name: fs-cache, kind: redis, conn_id: fs_cache, backup: {enabled: false}}
-          - {name: fs-am, kind: alertmanager, conn_id: fs_am}
+          - {{name: fs-cache, kind: redis, conn_id: fs_cache, backup: {{enabled: false}}}}
+          - {{name: fs-am, kind: alertmanager, conn_id: fs_am}}
     """)
     server = AirflowServer(tmp_path / "airflow-home", extra_env={
         "AEGIS_INVENTORY": str(inventory),

@@ -112,3 +112,37 @@ def test_compose_file_is_the_distributed_deployment():
     assert {"airflow-apiserver", "airflow-scheduler", "airflow-dag-processor", "airflow-worker-1",
             "airflow-triggerer", "postgres", "redis"} <= set(compose["services"])
     load_inventory(REPO / "config" / env["AEGIS_INVENTORY"].rsplit("/", 1)[1])
+
+
+def test_update_allow_lists_are_validated_and_resolved(tmp_path):
+    """The planned update's allow-lists: a target's update: block (kinds with update_settings) and the
+    top-level update: section; folders resolved relative to the inventory file, symlinks followed."""
+    (tmp_path / "real").mkdir()
+    (tmp_path / "via").symlink_to(tmp_path / "real")
+    inv = parse_inventory({"update": {"release_roots": ["via"], "release_commands": [["systemctl", "restart"]]},
+                           "targets": [{"name": "pg", "kind": "postgres", "conn_id": "pg",
+                                        "update": {"migration_roots": ["via"]}}]}, tmp_path / "inventory.yaml")
+    assert inv.target("pg").update == {"migration_roots": [str((tmp_path / "real").resolve())]}
+    assert inv.update == {"release_roots": [str((tmp_path / "real").resolve())],
+                          "release_commands": [["systemctl", "restart"]], "http_hosts": None}
+    for raw, field in [
+        ({"targets": [{"name": "c", "kind": "redis", "conn_id": "c", "update": {"migration_roots": ["/x"]}}]},
+         "targets[0].update"),
+        ({"targets": [{"name": "p", "kind": "postgres", "conn_id": "p", "update": {"roots": ["/x"]}}]},
+         "targets[0].update.roots"),
+        ({"update": {"release_commands": ["systemctl restart game"]},
+          "targets": [{"name": "c", "kind": "redis", "conn_id": "c"}]}, "update.release_commands"),
+        ({"update": {"http_hosts": "127.0.0.1"}, "targets": [{"name": "c", "kind": "redis", "conn_id": "c"}]},
+         "update.http_hosts"),
+    ]:
+        with pytest.raises(InventoryError) as err:
+            parse_inventory(raw)
+        assert err.value.field == field, str(err.value)
+
+
+@pytest.mark.parametrize("key", ["keep_last", "retention_days", "jobs"])
+def test_backup_settings_refuse_zero(key):
+    """0 kept sets or 0 days of retention would let the retention delete every set."""
+    with pytest.raises(InventoryError) as err:
+        parse_inventory({"targets": [{"name": "p", "kind": "postgres", "conn_id": "p", "backup": {key: 0}}]})
+    assert err.value.field == f"targets[0].backup.{key}" and "at least 1" in str(err.value)

@@ -113,16 +113,19 @@ def world(tmp_path, monkeypatch, pg_database, redis_server, alertmanager_server)
         catalog: {{path: catalog.db}}
         artifacts: {{base: artifacts}}
         maintenance: {{redis_conn_id: pu_cache}}
+        update: {{release_roots: ["{root}"], http_hosts: [127.0.0.1]}}
         targets:
           - name: pg
             kind: postgres
             conn_id: pu_pg
             databases: [{pg_database}]
+            update: {{migration_roots: ["{tmp_path}"]}}
             {RELAXED}
           - name: maria
             kind: mysql
             conn_id: pu_maria
             databases: [{my_db}]
+            update: {{migration_roots: ["{tmp_path}"]}}
             {MY_RELAXED}
           - {{name: cache, kind: redis, conn_id: pu_cache}}
           - {{name: am, kind: alertmanager, conn_id: pu_am}}
@@ -156,7 +159,8 @@ def assert_left_clean(world, run) -> None:
     """Maintenance mode off (Variable and Redis key) and the run's silence created, then expired."""
     from airflow.sdk import Variable
 
-    assert json.loads(Variable.get("aegis_maintenance", default="{}")) == {}
+    for target in ("pg", "maria", "cache"):
+        assert Variable.get(f"aegis_maintenance.{target}", default=None) is None
     assert not list(redis.Redis(port=world["redis"]).scan_iter("aegis:maintenance:*"))
     created = world["am"].silences(run.run_id)
     assert created, "no silence was created: the 'silence gone' check would prove nothing"
@@ -379,6 +383,29 @@ def test_dry_run_changes_nothing_and_lists_the_plan(airflow_db, world, capfd, ca
     assert world["am"].silences(run.run_id) == []
     assert "DRY RUN: would apply 2 migration file(s)" in output(capfd, caplog)
     assert report_of(world, run)["outcome"] == "dry-run"
+
+
+def test_assertion_that_writes_is_refused_in_plan_without_retry(airflow_db, world, capfd, caplog):
+    before = pg_checksums(world["pg"])
+    folder = migrations(world["tmp"], "good", GOOD_PG)
+    run = the_dag().test(run_conf=conf(update_kind="sql_migration", update_target="pg", migrations_folder=folder,
+                                       sql_assertions=[{"target": "pg", "sql": "DELETE FROM players", "expect": 0}]))
+    assert run.state == "failed"
+    plan_ti = next(ti for ti in run.get_task_instances() if ti.task_id == "plan")
+    assert str(getattr(plan_ti.state, "value", plan_ti.state)) == "failed" and plan_ti.try_number == 1
+    assert "field 'sql_assertions[0].sql'" in output(capfd, caplog)
+    assert pg_checksums(world["pg"]) == before and world["am"].events == []
+
+
+def test_folder_outside_the_migration_roots_is_refused_in_plan(airflow_db, world, capfd, caplog, tmp_path_factory):
+    before = pg_checksums(world["pg"])
+    elsewhere = tmp_path_factory.mktemp("not-allowed")
+    (elsewhere / "001.sql").write_text("DROP TABLE players;")
+    run = the_dag().test(run_conf=conf(update_kind="sql_migration", update_target="pg",
+                                       migrations_folder=str(elsewhere)))
+    assert run.state == "failed" and states(run)["plan"] == "failed"
+    assert "outside the allowed roots" in output(capfd, caplog)
+    assert pg_checksums(world["pg"]) == before and world["am"].events == []
 
 
 def test_bad_form_fails_in_plan_naming_the_field(airflow_db, world, capfd, caplog):

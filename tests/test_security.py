@@ -204,3 +204,29 @@ def test_without_advisories_the_package_scan_is_skipped_with_a_note(tmp_path):
     assert "skipped" in skipped.details["note"] and "security.advisories" in skipped.details["note"]
     missing = security.scan_packages(str(tmp_path / "nope"))
     assert missing.status == "warning" and "does not exist" in missing.findings[0].message
+
+
+def test_airflow_configuration_findings_with_the_fix(monkeypatch):
+    """Aegis itself: the standalone's SimpleAuthManager, expose_config, a missing Fernet key and a password
+    kept in a connection's extra are findings (real Airflow configuration, read from the environment)."""
+    monkeypatch.setenv("AIRFLOW__CORE__AUTH_MANAGER",
+                       "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager")
+    monkeypatch.setenv("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS", "False")
+    monkeypatch.setenv("AIRFLOW__API__EXPOSE_CONFIG", "True")
+    monkeypatch.setenv("AIRFLOW__CORE__FERNET_KEY", "")
+    monkeypatch.setenv("AIRFLOW_CONN_SEC_LEAKY", '{"conn_type": "http", "host": "h", "extra": {"api_password": "p"}}')
+    monkeypatch.setenv("AIRFLOW_CONN_SEC_CLEAN", '{"conn_type": "http", "host": "h", "extra": {"region": "eu"}}')
+    result = security.check_airflow(["sec_leaky", "sec_clean"])
+    found = {f.message.split(" ")[0] + " " + f.level for f in result.findings}
+    messages = " | ".join(f.message for f in result.findings)
+    assert "SimpleAuthManager" in messages and "Fix: configure the FAB" in messages
+    assert "expose_config = True" in messages and "fernet_key is missing" in messages
+    assert "connection sec_leaky keeps a secret in its extra field(s) ['api_password']" in messages
+    assert "sec_clean" not in messages and "p'" not in messages
+    assert result.metrics["security.critical"] == 1 and len(result.findings) == 4, found
+
+    monkeypatch.setenv("AIRFLOW__CORE__AUTH_MANAGER",
+                       "airflow.providers.fab.auth_manager.fab_auth_manager.FabAuthManager")
+    monkeypatch.setenv("AIRFLOW__API__EXPOSE_CONFIG", "False")
+    monkeypatch.setenv("AIRFLOW__CORE__FERNET_KEY", "x" * 43 + "=")
+    assert security.check_airflow(["sec_clean"]).findings == []

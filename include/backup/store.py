@@ -13,7 +13,7 @@ import os
 import shutil
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
-from pathlib import Path
+from pathlib import Path, PureWindowsPath
 
 from include.backup.manifest import CHUNK, MANIFEST, CorruptBackup, FileEntry, Manifest, check_files, sha256_of
 
@@ -79,9 +79,34 @@ def read_manifest(folder) -> Manifest:
     if not path.exists():
         raise CorruptBackup(f"{folder}: no {MANIFEST}: the set never completed")
     try:
-        return Manifest.from_json(path.read_text())
+        manifest = Manifest.from_json(path.read_text())
     except (ValueError, TypeError, KeyError) as exc:
         raise CorruptBackup(f"{path}: unreadable manifest: {exc}") from None
+    for entry in manifest.files:
+        problem = unsafe_member(entry.path)
+        if problem:
+            raise CorruptBackup(f"{path}: file {entry.path!r} {problem}: refusing the set")
+    return manifest
+
+
+def unsafe_member(name: str) -> str | None:
+    """Why a manifest's file name could lead out of the set (absolute, ``..``, empty parts), or None."""
+    if not isinstance(name, str) or not name:
+        return "is empty"
+    if name.startswith(("/", "\\")) or PureWindowsPath(name).drive or "\\" in name or "\0" in name:
+        return "is absolute or not a plain relative path"
+    parts = name.split("/")
+    if any(part in ("", ".", "..") for part in parts):
+        return "has a '..', '.' or empty part"
+    return None
+
+
+def _is_link(path) -> bool:
+    """Whether ``path`` (a local path or an ObjectStoragePath) is a symbolic link; object stores have none."""
+    try:
+        return bool(path.is_symlink())
+    except (NotImplementedError, AttributeError, OSError):
+        return False
 
 
 def verify_files(folder) -> Manifest:
@@ -94,12 +119,21 @@ def verify_files(folder) -> Manifest:
 
 
 def fetch(folder, workdir: Path) -> Manifest:
-    """Download a set into ``workdir``, checking every file against the manifest on the way."""
+    """Download a set into ``workdir``, checking every file against the manifest on the way.
+
+    The files stay inside the set and the workdir: a manifest naming an absolute path or ``..`` is refused
+    (:func:`read_manifest`), and so is a file that is a link or would be written through one."""
     manifest = read_manifest(folder)
     workdir.mkdir(parents=True, exist_ok=True)
-    for entry in manifest.files:
+    inside = workdir.resolve()
+    for entry in manifest.files:  # read_manifest refused absolute names and '..'
         src, dest = folder / entry.path, workdir / entry.path
+        if _is_link(src):
+            raise CorruptBackup(f"backup set {manifest.set_id}: {entry.path} is a link: refusing to follow it")
         dest.parent.mkdir(parents=True, exist_ok=True)
+        if dest.is_symlink() or not dest.parent.resolve().is_relative_to(inside):
+            raise CorruptBackup(f"backup set {manifest.set_id}: {entry.path} would be written through a link"
+                                f" out of {workdir}: refusing")
         if not src.exists():
             raise CorruptBackup(f"backup set {manifest.set_id} is corrupt: {entry.path}: missing")
         with src.open("rb") as fh, dest.open("wb") as out:

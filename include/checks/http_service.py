@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import time
 
+from include import redact
 from include.checks.base import CRITICAL, CheckResult
 from include.clients import http
 from include.inventory import Target
 from include.targets import Endpoint
+
 
 def request_timeout(target: Target) -> float:
     """Network timeout: a little under the target's budget so the driver, not the backstop, fires first."""
@@ -25,6 +27,7 @@ def check(target: Target, endpoint: Endpoint, window=None) -> CheckResult:
     result = CheckResult(target.name, target.kind)
     path = target.options.get("path", "/health")
     url = http.join_url(http.base_url(endpoint), path)
+    shown = redact.url(url)
     expected = int(target.options.get("expected_status", 200))
 
     started = time.monotonic()
@@ -32,12 +35,12 @@ def check(target: Target, endpoint: Endpoint, window=None) -> CheckResult:
     latency_ms = round((time.monotonic() - started) * 1000, 1)
 
     result.metrics["http.status"] = float(response.status_code)
-    result.details.update(url=url, status=response.status_code, expected_status=expected,
+    result.details.update(url=shown, status=response.status_code, expected_status=expected,
                           latency_ms=latency_ms, reason=response.reason)
     if response.status_code != expected:
-        result.add(CRITICAL, f"GET {url} answered {response.status_code} {response.reason or ''}".rstrip()
+        result.add(CRITICAL, f"GET {shown} answered {response.status_code} {response.reason or ''}".rstrip()
                    + f"; expected {expected}")
     result.grade("http.latency_ms", latency_ms,
                  target.thresholds.get("latency_warning_ms"), target.thresholds.get("latency_critical_ms"),
-                 f"GET {url} took {{value:g}} ms (warning at {{warning:g}} ms, critical at {{critical:g}} ms)")
+                 f"GET {shown} took {{value:g}} ms (warning at {{warning:g}} ms, critical at {{critical:g}} ms)")
     return result

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from include.checks.base import CheckResult, literal
 from include.clients.mysql import connect, quote_ident
+from include.redact import innodb_deadlock, statements_in
 
 if TYPE_CHECKING:
     from include.checks import Window
@@ -84,7 +85,8 @@ def _long_queries(cur, result: CheckResult, t: dict) -> None:
         " ORDER BY time DESC LIMIT 20",
         (int(t["long_query_s"]),),
     )
-    rows = [dict(zip(("id", "user", "db", "time_s", "state", "query"), r)) for r in cur.fetchall()]
+    rows = statements_in([dict(zip(("id", "user", "db", "time_s", "state", "query"), r)) for r in cur.fetchall()],
+                         dialect="mysql")
     result.details["long_queries"] = rows
     result.metrics["mysql.long_queries"] = len(rows)
     if rows:
@@ -191,7 +193,7 @@ def _latest_deadlock(cur) -> str:
     if start < 0:
         return "no deadlock section in SHOW ENGINE INNODB STATUS"
     end = text.find("\n------------\nTRANSACTIONS", start)
-    return text[start:end if end > 0 else start + 3000][:3000]
+    return innodb_deadlock(text[start:end if end > 0 else start + 3000][:3000])
 
 
 def _tables_without_primary_key(cur, result: CheckResult, databases: list[str], t: dict) -> None:

@@ -15,6 +15,7 @@ import psycopg
 
 from include.checks.base import CheckResult, literal
 from include.clients.postgres import connect
+from include.redact import statement, statements_in
 
 if TYPE_CHECKING:
     from include.checks import Window
@@ -93,7 +94,7 @@ def _long_transactions(conn, result: CheckResult, t: dict) -> None:
         " where xact_start is not null and pid <> pg_backend_pid() and backend_type = 'client backend'"
         " order by xact_start limit 10"
     ).fetchall()
-    longest = [dict(zip(("pid", "user", "database", "state", "age_s", "query"), r)) for r in rows]
+    longest = statements_in([dict(zip(("pid", "user", "database", "state", "age_s", "query"), r)) for r in rows])
     result.details["long_transactions"] = longest
     oldest = longest[0] if longest else None
     result.grade(
@@ -126,7 +127,7 @@ def _long_statements(conn, result: CheckResult, t: dict) -> None:
         " from pg_stat_activity where state = 'active' and pid <> pg_backend_pid()"
         " and backend_type = 'client backend' and query_start is not null order by query_start limit 5"
     ).fetchall()
-    longest = [dict(zip(("pid", "user", "database", "running_s", "query"), r)) for r in rows]
+    longest = statements_in([dict(zip(("pid", "user", "database", "running_s", "query"), r)) for r in rows])
     result.details["long_statements"] = longest
     top = longest[0] if longest else None
     result.grade(
@@ -149,7 +150,8 @@ def _blocking_locks(conn, result: CheckResult, t: dict) -> None:
         " where a.wait_event_type = 'Lock' and cardinality(pg_blocking_pids(a.pid)) > 0"
         " order by 4 desc limit 20"
     ).fetchall()
-    chains = [dict(zip(("pid", "user", "database", "waiting_s", "blocked_by", "query"), r)) for r in rows]
+    chains = statements_in([dict(zip(("pid", "user", "database", "waiting_s", "blocked_by", "query"), r))
+                            for r in rows])
     result.details["blocked_sessions"] = chains
     result.metrics["pg.blocked_sessions"] = len(chains)
     top = chains[0] if chains else None
@@ -157,7 +159,7 @@ def _blocking_locks(conn, result: CheckResult, t: dict) -> None:
     if top:
         who = conn.execute("select pid, state, usename, left(query, 80) from pg_stat_activity where pid = %s",
                            (top["blocked_by"][0],)).fetchone()
-        blocker = literal(f" behind pid {who[0]} ({who[1]}, user {who[2]}: {who[3]!r})" if who
+        blocker = literal(f" behind pid {who[0]} ({who[1]}, user {who[2]}: {statement(who[3])!r})" if who
                    else f" behind pid {top['blocked_by'][0]}")
     result.grade(
         "pg.blocked_longest_s", round(top["waiting_s"], 1) if top else 0.0,
@@ -415,7 +417,7 @@ def slow_statements(conn, result: CheckResult, slow_ms: float) -> None:
     except psycopg.Error as exc:  # installed but not in shared_preload_libraries
         result.details["slow_statements"] = f"pg_stat_statements unreadable: {str(exc).strip().splitlines()[0]}"
         return
-    result.details["slow_statements"] = [{"query": q, "calls": c, "mean_ms": m} for q, c, m in rows]
+    result.details["slow_statements"] = [{"query": statement(q), "calls": c, "mean_ms": m} for q, c, m in rows]
     result.metrics["pg.slow_statements"] = len(rows)
     if rows:
         result.add("warning", f"{len(rows)} statement(s) average over {slow_ms:g} ms;"

@@ -64,6 +64,9 @@ class KindSpec:
     #: its tasks read or write files of the machine they run on (a Milvus Lite file, log files, folders, the
     #: host itself): in distributed mode a target of this kind must name the queue of the worker on that machine
     worker_local: bool = False
+    #: planned updates: the settings of a target's ``update:`` block and their defaults (the allow-lists the
+    #: update form is confined to, e.g. ``migration_roots``); empty: the kind takes no ``update:`` block
+    update_settings: Mapping[str, Any] = field(default_factory=dict)
     #: extra validation of the kind's fields: ``validate(options, errors)``, may rewrite ``options``
     validate: Callable[[dict[str, Any], FieldErrors], None] | None = None
 

@@ -20,6 +20,8 @@ SPEC = KindSpec(
     weekly="include.weekly.mysql",
     security="include.security:check_mysql",
     sql_updates=True,
+    # folders a migrations_folder must resolve inside (symlinks followed); none: no migration allowed
+    update_settings={"migration_roots": []},
     drain=True,
     update_health=True,
     restore_health=True,

@@ -27,6 +27,8 @@ SPEC = KindSpec(
     weekly="include.weekly.postgres",
     security="include.security:check_postgres",
     sql_updates=True,
+    # folders a migrations_folder must resolve inside (symlinks followed); none: no migration allowed
+    update_settings={"migration_roots": []},
     drain=True,
     update_health=True,
     restore_health=True,

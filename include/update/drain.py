@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from include.redact import statements_in
+
 AEGIS_PREFIX = "aegis"
 
 
@@ -33,7 +35,7 @@ def _postgres(endpoint, databases: list[str], timeout_s: float) -> list[dict[str
             " where backend_type = 'client backend' and pid <> pg_backend_pid() and state <> 'idle'"
             " and coalesce(application_name, '') not like %s and (cardinality(%s::text[]) = 0 or datname = any(%s))",
             (f"{AEGIS_PREFIX}%", databases, databases)).fetchall()
-    return [dict(zip(("pid", "user", "database", "state", "query"), r)) for r in rows]
+    return statements_in([dict(zip(("pid", "user", "database", "state", "query"), r)) for r in rows])
 
 
 def _mysql(endpoint, databases: list[str], timeout_s: float) -> list[dict[str, Any]]:
@@ -46,7 +48,8 @@ def _mysql(endpoint, databases: list[str], timeout_s: float) -> list[dict[str, A
             "SELECT id, user, db, command, LEFT(info, 80) FROM information_schema.processlist"
             " WHERE id <> CONNECTION_ID() AND command NOT IN ('Sleep', 'Daemon', 'Binlog Dump', 'Binlog Dump GTID')"
             " AND user <> 'system user'")
-        rows = [dict(zip(("id", "user", "database", "command", "query"), r)) for r in cur.fetchall()]
+        rows = statements_in([dict(zip(("id", "user", "database", "command", "query"), r)) for r in cur.fetchall()],
+                             dialect="mysql")
     finally:
         conn.close()
     return [r for r in rows if not databases or r["database"] in databases]

@@ -19,6 +19,7 @@ from typing import Any
 
 from include.inventory import Inventory
 from include.kinds import kinds_with, spec
+from include.update.allow_lists import http_hosts, read_only_query, url_allowed
 from include.update.strategies import KINDS, PlanError, strategy_for
 from include.update.strategies.base import number
 from include.update.strategies.k8s_image import K8sPart
@@ -124,7 +125,7 @@ def build_plan(inventory: Inventory, params: Mapping[str, Any], now: datetime) -
     if strategy.target_kinds:
         update_target = _require_target(inventory, params.get("update_target") or None, strategy.target_kinds,
                                          "update_target")
-    part = strategy.plan_part(inventory.target(update_target) if update_target else None, params)
+    part = strategy.plan_part(inventory.target(update_target) if update_target else None, params, inventory.update)
     if update_target and update_target not in affected:
         affected.insert(0, update_target)
     try:
@@ -145,7 +146,7 @@ def build_plan(inventory: Inventory, params: Mapping[str, Any], now: datetime) -
         kubernetes=[KubeTarget(t.name, t.options["namespace"]) for t in targets if spec(t.kind).image_updates],
         maintenance_configmap=str(params.get("maintenance_configmap") or ""),
         assertions=_assertions(inventory, params.get("sql_assertions") or []),
-        http_checks=_http_checks(params.get("http_checks") or []),
+        http_checks=_http_checks(inventory, params.get("http_checks") or []),
         drain_timeout_s=number(params.get("drain_timeout_minutes", 10), "drain_timeout_minutes", 0) * 60,
         update_timeout_s=number(params.get("update_timeout_minutes", 30), "update_timeout_minutes") * 60,
         window=_window(params, now),
@@ -187,14 +188,19 @@ def _assertions(inventory: Inventory, raw: Any) -> list[Assertion]:
         _require_target(inventory, a["target"], kinds_with("sql_updates"), f"{where}.target")
         if not isinstance(a["sql"], str) or not a["sql"].strip():
             raise PlanError(f"{where}.sql", "must be a non-empty SQL query")
+        read_only_query(a["sql"], f"{where}.sql")
         default_db = (inventory.target(a["target"]).options.get("databases") or [None])[0]
         out.append(Assertion(a["target"], a["sql"], a["expect"], a.get("database") or default_db))
     return out
 
 
-def _http_checks(raw: Any) -> list[str]:
+def _http_checks(inventory: Inventory, raw: Any) -> list[str]:
     if not isinstance(raw, list) or not all(isinstance(u, str) and re.match(r"^https?://", u) for u in raw):
         raise PlanError("http_checks", f"must be a list of http:// or https:// URLs, got {raw!r}")
+    if raw:
+        hosts = http_hosts(inventory)
+        for i, url in enumerate(raw):
+            url_allowed(url, hosts, f"http_checks[{i}]")
     return list(raw)
 
 

@@ -13,6 +13,7 @@ import logging
 from datetime import datetime
 from typing import Any
 
+from include import redact
 from include.checks.base import CRITICAL, SEVERITY, CheckResult, run_bounded
 from include.inventory import Inventory, Target
 from include.kinds import spec
@@ -36,7 +37,8 @@ def sql_assertion(inventory: Inventory, assertion: Assertion, index: int) -> dic
     def check() -> CheckResult:
         result = CheckResult(name, target.kind)
         got = _first_value(target, endpoint_for(target), assertion.sql, assertion.database)
-        result.details.update(sql=assertion.sql, expect=assertion.expect, got=got)
+        result.details.update(sql=redact.statement(assertion.sql, "mysql" if target.kind == "mysql" else "postgres"),
+                              expect=assertion.expect, got=got)
         if str(got) != str(assertion.expect):
             result.add(CRITICAL, f"{assertion.sql!r} returned {got!r}, expected {assertion.expect!r}")
         return result
@@ -53,10 +55,10 @@ def _first_value(target: Target, endpoint, query: str, database: str | None) -> 
     else:
         from include.clients.mysql import connect
 
-        conn = connect(endpoint, target.timeout_seconds, database)
+        conn = connect(endpoint, target.timeout_seconds, database, read_only=True,
+                       statement_timeout_s=target.timeout_seconds)
         try:
             cur = conn.cursor()
-            cur.execute("SET SESSION TRANSACTION READ ONLY")
             cur.execute(query)
             row = cur.fetchone()
         finally:
@@ -75,8 +77,8 @@ def http_check(url: str, timeout_s: float = 10.0) -> dict[str, Any]:
     path = parts.path or "/"
     if parts.query:
         path += f"?{parts.query}"
-    target = Target(f"GET {url}", "http_service", None, (), dict(spec("http_service").thresholds), timeout_s,
-                    {"path": path, "expected_status": 200})
+    target = Target(f"GET {redact.url(url)}", "http_service", None, (), dict(spec("http_service").thresholds),
+                    timeout_s, {"path": path, "expected_status": 200})
     return run_check(target, Endpoint(host=f"{parts.scheme}://{parts.netloc}"), None).to_dict()
 
 

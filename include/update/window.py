@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import replace
+from datetime import UTC, datetime
 
 from include.inventory import Inventory
 from include.update.plan import UpdatePlan, describe
@@ -71,6 +72,17 @@ def expire_silences(inventory: Inventory, plan: UpdatePlan, run_id: str) -> dict
     return out
 
 
+def flag_ttl_s(plan: UpdatePlan, now: datetime | None = None) -> int:
+    """The Redis flag's TTL: until the window closes, plus the drain and the update timeouts (an update may
+    run past its window's end), and never shorter than the default."""
+    from include import maintenance as flag
+
+    now = now or datetime.now(UTC)
+    end = datetime.fromisoformat(plan.window.end)
+    left = ((end if end.tzinfo else end.replace(tzinfo=UTC)) - now).total_seconds()
+    return int(max(flag.DEFAULT_TTL_S, left + plan.drain_timeout_s + plan.update_timeout_s))
+
+
 def maintenance(inventory: Inventory, plan: UpdatePlan, on: bool, reason: str) -> dict[str, str]:
     """Maintenance mode on (or off) for every affected target: Airflow Variable, Redis key and, for
     Kubernetes targets with ``maintenance_configmap`` set, ``data.maintenance_mode`` of that ConfigMap.
@@ -86,7 +98,7 @@ def maintenance(inventory: Inventory, plan: UpdatePlan, on: bool, reason: str) -
             continue
         try:
             if on:
-                flag.maintenance_on(name, reason, inventory.maintenance_redis_conn_id)
+                flag.maintenance_on(name, reason, inventory.maintenance_redis_conn_id, flag_ttl_s(plan))
             else:
                 flag.maintenance_off(name, inventory.maintenance_redis_conn_id)
             done[name] = "on" if on else "off"

@@ -39,6 +39,7 @@ to the primary). Redis Cluster is refused (a batch spans hash slots).
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from include.checks.base import WARNING, CheckResult
@@ -96,14 +97,21 @@ return {cursor, scanned, no_ttl, matched, bytes, unpack(out)}
 """
 
 
+def literal_prefix(pattern: str) -> str:
+    """The part of a SCAN MATCH ``pattern`` before its first glob character (``*``, ``?``, ``[``, ``\\``)."""
+    return re.split(r"[*?\[\\]", pattern, maxsplit=1)[0]
+
+
 def check_settings(settings: dict) -> None:
     """Raise ``ValueError("<key>: <reason>")`` for settings this module cannot use (missing keys: defaults)."""
     settings = {**DEFAULTS, **settings}
     patterns = settings.get("patterns")
     if not isinstance(patterns, list) or not patterns or not all(isinstance(p, str) and p for p in patterns):
         raise ValueError(f"patterns: must be a non-empty list of SCAN MATCH patterns, got {patterns!r}")
-    if any(p.strip("*") == "" for p in patterns):
-        raise ValueError("patterns: a pattern of only '*' would clean the whole keyspace; name a prefix")
+    for p in patterns:
+        if not literal_prefix(p):
+            raise ValueError(f"patterns: {p!r} does not start with a literal prefix (e.g. 'app:cache:*'): it could"
+                             " match the whole keyspace")
     require_numbers(settings, positive=("idle_seconds", "scan_count", "batch_size", "max_seconds"),
                     non_negative=("sample_keys",))
 

@@ -146,6 +146,16 @@ def packages(inventory: Inventory) -> dict[str, Any]:
     return {**result.to_dict(), "concern": SECURITY}
 
 
+def aegis_itself(inventory: Inventory) -> list[dict[str, Any]]:
+    """The security scan of Aegis itself: its packages (:func:`packages`) and Airflow's own configuration."""
+    from include.checks.base import run_bounded
+    from include.security import AIRFLOW_TARGET, check_airflow
+
+    conn_ids = [t.conn_id for t in inventory.targets if t.conn_id]
+    airflow = run_bounded(AIRFLOW_TARGET, "airflow", lambda: check_airflow(conn_ids), 120)
+    return [packages(inventory), {**airflow.to_dict(), "concern": SECURITY}]
+
+
 def trends(inventory: Inventory, catalog, names: list[str], end: datetime) -> list[dict[str, Any]]:
     """Week-over-week changes of every chosen target from the catalog."""
     from include.trends import week_over_week

@@ -52,8 +52,11 @@ class UpdateStrategy(ABC):
     needs_backup: ClassVar[bool] = False
 
     @abstractmethod
-    def plan_part(self, target: Target | None, params: Mapping[str, Any]) -> Any:
-        """This kind's part of the plan, validated from the form (:class:`PlanError` naming the field)."""
+    def plan_part(self, target: Target | None, params: Mapping[str, Any],
+                  allowed: Mapping[str, Any]) -> Any:
+        """This kind's part of the plan, validated from the form (:class:`PlanError` naming the field) and
+        confined to the allow-lists: the target's (``target.update``) and the inventory's ``allowed``
+        (:attr:`include.inventory.Inventory.update`)."""
 
     @abstractmethod
     def part_from_dict(self, raw: Mapping[str, Any]) -> Any:

@@ -39,7 +39,8 @@ class K8sImage(UpdateStrategy):
     part_key = "k8s"
     target_capability = "image_updates"
 
-    def plan_part(self, target: Target | None, params: Mapping[str, Any]) -> K8sPart:
+    def plan_part(self, target: Target | None, params: Mapping[str, Any],
+                  allowed: Mapping[str, Any]) -> K8sPart:
         assert target is not None
         values = {}
         for name in ("deployment", "container", "image"):

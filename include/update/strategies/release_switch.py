@@ -33,18 +33,24 @@ class ReleaseSwitch(UpdateStrategy):
     name = "release_switch"
     part_key = "release"
 
-    def plan_part(self, target: Target | None, params: Mapping[str, Any]) -> ReleasePart:
-        root, version = str(params.get("release_root") or ""), str(params.get("release_version") or "")
-        if not root or not Path(root).is_absolute():
-            raise PlanError("release_root", f"must be an absolute folder path, got {root!r}")
+    def plan_part(self, target: Target | None, params: Mapping[str, Any],
+                  allowed: Mapping[str, Any]) -> ReleasePart:
+        from include.update.allow_lists import command_allowed, file_inside, folder_inside
+
+        version = str(params.get("release_version") or "")
         if not VERSION_RE.match(version):
             raise PlanError("release_version",
                             f"must be a release folder name (letters, digits, . _ + -), got {version!r}")
+        root = str(folder_inside(str(params.get("release_root") or ""), allowed["release_roots"], "release_root",
+                                 "update.release_roots"))
         if not (Path(root) / "releases" / version).is_dir():
             raise PlanError("release_version", f"{root}/releases/{version} is not a folder")
+        file_inside(Path(root) / "releases" / version, allowed["release_roots"], "release_version")
         command = params.get("release_command") or []
         if not isinstance(command, list) or not all(isinstance(a, str) and a for a in command):
             raise PlanError("release_command", f"must be a list of arguments (argv), got {command!r}")
+        if command:
+            command_allowed(command, allowed["release_commands"], "release_command")
         return ReleasePart(root, version, command,
                            number(params.get("command_timeout_seconds", 300), "command_timeout_seconds"))
 

@@ -31,17 +31,21 @@ class SqlMigration(UpdateStrategy):
     target_capability = "sql_updates"
     needs_backup = True
 
-    def plan_part(self, target: Target | None, params: Mapping[str, Any]) -> SqlPart:
+    def plan_part(self, target: Target | None, params: Mapping[str, Any],
+                  allowed: Mapping[str, Any]) -> SqlPart:
+        from include.update.allow_lists import file_inside, folder_inside
         from include.update.migrations import migration_files
 
         assert target is not None
-        folder = str(params.get("migrations_folder") or "")
-        if not folder or not Path(folder).is_absolute():
-            raise PlanError("migrations_folder", f"must be an absolute folder path, got {folder!r}")
+        roots = list(target.update.get("migration_roots") or [])
+        folder = str(folder_inside(str(params.get("migrations_folder") or ""), roots, "migrations_folder",
+                                   f"{target.name}'s update.migration_roots"))
         try:
             files = migration_files(Path(folder))
         except (OSError, ValueError) as exc:
             raise PlanError("migrations_folder", str(exc)) from None
+        for f in files:
+            file_inside(Path(folder) / f["name"], roots, "migrations_folder")
         database = str(params.get("database") or "") or (target.options.get("databases") or [None])[0]
         return SqlPart(folder, database, files)
 
