@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import Callable
 
 from airflow.plugins_manager import AirflowPlugin
-from fastapi import Depends, Request
 
 
 def _catalog():
@@ -35,8 +34,6 @@ def _app():
     from airflow.api_fastapi.core_api.security import get_user, requires_authenticated
     from fastapi import Depends
 
-
-def _app():
     from include.reports_view import build_app
 
     def dag_reader(user=Depends(get_user)) -> Callable[[str], bool]:  # noqa: B008 - FastAPI's dependency idiom
