@@ -391,3 +391,67 @@ def test_bad_form_fails_in_plan_naming_the_field(airflow_db, world, capfd, caplo
     assert states(run)["plan"] == "failed" and states(run)["write_report"] == "failed", states(run)
     assert "field 'migrations_folder'" in output(capfd, caplog)
     assert world["am"].events == []
+
+
+# ----------------------------------------------------------------------------------------- nothing applied
+def pg_oid(db: str) -> int:
+    with psycopg.connect(host="127.0.0.1", user="postgres", dbname="postgres") as c:
+        return c.execute("select oid from pg_database where datname = %s", (db,)).fetchone()[0]
+
+
+def write_after_backup(monkeypatch, db: str) -> None:
+    """An application write between the pre-update backup and the update: a rollback would lose it."""
+    from include.update import backups
+
+    real = backups.back_up_all
+
+    def then_write(*args, **kwargs):
+        out = real(*args, **kwargs)
+        with psycopg.connect(host="127.0.0.1", user="postgres", dbname=db, autocommit=True) as c:
+            c.execute("insert into players values (90001, 'after the backup', 1)")
+        return out
+
+    monkeypatch.setattr(backups, "back_up_all", then_write)
+
+
+def assert_not_applied(world, run, oid, cause) -> None:
+    s = states(run)
+    assert run.state == "failed", s
+    assert s["apply_update"] == "failed" and s["rollback"] == "skipped" and s["promote"] == "skipped", s
+    assert pg_oid(world["pg"]) == oid  # the database was not dropped and recreated
+    with psycopg.connect(host="127.0.0.1", user="postgres", dbname=world["pg"]) as c:
+        assert c.execute("select name from players where id = 90001").fetchone() == ("after the backup",)
+    report = report_of(world, run)
+    assert report["outcome"] == "not-applied"
+    why = json.dumps(report["summary"]["reasons"])
+    assert "NOT APPLIED" in why and cause in why, why
+    assert_left_clean(world, run)
+
+
+def test_pg_first_migration_file_failing_is_not_applied_and_keeps_later_writes(airflow_db, world, capfd, caplog,
+                                                                                 monkeypatch):
+    oid = pg_oid(world["pg"])
+    write_after_backup(monkeypatch, world["pg"])
+    folder = migrations(world["tmp"], "first-bad", {
+        "001_bad.sql": "alter table players add column level int;\nselect * from no_such_table;",
+        "002_never.sql": "create table never_applied (id int);",
+    })
+    run = the_dag().test(run_conf=conf(update_kind="sql_migration", update_target="pg", migrations_folder=folder))
+    assert_not_applied(world, run, oid, "001_bad.sql failed")
+    with psycopg.connect(host="127.0.0.1", user="postgres", dbname=world["pg"]) as c:
+        cols = [r[0] for r in c.execute("select column_name from information_schema.columns"
+                                         " where table_name = 'players'")]
+        assert "level" not in cols  # the failing file's own transaction left nothing
+    assert "DECISION: NOT APPLIED" in output(capfd, caplog)
+
+
+def test_pg_refused_checksum_is_not_applied(airflow_db, world, capfd, caplog, monkeypatch):
+    with psycopg.connect(host="127.0.0.1", user="postgres", dbname=world["pg"], autocommit=True) as c:
+        c.execute("create table aegis_schema_version (filename text primary key, sha256 text not null,"
+                  " applied_at timestamptz not null default now(), run_id text)")
+        c.execute("insert into aegis_schema_version values ('001_add_level.sql', 'an older content', now(), 'r0')")
+    oid = pg_oid(world["pg"])
+    write_after_backup(monkeypatch, world["pg"])
+    folder = migrations(world["tmp"], "changed", GOOD_PG)
+    run = the_dag().test(run_conf=conf(update_kind="sql_migration", update_target="pg", migrations_folder=folder))
+    assert_not_applied(world, run, oid, "applied before with different content")

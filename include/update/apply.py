@@ -42,6 +42,8 @@ def apply_update(inventory: Inventory, plan: UpdatePlan, run_id: str, timeout_s:
     except Exception as exc:  # noqa: BLE001 - a failed update is an outcome: the branch decides the rollback
         outcome.update(state="failed", reason=f"{type(exc).__name__}: {exc}",
                        applied=getattr(exc, "applied", outcome.get("applied", [])))
+        if getattr(exc, "untouched", False):  # the strategy knows nothing reached the target
+            outcome["changed"] = False
         log.error("update FAILED: %s", outcome["reason"])
     outcome["seconds"] = round(time.monotonic() - t0, 2)
     return outcome

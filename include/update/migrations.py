@@ -23,11 +23,14 @@ APPLICATION_NAME = "aegis-update"
 
 
 class MigrationFailed(RuntimeError):
-    """A migration file failed; ``applied`` lists the files that went in before it."""
+    """A migration file failed; ``applied`` lists the files that went in before it. ``untouched``: nothing
+    of the migration reached the database (no file applied, and the failing one left nothing of itself:
+    refused before it ran, or rolled back with its PostgreSQL transaction), so there is nothing to roll back."""
 
-    def __init__(self, message: str, applied: list[str]):
+    def __init__(self, message: str, applied: list[str], untouched: bool = False):
         super().__init__(message)
         self.applied = applied
+        self.untouched = untouched and not applied
 
 
 def migration_files(folder: Path) -> list[dict[str, str]]:
@@ -54,15 +57,15 @@ def apply(kind: str, endpoint, database: str | None, folder: str, files: list[di
             if f["name"] in done:
                 if done[f["name"]] != f["sha256"]:
                     raise MigrationFailed(f"{f['name']} was applied before with different content"
-                                          " (its SHA-256 changed): refusing to go on", applied)
+                                          " (its SHA-256 changed): refusing to go on", applied, untouched=True)
                 continue
-            text = _read_checked(Path(folder) / f["name"], f["sha256"])
+            text = _read_checked(Path(folder) / f["name"], f["sha256"], applied)
             log.info("applying %s", f["name"])
             try:
                 applier.run_file(text, f["name"], f["sha256"], run_id)
             except Exception as exc:
                 raise MigrationFailed(f"{f['name']} failed: {type(exc).__name__}: {_first_line(exc)}",
-                                      applied) from exc
+                                      applied, untouched=applier.transactional) from exc
             applied.append(f["name"])
     finally:
         applier.close()
@@ -81,10 +84,10 @@ def current_version(kind: str, endpoint, database: str | None, timeout_s: float)
     return max(recorded) if recorded else None
 
 
-def _read_checked(path: Path, sha256: str) -> str:
+def _read_checked(path: Path, sha256: str, applied: list[str]) -> str:
     data = path.read_bytes()
     if hashlib.sha256(data).hexdigest() != sha256:
-        raise MigrationFailed(f"{path.name} changed since the plan was made", [])
+        raise MigrationFailed(f"{path.name} changed since the plan was made", applied, untouched=True)
     return data.decode("utf-8")
 
 
@@ -94,6 +97,9 @@ def _first_line(exc: BaseException) -> str:
 
 
 class _Postgres:
+    #: a failing file leaves nothing of itself (its transaction is rolled back)
+    transactional = True
+
     def __init__(self, endpoint, database: str | None, timeout_s: float):
         from include.clients.postgres import connect
 
@@ -123,6 +129,9 @@ class _Postgres:
 
 
 class _MySQL:
+    #: DDL commits as it goes: a failing file may leave part of itself
+    transactional = False
+
     def __init__(self, endpoint, database: str | None, timeout_s: float):
         from include.clients.mysql import connect
 
