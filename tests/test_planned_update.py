@@ -455,3 +455,23 @@ def test_pg_refused_checksum_is_not_applied(airflow_db, world, capfd, caplog, mo
     folder = migrations(world["tmp"], "changed", GOOD_PG)
     run = the_dag().test(run_conf=conf(update_kind="sql_migration", update_target="pg", migrations_folder=folder))
     assert_not_applied(world, run, oid, "applied before with different content")
+
+
+def test_migration_of_a_database_not_in_the_backup_is_refused_before_anything_runs(airflow_db, world, capfd, caplog):
+    with psycopg.connect(host="127.0.0.1", user="postgres", dbname="postgres", autocommit=True) as c:
+        c.execute(f'create database "{world["pg"]}_other"')
+    try:
+        folder = migrations(world["tmp"], "good", GOOD_PG)
+        run = the_dag().test(run_conf=conf(update_kind="sql_migration", update_target="pg", migrations_folder=folder,
+                                           database=f"{world['pg']}_other"))
+        s = states(run)
+        assert run.state == "failed" and s["plan"] == "failed", s
+        assert all(s[t] in ("upstream_failed", "skipped") for t in ("pre_update_backup", "apply_update", "announce")), s
+        text = output(capfd, caplog)
+        assert "field 'database'" in text and "is not backed up by 'pg'" in text
+        assert world["am"].events == []  # nothing announced, silenced or changed
+        with psycopg.connect(host="127.0.0.1", user="postgres", dbname=f"{world['pg']}_other") as c:
+            assert c.execute("select to_regclass('aegis_schema_version')").fetchone()[0] is None
+    finally:
+        with psycopg.connect(host="127.0.0.1", user="postgres", dbname="postgres", autocommit=True) as c:
+            c.execute(f'drop database "{world["pg"]}_other" with (force)')

@@ -293,3 +293,21 @@ def test_plan_json_round_trip_for_every_kind(tmp_path):
         assert UpdatePlan.from_dict(as_json) == plan
     assert plans["k8s"].to_dict()["kubernetes"] == [{"name": "game", "namespace": "game-production"}]
     assert plans["release"].update_target is None and plans["release"].release.command == ["true"]
+
+
+def test_migration_of_a_database_the_backup_does_not_hold_is_refused(tmp_path, monkeypatch):
+    (tmp_path / "001.sql").write_text("select 1;")
+    listed = parse_inventory({"targets": [{"name": "pg", "kind": "postgres", "conn_id": "pg",
+                                           "databases": ["game", "shop"]}]})
+    form = {"update_kind": "sql_migration", "update_target": "pg", "migrations_folder": str(tmp_path)}
+    with pytest.raises(PlanError) as err:
+        build_plan(listed, {**form, "database": "billing"}, NOW)
+    assert err.value.field == "database" and "is not backed up by 'pg'" in str(err.value)
+    assert build_plan(listed, {**form, "database": "shop"}, NOW).sql.database == "shop"
+    assert build_plan(listed, form, NOW).sql.database == "game"
+    # no list: the backup holds the connection's own database, and only that one
+    monkeypatch.setenv("AIRFLOW_CONN_PG", "postgresql://postgres@127.0.0.1:5432/game")
+    unlisted = parse_inventory({"targets": [{"name": "pg", "kind": "postgres", "conn_id": "pg"}]})
+    assert build_plan(unlisted, {**form, "database": "game"}, NOW).sql.database == "game"
+    with pytest.raises(PlanError, match="'other' is not backed up"):
+        build_plan(unlisted, {**form, "database": "other"}, NOW)

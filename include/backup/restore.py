@@ -52,12 +52,26 @@ def plan_restore(inventory: Inventory, catalog, target_name: str, set_id: str | 
     return plan
 
 
+def only_databases(facts: dict[str, Any], databases: list[str] | None) -> dict[str, Any]:
+    """The manifest facts cut to ``databases`` (None: all); :class:`RestoreRefused` naming one the set lacks."""
+    if databases is None:
+        return facts
+    held = facts.get("databases", {})
+    missing = [db for db in databases if db not in held]
+    if missing:
+        raise RestoreRefused(f"the backup set holds no database {missing} (it holds {sorted(held)})")
+    return {**facts, "databases": {db: held[db] for db in databases}}
+
+
 def restore_live(inventory: Inventory, target: Target, endpoint: Endpoint, plan: dict) -> dict[str, Any]:
-    """Fetch the set (checksums verified on the way) and load it over the live target."""
+    """Fetch the set (checksums verified on the way) and load it over the live target; ``plan["databases"]``
+    (when given) restores only those databases of the set."""
     folder = runner.sets_folder(inventory, target.name, plan["set_id"])
     t0 = time.monotonic()
     with runner.workspace("restore") as workdir:
         manifest = store.fetch(folder, workdir)
+        if target.kind in DATABASE_KINDS:
+            manifest.facts = only_databases(manifest.facts, plan.get("databases"))
         if plan["dry_run"]:
             log.info("DRY RUN: would restore %d file(s), %d bytes of %s over %s; facts at backup time: %s",
                      len(manifest.files), manifest.size_bytes, plan["set_id"], target.name, manifest.facts)
