@@ -311,3 +311,39 @@ def test_migration_of_a_database_the_backup_does_not_hold_is_refused(tmp_path, m
     assert build_plan(unlisted, {**form, "database": "game"}, NOW).sql.database == "game"
     with pytest.raises(PlanError, match="'other' is not backed up"):
         build_plan(unlisted, {**form, "database": "other"}, NOW)
+
+
+# ------------------------------------------------------------------------------------------ a rerun after a crash
+def test_rerun_update_after_a_crash_rolls_back_to_the_recorded_previous_release(tmp_path):
+    from include.update import steps
+
+    root = tmp_path / "app"
+    for version in ("v1", "v2"):
+        (root / "releases" / version).mkdir(parents=True)
+    (root / "current").symlink_to("releases/v1")
+    inv = inventory()
+    typed = build_plan(inv, {"update_kind": "release_switch", "release_root": str(root), "release_version": "v2",
+                             "dry_run": False}, NOW)
+    plan = typed.to_dict()
+    current = lambda: (root / "current").resolve().name  # noqa: E731
+
+    previous = steps.record_current_version(inv, plan)  # its own task, before the change
+    assert previous == {"from": "v1"}
+    steps.apply_update(inv, plan, previous, {"run_id": "run-1"})
+    assert current() == "v2"  # ... and the task "crashed" here, after the switch, before handing its outcome on
+    rerun = steps.apply_update(inv, plan, previous, {"run_id": "run-1"})  # cleared and run again
+    assert rerun["state"] == "updated" and rerun["from"] == "v1" and rerun["to"] == "v2"
+    undone = rollback.roll_back(inv, typed, None, [], previous)
+    assert undone["state"] == "rolled-back" and current() == "v1", undone  # even with no update outcome at all
+
+
+def test_the_update_task_is_never_retried_and_runs_after_the_version_is_recorded(airflow_db):
+    from airflow.dag_processing.dagbag import DagBag
+
+    from tests.helpers import REPO
+
+    dag = DagBag(dag_folder=str(REPO / "dags" / "planned_update.py")).get_dag("planned_update")
+    apply_task = dag.get_task("apply_update")
+    assert apply_task.retries == 0
+    assert "record_current_version" in apply_task.upstream_task_ids
+    assert "record_current_version" in dag.get_task("rollback").upstream_task_ids

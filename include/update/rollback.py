@@ -65,12 +65,14 @@ def backup_of(backups: list[dict[str, Any]], target: str) -> dict[str, Any]:
 
 
 def roll_back(inventory: Inventory, plan: UpdatePlan, update: dict[str, Any] | None,
-              backups: list[dict[str, Any]] | None) -> dict[str, Any]:
-    """Undo the update; ``{state: rolled-back|failed, how, reason?}``."""
+              backups: list[dict[str, Any]] | None, previous: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Undo the update; ``{state: rolled-back|failed, how, reason?}``. ``previous`` (the version recorded before
+    the update, ``{"from": …}``) is what it goes back to, even when the update task left no outcome."""
     from include.update.strategies import strategy_for
 
+    undone = {**(update or {}), **({"from": previous["from"]} if previous is not None else {})}
     try:
-        out = strategy_for(plan.kind).undo(inventory, plan, update or {}, backups or [])
+        out = strategy_for(plan.kind).undo(inventory, plan, undone, backups or [])
         out.setdefault("state", "rolled-back")
     except Exception as exc:  # noqa: BLE001 - the report must say the rollback itself failed
         out = {"state": "failed", "reason": f"{type(exc).__name__}: {exc}"}
