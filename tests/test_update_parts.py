@@ -242,7 +242,8 @@ def test_k8s_image_update_that_rolls_out_stays(game):
     assert outcome["state"] == "updated", outcome
     assert outcome["to"] == "game:1.5" and "2 of 2 replicas" in outcome["rollout"]
     backups = [{"target": "game", "state": "complete", "set_id": "game-1"}]
-    assert rollback.decide(plan, backups, outcome, {"passed": True, "failures": [], "results": []})[0] == "promote"
+    passed = {"passed": True, "failures": [], "results": [{"target": "http://game/health", "status": "ok"}]}
+    assert rollback.decide(plan, backups, outcome, passed)[0] == "promote"
     assert running_image(game) == "game:1.5"
     assert replica_sets(game) == {"game:1.4": 0, "game:1.5": 2}
 
@@ -323,7 +324,7 @@ def test_rerun_update_after_a_crash_rolls_back_to_the_recorded_previous_release(
     (root / "current").symlink_to("releases/v1")
     inv = inventory()
     typed = build_plan(inv, {"update_kind": "release_switch", "release_root": str(root), "release_version": "v2",
-                             "dry_run": False}, NOW)
+                             "targets": ["cache"], "dry_run": False}, NOW)
     plan = typed.to_dict()
     current = lambda: (root / "current").resolve().name  # noqa: E731
 
@@ -347,3 +348,16 @@ def test_the_update_task_is_never_retried_and_runs_after_the_version_is_recorded
     assert apply_task.retries == 0
     assert "record_current_version" in apply_task.upstream_task_ids
     assert "record_current_version" in dag.get_task("rollback").upstream_task_ids
+
+
+def test_an_update_without_any_post_update_test_is_refused_and_never_promoted(tmp_path):
+    (tmp_path / "releases" / "v2").mkdir(parents=True)
+    form = {"update_kind": "release_switch", "release_root": str(tmp_path), "release_version": "v2"}
+    with pytest.raises(PlanError) as err:
+        build_plan(inventory(), form, NOW)
+    assert err.value.field == "http_checks" and "no post-update test" in str(err.value)
+    plan = build_plan(inventory(), {**form, "targets": ["cache"], "dry_run": False}, NOW)  # its daily check: implied
+    assert plan.health == ["cache"]
+    updated = {"state": "updated", "from": "v1", "to": "v2", "changed": True}
+    backups = [{"target": "cache", "state": "complete", "set_id": "cache-1"}]
+    assert rollback.decide(plan, backups, updated, {"passed": True, "failures": [], "results": []})[0] == "rollback"

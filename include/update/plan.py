@@ -151,6 +151,10 @@ def build_plan(inventory: Inventory, params: Mapping[str, Any], now: datetime) -
         window=_window(params, now),
         alertmanagers=[t.name for t in inventory.targets if t.kind == "alertmanager"],
         silence_label=str(params.get("silence_label") or "target"))
+    if not (plan.assertions or plan.http_checks or plan.health):
+        raise PlanError("http_checks", "no post-update test: the update could never be proven, so it must not be"
+                        " promoted; give sql_assertions or http_checks, or list in targets a target whose daily"
+                        " check then runs as the implied test")
     log.info("%s planned update: %s", "DRY RUN:" if plan.dry_run else "LIVE", describe(plan))
     return plan
 

@@ -50,6 +50,8 @@ def decide(plan: UpdatePlan, backups: list[dict[str, Any]] | None, update: dict[
         return ROLLBACK, [f"the update failed: {update.get('reason', update.get('state'))}"]
     if tests is None:
         return ROLLBACK, ["the post-update tests did not run: the new version is unproven"]
+    if not tests.get("results"):
+        return ROLLBACK, ["no post-update test ran: the new version is unproven"]
     if not tests["passed"]:
         return ROLLBACK, [f"post-update test failed: {f}" for f in tests["failures"]]
     passed = len(tests["results"])
