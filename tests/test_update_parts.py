@@ -361,3 +361,39 @@ def test_an_update_without_any_post_update_test_is_refused_and_never_promoted(tm
     updated = {"state": "updated", "from": "v1", "to": "v2", "changed": True}
     backups = [{"target": "cache", "state": "complete", "set_id": "cache-1"}]
     assert rollback.decide(plan, backups, updated, {"passed": True, "failures": [], "results": []})[0] == "rollback"
+
+
+def test_window_end_keeps_its_utc_offset_when_the_window_starts_now(tmp_path, monkeypatch):
+    monkeypatch.setenv("TZ", "Asia/Tokyo")  # a host clock that is not UTC: a naive time must not be read as local
+    time.tzset()
+    (tmp_path / "releases" / "v2").mkdir(parents=True)
+    form = {"update_kind": "release_switch", "release_root": str(tmp_path), "release_version": "v2",
+            "targets": ["cache"], "window_minutes": 30}
+    for now in (NOW, NOW.replace(tzinfo=None)):  # an aware clock, and one without a zone (taken as UTC)
+        window = build_plan(inventory(), form, now).window
+        assert window.start == "2026-06-01T02:00:00+00:00" and window.end == "2026-06-01T02:30:00+00:00"
+    monkeypatch.delenv("TZ")
+    time.tzset()
+
+
+def test_a_no_transaction_migration_file_runs_create_index_concurrently(pg_database, tmp_path):
+    from include.update import migrations
+
+    (tmp_path / "001_table.sql").write_text("create table t (id int primary key, v int);\n"
+                                            "insert into t select g, g from generate_series(1, 1000) g;")
+    (tmp_path / "002_index.sql").write_text("-- aegis: no-transaction\n"
+                                            "create index concurrently t_v on t (v);\n"
+                                            "create index concurrently t_v2 on t (v, id);\n")
+    ep = Endpoint(host="127.0.0.1", port=5432, login="postgres", schema=pg_database)
+    files = migrations.migration_files(tmp_path)
+    done = migrations.apply("postgres", ep, pg_database, str(tmp_path), files, "run-1", 60)
+    assert done["applied"] == ["001_table.sql", "002_index.sql"]
+    with psycopg.connect(host="127.0.0.1", user="postgres", dbname=pg_database) as c:
+        valid = c.execute("select c.relname, i.indisvalid from pg_index i join pg_class c on c.oid = i.indexrelid"
+                          " where c.relname in ('t_v', 't_v2') order by 1").fetchall()
+        assert valid == [("t_v", True), ("t_v2", True)]
+    # without the marker the same statement fails inside the file's transaction, and leaves nothing
+    (tmp_path / "003_unmarked.sql").write_text("create index concurrently t_v3 on t (v);")
+    with pytest.raises(migrations.MigrationFailed, match="cannot run inside a transaction block") as err:
+        migrations.apply("postgres", ep, pg_database, str(tmp_path), migrations.migration_files(tmp_path), "run-2", 60)
+    assert err.value.applied == [] and err.value.untouched

@@ -19,6 +19,8 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 VERSION_TABLE = "aegis_schema_version"
+#: first line of a PostgreSQL migration file that must run outside a transaction (``CREATE INDEX CONCURRENTLY``)
+NO_TRANSACTION_MARKER = "-- aegis: no-transaction"
 APPLICATION_NAME = "aegis-update"
 
 
@@ -96,6 +98,23 @@ def _first_line(exc: BaseException) -> str:
     return lines[0] if lines else ""
 
 
+def no_transaction(text: str) -> bool:
+    """Whether the file's first line is :data:`NO_TRANSACTION_MARKER`."""
+    return text.lstrip().splitlines()[0].strip().lower() == NO_TRANSACTION_MARKER if text.strip() else False
+
+
+def split_statements(text: str) -> list[str]:
+    """The statements of a no-transaction file: split on ``;`` at line ends (such files hold plain DDL such as
+    ``CREATE INDEX CONCURRENTLY``; no function bodies)."""
+    import re
+
+    return [s.strip() for s in re.split(r";\s*(?:\n|$)", text) if s.strip() and not _only_comments(s)]
+
+
+def _only_comments(statement: str) -> bool:
+    return all(not line.strip() or line.strip().startswith("--") for line in statement.splitlines())
+
+
 class _Postgres:
     #: a failing file leaves nothing of itself (its transaction is rolled back)
     transactional = True
@@ -119,6 +138,14 @@ class _Postgres:
     def run_file(self, text: str, name: str, sha256: str, run_id: str) -> None:
         from psycopg import sql
 
+        if no_transaction(text):
+            self.transactional = False  # a failure may leave part of it (an INVALID index): the rollback must run
+            statements = [s for s in split_statements(text) if s]
+            for statement in statements:  # each on its own, autocommitted: no transaction block around them
+                self.conn.execute(statement.encode())
+            self.conn.execute(sql.SQL("insert into {} (filename, sha256, run_id) values (%s, %s, %s)")
+                              .format(sql.Identifier(VERSION_TABLE)), (name, sha256, run_id))
+            return
         with self.conn.transaction():
             self.conn.execute(text.encode())  # no parameters: several statements in one go
             self.conn.execute(sql.SQL("insert into {} (filename, sha256, run_id) values (%s, %s, %s)")

@@ -213,8 +213,8 @@ def _window(params: Mapping[str, Any], now: datetime) -> Window:
                             f"must be an ISO date-time like 2026-01-15T02:00:00+09:00, got {raw!r}") from None
         if start.tzinfo is None:
             raise PlanError("window_start", f"needs a time zone offset (e.g. +09:00 or Z), got {raw!r}")
-    else:
-        start = now
+    else:  # now; a clock without a zone is UTC (never the host's local time), so the end keeps its offset
+        start = now if now.tzinfo is not None else now.replace(tzinfo=timezone.utc)
     minutes = number(params.get("window_minutes", 60), "window_minutes")
     start = start.astimezone(timezone.utc)
     return Window(start.isoformat(), (start + timedelta(minutes=minutes)).isoformat())
