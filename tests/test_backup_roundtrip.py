@@ -287,3 +287,22 @@ def test_live_restore_whose_load_times_out_leaves_the_database_and_still_reports
     assert report["outcome"] == "failed" and "did not finish within" in json.dumps(report)
     logs = task_logs(capfd, caplog)
     assert "alert logged only" in logs and "restore of pg" in logs.lower()
+
+
+def test_a_refused_connection_during_verify_leaves_the_set_state_unchanged(airflow_db, world):
+    import dataclasses
+
+    from include.backup import runner
+    from include.inventory import load_inventory
+    from include.targets import endpoint_for
+    from tests.helpers import free_port
+
+    inv, cat = load_inventory(), catalog()
+    for name in ("pg", "maria"):  # (a Redis set is verified in a private server: the target is not used)
+        target = inv.target(name)
+        outcome = runner.backup_target(inv, target, endpoint_for(target), L1, cat)
+        assert runner.verify_set(inv, target, endpoint_for(target), outcome["set_id"], cat)["state"] == "verified"
+        down = dataclasses.replace(endpoint_for(target), port=free_port())  # nothing listens there: refused
+        verdict = runner.verify_set(inv, target, down, outcome["set_id"], cat)
+        assert verdict["state"] == "skipped" and "not verified" in verdict["reason"], verdict
+        assert cat.backup_set(outcome["set_id"])["state"] == "verified", name  # not turned into failed

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Iterator
 
 from include.backup import store
 from include.backup.manifest import CorruptBackup, Manifest
+from include.backup.base import BackupToolError
 from include.backup.retention import plan
 
 if TYPE_CHECKING:
@@ -140,6 +141,33 @@ def restore_into_scratch(kind: str, endpoint: Endpoint, workdir: Path, manifest:
         return module.restore(scratch_ep, workdir, manifest.facts, timeout_s=timeout_s, **extra)
 
 
+#: what a native tool says when the server, not the backup, is the problem
+UNREACHABLE_WORDS = ("connection refused", "could not connect", "can't connect", "timeout expired",
+                     "did not finish within", "lost connection", "server closed the connection")
+
+
+def infrastructure_error(exc: BaseException) -> bool:
+    """Whether ``exc`` says the server could not be reached or answered too late (connection refused, timeout,
+    connection lost), as opposed to a set that does not restore or does not match."""
+    import psycopg
+    import redis
+
+    if isinstance(exc, CorruptBackup):
+        return False
+    if isinstance(exc, (ConnectionError, TimeoutError, redis.ConnectionError, redis.TimeoutError)):
+        return True
+    if isinstance(exc, psycopg.OperationalError) and not isinstance(exc, psycopg.errors.QueryCanceled):
+        return True
+    try:
+        import MySQLdb
+
+        if isinstance(exc, MySQLdb.OperationalError) and exc.args and exc.args[0] in (2002, 2003, 2006, 2013):
+            return True
+    except ImportError:  # pragma: no cover - the MySQL driver is a requirement
+        pass
+    return isinstance(exc, BackupToolError) and any(w in str(exc).lower() for w in UNREACHABLE_WORDS)
+
+
 def verify_set(inventory: Inventory, target: Target, endpoint: Endpoint, set_id: str, catalog) -> dict[str, Any]:
     """Checksums, then a restore into scratch compared with the manifest's facts; marks verified or failed."""
     folder = sets_folder(inventory, target.name, set_id)
@@ -153,6 +181,12 @@ def verify_set(inventory: Inventory, target: Target, endpoint: Endpoint, set_id:
         if problems:
             raise CorruptBackup(f"backup set {set_id}: restored copy differs from the backup: " + "; ".join(problems))
     except Exception as exc:
+        if infrastructure_error(exc):  # the server's fault, not the set's: its state stays as it was
+            record = catalog.backup_set(set_id) or {}
+            reason = (f"not verified: the server could not be used ({type(exc).__name__}: {exc}); the set stays"
+                      f" {record.get('state', 'as it was')}")
+            log.warning("backup set %s: %s", set_id, reason)
+            return {"set_id": set_id, "state": "skipped", "reason": reason}
         if catalog.backup_set(set_id):
             catalog.backup_state(set_id, "failed", detail=f"verification failed: {exc}")
         log.error("backup set %s FAILED verification: %s", set_id, exc)
