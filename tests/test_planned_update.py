@@ -151,7 +151,8 @@ def migrations(tmp_path: Path, name: str, files: dict[str, str]) -> str:
 
 
 def conf(**kw) -> dict:
-    return {"dry_run": False, "drain_timeout_minutes": 0.2, **kw}
+    return {"dry_run": False, "drain_timeout_minutes": 0.2, "confirm": kw.get("update_target") or kw.get("release_root"),
+            **kw}
 
 
 def assert_left_clean(world, run) -> None:

@@ -57,6 +57,10 @@ def inventory(namespace: str = "game-production"):
       "http_checks": ["ftp://x"]}, "http_checks", "http"),
     ({"update_kind": "k8s_image", "update_target": "game", "deployment": "d", "container": "c", "image": "i",
       "window_start": "2026-06-01 02:00"}, "window_start", "time zone"),
+    ({"update_kind": "k8s_image", "update_target": "game", "deployment": "d", "container": "c", "image": "i",
+      "dry_run": False}, "confirm", "needs confirm = 'game'"),
+    ({"update_kind": "k8s_image", "update_target": "game", "deployment": "d", "container": "c", "image": "i",
+      "dry_run": False, "confirm": "gmae"}, "confirm", "needs confirm = 'game'"),
 ])
 def test_bad_form_is_refused_naming_the_field(params, field, words):
     with pytest.raises(PlanError) as err:
@@ -79,7 +83,7 @@ def test_plan_of_a_window_in_the_future(tmp_path):
     (tmp_path / "notes.txt").write_text("not a migration")
     plan = build_plan(inventory(), {"update_kind": "sql_migration", "update_target": "pg", "targets": ["cache"],
                                     "migrations_folder": str(tmp_path), "window_start": "2026-06-02T02:00:00+09:00",
-                                    "window_minutes": 90, "dry_run": False}, NOW)
+                                    "window_minutes": 90, "dry_run": False, "confirm": "pg"}, NOW)
     assert [f["name"] for f in plan.sql.files] == ["001_a.sql", "002_b.sql"]
     assert plan.targets == ["pg", "cache"] and plan.backups == ["pg", "cache"]
     assert [d.name for d in plan.drain] == ["pg", "cache"]
@@ -216,7 +220,7 @@ def replica_sets(game) -> dict[str, int]:
 def k8s_plan(ns: str, image: str, **kw):
     return build_plan(inventory(ns), {"update_kind": "k8s_image", "update_target": "game",
                                       "deployment": "game-server", "container": "game-server", "image": image,
-                                      "rollout_timeout_seconds": 8, "dry_run": False, **kw}, NOW)
+                                      "rollout_timeout_seconds": 8, "dry_run": False, "confirm": "game", **kw}, NOW)
 
 
 def test_k8s_image_update_that_never_rolls_out_is_rolled_back(game):
@@ -324,7 +328,7 @@ def test_rerun_update_after_a_crash_rolls_back_to_the_recorded_previous_release(
     (root / "current").symlink_to("releases/v1")
     inv = inventory()
     typed = build_plan(inv, {"update_kind": "release_switch", "release_root": str(root), "release_version": "v2",
-                             "targets": ["cache"], "dry_run": False}, NOW)
+                             "targets": ["cache"], "dry_run": False, "confirm": str(root)}, NOW)
     plan = typed.to_dict()
     current = lambda: (root / "current").resolve().name  # noqa: E731
 
@@ -356,7 +360,8 @@ def test_an_update_without_any_post_update_test_is_refused_and_never_promoted(tm
     with pytest.raises(PlanError) as err:
         build_plan(inventory(), form, NOW)
     assert err.value.field == "http_checks" and "no post-update test" in str(err.value)
-    plan = build_plan(inventory(), {**form, "targets": ["cache"], "dry_run": False}, NOW)  # its daily check: implied
+    plan = build_plan(inventory(), {**form, "targets": ["cache"], "dry_run": False, "confirm": str(tmp_path)},
+                      NOW)  # its daily check: implied
     assert plan.health == ["cache"]
     updated = {"state": "updated", "from": "v1", "to": "v2", "changed": True}
     backups = [{"target": "cache", "state": "complete", "set_id": "cache-1"}]

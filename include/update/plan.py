@@ -125,6 +125,12 @@ def build_plan(inventory: Inventory, params: Mapping[str, Any], now: datetime) -
         update_target = _require_target(inventory, params.get("update_target") or None, strategy.target_kinds,
                                          "update_target")
     part = strategy.plan_part(inventory.target(update_target) if update_target else None, params)
+    dry_run = bool(params.get("dry_run", True))
+    if not dry_run:
+        what = update_target or str(params.get("release_root") or "") or strategy.name
+        if str(params.get("confirm") or "") != what:
+            raise PlanError("confirm", f"a live update needs confirm = {what!r} (got {params.get('confirm')!r});"
+                            " or leave dry_run on")
     if update_target and update_target not in affected:
         affected.insert(0, update_target)
     try:
@@ -136,7 +142,7 @@ def build_plan(inventory: Inventory, params: Mapping[str, Any], now: datetime) -
         raise PlanError("update_target", f"{update_target!r} has no enabled backup: a migration cannot"
                         " be rolled back without one (set backup.enabled in the inventory)")
     plan = UpdatePlan(
-        kind=strategy.name, dry_run=bool(params.get("dry_run", True)), update_target=update_target,
+        kind=strategy.name, dry_run=dry_run, update_target=update_target,
         **{strategy.part_key: part},
         targets=[t.name for t in targets], backups=backups,
         drain=[DrainTarget(t.name, t.kind, t.conn_id, list(t.options.get("databases") or []))
