@@ -306,3 +306,30 @@ def test_a_refused_connection_during_verify_leaves_the_set_state_unchanged(airfl
         verdict = runner.verify_set(inv, target, down, outcome["set_id"], cat)
         assert verdict["state"] == "skipped" and "not verified" in verdict["reason"], verdict
         assert cat.backup_set(outcome["set_id"])["state"] == "verified", name  # not turned into failed
+
+
+def test_verify_on_a_scratch_server_without_the_space_is_skipped_with_a_finding(airflow_db, world, monkeypatch):
+    import dataclasses
+
+    from include.backup import runner
+    from include.inventory import load_inventory
+    from include.targets import endpoint_for
+    from tests.helpers import free_port
+
+    inv, cat = load_inventory(), catalog()
+    target = inv.target("pg")
+    outcome = runner.backup_target(inv, target, endpoint_for(target), L1, cat)
+    # the separate scratch server (the local one under another connection id): really measured, then the
+    # requirement raised past any disk, so the set "does not fit"
+    scratch_target = dataclasses.replace(target, backup={**target.backup, "verify_scratch_conn_id": "rt_scratch"})
+    monkeypatch.setenv("AIRFLOW_CONN_RT_SCRATCH", "postgresql://postgres@127.0.0.1:5432/postgres")
+    monkeypatch.setattr(runner, "SCRATCH_SPACE_FACTOR", 10**9)
+    verdict = runner.verify_set(inv, scratch_target, endpoint_for(target), outcome["set_id"], cat)
+    assert verdict["state"] == "skipped" and "would not fit" in verdict["reason"], verdict
+    assert cat.backup_set(outcome["set_id"])["state"] == "complete"
+    # with room, the same scratch server verifies it; a scratch server that refuses connections skips it
+    monkeypatch.setattr(runner, "SCRATCH_SPACE_FACTOR", 4)
+    assert runner.verify_set(inv, scratch_target, endpoint_for(target), outcome["set_id"], cat)["state"] == "verified"
+    monkeypatch.setenv("AIRFLOW_CONN_RT_SCRATCH", f"postgresql://postgres@127.0.0.1:{free_port()}/postgres")
+    verdict = runner.verify_set(inv, scratch_target, endpoint_for(target), outcome["set_id"], cat)
+    assert verdict["state"] == "skipped" and cat.backup_set(outcome["set_id"])["state"] == "verified"

@@ -5,6 +5,7 @@ They tie the kind modules to the artifact store and the catalog; the DAGs only c
 
 from __future__ import annotations
 
+import importlib
 import logging
 import shutil
 import tempfile
@@ -129,10 +130,26 @@ def facts_difference(expected: Any, observed: Any, path: str = "") -> list[str]:
     return [] if expected == observed else [f"{path}: backup recorded {expected!r}, restore shows {observed!r}"]
 
 
+#: a scratch restore needs about this many times the set's (compressed) size free on the scratch server
+SCRATCH_SPACE_FACTOR = 4
+
+
+class NoRoomForScratch(Exception):
+    """The scratch server has not the free space a scratch restore of the set needs (a finding, not a failure)."""
+
+
 def restore_into_scratch(kind: str, endpoint: Endpoint, workdir: Path, manifest: Manifest, timeout_s: float) -> dict:
-    """Load the set into a throwaway copy next to the target and return the facts it shows (copy dropped)."""
+    """Load the set into a throwaway copy on ``endpoint``'s server (the target's, or the separate scratch server)
+    and return the facts it shows (copy dropped). :class:`NoRoomForScratch` when the server's free space (where it
+    can be measured) is below :data:`SCRATCH_SPACE_FACTOR` times the set's size."""
     module = kind_module(kind)
     if kind in DATABASE_KINDS:
+        client = importlib.import_module(f"include.clients.{kind}")
+        free = client.free_bytes(endpoint, min(timeout_s, 30))
+        needed = manifest.size_bytes * SCRATCH_SPACE_FACTOR
+        if free is not None and free < needed:
+            raise NoRoomForScratch(f"the scratch restore would not fit: {free} bytes free on {endpoint.safe()},"
+                                   f" about {needed} needed ({SCRATCH_SPACE_FACTOR} x the set's {manifest.size_bytes})")
         databases = list(manifest.facts.get("databases", {}))
         with module.scratch(endpoint, manifest.set_id, databases) as (scratch_ep, database_map):
             return module.restore(scratch_ep, workdir, manifest.facts, database_map=database_map, timeout_s=timeout_s)
@@ -154,6 +171,8 @@ def infrastructure_error(exc: BaseException) -> bool:
 
     if isinstance(exc, CorruptBackup):
         return False
+    if isinstance(exc, NoRoomForScratch):
+        return True
     if isinstance(exc, (ConnectionError, TimeoutError, redis.ConnectionError, redis.TimeoutError)):
         return True
     if isinstance(exc, psycopg.OperationalError) and not isinstance(exc, psycopg.errors.QueryCanceled):
@@ -168,6 +187,17 @@ def infrastructure_error(exc: BaseException) -> bool:
     return isinstance(exc, BackupToolError) and any(w in str(exc).lower() for w in UNREACHABLE_WORDS)
 
 
+def scratch_server(target: Target, endpoint: Endpoint) -> Endpoint:
+    """Where verification restores: the ``verify_scratch_conn_id`` server of the target's backup settings, else
+    the target's own server."""
+    conn_id = (target.backup or {}).get("verify_scratch_conn_id")
+    if not conn_id:
+        return endpoint
+    from include.targets import endpoint_for_conn
+
+    return endpoint_for_conn(conn_id)
+
+
 def verify_set(inventory: Inventory, target: Target, endpoint: Endpoint, set_id: str, catalog) -> dict[str, Any]:
     """Checksums, then a restore into scratch compared with the manifest's facts; marks verified or failed."""
     folder = sets_folder(inventory, target.name, set_id)
@@ -175,7 +205,7 @@ def verify_set(inventory: Inventory, target: Target, endpoint: Endpoint, set_id:
     try:
         with workspace("verify") as workdir:
             manifest = store.fetch(folder, workdir)
-            observed = restore_into_scratch(target.kind, endpoint, workdir, manifest,
+            observed = restore_into_scratch(target.kind, scratch_server(target, endpoint), workdir, manifest,
                                             target.backup["timeout_seconds"])
         problems = facts_difference(manifest.facts, observed)
         if problems:
