@@ -19,16 +19,17 @@ only when the post-update tests pass and rolled back automatically otherwise.
    (`releases/<version>` + an atomic `current` link, optional command), or a deployment image + rollout status.
 10. **post_update_tests** — SQL assertions, HTTP checks, the daily health check on the affected targets.
 11. **decide** (branch) — all passed → **promote**; the update or a test failed → **rollback** (restore the backup /
-    switch the link back / the previous image) → **tests_after_rollback**. The other branch shows as skipped;
-    the decision and its reasons are in the task log.
+    switch the link back / the previous image) → **tests_after_rollback**; the update failed before changing
+    anything → **not applied** (neither branch: the target and its later writes are kept). The other branch shows
+    as skipped; the decision and its reasons are in the task log.
 12. **maintenance_off**, **expire_silence** (teardowns: always run) → **write_report** (what changed, each test,
     which branch and why) and a notification. A run that did not promote ends failed, so it is seen.
 
 Steps are `include/update/steps.py` (the form: `include/update/form.py`; each update kind: one module of
 `include/update/strategies/`); outcomes travel as task arguments.
 
-**What it does to a target:** in a dry run, reads only. Otherwise it changes it (the update), and on failure
-**replaces the update target's database with the pre-update backup**.
+**What it does to a target:** in a dry run, reads only. Otherwise (`confirm` = the update target's name) it changes
+it (the update), and on a failure after a change **replaces the migrated database with its pre-update backup**.
 """
 
 from __future__ import annotations
