@@ -11,22 +11,25 @@ only when the post-update tests pass and rolled back automatically otherwise.
 5. **maintenance_on** (setup) — Variable `aegis_maintenance.<target>`, the Redis key `aegis:maintenance:<target>`,
    and `data.maintenance_mode` of a ConfigMap for Kubernetes targets.
 6. **drain** — deferred until the targets' active sessions are zero, or the drain timeout passes.
-7. **pre_update_backup** — every affected target with backups, through the backup routine (recorded in the catalog).
+7. **record_current_version** — what runs now (last migration file, `current` release, image), recorded once, so
+   a rerun of the update after a crash still rolls back to the true previous version.
+8. **pre_update_backup** — every affected target with backups, through the backup routine (recorded in the catalog).
    If one fails, **the update does not run**.
-8. **apply_update** — SQL migration files (recorded in `aegis_schema_version`), a host release switch
+9. **apply_update** — SQL migration files (recorded in `aegis_schema_version`), a host release switch
    (`releases/<version>` + an atomic `current` link, optional command), or a deployment image + rollout status.
-9. **post_update_tests** — SQL assertions, HTTP checks, the daily health check on the affected targets.
-10. **decide** (branch) — all passed → **promote**; the update or a test failed → **rollback** (restore the backup /
-    switch the link back / the previous image) → **tests_after_rollback**. The other branch shows as skipped;
-    the decision and its reasons are in the task log.
-11. **maintenance_off**, **expire_silence** (teardowns: always run) → **write_report** (what changed, each test,
+10. **post_update_tests** — SQL assertions, HTTP checks, the daily health check on the affected targets.
+11. **decide** (branch) — all passed → **promote**; the update or a test failed → **rollback** (restore the backup /
+    switch the link back / the previous image) → **tests_after_rollback**; the update failed before changing
+    anything → **not applied** (neither branch: the target and its later writes are kept). The other branch shows
+    as skipped; the decision and its reasons are in the task log.
+12. **maintenance_off**, **expire_silence** (teardowns: always run) → **write_report** (what changed, each test,
     which branch and why) and a notification. A run that did not promote ends failed, so it is seen.
 
 Steps are `include/update/steps.py` (the form: `include/update/form.py`; each update kind: one module of
 `include/update/strategies/`); outcomes travel as task arguments.
 
-**What it does to a target:** in a dry run, reads only. Otherwise it changes it (the update), and on failure
-**replaces the update target's database with the pre-update backup**.
+**What it does to a target:** in a dry run, reads only. Otherwise (`confirm` = the update target's name) it changes
+it (the update), and on a failure after a change **replaces the migrated database with its pre-update backup**.
 """
 
 from __future__ import annotations
@@ -79,10 +82,15 @@ def planned_update():
         """Back up every affected target through the backup routine; any failure stops the update here."""
         return steps.pre_update_backup(INVENTORY, plan, context)
 
-    @task(execution_timeout=timedelta(hours=6))
-    def apply_update(plan: dict, **context) -> dict:
+    @task
+    def record_current_version(plan: dict) -> dict:
+        """What runs now (the last migration file, the current release, the image), recorded before any change."""
+        return steps.record_current_version(INVENTORY, plan)
+
+    @task(execution_timeout=timedelta(hours=6), retries=0)  # never retried blindly: a rerun is a decision
+    def apply_update(plan: dict, previous: dict, **context) -> dict:
         """Apply the update; a failure hands its outcome on (for the branch) and fails this task without a retry."""
-        return steps.apply_update(INVENTORY, plan, context)
+        return steps.apply_update(INVENTORY, plan, previous, context)
 
     @task(trigger_rule=ALL_DONE)
     def post_update_tests(plan: Outcome, update: Outcome, **context) -> Outcome:
@@ -100,9 +108,10 @@ def planned_update():
         return steps.promote(plan, backups, update, tests)
 
     @task(trigger_rule=ALL_DONE)  # the branch skips it unless chosen
-    def rollback(plan: Outcome, backups: Outcome, update: Outcome, tests: Outcome, **context) -> dict:
+    def rollback(plan: Outcome, backups: Outcome, update: Outcome, tests: Outcome, previous: Outcome,
+                 **context) -> dict:
         """Undo the update: restore the pre-update backup, switch the release back, or the previous image."""
-        return steps.rollback(INVENTORY, plan, backups, update, tests, context)
+        return steps.rollback(INVENTORY, plan, backups, update, tests, previous, context)
 
     @task
     def tests_after_rollback(plan: dict, **context) -> dict:
@@ -131,15 +140,16 @@ def planned_update():
     drain = DrainSessionsOperator(task_id="drain", plan=the_plan,
                                   doc_md="Wait, deferred, until active sessions are zero or the drain timeout passes.")
     silence_on, maint_on = create_silence(the_plan), maintenance_on(the_plan)
+    previous = record_current_version(the_plan)
     backups = pre_update_backup(the_plan)
-    updated = apply_update(the_plan)
+    updated = apply_update(the_plan, previous)
     tested = post_update_tests(the_plan, updated)
     outcomes = (the_plan, backups, updated, tested)
-    branch, promoted, rolled_back = decide(*outcomes), promote(*outcomes), rollback(*outcomes)
+    branch, promoted, rolled_back = decide(*outcomes), promote(*outcomes), rollback(*outcomes, previous)
     retested = tests_after_rollback(the_plan)
     maint_off, silence_off = maintenance_off(the_plan), expire_silence(the_plan)
 
-    announce(the_plan) >> wait_for_window >> silence_on >> maint_on >> drain >> backups >> updated
+    announce(the_plan) >> wait_for_window >> silence_on >> maint_on >> drain >> previous >> backups >> updated
     branch >> [promoted, rolled_back]
     rolled_back >> retested >> maint_off
     promoted >> maint_off >> silence_off

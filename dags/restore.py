@@ -103,14 +103,21 @@ def restore():
             return {}
         return check_one(INVENTORY, plan["target"], {}, *run_window(dag_run, data_interval_start, data_interval_end))
 
-    @task
-    def write_report(outcome: dict, health: dict, run_id=None, dag_run=None, data_interval_start=None,
-                     data_interval_end=None) -> dict:
+    @task(trigger_rule="all_done")  # the report and the alert go out whatever happened
+    def write_report(plan: dict | None, outcome: dict | None, health: dict | None, run_id=None, dag_run=None,
+                     data_interval_start=None, data_interval_end=None) -> dict:
         """What was restored, how fast, and how the target looks afterwards; published, alert when not healthy.
         A failed restore ends the run failed once its report is out (the publish tail decides)."""
+        from airflow.sdk.exceptions import AirflowFailException
+
         from include.backup.reporting import as_result, build
         from include.publish import publish
 
+        if plan is None:
+            raise AirflowFailException("no report: the restore request was refused (see the plan task's log)")
+        if outcome is None:  # the restore task died, timed out or could not fetch the set
+            outcome = {**plan, "state": "failed",
+                       "reason": "the restore task left no outcome (it failed, timed out or was killed)"}
         _, end = run_window(dag_run, data_interval_start, data_interval_end)
         rows = [as_result(outcome, outcome["target"], outcome["kind"])] + ([health] if health else [])
         for row in rows[1:]:
@@ -127,7 +134,7 @@ def restore():
     off.as_teardown(setups=on)
     health = health_check(the_plan)
     off >> health
-    write_report(restored, health)
+    write_report(the_plan, restored, health)
 
 
 restore()

@@ -38,7 +38,9 @@ COMMON_FIELDS = {"name", "kind", "conn_id", "tags", "thresholds", "timeout_secon
 DEFAULT_QUEUE = "default"
 #: ``compress``: the dump's compression level (0-9; 1 by default: fastest, see README "Backups: compression")
 BACKUP_DEFAULTS: dict[str, Any] = {"enabled": True, "jobs": 2, "compress": 1, "retention_days": 30, "keep_last": 7,
-                   "storage_class": "STANDARD_IA", "timeout_seconds": 3600}
+                   "storage_class": "STANDARD_IA", "timeout_seconds": 3600,
+                   # the connection of a separate server for verification's scratch databases ("": the target's own)
+                   "verify_scratch_conn_id": ""}
 #: Settings of a target's ``weekly:`` block that every concern has (the rest come from the concern's DEFAULTS).
 WEEKLY_COMMON = {"enabled": True}
 #: The ``security:`` section: a folder of OSV advisories (JSON), folders to look for world-writable files in,

@@ -38,7 +38,8 @@ class AlertWhen(StrEnum):
 
 #: Outcomes after which the run ends failed (its report and alert are out first). A verdict alone never
 #: fails a run: a health check that finds a critical target did its job.
-FAILING_OUTCOMES = frozenset({Outcome.FAILED, Outcome.NOT_RUN, Outcome.ROLLED_BACK, Outcome.ROLLBACK_FAILED})
+FAILING_OUTCOMES = frozenset({Outcome.FAILED, Outcome.NOT_RUN, Outcome.NOT_APPLIED, Outcome.ROLLED_BACK,
+                              Outcome.ROLLBACK_FAILED})
 #: Outcomes whose failure is retried once (a restore that failed; as before this contract). The planned
 #: update's are final: running the tail again cannot change what happened to the target.
 RETRIED_OUTCOMES = frozenset({Outcome.FAILED})

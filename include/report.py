@@ -44,6 +44,7 @@ class Outcome(StrEnum):
     ROLLED_BACK = "rolled-back"
     ROLLBACK_FAILED = "rollback-failed"
     NOT_RUN = "not-run"  # planned update stopped before the change
+    NOT_APPLIED = "not-applied"  # planned update failed before changing anything: target kept, no rollback
 
 
 class FailRunOn(StrEnum):

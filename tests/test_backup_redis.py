@@ -222,3 +222,52 @@ def test_timing_for_twenty_thousand_keys(redis_server, tmp_path):
     assert observed == result.facts == {"keys_without_ttl": {"db0": 10_000}}
     assert c.dbsize() == 20_000
     c.close()
+
+
+def changed_after_backup(port: int) -> None:
+    c0 = client(port, 0)
+    c0.set("plain", "changed")
+    c0.set("added_later", "new", ex=3600)
+    client(port, 3).set("in_another_db", "x")
+    c0.close()
+
+
+def all_state(port: int) -> dict:
+    return {db: state(client(port, db)) for db in (0, 1, 3)}
+
+
+def test_a_copy_failing_half_way_puts_the_previous_keys_back(redis_server, tmp_path, monkeypatch):
+    port = redis_server
+    populate(port)
+    endpoint = Endpoint(host="127.0.0.1", port=port)
+    result = redis_backup.dump(redis_target(), endpoint, tmp_path)
+    changed_after_backup(port)
+    before, ttl_before = all_state(port), ttls(port, 0)
+    real_migrate, calls = redis_backup.migrate_batch, []
+
+    def dies_on_the_second_batch(*args, **kw):
+        calls.append(1)
+        if len(calls) == 2:
+            raise redis.ConnectionError("connection lost half-way")
+        return real_migrate(*args, **kw)
+
+    monkeypatch.setattr(redis_backup, "migrate_batch", dies_on_the_second_batch)
+    with pytest.raises(redis.ConnectionError):
+        redis_backup.restore(endpoint, tmp_path, result.facts, timeout_s=60, flush=True)
+    assert len(calls) == 2  # the first batch had gone in: the target was really half-way
+    assert all_state(port) == before
+    after = ttls(port, 0)
+    assert after[b"added_later"] > 3_000_000 and set(after) == set(ttl_before)  # TTLs kept too
+
+
+def test_a_snapshot_that_does_not_match_its_manifest_never_touches_the_target(redis_server, tmp_path):
+    port = redis_server
+    populate(port)
+    endpoint = Endpoint(host="127.0.0.1", port=port)
+    result = redis_backup.dump(redis_target(), endpoint, tmp_path)
+    changed_after_backup(port)
+    before = all_state(port)
+    wrong = {"keys_without_ttl": {**result.facts["keys_without_ttl"], "db1": 5}}
+    with pytest.raises(redis_backup.BackupToolError, match="the target was not touched"):
+        redis_backup.restore(endpoint, tmp_path, wrong, timeout_s=60, flush=True)
+    assert all_state(port) == before

@@ -6,6 +6,7 @@ be caught and marked failed; an interrupted backup must never look complete; no
 password may reach a task log or a process argument list.
 """
 
+import json
 import threading
 import time
 from datetime import datetime, timedelta, timezone
@@ -255,3 +256,81 @@ def test_retention_keeps_the_newest_verified_set(airflow_db, world):
     assert runner.sets_folder(inv, "game-config", ids[0]).exists()
     assert [cat.backup_set(i)["state"] for i in ids[1:]] == ["deleted", "deleted"]
     assert not runner.sets_folder(inv, "game-config", ids[1]).exists()
+
+
+def test_live_restore_whose_load_times_out_leaves_the_database_and_still_reports(airflow_db, world, capfd, caplog,
+                                                                                  monkeypatch):
+    from include.backup import postgres as pgb
+
+    assert dag("backup").test(logical_date=L1).state == "success"
+    with psycopg.connect(host="127.0.0.1", user="postgres", dbname=world["pg"], autocommit=True) as c:
+        c.execute("insert into docs values (900001, 'written after the backup')")
+        oid = c.execute("select oid from pg_database where datname = current_database()").fetchone()[0]
+    before = pg_checksums(world["pg"])
+    real_run_tool = pgb.run_tool
+
+    def pg_restore_cut_short(argv, **kw):  # the real pg_restore, killed by a real timeout half-way through its load
+        return real_run_tool(argv, **{**kw, "timeout_s": 0.3 if argv[0] == "pg_restore" else kw["timeout_s"]})
+
+    monkeypatch.setattr(pgb, "run_tool", pg_restore_cut_short)
+    set_id = catalog().backup_sets_of("pg")[0]["set_id"]
+    run = dag("restore").test(run_conf={"target": "pg", "set_id": set_id, "dry_run": False, "confirm": "pg"})
+    states = {ti.task_id: str(getattr(ti.state, "value", ti.state)) for ti in run.get_task_instances()}
+    assert run.state == "failed" and states["restore_target"] == "success" and states["maintenance_off"] == "success"
+    assert pg_checksums(world["pg"]) == before  # the previous data, the write after the backup included
+    with psycopg.connect(host="127.0.0.1", user="postgres", dbname="postgres") as c:
+        assert c.execute("select oid from pg_database where datname = %s", (world["pg"],)).fetchone()[0] == oid
+        assert c.execute("select count(*) from pg_database where datname like %s",
+                         (world["pg"] + "_aegis_%",)).fetchone()[0] == 0  # no side copy left behind
+    reports = [json.loads(p.read_text()) for p in (world["tmp"] / "artifacts").rglob("report.json")
+               if "restore" in p.parts]
+    report = next(r for r in reports if r["run_id"] == run.run_id)
+    assert report["outcome"] == "failed" and "did not finish within" in json.dumps(report)
+    logs = task_logs(capfd, caplog)
+    assert "alert logged only" in logs and "restore of pg" in logs.lower()
+
+
+def test_a_refused_connection_during_verify_leaves_the_set_state_unchanged(airflow_db, world):
+    import dataclasses
+
+    from include.backup import runner
+    from include.inventory import load_inventory
+    from include.targets import endpoint_for
+    from tests.helpers import free_port
+
+    inv, cat = load_inventory(), catalog()
+    for name in ("pg", "maria"):  # (a Redis set is verified in a private server: the target is not used)
+        target = inv.target(name)
+        outcome = runner.backup_target(inv, target, endpoint_for(target), L1, cat)
+        assert runner.verify_set(inv, target, endpoint_for(target), outcome["set_id"], cat)["state"] == "verified"
+        down = dataclasses.replace(endpoint_for(target), port=free_port())  # nothing listens there: refused
+        verdict = runner.verify_set(inv, target, down, outcome["set_id"], cat)
+        assert verdict["state"] == "skipped" and "not verified" in verdict["reason"], verdict
+        assert cat.backup_set(outcome["set_id"])["state"] == "verified", name  # not turned into failed
+
+
+def test_verify_on_a_scratch_server_without_the_space_is_skipped_with_a_finding(airflow_db, world, monkeypatch):
+    import dataclasses
+
+    from include.backup import runner
+    from include.inventory import load_inventory
+    from include.targets import endpoint_for
+    from tests.helpers import free_port
+
+    inv, cat = load_inventory(), catalog()
+    target = inv.target("pg")
+    outcome = runner.backup_target(inv, target, endpoint_for(target), L1, cat)
+    # the separate scratch server (the local one under another connection id): really measured, then the
+    # requirement raised past any disk, so the set "does not fit"
+    scratch_target = dataclasses.replace(target, backup={**target.backup, "verify_scratch_conn_id": "rt_scratch"})
+    monkeypatch.setenv("AIRFLOW_CONN_RT_SCRATCH", "postgresql://postgres@127.0.0.1:5432/postgres")
+    monkeypatch.setattr(runner, "SCRATCH_SPACE_FACTOR", 10**9)
+    verdict = runner.verify_set(inv, scratch_target, endpoint_for(target), outcome["set_id"], cat)
+    assert verdict["state"] == "skipped" and "would not fit" in verdict["reason"], verdict
+    assert cat.backup_set(outcome["set_id"])["state"] == "complete"
+    # with room, the same scratch server verifies it; a scratch server that refuses connections skips it
+    monkeypatch.setattr(runner, "SCRATCH_SPACE_FACTOR", 4)
+    assert runner.verify_set(inv, scratch_target, endpoint_for(target), outcome["set_id"], cat)["state"] == "verified"
+    monkeypatch.setenv("AIRFLOW_CONN_RT_SCRATCH", f"postgresql://postgres@127.0.0.1:{free_port()}/postgres")
+    verdict = runner.verify_set(inv, scratch_target, endpoint_for(target), outcome["set_id"], cat)
+    assert verdict["state"] == "skipped" and cat.backup_set(outcome["set_id"])["state"] == "verified"

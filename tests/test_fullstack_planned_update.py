@@ -71,7 +71,8 @@ def test_rollback_branch_is_visible_over_the_rest_api(stack):
 
     threading.Thread(target=blocked_client, daemon=True).start()
     run = server.trigger(DAG_ID, {
-        "dry_run": False, "update_kind": "release_switch", "release_root": str(stack["root"]),
+        "dry_run": False, "confirm": str(stack["root"]), "update_kind": "release_switch",
+        "release_root": str(stack["root"]),
         "release_version": "v2", "http_checks": [stack["url"]], "targets": ["fs-cache"],
         "drain_timeout_minutes": 2})
     run_id = run["dag_run_id"]

@@ -32,7 +32,9 @@ RELAXED = """thresholds: {connections_warning_pct: 99, connections_critical_pct:
                           cache_hit_warning_min_pct: 0, cache_hit_critical_min_pct: 0}"""
 MY_RELAXED = """thresholds: {connections_warning_pct: 99, connections_critical_pct: 100,
                           slow_queries_growth_warning: 1000000000, slow_queries_growth_critical: 1000000000,
-                          long_query_s: 100000, long_queries_critical: 1000}"""
+                          long_query_s: 100000, long_queries_critical: 1000,
+                          deadlocks_warning: 1000000, deadlocks_critical: 1000000}"""
+# (deadlocks are counted server-wide: on the shared MariaDB other sessions' deadlocks must not fail the retest)
 
 
 def the_dag():
@@ -152,7 +154,8 @@ def migrations(tmp_path: Path, name: str, files: dict[str, str]) -> str:
 
 
 def conf(**kw) -> dict:
-    return {"dry_run": False, "drain_timeout_minutes": 0.2, **kw}
+    return {"dry_run": False, "drain_timeout_minutes": 0.2, "confirm": kw.get("update_target") or kw.get("release_root"),
+            **kw}
 
 
 def assert_left_clean(world, run) -> None:
@@ -394,7 +397,7 @@ def test_assertion_that_writes_is_refused_in_plan_without_retry(airflow_db, worl
     plan_ti = next(ti for ti in run.get_task_instances() if ti.task_id == "plan")
     assert str(getattr(plan_ti.state, "value", plan_ti.state)) == "failed" and plan_ti.try_number == 1
     assert "field 'sql_assertions[0].sql'" in output(capfd, caplog)
-    assert pg_checksums(world["pg"]) == before and world["am"].events == []
+    assert pg_checksums(world["pg"]) == before and world["am"].silences(run.run_id) == []
 
 
 def test_folder_outside_the_migration_roots_is_refused_in_plan(airflow_db, world, capfd, caplog, tmp_path_factory):
@@ -405,7 +408,7 @@ def test_folder_outside_the_migration_roots_is_refused_in_plan(airflow_db, world
                                        migrations_folder=str(elsewhere)))
     assert run.state == "failed" and states(run)["plan"] == "failed"
     assert "outside the allowed roots" in output(capfd, caplog)
-    assert pg_checksums(world["pg"]) == before and world["am"].events == []
+    assert pg_checksums(world["pg"]) == before and world["am"].silences(run.run_id) == []
 
 
 def test_bad_form_fails_in_plan_naming_the_field(airflow_db, world, capfd, caplog):
@@ -415,3 +418,87 @@ def test_bad_form_fails_in_plan_naming_the_field(airflow_db, world, capfd, caplo
     assert states(run)["plan"] == "failed" and states(run)["write_report"] == "failed", states(run)
     assert "field 'migrations_folder'" in output(capfd, caplog)
     assert world["am"].silences(run.run_id) == []
+
+
+# ----------------------------------------------------------------------------------------- nothing applied
+def pg_oid(db: str) -> int:
+    with psycopg.connect(host="127.0.0.1", user="postgres", dbname="postgres") as c:
+        return c.execute("select oid from pg_database where datname = %s", (db,)).fetchone()[0]
+
+
+def write_after_backup(monkeypatch, db: str) -> None:
+    """An application write between the pre-update backup and the update: a rollback would lose it."""
+    from include.update import backups
+
+    real = backups.back_up_all
+
+    def then_write(*args, **kwargs):
+        out = real(*args, **kwargs)
+        with psycopg.connect(host="127.0.0.1", user="postgres", dbname=db, autocommit=True) as c:
+            c.execute("insert into players values (90001, 'after the backup', 1)")
+        return out
+
+    monkeypatch.setattr(backups, "back_up_all", then_write)
+
+
+def assert_not_applied(world, run, oid, cause) -> None:
+    s = states(run)
+    assert run.state == "failed", s
+    assert s["apply_update"] == "failed" and s["rollback"] == "skipped" and s["promote"] == "skipped", s
+    assert pg_oid(world["pg"]) == oid  # the database was not dropped and recreated
+    with psycopg.connect(host="127.0.0.1", user="postgres", dbname=world["pg"]) as c:
+        assert c.execute("select name from players where id = 90001").fetchone() == ("after the backup",)
+    report = report_of(world, run)
+    assert report["outcome"] == "not-applied"
+    why = json.dumps(report["summary"]["reasons"])
+    assert "NOT APPLIED" in why and cause in why, why
+    assert_left_clean(world, run)
+
+
+def test_pg_first_migration_file_failing_is_not_applied_and_keeps_later_writes(airflow_db, world, capfd, caplog,
+                                                                                 monkeypatch):
+    oid = pg_oid(world["pg"])
+    write_after_backup(monkeypatch, world["pg"])
+    folder = migrations(world["tmp"], "first-bad", {
+        "001_bad.sql": "alter table players add column level int;\nselect * from no_such_table;",
+        "002_never.sql": "create table never_applied (id int);",
+    })
+    run = the_dag().test(run_conf=conf(update_kind="sql_migration", update_target="pg", migrations_folder=folder))
+    assert_not_applied(world, run, oid, "001_bad.sql failed")
+    with psycopg.connect(host="127.0.0.1", user="postgres", dbname=world["pg"]) as c:
+        cols = [r[0] for r in c.execute("select column_name from information_schema.columns"
+                                         " where table_name = 'players'")]
+        assert "level" not in cols  # the failing file's own transaction left nothing
+    assert "DECISION: NOT APPLIED" in output(capfd, caplog)
+
+
+def test_pg_refused_checksum_is_not_applied(airflow_db, world, capfd, caplog, monkeypatch):
+    with psycopg.connect(host="127.0.0.1", user="postgres", dbname=world["pg"], autocommit=True) as c:
+        c.execute("create table aegis_schema_version (filename text primary key, sha256 text not null,"
+                  " applied_at timestamptz not null default now(), run_id text)")
+        c.execute("insert into aegis_schema_version values ('001_add_level.sql', 'an older content', now(), 'r0')")
+    oid = pg_oid(world["pg"])
+    write_after_backup(monkeypatch, world["pg"])
+    folder = migrations(world["tmp"], "changed", GOOD_PG)
+    run = the_dag().test(run_conf=conf(update_kind="sql_migration", update_target="pg", migrations_folder=folder))
+    assert_not_applied(world, run, oid, "applied before with different content")
+
+
+def test_migration_of_a_database_not_in_the_backup_is_refused_before_anything_runs(airflow_db, world, capfd, caplog):
+    with psycopg.connect(host="127.0.0.1", user="postgres", dbname="postgres", autocommit=True) as c:
+        c.execute(f'create database "{world["pg"]}_other"')
+    try:
+        folder = migrations(world["tmp"], "good", GOOD_PG)
+        run = the_dag().test(run_conf=conf(update_kind="sql_migration", update_target="pg", migrations_folder=folder,
+                                           database=f"{world['pg']}_other"))
+        s = states(run)
+        assert run.state == "failed" and s["plan"] == "failed", s
+        assert all(s[t] in ("upstream_failed", "skipped") for t in ("pre_update_backup", "apply_update", "announce")), s
+        text = output(capfd, caplog)
+        assert "field 'database'" in text and "is not backed up by 'pg'" in text
+        assert world["am"].silences(run.run_id) == []  # nothing announced, silenced or changed
+        with psycopg.connect(host="127.0.0.1", user="postgres", dbname=f"{world['pg']}_other") as c:
+            assert c.execute("select to_regclass('aegis_schema_version')").fetchone()[0] is None
+    finally:
+        with psycopg.connect(host="127.0.0.1", user="postgres", dbname="postgres", autocommit=True) as c:
+            c.execute(f'drop database "{world["pg"]}_other" with (force)')

@@ -61,7 +61,8 @@ def game(tmp_path, monkeypatch, redis_server, kube_cluster, kube_namespace, fres
 
 
 def conf(image: str, rollout_timeout_s: int) -> dict:
-    return {"dry_run": False, "drain_timeout_minutes": 0.1, "update_kind": "k8s_image", "update_target": "game",
+    return {"dry_run": False, "confirm": "game", "drain_timeout_minutes": 0.1, "update_kind": "k8s_image",
+            "update_target": "game",
             "deployment": "game-server", "container": "game-server", "image": image,
             "rollout_timeout_seconds": rollout_timeout_s, "maintenance_configmap": "game-config", "targets": ["cache"]}
 

@@ -65,6 +65,10 @@ def inventory(namespace: str = "game-production", roots: tuple[str, ...] = (TEMP
       "http_checks": ["ftp://x"]}, "http_checks", "http"),
     ({"update_kind": "k8s_image", "update_target": "game", "deployment": "d", "container": "c", "image": "i",
       "window_start": "2026-06-01 02:00"}, "window_start", "time zone"),
+    ({"update_kind": "k8s_image", "update_target": "game", "deployment": "d", "container": "c", "image": "i",
+      "dry_run": False}, "confirm", "needs confirm = 'game'"),
+    ({"update_kind": "k8s_image", "update_target": "game", "deployment": "d", "container": "c", "image": "i",
+      "dry_run": False, "confirm": "gmae"}, "confirm", "needs confirm = 'game'"),
 ])
 def test_bad_form_is_refused_naming_the_field(params, field, words):
     with pytest.raises(PlanError) as err:
@@ -189,7 +193,7 @@ def test_plan_of_a_window_in_the_future(tmp_path):
     (tmp_path / "notes.txt").write_text("not a migration")
     plan = build_plan(inventory(), {"update_kind": "sql_migration", "update_target": "pg", "targets": ["cache"],
                                     "migrations_folder": str(tmp_path), "window_start": "2026-06-02T02:00:00+09:00",
-                                    "window_minutes": 90, "dry_run": False}, NOW)
+                                    "window_minutes": 90, "dry_run": False, "confirm": "pg"}, NOW)
     assert [f["name"] for f in plan.sql.files] == ["001_a.sql", "002_b.sql"]
     assert plan.targets == ["pg", "cache"] and plan.backups == ["pg", "cache"]
     assert [d.name for d in plan.drain] == ["pg", "cache"]
@@ -324,7 +328,7 @@ def replica_sets(game) -> dict[str, int]:
 def k8s_plan(ns: str, image: str, **kw):
     return build_plan(inventory(ns), {"update_kind": "k8s_image", "update_target": "game",
                                       "deployment": "game-server", "container": "game-server", "image": image,
-                                      "rollout_timeout_seconds": 8, "dry_run": False, **kw}, NOW)
+                                      "rollout_timeout_seconds": 8, "dry_run": False, "confirm": "game", **kw}, NOW)
 
 
 def test_k8s_image_update_that_never_rolls_out_is_rolled_back(game):
@@ -350,7 +354,8 @@ def test_k8s_image_update_that_rolls_out_stays(game):
     assert outcome["state"] == "updated", outcome
     assert outcome["to"] == "game:1.5" and "2 of 2 replicas" in outcome["rollout"]
     backups = [{"target": "game", "state": "complete", "set_id": "game-1"}]
-    assert rollback.decide(plan, backups, outcome, {"passed": True, "failures": [], "results": []})[0] == "promote"
+    passed = {"passed": True, "failures": [], "results": [{"target": "http://game/health", "status": "ok"}]}
+    assert rollback.decide(plan, backups, outcome, passed)[0] == "promote"
     assert running_image(game) == "game:1.5"
     assert replica_sets(game) == {"game:1.4": 0, "game:1.5": 2}
 
@@ -431,3 +436,107 @@ def test_maintenance_flag_is_one_key_per_target(monkeypatch, redis_server):
     assert not r.exists("aegis:maintenance:alpha") and r.exists("aegis:maintenance:beta")
     flag.maintenance_off("beta", "mflag")
     r.close()
+
+
+def test_migration_of_a_database_the_backup_does_not_hold_is_refused(tmp_path, monkeypatch):
+    (tmp_path / "001.sql").write_text("select 1;")
+    listed = parse_inventory({"targets": [{"name": "pg", "kind": "postgres", "conn_id": "pg",
+                                           "databases": ["game", "shop"]}]})
+    form = {"update_kind": "sql_migration", "update_target": "pg", "migrations_folder": str(tmp_path)}
+    with pytest.raises(PlanError) as err:
+        build_plan(listed, {**form, "database": "billing"}, NOW)
+    assert err.value.field == "database" and "is not backed up by 'pg'" in str(err.value)
+    assert build_plan(listed, {**form, "database": "shop"}, NOW).sql.database == "shop"
+    assert build_plan(listed, form, NOW).sql.database == "game"
+    # no list: the backup holds the connection's own database, and only that one
+    monkeypatch.setenv("AIRFLOW_CONN_PG", "postgresql://postgres@127.0.0.1:5432/game")
+    unlisted = parse_inventory({"targets": [{"name": "pg", "kind": "postgres", "conn_id": "pg"}]})
+    assert build_plan(unlisted, {**form, "database": "game"}, NOW).sql.database == "game"
+    with pytest.raises(PlanError, match="'other' is not backed up"):
+        build_plan(unlisted, {**form, "database": "other"}, NOW)
+
+
+# ------------------------------------------------------------------------------------------ a rerun after a crash
+def test_rerun_update_after_a_crash_rolls_back_to_the_recorded_previous_release(tmp_path):
+    from include.update import steps
+
+    root = tmp_path / "app"
+    for version in ("v1", "v2"):
+        (root / "releases" / version).mkdir(parents=True)
+    (root / "current").symlink_to("releases/v1")
+    inv = inventory()
+    typed = build_plan(inv, {"update_kind": "release_switch", "release_root": str(root), "release_version": "v2",
+                             "targets": ["cache"], "dry_run": False, "confirm": str(root)}, NOW)
+    plan = typed.to_dict()
+    current = lambda: (root / "current").resolve().name  # noqa: E731
+
+    previous = steps.record_current_version(inv, plan)  # its own task, before the change
+    assert previous == {"from": "v1"}
+    steps.apply_update(inv, plan, previous, {"run_id": "run-1"})
+    assert current() == "v2"  # ... and the task "crashed" here, after the switch, before handing its outcome on
+    rerun = steps.apply_update(inv, plan, previous, {"run_id": "run-1"})  # cleared and run again
+    assert rerun["state"] == "updated" and rerun["from"] == "v1" and rerun["to"] == "v2"
+    undone = rollback.roll_back(inv, typed, None, [], previous)
+    assert undone["state"] == "rolled-back" and current() == "v1", undone  # even with no update outcome at all
+
+
+def test_the_update_task_is_never_retried_and_runs_after_the_version_is_recorded(airflow_db):
+    from airflow.dag_processing.dagbag import DagBag
+
+    from tests.helpers import REPO
+
+    dag = DagBag(dag_folder=str(REPO / "dags" / "planned_update.py")).get_dag("planned_update")
+    apply_task = dag.get_task("apply_update")
+    assert apply_task.retries == 0
+    assert "record_current_version" in apply_task.upstream_task_ids
+    assert "record_current_version" in dag.get_task("rollback").upstream_task_ids
+
+
+def test_an_update_without_any_post_update_test_is_refused_and_never_promoted(tmp_path):
+    (tmp_path / "releases" / "v2").mkdir(parents=True)
+    form = {"update_kind": "release_switch", "release_root": str(tmp_path), "release_version": "v2"}
+    with pytest.raises(PlanError) as err:
+        build_plan(inventory(), form, NOW)
+    assert err.value.field == "http_checks" and "no post-update test" in str(err.value)
+    plan = build_plan(inventory(), {**form, "targets": ["cache"], "dry_run": False, "confirm": str(tmp_path)},
+                      NOW)  # its daily check: implied
+    assert plan.health == ["cache"]
+    updated = {"state": "updated", "from": "v1", "to": "v2", "changed": True}
+    backups = [{"target": "cache", "state": "complete", "set_id": "cache-1"}]
+    assert rollback.decide(plan, backups, updated, {"passed": True, "failures": [], "results": []})[0] == "rollback"
+
+
+def test_window_end_keeps_its_utc_offset_when_the_window_starts_now(tmp_path, monkeypatch):
+    monkeypatch.setenv("TZ", "Asia/Tokyo")  # a host clock that is not UTC: a naive time must not be read as local
+    time.tzset()
+    (tmp_path / "releases" / "v2").mkdir(parents=True)
+    form = {"update_kind": "release_switch", "release_root": str(tmp_path), "release_version": "v2",
+            "targets": ["cache"], "window_minutes": 30}
+    for now in (NOW, NOW.replace(tzinfo=None)):  # an aware clock, and one without a zone (taken as UTC)
+        window = build_plan(inventory(), form, now).window
+        assert window.start == "2026-06-01T02:00:00+00:00" and window.end == "2026-06-01T02:30:00+00:00"
+    monkeypatch.delenv("TZ")
+    time.tzset()
+
+
+def test_a_no_transaction_migration_file_runs_create_index_concurrently(pg_database, tmp_path):
+    from include.update import migrations
+
+    (tmp_path / "001_table.sql").write_text("create table t (id int primary key, v int);\n"
+                                            "insert into t select g, g from generate_series(1, 1000) g;")
+    (tmp_path / "002_index.sql").write_text("-- aegis: no-transaction\n"
+                                            "create index concurrently t_v on t (v);\n"
+                                            "create index concurrently t_v2 on t (v, id);\n")
+    ep = Endpoint(host="127.0.0.1", port=5432, login="postgres", schema=pg_database)
+    files = migrations.migration_files(tmp_path)
+    done = migrations.apply("postgres", ep, pg_database, str(tmp_path), files, "run-1", 60)
+    assert done["applied"] == ["001_table.sql", "002_index.sql"]
+    with psycopg.connect(host="127.0.0.1", user="postgres", dbname=pg_database) as c:
+        valid = c.execute("select c.relname, i.indisvalid from pg_index i join pg_class c on c.oid = i.indexrelid"
+                          " where c.relname in ('t_v', 't_v2') order by 1").fetchall()
+        assert valid == [("t_v", True), ("t_v2", True)]
+    # without the marker the same statement fails inside the file's transaction, and leaves nothing
+    (tmp_path / "003_unmarked.sql").write_text("create index concurrently t_v3 on t (v);")
+    with pytest.raises(migrations.MigrationFailed, match="cannot run inside a transaction block") as err:
+        migrations.apply("postgres", ep, pg_database, str(tmp_path), migrations.migration_files(tmp_path), "run-2", 60)
+    assert err.value.applied == [] and err.value.untouched

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
@@ -40,6 +41,17 @@ COUNTED_TABLES = """
     where c.relkind in ('r', 'p') and n.nspname not in ('pg_catalog', 'information_schema')
       and n.nspname not like 'pg\\_toast%' and n.nspname not like 'pg\\_temp\\_%'
     order by 1, 2"""
+
+
+#: what a live restore gives a database back besides its content (recorded by the backup, per database)
+DATABASE_PROPERTIES = """
+    select pg_get_userbyid(d.datdba), d.datacl::text[], shobj_description(d.oid, 'pg_database'),
+           array(select array[coalesce(r.rolname, ''), c] from pg_db_role_setting s
+                 left join pg_roles r on r.oid = s.setrole, unnest(s.setconfig) c
+                 where s.setdatabase = d.oid order by 1)
+    from pg_database d where d.datname = %s"""
+#: the privileges a database ACL can hold (GRANT … ON DATABASE)
+DATABASE_PRIVILEGES = ("CONNECT", "CREATE", "TEMPORARY")
 
 
 def _connect(endpoint: Endpoint, database: str, timeout_s: float, *, autocommit: bool = True,
@@ -85,6 +97,36 @@ def _tool_env(endpoint: Endpoint, connect_s: float) -> Iterator[dict[str, str]]:
         yield env
 
 
+def database_properties(conn: psycopg.Connection, db: str) -> dict:
+    """``{owner, acl (sorted aclitems, None: the defaults), comment, settings [[role or "", "name=value"]]}``."""
+    owner, acl, comment, settings = conn.execute(DATABASE_PROPERTIES, (db,)).fetchone()
+    return {"owner": owner, "acl": sorted(acl) if acl is not None else None, "comment": comment,
+            "settings": sorted([list(s) for s in settings])}
+
+
+def _give_properties(conn: psycopg.Connection, db: str, props: dict) -> None:
+    """Give database ``db`` (just created with its owner) the recorded ACL, ``ALTER DATABASE … SET`` /
+    ``ALTER ROLE … IN DATABASE … SET`` settings and comment (a superuser's GRANT is recorded as the owner's)."""
+    ident = sql.Identifier(db)
+    if props.get("acl") is not None:
+        conn.execute(sql.SQL("revoke all on database {} from public, {}").format(ident, sql.Identifier(props["owner"])))
+        grants = conn.execute("select r.rolname, e.privilege_type, e.is_grantable from aclexplode(%s::aclitem[]) e"
+                              " left join pg_roles r on r.oid = e.grantee", (props["acl"],)).fetchall()
+        for grantee, privilege, grantable in grants:
+            if privilege not in DATABASE_PRIVILEGES:
+                raise ValueError(f"unexpected database privilege {privilege!r} in the backup's ACL")
+            conn.execute(sql.SQL("grant {} on database {} to {}{}").format(
+                sql.SQL(privilege), ident, sql.Identifier(grantee) if grantee else sql.SQL("public"),
+                sql.SQL(" with grant option" if grantable else "")))
+    for role, setting in props.get("settings", []):
+        name, _, value = setting.partition("=")
+        target = (sql.SQL("role {} in database {}").format(sql.Identifier(role), ident) if role
+                  else sql.SQL("database {}").format(ident))
+        conn.execute(sql.SQL("alter {} set {} = {}").format(target, sql.Identifier(name), sql.Literal(value)))
+    if props.get("comment") is not None:
+        conn.execute(sql.SQL("comment on database {} is {}").format(ident, sql.Literal(props["comment"])))
+
+
 def _dbname_arg(db: str) -> str:
     """``--dbname`` as a conninfo string, so a database name holding ``=`` is never parsed as one."""
     return f"--dbname={make_conninfo(dbname=db)}"
@@ -99,6 +141,7 @@ def dump(target: Target, endpoint: Endpoint, workdir: Path) -> DumpResult:
     databases = list(target.options.get("databases") or [maintenance_database(endpoint)])
     versions = {"pg_dump": tool_version(["pg_dump", "--version"])}
     facts: dict[str, dict] = {}
+    properties: dict[str, dict] = {}
     with _tool_env(endpoint, connect_s) as env:
         for db in databases:
             folder = _folder(workdir, db)
@@ -106,6 +149,7 @@ def dump(target: Target, endpoint: Endpoint, workdir: Path) -> DumpResult:
                 _snapshot_transaction(conn)
                 snapshot = conn.execute("select pg_export_snapshot()").fetchone()[0]
                 versions.setdefault("server", conn.execute("show server_version").fetchone()[0])
+                properties[db] = database_properties(conn, db)
                 # pg_dump runs in the exported snapshot while this transaction counts the rows of the very
                 # same snapshot; the transaction stays open until pg_dump is done (the snapshot must stay
                 # importable by its workers)
@@ -116,7 +160,7 @@ def dump(target: Target, endpoint: Endpoint, workdir: Path) -> DumpResult:
                     facts[db] = {"tables": _count_tables(conn)}
                     dumping.result()
                 conn.rollback()
-    return DumpResult(tool_versions=versions, facts={"databases": facts})
+    return DumpResult(tool_versions=versions, facts={"databases": facts, "database_properties": properties})
 
 
 def facts(endpoint: Endpoint, databases: list[str], timeout_s: float) -> dict:
@@ -138,30 +182,112 @@ def restore(endpoint: Endpoint, workdir: Path, manifest_facts: dict, *, database
             timeout_s: float, replace: bool = False) -> dict:
     """``pg_restore`` each database's dump into ``database_map[db]`` (default: the same name).
 
-    A missing database is created (from template0). With ``replace`` an existing database is
-    dropped (its sessions terminated) and recreated first, so the result is exactly the
-    backup, tables created since included; without it the dump is restored over it with
-    ``--clean --if-exists`` (objects created after the backup are left alone). Returns the
-    facts observed after the load, keyed by the original database names.
+    With ``replace`` (a live restore) each database is loaded into a side copy on the same server and swapped in
+    only once its content matches the backup (:func:`_load_side_and_swap`): a failed or timed-out load leaves the
+    database as it was. Object owners and privileges are kept, and the database gets back its recorded owner,
+    ACL, settings and comment (the login must be a superuser, or a member of every owning role). Without it
+    (a scratch copy for verification) a missing database is created and the dump restored over it with
+    ``--clean --if-exists`` under the login's ownership. Returns the facts observed after the load, keyed by
+    the original database names (with ``replace`` also their ``database_properties``).
     """
     originals = list(manifest_facts.get("databases", {}))
     database_map = database_map or {db: db for db in originals}
     jobs = max(1, min(4, os.cpu_count() or 1))
+    recorded = manifest_facts.get("database_properties", {})
     with _tool_env(endpoint, min(timeout_s, CONNECT_TIMEOUT_S)) as env:
         for original in originals:
             db = database_map[original]
+            if replace:
+                _load_side_and_swap(endpoint, env, _folder(workdir, original), db,
+                                    manifest_facts["databases"][original], recorded.get(original), jobs, timeout_s)
+                continue
             with _connect(endpoint, maintenance_database(endpoint, avoid=db), timeout_s, read_only=False) as conn:
                 existing = _exists(conn, db)
-                if existing and replace:
-                    conn.execute(sql.SQL("drop database {} with (force)").format(sql.Identifier(db)))
-                    existing = False
                 if not existing:
                     conn.execute(sql.SQL("create database {} template template0").format(sql.Identifier(db)))
             argv = ["pg_restore", f"--jobs={jobs}", "--no-owner", "--exit-on-error", "--no-password"]
             argv += ["--clean", "--if-exists"] if existing else []
             run_tool(argv + [_dbname_arg(db), str(_folder(workdir, original))], env=env, timeout_s=timeout_s)
     observed = facts(endpoint, [database_map[db] for db in originals], timeout_s)["databases"]
-    return {"databases": {db: observed[database_map[db]] for db in originals}}
+    out: dict = {"databases": {db: observed[database_map[db]] for db in originals}}
+    if replace and recorded:
+        with _connect(endpoint, maintenance_database(endpoint), timeout_s) as conn:
+            out["database_properties"] = {db: database_properties(conn, database_map[db])
+                                          for db in originals if db in recorded}
+    return out
+
+
+def side_name(db: str, role: str) -> str:
+    """``<db>_aegis_<role>_<UTC timestamp>``, ``db`` cut so that the name fits in 63 bytes."""
+    suffix = f"_aegis_{role}_{time.strftime('%Y%m%d%H%M%S', time.gmtime())}"
+    return db.encode()[:pg_client.MAX_IDENT - len(suffix)].decode(errors="ignore") + suffix
+
+
+def _load_side_and_swap(endpoint: Endpoint, env: dict[str, str], folder: Path, db: str, expected: dict,
+                        props: dict | None, jobs: int, timeout_s: float) -> None:
+    """Load ``folder`` into a new database next to ``db``, compare it with ``expected``, then swap them.
+
+    Until the swap nothing of ``db`` is touched: a failed load or comparison drops the side copy and raises.
+    The swap renames ``db`` to ``<db>_aegis_replaced_<ts>`` (connections to it refused and ended first) and the
+    side copy to ``db``; the replaced database is dropped only once the swapped-in one shows the backup's
+    tables and properties, and renamed back when the swap fails half-way.
+    """
+    side, replaced = side_name(db, "new"), side_name(db, "replaced")
+    admin_db = maintenance_database(endpoint, avoid=db)
+    with _connect(endpoint, admin_db, timeout_s, read_only=False) as conn:
+        conn.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(side)))
+        owner = sql.SQL(" owner {}").format(sql.Identifier(props["owner"])) if props else sql.SQL("")
+        conn.execute(sql.SQL("create database {} template template0{}").format(sql.Identifier(side), owner))
+    try:
+        run_tool(["pg_restore", f"--jobs={jobs}", "--exit-on-error", "--no-password", _dbname_arg(side), str(folder)],
+                 env=env, timeout_s=timeout_s)
+        with _connect(endpoint, admin_db, timeout_s, read_only=False) as conn:
+            if props:
+                _give_properties(conn, side, props)
+        loaded = facts(endpoint, [side], timeout_s)["databases"][side]
+        if loaded != expected:
+            raise BackupToolError(f"the load of {db} into its side copy differs from the backup ({loaded} vs"
+                                  f" {expected}): {db} left as it was")
+    except BaseException:
+        pg_client.drop_database(endpoint, side, timeout_s)
+        raise
+    _swap(endpoint, admin_db, db, side, replaced, expected, props, timeout_s)
+
+
+def _swap(endpoint: Endpoint, admin_db: str, db: str, side: str, replaced: str, expected: dict,
+          props: dict | None, timeout_s: float) -> None:
+    """Rename ``db`` → ``replaced`` and ``side`` → ``db``; confirm, then drop ``replaced`` (see above)."""
+    ident, replaced_ident = sql.Identifier(db), sql.Identifier(replaced)
+    with _connect(endpoint, admin_db, timeout_s, read_only=False) as conn:
+        had_db = _exists(conn, db)
+        if had_db:
+            conn.execute(sql.SQL("alter database {} allow_connections false").format(ident))
+            for attempt in range(5):  # a session may still be ending when the rename comes
+                conn.execute("select pg_terminate_backend(pid) from pg_stat_activity"
+                             " where datname = %s and pid <> pg_backend_pid()", (db,))
+                try:
+                    conn.execute(sql.SQL("alter database {} rename to {}").format(ident, replaced_ident))
+                    break
+                except psycopg.errors.ObjectInUse:
+                    if attempt == 4:
+                        conn.execute(sql.SQL("alter database {} allow_connections true").format(ident))
+                        pg_client.drop_database(endpoint, side, timeout_s)
+                        raise
+                    time.sleep(0.5)
+        try:
+            conn.execute(sql.SQL("alter database {} rename to {}").format(sql.Identifier(side), ident))
+            confirmed = facts(endpoint, [db], timeout_s)["databases"][db] == expected and (
+                props is None or database_properties(conn, db) == props)
+            if not confirmed:
+                raise BackupToolError(f"{db} swapped in but does not match the backup")
+        except BaseException:
+            if had_db:  # back to where it was: the swapped-in copy out of the way, the previous one back
+                conn.execute(sql.SQL("drop database if exists {} with (force)").format(ident))
+                conn.execute(sql.SQL("alter database {} rename to {}").format(replaced_ident, ident))
+                conn.execute(sql.SQL("alter database {} allow_connections true").format(ident))
+            raise
+    if had_db:
+        pg_client.drop_database(endpoint, replaced, timeout_s)
 
 
 def scratch_name(set_id: str, db: str) -> str:
@@ -177,4 +303,5 @@ def scratch(endpoint: Endpoint, set_id: str, databases: list[str]) -> Iterator[t
         yield made
 
 
-__all__ = ["BackupToolError", "dump", "facts", "restore", "scratch", "scratch_name"]
+__all__ = ["BackupToolError", "database_properties", "dump", "facts", "restore", "scratch", "scratch_name",
+           "side_name"]

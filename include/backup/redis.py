@@ -11,9 +11,10 @@ counting them would turn every verification of a cache into a false alarm.
 
 ``scratch`` starts a private ``redis-server`` on a copy of the snapshot (bound to
 127.0.0.1, no persistence) and stops it at exit. ``restore`` loads the snapshot into
-such a private server, which pushes every key to the live server with ``MIGRATE … COPY
-REPLACE KEYS`` in batches (``DUMP``/``RESTORE`` through this process for TLS targets;
-remaining TTLs kept), optionally flushing the target's databases first.
+such a private server, checks it against the manifest there, then pushes every key to the
+live server with ``MIGRATE … COPY REPLACE KEYS`` in batches (``DUMP``/``RESTORE`` through this
+process for TLS targets; remaining TTLs kept), optionally flushing the target's databases first
+(its previous keys kept in a second private server until the copy succeeded).
 
 The local ``redis-server`` must understand the snapshot's RDB version, i.e. be
 at least as new as the backed-up server.
@@ -147,10 +148,12 @@ def restore(endpoint: Endpoint, workdir: Path, manifest_facts: dict, *, timeout_
     """Load ``workdir/dump.rdb`` into ``endpoint``; return the facts observed there afterwards.
 
     Into a :func:`scratch` server of this very file: only observe. Otherwise the
-    snapshot is loaded into a private server and every key is copied over (:func:`copy_db`)
-    keeping its remaining TTL. ``flush=True`` first
-    empties every database of the target that holds keys or is in the backup, so
-    keys added after the backup vanish.
+    snapshot is loaded into a private server and checked against the manifest there (a
+    mismatch raises before the target is touched), then every key is copied over
+    (:func:`copy_db`) keeping its remaining TTL. ``flush=True`` first keeps a copy of
+    the target's keys in a second private server, then empties every database of the
+    target that holds keys or is in the backup (keys added after the backup vanish);
+    if the copy fails the target is emptied again and its kept keys are put back.
     """
     rdb = (workdir / RDB_FILE).resolve()
     if (endpoint.extra or {}).get(SCRATCH_MARK) == str(rdb):
@@ -158,14 +161,37 @@ def restore(endpoint: Endpoint, workdir: Path, manifest_facts: dict, *, timeout_
     deadline = time.monotonic() + timeout_s
     with private_server(rdb, timeout_s) as port:
         source_ep = Endpoint(host="127.0.0.1", port=port)
+        loaded = observed_facts(source_ep, timeout_s)
+        if loaded != {"keys_without_ttl": manifest_facts.get("keys_without_ttl", {})}:
+            raise BackupToolError(f"the snapshot loaded into the private server shows {loaded}, the backup recorded"
+                                  f" {manifest_facts}: the target was not touched")
         source_dbs = db_numbers(source_ep, timeout_s)
-        if flush:
-            flush_dbs(endpoint, source_dbs | db_numbers(endpoint, timeout_s), timeout_s)
-        copied = 0
-        for db in sorted(source_dbs):
-            copied += copy_db(source_ep, endpoint, db, deadline)
+        if not flush:
+            copied = sum(copy_db(source_ep, endpoint, db, deadline) for db in sorted(source_dbs))
+        else:
+            copied = _replace_keeping_a_copy(source_ep, endpoint, source_dbs, deadline, timeout_s)
     log.info("restored %d keys into %s", copied, endpoint.safe())
     return observed_facts(endpoint, timeout_s)
+
+
+def _replace_keeping_a_copy(source_ep: Endpoint, endpoint: Endpoint, source_dbs: set[int], deadline: float,
+                            timeout_s: float) -> int:
+    """Flush the target's databases and copy the backup's keys in; the target's previous keys are kept in a private
+    server meanwhile and put back when the copy fails (then the error is raised)."""
+    target_dbs = db_numbers(endpoint, timeout_s)
+    with private_server(None, timeout_s) as keep_port:
+        keep_ep = Endpoint(host="127.0.0.1", port=keep_port)
+        for db in sorted(target_dbs):  # through this process: the target need not reach our private server
+            copy_db(endpoint, keep_ep, db, deadline, through_client=True)
+        flush_dbs(endpoint, source_dbs | target_dbs, timeout_s)
+        try:
+            return sum(copy_db(source_ep, endpoint, db, deadline) for db in sorted(source_dbs))
+        except BaseException:
+            log.error("copying the backup into %s failed: putting its previous keys back", endpoint.safe())
+            flush_dbs(endpoint, source_dbs | target_dbs, timeout_s)
+            for db in sorted(target_dbs):
+                copy_db(keep_ep, endpoint, db, time.monotonic() + timeout_s, through_client=True)
+            raise
 
 
 def db_numbers(endpoint: Endpoint, timeout_s: float) -> set[int]:
@@ -193,15 +219,16 @@ def flush_dbs(endpoint: Endpoint, dbs: set[int], timeout_s: float) -> None:
     log.info("flushed databases %s of %s", sorted(dbs), endpoint.safe())
 
 
-def copy_db(source_ep: Endpoint, target_ep: Endpoint, db: int, deadline: float) -> int:
+def copy_db(source_ep: Endpoint, target_ep: Endpoint, db: int, deadline: float, through_client: bool = False) -> int:
     """Copy every key of database ``db`` from the private server to the target, in batches.
 
     Plain connections: the private server pushes each batch itself with ``MIGRATE … COPY REPLACE
     KEYS`` (payload and remaining TTL kept; server to server, one command per batch). TLS targets
-    (which a private plain-text server cannot reach): pipelined ``DUMP``+``PTTL`` / ``RESTORE``.
+    (which a private plain-text server cannot reach), or ``through_client``: pipelined ``DUMP``+``PTTL`` /
+    ``RESTORE`` through this process.
     """
     source = on_db(source_ep, db, 60)
-    target = on_db(target_ep, db, 60) if (target_ep.extra or {}).get("ssl") else None
+    target = on_db(target_ep, db, 60) if through_client or (target_ep.extra or {}).get("ssl") else None
     copied = 0
     try:
         batch: list[bytes] = []

@@ -12,11 +12,12 @@ def as_result(outcome: dict[str, Any], target: str, kind: str) -> dict[str, Any]
     """One outcome (from the runner) as a report row: ok when complete/verified/restored, critical otherwise."""
     state = outcome.get("state", Outcome.FAILED)
     good = state in GOOD_OUTCOMES
-    findings = [] if good else [{"level": "critical", "message": outcome.get("reason") or f"state {state}"}]
+    level = "warning" if state == "skipped" else "critical"  # skipped: not checked (the server, not the set)
+    findings = [] if good else [{"level": level, "message": outcome.get("reason") or f"state {state}"}]
     metrics = {k: outcome[k] for k in ("bytes", "seconds") if isinstance(outcome.get(k), (int, float))}
     if metrics.get("seconds") and metrics.get("bytes"):
         metrics["mib_per_s"] = round(metrics["bytes"] / 2**20 / metrics["seconds"], 2)
-    return {"target": target, "kind": kind, "status": "ok" if good else "critical", "findings": findings,
+    return {"target": target, "kind": kind, "status": "ok" if good else level, "findings": findings,
             "metrics": metrics, "details": outcome, "duration_s": outcome.get("seconds", 0)}
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from include.backup import runner, store
@@ -52,26 +53,40 @@ def plan_restore(inventory: Inventory, catalog, target_name: str, set_id: str | 
     return plan
 
 
+def only_databases(facts: dict[str, Any], databases: list[str] | None) -> dict[str, Any]:
+    """The manifest facts cut to ``databases`` (None: all); :class:`RestoreRefused` naming one the set lacks."""
+    if databases is None:
+        return facts
+    held = facts.get("databases", {})
+    missing = [db for db in databases if db not in held]
+    if missing:
+        raise RestoreRefused(f"the backup set holds no database {missing} (it holds {sorted(held)})")
+    cut = {**facts, "databases": {db: held[db] for db in databases}}
+    if "database_properties" in facts:
+        cut["database_properties"] = {db: p for db, p in facts["database_properties"].items() if db in databases}
+    return cut
+
+
 def restore_live(inventory: Inventory, target: Target, endpoint: Endpoint, plan: dict) -> dict[str, Any]:
-    """Fetch the set (checksums verified on the way) and load it over the live target."""
+    """Fetch the set (checksums verified on the way) and load it over the live target; ``plan["databases"]``
+    (when given) restores only those databases of the set."""
     folder = runner.sets_folder(inventory, target.name, plan["set_id"])
     t0 = time.monotonic()
     with runner.workspace("restore") as workdir:
         manifest = store.fetch(folder, workdir)
+        if target.kind in DATABASE_KINDS:
+            manifest.facts = only_databases(manifest.facts, plan.get("databases"))
         if plan["dry_run"]:
             log.info("DRY RUN: would restore %d file(s), %d bytes of %s over %s; facts at backup time: %s",
                      len(manifest.files), manifest.size_bytes, plan["set_id"], target.name, manifest.facts)
             return {**plan, "state": "dry-run", "bytes": manifest.size_bytes, "facts": manifest.facts}
-        module = kind_module(target.kind)
-        timeout_s = target.backup["timeout_seconds"]
-        if target.kind in DATABASE_KINDS:
-            names = {db: db for db in manifest.facts.get("databases", {})}
-            observed = module.restore(endpoint, workdir, manifest.facts, database_map=names, timeout_s=timeout_s,
-                                      replace=True)
-        elif target.kind == "redis":
-            observed = module.restore(endpoint, workdir, manifest.facts, timeout_s=timeout_s, flush=True)
-        else:
-            observed = module.restore(endpoint, workdir, manifest.facts, timeout_s=timeout_s)
+        try:
+            observed = _load(target, endpoint, workdir, manifest.facts)
+        except Exception as exc:  # noqa: BLE001 - a failed load is an outcome: the report and the alert must go out
+            reason = f"the load failed: {type(exc).__name__}: {exc}"
+            log.error("restore of %s over %s FAILED: %s", plan["set_id"], target.name, reason)
+            return {**plan, "state": "failed", "reason": reason, "seconds": round(time.monotonic() - t0, 2),
+                    "bytes": manifest.size_bytes}
     problems = runner.facts_difference(manifest.facts, observed)
     seconds = time.monotonic() - t0
     outcome = {**plan, "state": "restored" if not problems else "failed", "seconds": round(seconds, 2),
@@ -83,3 +98,19 @@ def restore_live(inventory: Inventory, target: Target, endpoint: Endpoint, plan:
         log.info("restored %s over %s in %.1fs (%.1f MiB/s)", plan["set_id"], target.name, seconds,
                  manifest.size_bytes / 2**20 / max(seconds, 1e-6))
     return outcome
+
+
+def _load(target: Target, endpoint: Endpoint, workdir: Path, facts: dict[str, Any]) -> dict[str, Any]:
+    """Load the fetched set over the target with its kind's module; the facts it shows afterwards.
+    PostgreSQL loads into a side copy and swaps it in (a failed load leaves the database as it was)."""
+    module = kind_module(target.kind)
+    timeout_s = target.backup["timeout_seconds"]
+    if target.kind in DATABASE_KINDS:
+        names = {db: db for db in facts.get("databases", {})}
+        observed = module.restore(endpoint, workdir, facts, database_map=names, timeout_s=timeout_s,
+                                  replace=True)
+    elif target.kind == "redis":
+        observed = module.restore(endpoint, workdir, facts, timeout_s=timeout_s, flush=True)
+    else:
+        observed = module.restore(endpoint, workdir, facts, timeout_s=timeout_s)
+    return observed

@@ -5,6 +5,7 @@ They tie the kind modules to the artifact store and the catalog; the DAGs only c
 
 from __future__ import annotations
 
+import importlib
 import logging
 import shutil
 import tempfile
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Iterator
 
 from include.backup import store
 from include.backup.manifest import CorruptBackup, Manifest
+from include.backup.base import BackupToolError
 from include.backup.retention import plan
 
 if TYPE_CHECKING:
@@ -105,12 +107,19 @@ def _discard_partial(folder) -> None:
         log.warning("could not remove incomplete set %s: %s", folder, exc)
 
 
+#: facts a restore into a scratch copy cannot show (they belong to the database's name: owner, ACL, settings);
+#: compared only when the restore reports them (a live restore)
+LIVE_ONLY_FACTS = ("database_properties",)
+
+
 def facts_difference(expected: Any, observed: Any, path: str = "") -> list[str]:
     """Readable differences between the manifest's facts and what a restore shows."""
     if isinstance(expected, dict) and isinstance(observed, dict):
         out = []
         for key in sorted(set(expected) | set(observed), key=str):
             where = f"{path}.{key}" if path else str(key)
+            if not path and key in LIVE_ONLY_FACTS and key not in observed:
+                continue
             if key not in observed:
                 out.append(f"{where}: in the backup, missing after restore")
             elif key not in expected:
@@ -121,16 +130,72 @@ def facts_difference(expected: Any, observed: Any, path: str = "") -> list[str]:
     return [] if expected == observed else [f"{path}: backup recorded {expected!r}, restore shows {observed!r}"]
 
 
+#: a scratch restore needs about this many times the set's (compressed) size free on the scratch server
+SCRATCH_SPACE_FACTOR = 4
+
+
+class NoRoomForScratch(Exception):
+    """The scratch server has not the free space a scratch restore of the set needs (a finding, not a failure)."""
+
+
 def restore_into_scratch(kind: str, endpoint: Endpoint, workdir: Path, manifest: Manifest, timeout_s: float) -> dict:
-    """Load the set into a throwaway copy next to the target and return the facts it shows (copy dropped)."""
+    """Load the set into a throwaway copy on ``endpoint``'s server (the target's, or the separate scratch server)
+    and return the facts it shows (copy dropped). :class:`NoRoomForScratch` when the server's free space (where it
+    can be measured) is below :data:`SCRATCH_SPACE_FACTOR` times the set's size."""
     module = kind_module(kind)
     if kind in DATABASE_KINDS:
+        client = importlib.import_module(f"include.clients.{kind}")
+        free = client.free_bytes(endpoint, min(timeout_s, 30))
+        needed = manifest.size_bytes * SCRATCH_SPACE_FACTOR
+        if free is not None and free < needed:
+            raise NoRoomForScratch(f"the scratch restore would not fit: {free} bytes free on {endpoint.safe()},"
+                                   f" about {needed} needed ({SCRATCH_SPACE_FACTOR} x the set's {manifest.size_bytes})")
         databases = list(manifest.facts.get("databases", {}))
         with module.scratch(endpoint, manifest.set_id, databases) as (scratch_ep, database_map):
             return module.restore(scratch_ep, workdir, manifest.facts, database_map=database_map, timeout_s=timeout_s)
     with module.scratch(endpoint, manifest.set_id, workdir) as scratch_ep:
         extra = {"root": scratch_ep} if kind == "files" else {}
         return module.restore(scratch_ep, workdir, manifest.facts, timeout_s=timeout_s, **extra)
+
+
+#: what a native tool says when the server, not the backup, is the problem
+UNREACHABLE_WORDS = ("connection refused", "could not connect", "can't connect", "timeout expired",
+                     "did not finish within", "lost connection", "server closed the connection")
+
+
+def infrastructure_error(exc: BaseException) -> bool:
+    """Whether ``exc`` says the server could not be reached or answered too late (connection refused, timeout,
+    connection lost), as opposed to a set that does not restore or does not match."""
+    import psycopg
+    import redis
+
+    if isinstance(exc, CorruptBackup):
+        return False
+    if isinstance(exc, NoRoomForScratch):
+        return True
+    if isinstance(exc, (ConnectionError, TimeoutError, redis.ConnectionError, redis.TimeoutError)):
+        return True
+    if isinstance(exc, psycopg.OperationalError) and not isinstance(exc, psycopg.errors.QueryCanceled):
+        return True
+    try:
+        import MySQLdb
+
+        if isinstance(exc, MySQLdb.OperationalError) and exc.args and exc.args[0] in (2002, 2003, 2006, 2013):
+            return True
+    except ImportError:  # pragma: no cover - the MySQL driver is a requirement
+        pass
+    return isinstance(exc, BackupToolError) and any(w in str(exc).lower() for w in UNREACHABLE_WORDS)
+
+
+def scratch_server(target: Target, endpoint: Endpoint) -> Endpoint:
+    """Where verification restores: the ``verify_scratch_conn_id`` server of the target's backup settings, else
+    the target's own server."""
+    conn_id = (target.backup or {}).get("verify_scratch_conn_id")
+    if not conn_id:
+        return endpoint
+    from include.targets import endpoint_for_conn
+
+    return endpoint_for_conn(conn_id)
 
 
 def verify_set(inventory: Inventory, target: Target, endpoint: Endpoint, set_id: str, catalog) -> dict[str, Any]:
@@ -140,12 +205,18 @@ def verify_set(inventory: Inventory, target: Target, endpoint: Endpoint, set_id:
     try:
         with workspace("verify") as workdir:
             manifest = store.fetch(folder, workdir)
-            observed = restore_into_scratch(target.kind, endpoint, workdir, manifest,
+            observed = restore_into_scratch(target.kind, scratch_server(target, endpoint), workdir, manifest,
                                             target.backup["timeout_seconds"])
         problems = facts_difference(manifest.facts, observed)
         if problems:
             raise CorruptBackup(f"backup set {set_id}: restored copy differs from the backup: " + "; ".join(problems))
     except Exception as exc:
+        if infrastructure_error(exc):  # the server's fault, not the set's: its state stays as it was
+            record = catalog.backup_set(set_id) or {}
+            reason = (f"not verified: the server could not be used ({type(exc).__name__}: {exc}); the set stays"
+                      f" {record.get('state', 'as it was')}")
+            log.warning("backup set %s: %s", set_id, reason)
+            return {"set_id": set_id, "state": "skipped", "reason": reason}
         if catalog.backup_set(set_id):
             catalog.backup_state(set_id, "failed", detail=f"verification failed: {exc}")
         log.error("backup set %s FAILED verification: %s", set_id, exc)

@@ -112,3 +112,18 @@ def drop_database(endpoint: Endpoint, name: str, timeout_s: float) -> None:
         conn.cursor().execute(f"DROP DATABASE IF EXISTS {quote_ident(name)}")
     finally:
         conn.close()
+
+
+def free_bytes(endpoint: Endpoint, timeout_s: float) -> int | None:
+    """Free space in the server's ``datadir`` when it can be measured from here (a server on this host); None
+    otherwise (a remote server: the check is left out)."""
+    from include.clients.local_disk import free_bytes_at
+
+    conn = connect(endpoint, timeout_s, NO_DATABASE)
+    try:
+        cur = conn.cursor()
+        cur.execute("SELECT @@datadir")
+        row = cur.fetchone()
+    finally:
+        conn.close()
+    return free_bytes_at(endpoint, row[0] if row else None)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from include.inventory import Inventory
@@ -24,13 +25,18 @@ def current_version(inventory: Inventory, plan: UpdatePlan) -> str | None:
     return strategy_for(plan.kind).current_version(inventory, plan)
 
 
-def apply_update(inventory: Inventory, plan: UpdatePlan, run_id: str, timeout_s: float) -> dict[str, Any]:
-    """Apply the plan's update; ``{state: updated|failed|dry-run, from, to, changed, reason?}``."""
+def apply_update(inventory: Inventory, plan: UpdatePlan, run_id: str, timeout_s: float,
+                 previous: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Apply the plan's update; ``{state: updated|failed|dry-run, from, to, changed, reason?}``.
+
+    ``previous`` is what :func:`current_version` recorded in its own task before the update (``{"from": …}``):
+    a rerun after a crash must not take the new version it finds for the one before. Without it the version is
+    read here (for a caller with no separate record)."""
     strategy = strategy_for(plan.kind)
     t0 = time.monotonic()
     outcome: dict[str, Any] = {"kind": plan.kind, "target": plan.update_target, "changed": False}
     try:
-        outcome["from"] = strategy.current_version(inventory, plan)
+        outcome["from"] = previous["from"] if previous is not None else strategy.current_version(inventory, plan)
         if plan.dry_run:
             outcome.update(state="dry-run", to=strategy.wanted(plan))
             log.info("DRY RUN: would %s (now: %s)", describe(plan), outcome["from"])
@@ -42,6 +48,8 @@ def apply_update(inventory: Inventory, plan: UpdatePlan, run_id: str, timeout_s:
     except Exception as exc:  # noqa: BLE001 - a failed update is an outcome: the branch decides the rollback
         outcome.update(state="failed", reason=f"{type(exc).__name__}: {exc}",
                        applied=getattr(exc, "applied", outcome.get("applied", [])))
+        if getattr(exc, "untouched", False):  # the strategy knows nothing reached the target
+            outcome["changed"] = False
         log.error("update FAILED: %s", outcome["reason"])
     outcome["seconds"] = round(time.monotonic() - t0, 2)
     return outcome

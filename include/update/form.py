@@ -31,6 +31,9 @@ def update_form(inventory: Inventory) -> dict[str, Param]:
     return {
         "dry_run": field(True, UPDATE, type="boolean", title="Dry run",
                          description="On: check the plan and say what each step would do; change nothing."),
+        "confirm": field("", UPDATE, type="string", title="Confirm (live update)",
+                         description="With dry run off: type the update target's name (release_switch: the release"
+                                     " root) to confirm the change."),
         "update_kind": field(KINDS[0], UPDATE, type="string", enum=list(KINDS), title="Update kind"),
         "update_target": field("", UPDATE, type="string", enum=updatable, title="Update target",
                                description="sql_migration: the PostgreSQL/MySQL target; k8s_image: the Kubernetes"

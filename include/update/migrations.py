@@ -19,15 +19,20 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 VERSION_TABLE = "aegis_schema_version"
+#: first line of a PostgreSQL migration file that must run outside a transaction (``CREATE INDEX CONCURRENTLY``)
+NO_TRANSACTION_MARKER = "-- aegis: no-transaction"
 APPLICATION_NAME = "aegis-update"
 
 
 class MigrationFailed(RuntimeError):
-    """A migration file failed; ``applied`` lists the files that went in before it."""
+    """A migration file failed; ``applied`` lists the files that went in before it. ``untouched``: nothing
+    of the migration reached the database (no file applied, and the failing one left nothing of itself:
+    refused before it ran, or rolled back with its PostgreSQL transaction), so there is nothing to roll back."""
 
-    def __init__(self, message: str, applied: list[str]):
+    def __init__(self, message: str, applied: list[str], untouched: bool = False):
         super().__init__(message)
         self.applied = applied
+        self.untouched = untouched and not applied
 
 
 def migration_files(folder: Path) -> list[dict[str, str]]:
@@ -54,15 +59,15 @@ def apply(kind: str, endpoint, database: str | None, folder: str, files: list[di
             if f["name"] in done:
                 if done[f["name"]] != f["sha256"]:
                     raise MigrationFailed(f"{f['name']} was applied before with different content"
-                                          " (its SHA-256 changed): refusing to go on", applied)
+                                          " (its SHA-256 changed): refusing to go on", applied, untouched=True)
                 continue
-            text = _read_checked(Path(folder) / f["name"], f["sha256"])
+            text = _read_checked(Path(folder) / f["name"], f["sha256"], applied)
             log.info("applying %s", f["name"])
             try:
                 applier.run_file(text, f["name"], f["sha256"], run_id)
             except Exception as exc:
                 raise MigrationFailed(f"{f['name']} failed: {type(exc).__name__}: {_first_line(exc)}",
-                                      applied) from exc
+                                      applied, untouched=applier.transactional) from exc
             applied.append(f["name"])
     finally:
         applier.close()
@@ -81,10 +86,10 @@ def current_version(kind: str, endpoint, database: str | None, timeout_s: float)
     return max(recorded) if recorded else None
 
 
-def _read_checked(path: Path, sha256: str) -> str:
+def _read_checked(path: Path, sha256: str, applied: list[str]) -> str:
     data = path.read_bytes()
     if hashlib.sha256(data).hexdigest() != sha256:
-        raise MigrationFailed(f"{path.name} changed since the plan was made", [])
+        raise MigrationFailed(f"{path.name} changed since the plan was made", applied, untouched=True)
     return data.decode("utf-8")
 
 
@@ -93,7 +98,27 @@ def _first_line(exc: BaseException) -> str:
     return lines[0] if lines else ""
 
 
+def no_transaction(text: str) -> bool:
+    """Whether the file's first line is :data:`NO_TRANSACTION_MARKER`."""
+    return text.lstrip().splitlines()[0].strip().lower() == NO_TRANSACTION_MARKER if text.strip() else False
+
+
+def split_statements(text: str) -> list[str]:
+    """The statements of a no-transaction file: split on ``;`` at line ends (such files hold plain DDL such as
+    ``CREATE INDEX CONCURRENTLY``; no function bodies)."""
+    import re
+
+    return [s.strip() for s in re.split(r";\s*(?:\n|$)", text) if s.strip() and not _only_comments(s)]
+
+
+def _only_comments(statement: str) -> bool:
+    return all(not line.strip() or line.strip().startswith("--") for line in statement.splitlines())
+
+
 class _Postgres:
+    #: a failing file leaves nothing of itself (its transaction is rolled back)
+    transactional = True
+
     def __init__(self, endpoint, database: str | None, timeout_s: float):
         from include.clients.postgres import connect
 
@@ -113,6 +138,14 @@ class _Postgres:
     def run_file(self, text: str, name: str, sha256: str, run_id: str) -> None:
         from psycopg import sql
 
+        if no_transaction(text):
+            self.transactional = False  # a failure may leave part of it (an INVALID index): the rollback must run
+            statements = [s for s in split_statements(text) if s]
+            for statement in statements:  # each on its own, autocommitted: no transaction block around them
+                self.conn.execute(statement.encode())
+            self.conn.execute(sql.SQL("insert into {} (filename, sha256, run_id) values (%s, %s, %s)")
+                              .format(sql.Identifier(VERSION_TABLE)), (name, sha256, run_id))
+            return
         with self.conn.transaction():
             self.conn.execute(text.encode())  # no parameters: several statements in one go
             self.conn.execute(sql.SQL("insert into {} (filename, sha256, run_id) values (%s, %s, %s)")
@@ -123,6 +156,9 @@ class _Postgres:
 
 
 class _MySQL:
+    #: DDL commits as it goes: a failing file may leave part of itself
+    transactional = False
+
     def __init__(self, endpoint, database: str | None, timeout_s: float):
         from include.clients.mysql import connect
 

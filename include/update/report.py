@@ -27,7 +27,7 @@ def _row(step: str, kind: str, ok: bool, message: str | None, details: dict[str,
 
 def outcome_of(plan: dict[str, Any], branch: dict[str, Any] | None, rollback: dict[str, Any] | None,
                retest: dict[str, Any] | None) -> str:
-    """One word for the run: dry-run, not-run, promoted, rolled-back, rollback-failed, unknown."""
+    """One word for the run: dry-run, not-run, not-applied, promoted, rolled-back, rollback-failed, unknown."""
     if plan["dry_run"]:
         return "dry-run"
     decision = (branch or {}).get("branch")
@@ -35,6 +35,8 @@ def outcome_of(plan: dict[str, Any], branch: dict[str, Any] | None, rollback: di
         return "not-run"
     if decision == "promote":
         return "promoted"
+    if decision == "not applied":
+        return "not-applied"
     if decision == "rollback":
         if not rollback or rollback.get("state") != "rolled-back" or not retest or not retest.get("passed"):
             return "rollback-failed"

@@ -16,14 +16,17 @@ from include.update.plan import UpdatePlan
 
 log = logging.getLogger(__name__)
 
-PROMOTE, ROLLBACK, NOTHING = "promote", "rollback", "nothing"
+PROMOTE, ROLLBACK, NOTHING, NOT_APPLIED = "promote", "rollback", "nothing", "not applied"
 
 
 def decide(plan: UpdatePlan, backups: list[dict[str, Any]] | None, update: dict[str, Any] | None,
            tests: dict[str, Any] | None) -> tuple[str, list[str]]:
-    """``(promote | rollback | nothing, reasons)``.
+    """``(promote | rollback | not applied | nothing, reasons)``.
 
     - a dry run, or a pre-update backup that failed (so the update never ran): nothing to do;
+    - the update failed before changing anything (``changed`` false: a refused checksum, a first PostgreSQL
+      migration file that failed and rolled back its own transaction): not applied; the target is kept as it
+      is, with every write made since the backup (a rollback would throw them away for nothing);
     - the update failed, or left no outcome (its task died): rollback;
     - any post-update test failed (or the tests never ran): rollback;
     - otherwise: promote.
@@ -40,10 +43,15 @@ def decide(plan: UpdatePlan, backups: list[dict[str, Any]] | None, update: dict[
                          " the targets are untouched"]
     if update is None:
         return ROLLBACK, ["the update task left no outcome (it died or was killed): rolling back to be safe"]
+    if update.get("state") != "updated" and update.get("changed") is False:
+        return NOT_APPLIED, [f"the update failed before changing anything: {update.get('reason', update.get('state'))}"
+                             "; NOT APPLIED: the target is kept as it was, no rollback"]
     if update.get("state") != "updated":
         return ROLLBACK, [f"the update failed: {update.get('reason', update.get('state'))}"]
     if tests is None:
         return ROLLBACK, ["the post-update tests did not run: the new version is unproven"]
+    if not tests.get("results"):
+        return ROLLBACK, ["no post-update test ran: the new version is unproven"]
     if not tests["passed"]:
         return ROLLBACK, [f"post-update test failed: {f}" for f in tests["failures"]]
     passed = len(tests["results"])
@@ -59,12 +67,14 @@ def backup_of(backups: list[dict[str, Any]], target: str) -> dict[str, Any]:
 
 
 def roll_back(inventory: Inventory, plan: UpdatePlan, update: dict[str, Any] | None,
-              backups: list[dict[str, Any]] | None) -> dict[str, Any]:
-    """Undo the update; ``{state: rolled-back|failed, how, reason?}``."""
+              backups: list[dict[str, Any]] | None, previous: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Undo the update; ``{state: rolled-back|failed, how, reason?}``. ``previous`` (the version recorded before
+    the update, ``{"from": …}``) is what it goes back to, even when the update task left no outcome."""
     from include.update.strategies import strategy_for
 
+    undone = {**(update or {}), **({"from": previous["from"]} if previous is not None else {})}
     try:
-        out = strategy_for(plan.kind).undo(inventory, plan, update or {}, backups or [])
+        out = strategy_for(plan.kind).undo(inventory, plan, undone, backups or [])
         out.setdefault("state", "rolled-back")
     except Exception as exc:  # noqa: BLE001 - the report must say the rollback itself failed
         out = {"state": "failed", "reason": f"{type(exc).__name__}: {exc}"}

@@ -112,12 +112,25 @@ def pre_update_backup(inventory: Inventory, plan: PlanJson, context: Mapping[str
     return hand_on_then_fail(outcomes, failure, context)
 
 
-def apply_update(inventory: Inventory, plan: PlanJson, context: Mapping[str, Any]) -> dict[str, Any]:
-    """The update; a failed one fails the step after handing its outcome on (for the decision)."""
+def record_current_version(inventory: Inventory, plan: PlanJson) -> dict[str, Any]:
+    """``{"from": version}``: what runs before the update, recorded in its own task (before the backup and the
+    update), so a rerun of the update after a crash cannot take the new version for the previous one."""
+    from include.update.apply import current_version
+
+    typed = as_plan(plan)
+    version = current_version(inventory, typed)
+    print(f"version before the update ({typed.update_target or typed.kind}): {version}")
+    return {"from": version}
+
+
+def apply_update(inventory: Inventory, plan: PlanJson, previous: Mapping[str, Any],
+                 context: Mapping[str, Any]) -> dict[str, Any]:
+    """The update from the ``previous`` version recorded before it; a failed one fails the step after handing
+    its outcome on (for the decision)."""
     from include.update.apply import apply_update as apply
 
     typed = as_plan(plan)
-    outcome = apply(inventory, typed, context["run_id"], typed.update_timeout_s)
+    outcome = apply(inventory, typed, context["run_id"], typed.update_timeout_s, previous)
     failure = f"update failed: {outcome['reason']}" if outcome["state"] == "failed" else None
     return hand_on_then_fail(outcome, failure, context)
 
@@ -172,14 +185,15 @@ def promote(plan: PlanJson | None, backups: list[dict[str, Any]] | None, update:
 
 
 def rollback(inventory: Inventory, plan: PlanJson | None, backups: list[dict[str, Any]] | None,
-             update: dict[str, Any] | None, tests: dict[str, Any] | None,
+             update: dict[str, Any] | None, tests: dict[str, Any] | None, previous: dict[str, Any] | None,
              context: Mapping[str, Any]) -> dict[str, Any]:
-    """Undo the update when the decision says so; a failed rollback fails the step after handing its outcome on."""
+    """Undo the update (back to the ``previous`` version recorded before it) when the decision says so; a failed
+    rollback fails the step after handing its outcome on."""
     from include.update.rollback import roll_back
 
     typed = planned(plan)
     decided(typed, backups, update, tests, BRANCH_TASKS[ROLLBACK])
-    outcome = roll_back(inventory, typed, update, backups)
+    outcome = roll_back(inventory, typed, update, backups, previous)
     failure = f"ROLLBACK FAILED: {outcome.get('reason')}" if outcome["state"] != "rolled-back" else None
     return hand_on_then_fail(outcome, failure, context)
 

@@ -47,6 +47,13 @@ class SqlMigration(UpdateStrategy):
         for f in files:
             file_inside(Path(folder) / f["name"], roots, "migrations_folder")
         database = str(params.get("database") or "") or (target.options.get("databases") or [None])[0]
+        if database is None:  # the connection's own database: the one its backup holds when none is listed
+            return SqlPart(folder, None, files)
+        backed_up = backed_up_databases(target)
+        if database not in backed_up:
+            raise PlanError("database", f"{database!r} is not backed up by {target.name!r} (its backup holds"
+                            f" {backed_up}): the migration could not be rolled back; list it in the target's"
+                            " databases or pick one of those")
         return SqlPart(folder, database, files)
 
     def part_from_dict(self, raw: Mapping[str, Any]) -> SqlPart:
@@ -81,14 +88,34 @@ class SqlMigration(UpdateStrategy):
 
         target, endpoint = _connection(inventory, plan)
         backup = backup_of(backups, target.name)
+        database = _part(plan).database
         restored = restore_live(inventory, target, endpoint,
                                 {"target": target.name, "kind": target.kind, "set_id": backup["set_id"],
-                                 "dry_run": False})
-        out = {"how": f"restored pre-update backup {backup['set_id']} over {target.name} (database replaced)",
+                                 "dry_run": False, "databases": [database] if database else None})
+        out = {"how": f"restored database {database} of pre-update backup {backup['set_id']} over {target.name}",
                "set_id": backup["set_id"], "seconds": restored.get("seconds")}
         if restored["state"] != "restored":
             out.update(state="failed", reason=restored.get("reason", "restore failed"))
         return out
+
+
+def backed_up_databases(target: Target) -> list[str]:
+    """The databases the target's backup holds: its ``databases`` list, else the connection's own database
+    (as :func:`include.backup.postgres.dump` / :func:`include.backup.mysql.dump` pick them)."""
+    listed = list(target.options.get("databases") or [])
+    if listed:
+        return listed
+    from include.targets import endpoint_for
+
+    endpoint = endpoint_for(target)
+    if target.kind == "postgres":
+        from include.clients.postgres import maintenance_database
+
+        return [maintenance_database(endpoint)]
+    if not endpoint.schema:
+        raise PlanError("update_target", f"{target.name!r} lists no databases and its connection names none:"
+                        " its backup holds nothing a migration could be rolled back from")
+    return [endpoint.schema]
 
 
 def _part(plan: UpdatePlan) -> SqlPart:
