@@ -15,20 +15,17 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Callable, Iterator
 
 REPO = Path(__file__).resolve().parent.parent
 #: where results go: ``bench/results`` (``$AEGIS_BENCH_RESULTS``: elsewhere, e.g. the quick run's own folder)
 RESULTS = Path(os.environ.get("AEGIS_BENCH_RESULTS") or REPO / "bench" / "results")
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
-
-from include.backup.runner import workspace as scratch_folder  # noqa: E402  a private temp folder, always removed
-
 
 
 def _interrupted(signum, frame):
@@ -51,8 +48,8 @@ class Case:
     name: str
     aegis: list[float]
     reference: list[float]
-    limit: float            # met when median(aegis) / median(reference) <= limit
-    target: str             # the limit as the issue states it, e.g. "within 1.15x", ">= 1.5x faster"
+    limit: float  # met when median(aegis) / median(reference) <= limit
+    target: str  # the limit as the issue states it, e.g. "within 1.15x", ">= 1.5x faster"
     note: str = ""
     aegis_s: float = field(init=False)
     reference_s: float = field(init=False)
@@ -82,8 +79,9 @@ def timed(fn: Callable[[], object]) -> float:
     return time.perf_counter() - t0
 
 
-def alternate(runners: dict[str, Callable[[], object]], repeats: int = 3,
-              between: Callable[[], object] | None = None) -> dict[str, list[float]]:
+def alternate(
+    runners: dict[str, Callable[[], object]], repeats: int = 3, between: Callable[[], object] | None = None
+) -> dict[str, list[float]]:
     """Run every runner ``repeats`` times, rotating the order each round; seconds per runner.
 
     ``between`` (untimed) runs after each timed call, e.g. to delete what the call wrote.
@@ -91,7 +89,7 @@ def alternate(runners: dict[str, Callable[[], object]], repeats: int = 3,
     names = list(runners)
     samples: dict[str, list[float]] = {n: [] for n in names}
     for i in range(repeats):
-        order = names[i % len(names):] + names[:i % len(names)]
+        order = names[i % len(names) :] + names[: i % len(names)]
         for name in order:
             seconds = timed(runners[name])
             samples[name].append(seconds)
@@ -103,10 +101,11 @@ def alternate(runners: dict[str, Callable[[], object]], repeats: int = 3,
 
 def machine() -> dict:
     """Date, cores, memory and load: other engineers share this machine while we measure."""
-    mem_kb = next(int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines()
-                  if line.startswith("MemTotal"))
+    mem_kb = next(
+        int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines() if line.startswith("MemTotal")
+    )
     return {
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "nproc": os.cpu_count(),
         "memory_gib": round(mem_kb / 2**20, 1),
         "uptime": subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip(),
@@ -118,28 +117,43 @@ def table(cases: list[Case]) -> str:
     rule = "|" + "|".join("-" * len(c) for c in head.split("|")[1:-1]) + "|"
     rows = [head, rule]
     for c in cases:
-        rows.append(f"| {c.name:<64} | {c.aegis_s:8.3f} | {c.reference_s:8.3f} | {c.ratio:6.2f} | "
-                    f"{c.target:<16} | {('yes' if c.met else 'NO') if c.limit != float('inf') else '-':<4} |")
+        rows.append(
+            f"| {c.name:<64} | {c.aegis_s:8.3f} | {c.reference_s:8.3f} | {c.ratio:6.2f} | "
+            f"{c.target:<16} | {('yes' if c.met else 'NO') if c.limit != float('inf') else '-':<4} |"
+        )
     return "\n".join(rows)
 
 
 def report(bench: str, cases: list[Case], params: dict, started: dict) -> Path:
     """Print the table and write ``bench/results/<bench>.json``."""
-    print(f"\n{bench}  ({started['date']}, {started['nproc']} cores, {started['memory_gib']} GiB;"
-          f" load at start: {started['uptime'].split('load average:')[-1].strip()})")
+    print(
+        f"\n{bench}  ({started['date']}, {started['nproc']} cores, {started['memory_gib']} GiB;"
+        f" load at start: {started['uptime'].split('load average:')[-1].strip()})"
+    )
     print(table(cases))
     for c in cases:
         if c.note:
             print(f"  {c.name}: {c.note}")
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"{bench}.json"
-    path.write_text(json.dumps({"bench": bench, "machine": started, "finished": machine(), "params": params,
-                                "cases": [asdict(c) for c in cases]}, indent=2))
+    path.write_text(
+        json.dumps(
+            {
+                "bench": bench,
+                "machine": started,
+                "finished": machine(),
+                "params": params,
+                "cases": [asdict(c) for c in cases],
+            },
+            indent=2,
+        )
+    )
     print(f"results: {path}")
     return path
 
 
 # -- PostgreSQL -------------------------------------------------------------------------------------
+
 
 def pg_admin(dbname: str = "postgres"):
     import psycopg
@@ -181,6 +195,7 @@ def run(argv: list[str] | str, **kw) -> subprocess.CompletedProcess:
 
 
 # -- Redis ------------------------------------------------------------------------------------------
+
 
 @contextmanager
 def redis_servers(count: int, host: str = "127.0.0.1") -> Iterator[list[int]]:

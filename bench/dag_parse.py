@@ -44,7 +44,7 @@ def trivial_{n}():
 trivial_{n}()
 '''
 
-CHILD = r'''
+CHILD = r"""
 import gc, json, sys, time
 from airflow.dag_processing.dagbag import DagBag
 import airflow.sdk  # noqa: F401  (the processor has these loaded already)
@@ -73,18 +73,25 @@ for name, path in ([("aegis", aegis), ("trivial", trivial)] if aegis_first else
         print(buf.getvalue(), file=sys.stderr)
     out[name] = parse(path)
 print(json.dumps(out))
-'''
+"""
 
 
 def large_inventory(count: int) -> str:
     """An inventory of ``count`` targets: five kinds in turn, each with a team tag (of 40), its kind and a region."""
-    kinds = [("postgres", "conn_id: pg_{i}"), ("mysql", "conn_id: my_{i}"), ("redis", "conn_id: rd_{i}"),
-             ("host", "mounts: ['/']"), ("http_service", "conn_id: web_{i}")]
+    kinds = [
+        ("postgres", "conn_id: pg_{i}"),
+        ("mysql", "conn_id: my_{i}"),
+        ("redis", "conn_id: rd_{i}"),
+        ("host", "mounts: ['/']"),
+        ("http_service", "conn_id: web_{i}"),
+    ]
     lines = ["version: 1", "defaults: {timeout_seconds: 10}", "targets:"]
     for i in range(count):
         kind, extra = kinds[i % len(kinds)]
-        lines.append(f"  - {{name: t{i:05d}-{kind.replace('_', '-')}, kind: {kind}, "
-                     f"tags: [team{i % 40}, {kind.replace('_', '-')}, region{i % 7}], {extra.format(i=i)}}}")
+        lines.append(
+            f"  - {{name: t{i:05d}-{kind.replace('_', '-')}, kind: {kind}, "
+            f"tags: [team{i % 40}, {kind.replace('_', '-')}, region{i % 7}], {extra.format(i=i)}}}"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -116,9 +123,22 @@ def main() -> None:
                 if cold:  # a cold start: no inventory cached on disk yet
                     shutil.rmtree(tmp / "cache", ignore_errors=True)
                 proc = subprocess.run(
-                    [sys.executable, "-c", CHILD, str(tmp / "trivial_warm.py"), str(tmp / "trivial_timed.py"),
-                     str(path), str(i % 2)] + (["profile"] if args.profile else []),
-                    env=env, capture_output=True, text=True, cwd=REPO, timeout=600)
+                    [
+                        sys.executable,
+                        "-c",
+                        CHILD,
+                        str(tmp / "trivial_warm.py"),
+                        str(tmp / "trivial_timed.py"),
+                        str(path),
+                        str(i % 2),
+                    ]
+                    + (["profile"] if args.profile else []),
+                    env=env,
+                    capture_output=True,
+                    text=True,
+                    cwd=REPO,
+                    timeout=600,
+                )
                 if args.profile:
                     print(f"--- {label}\n{proc.stderr[-6000:]}")
                 if proc.returncode != 0:
@@ -126,22 +146,42 @@ def main() -> None:
                 got = json.loads(proc.stdout.strip().splitlines()[-1])
                 for k in ("aegis", "trivial"):
                     samples[label][k].append(got[k])
-                print(f"  round {i + 1}/{args.repeats}  {label:<24} {got['aegis'] * 1000:7.1f} ms"
-                      f"   trivial {got['trivial'] * 1000:7.1f} ms", flush=True)
-    cases = [Case(f"DAG parse{f', {args.targets} targets' if args.targets else ''}: dags/{name} vs a trivial DAG file"
-                  if name not in ("cold", "all") else
-                  (f"DAG parse, {args.targets} targets: dags/{files[0].name}, first parse (no cache) vs trivial"
-                   if name == "cold" else
-                   f"DAG parse, {args.targets} targets: all of dags/ in one DagBag (cached) vs trivial"),
-                  s["aegis"], s["trivial"], *within(3))
-             for name, s in samples.items() if s["aegis"]]
+                print(
+                    f"  round {i + 1}/{args.repeats}  {label:<24} {got['aegis'] * 1000:7.1f} ms"
+                    f"   trivial {got['trivial'] * 1000:7.1f} ms",
+                    flush=True,
+                )
+    cases = [
+        Case(
+            f"DAG parse{f', {args.targets} targets' if args.targets else ''}: dags/{name} vs a trivial DAG file"
+            if name not in ("cold", "all")
+            else (
+                f"DAG parse, {args.targets} targets: dags/{files[0].name}, first parse (no cache) vs trivial"
+                if name == "cold"
+                else f"DAG parse, {args.targets} targets: all of dags/ in one DagBag (cached) vs trivial"
+            ),
+            s["aegis"],
+            s["trivial"],
+            *within(3),
+        )
+        for name, s in samples.items()
+        if s["aegis"]
+    ]
     if args.targets:  # the issue's absolute limits at this size
         for c in cases:
             limit = 2.0 if "all of dags/" in c.name else 0.5
             c.note = f"{c.aegis_s:.3f} s absolute; limit {limit} s: {'met' if c.aegis_s <= limit else 'NOT met'}"
-    report("dag_parse" + (f"_{args.targets}" if args.targets else ""), cases,
-           {"repeats": args.repeats, "files": [f.name for f in files], "targets": args.targets,
-            "inventory": os.environ.get("AEGIS_INVENTORY", "config/inventory.yaml")}, started)
+    report(
+        "dag_parse" + (f"_{args.targets}" if args.targets else ""),
+        cases,
+        {
+            "repeats": args.repeats,
+            "files": [f.name for f in files],
+            "targets": args.targets,
+            "inventory": os.environ.get("AEGIS_INVENTORY", "config/inventory.yaml"),
+        },
+        started,
+    )
 
 
 if __name__ == "__main__":

@@ -41,12 +41,18 @@ def free_redis_db() -> int:
 def run_once(api, targets: list[str], timeout: float = 900) -> tuple[float, set[str]]:
     """One run over ``targets``: its wall time and the hostnames its tasks ran on."""
     run_id = f"bench__{secrets.token_hex(5)}"
-    r = api.client.post(f"/api/v2/dags/{DAG_ID}/dagRuns",
-                        json={"dag_run_id": run_id, "logical_date": None, "conf": {"targets": targets, "alert": False}})
+    r = api.client.post(
+        f"/api/v2/dags/{DAG_ID}/dagRuns",
+        json={"dag_run_id": run_id, "logical_date": None, "conf": {"targets": targets, "alert": False}},
+    )
     assert r.status_code == 200, r.text
     path = f"/api/v2/dags/{DAG_ID}/dagRuns/{quote(run_id, safe='')}"
-    done = api.wait(f"run over {len(targets)} targets",
-                    lambda: (x := api.get(path))["state"] in {"success", "failed"} and x, timeout, 1)
+    done = api.wait(
+        f"run over {len(targets)} targets",
+        lambda: (x := api.get(path))["state"] in {"success", "failed"} and x,
+        timeout,
+        1,
+    )
     tis = api.get(f"{path}/taskInstances", params={"limit": 200})["task_instances"]
     if done["state"] != "success":
         raise SystemExit(f"run {run_id} {done['state']}: {[(t['task_id'], t['state']) for t in tis]}")
@@ -71,14 +77,26 @@ def main() -> None:
     redis_db = free_redis_db()
     with pg_databases(dbs), redis_servers(args.redis) as ports, scratch_folder("distributed") as tmp:
         path, env, names = fanout_inventory(tmp, dbs, ports)
-        text = path.read_text().replace("catalog: {path: catalog.db}",
-                                        f"catalog: {{conn_id: {distributed.CATALOG_CONN}}}")
-        path.write_text(text.replace("artifacts: {base: artifacts}", f"artifacts: {{base: 's3://{distributed.BUCKET}/aegis',"
-                                     f" conn_id: {distributed.ARTIFACTS_CONN}}}"))
+        text = path.read_text().replace(
+            "catalog: {path: catalog.db}", f"catalog: {{conn_id: {distributed.CATALOG_CONN}}}"
+        )
+        path.write_text(
+            text.replace(
+                "artifacts: {base: artifacts}",
+                f"artifacts: {{base: 's3://{distributed.BUCKET}/aegis', conn_id: {distributed.ARTIFACTS_CONN}}}",
+            )
+        )
         settings = distributed.Settings(
-            state=tmp / "state", api_port=free_port(), s3_port=free_port(), metadata_db=f"aegis_bench_af_{tag}",
-            catalog_db=f"aegis_bench_cat_{tag}", redis_db=redis_db, statsd=f"127.0.0.1:{free_port()}",
-            worker_concurrency=args.concurrency, inventory=path)
+            state=tmp / "state",
+            api_port=free_port(),
+            s3_port=free_port(),
+            metadata_db=f"aegis_bench_af_{tag}",
+            catalog_db=f"aegis_bench_cat_{tag}",
+            redis_db=redis_db,
+            statsd=f"127.0.0.1:{free_port()}",
+            worker_concurrency=args.concurrency,
+            inventory=path,
+        )
         base = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW_CONN_", "AEGIS_"))}
         base.update({k: v for k, v in env.items() if k.startswith("AIRFLOW_CONN_")})
         try:
@@ -88,13 +106,19 @@ def main() -> None:
             api = Api(settings)
             api.dag_ready(DAG_ID)
             time.sleep(10)  # unpausing may create the latest scheduled run: let it finish first
-            api.wait("the scheduled run to finish", lambda: api.get(
-                f"/api/v2/dags/{DAG_ID}/dagRuns", params={"state": ["queued", "running"]})["total_entries"] == 0,
-                900, 5)
+            api.wait(
+                "the scheduled run to finish",
+                lambda: (
+                    api.get(f"/api/v2/dags/{DAG_ID}/dagRuns", params={"state": ["queued", "running"]})["total_entries"]
+                    == 0
+                ),
+                900,
+                5,
+            )
             print(f"distributed stack up in {time.monotonic() - t0:.0f} s", flush=True)
             run_once(api, names[:1])  # warm-up: untimed
             for i in range(args.repeats):
-                for key in (("two", "one") if i % 2 == 0 else ("one", "two")):
+                for key in ("two", "one") if i % 2 == 0 else ("one", "two"):
                     if key == "one":
                         distributed.stop(settings, "airflow-worker-2")
                     wall, hosts = run_once(api, names)
@@ -103,18 +127,36 @@ def main() -> None:
                         time.sleep(15)  # the worker joins the broker
                     samples[key].append(wall)
                     runs.append({"workers": key, "wall_s": wall, "hostnames": sorted(hosts)})
-                    print(f"  round {i + 1}/{args.repeats}  {key} worker(s)  {wall:8.2f} s  on {sorted(hosts)}",
-                          flush=True)
+                    print(
+                        f"  round {i + 1}/{args.repeats}  {key} worker(s)  {wall:8.2f} s  on {sorted(hosts)}",
+                        flush=True,
+                    )
         finally:
             distributed.down(settings)
             distributed.drop_databases(settings)
             redis.Redis(host="127.0.0.1", port=6379, db=redis_db, socket_timeout=5).flushdb()
-    case = Case(f"distributed: daily check over {len(names)} targets, two Celery workers vs one "
-                f"(concurrency {args.concurrency} each)", samples["two"], samples["one"], 1.0, "(information)",
-                note="ratio = two workers / one")
-    report("distributed", [case], {"postgres": args.postgres, "redis": args.redis, "repeats": args.repeats,
-                                   "executor": "CeleryExecutor", "concurrency": args.concurrency, "runs": runs},
-           started)
+    case = Case(
+        f"distributed: daily check over {len(names)} targets, two Celery workers vs one "
+        f"(concurrency {args.concurrency} each)",
+        samples["two"],
+        samples["one"],
+        1.0,
+        "(information)",
+        note="ratio = two workers / one",
+    )
+    report(
+        "distributed",
+        [case],
+        {
+            "postgres": args.postgres,
+            "redis": args.redis,
+            "repeats": args.repeats,
+            "executor": "CeleryExecutor",
+            "concurrency": args.concurrency,
+            "runs": runs,
+        },
+        started,
+    )
 
 
 if __name__ == "__main__":

@@ -19,36 +19,44 @@ import io
 import pstats
 import random
 import subprocess
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from bench.common import Case, alternate, machine, report, scratch_folder, within
 
-DAY = datetime(2026, 3, 9, tzinfo=timezone.utc)
+DAY = datetime(2026, 3, 9, tzinfo=UTC)
 MESSAGES = {
     "DEBUG": ["cache lookup key=user:{n} hit={b}", "pool stats active={n} idle={n} waiting={n}"],
-    "INFO": ["request {uuid} GET /api/v1/items/{n} 200 in {n} ms from {ip}",
-             "user {n} logged in from {ip}", "job 'nightly-{n}' finished: {n} rows in {n}.{n} s",
-             "settlement batch {n} committed ({n} entries)"],
-    "WARN": ["slow query took {n} ms: select * from orders where id = {n}",
-             "retrying connection to {ip} (attempt {n})"],
-    "ERROR": ["settlement batch failed after {n} retries (batch {n})",
-              "payment {uuid} declined by gateway: code {n}",
-              "could not connect to {ip}: connection refused",
-              "timeout after {n} ms waiting for lock on 'orders_{n}'",
-              "unhandled exception in worker {n}: KeyError: 'item_{n}'"],
+    "INFO": [
+        "request {uuid} GET /api/v1/items/{n} 200 in {n} ms from {ip}",
+        "user {n} logged in from {ip}",
+        "job 'nightly-{n}' finished: {n} rows in {n}.{n} s",
+        "settlement batch {n} committed ({n} entries)",
+    ],
+    "WARN": [
+        "slow query took {n} ms: select * from orders where id = {n}",
+        "retrying connection to {ip} (attempt {n})",
+    ],
+    "ERROR": [
+        "settlement batch failed after {n} retries (batch {n})",
+        "payment {uuid} declined by gateway: code {n}",
+        "could not connect to {ip}: connection refused",
+        "timeout after {n} ms waiting for lock on 'orders_{n}'",
+        "unhandled exception in worker {n}: KeyError: 'item_{n}'",
+    ],
 }
-TRACE = ["Traceback (most recent call last):", '  File "/app/worker.py", line {n}, in run',
-         "KeyError: 'item_{n}'"]
+TRACE = ["Traceback (most recent call last):", '  File "/app/worker.py", line {n}, in run', "KeyError: 'item_{n}'"]
 
 
 def fill(template: str, rnd: random.Random) -> str:
     out = template
     while "{n}" in out:
         out = out.replace("{n}", str(rnd.randint(1, 99999)), 1)
-    return (out.replace("{b}", rnd.choice(["true", "false"]))
-            .replace("{ip}", f"10.{rnd.randint(0, 255)}.{rnd.randint(0, 255)}.{rnd.randint(1, 254)}")
-            .replace("{uuid}", f"{rnd.getrandbits(128):032x}"[:8] + "-1b2c-4d5e-8f90-" + f"{rnd.getrandbits(48):012x}"))
+    return (
+        out.replace("{b}", rnd.choice(["true", "false"]))
+        .replace("{ip}", f"10.{rnd.randint(0, 255)}.{rnd.randint(0, 255)}.{rnd.randint(1, 254)}")
+        .replace("{uuid}", f"{rnd.getrandbits(128):032x}"[:8] + "-1b2c-4d5e-8f90-" + f"{rnd.getrandbits(48):012x}")
+    )
 
 
 def generate(path: Path, size: int, seed: int = 6) -> None:
@@ -58,7 +66,9 @@ def generate(path: Path, size: int, seed: int = 6) -> None:
     bodies = []  # a pool of varied lines without timestamp (continuation lines carried with their ERROR)
     for _ in range(50_000):
         level = rnd.choice(levels)
-        body = f" {level} [{rnd.choice(['api', 'worker', 'billing', 'auth'])}] {fill(rnd.choice(MESSAGES[level]), rnd)}\n"
+        body = (
+            f" {level} [{rnd.choice(['api', 'worker', 'billing', 'auth'])}] {fill(rnd.choice(MESSAGES[level]), rnd)}\n"
+        )
         if level == "ERROR" and rnd.random() < 0.1:
             body += "".join(fill(t, rnd) + "\n" for t in TRACE)
         bodies.append(body)
@@ -97,7 +107,8 @@ def main() -> None:
         generate(log, args.size_mib * 2**20)
         size = log.stat().st_size
         (tmp / "inventory.yaml").write_text(
-            "version: 1\ntargets:\n  - {name: bench-logs, kind: log_source, paths: ['logs/*.log'], top_signatures: 5}\n")
+            "version: 1\ntargets:\n  - {name: bench-logs, kind: log_source, paths: ['logs/*.log'], top_signatures: 5}\n"
+        )
         target = load_inventory(tmp / "inventory.yaml").target("bench-logs")
         window = Window(DAY, DAY + timedelta(days=1), {})
         subprocess.run(["cat", str(log)], stdout=subprocess.DEVNULL, check=True)  # into the page cache
@@ -122,8 +133,12 @@ def main() -> None:
             buf = io.StringIO()
             pstats.Stats(prof, stream=buf).sort_stats("tottime").print_stats(12)
             print(buf.getvalue())
-    case = Case(f"log analysis {size / 2**30:.2f} GiB: Aegis vs grep -c ERROR", samples["aegis logs.check"],
-                samples["grep -c ERROR"], *within(2))
+    case = Case(
+        f"log analysis {size / 2**30:.2f} GiB: Aegis vs grep -c ERROR",
+        samples["aegis logs.check"],
+        samples["grep -c ERROR"],
+        *within(2),
+    )
     report("logs", [case], {"bytes": size, "error_lines": counts["grep"], "repeats": args.repeats}, started)
 
 

@@ -18,7 +18,7 @@ import os
 import shutil
 import subprocess
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from bench.common import Case, alternate, faster, machine, report, scratch_folder
 
@@ -26,8 +26,12 @@ MY = ["--host=127.0.0.1", "--port=3306", "--user=root"]
 
 
 def sql(statement: str, db: str | None = None) -> str:
-    out = subprocess.run(["mariadb", *MY, "--batch", "--skip-column-names", *([db] if db else []), "-e", statement],
-                         capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        ["mariadb", *MY, "--batch", "--skip-column-names", *([db] if db else []), "-e", statement],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return out.stdout
 
 
@@ -44,12 +48,20 @@ def main() -> None:
         sql(f"CREATE DATABASE `{db}`")
         print(f"building {db}: {args.tables} tables x {args.rows} rows …", flush=True)
         for i in range(args.tables):
-            sql(f"CREATE TABLE t{i} (id INT PRIMARY KEY, k INT, note VARCHAR(100), at DATETIME, KEY (k))"
-                f" ENGINE=InnoDB", db)
-            sql(f"INSERT INTO t{i} SELECT seq, seq * 7 % 100003, CONCAT('note ', MD5(seq), ' ', seq),"
-                f" '2026-01-01' + INTERVAL seq SECOND FROM seq_1_to_{args.rows}", db)
-        size = int(sql(f"SELECT SUM(data_length + index_length) FROM information_schema.tables"
-                       f" WHERE table_schema = '{db}'").strip())
+            sql(
+                f"CREATE TABLE t{i} (id INT PRIMARY KEY, k INT, note VARCHAR(100), at DATETIME, KEY (k)) ENGINE=InnoDB",
+                db,
+            )
+            sql(
+                f"INSERT INTO t{i} SELECT seq, seq * 7 % 100003, CONCAT('note ', MD5(seq), ' ', seq),"
+                f" '2026-01-01' + INTERVAL seq SECOND FROM seq_1_to_{args.rows}",
+                db,
+            )
+        size = int(
+            sql(
+                f"SELECT SUM(data_length + index_length) FROM information_schema.tables WHERE table_schema = '{db}'"
+            ).strip()
+        )
         print(f"database size {size / 2**20:.0f} MiB", flush=True)
 
         from include.backup import mysql as myb
@@ -74,7 +86,7 @@ targets:
             from include.artifacts import artifact_folder
 
             artifact_folder(inventory, "backups")  # import Airflow's ObjectStoragePath once, outside the timing
-            ts = [datetime(2026, 1, 1, tzinfo=timezone.utc)]
+            ts = [datetime(2026, 1, 1, tzinfo=UTC)]
             single = tmp / "single.sql.gz"
             last = {}
 
@@ -85,12 +97,22 @@ targets:
                 last["set_id"], last["facts"] = result["set_id"], result["facts"]
 
             def mysqldump_gzip():
-                subprocess.run(["bash", "-o", "pipefail", "-c",
-                                'mysqldump "${@:3}" --single-transaction --routines --triggers --events "$1" '
-                                '| gzip > "$2"', "_", db, str(single), *MY], check=True)
+                subprocess.run(
+                    [
+                        "bash",
+                        "-o",
+                        "pipefail",
+                        "-c",
+                        'mysqldump "${@:3}" --single-transaction --routines --triggers --events "$1" | gzip > "$2"',
+                        "_",
+                        db,
+                        str(single),
+                        *MY,
+                    ],
+                    check=True,
+                )
 
-            backup = alternate({"aegis backup_target": aegis_backup, "mysqldump | gzip": mysqldump_gzip},
-                               args.repeats)
+            backup = alternate({"aegis backup_target": aegis_backup, "mysqldump | gzip": mysqldump_gzip}, args.repeats)
             work = tmp / "restore-work"
             store.fetch(sets_folder(inventory, "bench-my", last["set_id"]), work)
 
@@ -103,25 +125,50 @@ targets:
                 assert observed == last["facts"], (observed, last["facts"])
 
             def replay():
-                subprocess.run(["bash", "-o", "pipefail", "-c", 'gunzip < "$1" | mariadb "${@:3}" "$2"',
-                                "_", str(single), restored, *MY], check=True)
+                subprocess.run(
+                    [
+                        "bash",
+                        "-o",
+                        "pipefail",
+                        "-c",
+                        'gunzip < "$1" | mariadb "${@:3}" "$2"',
+                        "_",
+                        str(single),
+                        restored,
+                        *MY,
+                    ],
+                    check=True,
+                )
 
             fresh()
-            restore = alternate({"aegis restore (parallel)": aegis_restore, "single-stream replay": replay},
-                                args.repeats, between=fresh)
+            restore = alternate(
+                {"aegis restore (parallel)": aegis_restore, "single-stream replay": replay}, args.repeats, between=fresh
+            )
             shutil.rmtree(work, ignore_errors=True)
     finally:
         sql(f"DROP DATABASE IF EXISTS `{db}`")
         sql(f"DROP DATABASE IF EXISTS `{restored}`")
         print("dropped the databases", flush=True)
     cases = [
-        Case(f"MySQL backup {size / 2**20:.0f} MiB, {args.tables} tables: Aegis vs mysqldump | gzip",
-             backup["aegis backup_target"], backup["mysqldump | gzip"], *faster(1.5)),
-        Case("MySQL restore, same: Aegis (table groups in parallel) vs single-stream replay",
-             restore["aegis restore (parallel)"], restore["single-stream replay"], *faster(2)),
+        Case(
+            f"MySQL backup {size / 2**20:.0f} MiB, {args.tables} tables: Aegis vs mysqldump | gzip",
+            backup["aegis backup_target"],
+            backup["mysqldump | gzip"],
+            *faster(1.5),
+        ),
+        Case(
+            "MySQL restore, same: Aegis (table groups in parallel) vs single-stream replay",
+            restore["aegis restore (parallel)"],
+            restore["single-stream replay"],
+            *faster(2),
+        ),
     ]
-    report("mysql_backup", cases, {"tables": args.tables, "rows": args.rows, "database_bytes": size,
-                                   "repeats": args.repeats}, started)
+    report(
+        "mysql_backup",
+        cases,
+        {"tables": args.tables, "rows": args.rows, "database_bytes": size, "repeats": args.repeats},
+        started,
+    )
 
 
 if __name__ == "__main__":

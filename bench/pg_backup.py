@@ -13,10 +13,22 @@ from __future__ import annotations
 import argparse
 import shutil
 import subprocess
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
-from bench.common import (Case, alternate, faster, machine, pg_admin, pg_databases, report, run,
-                          scratch_folder, timed, unique, within)
+from bench.common import (
+    Case,
+    alternate,
+    faster,
+    machine,
+    pg_admin,
+    pg_databases,
+    report,
+    run,
+    scratch_folder,
+    timed,
+    unique,
+    within,
+)
 
 
 def main() -> None:
@@ -53,7 +65,7 @@ targets:
         from include.artifacts import artifact_folder
 
         artifact_folder(inventory, "backups")  # import Airflow's ObjectStoragePath once, outside the timing
-        ts = [datetime(2026, 1, 1, tzinfo=timezone.utc)]
+        ts = [datetime(2026, 1, 1, tzinfo=UTC)]
         out = tmp / "out"
 
         def aegis():
@@ -79,17 +91,37 @@ targets:
 
         count_s = timed(lambda: facts(endpoint, [db], 600))  # Aegis's own extra work: exact row counts
         print(f"row counts alone (one snapshot): {count_s:.2f} s", flush=True)
-        samples = alternate({"aegis backup_target": aegis, "pg_dump -Fd -j2": pg_dump_fd,
-                             "seed pg_dump piped to gzip": seed_gzip}, args.repeats, between=clean)
+        samples = alternate(
+            {"aegis backup_target": aegis, "pg_dump -Fd -j2": pg_dump_fd, "seed pg_dump piped to gzip": seed_gzip},
+            args.repeats,
+            between=clean,
+        )
     cases = [
-        Case(f"PG backup {size / 2**30:.2f} GiB: Aegis vs pg_dump -Fd -j2", samples["aegis backup_target"],
-             samples["pg_dump -Fd -j2"], *within(1.05)),
-        Case(f"PG backup {size / 2**30:.2f} GiB: Aegis vs seed pg_dump piped to gzip", samples["aegis backup_target"],
-             samples["seed pg_dump piped to gzip"], *faster(1.5)),
+        Case(
+            f"PG backup {size / 2**30:.2f} GiB: Aegis vs pg_dump -Fd -j2",
+            samples["aegis backup_target"],
+            samples["pg_dump -Fd -j2"],
+            *within(1.05),
+        ),
+        Case(
+            f"PG backup {size / 2**30:.2f} GiB: Aegis vs seed pg_dump piped to gzip",
+            samples["aegis backup_target"],
+            samples["seed pg_dump piped to gzip"],
+            *faster(1.5),
+        ),
     ]
-    report("pg_backup", cases, {"scale": args.scale, "database_bytes": size, "repeats": args.repeats,
-                                "aegis_set_bytes": getattr(aegis, "bytes", None),
-                                "aegis_row_count_seconds": round(count_s, 2)}, started)
+    report(
+        "pg_backup",
+        cases,
+        {
+            "scale": args.scale,
+            "database_bytes": size,
+            "repeats": args.repeats,
+            "aegis_set_bytes": getattr(aegis, "bytes", None),
+            "aegis_row_count_seconds": round(count_s, 2),
+        },
+        started,
+    )
 
 
 if __name__ == "__main__":

@@ -29,8 +29,9 @@ def build(db: str, tables: int) -> list[str]:
             with c.transaction():
                 for i in range(start, min(start + 100, tables)):
                     rows = BLOATED_ROWS if i % 10 == 0 else CLEAN_ROWS
-                    c.execute(f"create table t{i:04d} (id int primary key, v int, pad text) "
-                              "with (autovacuum_enabled = false)")
+                    c.execute(
+                        f"create table t{i:04d} (id int primary key, v int, pad text) with (autovacuum_enabled = false)"
+                    )
                     c.execute(f"insert into t{i:04d} select g, g, repeat('x', 60) from generate_series(1, {rows}) g")
     run(["vacuumdb", "--analyze", "--jobs=2", "--quiet", db])
     return bloated
@@ -70,8 +71,10 @@ def main() -> None:
             done = {r["table"] for r in result.details["tables"] if r["action"] == "done"}
             picked.append(done)
             if done != set(bloated):
-                raise SystemExit(f"Aegis maintained {len(done)} table(s), expected the {len(bloated)} bloated ones: "
-                                 f"{sorted(done ^ set(bloated))[:10]}")
+                raise SystemExit(
+                    f"Aegis maintained {len(done)} table(s), expected the {len(bloated)} bloated ones: "
+                    f"{sorted(done ^ set(bloated))[:10]}"
+                )
 
         def vacuumdb_all():
             run(["vacuumdb", "--analyze", "--jobs=2", "--quiet", db])
@@ -82,17 +85,42 @@ def main() -> None:
         bloat(db, bloated)
         aegis()  # warm-up: steady-state table sizes, imports
         bloat(db, bloated)
-        samples = alternate({"aegis weekly postgres": aegis, "vacuumdb -z -j2 (database)": vacuumdb_all,
-                             "vacuumdb -z -j2 -t (bloated)": vacuumdb_tables}, args.repeats,
-                            between=lambda: bloat(db, bloated))
+        samples = alternate(
+            {
+                "aegis weekly postgres": aegis,
+                "vacuumdb -z -j2 (database)": vacuumdb_all,
+                "vacuumdb -z -j2 -t (bloated)": vacuumdb_tables,
+            },
+            args.repeats,
+            between=lambda: bloat(db, bloated),
+        )
     cases = [
-        Case(f"PG maintenance {args.tables} tables: Aegis vs vacuumdb whole database", samples["aegis weekly postgres"],
-             samples["vacuumdb -z -j2 (database)"], 1.0, "faster"),
-        Case(f"PG maintenance {args.tables} tables: Aegis vs vacuumdb -t (same {len(bloated)})",
-             samples["aegis weekly postgres"], samples["vacuumdb -z -j2 -t (bloated)"], *within(1.2)),
+        Case(
+            f"PG maintenance {args.tables} tables: Aegis vs vacuumdb whole database",
+            samples["aegis weekly postgres"],
+            samples["vacuumdb -z -j2 (database)"],
+            1.0,
+            "faster",
+        ),
+        Case(
+            f"PG maintenance {args.tables} tables: Aegis vs vacuumdb -t (same {len(bloated)})",
+            samples["aegis weekly postgres"],
+            samples["vacuumdb -z -j2 -t (bloated)"],
+            *within(1.2),
+        ),
     ]
-    report("pg_maintenance", cases, {"tables": args.tables, "bloated": len(bloated), "clean_rows": CLEAN_ROWS,
-                                     "bloated_rows": BLOATED_ROWS, "repeats": args.repeats}, started)
+    report(
+        "pg_maintenance",
+        cases,
+        {
+            "tables": args.tables,
+            "bloated": len(bloated),
+            "clean_rows": CLEAN_ROWS,
+            "bloated_rows": BLOATED_ROWS,
+            "repeats": args.repeats,
+        },
+        started,
+    )
 
 
 if __name__ == "__main__":

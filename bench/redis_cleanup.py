@@ -60,14 +60,14 @@ class IdleKeys:
         self.dumps = []
         for start in range(0, len(keys), 10_000):
             pipe = client.pipeline(transaction=False)
-            for k in keys[start:start + 10_000]:
+            for k in keys[start : start + 10_000]:
                 pipe.dump(k)
             self.dumps += pipe.execute()
 
     def restore(self) -> None:
         for start in range(0, len(self.keys), 10_000):
             pipe = self.client.pipeline(transaction=False)
-            for k, payload in zip(self.keys[start:start + 10_000], self.dumps[start:start + 10_000]):
+            for k, payload in zip(self.keys[start : start + 10_000], self.dumps[start : start + 10_000]):
                 pipe.execute_command("RESTORE", k, 0, payload, "REPLACE", "IDLETIME", IDLE_S)
             pipe.execute()
 
@@ -119,19 +119,25 @@ def main() -> None:
                 result = maintain(target, endpoint, {}, dry_run=dry_run)
                 m = result.metrics
                 if m["redis.cleanup.matched_keys"] != expected or m["redis.cleanup.scanned_keys"] != args.keys:
-                    raise SystemExit(f"Aegis matched {m['redis.cleanup.matched_keys']:.0f} of "
-                                     f"{m['redis.cleanup.scanned_keys']:.0f} keys, expected {expected} of {args.keys}")
+                    raise SystemExit(
+                        f"Aegis matched {m['redis.cleanup.matched_keys']:.0f} of "
+                        f"{m['redis.cleanup.scanned_keys']:.0f} keys, expected {expected} of {args.keys}"
+                    )
                 if not dry_run:
                     if big.dbsize() != args.keys - expected:
                         raise SystemExit(f"after the cleanup {big.dbsize()} keys remain")
                     dirty.add("big")
+
             return go
 
         def redis_cli_scan():
             listed = 0
             for pattern in PATTERNS:
-                out = subprocess.run(["redis-cli", "-p", str(port), "-n", "0", "--scan", "--pattern", pattern],
-                                 capture_output=True, check=True)
+                out = subprocess.run(
+                    ["redis-cli", "-p", str(port), "-n", "0", "--scan", "--pattern", pattern],
+                    capture_output=True,
+                    check=True,
+                )
                 listed += out.stdout.count(b"\n")
             if listed != args.keys:
                 raise SystemExit(f"redis-cli listed {listed} keys, expected {args.keys}")
@@ -149,23 +155,48 @@ def main() -> None:
                 idle_sample.restore()
             dirty.clear()
 
-        samples = alternate({"aegis scan (dry run)": aegis(True), "redis-cli --scan x3": redis_cli_scan,
-                             "aegis cleanup (unlink)": aegis(False), f"seed loop ({args.sample:,} keys)": seed},
-                            args.repeats, between=restore)
+        samples = alternate(
+            {
+                "aegis scan (dry run)": aegis(True),
+                "redis-cli --scan x3": redis_cli_scan,
+                "aegis cleanup (unlink)": aegis(False),
+                f"seed loop ({args.sample:,} keys)": seed,
+            },
+            args.repeats,
+            between=restore,
+        )
         info = big.info("server")["redis_version"]
         big.close()
         sample.close()
     seed_extrapolated = [s * scale for s in samples[f"seed loop ({args.sample:,} keys)"]]
     cases = [
-        Case(f"Redis scan {args.keys:,} keys: Aegis dry run vs redis-cli --scan", samples["aegis scan (dry run)"],
-             samples["redis-cli --scan x3"], *within(1.5)),
-        Case(f"Redis cleanup {args.keys:,} keys: Aegis vs seed per-key loop", samples["aegis cleanup (unlink)"],
-             seed_extrapolated, *faster(20),
-             note=f"seed loop timed on {args.sample:,} keys and multiplied by {scale:g}"),
+        Case(
+            f"Redis scan {args.keys:,} keys: Aegis dry run vs redis-cli --scan",
+            samples["aegis scan (dry run)"],
+            samples["redis-cli --scan x3"],
+            *within(1.5),
+        ),
+        Case(
+            f"Redis cleanup {args.keys:,} keys: Aegis vs seed per-key loop",
+            samples["aegis cleanup (unlink)"],
+            seed_extrapolated,
+            *faster(20),
+            note=f"seed loop timed on {args.sample:,} keys and multiplied by {scale:g}",
+        ),
     ]
-    report("redis_cleanup", cases, {"keys": args.keys, "idle_no_ttl": expected, "sample": args.sample,
-                                    "redis_version": info, "repeats": args.repeats,
-                                    "seed_sample_seconds": samples[f"seed loop ({args.sample:,} keys)"]}, started)
+    report(
+        "redis_cleanup",
+        cases,
+        {
+            "keys": args.keys,
+            "idle_no_ttl": expected,
+            "sample": args.sample,
+            "redis_version": info,
+            "repeats": args.repeats,
+            "seed_sample_seconds": samples[f"seed loop ({args.sample:,} keys)"],
+        },
+        started,
+    )
 
 
 if __name__ == "__main__":

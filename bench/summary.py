@@ -1,6 +1,6 @@
 """The combined table of every benchmark's last results (``bench/results/*.json``), as Markdown.
 
-    .venv/bin/python -m bench.summary
+.venv/bin/python -m bench.summary
 """
 
 from __future__ import annotations
@@ -9,8 +9,18 @@ import json
 
 from bench.common import RESULTS, Case, table
 
-ORDER = ["pg_backup", "mysql_backup", "logs", "dag_parse", "dag_parse_5000", "fanout", "fanout_threads", "scale",
-         "pg_maintenance", "redis_cleanup"]
+ORDER = [
+    "pg_backup",
+    "mysql_backup",
+    "logs",
+    "dag_parse",
+    "dag_parse_5000",
+    "fanout",
+    "fanout_threads",
+    "scale",
+    "pg_maintenance",
+    "redis_cleanup",
+]
 
 
 def main() -> None:
@@ -19,8 +29,10 @@ def main() -> None:
     for name in sorted(found, key=lambda n: ORDER.index(n) if n in ORDER else len(ORDER)):
         result = found[name]
         m = result["machine"]
-        lines.append(f"- `{name}`: {m['date']}, {m['nproc']} cores, {m['memory_gib']} GiB, load at start "
-                     f"{m['uptime'].split('load average:')[-1].strip()}")
+        lines.append(
+            f"- `{name}`: {m['date']}, {m['nproc']} cores, {m['memory_gib']} GiB, load at start "
+            f"{m['uptime'].split('load average:')[-1].strip()}"
+        )
         for c in result["cases"]:
             case = Case(c["name"], c["aegis"], c["reference"], c["limit"], c["target"], c.get("note", ""))
             cases.append(case)

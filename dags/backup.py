@@ -29,13 +29,13 @@ from airflow.sdk import CronTriggerTimetable, Param, dag, get_current_context, t
 
 from include.backup.dag_support import BACKUP_SETS
 from include.dag_defaults import (
-    label_mapped_task,
-    refuse_unknown_conf,
     DEFAULT_ARGS,
     by_queue,
     dag_doc,
     expand_by_queue,
     fail_without_retry,
+    label_mapped_task,
+    refuse_unknown_conf,
     run_window,
     schedule_of,
     selected,
@@ -58,8 +58,12 @@ BACKUP_TIMEOUT = timedelta(seconds=max([t.backup.get("timeout_seconds", 0) for t
     doc_md=dag_doc(__doc__, SCHEDULE),
     params={
         **target_params(INVENTORY, "backup"),
-        "apply_retention": Param(False, type="boolean", title="Delete sets past retention",
-                                 description="Off (default): only list what retention would delete."),
+        "apply_retention": Param(
+            False,
+            type="boolean",
+            title="Delete sets past retention",
+            description="Off (default): only list what retention would delete.",
+        ),
     },
 )
 def backup():
@@ -73,8 +77,9 @@ def backup():
             return by_queue(INVENTORY, backup_targets(INVENTORY, params["targets"], params["tags"]))
 
     @task(map_index_template="{{ target_name }}", outlets=[BACKUP_SETS], execution_timeout=BACKUP_TIMEOUT)
-    def back_up(target_name: str, dag_run=None, data_interval_start=None, data_interval_end=None,
-                outlet_events=None) -> dict:
+    def back_up(
+        target_name: str, dag_run=None, data_interval_start=None, data_interval_end=None, outlet_events=None
+    ) -> dict:
         """Dump one target, publish the set with its manifest, record it in the catalog, announce it."""
         from include.backup.runner import backup_target
         from include.catalog import Catalog
@@ -88,19 +93,31 @@ def backup():
         return {**outcome, "target": target_name}
 
     @task(trigger_rule="all_done")
-    def apply_retention(targets: list[str] | dict, params=None, dag_run=None, data_interval_start=None,
-                        data_interval_end=None) -> list[dict]:
+    def apply_retention(
+        targets: list[str] | dict, params=None, dag_run=None, data_interval_start=None, data_interval_end=None
+    ) -> list[dict]:
         """Retention by age and count with a floor (newest verified set); dry run unless asked."""
         from include.backup.runner import apply_retention as retain
         from include.catalog import Catalog
 
-        return retain(INVENTORY, Catalog.for_inventory(INVENTORY), [INVENTORY.target(t) for t in selected(targets)],
-                      run_window(dag_run, data_interval_start, data_interval_end)[1],
-                      dry_run=not params["apply_retention"])
+        return retain(
+            INVENTORY,
+            Catalog.for_inventory(INVENTORY),
+            [INVENTORY.target(t) for t in selected(targets)],
+            run_window(dag_run, data_interval_start, data_interval_end)[1],
+            dry_run=not params["apply_retention"],
+        )
 
     @task(trigger_rule="all_done")
-    def write_report(targets: list[str] | dict, outcomes, retention, run_id=None, dag_run=None,
-                     data_interval_start=None, data_interval_end=None) -> dict:
+    def write_report(
+        targets: list[str] | dict,
+        outcomes,
+        retention,
+        run_id=None,
+        dag_run=None,
+        data_interval_start=None,
+        data_interval_end=None,
+    ) -> dict:
         """Report every target's set (size, throughput, or why it failed): publish it, alert on failures."""
         from include.backup.dag_support import outcome_rows
         from include.backup.reporting import build
@@ -109,8 +126,16 @@ def backup():
 
         start, end = run_window(dag_run, data_interval_start, data_interval_end)
         rows = outcome_rows(INVENTORY, Catalog.for_inventory(INVENTORY), list(outcomes), selected(targets), end)
-        report = build(f"Aegis backup — {end:%Y-%m-%d %H:%M} UTC", "backup", run_id, start, end, rows,
-                       {"retention": retention or []}, fail_run_on="critical")  # a failed target fails the run
+        report = build(
+            f"Aegis backup — {end:%Y-%m-%d %H:%M} UTC",
+            "backup",
+            run_id,
+            start,
+            end,
+            rows,
+            {"retention": retention or []},
+            fail_run_on="critical",
+        )  # a failed target fails the run
         return publish(report, INVENTORY, context=get_current_context())
 
     targets = select_targets()

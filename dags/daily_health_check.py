@@ -27,13 +27,13 @@ import pendulum
 from airflow.sdk import CronTriggerTimetable, Param, dag, get_current_context, task
 
 from include.dag_defaults import (
-    label_mapped_task,
-    refuse_unknown_conf,
     DEFAULT_ARGS,
     by_queue,
     dag_doc,
     expand_by_queue,
     fail_without_retry,
+    label_mapped_task,
+    refuse_unknown_conf,
     require_selection,
     run_window,
     schedule_of,
@@ -57,11 +57,19 @@ CHECK_TIMEOUT = timedelta(seconds=max(t.timeout_seconds for t in INVENTORY.targe
     doc_md=dag_doc(__doc__, SCHEDULE),
     params={
         **target_params(INVENTORY, "check"),
-        "thresholds": Param({}, type=["object", "null"], title="Threshold overrides",
-                            description='Optional, for this run only, e.g. {"disk_warning_pct": 70, '
-                                        '"long_transaction_warning_s": 60} (empty: the inventory\'s thresholds).'),
-        "alert": Param(True, type="boolean", title="Alert when not healthy",
-                       description="Send the configured notifications when the verdict is warning or critical."),
+        "thresholds": Param(
+            {},
+            type=["object", "null"],
+            title="Threshold overrides",
+            description='Optional, for this run only, e.g. {"disk_warning_pct": 70, '
+            '"long_transaction_warning_s": 60} (empty: the inventory\'s thresholds).',
+        ),
+        "alert": Param(
+            True,
+            type="boolean",
+            title="Alert when not healthy",
+            description="Send the configured notifications when the verdict is warning or critical.",
+        ),
     },
 )
 def daily_health_check():
@@ -76,8 +84,9 @@ def daily_health_check():
             return by_queue(INVENTORY, select(INVENTORY, params["targets"], params["tags"], params["thresholds"] or {}))
 
     @task(map_index_template="{{ target_names }}", execution_timeout=CHECK_TIMEOUT)
-    def check_targets(names: list[str], params=None, dag_run=None, data_interval_start=None,
-                      data_interval_end=None) -> list[dict]:
+    def check_targets(
+        names: list[str], params=None, dag_run=None, data_interval_start=None, data_interval_end=None
+    ) -> list[dict]:
         """Check the task's target(s), each bounded by its timeout; an unreachable target is a result, not a failure."""
         from include.catalog import Catalog
         from include.daily_health import check_many
@@ -87,15 +96,25 @@ def daily_health_check():
         return check_many(INVENTORY, names, params["thresholds"] or {}, start, end, Catalog.for_inventory(INVENTORY))
 
     @task(trigger_rule="all_done")
-    def evaluate_health(tasks: list[list[str]] | dict, results, run_id=None, dag_run=None, data_interval_start=None,
-                        data_interval_end=None) -> dict:
+    def evaluate_health(
+        tasks: list[list[str]] | dict,
+        results,
+        run_id=None,
+        dag_run=None,
+        data_interval_start=None,
+        data_interval_end=None,
+    ) -> dict:
         """Fold the results into healthy / warning / critical with reasons (a missing result is critical)."""
         from include.daily_health import build_report
 
         expected = [name for task in selected(require_selection(tasks)) for name in task]
-        report = build_report([r for batch in results if batch for r in batch], expected, run_id,
-                              *run_window(dag_run, data_interval_start, data_interval_end),
-                              fail_run_on=INVENTORY.fail_run_on)
+        report = build_report(
+            [r for batch in results if batch for r in batch],
+            expected,
+            run_id,
+            *run_window(dag_run, data_interval_start, data_interval_end),
+            fail_run_on=INVENTORY.fail_run_on,
+        )
         print(f"overall: {report.verdict}")
         for reason in report.summary.reasons:
             print(f"  [{reason.level}] {reason.target}: {reason.message}")
@@ -107,8 +126,13 @@ def daily_health_check():
         from include.publish import AlertWhen, publish
         from include.report import Report
 
-        return publish(Report.from_dict(report), INVENTORY, context=get_current_context(), record_metrics=True,
-                       alert=AlertWhen.UNHEALTHY if params["alert"] else AlertWhen.NEVER)
+        return publish(
+            Report.from_dict(report),
+            INVENTORY,
+            context=get_current_context(),
+            record_metrics=True,
+            alert=AlertWhen.UNHEALTHY if params["alert"] else AlertWhen.NEVER,
+        )
 
     tasks = select_targets()
     write_report(evaluate_health(tasks, expand_by_queue(check_targets, INVENTORY, names=tasks)))

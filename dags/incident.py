@@ -41,9 +41,13 @@ class AcknowledgeOperator(HITLOperator, SkipMixin):
 
     def __init__(self, *, step: int, window_minutes: float | None, **kwargs: Any) -> None:
         timeout = timedelta(minutes=window_minutes) if window_minutes else None
-        super().__init__(subject=f"Incident: acknowledge (escalation step {step})",
-                         options=[self.ACKNOWLEDGE, self.ESCALATE],
-                         defaults=[self.ESCALATE] if timeout else None, response_timeout=timeout, **kwargs)
+        super().__init__(
+            subject=f"Incident: acknowledge (escalation step {step})",
+            options=[self.ACKNOWLEDGE, self.ESCALATE],
+            defaults=[self.ESCALATE] if timeout else None,
+            response_timeout=timeout,
+            **kwargs,
+        )
         self.step = step
 
     def _incident(self, context) -> dict[str, Any]:
@@ -61,9 +65,9 @@ class AcknowledgeOperator(HITLOperator, SkipMixin):
             self.response_timeout, self.defaults = None, None
         self.assigned_users = [{"id": step.person, "name": step.person}]
         self.subject = f"[{incident['level']}] INC-{incident['id']}: {incident['title']} — acknowledge?"
-        self.body = (f"Paged: **{step.person}** ({step.contact}). Runbook: {incident['runbook']['steps']}\n\n"
-                     + "".join(f"- seen before: INC-{k['incident_id']}: {k['summary']} — fix: {k['fix']}\n"
-                               for k in incident["known"]))
+        self.body = f"Paged: **{step.person}** ({step.contact}). Runbook: {incident['runbook']['steps']}\n\n" + "".join(
+            f"- seen before: INC-{k['incident_id']}: {k['summary']} — fix: {k['fix']}\n" for k in incident["known"]
+        )
         try:
             link = HITLOperator.generate_link_to_ui_from_context(context=context)
         except Exception:  # noqa: BLE001 - no UI address configured: the page names the task instead
@@ -78,8 +82,7 @@ class AcknowledgeOperator(HITLOperator, SkipMixin):
         user = result.get("responded_by_user") or {}
         if result["chosen_options"] == [self.ACKNOWLEDGE]:
             store.acknowledge(incident["id"], user.get("name") or user.get("id") or step["person"])
-            later = [t for t in context["task"].get_flat_relatives(upstream=False)
-                     if t.task_id.startswith("page_")]
+            later = [t for t in context["task"].get_flat_relatives(upstream=False) if t.task_id.startswith("page_")]
             if later:
                 self.skip(ti=context["ti"], tasks=later)
         else:
@@ -105,12 +108,21 @@ def _windows() -> list[float | None]:
     tags=["aegis", "incident"],
     doc_md=__doc__,
     params={
-        "labels": Param({"alertname": "ManualIncident", "severity": "critical"}, type="object",
-                        title="Labels", description="The alert's labels: alertname and severity (or priority P1–P4)."),
-        "annotations": Param({}, type="object", title="Annotations",
-                             description="summary, runbook, error_signature (optional)."),
-        "incident_id": Param(None, type=["null", "integer"], title="Incident id",
-                             description="Set by the alert webhook; leave empty when opening by hand."),
+        "labels": Param(
+            {"alertname": "ManualIncident", "severity": "critical"},
+            type="object",
+            title="Labels",
+            description="The alert's labels: alertname and severity (or priority P1–P4).",
+        ),
+        "annotations": Param(
+            {}, type="object", title="Annotations", description="summary, runbook, error_signature (optional)."
+        ),
+        "incident_id": Param(
+            None,
+            type=["null", "integer"],
+            title="Incident id",
+            description="Set by the alert webhook; leave empty when opening by hand.",
+        ),
         "fix": Param("", type="string", title="Fix", description="What fixed it (for the knowledge base)."),
     },
 )
@@ -130,11 +142,15 @@ def incident():
 
     from include.incidents.response import WAR_ROOM
 
-    war_room = HITLOperator(task_id="war_room_checklist", subject="War room checklist (P1/P2)",
-                            body="Tick what is done; every ticked step goes on the incident timeline. The run "
-                                 "ends once the commander has answered.",
-                            options=list(WAR_ROOM), multiple=True,
-                            doc_md="The seed's war-room checklist (roles, first 15 minutes, updates, after).")
+    war_room = HITLOperator(
+        task_id="war_room_checklist",
+        subject="War room checklist (P1/P2)",
+        body="Tick what is done; every ticked step goes on the incident timeline. The run "
+        "ends once the commander has answered.",
+        options=list(WAR_ROOM),
+        multiple=True,
+        doc_md="The seed's war-room checklist (roles, first 15 minutes, updates, after).",
+    )
 
     @task
     def record_war_room(incident: dict[str, Any]) -> list[str]:
@@ -149,9 +165,15 @@ def incident():
             store.event(incident["id"], "step", f"war room: {step}", actor=user, at=at)
         return answer.get("chosen_options", [])
 
-    pages = [AcknowledgeOperator(task_id=f"page_{n}", step=n, window_minutes=w,
-                                 doc_md=f"Page escalation step {n} and wait for the acknowledgement.")
-             for n, w in enumerate(_windows(), start=1)]
+    pages = [
+        AcknowledgeOperator(
+            task_id=f"page_{n}",
+            step=n,
+            window_minutes=w,
+            doc_md=f"Page escalation step {n} and wait for the acknowledgement.",
+        )
+        for n, w in enumerate(_windows(), start=1)
+    ]
 
     @task(trigger_rule="none_failed_min_one_success")
     def acknowledged(incident: dict[str, Any]) -> None:
@@ -160,8 +182,11 @@ def incident():
         if state == "open":
             raise AirflowSkipException("nobody acknowledged")
 
-    @task.sensor(poke_interval=float(load_inventory().incidents.resolution_poll_seconds), timeout=7 * 24 * 3600,
-                 mode="reschedule")
+    @task.sensor(
+        poke_interval=float(load_inventory().incidents.resolution_poll_seconds),
+        timeout=7 * 24 * 3600,
+        mode="reschedule",
+    )
     def wait_for_resolution(incident: dict[str, Any]) -> bool:
         """Resolved when the alert resolves (webhook) — or mark this task success to resolve by hand."""
         return _store().get(incident["id"])["state"] == "resolved"
@@ -174,8 +199,13 @@ def incident():
         context = get_current_context()
         store = _store()
         store.resolve(incident["id"], "hand (wait_for_resolution marked success)", "resolved by hand")
-        return close(store, load_inventory(), incident["id"], context["params"].get("fix") or "",
-                     annotations=incident["annotations"])
+        return close(
+            store,
+            load_inventory(),
+            incident["id"],
+            context["params"].get("fix") or "",
+            annotations=incident["annotations"],
+        )
 
     @task
     def write_report(incident: dict[str, Any], closed: dict[str, Any]) -> None:

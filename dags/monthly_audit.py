@@ -39,8 +39,11 @@ from include.inventory import load_inventory
 from include.monthly import SECTIONS
 
 INVENTORY = load_inventory()
-SCHEDULE = INVENTORY.schedule("monthly_audit", default_cron="0 5 1 * *",
-                              default_tz=INVENTORY.schedule("daily_health_check", "0 9 * * *", "UTC").timezone)
+SCHEDULE = INVENTORY.schedule(
+    "monthly_audit",
+    default_cron="0 5 1 * *",
+    default_tz=INVENTORY.schedule("daily_health_check", "0 9 * * *", "UTC").timezone,
+)
 SECTION_TIMEOUT = timedelta(hours=2)
 
 
@@ -54,10 +57,19 @@ SECTION_TIMEOUT = timedelta(hours=2)
     doc_md=__doc__,
     params={
         **target_params(INVENTORY),
-        "sections": Param([], type="array", items={"type": "string", "enum": list(SECTIONS)}, title="Sections",
-                          description="Only these sections (empty: all of them)."),
-        "alert": Param(True, type="boolean", title="Notify",
-                       description="Send the headline findings through the configured notifiers."),
+        "sections": Param(
+            [],
+            type="array",
+            items={"type": "string", "enum": list(SECTIONS)},
+            title="Sections",
+            description="Only these sections (empty: all of them).",
+        ),
+        "alert": Param(
+            True,
+            type="boolean",
+            title="Notify",
+            description="Send the headline findings through the configured notifiers.",
+        ),
     },
 )
 def monthly_audit():
@@ -137,12 +149,22 @@ def monthly_audit():
         from include.publish import AlertWhen, publish
         from include.report import Report
 
-        return publish(Report.from_dict(report), INVENTORY, context=get_current_context(),
-                       alert=AlertWhen.ALWAYS if params["alert"] else AlertWhen.NEVER)
+        return publish(
+            Report.from_dict(report),
+            INVENTORY,
+            context=get_current_context(),
+            alert=AlertWhen.ALWAYS if params["alert"] else AlertWhen.NEVER,
+        )
 
     chosen = select()
-    sections = [capacity(chosen), performance(chosen), security(chosen), backups(chosen), updates(chosen),
-                maintenance_log(chosen)]
+    sections = [
+        capacity(chosen),
+        performance(chosen),
+        security(chosen),
+        backups(chosen),
+        updates(chosen),
+        maintenance_log(chosen),
+    ]
     write_report(build_report(chosen, sections))
 
 

@@ -52,9 +52,16 @@ ALL_DONE = "all_done"  # runs whatever happened upstream; an outcome that was ne
 Outcome = Any  # an upstream task's return value (JSON), None when it made none
 
 
-@dag(schedule=None, start_date=pendulum.datetime(2026, 1, 1, tz="UTC"), catchup=False, max_active_runs=1,
-     default_args=DEFAULT_ARGS, tags=["aegis", "manual", "update", "maintenance"], doc_md=__doc__,
-     params=update_form(INVENTORY))
+@dag(
+    schedule=None,
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,
+    default_args=DEFAULT_ARGS,
+    tags=["aegis", "manual", "update", "maintenance"],
+    doc_md=__doc__,
+    params=update_form(INVENTORY),
+)
 def planned_update():
     @task
     def plan(**context) -> dict:
@@ -108,8 +115,9 @@ def planned_update():
         return steps.promote(plan, backups, update, tests)
 
     @task(trigger_rule=ALL_DONE)  # the branch skips it unless chosen
-    def rollback(plan: Outcome, backups: Outcome, update: Outcome, tests: Outcome, previous: Outcome,
-                 **context) -> dict:
+    def rollback(
+        plan: Outcome, backups: Outcome, update: Outcome, tests: Outcome, previous: Outcome, **context
+    ) -> dict:
         """Undo the update: restore the pre-update backup, switch the release back, or the previous image."""
         return steps.rollback(INVENTORY, plan, backups, update, tests, previous, context)
 
@@ -135,10 +143,15 @@ def planned_update():
 
     the_plan = plan()
     wait_for_window = DateTimeSensorAsync(  # a sensor takes its time as a template, not as an argument
-        task_id="wait_for_window", target_time="{{ ti.xcom_pull(task_ids='plan')['window']['start'] }}",
-        doc_md="Wait, deferred (no worker slot), until the window opens.")
-    drain = DrainSessionsOperator(task_id="drain", plan=the_plan,
-                                  doc_md="Wait, deferred, until active sessions are zero or the drain timeout passes.")
+        task_id="wait_for_window",
+        target_time="{{ ti.xcom_pull(task_ids='plan')['window']['start'] }}",
+        doc_md="Wait, deferred (no worker slot), until the window opens.",
+    )
+    drain = DrainSessionsOperator(
+        task_id="drain",
+        plan=the_plan,
+        doc_md="Wait, deferred, until active sessions are zero or the drain timeout passes.",
+    )
     silence_on, maint_on = create_silence(the_plan), maintenance_on(the_plan)
     previous = record_current_version(the_plan)
     backups = pre_update_backup(the_plan)
@@ -155,9 +168,19 @@ def planned_update():
     promoted >> maint_off >> silence_off
     maint_off.as_teardown(setups=maint_on)
     silence_off.as_teardown(setups=silence_on)
-    write_report(the_plan, {"drain": drain.output, "backups": backups, "update": updated, "tests": tested,
-                            "promoted": promoted, "rollback": rolled_back, "retest": retested,
-                            "teardown": {"maintenance_off": maint_off, "silence": silence_off}})
+    write_report(
+        the_plan,
+        {
+            "drain": drain.output,
+            "backups": backups,
+            "update": updated,
+            "tests": tested,
+            "promoted": promoted,
+            "rollback": rolled_back,
+            "retest": retested,
+            "teardown": {"maintenance_off": maint_off, "silence": silence_off},
+        },
+    )
 
 
 planned_update()

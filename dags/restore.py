@@ -24,7 +24,15 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import Param, dag, get_current_context, task
 
-from include.dag_defaults import DEFAULT_ARGS, SharedChoices, dag_doc, fail_without_retry, recent_set_ids, refuse_unknown_conf, run_window
+from include.dag_defaults import (
+    DEFAULT_ARGS,
+    SharedChoices,
+    dag_doc,
+    fail_without_retry,
+    recent_set_ids,
+    refuse_unknown_conf,
+    run_window,
+)
 from include.inventory import load_inventory
 from include.kinds import spec
 
@@ -42,17 +50,35 @@ RESTORABLE = SharedChoices(sorted(t.name for t in INVENTORY.targets if spec(t.ki
     tags=["aegis", "manual", "backup", "restore"],
     doc_md=dag_doc(__doc__, None),
     params={
-        "target": Param(RESTORABLE[0] if RESTORABLE else "", type="string", enum=RESTORABLE or SharedChoices([""]),
-                        title="Target", description="The target whose data is replaced by the backup set "
-                                                    "(targets of a kind with backups and backups enabled)."),
-        "set_id": Param("", type=["string", "null"], title="Backup set id", examples=SET_IDS,
-                        description="A set of this target (suggestions: the newest complete or verified sets). "
-                                    "Empty: the newest verified set of the target."),
-        "dry_run": Param(True, type="boolean", title="Dry run",
-                         description="On (default): download and check the set, log the plan, change nothing. "
-                                     "Off: replace the target's data (needs the confirmation below)."),
-        "confirm": Param("", type=["string", "null"], title="Confirm",
-                         description="Only for a live restore (dry run off): type the target's name here."),
+        "target": Param(
+            RESTORABLE[0] if RESTORABLE else "",
+            type="string",
+            enum=RESTORABLE or SharedChoices([""]),
+            title="Target",
+            description="The target whose data is replaced by the backup set "
+            "(targets of a kind with backups and backups enabled).",
+        ),
+        "set_id": Param(
+            "",
+            type=["string", "null"],
+            title="Backup set id",
+            examples=SET_IDS,
+            description="A set of this target (suggestions: the newest complete or verified sets). "
+            "Empty: the newest verified set of the target.",
+        ),
+        "dry_run": Param(
+            True,
+            type="boolean",
+            title="Dry run",
+            description="On (default): download and check the set, log the plan, change nothing. "
+            "Off: replace the target's data (needs the confirmation below).",
+        ),
+        "confirm": Param(
+            "",
+            type=["string", "null"],
+            title="Confirm",
+            description="Only for a live restore (dry run off): type the target's name here.",
+        ),
     },
 )
 def restore():
@@ -64,8 +90,14 @@ def restore():
         from include.catalog import Catalog
 
         with fail_without_retry(RestoreRefused, KeyError):
-            return plan_restore(INVENTORY, Catalog.for_inventory(INVENTORY), params["target"], params["set_id"] or None,
-                                params["dry_run"], params["confirm"])
+            return plan_restore(
+                INVENTORY,
+                Catalog.for_inventory(INVENTORY),
+                params["target"],
+                params["set_id"] or None,
+                params["dry_run"],
+                params["confirm"],
+            )
 
     @task
     def maintenance_on(plan: dict) -> None:
@@ -104,8 +136,15 @@ def restore():
         return check_one(INVENTORY, plan["target"], {}, *run_window(dag_run, data_interval_start, data_interval_end))
 
     @task(trigger_rule="all_done")  # the report and the alert go out whatever happened
-    def write_report(plan: dict | None, outcome: dict | None, health: dict | None, run_id=None, dag_run=None,
-                     data_interval_start=None, data_interval_end=None) -> dict:
+    def write_report(
+        plan: dict | None,
+        outcome: dict | None,
+        health: dict | None,
+        run_id=None,
+        dag_run=None,
+        data_interval_start=None,
+        data_interval_end=None,
+    ) -> dict:
         """What was restored, how fast, and how the target looks afterwards; published, alert when not healthy.
         A failed restore ends the run failed once its report is out (the publish tail decides)."""
         from airflow.sdk.exceptions import AirflowFailException
@@ -116,14 +155,24 @@ def restore():
         if plan is None:
             raise AirflowFailException("no report: the restore request was refused (see the plan task's log)")
         if outcome is None:  # the restore task died, timed out or could not fetch the set
-            outcome = {**plan, "state": "failed",
-                       "reason": "the restore task left no outcome (it failed, timed out or was killed)"}
+            outcome = {
+                **plan,
+                "state": "failed",
+                "reason": "the restore task left no outcome (it failed, timed out or was killed)",
+            }
         _, end = run_window(dag_run, data_interval_start, data_interval_end)
         rows = [as_result(outcome, outcome["target"], outcome["kind"])] + ([health] if health else [])
         for row in rows[1:]:
             row["target"] = f"{row['target']} (health after restore)"
-        report = build(f"Aegis restore of {outcome['target']} — {end:%Y-%m-%d %H:%M} UTC", "restore", run_id, end,
-                       end, rows, outcome=outcome["state"])
+        report = build(
+            f"Aegis restore of {outcome['target']} — {end:%Y-%m-%d %H:%M} UTC",
+            "restore",
+            run_id,
+            end,
+            end,
+            rows,
+            outcome=outcome["state"],
+        )
         return publish(report, INVENTORY, context=get_current_context())
 
     the_plan = plan()

@@ -26,14 +26,26 @@ def _apps_and_core(target_name: str):
     return KubeClient.from_endpoint(endpoint_for(load_inventory().target(target_name)), 10)
 
 
-@dag(schedule=None, start_date=pendulum.datetime(2026, 1, 1, tz="UTC"), catchup=False, default_args=DEFAULT_ARGS,
-     tags=["aegis", "troubleshooting"], doc_md=__doc__,
-     params={"incident_id": Param(None, type=["null", "integer"], title="Incident (optional)",
-                   description="Started from an incident: its actions go on that incident\'s timeline."),
-             "kubernetes_target": Param(None, type=["null", "string"], title="Kubernetes target (optional)"),
-             "namespace": Param("default", type="string", title="Namespace"),
-             "deployment": Param(None, type=["null", "string"], title="Deployment to scale (optional)"),
-             "replicas": Param(10, type="integer", minimum=1, title="Replicas after scaling")})
+@dag(
+    schedule=None,
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    catchup=False,
+    default_args=DEFAULT_ARGS,
+    tags=["aegis", "troubleshooting"],
+    doc_md=__doc__,
+    params={
+        "incident_id": Param(
+            None,
+            type=["null", "integer"],
+            title="Incident (optional)",
+            description="Started from an incident: its actions go on that incident's timeline.",
+        ),
+        "kubernetes_target": Param(None, type=["null", "string"], title="Kubernetes target (optional)"),
+        "namespace": Param("default", type="string", title="Namespace"),
+        "deployment": Param(None, type=["null", "string"], title="Deployment to scale (optional)"),
+        "replicas": Param(10, type="integer", minimum=1, title="Replicas after scaling"),
+    },
+)
 def troubleshoot_high_cpu():
     @task
     def top_processes() -> list[dict[str, Any]]:
@@ -54,9 +66,12 @@ def troubleshoot_high_cpu():
         return _apps_and_core(params["kubernetes_target"]).list_pods(params["namespace"])
 
     approve = ApprovalOperator(
-        task_id="approve_scale", subject="Scale up?",
+        task_id="approve_scale",
+        subject="Scale up?",
         body="Scale deployment {{ params.namespace }}/{{ params.deployment }} to {{ params.replicas }} replicas?",
-        defaults="Reject", doc_md="Approve to scale the deployment (the runbook's 'Scale up pods? (y/n)').")
+        defaults="Reject",
+        doc_md="Approve to scale the deployment (the runbook's 'Scale up pods? (y/n)').",
+    )
 
     @task
     def scale() -> dict[str, Any]:
@@ -73,9 +88,12 @@ def troubleshoot_high_cpu():
         from include.incidents.response import record_action
         from include.inventory import load_inventory
 
-        record_action(load_inventory(), params["incident_id"],
-                      f"scaled {params['namespace']}/{params['deployment']} from {before} to {params['replicas']}",
-                      (answer.get("responded_by_user") or {}).get("name"))
+        record_action(
+            load_inventory(),
+            params["incident_id"],
+            f"scaled {params['namespace']}/{params['deployment']} from {before} to {params['replicas']}",
+            (answer.get("responded_by_user") or {}).get("name"),
+        )
         return {"deployment": params["deployment"], "replicas_before": before, "replicas": params["replicas"]}
 
     [top_processes(), pods()] >> approve >> scale()

@@ -18,14 +18,26 @@ from airflow.sdk.exceptions import AirflowSkipException
 from include.dag_defaults import DEFAULT_ARGS
 
 
-@dag(schedule=None, start_date=pendulum.datetime(2026, 1, 1, tz="UTC"), catchup=False, default_args=DEFAULT_ARGS,
-     tags=["aegis", "troubleshooting"], doc_md=__doc__,
-     params={"incident_id": Param(None, type=["null", "integer"], title="Incident (optional)",
-                   description="Started from an incident: its actions go on that incident\'s timeline."),
-             "host_target": Param(None, type=["null", "string"], title="Host target (for growth since the last check)"),
-             "kubernetes_target": Param(None, type=["null", "string"], title="Kubernetes target (optional)"),
-             "namespace": Param("default", type="string", title="Namespace"),
-             "deployment": Param(None, type=["null", "string"], title="Deployment to restart (optional)")})
+@dag(
+    schedule=None,
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    catchup=False,
+    default_args=DEFAULT_ARGS,
+    tags=["aegis", "troubleshooting"],
+    doc_md=__doc__,
+    params={
+        "incident_id": Param(
+            None,
+            type=["null", "integer"],
+            title="Incident (optional)",
+            description="Started from an incident: its actions go on that incident's timeline.",
+        ),
+        "host_target": Param(None, type=["null", "string"], title="Host target (for growth since the last check)"),
+        "kubernetes_target": Param(None, type=["null", "string"], title="Kubernetes target (optional)"),
+        "namespace": Param("default", type="string", title="Namespace"),
+        "deployment": Param(None, type=["null", "string"], title="Deployment to restart (optional)"),
+    },
+)
 def troubleshoot_memory():
     @task
     def top_consumers() -> list[dict[str, Any]]:
@@ -55,9 +67,12 @@ def troubleshoot_memory():
         return grown
 
     approve = ApprovalOperator(
-        task_id="approve_restart", subject="Restart?",
+        task_id="approve_restart",
+        subject="Restart?",
         body="Restart deployment {{ params.namespace }}/{{ params.deployment }} (kubectl rollout restart)?",
-        defaults="Reject", doc_md="Approve to restart the deployment (the runbook's immediate action).")
+        defaults="Reject",
+        doc_md="Approve to restart the deployment (the runbook's immediate action).",
+    )
 
     @task
     def restart() -> dict[str, Any]:
@@ -76,9 +91,12 @@ def troubleshoot_memory():
 
         client = KubeClient.from_endpoint(endpoint_for(load_inventory().target(params["kubernetes_target"])), 10)
         stamp = restart_deployment(client.apps_v1, params["namespace"], params["deployment"])
-        record_action(load_inventory(), params["incident_id"],
-                      f"restarted {params['namespace']}/{params['deployment']}",
-                      (answer.get("responded_by_user") or {}).get("name"))
+        record_action(
+            load_inventory(),
+            params["incident_id"],
+            f"restarted {params['namespace']}/{params['deployment']}",
+            (answer.get("responded_by_user") or {}).get("name"),
+        )
         return {"deployment": params["deployment"], "restarted_at": stamp}
 
     [top_consumers(), growth()] >> approve >> restart()

@@ -34,13 +34,25 @@ def _connect(target_name: str):
     raise ValueError(f"target {target_name!r} is {target.kind}; slow queries are PostgreSQL or MySQL only")
 
 
-@dag(schedule=None, start_date=pendulum.datetime(2026, 1, 1, tz="UTC"), catchup=False, default_args=DEFAULT_ARGS,
-     tags=["aegis", "troubleshooting"], doc_md=__doc__,
-     params={"incident_id": Param(None, type=["null", "integer"], title="Incident (optional)",
-                   description="Started from an incident: its actions go on that incident\'s timeline."),
-             "target": Param("postgres", type="string", title="Target (PostgreSQL or MySQL)"),
-             "min_seconds": Param(10, type="number", minimum=0, title="Slower than (seconds)"),
-             "schemas": Param([], type="array", title="MySQL schemas to check for zero-cardinality indexes")})
+@dag(
+    schedule=None,
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    catchup=False,
+    default_args=DEFAULT_ARGS,
+    tags=["aegis", "troubleshooting"],
+    doc_md=__doc__,
+    params={
+        "incident_id": Param(
+            None,
+            type=["null", "integer"],
+            title="Incident (optional)",
+            description="Started from an incident: its actions go on that incident's timeline.",
+        ),
+        "target": Param("postgres", type="string", title="Target (PostgreSQL or MySQL)"),
+        "min_seconds": Param(10, type="number", minimum=0, title="Slower than (seconds)"),
+        "schemas": Param([], type="array", title="MySQL schemas to check for zero-cardinality indexes"),
+    },
+)
 def troubleshoot_slow_queries():
     @task
     def find_slow() -> dict[str, Any] | None:
@@ -66,12 +78,17 @@ def troubleshoot_slow_queries():
 
     slowest = find_slow()
     approve = ApprovalOperator(
-        task_id="approve_cancel", subject="Cancel this statement?",
-        body=("Session {{ ti.xcom_pull(task_ids='find_slow')['pid'] }} "
-              "(started {{ ti.xcom_pull(task_ids='find_slow')['session'] }}), running "
-              "{{ ti.xcom_pull(task_ids='find_slow')['seconds'] | round(1) }} s:\n\n"
-              "`{{ ti.xcom_pull(task_ids='find_slow')['query'] }}`"),
-        defaults="Reject", doc_md="Approve to cancel exactly this statement in exactly this session.")
+        task_id="approve_cancel",
+        subject="Cancel this statement?",
+        body=(
+            "Session {{ ti.xcom_pull(task_ids='find_slow')['pid'] }} "
+            "(started {{ ti.xcom_pull(task_ids='find_slow')['session'] }}), running "
+            "{{ ti.xcom_pull(task_ids='find_slow')['seconds'] | round(1) }} s:\n\n"
+            "`{{ ti.xcom_pull(task_ids='find_slow')['query'] }}`"
+        ),
+        defaults="Reject",
+        doc_md="Approve to cancel exactly this statement in exactly this session.",
+    )
 
     @task
     def cancel_query(slow: dict[str, Any]) -> dict[str, Any]:
@@ -88,8 +105,12 @@ def troubleshoot_slow_queries():
 
         who = (answer.get("responded_by_user") or {}).get("name")
         verb = "cancelled" if outcome["cancelled"] else "did not cancel"
-        record_action(load_inventory(), get_current_context()["params"]["incident_id"],
-                      f"{verb} {slow['kind']} session {slow['pid']}: {slow['query']} ({outcome['why']})", who)
+        record_action(
+            load_inventory(),
+            get_current_context()["params"]["incident_id"],
+            f"{verb} {slow['kind']} session {slow['pid']}: {slow['query']} ({outcome['why']})",
+            who,
+        )
         return outcome
 
     slowest >> approve >> cancel_query(slowest)

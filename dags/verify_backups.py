@@ -26,7 +26,16 @@ import pendulum
 from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, Param, dag, get_current_context, task
 
 from include.backup.dag_support import BACKUP_SETS
-from include.dag_defaults import DEFAULT_ARGS, dag_doc, recent_set_ids, run_window, schedule_of, target_params, label_mapped_task, refuse_unknown_conf
+from include.dag_defaults import (
+    DEFAULT_ARGS,
+    dag_doc,
+    label_mapped_task,
+    recent_set_ids,
+    refuse_unknown_conf,
+    run_window,
+    schedule_of,
+    target_params,
+)
 from include.inventory import load_inventory
 
 INVENTORY = load_inventory()
@@ -36,7 +45,8 @@ SCHEDULE = schedule_of(INVENTORY, "verify_backups")
 @dag(
     schedule=AssetOrTimeSchedule(
         timetable=CronTriggerTimetable(SCHEDULE.cron, timezone=SCHEDULE.timezone, interval=timedelta(days=7)),
-        assets=BACKUP_SETS),
+        assets=BACKUP_SETS,
+    ),
     start_date=pendulum.datetime(2026, 1, 1, tz=SCHEDULE.timezone),
     catchup=False,
     max_active_runs=1,
@@ -45,10 +55,15 @@ SCHEDULE = schedule_of(INVENTORY, "verify_backups")
     doc_md=dag_doc(__doc__, SCHEDULE),
     params={
         **target_params(INVENTORY, "backup"),
-        "set_ids": Param([], type=["array", "null"], items={"type": "string"}, examples=recent_set_ids(INVENTORY),
-                         title="Backup set ids",
-                         description="Verify exactly these sets (suggestions: the newest complete or verified sets). "
-                                     "Empty: the sets the backup run announced, else the newest set per target."),
+        "set_ids": Param(
+            [],
+            type=["array", "null"],
+            items={"type": "string"},
+            examples=recent_set_ids(INVENTORY),
+            title="Backup set ids",
+            description="Verify exactly these sets (suggestions: the newest complete or verified sets). "
+            "Empty: the sets the backup run announced, else the newest set per target.",
+        ),
     },
 )
 def verify_backups():
@@ -74,18 +89,30 @@ def verify_backups():
         return verify_one(INVENTORY, Catalog.for_inventory(INVENTORY), set_id)
 
     @task(trigger_rule="all_done")
-    def write_report(set_ids: list[str], outcomes, run_id=None, dag_run=None, data_interval_start=None,
-                     data_interval_end=None) -> dict:
+    def write_report(
+        set_ids: list[str], outcomes, run_id=None, dag_run=None, data_interval_start=None, data_interval_end=None
+    ) -> dict:
         """Per-set verdicts with reasons, published; alert when any set failed verification."""
         from include.backup.reporting import as_result, build
         from include.publish import publish
 
         start, end = run_window(dag_run, data_interval_start, data_interval_end, timedelta(days=7))
-        rows = [as_result(o, o["set_id"], INVENTORY.target(o["target"]).kind if o["target"] != "?" else "?")
-                for o in outcomes if o]
+        rows = [
+            as_result(o, o["set_id"], INVENTORY.target(o["target"]).kind if o["target"] != "?" else "?")
+            for o in outcomes
+            if o
+        ]
         # a set that is unknown or failed verification (or whose task failed) fails the run
-        report = build(f"Aegis backup verification — {end:%Y-%m-%d %H:%M} UTC", "verify_backups", run_id,
-                       start, end, rows, expected=list(set_ids or []), fail_run_on="critical")
+        report = build(
+            f"Aegis backup verification — {end:%Y-%m-%d %H:%M} UTC",
+            "verify_backups",
+            run_id,
+            start,
+            end,
+            rows,
+            expected=list(set_ids or []),
+            fail_run_on="critical",
+        )
         return publish(report, INVENTORY, context=get_current_context())
 
     set_ids = select_sets()

@@ -37,9 +37,15 @@ import pendulum
 from airflow.sdk import CronTriggerTimetable, Param, TaskGroup, dag, get_current_context, task
 
 from include.dag_defaults import (
+    DEFAULT_ARGS,
+    dag_doc,
+    fail_without_retry,
     label_mapped_task,
     refuse_unknown_conf,
-    DEFAULT_ARGS, dag_doc, fail_without_retry, require_selection, run_window, schedule_of, target_params,
+    require_selection,
+    run_window,
+    schedule_of,
+    target_params,
 )
 from include.inventory import load_inventory
 from include.weekly.routine import ALL_CONCERNS, CONCERN_LABELS, POSTGRES_POOL, SECURITY, TRENDS, longest_budget
@@ -59,15 +65,28 @@ WEEK = timedelta(days=7)
     doc_md=dag_doc(__doc__, SCHEDULE),
     params={
         **target_params(INVENTORY),
-        "dry_run": Param(True, type="boolean", title="Dry run",
-                         description="On (default): destructive steps are only listed."
-                                     " VACUUM/ANALYZE/compaction run anyway."),
-        "concerns": Param(list(ALL_CONCERNS), type="array", items={"type": "string", "enum": list(ALL_CONCERNS)},
-                          values_display=CONCERN_LABELS, title="Concerns",
-                          description="Which task groups do their work this run (default: all). "
-                                      + "; ".join(CONCERN_LABELS.values()) + "."),
-        "alert": Param(True, type="boolean", title="Alert when not healthy",
-                       description="Send the configured notifications when the verdict is warning or critical."),
+        "dry_run": Param(
+            True,
+            type="boolean",
+            title="Dry run",
+            description="On (default): destructive steps are only listed. VACUUM/ANALYZE/compaction run anyway.",
+        ),
+        "concerns": Param(
+            list(ALL_CONCERNS),
+            type="array",
+            items={"type": "string", "enum": list(ALL_CONCERNS)},
+            values_display=CONCERN_LABELS,
+            title="Concerns",
+            description="Which task groups do their work this run (default: all). "
+            + "; ".join(CONCERN_LABELS.values())
+            + ".",
+        ),
+        "alert": Param(
+            True,
+            type="boolean",
+            title="Alert when not healthy",
+            description="Send the configured notifications when the verdict is warning or critical.",
+        ),
     },
 )
 def weekly_maintenance():
@@ -121,17 +140,29 @@ def weekly_maintenance():
         return trends(INVENTORY, Catalog.for_inventory(INVENTORY), names, end)
 
     @task(trigger_rule="all_done")
-    def evaluate(selected: list[str] | None, expected: dict, results: dict, packages: list[dict] | None,
-                 params=None, run_id=None, dag_run=None, data_interval_start=None, data_interval_end=None) -> dict:
+    def evaluate(
+        selected: list[str] | None,
+        expected: dict,
+        results: dict,
+        packages: list[dict] | None,
+        params=None,
+        run_id=None,
+        dag_run=None,
+        data_interval_start=None,
+        data_interval_end=None,
+    ) -> dict:
         """Fold every concern's results into healthy / warning / critical with reasons (a missing result is critical)."""
         from include.weekly.routine import build_report
 
         require_selection(selected)  # the form was refused: no report, the run fails (never an empty "healthy")
-        report = build_report({c: list(r or []) + (list(packages or []) if c == SECURITY else [])
-                               for c, r in results.items()},
-                              {c: list(n or []) for c, n in expected.items()}, run_id,
-                              *run_window(dag_run, data_interval_start, data_interval_end, WEEK), params["dry_run"],
-                              fail_run_on=INVENTORY.fail_run_on)
+        report = build_report(
+            {c: list(r or []) + (list(packages or []) if c == SECURITY else []) for c, r in results.items()},
+            {c: list(n or []) for c, n in expected.items()},
+            run_id,
+            *run_window(dag_run, data_interval_start, data_interval_end, WEEK),
+            params["dry_run"],
+            fail_run_on=INVENTORY.fail_run_on,
+        )
         print(f"overall: {report.verdict} ({report.mode})")
         for reason in report.summary.reasons:
             print(f"  [{reason.level}] {reason.target}: {reason.message}")
@@ -143,8 +174,13 @@ def weekly_maintenance():
         from include.publish import AlertWhen, publish
         from include.report import Report
 
-        return publish(Report.from_dict(report), INVENTORY, context=get_current_context(), record_metrics=True,
-                       alert=AlertWhen.UNHEALTHY if params["alert"] else AlertWhen.NEVER)
+        return publish(
+            Report.from_dict(report),
+            INVENTORY,
+            context=get_current_context(),
+            record_metrics=True,
+            alert=AlertWhen.UNHEALTHY if params["alert"] else AlertWhen.NEVER,
+        )
 
     selected = select_targets()
     expected, results, packages = {}, {}, None
@@ -158,7 +194,8 @@ def weekly_maintenance():
                 results[concern] = compare_weeks(expected[concern])
             else:
                 results[concern] = maintain.override(
-                    task_id="maintain", pool=POSTGRES_POOL if concern == "postgres" else None,
+                    task_id="maintain",
+                    pool=POSTGRES_POOL if concern == "postgres" else None,
                     execution_timeout=timedelta(seconds=longest_budget(INVENTORY, concern) + 120),
                 ).expand(target_name=expected[concern])
     write_report(evaluate(selected, expected, results, packages))

@@ -110,8 +110,15 @@ def components(settings: Settings) -> dict[str, list[str]]:
         "airflow-triggerer": ["triggerer", "--skip-serve-logs"],  # task logs are in S3: no log server
     }
     for i, name in enumerate(worker_names(settings)):
-        out[f"airflow-worker-{i + 1}"] = ["celery", "worker", "--queues", ",".join(worker_queues(settings, i)),
-                                          "--celery-hostname", f"{name}@%h", "--skip-serve-logs"]
+        out[f"airflow-worker-{i + 1}"] = [
+            "celery",
+            "worker",
+            "--queues",
+            ",".join(worker_queues(settings, i)),
+            "--celery-hostname",
+            f"{name}@%h",
+            "--skip-serve-logs",
+        ]
     return out
 
 
@@ -120,8 +127,11 @@ def shared_secrets(settings: Settings) -> dict[str, str]:
     path = settings.secrets_file
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-        data = {"jwt_secret": secrets.token_urlsafe(32), "secret_key": secrets.token_urlsafe(32),
-                "admin_password": secrets.token_urlsafe(12)}
+        data = {
+            "jwt_secret": secrets.token_urlsafe(32),
+            "secret_key": secrets.token_urlsafe(32),
+            "admin_password": secrets.token_urlsafe(12),
+        }
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as f:
             json.dump(data, f)
@@ -143,8 +153,7 @@ def airflow_env(settings: Settings) -> dict[str, str]:
         "AIRFLOW__CORE__AUTH_MANAGER": "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager",
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords),
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN":
-            f"postgresql+psycopg2://postgres@{PG_HOST}:{PG_PORT}/{settings.metadata_db}",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"postgresql+psycopg2://postgres@{PG_HOST}:{PG_PORT}/{settings.metadata_db}",
         "AIRFLOW__CELERY__BROKER_URL": f"redis://{REDIS_HOST}:{REDIS_PORT}/{settings.redis_db}",
         "AIRFLOW__CELERY__RESULT_BACKEND": f"redis://{REDIS_HOST}:{REDIS_PORT}/{settings.redis_db}",
         "AIRFLOW__CELERY__WORKER_CONCURRENCY": str(settings.worker_concurrency),
@@ -171,11 +180,15 @@ def airflow_env(settings: Settings) -> dict[str, str]:
         "AIRFLOW__LOGGING__REMOTE_LOG_CONN_ID": ARTIFACTS_CONN,
         "AEGIS_INVENTORY": str(settings.inventory),
         "AEGIS_DISTRIBUTED": "1",
-        f"AIRFLOW_CONN_{CATALOG_CONN.upper()}":
-            f"postgresql://postgres@{PG_HOST}:{PG_PORT}/{settings.catalog_db}",
-        f"AIRFLOW_CONN_{ARTIFACTS_CONN.upper()}": json.dumps({
-            "conn_type": "aws", "login": "testing", "password": "testing",
-            "extra": {"endpoint_url": settings.s3_url, "region_name": "us-east-1"}}),
+        f"AIRFLOW_CONN_{CATALOG_CONN.upper()}": f"postgresql://postgres@{PG_HOST}:{PG_PORT}/{settings.catalog_db}",
+        f"AIRFLOW_CONN_{ARTIFACTS_CONN.upper()}": json.dumps(
+            {
+                "conn_type": "aws",
+                "login": "testing",
+                "password": "testing",
+                "extra": {"endpoint_url": settings.s3_url, "region_name": "us-east-1"},
+            }
+        ),
         "PYTHONPATH": str(REPO),
     }
 
@@ -185,11 +198,20 @@ def component_env(settings: Settings, name: str, base: dict[str, str] | None = N
     worker's name for a worker."""
     home = settings.state / name
     (home / "tmp").mkdir(parents=True, exist_ok=True)
-    env = {k: v for k, v in (os.environ if base is None else base).items()
-           if not k.startswith("AIRFLOW__") and k != "AIRFLOW_HOME"}
+    env = {
+        k: v
+        for k, v in (os.environ if base is None else base).items()
+        if not k.startswith("AIRFLOW__") and k != "AIRFLOW_HOME"
+    }
     env.update(airflow_env(settings))
-    env.update({"HOME": str(home), "TMPDIR": str(home / "tmp"), "AIRFLOW_HOME": str(home),
-                "PATH": f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"})
+    env.update(
+        {
+            "HOME": str(home),
+            "TMPDIR": str(home / "tmp"),
+            "AIRFLOW_HOME": str(home),
+            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
+        }
+    )
     if name.startswith("airflow-worker-"):
         env["AEGIS_WORKER_NAME"] = f"aegis-worker-{name.rsplit('-', 1)[1]}"
     return env
@@ -207,8 +229,15 @@ def _spawn(settings: Settings, name: str, argv: list[str], env: dict[str, str]) 
     cwd = settings.state / name
     cwd.mkdir(parents=True, exist_ok=True)
     with open(settings.state / f"{name}.log", "ab") as log:
-        proc = subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=log,
-                                stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(
+            argv,
+            cwd=cwd,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     pids = json.loads(_pids_file(settings).read_text()) if _pids_file(settings).exists() else {}
     pids[name] = proc.pid
     _pids_file(settings).write_text(json.dumps(pids))
@@ -216,8 +245,9 @@ def _spawn(settings: Settings, name: str, argv: list[str], env: dict[str, str]) 
 
 
 def _run(argv: list[str], env: dict[str, str], cwd: Path, what: str, timeout: float = 600) -> None:
-    done = subprocess.run(argv, env=env, cwd=cwd, stdin=subprocess.DEVNULL, capture_output=True, text=True,
-                          timeout=timeout)
+    done = subprocess.run(
+        argv, env=env, cwd=cwd, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout
+    )
     if done.returncode != 0:
         raise RuntimeError(f"{what} failed ({done.returncode}): {done.stderr[-3000:] or done.stdout[-3000:]}")
 
@@ -227,8 +257,9 @@ def create_databases(settings: Settings) -> None:
     import psycopg
     from psycopg import sql
 
-    with psycopg.connect(host=PG_HOST, port=PG_PORT, user="postgres", dbname="postgres", autocommit=True,
-                         connect_timeout=10) as conn:
+    with psycopg.connect(
+        host=PG_HOST, port=PG_PORT, user="postgres", dbname="postgres", autocommit=True, connect_timeout=10
+    ) as conn:
         for db in (settings.metadata_db, settings.catalog_db):
             if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (db,)).fetchone():
                 conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(db)))
@@ -239,8 +270,9 @@ def drop_databases(settings: Settings) -> None:
     import psycopg
     from psycopg import sql
 
-    with psycopg.connect(host=PG_HOST, port=PG_PORT, user="postgres", dbname="postgres", autocommit=True,
-                         connect_timeout=10) as conn:
+    with psycopg.connect(
+        host=PG_HOST, port=PG_PORT, user="postgres", dbname="postgres", autocommit=True, connect_timeout=10
+    ) as conn:
         for db in (settings.metadata_db, settings.catalog_db):
             conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(db)))
 
@@ -248,8 +280,7 @@ def drop_databases(settings: Settings) -> None:
 def start_s3(settings: Settings, base_env: dict[str, str] | None = None) -> None:
     """moto's S3-compatible server on ``s3_port`` and the bucket; waits until it answers."""
     env = component_env(settings, "s3", base_env)
-    _spawn(settings, "s3", [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(settings.s3_port)],
-           env)
+    _spawn(settings, "s3", [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(settings.s3_port)], env)
     deadline = time.monotonic() + 60
     while True:
         try:
@@ -257,15 +288,21 @@ def start_s3(settings: Settings, base_env: dict[str, str] | None = None) -> None
             break
         except OSError as exc:
             if time.monotonic() > deadline:
-                raise RuntimeError(f"the S3 server did not answer on {settings.s3_url}; "
-                                   f"see {settings.state}/s3.log") from exc
+                raise RuntimeError(
+                    f"the S3 server did not answer on {settings.s3_url}; see {settings.state}/s3.log"
+                ) from exc
             time.sleep(0.3)
     import boto3
     from botocore.config import Config
 
-    s3 = boto3.client("s3", endpoint_url=settings.s3_url, aws_access_key_id="testing",
-                      aws_secret_access_key="testing", region_name="us-east-1",
-                      config=Config(connect_timeout=5, read_timeout=30))
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=settings.s3_url,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        region_name="us-east-1",
+        config=Config(connect_timeout=5, read_timeout=30),
+    )
     if BUCKET not in {b["Name"] for b in s3.list_buckets().get("Buckets", [])}:
         s3.create_bucket(Bucket=BUCKET)
 
@@ -276,8 +313,19 @@ def init_airflow(settings: Settings, base_env: dict[str, str] | None = None) -> 
     cwd = settings.state / "airflow-init"
     airflow = [sys.executable, "-m", "airflow"]
     _run(airflow + ["db", "migrate"], env, cwd, "airflow db migrate")
-    _run(airflow + ["pools", "set", "aegis_postgres_maintenance", os.environ.get("AEGIS_POSTGRES_POOL_SLOTS", "2"),
-                    "Aegis: PostgreSQL servers maintained at once (weekly_maintenance)"], env, cwd, "airflow pools set")
+    _run(
+        airflow
+        + [
+            "pools",
+            "set",
+            "aegis_postgres_maintenance",
+            os.environ.get("AEGIS_POSTGRES_POOL_SLOTS", "2"),
+            "Aegis: PostgreSQL servers maintained at once (weekly_maintenance)",
+        ],
+        env,
+        cwd,
+        "airflow pools set",
+    )
 
 
 def up(settings: Settings, base_env: dict[str, str] | None = None) -> None:
@@ -313,8 +361,9 @@ def wait_healthy(settings: Settings, timeout: float = 240) -> None:
         except (OSError, ValueError, KeyError):
             pass
         time.sleep(2)
-    raise RuntimeError(f"Airflow did not become healthy on {settings.api_url} in {timeout:.0f} s; "
-                       f"logs in {settings.state}")
+    raise RuntimeError(
+        f"Airflow did not become healthy on {settings.api_url} in {timeout:.0f} s; logs in {settings.state}"
+    )
 
 
 def sessions(settings: Settings) -> dict[str, int]:
@@ -384,10 +433,20 @@ def main(argv: list[str]) -> int:
     if command == "up":
         up(settings)
         wait_healthy(settings)
-        print(json.dumps({"ui": settings.api_url, "user": "admin",
-                          "password": shared_secrets(settings)["admin_password"],
-                          "inventory": str(settings.inventory), "artifacts": f"s3://{BUCKET}/aegis",
-                          "s3": settings.s3_url, "logs": str(settings.state)}, indent=1))
+        print(
+            json.dumps(
+                {
+                    "ui": settings.api_url,
+                    "user": "admin",
+                    "password": shared_secrets(settings)["admin_password"],
+                    "inventory": str(settings.inventory),
+                    "artifacts": f"s3://{BUCKET}/aegis",
+                    "s3": settings.s3_url,
+                    "logs": str(settings.state),
+                },
+                indent=1,
+            )
+        )
         return 0
     if command == "down":
         down(settings)

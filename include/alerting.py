@@ -21,23 +21,27 @@ def build_notifiers(alerting: dict[str, Any], subject: str, text: str, html_body
     if alerting.get("slack_webhook_conn_id"):
         from airflow.providers.slack.notifications.slack_webhook import SlackWebhookNotifier
 
-        notifiers["slack"] = SlackWebhookNotifier(slack_webhook_conn_id=alerting["slack_webhook_conn_id"],
-                                                  text=f"*{subject}*\n{text}")
+        notifiers["slack"] = SlackWebhookNotifier(
+            slack_webhook_conn_id=alerting["slack_webhook_conn_id"], text=f"*{subject}*\n{text}"
+        )
     if alerting.get("smtp_conn_id"):
         from airflow.providers.smtp.notifications.smtp import SmtpNotifier
 
-        notifiers["email"] = SmtpNotifier(smtp_conn_id=alerting["smtp_conn_id"], to=alerting["email_to"],
-                                          subject=subject, html_content=html_body)
+        notifiers["email"] = SmtpNotifier(
+            smtp_conn_id=alerting["smtp_conn_id"], to=alerting["email_to"], subject=subject, html_content=html_body
+        )
     if alerting.get("webhook_conn_id"):
         from airflow.providers.http.notifications.http import HttpNotifier
 
-        notifiers["webhook"] = HttpNotifier(http_conn_id=alerting["webhook_conn_id"], method="POST",
-                                            json={"subject": subject, "text": text})
+        notifiers["webhook"] = HttpNotifier(
+            http_conn_id=alerting["webhook_conn_id"], method="POST", json={"subject": subject, "text": text}
+        )
     return notifiers
 
 
-def send_alert(alerting: dict[str, Any], subject: str, text: str, html_body: str,
-               context: Mapping[str, Any] | None = None) -> dict[str, str]:
+def send_alert(
+    alerting: dict[str, Any], subject: str, text: str, html_body: str, context: Mapping[str, Any] | None = None
+) -> dict[str, str]:
     """Send through every configured channel; return each channel's outcome."""
     notifiers = build_notifiers(alerting, subject, text, html_body)
     if not notifiers:

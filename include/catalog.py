@@ -22,9 +22,10 @@ import logging
 import os
 import threading
 import time
-from datetime import datetime, timezone
+from collections.abc import Iterable
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -41,7 +42,8 @@ SQLITE_BUSY_TIMEOUT_S = 30
 metadata = sa.MetaData()
 
 check_runs = sa.Table(
-    "aegis_check_runs", metadata,
+    "aegis_check_runs",
+    metadata,
     sa.Column("routine", sa.String(100), primary_key=True),
     sa.Column("interval_end", sa.String(40), primary_key=True),  # ISO-8601 UTC, sorts as time
     sa.Column("run_id", sa.String(250), primary_key=True),  # Airflow's run id (0005_runs_keyed_by_run_id)
@@ -52,7 +54,8 @@ check_runs = sa.Table(
 )
 
 metrics = sa.Table(
-    "aegis_metrics", metadata,
+    "aegis_metrics",
+    metadata,
     sa.Column("routine", sa.String(100), primary_key=True),
     sa.Column("interval_end", sa.String(40), primary_key=True),
     sa.Column("run_id", sa.String(250), primary_key=True),  # '' for metrics recorded before run ids were kept
@@ -64,7 +67,8 @@ metrics = sa.Table(
 )
 
 backup_sets = sa.Table(
-    "aegis_backup_sets", metadata,
+    "aegis_backup_sets",
+    metadata,
     sa.Column("set_id", sa.String(200), primary_key=True),
     sa.Column("target", sa.String(100), nullable=False, index=True),
     sa.Column("kind", sa.String(40), nullable=False),
@@ -78,7 +82,8 @@ backup_sets = sa.Table(
 )
 #: One row per (run, target): the target's status in that run and how many findings above ok it had.
 target_status = sa.Table(
-    "aegis_target_status", metadata,
+    "aegis_target_status",
+    metadata,
     sa.Column("routine", sa.String(100), primary_key=True),
     sa.Column("interval_end", sa.String(40), primary_key=True),
     sa.Column("target", sa.String(100), primary_key=True),
@@ -91,7 +96,8 @@ BACKUP_STATES = ("running", "complete", "verified", "failed", "deleted")
 #: The monthly audit's security findings, one row per audit interval, target and rule (revision 0002):
 #: next month's audit reads them to tell new, resolved and still-open findings (``include/monthly/findings.py``).
 audit_findings = sa.Table(
-    "aegis_audit_findings", metadata,
+    "aegis_audit_findings",
+    metadata,
     sa.Column("interval_end", sa.String(40), primary_key=True),
     sa.Column("target", sa.String(100), primary_key=True),
     sa.Column("rule", sa.String(100), primary_key=True),
@@ -102,16 +108,28 @@ audit_findings = sa.Table(
 
 
 def iso(ts: datetime) -> str:
-    return ts.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 #: Row statuses from best to worst: a target with several rows in a run (one per weekly concern) shows its worst.
-STATUS_ORDER = ("ok", "healthy", "complete", "verified", "restored", "dry-run", "skipped", "warning", "critical",
-                "unreachable", "failed")
+STATUS_ORDER = (
+    "ok",
+    "healthy",
+    "complete",
+    "verified",
+    "restored",
+    "dry-run",
+    "skipped",
+    "warning",
+    "critical",
+    "unreachable",
+    "failed",
+)
 
 
 def _worst_per_target(rows: Iterable[dict]) -> dict[str, dict[str, Any]]:
     """target -> its worst row status and the number of its findings above ok, over ``rows``."""
+
     def rank(status: str) -> int:
         return STATUS_ORDER.index(status) if status in STATUS_ORDER else len(STATUS_ORDER)
 
@@ -206,20 +224,36 @@ class Catalog:
         self.engine = engine_for(url)
 
     @classmethod
-    def for_inventory(cls, inventory) -> "Catalog":
+    def for_inventory(cls, inventory) -> Catalog:
         """The catalog the inventory names: a PostgreSQL connection, else the SQLite file."""
         if inventory.catalog_conn_id:
             from include.targets import endpoint_for_conn
 
             c = endpoint_for_conn(inventory.catalog_conn_id)
-            return cls(sa.engine.URL.create("postgresql+psycopg", username=c.login, password=c.password,
-                                            host=c.host, port=c.port, database=c.schema))
+            return cls(
+                sa.engine.URL.create(
+                    "postgresql+psycopg",
+                    username=c.login,
+                    password=c.password,
+                    host=c.host,
+                    port=c.port,
+                    database=c.schema,
+                )
+            )
         Path(inventory.catalog_path).parent.mkdir(parents=True, exist_ok=True)
         return cls(f"sqlite:///{inventory.catalog_path}")
 
-    def record_check_run(self, routine: str, interval_end: datetime, run_id: str, status: str,
-                         report_uri: str | None, summary: dict[str, Any], results: Iterable[dict],
-                         statuses: Iterable[dict] = ()) -> int:
+    def record_check_run(
+        self,
+        routine: str,
+        interval_end: datetime,
+        run_id: str,
+        status: str,
+        report_uri: str | None,
+        summary: dict[str, Any],
+        results: Iterable[dict],
+        statuses: Iterable[dict] = (),
+    ) -> int:
         """Store a run, its metrics and each target's status in it, replacing an earlier record of the same
         run (same run id) only. ``statuses``: report rows (``target``, ``status``, ``findings``) of every target.
 
@@ -227,26 +261,51 @@ class Catalog:
         """
         key = iso(interval_end)
         rows = [
-            {"routine": routine, "interval_end": key, "run_id": run_id, "target": r["target"], "metric": name,
-             "kind": r["kind"], "value": float(value)}
-            for r in results for name, value in r.get("metrics", {}).items()
+            {
+                "routine": routine,
+                "interval_end": key,
+                "run_id": run_id,
+                "target": r["target"],
+                "metric": name,
+                "kind": r["kind"],
+                "value": float(value),
+            }
+            for r in results
+            for name, value in r.get("metrics", {}).items()
         ]
         with self.engine.begin() as conn:
-            conn.execute(metrics.delete().where(metrics.c.routine == routine, metrics.c.interval_end == key,
-                                                metrics.c.run_id == run_id))
-            conn.execute(check_runs.delete().where(check_runs.c.routine == routine, check_runs.c.interval_end == key,
-                                                   check_runs.c.run_id == run_id))
-            conn.execute(target_status.delete().where(target_status.c.routine == routine,
-                                                      target_status.c.interval_end == key))
-            conn.execute(check_runs.insert().values(
-                routine=routine, interval_end=key, run_id=run_id, status=status, report_uri=report_uri,
-                summary=json.dumps(summary, default=str), recorded_at=datetime.now(timezone.utc)))
+            conn.execute(
+                metrics.delete().where(
+                    metrics.c.routine == routine, metrics.c.interval_end == key, metrics.c.run_id == run_id
+                )
+            )
+            conn.execute(
+                check_runs.delete().where(
+                    check_runs.c.routine == routine, check_runs.c.interval_end == key, check_runs.c.run_id == run_id
+                )
+            )
+            conn.execute(
+                target_status.delete().where(target_status.c.routine == routine, target_status.c.interval_end == key)
+            )
+            conn.execute(
+                check_runs.insert().values(
+                    routine=routine,
+                    interval_end=key,
+                    run_id=run_id,
+                    status=status,
+                    report_uri=report_uri,
+                    summary=json.dumps(summary, default=str),
+                    recorded_at=datetime.now(UTC),
+                )
+            )
             if rows:
                 conn.execute(metrics.insert(), rows)
             per_target = _worst_per_target(statuses)
             if per_target:
-                conn.execute(target_status.insert(), [
-                    {"routine": routine, "interval_end": key, "target": t, **row} for t, row in per_target.items()])
+                conn.execute(
+                    target_status.insert(),
+                    [{"routine": routine, "interval_end": key, "target": t, **row} for t, row in per_target.items()],
+                )
         return len(rows)
 
     def previous_metrics(self, target: str, before: datetime) -> dict[str, float]:
@@ -256,21 +315,25 @@ class Catalog:
             last = conn.execute(
                 sa.select(metrics.c.interval_end, metrics.c.run_id)
                 .where(metrics.c.target == target, metrics.c.interval_end < iso(before))
-                .order_by(metrics.c.interval_end.desc(), metrics.c.run_id.desc()).limit(1)
+                .order_by(metrics.c.interval_end.desc(), metrics.c.run_id.desc())
+                .limit(1)
             ).first()
             if last is None:
                 return {}
             rows = conn.execute(
-                sa.select(metrics.c.metric, metrics.c.value)
-                .where(metrics.c.target == target, metrics.c.interval_end == last.interval_end,
-                       metrics.c.run_id == last.run_id)
+                sa.select(metrics.c.metric, metrics.c.value).where(
+                    metrics.c.target == target,
+                    metrics.c.interval_end == last.interval_end,
+                    metrics.c.run_id == last.run_id,
+                )
             ).all()
-        return {m: v for m, v in rows}
+        return dict(rows)
 
     def series(self, target: str, metric: str, since: datetime | None = None) -> list[tuple[str, float]]:
         """(interval_end, value) pairs of one metric of one target, oldest first."""
         query = sa.select(metrics.c.interval_end, metrics.c.value).where(
-            metrics.c.target == target, metrics.c.metric == metric)
+            metrics.c.target == target, metrics.c.metric == metric
+        )
         if since is not None:
             query = query.where(metrics.c.interval_end >= iso(since))
         with self.engine.connect() as conn:
@@ -288,15 +351,18 @@ class Catalog:
 
     def backup_started(self, set_id: str, target: str, kind: str, uri: str) -> None:
         """Record (or re-record, on a retry) a set as running."""
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         with self.engine.begin() as conn:
             conn.execute(backup_sets.delete().where(backup_sets.c.set_id == set_id))
-            conn.execute(backup_sets.insert().values(set_id=set_id, target=target, kind=kind, state="running",
-                                                     uri=uri, started_at=now))
+            conn.execute(
+                backup_sets.insert().values(
+                    set_id=set_id, target=target, kind=kind, state="running", uri=uri, started_at=now
+                )
+            )
 
     def backup_state(self, set_id: str, state: str, detail: str | None = None, size_bytes: int | None = None) -> None:
         assert state in BACKUP_STATES, state
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         values: dict[str, Any] = {"state": state}
         if detail is not None:
             values["detail"] = detail[:4000]
@@ -329,10 +395,16 @@ class Catalog:
     def runs(self, routine: str, limit: int = 30) -> list[dict[str, Any]]:
         """The latest recorded runs of a routine, newest first."""
         with self.engine.connect() as conn:
-            rows = conn.execute(
-                sa.select(check_runs).where(check_runs.c.routine == routine)
-                .order_by(check_runs.c.interval_end.desc(), check_runs.c.recorded_at.desc()).limit(limit)
-            ).mappings().all()
+            rows = (
+                conn.execute(
+                    sa.select(check_runs)
+                    .where(check_runs.c.routine == routine)
+                    .order_by(check_runs.c.interval_end.desc(), check_runs.c.recorded_at.desc())
+                    .limit(limit)
+                )
+                .mappings()
+                .all()
+            )
         return [dict(r) for r in rows]
 
     def routines(self) -> list[str]:
@@ -343,15 +415,33 @@ class Catalog:
     def latest_target_status(self) -> dict[tuple[str, str], dict[str, Any]]:
         """(target, routine) -> that target's newest status row in that routine (``interval_end``, ``status``,
         ``findings``, the run's ``run_id`` and ``report_uri``)."""
-        newest = (sa.select(target_status.c.target, target_status.c.routine,
-                            sa.func.max(target_status.c.interval_end).label("interval_end"))
-                  .group_by(target_status.c.target, target_status.c.routine).subquery())
-        query = (sa.select(target_status, check_runs.c.run_id, check_runs.c.report_uri)
-                 .join(newest, sa.and_(target_status.c.target == newest.c.target,
-                                       target_status.c.routine == newest.c.routine,
-                                       target_status.c.interval_end == newest.c.interval_end))
-                 .join(check_runs, sa.and_(check_runs.c.routine == target_status.c.routine,
-                                           check_runs.c.interval_end == target_status.c.interval_end)))
+        newest = (
+            sa.select(
+                target_status.c.target,
+                target_status.c.routine,
+                sa.func.max(target_status.c.interval_end).label("interval_end"),
+            )
+            .group_by(target_status.c.target, target_status.c.routine)
+            .subquery()
+        )
+        query = (
+            sa.select(target_status, check_runs.c.run_id, check_runs.c.report_uri)
+            .join(
+                newest,
+                sa.and_(
+                    target_status.c.target == newest.c.target,
+                    target_status.c.routine == newest.c.routine,
+                    target_status.c.interval_end == newest.c.interval_end,
+                ),
+            )
+            .join(
+                check_runs,
+                sa.and_(
+                    check_runs.c.routine == target_status.c.routine,
+                    check_runs.c.interval_end == target_status.c.interval_end,
+                ),
+            )
+        )
         with self.engine.connect() as conn:
             return {(r["target"], r["routine"]): dict(r) for r in conn.execute(query).mappings().all()}
 
@@ -373,6 +463,7 @@ class Catalog:
             query = query.where(metrics.c.target == target)
         with self.engine.connect() as conn:
             return [dict(r) for r in conn.execute(query.order_by(metrics.c.interval_end)).mappings().all()]
+
 
 # Tables of later migrations that live beside the code using them; imported here so ``metadata`` (the
 # migrations' target, the schema tests) always holds the newest revision's every table.

@@ -7,8 +7,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, cast
 from datetime import datetime, timedelta
+from typing import Any, cast
 
 from airflow.sdk import Param, get_current_context, task
 
@@ -45,6 +45,7 @@ def dag_doc(doc: str, schedule: Schedule | None) -> str:
     """A DAG's ``doc_md``: its docstring, then when it runs (in the inventory's timezone) or that it runs by hand."""
     when = f"**Schedule:** {describe_schedule(schedule)}." if schedule else "**Schedule:** none, run from the form."
     return f"{doc.rstrip()}\n\n{when}\n"
+
 
 log = logging.getLogger(__name__)
 
@@ -89,15 +90,22 @@ def target_params(inventory: Inventory, capability: str | None = None) -> dict[s
     # the routines read an empty or missing choice as "no filter".
     return {
         "targets": Param(
-            [], type=["array", "null"], items=items, title="Targets",
-            examples=names, description=f"Pick targets to act on only those; leave empty for every one of the "
-                                        f"{len(names)} target(s) this routine applies to.",
+            [],
+            type=["array", "null"],
+            items=items,
+            title="Targets",
+            examples=names,
+            description=f"Pick targets to act on only those; leave empty for every one of the "
+            f"{len(names)} target(s) this routine applies to.",
         ),
         "tags": Param(
-            [], type=["array", "null"], items={"type": "string", "enum": tags} if tags else {"type": "string"},
-            examples=tags, title="Tags",
+            [],
+            type=["array", "null"],
+            items={"type": "string", "enum": tags} if tags else {"type": "string"},
+            examples=tags,
+            title="Tags",
             description="Act only on targets carrying at least one of these tags (empty: no tag filter). "
-                        "With targets picked too, a target must match both.",
+            "With targets picked too, a target must match both.",
         ),
     }
 
@@ -115,8 +123,12 @@ def recent_set_ids(inventory: Inventory, limit: int = 40) -> list[str]:
     return [s["set_id"] for s in sets[:limit]]
 
 
-def run_window(dag_run, data_interval_start: datetime | None, data_interval_end: datetime | None,
-               default_span: timedelta = timedelta(days=1)) -> tuple[datetime, datetime]:
+def run_window(
+    dag_run,
+    data_interval_start: datetime | None,
+    data_interval_end: datetime | None,
+    default_span: timedelta = timedelta(days=1),
+) -> tuple[datetime, datetime]:
     """The interval a run works on, the same in every task of the run.
 
     A scheduled or backfilled run has its data interval. A run triggered without a logical
@@ -216,7 +228,7 @@ def expand_by_queue(task, inventory: Inventory, **expand):
     a task's return value); the copies' results concatenated, in queue order, for the downstream task."""
     if not routes_by_queue(inventory):
         return task.expand(**expand)
-    (arg, selection), = expand.items()
+    ((arg, selection),) = expand.items()
     task_id = task.function.__name__
     outputs = []
     for queue in queues(inventory):

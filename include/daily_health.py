@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from include.checks import Window, run_check
-from include.checks.base import CheckResult, UNREACHABLE
+from include.checks.base import UNREACHABLE, CheckResult
 from include.inventory import Inventory
 from include.kinds import all_kinds, kinds_with
 from include.report import Report
@@ -22,8 +22,9 @@ log = logging.getLogger(__name__)
 ROUTINE = "daily_health_check"
 
 
-def select_targets(inventory: Inventory, names: list[str], tags: list[str],
-                   threshold_overrides: dict[str, Any]) -> list[list[str]]:
+def select_targets(
+    inventory: Inventory, names: list[str], tags: list[str], threshold_overrides: dict[str, Any]
+) -> list[list[str]]:
     """The targets this run checks, spread over the check tasks (:func:`spread`, at most
     ``defaults.check_tasks``); refuses unknown names and unknown threshold keys."""
     known_keys = {k for kind in all_kinds().values() for k in kind.thresholds}
@@ -61,18 +62,24 @@ def spread(names: list[str], max_tasks: int) -> list[list[str]]:
 CHECK_THREADS = 32
 
 
-def check_many(inventory: Inventory, names: list[str], threshold_overrides: dict[str, Any],
-               start: datetime, end: datetime, catalog=None) -> list[dict[str, Any]]:
+def check_many(
+    inventory: Inventory,
+    names: list[str],
+    threshold_overrides: dict[str, Any],
+    start: datetime,
+    end: datetime,
+    catalog=None,
+) -> list[dict[str, Any]]:
     """Check several targets at once, on up to ``CHECK_THREADS`` threads, each bounded by its own timeout."""
     if len(names) == 1:
         return [check_one(inventory, names[0], threshold_overrides, start, end, catalog)]
     with ThreadPoolExecutor(max_workers=min(len(names), CHECK_THREADS), thread_name_prefix="check") as pool:
-        return list(pool.map(lambda name: check_one(inventory, name, threshold_overrides, start, end, catalog),
-                             names))
+        return list(pool.map(lambda name: check_one(inventory, name, threshold_overrides, start, end, catalog), names))
 
 
-def check_one(inventory: Inventory, name: str, threshold_overrides: dict[str, Any],
-              start: datetime, end: datetime, catalog=None) -> dict[str, Any]:
+def check_one(
+    inventory: Inventory, name: str, threshold_overrides: dict[str, Any], start: datetime, end: datetime, catalog=None
+) -> dict[str, Any]:
     """Check one target within its timeout; any failure becomes an ``unreachable`` result."""
     target = inventory.target(name).with_thresholds(threshold_overrides)
     previous = catalog.previous_metrics(name, end) if catalog is not None else {}
@@ -85,9 +92,24 @@ def check_one(inventory: Inventory, name: str, threshold_overrides: dict[str, An
     return run_check(target, endpoint, Window(start, end, previous)).to_dict()
 
 
-def build_report(results: list[dict[str, Any]], expected: list[str], run_id: str,
-                 start: datetime, end: datetime, *, fail_run_on: str | None = None) -> Report:
+def build_report(
+    results: list[dict[str, Any]],
+    expected: list[str],
+    run_id: str,
+    start: datetime,
+    end: datetime,
+    *,
+    fail_run_on: str | None = None,
+) -> Report:
     """The run's verdict and everything the report shows (a target expected but without a result is critical);
     ``fail_run_on`` (the inventory's ``defaults.fail_run_on``) says from which verdict the run ends failed."""
-    return Report.build(ROUTINE, f"Aegis daily health check — {end:%Y-%m-%d %H:%M} UTC", run_id, start, end,
-                        sorted(results, key=lambda r: r["target"]), expected=expected, fail_run_on=fail_run_on)
+    return Report.build(
+        ROUTINE,
+        f"Aegis daily health check — {end:%Y-%m-%d %H:%M} UTC",
+        run_id,
+        start,
+        end,
+        sorted(results, key=lambda r: r["target"]),
+        expected=expected,
+        fail_run_on=fail_run_on,
+    )

@@ -21,9 +21,10 @@ import re
 import sys
 import tempfile
 import zoneinfo
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, NoReturn
+from typing import Any, NoReturn
 
 import yaml
 
@@ -32,15 +33,33 @@ from include.kinds import all_kinds, kinds_with, spec
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_INVENTORY = REPO_ROOT / "config" / "inventory.yaml"
 
-COMMON_FIELDS = {"name", "kind", "conn_id", "tags", "thresholds", "timeout_seconds", "description", "backup",
-                 "weekly", "queue", "update"}
+COMMON_FIELDS = {
+    "name",
+    "kind",
+    "conn_id",
+    "tags",
+    "thresholds",
+    "timeout_seconds",
+    "description",
+    "backup",
+    "weekly",
+    "queue",
+    "update",
+}
 #: The Celery queue a target's tasks go to unless it names one (``queue:``).
 DEFAULT_QUEUE = "default"
 #: ``compress``: the dump's compression level (0-9; 1 by default: fastest, see README "Backups: compression")
-BACKUP_DEFAULTS: dict[str, Any] = {"enabled": True, "jobs": 2, "compress": 1, "retention_days": 30, "keep_last": 7,
-                   "storage_class": "STANDARD_IA", "timeout_seconds": 3600,
-                   # the connection of a separate server for verification's scratch databases ("": the target's own)
-                   "verify_scratch_conn_id": ""}
+BACKUP_DEFAULTS: dict[str, Any] = {
+    "enabled": True,
+    "jobs": 2,
+    "compress": 1,
+    "retention_days": 30,
+    "keep_last": 7,
+    "storage_class": "STANDARD_IA",
+    "timeout_seconds": 3600,
+    # the connection of a separate server for verification's scratch databases ("": the target's own)
+    "verify_scratch_conn_id": "",
+}
 #: Settings of a target's ``weekly:`` block that every concern has (the rest come from the concern's DEFAULTS).
 WEEKLY_COMMON = {"enabled": True}
 #: The ``security:`` section: a folder of OSV advisories (JSON), folders to look for world-writable files in,
@@ -51,17 +70,35 @@ SECURITY_DEFAULTS: dict[str, Any] = {"advisories": None, "writable_paths": [], "
 #: start with) and the hosts (``host`` or ``host:port``) HTTP checks may call; ``http_hosts: null`` means the
 #: hosts of the inventory's ``http_service`` targets.
 UPDATE_DEFAULTS: dict[str, Any] = {"release_roots": [], "release_commands": [], "http_hosts": None}
-TOP_LEVEL = {"version", "defaults", "schedules", "artifacts", "catalog", "alerting", "maintenance", "security",
-             "targets", "audit", "oncall", "incidents", "update"}
+TOP_LEVEL = {
+    "version",
+    "defaults",
+    "schedules",
+    "artifacts",
+    "catalog",
+    "alerting",
+    "maintenance",
+    "security",
+    "targets",
+    "audit",
+    "oncall",
+    "incidents",
+    "update",
+}
 #: The ``audit:`` section (monthly audit): the kernel-tuning baseline (sysctl name -> value, from the seed's
 #: performance-tuning.sh) read under ``sysctl_root`` and never changed; the file-descriptor limit expected;
 #: recovery objectives (``rpo_hours``, ``rto_minutes``) by default and per target; the server versions the
 #: team calls current, per target kind ("16.4") or target name.
 AUDIT_DEFAULTS: dict[str, Any] = {
     "sysctl_root": "/proc/sys",
-    "kernel_baseline": {"net.core.somaxconn": 65535, "net.ipv4.tcp_max_syn_backlog": 65535,
-                        "net.core.netdev_max_backlog": 65535, "net.ipv4.tcp_fin_timeout": 30,
-                        "net.ipv4.tcp_keepalive_time": 300, "vm.swappiness": 10},
+    "kernel_baseline": {
+        "net.core.somaxconn": 65535,
+        "net.ipv4.tcp_max_syn_backlog": 65535,
+        "net.core.netdev_max_backlog": 65535,
+        "net.ipv4.tcp_fin_timeout": 30,
+        "net.ipv4.tcp_keepalive_time": 300,
+        "vm.swappiness": 10,
+    },
     "nofile_min": 100000,
     "objectives": {"rpo_hours": 48, "rto_minutes": 60},
     "target_objectives": {},
@@ -108,12 +145,24 @@ class Target:
     #: the planned update's allow-lists for this target (the kind's ``update_settings`` merged with ``update:``)
     update: dict[str, Any] = field(default_factory=dict)
 
-    def with_thresholds(self, overrides: dict[str, float]) -> "Target":
+    def with_thresholds(self, overrides: dict[str, float]) -> Target:
         """A copy whose thresholds are overridden where ``overrides`` names a key of this kind."""
         merged = dict(self.thresholds)
         merged.update({k: float(v) for k, v in overrides.items() if k in merged})
-        return Target(self.name, self.kind, self.conn_id, self.tags, merged, self.timeout_seconds,
-                      self.options, self.description, self.backup, self.weekly, self.queue, self.update)
+        return Target(
+            self.name,
+            self.kind,
+            self.conn_id,
+            self.tags,
+            merged,
+            self.timeout_seconds,
+            self.options,
+            self.description,
+            self.backup,
+            self.weekly,
+            self.queue,
+            self.update,
+        )
 
 
 @dataclass(frozen=True)
@@ -158,8 +207,9 @@ class Inventory:
     def schedule(self, routine: str, default_cron: str, default_tz: str = "UTC") -> Schedule:
         return self.schedules.get(routine, Schedule(default_cron, default_tz))
 
-    def select(self, names: list[str] | None = None, tags: list[str] | None = None,
-               kinds: list[str] | None = None) -> list[Target]:
+    def select(
+        self, names: list[str] | None = None, tags: list[str] | None = None, kinds: list[str] | None = None
+    ) -> list[Target]:
         """Targets matching every given filter (names, any of tags, kinds); all when none is given.
 
         An unknown name is an error, not a silent skip: a typo in a trigger form
@@ -170,7 +220,8 @@ class Inventory:
         if unknown:
             raise InventoryError(self.path, "targets", f"unknown target name(s) {unknown}; known: {sorted(known)}")
         chosen = [
-            t for t in self.targets
+            t
+            for t in self.targets
             if (not names or t.name in names)
             and (not tags or set(tags) & set(t.tags))
             and (not kinds or t.kind in kinds)
@@ -264,8 +315,10 @@ def _code_stamp() -> tuple:
     global _CODE_STAMP
     if _CODE_STAMP is None:
         package = Path(__file__).resolve().parent
-        _CODE_STAMP = (sys.version, tuple(sorted((str(f), f.stat().st_mtime_ns, f.stat().st_size)
-                                                 for f in package.rglob("*.py"))))
+        _CODE_STAMP = (
+            sys.version,
+            tuple(sorted((str(f), f.stat().st_mtime_ns, f.stat().st_size) for f in package.rglob("*.py"))),
+        )
     return _CODE_STAMP
 
 
@@ -347,7 +400,10 @@ def parse_inventory(raw: Any, path: Path | str = "<inventory>") -> Inventory:
     alerting = v.mapping(raw.get("alerting", {}), "alerting")
     for key in alerting:
         if key not in {"slack_webhook_conn_id", "webhook_conn_id", "smtp_conn_id", "email_to"}:
-            v.fail(f"alerting.{key}", "unknown key; expected slack_webhook_conn_id, webhook_conn_id, smtp_conn_id, email_to")
+            v.fail(
+                f"alerting.{key}",
+                "unknown key; expected slack_webhook_conn_id, webhook_conn_id, smtp_conn_id, email_to",
+            )
     if alerting.get("smtp_conn_id") and not alerting.get("email_to"):
         v.fail("alerting.email_to", "required when alerting.smtp_conn_id is set")
 
@@ -375,7 +431,7 @@ def parse_inventory(raw: Any, path: Path | str = "<inventory>") -> Inventory:
     )
 
 
-def _incident_settings(v: "_Validator", raw: dict):
+def _incident_settings(v: _Validator, raw: dict):
     """``oncall:`` and ``incidents:`` checked by :mod:`include.incidents.settings`."""
     from include.incidents.settings import SettingsError, parse
 
@@ -435,7 +491,10 @@ class _Validator:
             if key.endswith("_warning_pct") and key.replace("_warning_", "_critical_") in merged:
                 crit_key = key.replace("_warning_", "_critical_")
                 if merged[key] > merged[crit_key]:
-                    self.fail(f"{where}.{key}", f"warning ({merged[key]:g}) is above critical {crit_key} ({merged[crit_key]:g})")
+                    self.fail(
+                        f"{where}.{key}",
+                        f"warning ({merged[key]:g}) is above critical {crit_key} ({merged[crit_key]:g})",
+                    )
             if key.endswith("_pct") and not 0 <= merged[key] <= 100:
                 self.fail(f"{where}.{key}", f"a percentage must be within 0..100, got {merged[key]:g}")
         return out
@@ -464,8 +523,9 @@ class _Validator:
             self.fail(f"{where}.tags", f"must be a list of strings, got {tags!r}")
         thresholds = dict(kind_spec.thresholds)
         thresholds.update(self.thresholds(kind, kind_overrides.get(kind) or {}, f"defaults.thresholds.{kind}"))
-        thresholds.update(self.thresholds(kind, self.mapping(t.get("thresholds", {}), f"{where}.thresholds"),
-                                          f"{where}.thresholds"))
+        thresholds.update(
+            self.thresholds(kind, self.mapping(t.get("thresholds", {}), f"{where}.thresholds"), f"{where}.thresholds")
+        )
         # re-check ordering on the fully merged set
         self.thresholds(kind, thresholds, f"{where}.thresholds")
         timeout = self.positive(t.get("timeout_seconds", default_timeout), f"{where}.timeout_seconds")
@@ -482,16 +542,30 @@ class _Validator:
         update = self.target_update(kind, t.get("update"), f"{where}.update")
         if kind_spec.validate is not None:
             kind_spec.validate(options, _FieldErrors(self, where))
-        return Target(name, kind, conn_id, tuple(tags), thresholds, timeout, options,
-                      str(t.get("description", "")), backup, weekly, self.queue(kind, t.get("queue"), where),
-                      update)
+        return Target(
+            name,
+            kind,
+            conn_id,
+            tuple(tags),
+            thresholds,
+            timeout,
+            options,
+            str(t.get("description", "")),
+            backup,
+            weekly,
+            self.queue(kind, t.get("queue"), where),
+            update,
+        )
 
     def queue(self, kind: str, raw: Any, where: str) -> str:
         """The target's Celery queue; a worker-local kind must name one in distributed mode."""
         if raw is None:
             if os.environ.get("AEGIS_DISTRIBUTED") and spec(kind).worker_local:
-                self.fail(f"{where}.queue", f"kind {kind!r} works on files of the machine its task runs on; in "
-                          "distributed mode (AEGIS_DISTRIBUTED) name the queue of the worker on that machine")
+                self.fail(
+                    f"{where}.queue",
+                    f"kind {kind!r} works on files of the machine its task runs on; in "
+                    "distributed mode (AEGIS_DISTRIBUTED) name the queue of the worker on that machine",
+                )
             return DEFAULT_QUEUE
         queue = self.string(raw, f"{where}.queue")
         if not NAME_RE.match(queue):
@@ -531,8 +605,9 @@ class _Validator:
 
         if not spec(kind).weekly:
             if raw is not None:
-                self.fail(where, f"kind {kind!r} has no weekly maintenance; "
-                                 f"it exists for {sorted(kinds_with('weekly'))}")
+                self.fail(
+                    where, f"kind {kind!r} has no weekly maintenance; it exists for {sorted(kinds_with('weekly'))}"
+                )
             return {}
         raw = self.mapping(raw, where)
         defaults = {**WEEKLY_COMMON, **defaults_for(kind)}
@@ -566,8 +641,11 @@ class _Validator:
         defaults = spec(kind).update_settings
         if not defaults:
             if raw is not None:
-                self.fail(where, f"kind {kind!r} takes no update settings; they exist for "
-                                 f"{sorted(k for k in all_kinds() if spec(k).update_settings)}")
+                self.fail(
+                    where,
+                    f"kind {kind!r} takes no update settings; they exist for "
+                    f"{sorted(k for k in all_kinds() if spec(k).update_settings)}",
+                )
             return {}
         raw = self.mapping(raw, where)
         out = {key: list(value) if isinstance(value, list) else value for key, value in defaults.items()}
@@ -587,20 +665,25 @@ class _Validator:
                 self.fail(f"update.{key}", f"unknown key; expected one of {sorted(UPDATE_DEFAULTS)}")
         commands = raw.get("release_commands", [])
         if not isinstance(commands, list) or not all(
-                isinstance(c, list) and c and all(isinstance(a, str) and a for a in c) for c in commands):
-            self.fail("update.release_commands", f"must be a list of argv prefixes (non-empty lists of"
-                                                 f" strings), got {commands!r}")
+            isinstance(c, list) and c and all(isinstance(a, str) and a for a in c) for c in commands
+        ):
+            self.fail(
+                "update.release_commands",
+                f"must be a list of argv prefixes (non-empty lists of strings), got {commands!r}",
+            )
         hosts = raw.get("http_hosts")
         if hosts is not None and (not isinstance(hosts, list) or not all(isinstance(h, str) and h for h in hosts)):
             self.fail("update.http_hosts", f"must be a list of host or host:port names, got {hosts!r}")
-        return {"release_roots": self.folders(raw.get("release_roots", []), "update.release_roots"),
-                "release_commands": [list(c) for c in commands],
-                "http_hosts": None if hosts is None else [h.lower() for h in hosts]}
+        return {
+            "release_roots": self.folders(raw.get("release_roots", []), "update.release_roots"),
+            "release_commands": [list(c) for c in commands],
+            "http_hosts": None if hosts is None else [h.lower() for h in hosts],
+        }
 
     def security(self, raw: Any) -> dict[str, Any]:
         raw = self.mapping(raw, "security")
         out = dict(SECURITY_DEFAULTS)
-        for key, value in raw.items():
+        for key in raw:
             if key not in SECURITY_DEFAULTS:
                 self.fail(f"security.{key}", f"unknown key; expected one of {sorted(SECURITY_DEFAULTS)}")
         if raw.get("advisories") is not None:
@@ -622,22 +705,30 @@ class _Validator:
         for key, value in raw.items():
             if key not in AUDIT_DEFAULTS:
                 self.fail(f"audit.{key}", f"unknown key; expected one of {sorted(AUDIT_DEFAULTS)}")
-            problem = _type_problem(AUDIT_DEFAULTS[key], value) if AUDIT_DEFAULTS[key] is not None else (
-                None if isinstance(value, str) and value else f"must be a target name, got {value!r}")
+            problem = (
+                _type_problem(AUDIT_DEFAULTS[key], value)
+                if AUDIT_DEFAULTS[key] is not None
+                else (None if isinstance(value, str) and value else f"must be a target name, got {value!r}")
+            )
             if problem:
                 self.fail(f"audit.{key}", problem)
             out[key] = value
         out["sysctl_root"] = _resolve(self.path, out["sysctl_root"])
         out["objectives"] = {**AUDIT_DEFAULTS["objectives"], **self._objectives(out["objectives"], "audit.objectives")}
-        out["target_objectives"] = {name: self._objectives(self.mapping(o, f"audit.target_objectives.{name}"),
-                                                           f"audit.target_objectives.{name}")
-                                    for name, o in out["target_objectives"].items()}
+        out["target_objectives"] = {
+            name: self._objectives(
+                self.mapping(o, f"audit.target_objectives.{name}"), f"audit.target_objectives.{name}"
+            )
+            for name, o in out["target_objectives"].items()
+        }
         return out
 
     def _objectives(self, raw: dict, where: str) -> dict[str, float]:
         for key, value in raw.items():
             if key not in AUDIT_DEFAULTS["objectives"]:
-                self.fail(f"{where}.{key}", f"unknown objective; expected one of {sorted(AUDIT_DEFAULTS['objectives'])}")
+                self.fail(
+                    f"{where}.{key}", f"unknown objective; expected one of {sorted(AUDIT_DEFAULTS['objectives'])}"
+                )
             self.positive(value, f"{where}.{key}")
         return {k: float(v) for k, v in raw.items()}
 

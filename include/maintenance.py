@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 log = logging.getLogger(__name__)
 VARIABLE = "aegis_maintenance.{target}"
@@ -55,7 +55,7 @@ def _redis(redis_conn_id: str | None):
 
 def maintenance_on(target: str, reason: str, redis_conn_id: str | None = None, ttl_s: int = DEFAULT_TTL_S) -> dict:
     """Raise ``target``'s flag (its own Variable; the Redis key for ``ttl_s`` seconds)."""
-    flag = {"reason": reason, "since": datetime.now(timezone.utc).isoformat()}
+    flag = {"reason": reason, "since": datetime.now(UTC).isoformat()}
     _set_flag(variable_key(target), flag)
     client = _redis(redis_conn_id)
     if client is not None:

@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from enum import StrEnum
-from collections.abc import Mapping
 from typing import Any
 
 from include.report import Outcome, Report, Verdict
@@ -38,8 +38,9 @@ class AlertWhen(StrEnum):
 
 #: Outcomes after which the run ends failed (its report and alert are out first). A verdict alone never
 #: fails a run: a health check that finds a critical target did its job.
-FAILING_OUTCOMES = frozenset({Outcome.FAILED, Outcome.NOT_RUN, Outcome.NOT_APPLIED, Outcome.ROLLED_BACK,
-                              Outcome.ROLLBACK_FAILED})
+FAILING_OUTCOMES = frozenset(
+    {Outcome.FAILED, Outcome.NOT_RUN, Outcome.NOT_APPLIED, Outcome.ROLLED_BACK, Outcome.ROLLBACK_FAILED}
+)
 #: Outcomes whose failure is retried once (a restore that failed; as before this contract). The planned
 #: update's are final: running the tail again cannot change what happened to the target.
 RETRIED_OUTCOMES = frozenset({Outcome.FAILED})
@@ -47,17 +48,25 @@ RETRIED_OUTCOMES = frozenset({Outcome.FAILED})
 CATALOG_FACTS = ("change",)
 
 
-def publish(report: Report, inventory, *, context: Mapping[str, Any] | None = None,
-            alert: AlertWhen = AlertWhen.UNHEALTHY, record_metrics: bool = False) -> dict[str, str]:
+def publish(
+    report: Report,
+    inventory,
+    *,
+    context: Mapping[str, Any] | None = None,
+    alert: AlertWhen = AlertWhen.UNHEALTHY,
+    record_metrics: bool = False,
+) -> dict[str, str]:
     """Write, record and notify; then fail the task when the run must end failed. Returns where the
     report was written (``{"json": uri, "md": uri, "html": uri}``)."""
     if not report.settings:
         report.settings = run_settings(report, inventory, (context or {}).get("params"))
     written = write(report, inventory)
     failed_steps = []
-    for step, run in (("record in the catalog", lambda: record(report, inventory, written, metrics=record_metrics)),
-                      ("notify", lambda: notify(report, inventory, written, alert, context)),
-                      ("export metrics", lambda: export_metrics(report, context))):
+    for step, run in (
+        ("record in the catalog", lambda: record(report, inventory, written, metrics=record_metrics)),
+        ("notify", lambda: notify(report, inventory, written, alert, context)),
+        ("export metrics", lambda: export_metrics(report, context)),
+    ):
         try:
             run()
         except Exception as exc:  # noqa: BLE001 - every step is tried; the task fails below, naming each
@@ -77,8 +86,11 @@ def run_settings(report: Report, inventory, params: dict[str, Any] | None) -> di
     threshold, backup and weekly setting that differs from its kind's default, and a timeout of its own."""
     form = json.loads(json.dumps(dict(params or {}), default=str))
     known = {t.name for t in inventory.targets}
-    targets = {name: overrides for name in sorted({r.target for r in report.rows} & known)
-               if (overrides := target_overrides(inventory.target(name), inventory))}
+    targets = {
+        name: overrides
+        for name in sorted({r.target for r in report.rows} & known)
+        if (overrides := target_overrides(inventory.target(name), inventory))
+    }
     return {"form": form, "inventory": {"fail_run_on": inventory.fail_run_on, "targets": targets}}
 
 
@@ -109,8 +121,9 @@ def write(report: Report, inventory) -> dict[str, str]:
     from include.artifacts import artifact_folder, interval_key, run_key
     from include.rendering import RENDERERS
 
-    folder = artifact_folder(inventory, "reports", report.routine, interval_key(report.interval_end),
-                             run_key(report.run_id))
+    folder = artifact_folder(
+        inventory, "reports", report.routine, interval_key(report.interval_end), run_key(report.run_id)
+    )
     folder.mkdir(parents=True, exist_ok=True)
     written = {}
     for ext, render in RENDERERS.items():
@@ -131,15 +144,22 @@ def record(report: Report, inventory, written: dict[str, str], *, metrics: bool)
 
     summary = {**report.summary.to_dict(), **{k: report.extra[k] for k in CATALOG_FACTS if k in report.extra}}
     rows = Catalog.for_inventory(inventory).record_check_run(
-        report.routine, report.interval_end, report.run_id, str(report.outcome or report.verdict),
-        written.get("html"), summary, [r.to_dict() for r in report.rows] if metrics else [],
-        statuses=[r.to_dict() for r in report.rows])
+        report.routine,
+        report.interval_end,
+        report.run_id,
+        str(report.outcome or report.verdict),
+        written.get("html"),
+        summary,
+        [r.to_dict() for r in report.rows] if metrics else [],
+        statuses=[r.to_dict() for r in report.rows],
+    )
     log.info("recorded %s in the catalog with %d metric(s)", report.routine, rows)
     return rows
 
 
-def notify(report: Report, inventory, written: dict[str, str], when: AlertWhen,
-           context: Mapping[str, Any] | None) -> dict[str, str]:
+def notify(
+    report: Report, inventory, written: dict[str, str], when: AlertWhen, context: Mapping[str, Any] | None
+) -> dict[str, str]:
     """Send the report through the configured notifiers when ``when`` says so; each channel's outcome."""
     from include.alerting import send_alert
 
@@ -153,8 +173,9 @@ def alert_text(report: Report, written: dict[str, str]) -> tuple[str, str, str]:
     """Subject, Markdown text and HTML body of the notification."""
     from include.rendering import render_html, render_markdown
 
-    subject = report.alert_subject or (f"[Aegis] {report.routine}: {report.verdict.upper()} "
-                                       f"({len(report.summary.reasons)} reason(s))")
+    subject = report.alert_subject or (
+        f"[Aegis] {report.routine}: {report.verdict.upper()} ({len(report.summary.reasons)} reason(s))"
+    )
     text = render_markdown(report) + f"\nFull report: {written.get('html', '(not written)')}\n"
     return subject, text, render_html(report)
 
@@ -173,7 +194,8 @@ def routine_metrics(report: Report, duration_s: float | None) -> dict[str, tuple
     out: dict[str, tuple[str, float]] = {
         f"aegis.{report.routine}.verdict": ("g", VERDICT_LEVELS[report.verdict]),
         f"aegis.{report.routine}.targets_failed": ("g", len(failed)),
-        f"aegis.{report.routine}.failed": ("g", int(report.outcome in FAILING_OUTCOMES))}
+        f"aegis.{report.routine}.failed": ("g", int(report.outcome in FAILING_OUTCOMES)),
+    }
     if duration_s is not None:
         out[f"aegis.{report.routine}.duration"] = ("ms", duration_s * 1000)
     return out
@@ -223,8 +245,9 @@ def run_failure(report: Report) -> Exception | None:
         return None
     failing = [r for r in report.summary.reasons if report.fail_run_on.fails(Verdict(_verdict_of(r.level)))]
     for reason in failing:
-        log.error("run fails (fail_run_on: %s): %s [%s]: %s", report.fail_run_on, reason.target, reason.level,
-                  reason.message)
+        log.error(
+            "run fails (fail_run_on: %s): %s [%s]: %s", report.fail_run_on, reason.target, reason.level, reason.message
+        )
     why = "; ".join(f"{r.target}: {r.message}" for r in failing) or "see the report"
     from airflow.sdk.exceptions import AirflowFailException
 

@@ -14,7 +14,8 @@ from __future__ import annotations
 import re
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-_SQL_TOKENS = re.compile(r"""
+_SQL_TOKENS = re.compile(
+    r"""
       (?P<comment>--[^\n]*|/\*.*?(?:\*/|\Z))
     | (?P<dollar>\$(?P<tag>[A-Za-z_]\w*|)\$.*?(?:\$(?P=tag)\$|\Z))
     | (?P<string>(?:[EeBbXxNnUu]&?)?'(?:[^'\\]|\\.|'')*(?:'|\Z))
@@ -23,7 +24,9 @@ _SQL_TOKENS = re.compile(r"""
     | (?P<identifier>[A-Za-z_\u0080-\uffff][\w$\u0080-\uffff]*)
     | (?P<param>\$\d+)
     | (?P<number>0[xX][0-9A-Fa-f]+|(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)
-""", re.VERBOSE | re.DOTALL)
+""",
+    re.VERBOSE | re.DOTALL,
+)
 
 #: query parameter names whose values are secrets (matched as a part of the name, case-insensitive)
 SECRET_PARAMS = re.compile(r"pass|secret|token|key|sig|auth|credential|session|code", re.IGNORECASE)
@@ -82,6 +85,10 @@ def url(text: str) -> str:
     """``text`` without userinfo, and with the values of secret-looking query parameters replaced."""
     parts = urlsplit(text)
     netloc = parts.netloc.rpartition("@")[2]
-    query = urlencode([(name, "REDACTED" if SECRET_PARAMS.search(name) else value)
-                       for name, value in parse_qsl(parts.query, keep_blank_values=True)])
+    query = urlencode(
+        [
+            (name, "REDACTED" if SECRET_PARAMS.search(name) else value)
+            for name, value in parse_qsl(parts.query, keep_blank_values=True)
+        ]
+    )
     return urlunsplit((parts.scheme, netloc, parts.path, query, ""))

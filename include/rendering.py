@@ -19,9 +19,20 @@ from include.checks.base import CheckResult
 from include.report import Report
 
 TEMPLATES = Path(__file__).parent / "templates"
-STATUS_COLOUR = {"healthy": "#1a7f37", "ok": "#1a7f37", "warning": "#9a6700", "critical": "#cf222e",
-                 "unreachable": "#cf222e", "complete": "#1a7f37", "verified": "#1a7f37", "restored": "#1a7f37",
-                 "promoted": "#1a7f37", "failed": "#cf222e", "rollback-failed": "#cf222e", "stale": "#bc4c00"}
+STATUS_COLOUR = {
+    "healthy": "#1a7f37",
+    "ok": "#1a7f37",
+    "warning": "#9a6700",
+    "critical": "#cf222e",
+    "unreachable": "#cf222e",
+    "complete": "#1a7f37",
+    "verified": "#1a7f37",
+    "restored": "#1a7f37",
+    "promoted": "#1a7f37",
+    "failed": "#cf222e",
+    "rollback-failed": "#cf222e",
+    "stale": "#bc4c00",
+}
 #: The colour of a state without one of its own (e.g. an update's outcome on the runs page).
 OTHER_COLOUR = "#555"
 
@@ -29,9 +40,14 @@ OTHER_COLOUR = "#555"
 @cache
 def _environment(autoescape: bool) -> jinja2.Environment:
     """The template environment: HTML autoescaped, Markdown not (it is not HTML); undefined names fail."""
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=autoescape,
-                             undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
-                             keep_trailing_newline=True)
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES),
+        autoescape=autoescape,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
     env.filters["colour"] = lambda status: STATUS_COLOUR.get(str(status), OTHER_COLOUR)
     env.filters["svg_chart"] = _svg_chart
     env.filters["fromjson"] = json.loads
@@ -75,10 +91,15 @@ RENDERERS = {"json": render_json, "md": render_markdown, "html": render_html}
 def _view(report: Report) -> dict[str, Any]:
     """What the report templates show, beyond the report itself."""
     counts = ", ".join(f"{n} {state}" for state, n in report.summary.counts.items() if n)
-    return {"report": report, "counts": counts, "with_actions": bool(report.sections),
-            "start": report.interval_start.isoformat(), "end": report.interval_end.isoformat(),
-            "settings": settings_lines(report),
-            "sections": [{"title": title, "rows": [_row_view(r) for r in rows]} for title, rows in _sections(report)]}
+    return {
+        "report": report,
+        "counts": counts,
+        "with_actions": bool(report.sections),
+        "start": report.interval_start.isoformat(),
+        "end": report.interval_end.isoformat(),
+        "settings": settings_lines(report),
+        "sections": [{"title": title, "rows": [_row_view(r) for r in rows]} for title, rows in _sections(report)],
+    }
 
 
 def settings_lines(report: Report) -> list[str]:
@@ -87,15 +108,23 @@ def settings_lines(report: Report) -> list[str]:
     lines = [f"form {key}: {json.dumps(value, sort_keys=True, default=str)}" for key, value in sorted(form.items())]
     if "fail_run_on" in inventory:
         lines.append(f"inventory fail_run_on: {inventory['fail_run_on']}")
-    lines += [f"inventory {name}: {json.dumps(overrides, sort_keys=True, default=str)}"
-              for name, overrides in sorted(inventory.get("targets", {}).items())]
+    lines += [
+        f"inventory {name}: {json.dumps(overrides, sort_keys=True, default=str)}"
+        for name, overrides in sorted(inventory.get("targets", {}).items())
+    ]
     return lines
 
 
 def _row_view(row: CheckResult) -> dict[str, Any]:
-    return {"target": row.target, "kind": row.kind, "status": row.status, "duration_s": row.duration_s,
-            "key_metrics": key_metrics(row), "actions": actions(row),
-            "details_json": json.dumps(row.details, indent=1, default=str)}
+    return {
+        "target": row.target,
+        "kind": row.kind,
+        "status": row.status,
+        "duration_s": row.duration_s,
+        "key_metrics": key_metrics(row),
+        "actions": actions(row),
+        "details_json": json.dumps(row.details, indent=1, default=str),
+    }
 
 
 def _sections(report: Report) -> list[tuple[str, list[CheckResult]]]:
@@ -106,8 +135,20 @@ def _sections(report: Report) -> list[tuple[str, list[CheckResult]]]:
 
 
 #: Keys that name the item a detail row is about (a table, a key pattern, a collection, a file, ...).
-ITEM_KEYS = ("table", "partition", "name", "index_name", "pattern", "collection", "index", "file", "path", "key",
-             "database", "metric")
+ITEM_KEYS = (
+    "table",
+    "partition",
+    "name",
+    "index_name",
+    "pattern",
+    "collection",
+    "index",
+    "file",
+    "path",
+    "key",
+    "database",
+    "metric",
+)
 
 
 def actions(row: CheckResult, limit: int = 15) -> list[str]:
@@ -118,11 +159,16 @@ def actions(row: CheckResult, limit: int = 15) -> list[str]:
     details = row.details or {}
     lines = [details["note"]] if isinstance(details.get("note"), str) else []
     for path, item in _action_rows(details, []):
-        own = (" ".join(str(item[k]) for k in ITEM_KEYS[:2] if item.get(k) is not None)  # table [partition]
-               or next((str(item[k]) for k in ITEM_KEYS if item.get(k) is not None), None))
+        own = (
+            " ".join(str(item[k]) for k in ITEM_KEYS[:2] if item.get(k) is not None)  # table [partition]
+            or next((str(item[k]) for k in ITEM_KEYS if item.get(k) is not None), None)
+        )
         name = " ".join(path[1:] + ([own] if own else [])) or path[-1]
-        extra = [f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in item.items()
-                 if k not in ITEM_KEYS and isinstance(v, (int, float)) and not isinstance(v, bool)]
+        extra = [
+            f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}"
+            for k, v in item.items()
+            if k not in ITEM_KEYS and isinstance(v, (int, float)) and not isinstance(v, bool)
+        ]
         lines.append(f"{name}: {item['action']}" + (f" ({', '.join(extra[:6])})" if extra else ""))
     if len(lines) > limit:
         lines = lines[:limit] + [f"… {len(lines) - limit} more in report.json"]

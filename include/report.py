@@ -91,13 +91,21 @@ class Summary:
         return cls.from_dict(evaluate(rows, expected))
 
     def to_dict(self) -> dict[str, Any]:
-        return {"status": self.verdict.value, "reasons": [vars(r).copy() for r in self.reasons],
-                "counts": dict(self.counts), "targets": self.targets}
+        return {
+            "status": self.verdict.value,
+            "reasons": [vars(r).copy() for r in self.reasons],
+            "counts": dict(self.counts),
+            "targets": self.targets,
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Summary:
-        return cls(Verdict(data["status"]), [Reason(**r) for r in data.get("reasons", [])],
-                   dict(data.get("counts", {})), int(data.get("targets", 0)))
+        return cls(
+            Verdict(data["status"]),
+            [Reason(**r) for r in data.get("reasons", [])],
+            dict(data.get("counts", {})),
+            int(data.get("targets", 0)),
+        )
 
 
 @dataclass
@@ -141,9 +149,19 @@ class Report:
         return self.summary.verdict
 
     @classmethod
-    def build(cls, routine: str, title: str, run_id: str, start: datetime, end: datetime,
-              rows: list[dict[str, Any]], *, expected: list[str] | None = None,
-              reasons_from: list[dict[str, Any]] | None = None, **fields: Any) -> Report:
+    def build(
+        cls,
+        routine: str,
+        title: str,
+        run_id: str,
+        start: datetime,
+        end: datetime,
+        rows: list[dict[str, Any]],
+        *,
+        expected: list[str] | None = None,
+        reasons_from: list[dict[str, Any]] | None = None,
+        **fields: Any,
+    ) -> Report:
         """The report of ``rows`` (result dicts), its verdict evaluated against ``expected`` targets
         (default: the rows' own). ``reasons_from`` evaluates other rows instead (the weekly report
         labels each reason with its concern)."""
@@ -154,9 +172,12 @@ class Report:
     def to_dict(self) -> dict[str, Any]:
         """The report as JSON values: the shape of ``report.json`` and of the XCom between tasks."""
         data: dict[str, Any] = {
-            "title": self.title, "routine": self.routine, "run_id": self.run_id,
+            "title": self.title,
+            "routine": self.routine,
+            "run_id": self.run_id,
             "interval": [self.interval_start.isoformat(), self.interval_end.isoformat()],
-            "summary": self.summary.to_dict(), "results": [r.to_dict() for r in self.rows],
+            "summary": self.summary.to_dict(),
+            "results": [r.to_dict() for r in self.rows],
         }
         if self.sections:
             data["sections"] = [vars(s).copy() for s in self.sections]
@@ -177,14 +198,20 @@ class Report:
         start, end = data.pop("interval")
         outcome = data.pop("outcome", None)
         return cls(
-            routine=data.pop("routine"), title=data.pop("title"), run_id=data.pop("run_id"),
-            interval_start=_datetime(start), interval_end=_datetime(end),
+            routine=data.pop("routine"),
+            title=data.pop("title"),
+            run_id=data.pop("run_id"),
+            interval_start=_datetime(start),
+            interval_end=_datetime(end),
             summary=Summary.from_dict(data.pop("summary")),
             rows=[CheckResult.from_dict(r) for r in data.pop("results")],
             sections=[Section(s["title"], list(s["concerns"])) for s in data.pop("sections", [])],
-            mode=data.pop("mode", None), outcome=None if outcome is None else Outcome(outcome),
-            alert_subject=data.pop("alert_subject", None), fail_run_on=data.pop("fail_run_on", None),
-            settings=data.pop("settings", {}), extra=data,
+            mode=data.pop("mode", None),
+            outcome=None if outcome is None else Outcome(outcome),
+            alert_subject=data.pop("alert_subject", None),
+            fail_run_on=data.pop("fail_run_on", None),
+            settings=data.pop("settings", {}),
+            extra=data,
         )
 
 

@@ -9,8 +9,9 @@ name). Links into Airflow's UI are root-relative to where Airflow serves this ap
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
-from typing import Any, Callable
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse
@@ -22,9 +23,16 @@ from include.console.overview import SORT_KEYS, filter_and_sort, overview, parse
 from include.rendering import render_template
 
 #: Routines the console names in words (a routine not listed, e.g. one added later, shows its own name).
-ROUTINE_TITLES = {"daily_health_check": "Daily health check", "weekly_maintenance": "Weekly maintenance",
-                  "backup": "Backup", "verify_backups": "Backup verification", "restore": "Restore",
-                  "planned_update": "Planned update", "monthly_audit": "Monthly audit", "incident": "Incidents"}
+ROUTINE_TITLES = {
+    "daily_health_check": "Daily health check",
+    "weekly_maintenance": "Weekly maintenance",
+    "backup": "Backup",
+    "verify_backups": "Backup verification",
+    "restore": "Restore",
+    "planned_update": "Planned update",
+    "monthly_audit": "Monthly audit",
+    "incident": "Incidents",
+}
 #: A routine whose DAG id is not its own name (checked for the viewer's read permission).
 ROUTINE_DAG: dict[str, str] = {}
 RUNS_PER_ROUTINE = 10
@@ -45,10 +53,14 @@ def airflow_base(request: Request) -> str:
     return root[: -len("/aegis")] if root.endswith("/aegis") else root.rsplit("/aegis", 1)[0]
 
 
-def build_app(catalog_factory: Callable, read_text: Callable[[str], str],
-              inventory_factory: Callable | None = None, dependencies=(),
-              readable: Callable[..., Callable[[str], bool]] = everyone_reads,
-              now: Callable[[], datetime] = lambda: datetime.now(timezone.utc)) -> FastAPI:
+def build_app(
+    catalog_factory: Callable,
+    read_text: Callable[[str], str],
+    inventory_factory: Callable | None = None,
+    dependencies=(),
+    readable: Callable[..., Callable[[str], bool]] = everyone_reads,
+    now: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> FastAPI:
     """The console app. ``catalog_factory()`` gives a Catalog, ``read_text(uri)`` reads an artifact,
     ``inventory_factory()`` the inventory, ``readable`` is a FastAPI dependency giving ``can_read(dag_id)``."""
     app = FastAPI(title="Aegis console", dependencies=[Depends(d) for d in dependencies])
@@ -64,15 +76,30 @@ def build_app(catalog_factory: Callable, read_text: Callable[[str], str],
         return render_template(name, titles=ROUTINE_TITLES, airflow=airflow_base(request), **values)
 
     @app.get("/", response_class=HTMLResponse)
-    def overview_page(request: Request, kind: str = "", tag: str = "", sort: str = "state",
-                      can_read: Callable[[str], bool] = Depends(readable)) -> str:
+    def overview_page(
+        request: Request,
+        kind: str = "",
+        tag: str = "",
+        sort: str = "state",
+        can_read: Callable[[str], bool] = Depends(readable),
+    ) -> str:
         if sort not in SORT_KEYS:
             raise HTTPException(400, f"unknown sort {sort!r}; one of {', '.join(sorted(SORT_KEYS))}")
         inv = inventory()
         rows = overview(inv, catalog_factory(), now(), _schedules(inv), lambda routine: can_read(dag_of(routine)))
-        return page("console_overview.html.j2", request, rows=filter_and_sort(rows, kind, tag, sort),
-                    kinds=sorted({t.kind for t in inv.targets}), tags=sorted({g for t in inv.targets for g in t.tags}),
-                    kind=kind, tag=tag, sort=sort, sorts=list(SORT_KEYS), total=len(rows), now=now())
+        return page(
+            "console_overview.html.j2",
+            request,
+            rows=filter_and_sort(rows, kind, tag, sort),
+            kinds=sorted({t.kind for t in inv.targets}),
+            tags=sorted({g for t in inv.targets for g in t.tags}),
+            kind=kind,
+            tag=tag,
+            sort=sort,
+            sorts=list(SORT_KEYS),
+            total=len(rows),
+            now=now(),
+        )
 
     @app.get("/reports", response_class=HTMLResponse)
     def reports_page(request: Request, routine: str = "", can_read: Callable[[str], bool] = Depends(readable)) -> str:
@@ -83,17 +110,33 @@ def build_app(catalog_factory: Callable, read_text: Callable[[str], str],
             shown = []
         limit = 50 if routine else RUNS_PER_ROUTINE
         sections = [{"routine": r, "dag_id": dag_of(r), "runs": catalog.runs(r, limit=limit)} for r in shown]
-        return page("console_reports.html.j2", request, sections=sections, routines=known, routine=routine,
-                    run_url=links.run_url)
+        return page(
+            "console_reports.html.j2",
+            request,
+            sections=sections,
+            routines=known,
+            routine=routine,
+            run_url=links.run_url,
+        )
 
     @app.get("/report", response_class=HTMLResponse)
-    def report(request: Request, routine: str, interval_end: str, run_id: str | None = None,
-               can_read: Callable[[str], bool] = Depends(readable)) -> str:
+    def report(
+        request: Request,
+        routine: str,
+        interval_end: str,
+        run_id: str | None = None,
+        can_read: Callable[[str], bool] = Depends(readable),
+    ) -> str:
         run = catalog_factory().run(routine, interval_end, run_id) if can_read(dag_of(routine)) else None
         if not run or not run["report_uri"]:
             raise HTTPException(404, f"no report for {routine} at {interval_end}")
-        banner = render_template("console_banner.html.j2", routine=routine, titles=ROUTINE_TITLES, run=run,
-                                 run_link=links.run_url(airflow_base(request), dag_of(routine), run["run_id"]))
+        banner = render_template(
+            "console_banner.html.j2",
+            routine=routine,
+            titles=ROUTINE_TITLES,
+            run=run,
+            run_link=links.run_url(airflow_base(request), dag_of(routine), run["run_id"]),
+        )
         return _inject_banner(read_text(run["report_uri"]), banner)
 
     @app.get("/backups", response_class=HTMLResponse)
@@ -107,16 +150,23 @@ def build_app(catalog_factory: Callable, read_text: Callable[[str], str],
         for s in sets:
             t = by_name.get(s["target"])
             s["retention_until"] = retention_until(t, s["started_at"]) if t else None
-            s["duration_s"] = ((s["finished_at"] - s["started_at"]).total_seconds()
-                               if s.get("finished_at") and s.get("started_at") else None)
-            s["restore_link"] = (links.restore_form_url(s["target"], s["set_id"])
-                                 if restorable and s["state"] in ("complete", "verified") else None)
+            s["duration_s"] = (
+                (s["finished_at"] - s["started_at"]).total_seconds()
+                if s.get("finished_at") and s.get("started_at")
+                else None
+            )
+            s["restore_link"] = (
+                links.restore_form_url(s["target"], s["set_id"])
+                if restorable and s["state"] in ("complete", "verified")
+                else None
+            )
         targets = sorted({s["target"] for s in sets} | {t.name for t in inv.targets if t.backup.get("enabled")})
         return page("console_backups.html.j2", request, sets=sets, targets=targets, target=target)
 
     @app.get("/restore", response_class=HTMLResponse)
-    def restore_form(request: Request, target: str, set_id: str,
-                     can_read: Callable[[str], bool] = Depends(readable)) -> str:
+    def restore_form(
+        request: Request, target: str, set_id: str, can_read: Callable[[str], bool] = Depends(readable)
+    ) -> str:
         """The restore form for one set, pre-filled, dry run on; it triggers the ``restore`` DAG (REST API)."""
         if not (can_read("backup") and can_read("restore")):
             raise HTTPException(403, "you may not read the backup and restore DAGs")
@@ -126,8 +176,13 @@ def build_app(catalog_factory: Callable, read_text: Callable[[str], str],
         return page("console_restore.html.j2", request, record=record, here="backups")
 
     @app.get("/trends", response_class=HTMLResponse)
-    def trends_page(request: Request, target: str = "", period: str = Query("30d"), metric: str = "",
-                    can_read: Callable[[str], bool] = Depends(readable)) -> str:
+    def trends_page(
+        request: Request,
+        target: str = "",
+        period: str = Query("30d"),
+        metric: str = "",
+        can_read: Callable[[str], bool] = Depends(readable),
+    ) -> str:
         if period not in PERIODS:
             raise HTTPException(400, f"unknown period {period!r}; one of {', '.join(PERIODS)}")
         inv = inventory()
@@ -141,10 +196,25 @@ def build_app(catalog_factory: Callable, read_text: Callable[[str], str],
             series.setdefault(r["metric"], []).append(Point(parse_iso(r["interval_end"]), r["value"]))
         metrics = sorted(series)
         chosen = [metric] if metric else metrics
-        charts = [{"metric": m, "svg": Markup(line_chart(m, series.get(m, []), since, until)),
-                   "last": series[m][-1].value if series.get(m) else None} for m in chosen]
-        return page("console_trends.html.j2", request, target=target, targets=names, period=period,
-                    periods=list(PERIODS), metric=metric, metrics=metrics, charts=charts)
+        charts = [
+            {
+                "metric": m,
+                "svg": Markup(line_chart(m, series.get(m, []), since, until)),
+                "last": series[m][-1].value if series.get(m) else None,
+            }
+            for m in chosen
+        ]
+        return page(
+            "console_trends.html.j2",
+            request,
+            target=target,
+            targets=names,
+            period=period,
+            periods=list(PERIODS),
+            metric=metric,
+            metrics=metrics,
+            charts=charts,
+        )
 
     return app
 
@@ -161,4 +231,3 @@ def _inject_banner(html: str, banner: str) -> str:
     at = lower.find("<body")
     end = lower.find(">", at) + 1 if at >= 0 else 0
     return html[:end] + banner + html[end:]
-

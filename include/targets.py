@@ -54,16 +54,24 @@ def endpoint_for_conn(conn_id: str) -> Endpoint:
     conn = BaseHook.get_connection(conn_id)
     mask_connection_secrets(conn.password, conn.extra_dejson or {})
     return Endpoint(
-        host=conn.host, port=conn.port, login=conn.login, password=conn.password,
-        schema=conn.schema, extra=conn.extra_dejson or {}, conn_type=conn.conn_type,
+        host=conn.host,
+        port=conn.port,
+        login=conn.login,
+        password=conn.password,
+        schema=conn.schema,
+        extra=conn.extra_dejson or {},
+        conn_type=conn.conn_type,
     )
 
 
 def secret_extras(extra: Any, secret_key: bool = False) -> list[str]:
     """The string values of ``extra`` (nested too) under a key that names a secret (:data:`SECRET_EXTRA`)."""
     if isinstance(extra, dict):
-        return [v for key, value in extra.items()
-                for v in secret_extras(value, secret_key or bool(SECRET_EXTRA.search(str(key))))]
+        return [
+            v
+            for key, value in extra.items()
+            for v in secret_extras(value, secret_key or bool(SECRET_EXTRA.search(str(key))))
+        ]
     if isinstance(extra, list):
         return [v for item in extra for v in secret_extras(item, secret_key)]
     return [extra] if secret_key and isinstance(extra, str) and extra else []

@@ -26,8 +26,13 @@ GROWTH_PCT = 20.0
 GROWTH_POINTS = 10.0
 #: What counts as growth that matters, by category (the first matching pattern names it).
 WATCHED: tuple[tuple[str, re.Pattern], ...] = (
-    ("errors", re.compile(r"error|slow|evict|unreachable|fail|long_quer|idle_in_transaction|deadlock|oom_kill"
-                          r"|rejected")),
+    (
+        "errors",
+        re.compile(
+            r"error|slow|evict|unreachable|fail|long_quer|idle_in_transaction|deadlock|oom_kill"
+            r"|rejected"
+        ),
+    ),
     ("connections", re.compile(r"connection|threads_connected|clients")),
     ("latency", re.compile(r"latency|_ms$|lag_s$|transaction_s$|duration")),
     ("sizes", re.compile(r"size|bytes|memory|disk|inode|rows|keys|biggest_key|xid_age|wal_mb|used_pct")),
@@ -51,8 +56,14 @@ def compare(series: list[tuple[str, float]], end: datetime) -> dict[str, Any] | 
         return None
     (current_at, current), (previous_at, previous) = this[-1], before[-1]
     change = current - previous
-    return {"previous": previous, "previous_at": previous_at, "current": current, "current_at": current_at,
-            "change": round(change, 4), "change_pct": round(100.0 * change / abs(previous), 1) if previous else None}
+    return {
+        "previous": previous,
+        "previous_at": previous_at,
+        "current": current,
+        "current_at": current_at,
+        "change": round(change, 4),
+        "change_pct": round(100.0 * change / abs(previous), 1) if previous else None,
+    }
 
 
 def is_percentage(metric: str) -> bool:
@@ -60,8 +71,9 @@ def is_percentage(metric: str) -> bool:
     return metric.endswith("_pct") or "_pct[" in metric
 
 
-def is_big_growth(metric: str, row: dict[str, Any], growth_pct: float = GROWTH_PCT,
-                  growth_points: float = GROWTH_POINTS) -> bool:
+def is_big_growth(
+    metric: str, row: dict[str, Any], growth_pct: float = GROWTH_PCT, growth_points: float = GROWTH_POINTS
+) -> bool:
     """Whether a compared metric grew enough, in a category where growth matters, to be highlighted."""
     if category(metric) is None or row["change"] <= 0:
         return False
@@ -72,8 +84,9 @@ def is_big_growth(metric: str, row: dict[str, Any], growth_pct: float = GROWTH_P
     return row["change_pct"] >= growth_pct
 
 
-def target_trends(catalog, target: str, kind: str, end: datetime, growth_pct: float = GROWTH_PCT,
-                  growth_points: float = GROWTH_POINTS) -> CheckResult:
+def target_trends(
+    catalog, target: str, kind: str, end: datetime, growth_pct: float = GROWTH_PCT, growth_points: float = GROWTH_POINTS
+) -> CheckResult:
     """Week-over-week changes of every metric of one target, big growth as warnings."""
     result = CheckResult(target, kind)
     since = end - 2 * WEEK
@@ -83,19 +96,30 @@ def target_trends(catalog, target: str, kind: str, end: datetime, growth_pct: fl
         if row is None:
             uncompared.append(metric)
             continue
-        row.update(metric=metric, category=category(metric),
-                   flagged=is_big_growth(metric, row, growth_pct, growth_points))
+        row.update(
+            metric=metric, category=category(metric), flagged=is_big_growth(metric, row, growth_pct, growth_points)
+        )
         rows.append(row)
         if row["flagged"]:
-            pct = (f"{row['change']:+g} points" if is_percentage(metric)
-                   else f"{row['change_pct']:+g}%" if row["change_pct"] is not None else "from 0")
-            result.add(WARNING, f"{metric} ({row['category']}) grew {pct} week over week:"
-                                f" {row['previous']:g} → {row['current']:g}")
+            pct = (
+                f"{row['change']:+g} points"
+                if is_percentage(metric)
+                else f"{row['change_pct']:+g}%"
+                if row["change_pct"] is not None
+                else "from 0"
+            )
+            result.add(
+                WARNING,
+                f"{metric} ({row['category']}) grew {pct} week over week: {row['previous']:g} → {row['current']:g}",
+            )
     result.details["changes"] = sorted(rows, key=lambda r: (not r["flagged"], r["metric"]))
     result.details["no_comparison"] = uncompared
     if not rows:
-        result.details["note"] = ("no metric has values in both of the last two weeks: nothing to compare yet"
-                                  if uncompared else "no metrics recorded in the last two weeks")
+        result.details["note"] = (
+            "no metric has values in both of the last two weeks: nothing to compare yet"
+            if uncompared
+            else "no metrics recorded in the last two weeks"
+        )
     return result
 
 

@@ -41,8 +41,13 @@ def _trigger(incident_id: int, conf: dict[str, Any]) -> str:
     from airflow.utils.types import DagRunTriggeredByType
 
     run_id = f"incident-{incident_id}-{datetime.now(UTC):%Y%m%dT%H%M%S}"
-    trigger_dag(INCIDENT_DAG, triggered_by=DagRunTriggeredByType.REST_API, run_id=run_id, conf=conf,
-                triggering_user_name="alertmanager")
+    trigger_dag(
+        INCIDENT_DAG,
+        triggered_by=DagRunTriggeredByType.REST_API,
+        run_id=run_id,
+        conf=conf,
+        triggering_user_name="alertmanager",
+    )
     return run_id
 
 

@@ -6,7 +6,7 @@ only for users who may read its DAG (Airflow's auth manager decides). The pages:
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from airflow.plugins_manager import AirflowPlugin
 
@@ -56,5 +56,6 @@ def _app():
 class AegisReportsPlugin(AirflowPlugin):
     name = "aegis_reports"
     fastapi_apps = [{"app": _app(), "url_prefix": "/aegis", "name": "Aegis console"}]
-    external_views = [{"name": "Aegis console", "href": "aegis/", "destination": "nav",
-                       "url_route": "aegis", "icon": None}]
+    external_views = [
+        {"name": "Aegis console", "href": "aegis/", "destination": "nav", "url_route": "aegis", "icon": None}
+    ]

@@ -21,7 +21,7 @@ CALENDAR_EDGES: dict[str, datetime] = {
     "31-dec": datetime(2026, 12, 31, 23, 59, 50, tzinfo=UTC),
     "1-jan": datetime(2027, 1, 1, 0, 0, 5, tzinfo=UTC),
     "29-feb": datetime(2028, 2, 29, 12, 0, tzinfo=UTC),
-    "dst-spring-berlin": datetime(2027, 3, 28, 0, 30, tzinfo=BERLIN),   # 27 Mar 23:30 UTC, clocks go forward at 02:00
+    "dst-spring-berlin": datetime(2027, 3, 28, 0, 30, tzinfo=BERLIN),  # 27 Mar 23:30 UTC, clocks go forward at 02:00
     "dst-autumn-berlin": datetime(2027, 10, 31, 0, 30, tzinfo=BERLIN),  # 30 Oct 22:30 UTC, clocks go back at 03:00
 }
 

@@ -20,26 +20,34 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import REPO, free_port
+
 pytest_plugins = ["tests.servers.fixtures"]  # private Prometheus / Alertmanager instances
 # Once per test session, however many times this module is imported.
 _HOME = Path(os.environ.get("AEGIS_TEST_AIRFLOW_HOME") or tempfile.mkdtemp(prefix="aegis-test-airflow-"))
-os.environ.update({
-    "AEGIS_TEST_AIRFLOW_HOME": str(_HOME),
-    "AIRFLOW_HOME": str(_HOME),
-    "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
-    "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO / "plugins"),
-    "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-    "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
-    "PYTHONPATH": f"{REPO}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
-})
+os.environ.update(
+    {
+        "AEGIS_TEST_AIRFLOW_HOME": str(_HOME),
+        "AIRFLOW_HOME": str(_HOME),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO / "plugins"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
+        "PYTHONPATH": f"{REPO}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
+    }
+)
 os.environ.setdefault("AEGIS_INVENTORY", str(REPO / "config" / "inventory.yaml"))
 
 
 @pytest.fixture(scope="session")
 def airflow_db():
     """A migrated metadata DB for dag.test() (once per session)."""
-    subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], check=True, capture_output=True,
-                   env=os.environ.copy(), timeout=300)
+    subprocess.run(
+        [sys.executable, "-m", "airflow", "db", "migrate"],
+        check=True,
+        capture_output=True,
+        env=os.environ.copy(),
+        timeout=300,
+    )
     return _HOME
 
 
@@ -80,8 +88,11 @@ def silent_server():
 def s3_server():
     """moto's standalone S3-compatible server on a spare port (real HTTP, driven by the real S3Hook/boto3)."""
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     import urllib.request
 
     for _ in range(100):
@@ -101,9 +112,17 @@ def s3_bucket(s3_server, monkeypatch):
     import json
     import uuid
 
-    monkeypatch.setenv("AIRFLOW_CONN_AEGIS_S3_TEST", json.dumps({
-        "conn_type": "aws", "login": "testing", "password": "testing",
-        "extra": {"endpoint_url": s3_server, "region_name": "us-east-1"}}))
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_AEGIS_S3_TEST",
+        json.dumps(
+            {
+                "conn_type": "aws",
+                "login": "testing",
+                "password": "testing",
+                "extra": {"endpoint_url": s3_server, "region_name": "us-east-1"},
+            }
+        ),
+    )
     from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
     bucket = f"aegis-test-{uuid.uuid4().hex[:10]}"

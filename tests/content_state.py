@@ -16,16 +16,22 @@ from psycopg import sql
 
 def pg_checksums(db: str) -> dict[str, str]:
     with psycopg.connect(host="127.0.0.1", user="postgres", dbname=db) as c:
-        tables = c.execute("select schemaname, tablename from pg_tables"
-                           " where schemaname not in ('pg_catalog', 'information_schema')").fetchall()
+        tables = c.execute(
+            "select schemaname, tablename from pg_tables where schemaname not in ('pg_catalog', 'information_schema')"
+        ).fetchall()
         out = {}
         for schema, table in tables:
             ident = sql.Identifier(schema, table)
-            rows = c.execute(sql.SQL("select count(*) || ':' || coalesce(md5(string_agg(x::text, ','"
-                                     " order by x::text)), '') from {} x").format(ident)).fetchone()[0]
-            columns = c.execute("select string_agg(column_name || ' ' || data_type, ',' order by ordinal_position)"
-                                " from information_schema.columns where table_schema = %s and table_name = %s",
-                                (schema, table)).fetchone()[0]
+            rows = c.execute(
+                sql.SQL(
+                    "select count(*) || ':' || coalesce(md5(string_agg(x::text, ',' order by x::text)), '') from {} x"
+                ).format(ident)
+            ).fetchone()[0]
+            columns = c.execute(
+                "select string_agg(column_name || ' ' || data_type, ',' order by ordinal_position)"
+                " from information_schema.columns where table_schema = %s and table_name = %s",
+                (schema, table),
+            ).fetchone()[0]
             out[f"{schema}.{table}"] = f"{rows} [{columns}]"
         return out
 
@@ -40,8 +46,11 @@ def my_checksums(db: str) -> dict[str, str]:
             quoted = "`" + table.replace("`", "``") + "`"
             cur.execute(f"CHECKSUM TABLE {quoted}")
             checksum = cur.fetchone()[1]
-            cur.execute("SELECT GROUP_CONCAT(CONCAT(column_name, ' ', column_type) ORDER BY ordinal_position)"
-                        " FROM information_schema.columns WHERE table_schema = %s AND table_name = %s", (db, table))
+            cur.execute(
+                "SELECT GROUP_CONCAT(CONCAT(column_name, ' ', column_type) ORDER BY ordinal_position)"
+                " FROM information_schema.columns WHERE table_schema = %s AND table_name = %s",
+                (db, table),
+            )
             out[table] = f"{checksum} [{cur.fetchone()[0]}]"
         return out
     finally:

@@ -50,10 +50,10 @@ class FakeResult:
 class FakeSession:
     """FAKE neo4j ``Session``: a context manager whose ``run`` answers from the driver's canned rows."""
 
-    def __init__(self, driver: "FakeNeo4jDriver", database: str | None):
+    def __init__(self, driver: FakeNeo4jDriver, database: str | None):
         self.driver, self.database, self.closed = driver, database, False
 
-    def __enter__(self) -> "FakeSession":
+    def __enter__(self) -> FakeSession:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -85,11 +85,20 @@ class FakeNeo4jDriver:
     ``sessions`` and ``runs`` record what was asked, for assertions.
     """
 
-    SESSION_CONFIG = {"database", "connection_acquisition_timeout", "fetch_size", "default_access_mode",
-                      "bookmarks", "impersonated_user"}
+    SESSION_CONFIG = {
+        "database",
+        "connection_acquisition_timeout",
+        "fetch_size",
+        "default_access_mode",
+        "bookmarks",
+        "impersonated_user",
+    }
 
-    def __init__(self, answers: dict[tuple[str | None, str], list[dict[str, Any]]],
-                 errors: dict[tuple[str | None, str], Exception] | None = None):
+    def __init__(
+        self,
+        answers: dict[tuple[str | None, str], list[dict[str, Any]]],
+        errors: dict[tuple[str | None, str], Exception] | None = None,
+    ):
         self.answers = answers
         self.errors = errors or {}  # (database, cypher) -> the error the server answers to that statement only
         self.sessions: list[dict[str, Any]] = []

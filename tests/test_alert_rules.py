@@ -30,8 +30,12 @@ def test_every_rule_file_is_valid():
 
 def test_every_rule_file_has_passing_unit_tests():
     tests = sorted((RULES / "tests").glob("*.test.yml"))
-    covered = {line.split("[../", 1)[1].split("]")[0] for t in tests for line in t.read_text().splitlines()
-               if line.startswith("rule_files:")}
+    covered = {
+        line.split("[../", 1)[1].split("]")[0]
+        for t in tests
+        for line in t.read_text().splitlines()
+        if line.startswith("rule_files:")
+    }
     assert covered == {f.name for f in RULES.glob("*.rules.yml")}, "a rule file without unit tests"
     result = promtool("test", "rules", *tests)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -71,11 +75,13 @@ def test_the_seed_rule_fires_in_a_real_prometheus_and_reaches_alertmanager(tmp_p
     from tests.servers.prometheus import Exporter, Prometheus
 
     rules = tmp_path / "seed.rules.yml"
-    rules.write_text((RULES / "seed.rules.yml").read_text().replace("interval: 30s", "interval: 1s")
-                     .replace("for: 1m", "for: 2s"))
+    rules.write_text(
+        (RULES / "seed.rules.yml").read_text().replace("interval: 30s", "interval: 1s").replace("for: 1m", "for: 2s")
+    )
     exporter = Exporter()
-    prometheus = Prometheus(tmp_path / "prometheus", [exporter.address], [rules],
-                            alertmanager_url=fresh_alertmanager.url, job="game-server").start()
+    prometheus = Prometheus(
+        tmp_path / "prometheus", [exporter.address], [rules], alertmanager_url=fresh_alertmanager.url, job="game-server"
+    ).start()
 
     def wait(what, probe, timeout_s=60):
         deadline = time.monotonic() + timeout_s
@@ -89,6 +95,7 @@ def test_the_seed_rule_fires_in_a_real_prometheus_and_reaches_alertmanager(tmp_p
         time.sleep(3)
         assert prometheus.alerts() == []  # healthy: nothing pending or firing
         exporter.healthy = False
+
         def firing() -> bool:
             return any(a["labels"]["alertname"] == "ServerDown" and a["state"] == "firing" for a in prometheus.alerts())
 
@@ -98,8 +105,9 @@ def test_the_seed_rule_fires_in_a_real_prometheus_and_reaches_alertmanager(tmp_p
         assert alert["labels"]["severity"] == "critical" and alert["labels"]["job"] == "game-server"
         assert alert["annotations"]["summary"] == f"Game server {exporter.address} is down"
         exporter.healthy = True
-        wait("ServerDown resolved",
-             lambda: prometheus.alerts() == [] and fresh_alertmanager.alerts(active="true") == [])
+        wait(
+            "ServerDown resolved", lambda: prometheus.alerts() == [] and fresh_alertmanager.alerts(active="true") == []
+        )
     finally:
         prometheus.stop()
         exporter.close()

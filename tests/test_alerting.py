@@ -34,10 +34,18 @@ def receiver():
 def test_webhook_and_slack_notifiers_deliver(receiver, monkeypatch):
     port, got = receiver
     monkeypatch.setenv("AIRFLOW_CONN_T_HOOK", f"http://127.0.0.1:{port}/")
-    monkeypatch.setenv("AIRFLOW_CONN_T_SLACK", json.dumps(
-        {"conn_type": "slackwebhook", "host": f"http://127.0.0.1:{port}", "password": "/services/T0/B0/XYZ"}))
-    outcome = send_alert({"webhook_conn_id": "t_hook", "slack_webhook_conn_id": "t_slack"},
-                         "[Aegis] CRITICAL", "pg-down unreachable", "<p>pg-down</p>")
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_T_SLACK",
+        json.dumps(
+            {"conn_type": "slackwebhook", "host": f"http://127.0.0.1:{port}", "password": "/services/T0/B0/XYZ"}
+        ),
+    )
+    outcome = send_alert(
+        {"webhook_conn_id": "t_hook", "slack_webhook_conn_id": "t_slack"},
+        "[Aegis] CRITICAL",
+        "pg-down unreachable",
+        "<p>pg-down</p>",
+    )
     assert outcome == {"slack": "sent", "webhook": "sent"}
     bodies = [body for _, body in got]
     assert {"subject": "[Aegis] CRITICAL", "text": "pg-down unreachable"} in bodies

@@ -15,13 +15,12 @@ import pytest
 from cryptography.fernet import Fernet
 from kubernetes import client as k8s
 
-from include.clients import kubernetes as kube_client
 from include.backup import files
 from include.backup import kubernetes as kubernetes_backup
 from include.backup.kubernetes import BackupKeyError
+from include.clients import kubernetes as kube_client
 from include.inventory import parse_inventory
 from include.targets import endpoint_for_conn
-from include.clients.kubernetes import KubeClient
 
 
 def dump_target(target, workdir, **kw):
@@ -33,8 +32,13 @@ def dump_target(target, workdir, **kw):
 
 # -------------------------------------------------------------------------- files
 def files_target(paths):
-    return parse_inventory({"targets": [{"name": "f1", "kind": "files", "paths": [str(p) for p in paths],
-                                         "backup": {"timeout_seconds": 120}}]}).targets[0]
+    return parse_inventory(
+        {
+            "targets": [
+                {"name": "f1", "kind": "files", "paths": [str(p) for p in paths], "backup": {"timeout_seconds": 120}}
+            ]
+        }
+    ).targets[0]
 
 
 @pytest.fixture
@@ -65,8 +69,10 @@ def test_files_round_trip_into_scratch_root(tree, tmp_path):
 
     rel = str(src).lstrip("/")
     assert result.facts["files"] == 4
-    assert result.facts["bytes"] == sum(p.stat().st_size for p in [src / "app.conf", src / "sub" / "data.bin",
-                                                                  src / "sub" / "deeper" / "notes.txt", single])
+    assert result.facts["bytes"] == sum(
+        p.stat().st_size
+        for p in [src / "app.conf", src / "sub" / "data.bin", src / "sub" / "deeper" / "notes.txt", single]
+    )
     assert result.facts["sha256"][f"{rel}/sub/data.bin"] == digest(src / "sub" / "data.bin")
     with tarfile.open(work / "files.tar.gz") as tar:
         names = tar.getnames()
@@ -117,12 +123,15 @@ def member(name, data=b"x", kind=tarfile.REGTYPE, linkname=""):
     return info, (data if kind == tarfile.REGTYPE else None)
 
 
-@pytest.mark.parametrize("bad, message", [
-    (member("/etc/evil"), "absolute path"),
-    (member("ok/../../evil"), "path traversal"),
-    (member("ok/link", kind=tarfile.SYMTYPE, linkname="../../../etc"), "leads outside"),
-    (member("ok/hard", kind=tarfile.LNKTYPE, linkname="../../etc/passwd"), "leads outside"),
-])
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        (member("/etc/evil"), "absolute path"),
+        (member("ok/../../evil"), "path traversal"),
+        (member("ok/link", kind=tarfile.SYMTYPE, linkname="../../../etc"), "leads outside"),
+        (member("ok/hard", kind=tarfile.LNKTYPE, linkname="../../etc/passwd"), "leads outside"),
+    ],
+)
 def test_files_restore_refuses_unsafe_members_and_writes_nothing(tmp_path, bad, message):
     work, root = tmp_path / "work", tmp_path / "root"
     work.mkdir(), root.mkdir()
@@ -150,8 +159,19 @@ def b64(text: str) -> str:
 
 
 def k8s_target(namespace: str):
-    return parse_inventory({"targets": [{"name": "k1", "kind": "kubernetes", "conn_id": "kube",
-                                         "namespace": namespace, "backup": {"timeout_seconds": 60}}]}).targets[0]
+    return parse_inventory(
+        {
+            "targets": [
+                {
+                    "name": "k1",
+                    "kind": "kubernetes",
+                    "conn_id": "kube",
+                    "namespace": namespace,
+                    "backup": {"timeout_seconds": 60},
+                }
+            ]
+        }
+    ).targets[0]
 
 
 @pytest.fixture
@@ -162,17 +182,28 @@ def apps(kube_cluster, kube_namespace, monkeypatch):
     monkeypatch.setenv("AIRFLOW_CONN_KUBE", kube_cluster.connection())
     core = k8s.CoreV1Api(kube_cluster.api())
     ns = kube_namespace
-    meta = lambda name, **labels: k8s.V1ObjectMeta(name=name, labels=labels or None)
+
+    def meta(name, **labels):
+        return k8s.V1ObjectMeta(name=name, labels=labels or None)
+
     for i in range(CONFIG_MAPS):
-        core.create_namespaced_config_map(ns, k8s.V1ConfigMap(metadata=meta(f"cm-{i:04d}", app="web"),
-                                                              data={"key": f"value {i}"}))
-    core.create_namespaced_config_map(ns, k8s.V1ConfigMap(metadata=meta("binary"),
-                                                          binary_data={"blob": b64("\x00\x01")}))
-    for secret in [k8s.V1Secret(metadata=meta("db", app="db"), type="Opaque",
-                                data={"password": b64(SECRET_VALUES[0]), "user": b64("app")}),
-                   k8s.V1Secret(metadata=meta("api"), type="Opaque", data={"token": b64(SECRET_VALUES[1])}),
-                   k8s.V1Secret(metadata=meta("tls"), type="kubernetes.io/tls",
-                                data={"tls.key": b64(SECRET_VALUES[2]), "tls.crt": b64("crt")})]:
+        core.create_namespaced_config_map(
+            ns, k8s.V1ConfigMap(metadata=meta(f"cm-{i:04d}", app="web"), data={"key": f"value {i}"})
+        )
+    core.create_namespaced_config_map(
+        ns, k8s.V1ConfigMap(metadata=meta("binary"), binary_data={"blob": b64("\x00\x01")})
+    )
+    for secret in [
+        k8s.V1Secret(
+            metadata=meta("db", app="db"), type="Opaque", data={"password": b64(SECRET_VALUES[0]), "user": b64("app")}
+        ),
+        k8s.V1Secret(metadata=meta("api"), type="Opaque", data={"token": b64(SECRET_VALUES[1])}),
+        k8s.V1Secret(
+            metadata=meta("tls"),
+            type="kubernetes.io/tls",
+            data={"tls.key": b64(SECRET_VALUES[2]), "tls.crt": b64("crt")},
+        ),
+    ]:
         core.create_namespaced_secret(ns, secret)
     # the cluster's own objects, which a backup leaves out: kube-root-ca.crt and the default ServiceAccount's
     # token Secret (both made by the controller-manager)
@@ -205,8 +236,9 @@ def test_kubernetes_round_trip_with_encrypted_secrets(apps, tmp_path):
     assert b"password" not in sealed  # key names are sealed too
 
     # change the namespace after the backup (as the admin), then restore over it with Aegis's role
-    core.replace_namespaced_secret("db", ns, k8s.V1Secret(metadata=k8s.V1ObjectMeta(name="db"),
-                                                          data={"password": b64("changed")}))
+    core.replace_namespaced_secret(
+        "db", ns, k8s.V1Secret(metadata=k8s.V1ObjectMeta(name="db"), data={"password": b64("changed")})
+    )
     core.delete_namespaced_config_map("cm-0007", ns)
     core.delete_namespaced_secret("api", ns)
     core.patch_namespaced_config_map("binary", ns, {"binaryData": {"blob": b64("other")}})
@@ -214,8 +246,10 @@ def test_kubernetes_round_trip_with_encrypted_secrets(apps, tmp_path):
     t2 = time.monotonic()
     observed = kubernetes_backup.restore(client, tmp_path, result.facts, timeout_s=30, key=key)
     t3 = time.monotonic()
-    print(f"kubernetes {CONFIG_MAPS + 1} ConfigMaps + 3 Secrets on a real API server: dump {t1 - t0:.2f}s, "
-          f"restore {t3 - t2:.2f}s")
+    print(
+        f"kubernetes {CONFIG_MAPS + 1} ConfigMaps + 3 Secrets on a real API server: dump {t1 - t0:.2f}s, "
+        f"restore {t3 - t2:.2f}s"
+    )
 
     assert observed == result.facts
     assert client.list_config_maps(ns) == before_cms
@@ -254,7 +288,6 @@ def test_kubernetes_wrong_or_bad_key_fails_clearly_and_applies_nothing(apps, tmp
     assert apps["client"].list_config_maps(ns) == before  # nothing applied
     with pytest.raises(BackupKeyError, match="not a valid Fernet key"):
         dump_target(k8s_target(ns), tmp_path, key=b"too-short")
-
 
 
 def test_backup_key_comes_from_the_airflow_connection(monkeypatch):

@@ -21,8 +21,9 @@ DIM = 8
 
 
 def milvus_target(timeout: float = 300):
-    return parse_inventory({"targets": [{"name": "m1", "kind": "milvus", "conn_id": "x",
-                                         "backup": {"timeout_seconds": timeout}}]}).targets[0]
+    return parse_inventory(
+        {"targets": [{"name": "m1", "kind": "milvus", "conn_id": "x", "backup": {"timeout_seconds": timeout}}]}
+    ).targets[0]
 
 
 def vector(i: int) -> list[float]:
@@ -44,10 +45,18 @@ def source_db(tmp_path):
         index = client.prepare_index_params()
         index.add_index("vec", index_type="HNSW", metric_type="COSINE", params={"M": 8, "efConstruction": 64})
         client.create_collection("docs", schema=schema, index_params=index)
-        rows = [{"id": i * 7, "vec": vector(i), "title": f"document «{i}»", "n": i * i, **({"extra": i} if i % 5 == 0 else {})}
-                for i in range(2500)]
+        rows = [
+            {
+                "id": i * 7,
+                "vec": vector(i),
+                "title": f"document «{i}»",
+                "n": i * i,
+                **({"extra": i} if i % 5 == 0 else {}),
+            }
+            for i in range(2500)
+        ]
         for start in range(0, len(rows), 1000):
-            client.insert("docs", rows[start:start + 1000])
+            client.insert("docs", rows[start : start + 1000])
         client.create_collection("empty", dimension=4)
         client.close()
         server_manager_instance.release_server(path)  # as a real target: no Lite server running in this process
@@ -120,8 +129,10 @@ def test_round_trip_into_scratch_gives_identical_records(source_db, tmp_path):
         finally:
             client.close()
             server_manager_instance.release_server(scratch_ep.host)
-    print(f"milvus 2500 rows dim {DIM}: dump {t1 - t0:.2f}s, restore into scratch {t2 - t1:.2f}s, "
-          f"data.jsonl {(work / 'docs' / 'data.jsonl').stat().st_size} bytes")
+    print(
+        f"milvus 2500 rows dim {DIM}: dump {t1 - t0:.2f}s, restore into scratch {t2 - t1:.2f}s, "
+        f"data.jsonl {(work / 'docs' / 'data.jsonl').stat().st_size} bytes"
+    )
     assert observed == result.facts
     assert not Path(scratch_ep.host).parent.exists()  # scratch folder removed
 

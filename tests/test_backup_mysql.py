@@ -29,8 +29,16 @@ PASSWORD = 'Sup3r"S3cret\\pw#never-in-argv'
 
 
 def make_target(databases=()) -> Target:
-    return Target("my-test", "mysql", "my_test", (), {}, 10.0, {"databases": list(databases)},
-                  backup={"jobs": 2, "timeout_seconds": 120})
+    return Target(
+        "my-test",
+        "mysql",
+        "my_test",
+        (),
+        {},
+        10.0,
+        {"databases": list(databases)},
+        backup={"jobs": 2, "timeout_seconds": 120},
+    )
 
 
 def endpoint(db, **kw) -> Endpoint:
@@ -42,16 +50,23 @@ def db_exists(name) -> bool:
 
 
 def checksums(db) -> dict[str, int]:
-    tables = [t for (t,) in run("SELECT table_name FROM information_schema.tables WHERE table_schema = %s"
-                                " AND table_type = 'BASE TABLE'", args=(db,))]
+    tables = [
+        t
+        for (t,) in run(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = %s AND table_type = 'BASE TABLE'",
+            args=(db,),
+        )
+    ]
     return {t: run(f"CHECKSUM TABLE {q(db)}.{q(t)}")[0][1] for t in tables}
 
 
 def indexes(db) -> dict[str, list[str]]:
     """Every table's index lines of SHOW CREATE TABLE."""
     out = {}
-    for (table,) in run("SELECT table_name FROM information_schema.tables WHERE table_schema = %s"
-                        " AND table_type = 'BASE TABLE'", args=(db,)):
+    for (table,) in run(
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = %s AND table_type = 'BASE TABLE'",
+        args=(db,),
+    ):
         ddl = run(f"SHOW CREATE TABLE {q(db)}.{q(table)}")[0][1]
         out[table] = sorted(line.strip().rstrip(",") for line in ddl.splitlines() if "KEY " in line)
     return out
@@ -59,12 +74,17 @@ def indexes(db) -> dict[str, list[str]]:
 
 def objects(db) -> dict[str, list]:
     """Names of the database's views, routines, triggers and events."""
-    return {kind: sorted(r[0] for r in run(f"SELECT {col} FROM information_schema.{kind} WHERE {schema_col} = %s",
-                                            args=(db,)))
-            for kind, col, schema_col in [("views", "table_name", "table_schema"),
-                                          ("routines", "routine_name", "routine_schema"),
-                                          ("triggers", "trigger_name", "trigger_schema"),
-                                          ("events", "event_name", "event_schema")]}
+    return {
+        kind: sorted(
+            r[0] for r in run(f"SELECT {col} FROM information_schema.{kind} WHERE {schema_col} = %s", args=(db,))
+        )
+        for kind, col, schema_col in [
+            ("views", "table_name", "table_schema"),
+            ("routines", "routine_name", "routine_schema"),
+            ("triggers", "trigger_name", "trigger_schema"),
+            ("events", "event_name", "event_schema"),
+        ]
+    }
 
 
 @pytest.fixture
@@ -76,19 +96,24 @@ def source():
         cur = conn.cursor()
         cur.execute(f"CREATE DATABASE {q(db)} CHARACTER SET utf8mb4")
         cur.execute(f"USE {q(db)}")
-        cur.execute("CREATE TABLE plain (id INT AUTO_INCREMENT PRIMARY KEY, name VARCHAR(64), payload BLOB,"
-                    " at DATETIME(6), KEY by_name (name), KEY `by at, name` (at, name(10)) COMMENT 'two'"
-                    ") ENGINE=InnoDB")
-        cur.execute("INSERT INTO plain (name, payload, at) SELECT CONCAT('row ', seq), UNHEX(MD5(seq)),"
-                    " '2026-01-01' + INTERVAL seq SECOND FROM seq_1_to_20000")
+        cur.execute(
+            "CREATE TABLE plain (id INT AUTO_INCREMENT PRIMARY KEY, name VARCHAR(64), payload BLOB,"
+            " at DATETIME(6), KEY by_name (name), KEY `by at, name` (at, name(10)) COMMENT 'two'"
+            ") ENGINE=InnoDB"
+        )
+        cur.execute(
+            "INSERT INTO plain (name, payload, at) SELECT CONCAT('row ', seq), UNHEX(MD5(seq)),"
+            " '2026-01-01' + INTERVAL seq SECOND FROM seq_1_to_20000"
+        )
         cur.execute(f"CREATE TABLE {q(HOSTILE)} (k VARCHAR(16) PRIMARY KEY, v TEXT) ENGINE=InnoDB")
         cur.execute(f"INSERT INTO {q(HOSTILE)} VALUES ('a', 'x'), ('b;c', NULL), ('`q`', 'ünïcødé \\'\" \\n')")
         cur.execute("CREATE TABLE audit (id INT AUTO_INCREMENT PRIMARY KEY, note VARCHAR(64)) ENGINE=InnoDB")
         cur.execute("CREATE TABLE empty_one (x INT) ENGINE=InnoDB")
         cur.execute("CREATE VIEW plain_names AS SELECT name FROM plain")
         cur.execute("CREATE PROCEDURE count_plain() SELECT COUNT(*) FROM plain")
-        cur.execute("CREATE TRIGGER plain_audit AFTER INSERT ON plain FOR EACH ROW"
-                    " INSERT INTO audit (note) VALUES (NEW.name)")
+        cur.execute(
+            "CREATE TRIGGER plain_audit AFTER INSERT ON plain FOR EACH ROW INSERT INTO audit (note) VALUES (NEW.name)"
+        )
         cur.execute("CREATE EVENT nightly ON SCHEDULE EVERY 1 DAY DISABLE DO DELETE FROM audit")
         cur.execute("INSERT INTO plain (name) VALUES ('fires the trigger')")
         conn.close()
@@ -121,7 +146,10 @@ def test_dump_restore_into_scratch_matches_source(source, tmp_path):
     assert result.facts["databases"][source]["tables"] == {"plain": 20001, HOSTILE: 3, "audit": 1, "empty_one": 0}
     # jobs: 2 -> the schema, and the tables in two groups dumped side by side in one snapshot
     assert sorted(p.relative_to(workdir).as_posix() for p in workdir.rglob("*.sql.gz")) == [
-        f"{source}.sql.gz", f"{source}.tables/0000.sql.gz", f"{source}.tables/0001.sql.gz"]
+        f"{source}.sql.gz",
+        f"{source}.tables/0000.sql.gz",
+        f"{source}.tables/0001.sql.gz",
+    ]
     for part in workdir.rglob("*.sql.gz"):
         text = gzip.decompress(part.read_bytes()).decode()
         assert "CREATE DATABASE" not in text and f"USE {q(source)}" not in text
@@ -141,8 +169,10 @@ def test_dump_restore_into_scratch_matches_source(source, tmp_path):
         assert "KEY `by at, name` (`at`,`name`(10)) COMMENT 'two'" in indexes(scratch_db)["plain"]
         assert run(f"SELECT COUNT(*) FROM {q(scratch_db)}.plain_names")[0][0] == 20001
     assert not db_exists(scratch_db)
-    print(f"\nmysql: dump {dump_s:.2f}s, restore into scratch {restore_s:.2f}s, "
-          f"{(workdir / f'{source}.sql.gz').stat().st_size} bytes gzip")
+    print(
+        f"\nmysql: dump {dump_s:.2f}s, restore into scratch {restore_s:.2f}s, "
+        f"{(workdir / f'{source}.sql.gz').stat().st_size} bytes gzip"
+    )
 
 
 def test_scratch_is_dropped_on_error(source):
@@ -158,9 +188,12 @@ def test_scratch_is_dropped_on_error(source):
 def test_restore_over_existing_database_brings_back_backup_state(source, tmp_path):
     result = myb.dump(make_target([source]), endpoint(None), tmp_path)
     before, source_objects = checksums(source), objects(source)
-    run(f"UPDATE {q(source)}.plain SET name = 'changed' WHERE id <= 100",
+    run(
+        f"UPDATE {q(source)}.plain SET name = 'changed' WHERE id <= 100",
         f"INSERT INTO {q(source)}.plain (name) VALUES ('new')",
-        f"DROP TABLE {q(source)}.{q(HOSTILE)}", f"DROP PROCEDURE {q(source)}.count_plain")
+        f"DROP TABLE {q(source)}.{q(HOSTILE)}",
+        f"DROP PROCEDURE {q(source)}.count_plain",
+    )
     assert checksums(source) != before
     t0 = time.perf_counter()
     observed = myb.restore(endpoint(None), tmp_path, result.facts, timeout_s=120)
@@ -196,8 +229,9 @@ def test_no_password_in_argv_and_defaults_file_first(source, pw_user, tmp_path, 
     class SpyPopen(subprocess.Popen):
         def __init__(self, args, *a, **kw):
             calls.append(list(args))
-            defaults = next((a[len("--defaults-extra-file="):] for a in args
-                             if a.startswith("--defaults-extra-file=")), None)
+            defaults = next(
+                (a[len("--defaults-extra-file=") :] for a in args if a.startswith("--defaults-extra-file=")), None
+            )
             calls[-1].append(Path(defaults).read_text() if defaults else "")
             super().__init__(args, *a, **kw)
 
@@ -238,8 +272,13 @@ def test_tool_failure_is_backup_tool_error_without_password(source, pw_user, tmp
     facts = {"databases": {"broken": {"tables": {}}}}
     with myb.scratch(endpoint(source), "set-fail", ["broken"]) as (ep, names):
         with pytest.raises(BackupToolError, match="(?s)mariadb exited 1: .*SQL syntax") as info:
-            myb.restore(dataclasses.replace(ep, login=pw_user, password=PASSWORD), tmp_path, facts,
-                        database_map=names, timeout_s=30)
+            myb.restore(
+                dataclasses.replace(ep, login=pw_user, password=PASSWORD),
+                tmp_path,
+                facts,
+                database_map=names,
+                timeout_s=30,
+            )
     assert PASSWORD not in str(info.value)
     assert not db_exists(names["broken"])
 

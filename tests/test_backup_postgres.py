@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import threading
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -29,8 +29,16 @@ def admin(db="postgres"):
 
 
 def make_target(databases=(), jobs=2) -> Target:
-    return Target("pg-test", "postgres", "pg_test", (), {}, 10.0, {"databases": list(databases)},
-                  backup={"jobs": jobs, "timeout_seconds": 120})
+    return Target(
+        "pg-test",
+        "postgres",
+        "pg_test",
+        (),
+        {},
+        10.0,
+        {"databases": list(databases)},
+        backup={"jobs": jobs, "timeout_seconds": 120},
+    )
 
 
 def endpoint(db, **kw) -> Endpoint:
@@ -48,7 +56,8 @@ def checksums(db) -> dict[str, str]:
         out = {}
         for schema, table in c.execute(pgb.COUNTED_TABLES).fetchall():
             q = sql.SQL("select md5(coalesce(string_agg(t::text, ',' order by t::text), '')) from {} t").format(
-                sql.Identifier(schema, table))
+                sql.Identifier(schema, table)
+            )
             out[f"{schema}.{table}"] = c.execute(q).fetchone()[0]
         return out
 
@@ -58,11 +67,16 @@ def source(pg_database):
     """A database with a few tables (one with a hostile name, one in another schema), a view and data."""
     with admin(pg_database) as c:
         c.execute("create table plain (id serial primary key, name text, payload bytea, at timestamptz default now())")
-        c.execute("insert into plain (name, payload) select 'row ' || g, decode(md5(g::text), 'hex')"
-                  " from generate_series(1, 20000) g")
+        c.execute(
+            "insert into plain (name, payload) select 'row ' || g, decode(md5(g::text), 'hex')"
+            " from generate_series(1, 20000) g"
+        )
         c.execute(sql.SQL("create table {} (k text primary key, v jsonb)").format(sql.Identifier(HOSTILE)))
-        c.execute(sql.SQL("insert into {} values ('a', '{{\"x\": 1}}'), ('b;c', null), ('\"q\"', '[]')").format(
-            sql.Identifier(HOSTILE)))
+        c.execute(
+            sql.SQL("insert into {} values ('a', '{{\"x\": 1}}'), ('b;c', null), ('\"q\"', '[]')").format(
+                sql.Identifier(HOSTILE)
+            )
+        )
         c.execute("create schema other")
         c.execute("create table other.items (id int primary key, plain_id int references public.plain(id))")
         c.execute("insert into other.items select g, g from generate_series(1, 500) g")
@@ -96,8 +110,10 @@ def test_dump_restore_into_scratch_matches_source(source, tmp_path):
         with admin(scratch_db) as c:
             assert c.execute("select count(*) from plain_names").fetchone()[0] == 20000
     assert not db_exists(scratch_db)
-    print(f"\npostgres: dump {dump_s:.2f}s, restore into scratch {restore_s:.2f}s, "
-          f"{sum(p.stat().st_size for p in workdir.rglob('*') if p.is_file())} bytes")
+    print(
+        f"\npostgres: dump {dump_s:.2f}s, restore into scratch {restore_s:.2f}s, "
+        f"{sum(p.stat().st_size for p in workdir.rglob('*') if p.is_file())} bytes"
+    )
 
 
 def test_scratch_is_dropped_on_error(source):
@@ -152,7 +168,9 @@ def test_facts_and_dump_share_one_snapshot_under_concurrent_writes(source, tmp_p
     recorded = result.facts["databases"][source]["tables"]["public.plain"]
     assert pgb.facts(endpoint(source), [source], 10)["databases"][source]["tables"]["public.plain"] > recorded
     with pgb.scratch(endpoint(source), "set-busy", [source]) as (ep, names):
-        assert pgb.restore(ep, tmp_path, result.facts, database_map=names, timeout_s=120) == {"databases": result.facts["databases"]}
+        assert pgb.restore(ep, tmp_path, result.facts, database_map=names, timeout_s=120) == {
+            "databases": result.facts["databases"]
+        }
 
 
 def test_no_password_in_argv_and_passfile_outside_workdir(source, tmp_path, monkeypatch):
@@ -206,7 +224,6 @@ def test_tool_failure_is_backup_tool_error_without_password(source, tmp_path):
     facts = {"databases": {"missing_db": {"tables": {}}}}
     with pgb.scratch(endpoint(source), "set-fail", ["missing_db"]) as (ep, names):
         with pytest.raises(BackupToolError, match="pg_restore exited") as info:
-            pgb.restore(dataclasses.replace(ep, password=PASSWORD), tmp_path, facts,
-                        database_map=names, timeout_s=30)
+            pgb.restore(dataclasses.replace(ep, password=PASSWORD), tmp_path, facts, database_map=names, timeout_s=30)
     assert PASSWORD not in str(info.value)
     assert not db_exists(names["missing_db"])

@@ -16,8 +16,9 @@ from tests.helpers import free_port
 
 
 def redis_target(timeout: float = 120):
-    return parse_inventory({"targets": [{"name": "r1", "kind": "redis", "conn_id": "x",
-                                         "backup": {"timeout_seconds": timeout}}]}).targets[0]
+    return parse_inventory(
+        {"targets": [{"name": "r1", "kind": "redis", "conn_id": "x", "backup": {"timeout_seconds": timeout}}]}
+    ).targets[0]
 
 
 def client(port: int, db: int = 0, password: str | None = None) -> redis.Redis:
@@ -26,8 +27,13 @@ def client(port: int, db: int = 0, password: str | None = None) -> redis.Redis:
 
 def state(c: redis.Redis) -> dict:
     """Every key of one db with its type and value (order-insensitive where Redis is)."""
-    readers = {b"string": c.get, b"hash": c.hgetall, b"list": lambda k: c.lrange(k, 0, -1),
-               b"set": c.smembers, b"zset": lambda k: c.zrange(k, 0, -1, withscores=True)}
+    readers = {
+        b"string": c.get,
+        b"hash": c.hgetall,
+        b"list": lambda k: c.lrange(k, 0, -1),
+        b"set": c.smembers,
+        b"zset": lambda k: c.zrange(k, 0, -1, withscores=True),
+    }
     out = {}
     for key in c.scan_iter(count=100):
         kind = c.type(key)
@@ -151,9 +157,25 @@ def redis_with_password(tmp_path):
     port, password = free_port(), "s3cret-Pa55word"
     folder = tmp_path / "pw-server"
     folder.mkdir()
-    proc = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                             "--appendonly", "no", "--dir", str(folder), "--requirepass", password],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [
+            "redis-server",
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(folder),
+            "--requirepass",
+            password,
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     c = client(port, password=password)
     for _ in range(100):
         try:
@@ -217,8 +239,10 @@ def test_timing_for_twenty_thousand_keys(redis_server, tmp_path):
     t1 = time.monotonic()
     observed = redis_backup.restore(endpoint, tmp_path, result.facts, timeout_s=120, flush=True)
     t2 = time.monotonic()
-    print(f"redis 20k keys: dump {t1 - t0:.2f}s, restore(flush) {t2 - t1:.2f}s, "
-          f"rdb {(tmp_path / 'dump.rdb').stat().st_size} bytes")
+    print(
+        f"redis 20k keys: dump {t1 - t0:.2f}s, restore(flush) {t2 - t1:.2f}s, "
+        f"rdb {(tmp_path / 'dump.rdb').stat().st_size} bytes"
+    )
     assert observed == result.facts == {"keys_without_ttl": {"db0": 10_000}}
     assert c.dbsize() == 20_000
     c.close()

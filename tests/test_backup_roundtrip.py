@@ -9,7 +9,7 @@ password may reach a task log or a process argument list.
 import json
 import threading
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import MySQLdb
@@ -19,10 +19,10 @@ import pytest
 import redis
 from airflow.dag_processing.dagbag import DagBag
 
-from tests.helpers import REPO, write_inventory
 from tests.content_state import my_checksums, pg_checksums, redis_state
+from tests.helpers import REPO, write_inventory
 
-L1 = datetime(2026, 6, 1, 17, 0, tzinfo=timezone.utc)
+L1 = datetime(2026, 6, 1, 17, 0, tzinfo=UTC)
 PG_SECRET = "pg-Secret-never-shown-1"
 MY_SECRET = "my-Secret-never-shown-2"
 
@@ -63,7 +63,9 @@ def world(tmp_path, monkeypatch, pg_database, redis_server):
     conf.mkdir()
     (conf / "server.yaml").write_text("max_players: 100\n")
 
-    inv = write_inventory(tmp_path, f"""
+    inv = write_inventory(
+        tmp_path,
+        f"""
         catalog: {{path: catalog.db}}
         artifacts: {{base: artifacts}}
         targets:
@@ -71,7 +73,8 @@ def world(tmp_path, monkeypatch, pg_database, redis_server):
           - {{name: maria, kind: mysql, conn_id: rt_maria, tags: [db], databases: [{my_db}]}}
           - {{name: cache, kind: redis, conn_id: rt_cache, tags: [cache]}}
           - {{name: game-config, kind: files, tags: [config], paths: [conf]}}
-    """)
+    """,
+    )
     monkeypatch.setenv("AEGIS_INVENTORY", str(inv))
     monkeypatch.setenv("AIRFLOW_CONN_RT_PG", f"postgresql://postgres:{PG_SECRET}@127.0.0.1:5432/{pg_database}")
     monkeypatch.setenv("AIRFLOW_CONN_RT_MARIA", f"mysql://aegis_rt:{MY_SECRET}@127.0.0.1:3306/{my_db}")
@@ -131,7 +134,9 @@ def test_backup_verify_restore_round_trip(airflow_db, world, capfd, caplog):
         run = dag("backup").test(logical_date=L1)
     assert run.state == "success"
     sets = {s["target"]: s for s in catalog().backup_sets_of()}
-    assert {t: s["state"] for t, s in sets.items()} == dict.fromkeys(["pg", "maria", "cache", "game-config"], "complete")
+    assert {t: s["state"] for t, s in sets.items()} == dict.fromkeys(
+        ["pg", "maria", "cache", "game-config"], "complete"
+    )
 
     dumps = [a for a in watcher.seen if "pg_dump" in a or "mysqldump" in a or "mariadb-dump" in a or "redis-cli" in a]
     assert any("pg_dump" in a for a in dumps), "the watcher never saw pg_dump: the argv check proved nothing"
@@ -140,8 +145,9 @@ def test_backup_verify_restore_round_trip(airflow_db, world, capfd, caplog):
 
     run = dag("verify_backups").test(run_conf={"set_ids": [s["set_id"] for s in sets.values()]})
     assert run.state == "success"
-    assert {s["target"]: s["state"] for s in catalog().backup_sets_of()} == \
-        dict.fromkeys(["pg", "maria", "cache", "game-config"], "verified")
+    assert {s["target"]: s["state"] for s in catalog().backup_sets_of()} == dict.fromkeys(
+        ["pg", "maria", "cache", "game-config"], "verified"
+    )
 
     # Change everything after the backup.
     with psycopg.connect(host="127.0.0.1", user="postgres", dbname=world["pg"], autocommit=True) as c:
@@ -258,8 +264,9 @@ def test_retention_keeps_the_newest_verified_set(airflow_db, world):
     assert not runner.sets_folder(inv, "game-config", ids[1]).exists()
 
 
-def test_live_restore_whose_load_times_out_leaves_the_database_and_still_reports(airflow_db, world, capfd, caplog,
-                                                                                  monkeypatch):
+def test_live_restore_whose_load_times_out_leaves_the_database_and_still_reports(
+    airflow_db, world, capfd, caplog, monkeypatch
+):
     from include.backup import postgres as pgb
 
     assert dag("backup").test(logical_date=L1).state == "success"
@@ -280,10 +287,15 @@ def test_live_restore_whose_load_times_out_leaves_the_database_and_still_reports
     assert pg_checksums(world["pg"]) == before  # the previous data, the write after the backup included
     with psycopg.connect(host="127.0.0.1", user="postgres", dbname="postgres") as c:
         assert c.execute("select oid from pg_database where datname = %s", (world["pg"],)).fetchone()[0] == oid
-        assert c.execute("select count(*) from pg_database where datname like %s",
-                         (world["pg"] + "_aegis_%",)).fetchone()[0] == 0  # no side copy left behind
-    reports = [json.loads(p.read_text()) for p in (world["tmp"] / "artifacts").rglob("report.json")
-               if "restore" in p.parts]
+        assert (
+            c.execute("select count(*) from pg_database where datname like %s", (world["pg"] + "_aegis_%",)).fetchone()[
+                0
+            ]
+            == 0
+        )  # no side copy left behind
+    reports = [
+        json.loads(p.read_text()) for p in (world["tmp"] / "artifacts").rglob("report.json") if "restore" in p.parts
+    ]
     report = next(r for r in reports if r["run_id"] == run.run_id)
     assert report["outcome"] == "failed" and "did not finish within" in json.dumps(report)
     logs = task_logs(capfd, caplog)

@@ -1,6 +1,6 @@
 """Backup sets in the artifact store: manifest last, corruption caught, S3 with a storage class."""
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from airflow.sdk import ObjectStoragePath
@@ -49,10 +49,16 @@ def test_round_trip_and_each_corruption_is_caught(tmp_path):
         store.verify_files(folder)
 
 
-@pytest.mark.parametrize("name, words", [
-    ("../../etc/passwd", "'..'"), ("/etc/passwd", "absolute"), ("db/../../../etc/passwd", "'..'"),
-    ("..\\..\\etc\\passwd", "absolute or not a plain"), ("", "empty"),
-])
+@pytest.mark.parametrize(
+    "name, words",
+    [
+        ("../../etc/passwd", "'..'"),
+        ("/etc/passwd", "absolute"),
+        ("db/../../../etc/passwd", "'..'"),
+        ("..\\..\\etc\\passwd", "absolute or not a plain"),
+        ("", "empty"),
+    ],
+)
 def test_a_manifest_naming_a_file_outside_the_set_is_refused_on_fetch(tmp_path, name, words):
     folder = ObjectStoragePath(f"file://{tmp_path}/store/t/t-20260101T000000Z")
     make_set(tmp_path, folder)
@@ -97,8 +103,11 @@ def test_publish_to_s3_with_storage_class(tmp_path, s3_bucket):
     make_set(tmp_path, folder, {"StorageClass": "STANDARD_IA"})
     hook = S3Hook(aws_conn_id="aegis_s3_test")
     keys = sorted(hook.list_keys(s3_bucket, prefix="backups/t/"))
-    assert keys == ["backups/t/t-20260101T000000Z/data.gz", "backups/t/t-20260101T000000Z/db/toc.dat",
-                    "backups/t/t-20260101T000000Z/manifest.json"]
+    assert keys == [
+        "backups/t/t-20260101T000000Z/data.gz",
+        "backups/t/t-20260101T000000Z/db/toc.dat",
+        "backups/t/t-20260101T000000Z/manifest.json",
+    ]
     head = hook.get_conn().head_object(Bucket=s3_bucket, Key="backups/t/t-20260101T000000Z/data.gz")
     assert head.get("StorageClass") == "STANDARD_IA"
     assert store.verify_files(folder).set_id == "t-20260101T000000Z"
@@ -107,14 +116,18 @@ def test_publish_to_s3_with_storage_class(tmp_path, s3_bucket):
 
 
 def row(set_id, state, day, target="t"):
-    return {"set_id": set_id, "target": target, "state": state,
-            "started_at": datetime(2026, 1, day, tzinfo=timezone.utc)}
+    return {"set_id": set_id, "target": target, "state": state, "started_at": datetime(2026, 1, day, tzinfo=UTC)}
 
 
 def test_retention_by_age_and_count_never_removes_the_newest_verified():
-    now = datetime(2026, 3, 1, tzinfo=timezone.utc)
-    sets = [row("v-old", "verified", 1), row("c2", "complete", 2), row("f3", "failed", 3),
-            row("c20", "complete", 20), row("r21", "running", 21)]
+    now = datetime(2026, 3, 1, tzinfo=UTC)
+    sets = [
+        row("v-old", "verified", 1),
+        row("c2", "complete", 2),
+        row("f3", "failed", 3),
+        row("c20", "complete", 20),
+        row("r21", "running", 21),
+    ]
     gone = {d.set_id for d in plan(sets, now, retention_days=30, keep_last=1)}
     # v-old is the only verified set: kept whatever its age; c20 is the newest (keep_last=1); running untouched
     assert gone == {"c2", "f3"}

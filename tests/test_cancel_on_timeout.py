@@ -28,8 +28,12 @@ def test_a_postgres_statement_cut_by_the_bound_leaves_pg_stat_activity():
     seen = {}
 
     def slow_check():
-        conn = pg_client.connect(Endpoint(host="127.0.0.1", port=5432, login="postgres"), 60,
-                                 statement_timeout_s=120, application_name="aegis-cancel-test")
+        conn = pg_client.connect(
+            Endpoint(host="127.0.0.1", port=5432, login="postgres"),
+            60,
+            statement_timeout_s=120,
+            application_name="aegis-cancel-test",
+        )
         seen["pid"] = conn.info.backend_pid
         conn.execute("select pg_sleep(60)")
 
@@ -38,9 +42,17 @@ def test_a_postgres_statement_cut_by_the_bound_leaves_pg_stat_activity():
     assert result.status == "unreachable"
     assert "cancelled on the server: cancel of backend" in result.findings[0].message
     with psycopg.connect(host="127.0.0.1", user="postgres", dbname="postgres", autocommit=True) as c:
+
         def active() -> bool:
-            return c.execute("select count(*) from pg_stat_activity where pid = %s and state = 'active'"
-                             " and query like 'select pg_sleep%%'", (seen["pid"],)).fetchone()[0] == 1
+            return (
+                c.execute(
+                    "select count(*) from pg_stat_activity where pid = %s and state = 'active'"
+                    " and query like 'select pg_sleep%%'",
+                    (seen["pid"],),
+                ).fetchone()[0]
+                == 1
+            )
+
         assert not still_running(active)
 
 
@@ -58,8 +70,13 @@ def test_a_mariadb_statement_cut_by_the_bound_leaves_the_processlist():
     assert f"KILL QUERY {seen['id']}" in result.findings[0].message
 
     def running() -> bool:
-        return bool(mysql_run("SELECT COUNT(*) FROM information_schema.processlist WHERE id = %s"
-                              " AND info LIKE 'SELECT SLEEP%%'", args=(seen["id"],))[0][0])
+        return bool(
+            mysql_run(
+                "SELECT COUNT(*) FROM information_schema.processlist WHERE id = %s AND info LIKE 'SELECT SLEEP%%'",
+                args=(seen["id"],),
+            )[0][0]
+        )
+
     assert not still_running(running)
 
 
@@ -90,4 +107,5 @@ def test_a_blocked_redis_command_cut_by_the_bound_leaves_the_client_list(redis_s
 
     def blocked() -> bool:
         return any(c.get("name") == "aegis-cancel-test" for c in admin.client_list())
+
     assert not still_running(blocked)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 import sqlalchemy as sa
@@ -19,7 +19,8 @@ from tests.helpers import REPO
 # -- the schema as decf943 made it, frozen here (not imported: the code's tables will change) -----------------
 DECF943 = sa.MetaData()
 sa.Table(
-    "aegis_check_runs", DECF943,
+    "aegis_check_runs",
+    DECF943,
     sa.Column("routine", sa.String(100), primary_key=True),
     sa.Column("interval_end", sa.String(40), primary_key=True),
     sa.Column("run_id", sa.String(250), nullable=False),
@@ -29,7 +30,8 @@ sa.Table(
     sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False),
 )
 sa.Table(
-    "aegis_metrics", DECF943,
+    "aegis_metrics",
+    DECF943,
     sa.Column("routine", sa.String(100), primary_key=True),
     sa.Column("interval_end", sa.String(40), primary_key=True),
     sa.Column("target", sa.String(100), primary_key=True),
@@ -39,7 +41,8 @@ sa.Table(
     sa.Index("ix_aegis_metrics_target_metric", "target", "metric", "interval_end"),
 )
 sa.Table(
-    "aegis_backup_sets", DECF943,
+    "aegis_backup_sets",
+    DECF943,
     sa.Column("set_id", sa.String(200), primary_key=True),
     sa.Column("target", sa.String(100), nullable=False, index=True),
     sa.Column("kind", sa.String(40), nullable=False),
@@ -52,28 +55,71 @@ sa.Table(
     sa.Column("verified_at", sa.DateTime(timezone=True)),
 )
 
-T0 = datetime(2026, 11, 30, 9, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
 ROWS = {
     "aegis_check_runs": [
-        {"routine": "daily_health_check", "interval_end": "2026-11-30T00:00:00Z", "run_id": "scheduled__1",
-         "status": "warning", "report_uri": "file:///r/report.html", "summary": '{"status": "warning"}',
-         "recorded_at": T0},
-        {"routine": "weekly_maintenance", "interval_end": "2026-11-29T18:00:00Z", "run_id": "scheduled__2",
-         "status": "healthy", "report_uri": None, "summary": "{}", "recorded_at": T0},
+        {
+            "routine": "daily_health_check",
+            "interval_end": "2026-11-30T00:00:00Z",
+            "run_id": "scheduled__1",
+            "status": "warning",
+            "report_uri": "file:///r/report.html",
+            "summary": '{"status": "warning"}',
+            "recorded_at": T0,
+        },
+        {
+            "routine": "weekly_maintenance",
+            "interval_end": "2026-11-29T18:00:00Z",
+            "run_id": "scheduled__2",
+            "status": "healthy",
+            "report_uri": None,
+            "summary": "{}",
+            "recorded_at": T0,
+        },
     ],
     "aegis_metrics": [
-        {"routine": "daily_health_check", "interval_end": "2026-11-30T00:00:00Z", "target": "cache",
-         "metric": "redis.memory_pct", "kind": "redis", "value": 91.5},
-        {"routine": "daily_health_check", "interval_end": "2026-11-30T00:00:00Z", "target": "pg",
-         "metric": "pg.connections", "kind": "postgres", "value": 12.0},
+        {
+            "routine": "daily_health_check",
+            "interval_end": "2026-11-30T00:00:00Z",
+            "target": "cache",
+            "metric": "redis.memory_pct",
+            "kind": "redis",
+            "value": 91.5,
+        },
+        {
+            "routine": "daily_health_check",
+            "interval_end": "2026-11-30T00:00:00Z",
+            "target": "pg",
+            "metric": "pg.connections",
+            "kind": "postgres",
+            "value": 12.0,
+        },
     ],
     "aegis_backup_sets": [
-        {"set_id": "pg-20261130T020000Z", "target": "pg", "kind": "postgres", "state": "verified",
-         "uri": "file:///b/pg/1", "started_at": T0, "finished_at": T0, "size_bytes": 2**33, "detail": None,
-         "verified_at": T0},
-        {"set_id": "cache-20261130T020000Z", "target": "cache", "kind": "redis", "state": "failed",
-         "uri": "file:///b/cache/1", "started_at": T0, "finished_at": None, "size_bytes": None,
-         "detail": "redis-cli exited 1", "verified_at": None},
+        {
+            "set_id": "pg-20261130T020000Z",
+            "target": "pg",
+            "kind": "postgres",
+            "state": "verified",
+            "uri": "file:///b/pg/1",
+            "started_at": T0,
+            "finished_at": T0,
+            "size_bytes": 2**33,
+            "detail": None,
+            "verified_at": T0,
+        },
+        {
+            "set_id": "cache-20261130T020000Z",
+            "target": "cache",
+            "kind": "redis",
+            "state": "failed",
+            "uri": "file:///b/cache/1",
+            "started_at": T0,
+            "finished_at": None,
+            "size_bytes": None,
+            "detail": "redis-cli exited 1",
+            "verified_at": None,
+        },
     ],
 }
 
@@ -95,7 +141,7 @@ def all_rows(engine: sa.Engine, table: str) -> list[dict]:
 
 def _utc(value):
     """SQLite gives back naive datetimes (it stores no zone): compare them as UTC."""
-    return value.replace(tzinfo=timezone.utc) if isinstance(value, datetime) and value.tzinfo is None else value
+    return value.replace(tzinfo=UTC) if isinstance(value, datetime) and value.tzinfo is None else value
 
 
 def test_a_catalog_made_before_the_migrations_keeps_every_row(url):
@@ -140,25 +186,37 @@ def test_a_new_catalog_comes_up_at_head_with_the_schema_the_code_queries(url):
         added = {"run_id"} if name == "aegis_metrics" else set()
         assert set(columns) == {c.name for c in frozen.columns} | added
         assert {n: c["nullable"] for n, c in columns.items() if n not in added} == {
-            c.name: c.nullable for c in frozen.columns if c.name != "run_id" or name != "aegis_check_runs"} | (
-            {"run_id": False} if name == "aegis_check_runs" else {})
+            c.name: c.nullable for c in frozen.columns if c.name != "run_id" or name != "aegis_check_runs"
+        } | ({"run_id": False} if name == "aegis_check_runs" else {})
         keyed = {"run_id"} if name in ("aegis_check_runs", "aegis_metrics") else set()
         assert set(inspector.get_pk_constraint(name)["constrained_columns"]) == (
-            {c.name for c in frozen.primary_key} | keyed)
+            {c.name for c in frozen.primary_key} | keyed
+        )
         assert {i["name"] for i in inspector.get_indexes(name)} == {i.name for i in frozen.indexes}
     # upgrading again changes nothing
     upgrade(engine)
     with engine.connect() as conn:
         assert conn.execute(sa.text(f"select count(*) from {VERSION_TABLE}")).scalar() == 1
-    catalog.record_check_run("daily_health_check", T0, "r1", "healthy", None, {}, [
-        {"target": "cache", "kind": "redis", "metrics": {"redis.memory_pct": 10}}])
+    catalog.record_check_run(
+        "daily_health_check",
+        T0,
+        "r1",
+        "healthy",
+        None,
+        {},
+        [{"target": "cache", "kind": "redis", "metrics": {"redis.memory_pct": 10}}],
+    )
     assert catalog.series("cache", "redis.memory_pct") == [("2026-11-30T09:00:00Z", 10.0)]
 
 
 def test_two_processes_opening_a_new_catalog_at_once_both_succeed(url):
     code = "import sys; from include.catalog import Catalog; Catalog(sys.argv[1]); print('opened')"
-    procs = [subprocess.Popen([sys.executable, "-c", code, url], cwd=REPO, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", code, url], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        for _ in range(2)
+    ]
     outcomes = [p.communicate(timeout=120) for p in procs]
     assert [p.returncode for p in procs] == [0, 0], outcomes
     engine = sa.create_engine(url)

@@ -1,6 +1,6 @@
 """Unit behaviour of the core checks that the DAG test does not pin down."""
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import redis as redis_lib
 
@@ -10,7 +10,7 @@ from include.checks.logs import signature
 from include.inventory import parse_inventory
 from include.targets import Endpoint
 
-NOW = datetime.now(timezone.utc)
+NOW = datetime.now(UTC)
 WINDOW = Window(NOW - timedelta(days=1), NOW)
 
 
@@ -19,13 +19,18 @@ def target(**t):
 
 
 def test_signature_strips_volatile_parts():
-    assert signature("user 42 from 10.0.0.7:5432 failed 'abc' id 3f2a9c1e-0b1d-4e5f-8a9b-1c2d3e4f5a6b") == \
-        "user <n> from <ip> failed <str> id <uuid>"
+    assert (
+        signature("user 42 from 10.0.0.7:5432 failed 'abc' id 3f2a9c1e-0b1d-4e5f-8a9b-1c2d3e4f5a6b")
+        == "user <n> from <ip> failed <str> id <uuid>"
+    )
 
 
 def test_host_grades_disk_against_thresholds():
-    low = run_check(target(kind="host", mounts=["/"], thresholds={"disk_warning_pct": 0.01, "disk_critical_pct": 0.02}),
-                    Endpoint(), WINDOW)
+    low = run_check(
+        target(kind="host", mounts=["/"], thresholds={"disk_warning_pct": 0.01, "disk_critical_pct": 0.02}),
+        Endpoint(),
+        WINDOW,
+    )
     assert low.status == "critical"
     assert any("disk / at" in f.message for f in low.findings)
     missing = run_check(target(kind="host", mounts=["/no/such/mount"]), Endpoint(), WINDOW)
@@ -54,7 +59,10 @@ def test_redis_eviction_growth_uses_the_previous_run(redis_server):
         r.set(f"k{i}", b"x" * 10_000)
     second = run_check(t, ep, Window(WINDOW.start, WINDOW.end, previous=first.metrics))
     assert second.metrics["redis.evicted_keys_total"] > 0
-    assert second.metrics["redis.evictions"] == second.metrics["redis.evicted_keys_total"] - first.metrics["redis.evicted_keys_total"]
+    assert (
+        second.metrics["redis.evictions"]
+        == second.metrics["redis.evicted_keys_total"] - first.metrics["redis.evicted_keys_total"]
+    )
     assert any("evicted since the previous check" in f.message for f in second.findings)
 
 

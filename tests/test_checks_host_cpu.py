@@ -17,10 +17,15 @@ NOW = datetime.now(UTC)
 
 
 def box(timeout_s: float = 10):
-    thresholds = {"memory_warning_pct": 100, "memory_critical_pct": 100, "disk_warning_pct": 100,
-                  "disk_critical_pct": 100}
-    return parse_inventory({"targets": [{"name": "box", "kind": "host", "timeout_seconds": timeout_s,
-                                         "thresholds": thresholds}]}).targets[0]
+    thresholds = {
+        "memory_warning_pct": 100,
+        "memory_critical_pct": 100,
+        "disk_warning_pct": 100,
+        "disk_critical_pct": 100,
+    }
+    return parse_inventory(
+        {"targets": [{"name": "box", "kind": "host", "timeout_seconds": timeout_s, "thresholds": thresholds}]}
+    ).targets[0]
 
 
 def cpu_findings(result) -> list[tuple[str, str]]:
@@ -29,9 +34,11 @@ def cpu_findings(result) -> list[tuple[str, str]]:
 
 def fake_sampler(readings: list[float]):
     """FAKE: returns fixed CPU readings, one per 0.5 s sample of a 3 s window."""
+
     def sample(count: int, interval_s: float) -> list[float]:
         assert count == len(readings)
         return list(readings)
+
     return sample
 
 

@@ -27,13 +27,26 @@ from tests.helpers import free_port
 NOW = datetime.now(UTC)
 WINDOW = Window(NOW, NOW)
 PLUGINS = Path("/usr/lib/nagios/plugins")
-needs_plugins = pytest.mark.skipif(not (PLUGINS / "check_disk").exists(),
-                                   reason="monitoring-plugins-basic (check_disk, check_load, check_ntp_time) not installed")
+needs_plugins = pytest.mark.skipif(
+    not (PLUGINS / "check_disk").exists(),
+    reason="monitoring-plugins-basic (check_disk, check_load, check_ntp_time) not installed",
+)
 
 
 def check(window: Window = WINDOW, mounts=("/",), ntp_servers=(), **thresholds):
-    target = parse_inventory({"targets": [{"name": "h", "kind": "host", "mounts": list(mounts),
-                                           "ntp_servers": list(ntp_servers), "thresholds": thresholds}]}).targets[0]
+    target = parse_inventory(
+        {
+            "targets": [
+                {
+                    "name": "h",
+                    "kind": "host",
+                    "mounts": list(mounts),
+                    "ntp_servers": list(ntp_servers),
+                    "thresholds": thresholds,
+                }
+            ]
+        }
+    ).targets[0]
     return run_check(target, Endpoint(), window)
 
 
@@ -42,8 +55,7 @@ def messages(result) -> str:
 
 
 def plugin(name: str, *args: str) -> str:
-    return subprocess.run([str(PLUGINS / name), *args], capture_output=True, text=True, timeout=30,
-                          check=False).stdout
+    return subprocess.run([str(PLUGINS / name), *args], capture_output=True, text=True, timeout=30, check=False).stdout
 
 
 @needs_plugins
@@ -60,16 +72,23 @@ def test_inodes_and_disk_per_mount_agree_with_check_disk(tmp_path):
 
 @needs_plugins
 def test_5_and_15_minute_load_agree_with_check_load():
-    result = check(load5_per_cpu_warning=0, load5_per_cpu_critical=1000,
-                   load15_per_cpu_warning=0, load15_per_cpu_critical=1000)
+    result = check(
+        load5_per_cpu_warning=0, load5_per_cpu_critical=1000, load15_per_cpu_warning=0, load15_per_cpu_critical=1000
+    )
     peer = plugin("check_load", "-r", "-w", "1000,1000,1000", "-c", "2000,2000,2000")
-    _, load5, load15 = (float(x) for x in re.search(r"scaled load average: ([\d.]+), ([\d.]+), ([\d.]+)", peer).groups())
+    _, load5, load15 = (
+        float(x) for x in re.search(r"scaled load average: ([\d.]+), ([\d.]+), ([\d.]+)", peer).groups()
+    )
     assert abs(result.metrics["host.load5_per_cpu"] - load5) <= 0.2, peer
     assert abs(result.metrics["host.load15_per_cpu"] - load15) <= 0.1, peer
     text = messages(result)
     assert "5-minute load" in text and "15-minute load" in text
-    calm = check(load5_per_cpu_warning=1000, load5_per_cpu_critical=2000,
-                 load15_per_cpu_warning=1000, load15_per_cpu_critical=2000)
+    calm = check(
+        load5_per_cpu_warning=1000,
+        load5_per_cpu_critical=2000,
+        load15_per_cpu_warning=1000,
+        load15_per_cpu_critical=2000,
+    )
     assert "5-minute load" not in messages(calm)
 
 
@@ -108,19 +127,32 @@ def test_an_out_of_memory_kill_since_the_previous_run(tmp_path):
         pytest.skip(f"cannot make a memory cgroup here: {exc}")
     try:
         first = check()
-        hog = subprocess.run(["sh", "-c", (f"echo $$ > {group}/cgroup.procs; exec python3 -c"
-                              " 'x = bytearray(200 << 20); x[::4096] = bytes(len(x[::4096]))'")],
-                             capture_output=True, timeout=60, check=False)
+        hog = subprocess.run(
+            [
+                "sh",
+                "-c",
+                (
+                    f"echo $$ > {group}/cgroup.procs; exec python3 -c"
+                    " 'x = bytearray(200 << 20); x[::4096] = bytes(len(x[::4096]))'"
+                ),
+            ],
+            capture_output=True,
+            timeout=60,
+            check=False,
+        )
         assert hog.returncode == -9 or hog.returncode == 137, hog
         second = check(Window(NOW, NOW, previous=first.metrics))
     finally:
         group.rmdir()
     assert second.metrics["host.oom_kills"] >= 1
-    assert second.metrics["host.oom_kills"] == (second.metrics["host.oom_kill_total"]
-                                                - first.metrics["host.oom_kill_total"])
+    assert second.metrics["host.oom_kills"] == (
+        second.metrics["host.oom_kill_total"] - first.metrics["host.oom_kill_total"]
+    )
     assert "killed by the kernel for want of memory since the previous check" in messages(second)
     third = check(Window(NOW, NOW, previous=second.metrics))
-    assert third.metrics["host.oom_kills"] == third.metrics["host.oom_kill_total"] - second.metrics["host.oom_kill_total"]
+    assert (
+        third.metrics["host.oom_kills"] == third.metrics["host.oom_kill_total"] - second.metrics["host.oom_kill_total"]
+    )
 
 
 class FakeNtpServer:
@@ -147,8 +179,15 @@ class FakeNtpServer:
             except OSError:
                 continue
             received = self._stamp()
-            reply = (bytes([0x24, 2, data[2] if len(data) > 2 else 6, 0xEC]) + bytes(8) + b"LOCL" + received
-                     + data[40:48] + received + self._stamp())
+            reply = (
+                bytes([0x24, 2, data[2] if len(data) > 2 else 6, 0xEC])
+                + bytes(8)
+                + b"LOCL"
+                + received
+                + data[40:48]
+                + received
+                + self._stamp()
+            )
             self.sock.sendto(reply, peer)
 
     def close(self) -> None:

@@ -18,8 +18,9 @@ from tests.servers.alertmanager import alert as posted_alert
 
 
 def make_target(kind: str, timeout: float = 5, **fields):
-    return parse_inventory({"targets": [{"name": "svc", "kind": kind, "conn_id": "x",
-                                         "timeout_seconds": timeout, **fields}]}).targets[0]
+    return parse_inventory(
+        {"targets": [{"name": "svc", "kind": kind, "conn_id": "x", "timeout_seconds": timeout, **fields}]}
+    ).targets[0]
 
 
 def serve(handler_class) -> tuple[ThreadingHTTPServer, Endpoint]:
@@ -91,8 +92,9 @@ def test_expected_status_option_is_honoured(service):
 
 
 def test_slow_endpoint_is_graded_by_latency_thresholds(service):
-    target = make_target("http_service", path="/slow",
-                         thresholds={"latency_warning_ms": 100, "latency_critical_ms": 2000})
+    target = make_target(
+        "http_service", path="/slow", thresholds={"latency_warning_ms": 100, "latency_critical_ms": 2000}
+    )
     result = http_service.check(target, service, None)
     assert result.status == "warning"
     assert result.metrics["http.latency_ms"] >= 300
@@ -119,15 +121,18 @@ def test_closed_port_is_unreachable_without_leaking_the_password():
     assert "pw-s3cret" not in repr(result.to_dict())
 
 
-@pytest.mark.parametrize("endpoint, expected", [
-    (Endpoint(host="svc.internal"), "http://svc.internal"),
-    (Endpoint(host="svc.internal", port=8080), "http://svc.internal:8080"),
-    (Endpoint(host="svc.internal", port=8443, schema="https"), "https://svc.internal:8443"),
-    (Endpoint(host="svc.internal", schema="appdb"), "http://svc.internal"),
-    (Endpoint(host="https://svc.example/", port=None), "https://svc.example"),
-    (Endpoint(host="https://svc.example", port=9443), "https://svc.example:9443"),
-    (Endpoint(host="https://svc.example:8443", port=9443), "https://svc.example:8443"),
-])
+@pytest.mark.parametrize(
+    "endpoint, expected",
+    [
+        (Endpoint(host="svc.internal"), "http://svc.internal"),
+        (Endpoint(host="svc.internal", port=8080), "http://svc.internal:8080"),
+        (Endpoint(host="svc.internal", port=8443, schema="https"), "https://svc.internal:8443"),
+        (Endpoint(host="svc.internal", schema="appdb"), "http://svc.internal"),
+        (Endpoint(host="https://svc.example/", port=None), "https://svc.example"),
+        (Endpoint(host="https://svc.example", port=9443), "https://svc.example:9443"),
+        (Endpoint(host="https://svc.example:8443", port=9443), "https://svc.example:8443"),
+    ],
+)
 def test_base_url(endpoint, expected):
     assert base_url(endpoint) == expected
 
@@ -177,8 +182,13 @@ def test_warning_alert_only_is_a_warning(fresh_alertmanager):
 def test_critical_and_page_alerts_are_critical(fresh_alertmanager):
     server = fresh_alertmanager
     down = am_alert("InstanceDown", "critical", summary="db-1 is down")
-    server.post_alerts(down, am_alert("PagerTest", "page"), am_alert("DiskFilling", "warning"),
-                       am_alert("InhibitingAlert", "info"), am_alert("Inhibited", "critical"))
+    server.post_alerts(
+        down,
+        am_alert("PagerTest", "page"),
+        am_alert("DiskFilling", "warning"),
+        am_alert("InhibitingAlert", "info"),
+        am_alert("Inhibited", "critical"),
+    )
     wait_for_alerts(server, 5)
     result = alertmanager.check(make_target("alertmanager"), am_endpoint(server), None)
     assert result.status == "critical"

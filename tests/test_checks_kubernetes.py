@@ -12,17 +12,28 @@ from kubernetes.client.exceptions import ApiException
 
 from include.checks.base import run_bounded
 from include.checks.kubernetes import check
+from include.clients.kubernetes import connect
 from include.inventory import parse_inventory
-from include.clients.kubernetes import KubeClient, connect
 from include.targets import endpoint_for, endpoint_for_conn
-from include.targets import Endpoint
 from tests.servers.kube import container_status, set_pod_status
 
 
 def k8s_target(namespace: str, **fields):
-    return parse_inventory({"targets": [{"name": "web", "kind": "kubernetes", "conn_id": "k8s",
-                                         "namespace": namespace, "label_selector": "app=web",
-                                         "timeout_seconds": 6, **fields}]}).targets[0]
+    return parse_inventory(
+        {
+            "targets": [
+                {
+                    "name": "web",
+                    "kind": "kubernetes",
+                    "conn_id": "k8s",
+                    "namespace": namespace,
+                    "label_selector": "app=web",
+                    "timeout_seconds": 6,
+                    **fields,
+                }
+            ]
+        }
+    ).targets[0]
 
 
 @pytest.fixture
@@ -34,10 +45,14 @@ def shop(kube_cluster, kube_namespace, monkeypatch):
 
     def pod(name: str, phase: str = "Running", containers=None, labels=None) -> None:
         names = [c["name"] for c in containers] if containers else ["app"]
-        core.create_namespaced_pod(kube_namespace, k8s.V1Pod(
-            metadata=k8s.V1ObjectMeta(name=name, labels=labels or {"app": "web"}),
-            spec=k8s.V1PodSpec(containers=[k8s.V1Container(name=n, image="example/app:1") for n in names])),
-            _request_timeout=10)
+        core.create_namespaced_pod(
+            kube_namespace,
+            k8s.V1Pod(
+                metadata=k8s.V1ObjectMeta(name=name, labels=labels or {"app": "web"}),
+                spec=k8s.V1PodSpec(containers=[k8s.V1Container(name=n, image="example/app:1") for n in names]),
+            ),
+            _request_timeout=10,
+        )
         if phase != "Pending" or containers:
             set_pod_status(core, kube_namespace, name, phase, containers)
 
@@ -56,23 +71,34 @@ def run(shop, **fields):
 def test_healthy_pods_are_ok_and_only_the_selected_ones_are_read(shop):
     shop["pod"]("web-1", containers=healthy())
     shop["pod"]("web-2", containers=healthy(restarts=2))
-    shop["pod"]("db-0", phase="Failed", labels={"app": "db"},
-                containers=[container_status("app", ready=False, state="terminated", reason="Error")])
+    shop["pod"](
+        "db-0",
+        phase="Failed",
+        labels={"app": "db"},
+        containers=[container_status("app", ready=False, state="terminated", reason="Error")],
+    )
     result = run(shop)
     assert result.status == "ok", result.findings
-    assert result.metrics == {"k8s.pods": 2, "k8s.pods_not_running": 0, "k8s.pods_not_ready": 0,
-                              "k8s.restarts_max": 2}
+    assert result.metrics == {"k8s.pods": 2, "k8s.pods_not_running": 0, "k8s.pods_not_ready": 0, "k8s.restarts_max": 2}
     pods = {p["name"]: p for p in result.details["pods"]}
     assert set(pods) == {"web-1", "web-2"}
     assert pods["web-2"]["restarts"] == 2 and pods["web-2"]["ready"] is True
-    assert pods["web-1"]["containers"][0] == {"name": "app", "ready": True, "restarts": 0, "state": "running",
-                                              "reason": None}
+    assert pods["web-1"]["containers"][0] == {
+        "name": "app",
+        "ready": True,
+        "restarts": 0,
+        "state": "running",
+        "reason": None,
+    }
 
 
 def test_failed_and_pending_pods_are_critical(shop):
     shop["pod"]("web-1", containers=healthy())
-    shop["pod"]("web-3", phase="Failed",
-                containers=[container_status("app", ready=False, state="terminated", reason="OOMKilled")])
+    shop["pod"](
+        "web-3",
+        phase="Failed",
+        containers=[container_status("app", ready=False, state="terminated", reason="OOMKilled")],
+    )
     shop["pod"]("web-4", phase="Pending")  # never scheduled: no status at all
     result = run(shop)
     assert result.status == "critical"
@@ -86,8 +112,10 @@ def test_failed_and_pending_pods_are_critical(shop):
 
 def test_crash_looping_pod_is_running_but_not_ready(shop):
     shop["pod"]("web-1", containers=healthy())
-    shop["pod"]("web-5", containers=[container_status("app", ready=False, state="waiting",
-                                                      reason="CrashLoopBackOff", restarts=1)])
+    shop["pod"](
+        "web-5",
+        containers=[container_status("app", ready=False, state="waiting", reason="CrashLoopBackOff", restarts=1)],
+    )
     result = run(shop)
     assert result.status == "warning"
     assert result.metrics["k8s.pods_not_ready"] == 1
@@ -95,8 +123,11 @@ def test_crash_looping_pod_is_running_but_not_ready(shop):
 
 
 def test_succeeded_pod_is_fine(shop):
-    shop["pod"]("web-migrate", phase="Succeeded",
-                containers=[container_status("app", ready=False, state="terminated", reason="Completed")])
+    shop["pod"](
+        "web-migrate",
+        phase="Succeeded",
+        containers=[container_status("app", ready=False, state="terminated", reason="Completed")],
+    )
     assert run(shop).status == "ok"
 
 
@@ -138,13 +169,21 @@ def test_the_role_is_all_aegis_may_do(shop, kube_cluster):
 
 def test_api_server_that_never_answers_is_unreachable_within_the_timeout(silent_server, monkeypatch, tmp_path):
     config = tmp_path / "hung.kubeconfig"
-    config.write_text(json.dumps({
-        "apiVersion": "v1", "kind": "Config", "current-context": "c",
-        "clusters": [{"name": "c", "cluster": {"server": f"https://127.0.0.1:{silent_server}"}}],
-        "users": [{"name": "u", "user": {"token": "t"}}],
-        "contexts": [{"name": "c", "context": {"cluster": "c", "user": "u"}}]}))
-    monkeypatch.setenv("AIRFLOW_CONN_K8S", json.dumps({"conn_type": "kubernetes",
-                                                       "extra": {"kube_config_path": str(config)}}))
+    config.write_text(
+        json.dumps(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "current-context": "c",
+                "clusters": [{"name": "c", "cluster": {"server": f"https://127.0.0.1:{silent_server}"}}],
+                "users": [{"name": "u", "user": {"token": "t"}}],
+                "contexts": [{"name": "c", "context": {"cluster": "c", "user": "u"}}],
+            }
+        )
+    )
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_K8S", json.dumps({"conn_type": "kubernetes", "extra": {"kube_config_path": str(config)}})
+    )
     target = k8s_target("shop", timeout_seconds=2)
     started = time.monotonic()
     result = run_bounded(target.name, target.kind, lambda: check(target, endpoint_for(target), None), 30)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import random
 import re
 from collections import Counter
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -15,7 +15,7 @@ from include.checks import logs
 from include.checks.logs import parse_timestamp, plain_word, scan_file, signature
 
 TS = re.compile(r"^(\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2})")
-START, END = datetime(2026, 3, 9, tzinfo=timezone.utc), datetime(2026, 3, 10, tzinfo=timezone.utc)
+START, END = datetime(2026, 3, 9, tzinfo=UTC), datetime(2026, 3, 10, tzinfo=UTC)
 
 
 def line_by_line(path, pattern, ts_regex, start, end) -> tuple[int, Counter]:
@@ -34,7 +34,7 @@ def line_by_line(path, pattern, ts_regex, start, end) -> tuple[int, Counter]:
             found = pattern.search(line)
             if found:
                 count += 1
-                sigs[signature(line[found.end():].strip(" :-\t\r\n"))] += 1
+                sigs[signature(line[found.end() :].strip(" :-\t\r\n"))] += 1
     return count, sigs
 
 
@@ -64,11 +64,17 @@ def test_window_and_continuation_lines(tmp_path, monkeypatch):
         "2026-03-09T13:00:00 ERRORS only\n"
         "2026-13-45T00:00:00 ERROR invalid stamp: inherits 12:00 and counts\n"
         "2026-03-10T00:00:00 ERROR at the end: outside\n"
-        "  ERROR continuation after the window\n")
+        "  ERROR continuation after the window\n"
+    )
     count, sigs = scan(path)
     assert count == 3
-    assert sigs == Counter({"continuation inside the window <n>": 1, "ish? yes it is: ERROR here": 1,
-                            "invalid stamp: inherits <n>:<n> and counts": 1})
+    assert sigs == Counter(
+        {
+            "continuation inside the window <n>": 1,
+            "ish? yes it is: ERROR here": 1,
+            "invalid stamp: inherits <n>:<n> and counts": 1,
+        }
+    )
 
 
 @pytest.mark.parametrize("chunk", [7, 64, 4096])
@@ -76,14 +82,23 @@ def test_window_and_continuation_lines(tmp_path, monkeypatch):
 def test_same_as_line_by_line_on_awkward_files(tmp_path, monkeypatch, chunk, pattern):
     monkeypatch.setattr(logs, "CHUNK_BYTES", chunk)
     rnd = random.Random(f"{chunk}{pattern}")
-    pieces = ["2026-03-08T23:00:00 ERROR before {n}", "2026-03-09T0{d}:00:00 ERROR inside {n}",
-              "2026-03-09T0{d}:30:00 INFO fine", "2026-03-10T01:00:00 ERROR after {n}",
-              "  at frame {n} ERROR in trace", "2026-02-30T00:00:00 ERROR bad date {n}", "",
-              "2026-03-09T05:00:00 FATAL disk {n}", "2026-03-09 06:00:00 ERRORS plural {n}",
-              "ERROR without stamp {n}", "2026-03-09T07:00:00 Fehler \udcff ERROR bad utf8 {n}"]
+    pieces = [
+        "2026-03-08T23:00:00 ERROR before {n}",
+        "2026-03-09T0{d}:00:00 ERROR inside {n}",
+        "2026-03-09T0{d}:30:00 INFO fine",
+        "2026-03-10T01:00:00 ERROR after {n}",
+        "  at frame {n} ERROR in trace",
+        "2026-02-30T00:00:00 ERROR bad date {n}",
+        "",
+        "2026-03-09T05:00:00 FATAL disk {n}",
+        "2026-03-09 06:00:00 ERRORS plural {n}",
+        "ERROR without stamp {n}",
+        "2026-03-09T07:00:00 Fehler \udcff ERROR bad utf8 {n}",
+    ]
     ends = ["\n", "\n", "\n", "\r\n", "\r"]
-    text = "".join(rnd.choice(pieces).format(n=rnd.randint(0, 999), d=rnd.randint(0, 9)) + rnd.choice(ends)
-                   for _ in range(400))
+    text = "".join(
+        rnd.choice(pieces).format(n=rnd.randint(0, 999), d=rnd.randint(0, 9)) + rnd.choice(ends) for _ in range(400)
+    )
     path = tmp_path / "app.log"
     path.write_bytes(text.encode("utf-8", "surrogateescape") + b"2026-03-09T08:00:00 ERROR no newline at end")
     expected = line_by_line(path, re.compile(pattern), TS, START, END)
@@ -93,18 +108,28 @@ def test_same_as_line_by_line_on_awkward_files(tmp_path, monkeypatch, chunk, pat
 
 def sorted_log(rnd: random.Random, lines: int = 3000) -> str:
     """A log in time order over three days (the window is the middle one), with the awkward lines mixed in."""
-    pieces = ["{ts} ERROR inside {n} from 10.0.{n}.1 key='k{n}'", "{ts} INFO fine {n}",
-              "  at frame {n} ERROR in trace",
-              "{ts} ERRORS plural {n}", "{ts} xERROR glued {n}", "{ts} ERRORx glued {n}", "{ts} éERROR after a letter",
-              "{ts} ERRORS first, then ERROR {n} later", "{ts} ERROR twice ERROR {n}",
-              "{ts} Fehler \udcff ERROR utf8 {n}",
-              "2026-02-30T00:00:00 ERROR bad date inherits {n}", "ERROR without stamp {n}", "{ts} FATAL disk {n}", ""]
+    pieces = [
+        "{ts} ERROR inside {n} from 10.0.{n}.1 key='k{n}'",
+        "{ts} INFO fine {n}",
+        "  at frame {n} ERROR in trace",
+        "{ts} ERRORS plural {n}",
+        "{ts} xERROR glued {n}",
+        "{ts} ERRORx glued {n}",
+        "{ts} éERROR after a letter",
+        "{ts} ERRORS first, then ERROR {n} later",
+        "{ts} ERROR twice ERROR {n}",
+        "{ts} Fehler \udcff ERROR utf8 {n}",
+        "2026-02-30T00:00:00 ERROR bad date inherits {n}",
+        "ERROR without stamp {n}",
+        "{ts} FATAL disk {n}",
+        "",
+    ]
     ends = ["\n"] * 6 + ["\r\n", "\r"]
     second, out = 0, []
     for _ in range(lines):
         second += rnd.choice([0, 0, 1, 2, 3])  # 1.2 on average: the lines span about three days
-        ts = datetime(2026, 3, 8, tzinfo=timezone.utc).timestamp() + second * 3 * 86_400 / (1.2 * lines)
-        stamp = datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+        ts = datetime(2026, 3, 8, tzinfo=UTC).timestamp() + second * 3 * 86_400 / (1.2 * lines)
+        stamp = datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S")
         out.append(rnd.choice(pieces).format(ts=stamp, n=rnd.randint(0, 999)) + rnd.choice(ends))
     return "".join(out)
 
@@ -112,9 +137,9 @@ def sorted_log(rnd: random.Random, lines: int = 3000) -> str:
 @pytest.mark.parametrize("use_grep", [True, False])
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_bulk_scan_between_the_edges_same_as_line_by_line(tmp_path, monkeypatch, use_grep, seed):
-    monkeypatch.setattr(logs, "EDGE_BYTES", 512)   # small edges: most of the file goes through the bulk count
-    monkeypatch.setattr(logs, "PROBE_BYTES", 64)   # probes that end inside lines
-    monkeypatch.setattr(logs, "MAP_BYTES", 8192)   # several mapped views, lines across their ends
+    monkeypatch.setattr(logs, "EDGE_BYTES", 512)  # small edges: most of the file goes through the bulk count
+    monkeypatch.setattr(logs, "PROBE_BYTES", 64)  # probes that end inside lines
+    monkeypatch.setattr(logs, "MAP_BYTES", 8192)  # several mapped views, lines across their ends
     monkeypatch.setattr(logs, "USE_GREP", use_grep)
     path = tmp_path / "app.log"
     path.write_bytes(sorted_log(random.Random(seed)).encode("utf-8", "surrogateescape"))
@@ -132,10 +157,13 @@ def test_error_lines_exactly_at_the_window_edges(tmp_path, monkeypatch):
     inside = "".join(f"2026-03-09T{h:02d}:00:00 INFO inside {i}\n" for h in range(1, 24) for i in range(10))
     after = "".join(f"2026-03-10T{h:02d}:00:00 INFO after {i}\n" for h in range(1, 24) for i in range(10))
     path = tmp_path / "app.log"
-    path.write_text(filler + "2026-03-08T23:59:59 ERROR last second before\n"
-                    "2026-03-09T00:00:00 ERROR first second inside\n  ERROR its continuation\n" + inside +
-                    "2026-03-09T23:59:59 ERROR last second inside\n"
-                    "2026-03-10T00:00:00 ERROR the end is outside\n  ERROR its continuation too\n" + after)
+    path.write_text(
+        filler + "2026-03-08T23:59:59 ERROR last second before\n"
+        "2026-03-09T00:00:00 ERROR first second inside\n  ERROR its continuation\n"
+        + inside
+        + "2026-03-09T23:59:59 ERROR last second inside\n"
+        "2026-03-10T00:00:00 ERROR the end is outside\n  ERROR its continuation too\n" + after
+    )
     count, sigs = scan(path)
     assert count == 3
     assert sigs == Counter({"first second inside": 1, "its continuation": 1, "last second inside": 1})
@@ -146,15 +174,19 @@ def test_lines_out_of_order_near_an_edge_count_by_their_own_timestamps(tmp_path,
     before = "".join(f"2026-03-08T23:{m:02d}:00 INFO before {m}\n" for m in range(60))
     inside = "".join(f"2026-03-09T00:{m:02d}:00 INFO inside {m}\n" for m in range(60)) * 4
     path = tmp_path / "app.log"
-    path.write_text(before * 3 +
-                    "2026-03-09T00:00:01 ERROR written early by a fast thread\n" +   # inside, among earlier lines
-                    "".join(before.splitlines(keepends=True)[-10:]) +
-                    "2026-03-09T00:00:00 INFO the window starts\n"
-                    "2026-03-08T23:59:59 ERROR written late by a slow thread\n" +    # before, among later lines
-                    inside + "2026-03-09T12:00:00 ERROR plainly inside\n" + inside * 3 +
-                    "2026-03-10T00:00:00 INFO the window ends\n"
-                    "2026-03-09T23:59:59 ERROR late line of the day before\n" +       # inside, after the end
-                    before.replace("03-08", "03-10") * 3)
+    path.write_text(
+        before * 3
+        + "2026-03-09T00:00:01 ERROR written early by a fast thread\n"  # inside, among earlier lines
+        + "".join(before.splitlines(keepends=True)[-10:])
+        + "2026-03-09T00:00:00 INFO the window starts\n"
+        "2026-03-08T23:59:59 ERROR written late by a slow thread\n"  # before, among later lines
+        + inside
+        + "2026-03-09T12:00:00 ERROR plainly inside\n"
+        + inside * 3
+        + "2026-03-10T00:00:00 INFO the window ends\n"
+        "2026-03-09T23:59:59 ERROR late line of the day before\n"  # inside, after the end
+         + before.replace("03-08", "03-10") * 3
+    )
     expected = line_by_line(path, re.compile(r"\bERROR\b"), TS, START, END)
     assert expected[0] == 3
     assert scan(path) == expected
@@ -162,9 +194,12 @@ def test_lines_out_of_order_near_an_edge_count_by_their_own_timestamps(tmp_path,
 
 def test_signatures_in_bulk_same_with_re2_and_with_re(monkeypatch):
     rnd = random.Random(5)
-    messages = [f" [api] payment {rnd.getrandbits(32):08x}-1b2c-4d5e-8F90-{rnd.getrandbits(48):012x} declined: "
-                f"code {rnd.randint(0, 99)} at 0x{rnd.getrandbits(20):X} 10.1.{rnd.randint(0, 9)}.7:80 "
-                f"'quoted {rnd.randint(0, 9)}' \"dq\" v{rnd.random():.3f}".encode() for _ in range(300)]
+    messages = [
+        f" [api] payment {rnd.getrandbits(32):08x}-1b2c-4d5e-8F90-{rnd.getrandbits(48):012x} declined: "
+        f"code {rnd.randint(0, 99)} at 0x{rnd.getrandbits(20):X} 10.1.{rnd.randint(0, 9)}.7:80 "
+        f"'quoted {rnd.randint(0, 9)}' \"dq\" v{rnd.random():.3f}".encode()
+        for _ in range(300)
+    ]
     messages += [b"plain message", b"  -- stripped: ", b"'unclosed 12"]
     with_re, with_re2 = Counter(), Counter()
     monkeypatch.setattr(logs, "NATIVE_SIGNATURES_FROM", 10**9)

@@ -25,18 +25,21 @@ def test_an_error_rotated_into_a_gz_of_the_window_is_counted(tmp_path):
     dated(live, END - timedelta(hours=1))
     rotated = tmp_path / "app.log.20260309T180000Z.gz"
     with gzip.open(rotated, "wt") as fh:
-        fh.write("2026-03-08T23:00:00 ERROR the day before: not this window\n"
-                 "2026-03-09T10:00:00 ERROR payment gateway timeout (order 1)\n"
-                 "2026-03-09T11:00:00 INFO fine\n"
-                 "2026-03-09T17:59:00 ERROR payment gateway timeout (order 2)\n")
+        fh.write(
+            "2026-03-08T23:00:00 ERROR the day before: not this window\n"
+            "2026-03-09T10:00:00 ERROR payment gateway timeout (order 1)\n"
+            "2026-03-09T11:00:00 INFO fine\n"
+            "2026-03-09T17:59:00 ERROR payment gateway timeout (order 2)\n"
+        )
     dated(rotated, START + timedelta(hours=18))
     old = tmp_path / "app.log.20260301T000000Z.gz"
     with gzip.open(old, "wt") as fh:
         fh.write("2026-03-09T12:00:00 ERROR would count, but the file was last written before the window\n")
     dated(old, START - timedelta(days=7))
     (tmp_path / "other.log.1.gz").write_bytes(gzip.compress(b"2026-03-09T12:00:00 ERROR not a sibling\n"))
-    target = parse_inventory({"targets": [{"name": "app", "kind": "log_source",
-                                           "paths": [str(tmp_path / "app.log")]}]}).targets[0]
+    target = parse_inventory(
+        {"targets": [{"name": "app", "kind": "log_source", "paths": [str(tmp_path / "app.log")]}]}
+    ).targets[0]
 
     result = check(target, Endpoint(), Window(START, END, {}))
 

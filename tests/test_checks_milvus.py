@@ -19,8 +19,9 @@ from include.targets import Endpoint
 
 
 def milvus_target(timeout: float = 10):
-    return parse_inventory({"targets": [{"name": "m1", "kind": "milvus", "conn_id": "x",
-                                         "timeout_seconds": timeout}]}).targets[0]
+    return parse_inventory(
+        {"targets": [{"name": "m1", "kind": "milvus", "conn_id": "x", "timeout_seconds": timeout}]}
+    ).targets[0]
 
 
 @pytest.fixture
@@ -84,8 +85,9 @@ def test_check_releases_the_lite_file_lock(lite_db):
     check(milvus_target(), Endpoint(host=path), None)
 
     # Another process can only open the .db if the check's Lite server let go of its flock.
-    opened = subprocess.run([sys.executable, "-c", OPEN_FROM_ANOTHER_PROCESS, path],
-                            capture_output=True, text=True, timeout=120)
+    opened = subprocess.run(
+        [sys.executable, "-c", OPEN_FROM_ANOTHER_PROCESS, path], capture_output=True, text=True, timeout=120
+    )
     assert opened.returncode == 0, opened.stderr[-2000:]
     assert "['archive', 'docs']" in opened.stdout
 
@@ -111,18 +113,28 @@ def test_unreachable_server_is_reported_quickly_without_the_token():
 def test_unbuilt_index_is_a_warning():
     # Milvus Lite builds indexes synchronously, so a pending index can only be shown with data.
     result = CheckResult("m1", "milvus")
-    grade_collection(result, "docs", {"rows": 10, "load_state": "Loaded", "indexes": [
-        {"name": "vector", "state": "InProgress", "indexed_rows": 4, "pending_index_rows": 6}]})
+    grade_collection(
+        result,
+        "docs",
+        {
+            "rows": 10,
+            "load_state": "Loaded",
+            "indexes": [{"name": "vector", "state": "InProgress", "indexed_rows": 4, "pending_index_rows": 6}],
+        },
+    )
     assert result.status == "warning"
     assert "index vector on docs is InProgress with 6 row(s) pending" in result.findings[0].message
 
 
-@pytest.mark.parametrize("endpoint, uri", [
-    (Endpoint(host="/tmp/x.db"), "/tmp/x.db"),
-    (Endpoint(host="milvus.internal", port=19531), "http://milvus.internal:19531"),
-    (Endpoint(host="milvus.internal"), "http://milvus.internal:19530"),
-    (Endpoint(host="https://milvus.example:443", port=19530), "https://milvus.example:443"),
-])
+@pytest.mark.parametrize(
+    "endpoint, uri",
+    [
+        (Endpoint(host="/tmp/x.db"), "/tmp/x.db"),
+        (Endpoint(host="milvus.internal", port=19531), "http://milvus.internal:19531"),
+        (Endpoint(host="milvus.internal"), "http://milvus.internal:19530"),
+        (Endpoint(host="https://milvus.example:443", port=19530), "https://milvus.example:443"),
+    ],
+)
 def test_milvus_uri(endpoint, uri):
     assert milvus_uri(endpoint) == uri
 

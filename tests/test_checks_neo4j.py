@@ -16,16 +16,17 @@ from neo4j.exceptions import ServiceUnavailable
 
 from include.checks.base import run_bounded
 from include.checks.neo4j import SHOW_DATABASES, SHOW_INDEXES, SHOW_TRANSACTIONS, check
-from include.inventory import parse_inventory
 from include.clients.neo4j import Neo4jClient
+from include.inventory import parse_inventory
 from include.targets import Endpoint, endpoint_for
 from tests.fake_neo4j5 import FakeNeo4jDriver
 from tests.servers.bolt import DATABASE
 
 
 def target(**fields):
-    return parse_inventory({"targets": [{"name": "graph", "kind": "neo4j", "conn_id": "neo4j_main",
-                                         "timeout_seconds": 7, **fields}]}).targets[0]
+    return parse_inventory(
+        {"targets": [{"name": "graph", "kind": "neo4j", "conn_id": "neo4j_main", "timeout_seconds": 7, **fields}]}
+    ).targets[0]
 
 
 @pytest.fixture
@@ -74,8 +75,10 @@ def test_real_server_long_running_transaction_is_found(graph):
     assert quiet.metrics["neo4j.oldest_transaction_s"] < 1
 
     # a statement that computes for many seconds (this server lists running statements as transactions)
-    slow = ("UNWIND range(1, 1000000) AS i UNWIND range(1, 8) AS j WITH i, j WHERE (i * j) % 7 = 0"
-            " AND 'tx-literal-never-shown' <> '' RETURN count(*) AS c")
+    slow = (
+        "UNWIND range(1, 1000000) AS i UNWIND range(1, 8) AS j WITH i, j WHERE (i * j) % 7 = 0"
+        " AND 'tx-literal-never-shown' <> '' RETURN count(*) AS c"
+    )
     outcome: list = []
 
     def run_slow():
@@ -132,8 +135,9 @@ ONLINE_INDEXES = [
 
 
 def fake_driver(databases=ONLINE_DBS, indexes=ONLINE_INDEXES) -> FakeNeo4jDriver:
-    return FakeNeo4jDriver({("system", SHOW_DATABASES): databases, (None, SHOW_INDEXES): indexes,
-                            (None, SHOW_TRANSACTIONS): []})
+    return FakeNeo4jDriver(
+        {("system", SHOW_DATABASES): databases, (None, SHOW_INDEXES): indexes, (None, SHOW_TRANSACTIONS): []}
+    )
 
 
 def run_fake(driver: FakeNeo4jDriver):
@@ -155,11 +159,12 @@ def test_neo4j5_database_down_unexpectedly_is_critical_offline_on_request_a_warn
 
 
 def test_neo4j5_populating_index_is_a_warning_and_failed_index_critical():
-    populating = ONLINE_INDEXES + [{"name": "movie_title", "state": "POPULATING",
-                                    "populationPercent": 42.5, "type": "FULLTEXT"}]
+    populating = ONLINE_INDEXES + [
+        {"name": "movie_title", "state": "POPULATING", "populationPercent": 42.5, "type": "FULLTEXT"}
+    ]
     result = run_fake(fake_driver(indexes=populating))
     assert result.status == "warning"
-    assert "FULLTEXT index movie_title is POPULATING (42.5% populated)" == result.findings[0].message
+    assert result.findings[0].message == "FULLTEXT index movie_title is POPULATING (42.5% populated)"
 
     failed = populating + [{"name": "embedding", "state": "FAILED", "populationPercent": None, "type": "VECTOR"}]
     result = run_fake(fake_driver(indexes=failed))

@@ -30,13 +30,25 @@ NOW = datetime.now(UTC)
 WINDOW = Window(NOW, NOW)
 SHARED = Endpoint(host="127.0.0.1", port=5432, login="postgres")
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
-needs_check_postgres = pytest.mark.skipif(shutil.which("check_postgres") is None,
-                                          reason="check_postgres (Debian package check-postgres) not installed")
+needs_check_postgres = pytest.mark.skipif(
+    shutil.which("check_postgres") is None, reason="check_postgres (Debian package check-postgres) not installed"
+)
 
 
 def target(databases: list[str] | None = None, **thresholds):
-    return parse_inventory({"targets": [{"name": "pg", "kind": "postgres", "conn_id": "c",
-                                         "databases": databases or [], "thresholds": thresholds}]}).targets[0]
+    return parse_inventory(
+        {
+            "targets": [
+                {
+                    "name": "pg",
+                    "kind": "postgres",
+                    "conn_id": "c",
+                    "databases": databases or [],
+                    "thresholds": thresholds,
+                }
+            ]
+        }
+    ).targets[0]
 
 
 def check(endpoint: Endpoint = SHARED, databases: list[str] | None = None, window: Window = WINDOW, **thresholds):
@@ -47,8 +59,13 @@ def check(endpoint: Endpoint = SHARED, databases: list[str] | None = None, windo
 
 def check_postgres(action: str, *args: str, port: int = 5432) -> str:
     """Run the peer tool; its one output line."""
-    done = subprocess.run(["check_postgres", f"--action={action}", "--host=127.0.0.1", f"--port={port}",
-                           "--dbuser=postgres", *args], capture_output=True, text=True, timeout=60, check=False)
+    done = subprocess.run(
+        ["check_postgres", f"--action={action}", "--host=127.0.0.1", f"--port={port}", "--dbuser=postgres", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert done.stdout.startswith("POSTGRES_"), done.stdout + done.stderr
     return done.stdout
 
@@ -172,10 +189,11 @@ def test_an_integer_primary_key_near_its_type_maximum(pg_database):
         c.execute("insert into tiny values (100)")
     result = check(databases=[pg_database], sequence_warning_pct=75, sequence_critical_pct=95)
     keys = {k["key"]: k for k in result.details["integer_keys"]}
-    assert keys['public.Ledger.entry']["used_pct"] == 98.0 and keys["public.tiny.id"]["used_pct"] == 0.31
+    assert keys["public.Ledger.entry"]["used_pct"] == 98.0 and keys["public.tiny.id"]["used_pct"] == 0.31
     assert result.metrics[f"pg.integer_key_used_pct[{pg_database}]"] == 98.0 and result.status == "critical"
-    assert "primary key " + pg_database + ":public.Ledger.entry (int4) at 2,104,533,975 of 2,147,483,647" in \
-        messages(result)
+    assert "primary key " + pg_database + ":public.Ledger.entry (int4) at 2,104,533,975 of 2,147,483,647" in messages(
+        result
+    )
 
 
 def test_a_session_blocking_another_is_named_with_its_wait(pg_database):
@@ -236,17 +254,41 @@ def private_cluster():
     shutil.chown(folder, "postgres", "postgres")
     data, port = folder / "data", free_port()
     as_postgres = ["runuser", "-u", "postgres", "--"]
-    subprocess.run([*as_postgres, str(PG_BIN / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres"],
-                   check=True, capture_output=True, timeout=120)
-    subprocess.run([*as_postgres, str(PG_BIN / "pg_ctl"), "-D", str(data), "-l", str(folder / "log"), "-w",
-                    "-o", (f"-p {port} -k {folder} -c listen_addresses=127.0.0.1 -c max_prepared_transactions=5"
-                           " -c archive_mode=on -c archive_command=/bin/false -c wal_level=replica"), "start"],
-                   check=True, capture_output=True, timeout=120)
+    subprocess.run(
+        [*as_postgres, str(PG_BIN / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres"],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    subprocess.run(
+        [
+            *as_postgres,
+            str(PG_BIN / "pg_ctl"),
+            "-D",
+            str(data),
+            "-l",
+            str(folder / "log"),
+            "-w",
+            "-o",
+            (
+                f"-p {port} -k {folder} -c listen_addresses=127.0.0.1 -c max_prepared_transactions=5"
+                " -c archive_mode=on -c archive_command=/bin/false -c wal_level=replica"
+            ),
+            "start",
+        ],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
     try:
         yield port
     finally:
-        subprocess.run([*as_postgres, str(PG_BIN / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"],
-                       capture_output=True, timeout=60, check=False)
+        subprocess.run(
+            [*as_postgres, str(PG_BIN / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"],
+            capture_output=True,
+            timeout=60,
+            check=False,
+        )
         shutil.rmtree(folder, ignore_errors=True)
 
 
@@ -290,8 +332,9 @@ def test_wal_archiving_failures_since_the_previous_run(private_cluster):
             break
         time.sleep(1)
     assert second.metrics["pg.archive_failures"] >= 1
-    assert second.metrics["pg.archive_failures"] == (second.metrics["pg.archive_failed_total"]
-                                                     - first.metrics.get("pg.archive_failed_total", 0))
+    assert second.metrics["pg.archive_failures"] == (
+        second.metrics["pg.archive_failed_total"] - first.metrics.get("pg.archive_failed_total", 0)
+    )
     assert "WAL archiving failure(s) since the previous check" in messages(second)
     assert second.details["archiver"]["last_failed_wal"]
     # the previous run's counter is what growth is measured from: nothing new, nothing graded

@@ -12,17 +12,29 @@ from datetime import UTC, datetime
 import redis as redis_lib
 
 from include.checks import Window, run_check
+from include.clients.redis import private_server
 from include.inventory import parse_inventory
 from include.targets import Endpoint
-from include.clients.redis import private_server
 
 NOW = datetime.now(UTC)
 WINDOW = Window(NOW, NOW)
 
 
 def check(port: int, window: Window = WINDOW, **thresholds):
-    target = parse_inventory({"targets": [{"name": "r", "kind": "redis", "conn_id": "c", "latency_samples": 2,
-                                           "timeout_seconds": 10, "thresholds": thresholds}]}).targets[0]
+    target = parse_inventory(
+        {
+            "targets": [
+                {
+                    "name": "r",
+                    "kind": "redis",
+                    "conn_id": "c",
+                    "latency_samples": 2,
+                    "timeout_seconds": 10,
+                    "thresholds": thresholds,
+                }
+            ]
+        }
+    ).targets[0]
     result = run_check(target, Endpoint(host="127.0.0.1", port=port), window)
     assert result.status != "unreachable", result.findings
     return result
@@ -87,8 +99,9 @@ def test_a_full_slow_log_counts_what_rotated_out_too():
         stop(proc)
     slow = second.details["slowlog"]
     # every command since the first check was logged (slower than 0 us); only 10 are kept, the rest still count
-    assert slow["new_entries"] == (second.metrics["redis.slowlog_entries_total"]
-                                   - first.metrics["redis.slowlog_entries_total"])
+    assert slow["new_entries"] == (
+        second.metrics["redis.slowlog_entries_total"] - first.metrics["redis.slowlog_entries_total"]
+    )
     assert slow["new_entries"] >= 50 and slow["lost_to_rotation"] >= 40
     assert second.metrics["redis.slowlog_new"] == slow["new_entries"] and second.status == "critical"
     assert "slow log entries since the previous check" in messages(second)
@@ -128,8 +141,9 @@ def test_the_biggest_keys_by_type_match_redis_cli_bigkeys():
         client.hset("big:hash", mapping={f"f{i}": i for i in range(300)})
         client.sadd("only:set", *range(20))
         result = check(port, big_key_warning_mb=0.1, big_key_critical_mb=100)
-        peer = subprocess.run(["redis-cli", "-p", str(port), "--bigkeys"], capture_output=True, text=True,
-                              timeout=60, check=True).stdout
+        peer = subprocess.run(
+            ["redis-cli", "-p", str(port), "--bigkeys"], capture_output=True, text=True, timeout=60, check=True
+        ).stdout
         client.close()
     finally:
         stop(proc)

@@ -16,7 +16,7 @@ import os
 import shutil
 import tempfile
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import quote
 
@@ -34,8 +34,16 @@ PG, LOGS = "ui-pg", "ui-logs"
 SET_ID = "ui-pg-20261130T170000Z"
 ARTIFACTS = Path(os.environ.get("AEGIS_TEST_ARTIFACTS", REPO / ".aegis" / "test-artifacts")) / "browser"
 README_SHOTS = REPO / "docs" / "screenshots"
-CHROMIUM_FLAGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--no-first-run", "--window-size=1400,1000"]
+CHROMIUM_FLAGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--window-size=1400,1000",
+]
 
 
 @pytest.fixture(scope="module")
@@ -44,11 +52,16 @@ def world(tmp_path_factory):
     backup set of the PostgreSQL target, recorded as the backup DAG records it. Its files are not needed:
     the test opens the restore form for it, it never submits it."""
     tmp = tmp_path_factory.mktemp("console")
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     (tmp / "logs").mkdir()
-    (tmp / "logs" / "app.log").write_text("".join(
-        f"{now - timedelta(minutes=m):%Y-%m-%dT%H:%M:%S} ERROR payment batch failed (batch {m})\n" for m in (90, 30)))
-    inventory = write_inventory(tmp, f"""
+    (tmp / "logs" / "app.log").write_text(
+        "".join(
+            f"{now - timedelta(minutes=m):%Y-%m-%dT%H:%M:%S} ERROR payment batch failed (batch {m})\n" for m in (90, 30)
+        )
+    )
+    inventory = write_inventory(
+        tmp,
+        f"""
         version: 1
         catalog: {{path: catalog.db}}
         artifacts: {{base: artifacts}}
@@ -56,12 +69,12 @@ def world(tmp_path_factory):
         targets:
           - {{name: {PG}, kind: postgres, conn_id: ui_pg, tags: [db], backup: {{retention_days: 14}}}}
           - {{name: {LOGS}, kind: log_source, tags: [logs], paths: ["logs/*.log"]}}
-    """)
+    """,
+    )
     catalog = Catalog(f"sqlite:///{tmp / 'catalog.db'}")
     catalog.backup_started(SET_ID, PG, "postgres", f"file://{tmp}/artifacts/backups/{PG}/{SET_ID}")
     catalog.backup_state(SET_ID, "complete", size_bytes=123_456)
-    env = {"AEGIS_INVENTORY": str(inventory),
-           "AIRFLOW_CONN_UI_PG": "postgresql://postgres@127.0.0.1:5432/postgres"}
+    env = {"AEGIS_INVENTORY": str(inventory), "AIRFLOW_CONN_UI_PG": "postgresql://postgres@127.0.0.1:5432/postgres"}
     return tmp, env, catalog
 
 
@@ -121,8 +134,9 @@ class Page:
         from selenium.webdriver.support.ui import WebDriverWait
 
         present = ec.presence_of_element_located((By.CSS_SELECTOR, css))
-        return WebDriverWait(within or self.driver, timeout).until(present,
-                                                                   f"no element {css!r} on {self.driver.current_url}")
+        return WebDriverWait(within or self.driver, timeout).until(
+            present, f"no element {css!r} on {self.driver.current_url}"
+        )
 
     def until(self, what: str, probe, timeout: float = 30):
         from selenium.webdriver.support.ui import WebDriverWait
@@ -169,7 +183,7 @@ def login(page: Page, server: AirflowServer) -> None:
 def wait_for_parsed_dags(server: AirflowServer) -> None:
     def probe():
         dags = {d["dag_id"] for d in server.get("/api/v2/dags", params={"limit": 100})["dags"]}
-        return AEGIS_DAGS <= dags
+        return dags >= AEGIS_DAGS
 
     server.wait_until("the Aegis DAGs to be parsed", probe, timeout=240, interval=3)
 
@@ -179,14 +193,17 @@ def trigger_from_form(page: Page, target: str) -> None:
     from selenium.webdriver.common.by import By
 
     page.open(f"/dags/{DAG_ID}")
-    page.until("the Trigger button", lambda: [b for b in page.driver.find_elements(By.TAG_NAME, "button")
-                                               if b.text.strip() == "Trigger"])[0].click()
+    page.until(
+        "the Trigger button",
+        lambda: [b for b in page.driver.find_elements(By.TAG_NAME, "button") if b.text.strip() == "Trigger"],
+    )[0].click()
     targets = page.find("input[role=combobox]")
     assert "Targets" in page.text() and "leave empty for every one of the 2 target(s)" in page.text()
     targets.click()
-    option = page.until(f"option {target}", lambda: [o for o in page.driver.find_elements(By.CSS_SELECTOR,
-                                                                                          "[role=option]")
-                                                    if o.text == target])
+    option = page.until(
+        f"option {target}",
+        lambda: [o for o in page.driver.find_elements(By.CSS_SELECTOR, "[role=option]") if o.text == target],
+    )
     option[0].click()
     page.shot("trigger-form", readme=True)
     page.find("[data-testid=trigger-dag-submit]").click()
@@ -282,6 +299,9 @@ def test_an_operators_morning_in_the_browser(world, airflow, browser):
 
 
 def _metric_rows(catalog: Catalog, target: str, metric: str):
-    since = datetime.now(timezone.utc) - timedelta(days=7)
-    return [((r["target"], r["metric"], r["interval_end"]), r["value"]) for r in catalog.metrics_since(since, target)
-            if r["metric"] == metric]
+    since = datetime.now(UTC) - timedelta(days=7)
+    return [
+        ((r["target"], r["metric"], r["interval_end"]), r["value"])
+        for r in catalog.metrics_since(since, target)
+        if r["metric"] == metric
+    ]

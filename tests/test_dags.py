@@ -51,11 +51,14 @@ def test_parsing_opens_no_network_connection(monkeypatch):
 
 
 def test_invalid_inventory_is_an_import_error_naming_file_field_and_reason(tmp_path, monkeypatch):
-    bad = write_inventory(tmp_path, """
+    bad = write_inventory(
+        tmp_path,
+        """
         targets:
           - {name: web, kind: host}
           - {name: db, kind: postgres, conn_id: pg, thresholds: {connections_warning_pct: lots}}
-    """)
+    """,
+    )
     monkeypatch.setenv("AEGIS_INVENTORY", str(bad))
     bag = load_dagbag()
     assert "daily_health_check" not in bag.dags
@@ -65,18 +68,27 @@ def test_invalid_inventory_is_an_import_error_naming_file_field_and_reason(tmp_p
     assert "must be a number" in errors
 
 
-FIRST_TASKS = {"daily_health_check": "select_targets", "backup": "select_targets", "verify_backups": "select_sets",
-               "restore": "plan", "weekly_maintenance": "select_targets", "planned_update": "plan"}
+FIRST_TASKS = {
+    "daily_health_check": "select_targets",
+    "backup": "select_targets",
+    "verify_backups": "select_sets",
+    "restore": "plan",
+    "weekly_maintenance": "select_targets",
+    "planned_update": "plan",
+}
 
 
 def test_unknown_conf_key_fails_the_first_task_at_once_naming_it(airflow_db, tmp_path, monkeypatch, capfd, caplog):
     """A typo in the trigger's conf is refused by every DAG's first task, without a retry, before anything runs."""
-    inventory = write_inventory(tmp_path, """
+    inventory = write_inventory(
+        tmp_path,
+        """
         catalog: {path: catalog.db}
         artifacts: {base: artifacts}
         targets:
           - {name: web, kind: host}
-    """)
+    """,
+    )
     monkeypatch.setenv("AEGIS_INVENTORY", str(inventory))
     bag = load_dagbag()
     assert set(FIRST_TASKS) <= set(bag.dags)  # the six routines of issue 13; the newer DAGs are not covered yet
@@ -92,6 +104,9 @@ def test_unknown_conf_key_fails_the_first_task_at_once_naming_it(airflow_db, tmp
         assert f"unknown conf key(s) ['dry-run']; this DAG knows: {known}" in logged, dag_id
         caplog.clear()
     # known keys only: the first task runs
-    run = bag.get_dag("daily_health_check").partial_subset(task_ids=["select_targets"], include_downstream=False) \
+    run = (
+        bag.get_dag("daily_health_check")
+        .partial_subset(task_ids=["select_targets"], include_downstream=False)
         .test(run_conf={"targets": ["web"]})
+    )
     assert [str(getattr(ti.state, "value", ti.state)) for ti in run.get_task_instances()] == ["success"]

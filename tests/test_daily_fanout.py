@@ -1,14 +1,14 @@
 """How the daily check spreads targets over its check tasks, and checks a task's targets side by side."""
 
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from include import daily_health
 from include.inventory import InventoryError, parse_inventory
 
-END = datetime(2026, 3, 10, tzinfo=timezone.utc)
+END = datetime(2026, 3, 10, tzinfo=UTC)
 
 
 @pytest.mark.parametrize("n, max_tasks", [(1, 10), (3, 10), (10, 10), (11, 10), (50, 10), (50, 16), (7, 1)])
@@ -27,17 +27,22 @@ def test_while_targets_fit_every_task_checks_one_target():
 
 def test_select_targets_honours_check_tasks_from_the_inventory(tmp_path):
     targets = "\n".join(f"  - {{name: box-{i}, kind: host}}" for i in range(7))
-    inv = parse_inventory(__import__("yaml").safe_load(f"defaults: {{check_tasks: 3}}\ntargets:\n{targets}\n"),
-                          tmp_path / "inventory.yaml")
+    inv = parse_inventory(
+        __import__("yaml").safe_load(f"defaults: {{check_tasks: 3}}\ntargets:\n{targets}\n"),
+        tmp_path / "inventory.yaml",
+    )
     tasks = daily_health.select_targets(inv, [], [], {})
     assert [len(t) for t in tasks] == [3, 2, 2]
 
 
-@pytest.mark.parametrize("defaults, field", [
-    ({"check_tasks": 0}, "defaults.check_tasks"),
-    ({"check_tasks": "many"}, "defaults.check_tasks"),
-    ({"timeout_secnds": 5}, "defaults.timeout_secnds"),
-])
+@pytest.mark.parametrize(
+    "defaults, field",
+    [
+        ({"check_tasks": 0}, "defaults.check_tasks"),
+        ({"check_tasks": "many"}, "defaults.check_tasks"),
+        ({"timeout_secnds": 5}, "defaults.timeout_secnds"),
+    ],
+)
 def test_wrong_defaults_are_refused_naming_the_field(tmp_path, defaults, field):
     with pytest.raises(InventoryError) as err:
         parse_inventory({"defaults": defaults, "targets": [{"name": "box", "kind": "host"}]}, tmp_path / "inv.yaml")
@@ -47,9 +52,14 @@ def test_wrong_defaults_are_refused_naming_the_field(tmp_path, defaults, field):
 def test_a_task_checks_its_targets_side_by_side(tmp_path, monkeypatch, silent_server):
     """Three hung targets (a port that accepts and never answers, 2 s timeout each) are checked at the same
     time, not one after the other: all three checks are seen running at once, each ends unreachable."""
-    inv = parse_inventory({"targets": [
-        {"name": f"hung-{i}", "kind": "redis", "conn_id": f"hung_{i}", "timeout_seconds": 2} for i in range(3)
-    ]}, tmp_path / "inventory.yaml")
+    inv = parse_inventory(
+        {
+            "targets": [
+                {"name": f"hung-{i}", "kind": "redis", "conn_id": f"hung_{i}", "timeout_seconds": 2} for i in range(3)
+            ]
+        },
+        tmp_path / "inventory.yaml",
+    )
     for i in range(3):
         monkeypatch.setenv(f"AIRFLOW_CONN_HUNG_{i}", f"redis://127.0.0.1:{silent_server}/0")
     active, peak, lock = [0], [0], threading.Lock()

@@ -10,7 +10,7 @@ and its report must say exactly that.
 import json
 import threading
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import MySQLdb
@@ -22,7 +22,7 @@ from airflow.dag_processing.dagbag import DagBag
 
 from tests.helpers import REPO, free_port, write_inventory
 
-LOGICAL = datetime(2026, 3, 10, 0, 0, tzinfo=timezone.utc)  # a backfilled interval: [03-09 00:00, 03-10 00:00)
+LOGICAL = datetime(2026, 3, 10, 0, 0, tzinfo=UTC)  # a backfilled interval: [03-09 00:00, 03-10 00:00)
 
 
 def fill_redis_past(port: int, pct: float) -> None:
@@ -55,7 +55,9 @@ def sick_world(tmp_path, monkeypatch, pg_database, redis_server, silent_server):
     """Real sick states on real services, and an inventory that points at them."""
     write_logs(tmp_path / "logs")
     closed_port = free_port()
-    inventory = write_inventory(tmp_path, """
+    inventory = write_inventory(
+        tmp_path,
+        """
         catalog: {path: catalog.db}
         artifacts: {base: artifacts}
         defaults: {timeout_seconds: 3, fail_run_on: never}  # the verdict is critical on purpose
@@ -67,7 +69,8 @@ def sick_world(tmp_path, monkeypatch, pg_database, redis_server, silent_server):
           - {name: cache-hung, kind: redis, conn_id: t_cache_hung, tags: [cache], timeout_seconds: 2}
           - {name: game-logs, kind: log_source, tags: [logs], paths: ["logs/*.log"]}
           - {name: box, kind: host, tags: [host], mounts: ["/"]}
-    """)
+    """,
+    )
     monkeypatch.setenv("AEGIS_INVENTORY", str(inventory))
     monkeypatch.setenv("AIRFLOW_CONN_T_PG", f"postgresql://postgres@127.0.0.1:5432/{pg_database}")
     monkeypatch.setenv("AIRFLOW_CONN_T_MARIA", "mysql://root@127.0.0.1:3306/")
@@ -95,15 +98,24 @@ def sick_world(tmp_path, monkeypatch, pg_database, redis_server, silent_server):
 def test_report_reflects_the_real_states_and_the_run_succeeds(airflow_db, sick_world):
     dag = DagBag(dag_folder=str(REPO / "dags" / "daily_health_check.py")).get_dag("daily_health_check")
     started = time.monotonic()
-    run = dag.test(logical_date=LOGICAL, run_conf={
-        "thresholds": {"long_transaction_warning_s": 1, "long_query_s": 1},
-        "alert": True,
-    })
+    run = dag.test(
+        logical_date=LOGICAL,
+        run_conf={
+            "thresholds": {"long_transaction_warning_s": 1, "long_query_s": 1},
+            "alert": True,
+        },
+    )
     elapsed = time.monotonic() - started
     assert run.state == "success"
 
-    report_dir = (sick_world / "artifacts" / "reports" / "daily_health_check" / "2026-03-10T000000Z"
-                  / run.run_id.replace(":", "_").replace("+", "_"))
+    report_dir = (
+        sick_world
+        / "artifacts"
+        / "reports"
+        / "daily_health_check"
+        / "2026-03-10T000000Z"
+        / run.run_id.replace(":", "_").replace("+", "_")
+    )
     report = json.loads((report_dir / "report.json").read_text())
     assert {p.name for p in report_dir.iterdir()} == {"report.json", "report.md", "report.html"}
     by = {r["target"]: r for r in report["results"]}
@@ -147,8 +159,9 @@ def test_report_reflects_the_real_states_and_the_run_succeeds(airflow_db, sick_w
     engine = sa.create_engine(f"sqlite:///{sick_world / 'catalog.db'}")
     with engine.connect() as c:
         runs = c.execute(sa.text("select status, interval_end from aegis_check_runs")).all()
-        metric = c.execute(sa.text(
-            "select value from aegis_metrics where target='game-logs' and metric='logs.errors'")).scalar()
+        metric = c.execute(
+            sa.text("select value from aegis_metrics where target='game-logs' and metric='logs.errors'")
+        ).scalar()
     assert runs == [("critical", "2026-03-10T00:00:00Z")]
     assert metric == 3
     assert elapsed < 120
@@ -168,14 +181,22 @@ def test_recording_the_same_run_again_replaces_instead_of_adding(airflow_db, sic
     from include.inventory import load_inventory
 
     catalog = Catalog.for_inventory(load_inventory())
-    catalog.record_check_run("daily_health_check", LOGICAL, first["run_id"], first["summary"]["status"], None,
-                             first["summary"], first["results"])
+    catalog.record_check_run(
+        "daily_health_check",
+        LOGICAL,
+        first["run_id"],
+        first["summary"]["status"],
+        None,
+        first["summary"],
+        first["results"],
+    )
     with engine.connect() as c:
         assert c.execute(sa.text("select count(*) from aegis_metrics")).scalar() == count_before
         assert c.execute(sa.text("select count(*) from aegis_check_runs")).scalar() == 1
     # another run of the same interval (a second manual trigger) is a record of its own
-    catalog.record_check_run("daily_health_check", LOGICAL, "another", first["summary"]["status"], None,
-                             first["summary"], first["results"])
+    catalog.record_check_run(
+        "daily_health_check", LOGICAL, "another", first["summary"]["status"], None, first["summary"], first["results"]
+    )
     with engine.connect() as c:
         assert c.execute(sa.text("select count(*) from aegis_metrics")).scalar() == 2 * count_before
         assert c.execute(sa.text("select count(*) from aegis_check_runs")).scalar() == 2
@@ -187,19 +208,30 @@ def test_a_wrong_form_fails_at_once_and_is_not_retried(airflow_db, tmp_path, mon
     from airflow.models import TaskInstance
     from airflow.utils.session import create_session
 
-    monkeypatch.setenv("AEGIS_INVENTORY", str(write_inventory(tmp_path, """
+    monkeypatch.setenv(
+        "AEGIS_INVENTORY",
+        str(
+            write_inventory(
+                tmp_path,
+                """
         catalog: {path: catalog.db}
         artifacts: {base: artifacts}
         targets:
           - {name: box, kind: host}
-    """)))
+    """,
+            )
+        ),
+    )
     dag = DagBag(dag_folder=str(REPO / "dags" / "daily_health_check.py")).get_dag("daily_health_check")
-    run = dag.test(logical_date=LOGICAL + timedelta(days=30),
-                   run_conf={"thresholds": {"disk_warnign_pct": 70}, "alert": False})
+    run = dag.test(
+        logical_date=LOGICAL + timedelta(days=30), run_conf={"thresholds": {"disk_warnign_pct": 70}, "alert": False}
+    )
     assert run.state == "failed"
     with create_session() as session:
-        tis = {ti.task_id: ti for ti in session.query(TaskInstance).filter_by(dag_id="daily_health_check",
-                                                                              run_id=run.run_id)}
+        tis = {
+            ti.task_id: ti
+            for ti in session.query(TaskInstance).filter_by(dag_id="daily_health_check", run_id=run.run_id)
+        }
         # neither the refused form nor the verdict over nothing waits a minute for a retry
         assert (tis["select_targets"].state, tis["select_targets"].try_number) == ("failed", 1)
         assert (tis["evaluate_health"].state, tis["evaluate_health"].try_number) == ("failed", 1)

@@ -95,14 +95,22 @@ def stack(tmp_path, request):
     targets = "\n".join(
         [f"  - {{name: {n}, kind: postgres, conn_id: d_pg, tags: [db]}}" for n in PG_TARGETS]
         + [f"  - {{name: {n}, kind: redis, conn_id: d_redis, tags: [cache]}}" for n in REDIS_TARGETS]
-        + [f"  - {{name: {n}, kind: mysql, conn_id: d_maria, tags: [db]"
-           + (", queue: near-db}" if n in PINNED else "}") for n in MARIA_TARGETS]
-        + ["  - {name: d-host, kind: host, tags: [host], mounts: ['/'], queue: near-db}",
-           "  - {name: d-logs, kind: log_source, tags: [logs], paths: ['logs/*.log'], queue: near-db}",
-           "  - {name: d-pg-cat, kind: postgres, conn_id: d_pg, tags: [db]}",
-           f"  - {{name: {BACKED_UP}, kind: postgres, conn_id: d_pg, tags: [backup], databases: [{backup_db}],"
-           " queue: near-db}"])
-    inventory = write_inventory(tmp_path, f"""
+        + [
+            f"  - {{name: {n}, kind: mysql, conn_id: d_maria, tags: [db]"
+            + (", queue: near-db}" if n in PINNED else "}")
+            for n in MARIA_TARGETS
+        ]
+        + [
+            "  - {name: d-host, kind: host, tags: [host], mounts: ['/'], queue: near-db}",
+            "  - {name: d-logs, kind: log_source, tags: [logs], paths: ['logs/*.log'], queue: near-db}",
+            "  - {name: d-pg-cat, kind: postgres, conn_id: d_pg, tags: [db]}",
+            f"  - {{name: {BACKED_UP}, kind: postgres, conn_id: d_pg, tags: [backup], databases: [{backup_db}],"
+            " queue: near-db}",
+        ]
+    )
+    inventory = write_inventory(
+        tmp_path,
+        f"""
 version: 1
 defaults: {{timeout_seconds: 10}}
 # February 29th: no tick since the DAGs' start date, so unpausing them creates no scheduled run (only ours run)
@@ -114,18 +122,31 @@ artifacts: {{base: "s3://{distributed.BUCKET}/aegis", conn_id: {distributed.ARTI
 catalog: {{conn_id: {distributed.CATALOG_CONN}}}
 targets:
 {targets}
-""")
+""",
+    )
     settings = distributed.Settings(
-        state=tmp_path / "state", api_port=free_port(), s3_port=free_port(),
-        metadata_db=f"aegis_dist_af_{tag}", catalog_db=f"aegis_dist_cat_{tag}", redis_db=redis_db,
-        statsd=f"127.0.0.1:{statsd.port}", worker_concurrency=3, inventory=inventory)
-    base_env = {k: v for k, v in __import__("os").environ.items()
-                if not k.startswith(("AIRFLOW_CONN_", "AIRFLOW_VAR_", "AEGIS_"))}
-    base_env.update({
-        "AIRFLOW_CONN_D_PG": "postgresql://postgres@127.0.0.1:5432/postgres",
-        "AIRFLOW_CONN_D_REDIS": "redis://127.0.0.1:6379/0",
-        "AIRFLOW_CONN_D_MARIA": "mysql://root@127.0.0.1:3306/",
-    })
+        state=tmp_path / "state",
+        api_port=free_port(),
+        s3_port=free_port(),
+        metadata_db=f"aegis_dist_af_{tag}",
+        catalog_db=f"aegis_dist_cat_{tag}",
+        redis_db=redis_db,
+        statsd=f"127.0.0.1:{statsd.port}",
+        worker_concurrency=3,
+        inventory=inventory,
+    )
+    base_env = {
+        k: v
+        for k, v in __import__("os").environ.items()
+        if not k.startswith(("AIRFLOW_CONN_", "AIRFLOW_VAR_", "AEGIS_"))
+    }
+    base_env.update(
+        {
+            "AIRFLOW_CONN_D_PG": "postgresql://postgres@127.0.0.1:5432/postgres",
+            "AIRFLOW_CONN_D_REDIS": "redis://127.0.0.1:6379/0",
+            "AIRFLOW_CONN_D_MARIA": "mysql://root@127.0.0.1:3306/",
+        }
+    )
     failed_before = request.session.testsfailed
     try:
         distributed.up(settings, base_env)
@@ -181,22 +202,26 @@ class Api:
             assert errors["total_entries"] == 0, json.dumps(errors["import_errors"], indent=1)[:3000]
             r = self.client.get(f"/api/v2/dags/{dag_id}")
             return r.status_code == 200
+
         self.wait(f"DAG {dag_id}", probe, 180)
         r = self.client.patch(f"/api/v2/dags/{dag_id}", json={"is_paused": False})
         assert r.status_code == 200, r.text
 
     def trigger(self, dag_id: str, conf: dict) -> str:
         run_id = f"aegis_dist__{secrets.token_hex(5)}"
-        r = self.client.post(f"/api/v2/dags/{dag_id}/dagRuns", json={"dag_run_id": run_id, "logical_date": None,
-                                                                      "conf": conf})
+        r = self.client.post(
+            f"/api/v2/dags/{dag_id}/dagRuns", json={"dag_run_id": run_id, "logical_date": None, "conf": conf}
+        )
         assert r.status_code == 200, r.text
         return run_id
 
     def finished(self, dag_id: str, run_id: str, timeout: float = 240) -> tuple[dict, list[dict]]:
         path = f"/api/v2/dags/{dag_id}/dagRuns/{quote(run_id, safe='')}"
-        run = self.wait(f"{dag_id} run {run_id}",
-                        lambda: (lambda r: r if r["state"] in {"success", "failed"} else None)(self.get(path)),
-                        timeout)
+        run = self.wait(
+            f"{dag_id} run {run_id}",
+            lambda: (lambda r: r if r["state"] in {"success", "failed"} else None)(self.get(path)),
+            timeout,
+        )
         tis = self.get(f"{path}/taskInstances", params={"limit": 200})["task_instances"]
         return run, tis
 
@@ -227,7 +252,9 @@ def test_distributed_shape_runs_on_two_workers(stack):
 
     run, tis = api.finished("backup", backup)
     assert run["state"] == "success", [(t["task_id"], t["state"]) for t in tis]
-    (back_up,) = [t for t in tis if t["task_id"] in {"back_up__default", "back_up__near-db"} and t["state"] != "skipped"]
+    (back_up,) = [
+        t for t in tis if t["task_id"] in {"back_up__default", "back_up__near-db"} and t["state"] != "skipped"
+    ]
     assert back_up["hostname"] == "aegis-worker-2" and back_up["queue"] == "near-db", back_up
 
     # Worker 2 wrote the set; it goes away, so the verification runs on worker 1, which never saw it.
@@ -235,23 +262,32 @@ def test_distributed_shape_runs_on_two_workers(stack):
     assert not distributed.family(settings, "airflow-worker-2")
 
     def verify_run():
-        runs = [r for r in api.get("/api/v2/dags/verify_backups/dagRuns")["dag_runs"]
-                if r["run_type"] == "asset_triggered"]
+        runs = [
+            r for r in api.get("/api/v2/dags/verify_backups/dagRuns")["dag_runs"] if r["run_type"] == "asset_triggered"
+        ]
         return runs[0]["dag_run_id"] if runs else None
+
     verify_id = api.wait("verify_backups run triggered by the backup set (Asset)", verify_run, 120)
     run, tis = api.finished("verify_backups", verify_id)
     assert run["state"] == "success", [(t["task_id"], t["state"], t["hostname"]) for t in tis]
     (verify,) = [t for t in tis if t["task_id"] == "verify"]
     assert verify["hostname"] == "aegis-worker-1" != back_up["hostname"], (verify, back_up)
-    verified = api.get(f"/api/v2/dags/verify_backups/dagRuns/{verify_id}/taskInstances/verify/xcomEntries/"
-                       "return_value", params={"map_index": 0})
+    verified = api.get(
+        f"/api/v2/dags/verify_backups/dagRuns/{verify_id}/taskInstances/verify/xcomEntries/return_value",
+        params={"map_index": 0},
+    )
     assert '"verified"' in json.dumps(verified), verified
 
     # Reports of all three routines are in the S3 store; the catalog is the shared PostgreSQL database.
     import boto3
 
-    s3 = boto3.client("s3", endpoint_url=settings.s3_url, aws_access_key_id="testing",
-                      aws_secret_access_key="testing", region_name="us-east-1")
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=settings.s3_url,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        region_name="us-east-1",
+    )
     keys = [o["Key"] for o in s3.list_objects_v2(Bucket=distributed.BUCKET, Prefix="aegis/")["Contents"]]
     for routine in ("daily_health_check", "backup", "verify_backups"):
         assert any(k.startswith(f"aegis/reports/{routine}/") and k.endswith("report.json") for k in keys), keys
@@ -264,7 +300,8 @@ def test_distributed_shape_runs_on_two_workers(stack):
     time.sleep(1)
     names = {line.split(":", 1)[0] for line in statsd.lines}
     for routine in ("daily_health_check", "backup", "verify_backups"):
-        assert {f"aegis.{routine}.verdict", f"aegis.{routine}.targets_failed",
-                f"aegis.{routine}.duration"} <= names, sorted(n for n in names if n.startswith("aegis"))
+        assert {f"aegis.{routine}.verdict", f"aegis.{routine}.targets_failed", f"aegis.{routine}.duration"} <= names, (
+            sorted(n for n in names if n.startswith("aegis"))
+        )
     assert any(n.startswith("airflow.") for n in names), sorted(names)[:20]
     print(f"distributed test body: {time.monotonic() - t0:.0f} s")

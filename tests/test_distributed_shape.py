@@ -15,11 +15,20 @@ from tests.helpers import REPO
 
 #: Settings whose value is the same in both (the rest name hosts, ports, paths or secrets of each place).
 SAME_VALUE = {
-    "AIRFLOW__CORE__EXECUTOR", "AIRFLOW__CORE__AUTH_MANAGER", "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS",
-    "AIRFLOW__CORE__HOSTNAME_CALLABLE", "AIRFLOW__CORE__LOAD_EXAMPLES", "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION",
-    "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK", "AIRFLOW__METRICS__STATSD_ON", "AIRFLOW__METRICS__STATSD_PREFIX",
-    "AIRFLOW__LOGGING__REMOTE_LOGGING", "AIRFLOW__LOGGING__REMOTE_BASE_LOG_FOLDER",
-    "AIRFLOW__LOGGING__REMOTE_LOG_CONN_ID", "AIRFLOW__API__WORKERS", "AIRFLOW__CELERY__WORKER_CONCURRENCY",
+    "AIRFLOW__CORE__EXECUTOR",
+    "AIRFLOW__CORE__AUTH_MANAGER",
+    "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS",
+    "AIRFLOW__CORE__HOSTNAME_CALLABLE",
+    "AIRFLOW__CORE__LOAD_EXAMPLES",
+    "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION",
+    "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK",
+    "AIRFLOW__METRICS__STATSD_ON",
+    "AIRFLOW__METRICS__STATSD_PREFIX",
+    "AIRFLOW__LOGGING__REMOTE_LOGGING",
+    "AIRFLOW__LOGGING__REMOTE_BASE_LOG_FOLDER",
+    "AIRFLOW__LOGGING__REMOTE_LOG_CONN_ID",
+    "AIRFLOW__API__WORKERS",
+    "AIRFLOW__CELERY__WORKER_CONCURRENCY",
     "AEGIS_DISTRIBUTED",
 }
 #: Services of the compose file the local mode provides otherwise: the machine's PostgreSQL and Redis, the
@@ -46,7 +55,8 @@ def test_same_settings_under_the_same_names(compose, local):
     for key in SAME_VALUE:
         assert str(compose_env[key]) == env[key], key
     assert compose_env["AIRFLOW__CELERY__BROKER_URL"].startswith("redis://") and env[
-        "AIRFLOW__CELERY__BROKER_URL"].startswith("redis://")
+        "AIRFLOW__CELERY__BROKER_URL"
+    ].startswith("redis://")
     assert compose_env["AIRFLOW__CELERY__RESULT_BACKEND"].startswith("redis://")
     assert compose_env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].startswith("postgresql+psycopg2://")
 
@@ -71,8 +81,13 @@ def test_dockerfile_installs_the_same_requirements_on_the_same_airflow():
     dockerfile = (REPO / "Dockerfile").read_text()
     requirements = (REPO / "requirements.txt").read_text()
     airflow = re.search(r"^apache-airflow==(\S+)$", requirements, re.M).group(1)
-    python = subprocess.run([".venv/bin/python", "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
-                            cwd=REPO, capture_output=True, text=True, check=True).stdout.strip()
+    python = subprocess.run(
+        [".venv/bin/python", "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
     assert f"FROM apache/airflow:{airflow}-python{python}" in dockerfile
     assert "pip install --no-cache-dir -r /requirements.txt" in dockerfile
     for pkg in ("apache-airflow-providers-celery", "statsd", "moto"):
@@ -91,8 +106,15 @@ def test_compose_inventory_is_valid_in_distributed_mode(compose, monkeypatch):
     assert dist.artifacts_base.startswith(f"s3://{distributed.BUCKET}/")
 
 
-@pytest.mark.parametrize("kind,fields", [("milvus", "conn_id: m"), ("host", "mounts: ['/']"),
-                                         ("log_source", "paths: ['/var/log/*.log']"), ("files", "paths: ['/etc']")])
+@pytest.mark.parametrize(
+    "kind,fields",
+    [
+        ("milvus", "conn_id: m"),
+        ("host", "mounts: ['/']"),
+        ("log_source", "paths: ['/var/log/*.log']"),
+        ("files", "paths: ['/etc']"),
+    ],
+)
 def test_a_worker_local_kind_needs_a_queue_in_distributed_mode(kind, fields, monkeypatch):
     raw = yaml.safe_load(f"targets: [{{name: t, kind: {kind}, {fields}}}]")
     parse_inventory(raw)  # fine on one machine
@@ -113,8 +135,10 @@ def test_queue_defaults_to_default_and_is_checked():
 
 def test_each_component_gets_its_own_folders(tmp_path):
     settings = distributed.Settings(state=tmp_path / "state")
-    envs = {name: distributed.component_env(settings, name, {"PATH": "/usr/bin"})
-            for name in distributed.components(settings)}
+    envs = {
+        name: distributed.component_env(settings, name, {"PATH": "/usr/bin"})
+        for name in distributed.components(settings)
+    }
     for key in ("HOME", "TMPDIR", "AIRFLOW_HOME"):
         assert len({env[key] for env in envs.values()}) == len(envs), key
     assert envs["airflow-worker-2"]["AEGIS_WORKER_NAME"] == "aegis-worker-2"

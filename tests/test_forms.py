@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import time_machine
 
@@ -13,7 +13,10 @@ from tests.helpers import write_inventory
 
 
 def inventory(tmp_path, schedules: str = ""):
-    return load_inventory(write_inventory(tmp_path, f"""
+    return load_inventory(
+        write_inventory(
+            tmp_path,
+            f"""
         version: 1
         catalog: {{path: catalog.db}}
         {schedules}
@@ -21,7 +24,9 @@ def inventory(tmp_path, schedules: str = ""):
           - {{name: pg-b, kind: postgres, conn_id: pg, tags: [db, prod]}}
           - {{name: pg-a, kind: postgres, conn_id: pg, tags: [db]}}
           - {{name: box, kind: host, tags: [hosts]}}
-    """))
+    """,
+        )
+    )
 
 
 def test_target_and_tag_fields_are_optional_pick_lists_of_the_capable_targets(tmp_path):
@@ -40,11 +45,14 @@ def test_schedules_read_in_the_inventorys_timezone(tmp_path):
     inv = inventory(tmp_path, 'schedules: {backup: {cron: "30 1 * * 1-5", timezone: Europe/Berlin}}')
     assert schedule_of(inv, "backup") == Schedule("30 1 * * 1-5", "Europe/Berlin")
     assert schedule_of(inv, "daily_health_check") == Schedule("0 9 * * *", "Asia/Seoul")  # the default
-    assert (describe_schedule(schedule_of(inv, "daily_health_check"))
-            == "At 09:00, every day (Asia/Seoul; cron `0 9 * * *`)")
+    assert (
+        describe_schedule(schedule_of(inv, "daily_health_check"))
+        == "At 09:00, every day (Asia/Seoul; cron `0 9 * * *`)"
+    )
     assert "Monday through Friday (Europe/Berlin" in describe_schedule(schedule_of(inv, "backup"))
     assert dag_doc("### Backup\n", schedule_of(inv, "backup")).endswith(
-        "**Schedule:** At 01:30, Monday through Friday (Europe/Berlin; cron `30 1 * * 1-5`).\n")
+        "**Schedule:** At 01:30, Monday through Friday (Europe/Berlin; cron `30 1 * * 1-5`).\n"
+    )
     assert "run from the form" in dag_doc("### Restore", None)
 
 
@@ -52,13 +60,18 @@ def test_set_id_suggestions_are_the_newest_usable_sets(tmp_path):
     inv = inventory(tmp_path)
     catalog = Catalog.for_inventory(inv)
     for day, state in ((1, "verified"), (2, "failed"), (3, "complete")):
-        with time_machine.travel(datetime(2026, 5, day, tzinfo=timezone.utc), tick=False):
+        with time_machine.travel(datetime(2026, 5, day, tzinfo=UTC), tick=False):
             catalog.backup_started(f"pg-a-{day}", "pg-a", "postgres", "file:///x")
             catalog.backup_state(f"pg-a-{day}", state)
     assert recent_set_ids(inv) == ["pg-a-3", "pg-a-1"]
-    broken = load_inventory(write_inventory(tmp_path / "b" if (tmp_path / "b").mkdir() is None else tmp_path, """
+    broken = load_inventory(
+        write_inventory(
+            tmp_path / "b" if (tmp_path / "b").mkdir() is None else tmp_path,
+            """
         version: 1
         catalog: {conn_id: no_such_connection}
         targets: [{name: box, kind: host}]
-    """))
+    """,
+        )
+    )
     assert recent_set_ids(broken) == []  # a catalog that cannot be read offers no suggestions

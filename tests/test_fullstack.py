@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import quote
 
@@ -31,23 +31,30 @@ def write_log_file(folder: Path, now: datetime) -> None:
     """Two ERROR lines inside the last 24 h (one signature), one too old to count, some noise."""
     folder.mkdir()
     ts = lambda d: f"{d:%Y-%m-%dT%H:%M:%S}"  # noqa: E731 - naive timestamps are read as UTC
-    (folder / "app.log").write_text("\n".join([
-        f"{ts(now - timedelta(hours=30))} ERROR stale failure that is outside the window (job 1)",
-        f"{ts(now - timedelta(hours=2))} INFO service started",
-        f"{ts(now - timedelta(hours=2))} ERROR settlement batch failed after 3 retries (batch 881)",
-        f"{ts(now - timedelta(hours=1))} ERROR settlement batch failed after 4 retries (batch 882)",
-        f"{ts(now - timedelta(minutes=30))} INFO all good",
-    ]) + "\n")
+    (folder / "app.log").write_text(
+        "\n".join(
+            [
+                f"{ts(now - timedelta(hours=30))} ERROR stale failure that is outside the window (job 1)",
+                f"{ts(now - timedelta(hours=2))} INFO service started",
+                f"{ts(now - timedelta(hours=2))} ERROR settlement batch failed after 3 retries (batch 881)",
+                f"{ts(now - timedelta(hours=1))} ERROR settlement batch failed after 4 retries (batch 882)",
+                f"{ts(now - timedelta(minutes=30))} INFO all good",
+            ]
+        )
+        + "\n"
+    )
 
 
 @pytest.fixture
 def world(tmp_path):
     """An inventory in tmp_path (relative catalog / artifacts / logs) and the connections for it."""
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     write_log_file(tmp_path / "logs", now)
     # Generous host / PostgreSQL thresholds: the verdict must come from the log target alone,
     # whatever this (busy, 2-core) machine's CPU and load are while Airflow starts.
-    inventory = write_inventory(tmp_path, f"""
+    inventory = write_inventory(
+        tmp_path,
+        f"""
         version: 1
         catalog: {{path: catalog.db}}
         artifacts: {{base: artifacts}}
@@ -70,7 +77,8 @@ def world(tmp_path):
                           memory_critical_pct: 100, swap_warning_pct: 100, swap_critical_pct: 100,
                           load_per_cpu_warning: 1000, load_per_cpu_critical: 2000,
                           disk_warning_pct: 100, disk_critical_pct: 100}}
-    """)
+    """,
+    )
     env = {
         "AEGIS_INVENTORY": str(inventory),
         "AIRFLOW_CONN_FS_PG": "postgresql://postgres@127.0.0.1:5432/postgres",
@@ -98,6 +106,7 @@ def airflow(world, request):
 
 def wait_for_dag(server: AirflowServer, timeout: float = 180, dag_id: str = DAG_ID) -> dict:
     """The DAG as the API shows it, once the dag-processor has parsed it without import errors."""
+
     def probe():
         errors = server.get("/api/v2/importErrors")
         assert errors["total_entries"] == 0, f"import errors: {json.dumps(errors['import_errors'], indent=1)}"

@@ -26,7 +26,9 @@ DAG_ID = "planned_update"
 def stack(tmp_path, redis_server, request, alertmanager_server):
     root, service = release_app(tmp_path, {"v1": "ok", "v2": "broken"})
     am = alertmanager_server
-    inventory = write_inventory(tmp_path, f"""
+    inventory = write_inventory(
+        tmp_path,
+        f"""
         catalog: {{path: catalog.db}}
         artifacts: {{base: artifacts}}
         maintenance: {{redis_conn_id: fs_cache}}
@@ -34,17 +36,26 @@ def stack(tmp_path, redis_server, request, alertmanager_server):
         targets:
           - {{name: fs-cache, kind: redis, conn_id: fs_cache, backup: {{enabled: false}}}}
           - {{name: fs-am, kind: alertmanager, conn_id: fs_am}}
-    """)
-    server = AirflowServer(tmp_path / "airflow-home", extra_env={
-        "AEGIS_INVENTORY": str(inventory),
-        "AIRFLOW_CONN_FS_CACHE": f"redis://127.0.0.1:{redis_server}/0",
-        "AIRFLOW_CONN_FS_AM": f"http://127.0.0.1:{am.port}",
-    })
+    """,
+    )
+    server = AirflowServer(
+        tmp_path / "airflow-home",
+        extra_env={
+            "AEGIS_INVENTORY": str(inventory),
+            "AIRFLOW_CONN_FS_CACHE": f"redis://127.0.0.1:{redis_server}/0",
+            "AIRFLOW_CONN_FS_AM": f"http://127.0.0.1:{am.port}",
+        },
+    )
     failed_before = request.session.testsfailed
     server.start()
     try:
-        yield {"server": server, "root": root, "am": am, "redis": redis_server,
-               "url": f"http://127.0.0.1:{service.server_address[1]}/health"}
+        yield {
+            "server": server,
+            "root": root,
+            "am": am,
+            "redis": redis_server,
+            "url": f"http://127.0.0.1:{service.server_address[1]}/health",
+        }
     finally:
         if request.session.testsfailed > failed_before:
             print(server.log_tails())
@@ -59,6 +70,7 @@ def test_rollback_branch_is_visible_over_the_rest_api(stack):
     dag = wait_for_dag(server, dag_id=DAG_ID)
     if dag["is_paused"]:
         server.patch(f"/api/v2/dags/{DAG_ID}", {"is_paused": False})
+
     # a client blocked on the cache when the window opens: the drain must defer to the real triggerer
     def blocked_client():
         r = redis.Redis(port=stack["redis"], socket_timeout=30)
@@ -70,15 +82,24 @@ def test_rollback_branch_is_visible_over_the_rest_api(stack):
         r.close()
 
     threading.Thread(target=blocked_client, daemon=True).start()
-    run = server.trigger(DAG_ID, {
-        "dry_run": False, "confirm": str(stack["root"]), "update_kind": "release_switch",
-        "release_root": str(stack["root"]),
-        "release_version": "v2", "http_checks": [stack["url"]], "targets": ["fs-cache"],
-        "drain_timeout_minutes": 2})
+    run = server.trigger(
+        DAG_ID,
+        {
+            "dry_run": False,
+            "confirm": str(stack["root"]),
+            "update_kind": "release_switch",
+            "release_root": str(stack["root"]),
+            "release_version": "v2",
+            "http_checks": [stack["url"]],
+            "targets": ["fs-cache"],
+            "drain_timeout_minutes": 2,
+        },
+    )
     run_id = run["dag_run_id"]
     run = wait_for_run(server, run_id, timeout=300, dag_id=DAG_ID)
-    tis = server.get(f"/api/v2/dags/{DAG_ID}/dagRuns/{quote(run_id, safe='')}/taskInstances",
-                     params={"limit": 100})["task_instances"]
+    tis = server.get(f"/api/v2/dags/{DAG_ID}/dagRuns/{quote(run_id, safe='')}/taskInstances", params={"limit": 100})[
+        "task_instances"
+    ]
     states = {ti["task_id"]: ti["state"] for ti in tis}
     assert run["state"] == "failed", states  # rolled back: the update did not happen
     assert states["apply_update"] == "success" and states["decide"] == "success"

@@ -19,10 +19,17 @@ from include.incidents.webhook import build_app
 from include.inventory import InventoryError, parse_inventory
 
 TARGETS = [{"name": "cache", "kind": "redis", "conn_id": "c"}]
-ONCALL = {"rotation": [{"primary": "alice", "secondary": "bob"}, {"primary": "bob", "secondary": "charlie"},
-                       {"primary": "charlie", "secondary": "alice"}],
-          "overrides": [{"start": "2026-12-24T00:00:00+00:00", "end": "2026-12-27T00:00:00+00:00", "primary": "dora"}],
-          "team_lead": "tina", "head": "henry", "people": {"bob": {"email": "bob@example.com"}}}
+ONCALL = {
+    "rotation": [
+        {"primary": "alice", "secondary": "bob"},
+        {"primary": "bob", "secondary": "charlie"},
+        {"primary": "charlie", "secondary": "alice"},
+    ],
+    "overrides": [{"start": "2026-12-24T00:00:00+00:00", "end": "2026-12-27T00:00:00+00:00", "primary": "dora"}],
+    "team_lead": "tina",
+    "head": "henry",
+    "people": {"bob": {"email": "bob@example.com"}},
+}
 RULES = {"rules": [{"match": {"alertname": "ServerDown", "env": "prod"}, "level": "P1"}]}
 TOKEN = "s3cret-webhook-token"
 
@@ -37,17 +44,26 @@ def store(tmp_path):
 
 
 # ---------------------------------------------------------------------------------------- settings
-@pytest.mark.parametrize(("oncall", "incidents", "field"), [
-    ({"rotation": [{"primary": "a"}]}, {}, "oncall.rotation[0]"),
-    ({"overrides": [{"start": "2026-01-02T00:00:00+00:00", "end": "2026-01-01T00:00:00+00:00"}]}, {},
-     "oncall.overrides[0]"),
-    ({}, {"escalation": [{"after_minutes": 0, "contact": "boss"}]}, "incidents.escalation[0].contact"),
-    ({}, {"escalation": [{"after_minutes": 15, "contact": "primary"}, {"after_minutes": 0, "contact": "head"}]},
-     "incidents.escalation"),
-    ({}, {"rules": [{"match": {"alertname": "X"}, "level": "P9"}]}, "incidents.rules[0].level"),
-    ({}, {"severities": {"fatal": "P0"}}, "incidents.severities.fatal"),
-    ({"pager": "x"}, {}, "oncall.pager"),
-])
+@pytest.mark.parametrize(
+    ("oncall", "incidents", "field"),
+    [
+        ({"rotation": [{"primary": "a"}]}, {}, "oncall.rotation[0]"),
+        (
+            {"overrides": [{"start": "2026-01-02T00:00:00+00:00", "end": "2026-01-01T00:00:00+00:00"}]},
+            {},
+            "oncall.overrides[0]",
+        ),
+        ({}, {"escalation": [{"after_minutes": 0, "contact": "boss"}]}, "incidents.escalation[0].contact"),
+        (
+            {},
+            {"escalation": [{"after_minutes": 15, "contact": "primary"}, {"after_minutes": 0, "contact": "head"}]},
+            "incidents.escalation",
+        ),
+        ({}, {"rules": [{"match": {"alertname": "X"}, "level": "P9"}]}, "incidents.rules[0].level"),
+        ({}, {"severities": {"fatal": "P0"}}, "incidents.severities.fatal"),
+        ({"pager": "x"}, {}, "oncall.pager"),
+    ],
+)
 def test_bad_settings_name_the_field(oncall, incidents, field):
     with pytest.raises(SettingsError) as err:
         parse(oncall, incidents)
@@ -88,7 +104,11 @@ def test_rotation_follows_iso_weeks_and_overrides():
 def test_escalation_path_follows_the_seed():
     path = escalation_path(settings(), datetime(2026, 1, 8, 12, tzinfo=UTC))
     assert [(p.after_minutes, p.contact, p.person) for p in path] == [
-        (0, "primary", "bob"), (15, "secondary", "charlie"), (30, "team_lead", "tina"), (60, "head", "henry")]
+        (0, "primary", "bob"),
+        (15, "secondary", "charlie"),
+        (30, "team_lead", "tina"),
+        (60, "head", "henry"),
+    ]
     assert path[0].email == "bob@example.com" and path[1].email is None
 
 
@@ -114,16 +134,29 @@ def test_repeats_join_the_open_incident_and_a_resolved_one_is_not_rejoined(store
 
 # ---------------------------------------------------------------------------------------- webhook
 def payload(*alerts, status="firing"):
-    return {"version": "4", "groupKey": "{}:{alertname=\"ServerDown\"}", "status": status, "receiver": "aegis",
-            "groupLabels": {}, "commonLabels": {}, "commonAnnotations": {}, "externalURL": "http://am",
-            "truncatedAlerts": 0, "alerts": list(alerts)}
+    return {
+        "version": "4",
+        "groupKey": '{}:{alertname="ServerDown"}',
+        "status": status,
+        "receiver": "aegis",
+        "groupLabels": {},
+        "commonLabels": {},
+        "commonAnnotations": {},
+        "externalURL": "http://am",
+        "truncatedAlerts": 0,
+        "alerts": list(alerts),
+    }
 
 
 def am_alert(status="firing", **labels):
-    return {"status": status, "labels": {"alertname": "ServerDown", "instance": "gs-1:8080", "severity": "critical",
-                                         **labels},
-            "annotations": {"summary": "Game server gs-1:8080 is down", "runbook": "server-down"},
-            "startsAt": "2026-12-01T10:00:00Z", "endsAt": "0001-01-01T00:00:00Z", "fingerprint": "abc"}
+    return {
+        "status": status,
+        "labels": {"alertname": "ServerDown", "instance": "gs-1:8080", "severity": "critical", **labels},
+        "annotations": {"summary": "Game server gs-1:8080 is down", "runbook": "server-down"},
+        "startsAt": "2026-12-01T10:00:00Z",
+        "endsAt": "0001-01-01T00:00:00Z",
+        "fingerprint": "abc",
+    }
 
 
 @pytest.fixture
@@ -147,8 +180,14 @@ def test_firing_alert_opens_a_p2_and_triggers_the_dag_once(webhook, store):
     [opened] = response_.json()["alerts"]
     assert opened["action"] == "opened" and opened["level"] == "P2"
     assert opened["dag_run_id"] == f"run-{opened['incident']}"
-    assert triggered == [{"incident_id": opened["incident"], "labels": am_alert()["labels"],
-                          "annotations": am_alert()["annotations"], "level": "P2"}]
+    assert triggered == [
+        {
+            "incident_id": opened["incident"],
+            "labels": am_alert()["labels"],
+            "annotations": am_alert()["annotations"],
+            "level": "P2",
+        }
+    ]
     # Alertmanager repeats the group, now with a second alert of the same problem: no second incident
     again = client.post("/alerts", json=payload(am_alert(), am_alert(pod="x"))).json()["alerts"]
     assert [a["action"] for a in again] == ["updated", "updated"] and len(triggered) == 1
@@ -158,14 +197,17 @@ def test_firing_alert_opens_a_p2_and_triggers_the_dag_once(webhook, store):
     assert store.get(opened["incident"])["state"] == "resolved"
 
 
-@pytest.mark.parametrize(("body", "status", "reason"), [
-    (payload(am_alert(severity="bogus")), 422, "severity 'bogus'"),
-    (payload({**am_alert(), "labels": {"severity": "critical"}}), 422, "alerts[0].labels.alertname is missing"),
-    (payload(am_alert(), {**am_alert(), "labels": {}}), 422, "alerts[1].labels.alertname is missing"),
-    ({**payload(am_alert()), "version": "3"}, 422, "payload version '3'"),
-    (payload(), 422, "'alerts' must be a non-empty list"),
-    ([1, 2], 422, "JSON object"),
-])
+@pytest.mark.parametrize(
+    ("body", "status", "reason"),
+    [
+        (payload(am_alert(severity="bogus")), 422, "severity 'bogus'"),
+        (payload({**am_alert(), "labels": {"severity": "critical"}}), 422, "alerts[0].labels.alertname is missing"),
+        (payload(am_alert(), {**am_alert(), "labels": {}}), 422, "alerts[1].labels.alertname is missing"),
+        ({**payload(am_alert()), "version": "3"}, 422, "payload version '3'"),
+        (payload(), 422, "'alerts' must be a non-empty list"),
+        ([1, 2], 422, "JSON object"),
+    ],
+)
 def test_bad_payloads_are_refused_and_open_nothing(webhook, store, body, status, reason):
     client, triggered = webhook
     answer = client.post("/alerts", json=body)
@@ -182,8 +224,10 @@ def test_wrong_or_missing_credential_is_refused(webhook, store):
 
 # ---------------------------------------------------------------------------------------- post-mortem
 def test_postmortem_timeline_and_knowledge_base(store, tmp_path):
-    inventory = parse_inventory({"targets": TARGETS, "oncall": ONCALL, "artifacts": {"base": str(tmp_path / "art")}},
-                                tmp_path / "inventory.yaml")
+    inventory = parse_inventory(
+        {"targets": TARGETS, "oncall": ONCALL, "artifacts": {"base": str(tmp_path / "art")}},
+        tmp_path / "inventory.yaml",
+    )
     labels = am_alert()["labels"]
     t0 = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
     with time_machine.travel(t0, tick=False):
@@ -199,7 +243,12 @@ def test_postmortem_timeline_and_knowledge_base(store, tmp_path):
     assert "**Duration**: 45 minutes" in text and "**Acknowledged by**: bob after 17 minutes" in text
     lines = [line for line in text.splitlines() if line.startswith("- 10:")]
     assert [line.split(" - ")[1].split(":")[0] for line in lines] == [
-        "opened", "page", "escalation", "acknowledged", "resolved"]
+        "opened",
+        "page",
+        "escalation",
+        "acknowledged",
+        "resolved",
+    ]
     assert lines[0].startswith("- 10:00:00") and lines[3].startswith("- 10:17:00") and lines[4].startswith("- 10:45:00")
     # the next incident with the same alert shows what fixed the last one
     nxt = response.open_incident(store, inventory.incidents, {"labels": labels}, "run-2")
@@ -223,12 +272,17 @@ def test_routine_metrics_for_the_aegis_rules(tmp_path, store):
     day = datetime(2026, 12, 1, tzinfo=UTC)
     with time_machine.travel(day, tick=False):
         catalog.record_check_run("backup", day, "r0", "complete", None, {}, [])
-    for i, pairs in enumerate([[("db-1", "critical"), ("db-2", "critical")],   # oldest
-                               [("db-1", "critical"), ("db-2", "warning")],
-                               [("db-1", "unreachable")]]):                     # newest
+    for i, pairs in enumerate(
+        [
+            [("db-1", "critical"), ("db-2", "critical")],  # oldest
+            [("db-1", "critical"), ("db-2", "warning")],
+            [("db-1", "unreachable")],
+        ]
+    ):  # newest
         with time_machine.travel(day + timedelta(days=i + 1), tick=False):
-            catalog.record_check_run("daily_health_check", day + timedelta(days=i + 1), f"r{i}", "critical",
-                                     None, _reasons(*pairs), [])
+            catalog.record_check_run(
+                "daily_health_check", day + timedelta(days=i + 1), f"r{i}", "critical", None, _reasons(*pairs), []
+            )
     with time_machine.travel(day + timedelta(days=5), tick=False):
         catalog.record_check_run("backup", day + timedelta(days=5), "r9", "failed", None, {}, [])
     catalog.backup_started("s1", "pg", "postgres", "file:///x")
@@ -236,8 +290,10 @@ def test_routine_metrics_for_the_aegis_rules(tmp_path, store):
     text = render(catalog)
     values = dict(line.rsplit(" ", 1) for line in text.splitlines() if not line.startswith("#"))
     assert float(values['aegis_routine_last_success_timestamp_seconds{routine="backup"}']) == day.timestamp()
-    assert float(values['aegis_routine_last_success_timestamp_seconds{routine="daily_health_check"}']) == \
-        (day + timedelta(days=3)).timestamp()
+    assert (
+        float(values['aegis_routine_last_success_timestamp_seconds{routine="daily_health_check"}'])
+        == (day + timedelta(days=3)).timestamp()
+    )
     assert values['aegis_target_consecutive_critical_checks{target="db-1"}'] == "3"
     assert values['aegis_target_consecutive_critical_checks{target="db-2"}'] == "0"
     assert 'aegis_backup_newest_verified_timestamp_seconds{target="pg"}' in values
@@ -247,13 +303,15 @@ def test_routine_metrics_for_the_aegis_rules(tmp_path, store):
 
 
 def test_troubleshooting_actions_go_on_the_incident_timeline(store, tmp_path):
-    inventory = parse_inventory({"targets": TARGETS, "catalog": {"path": str(tmp_path / "catalog.db")}},
-                                tmp_path / "inventory.yaml")
+    inventory = parse_inventory(
+        {"targets": TARGETS, "catalog": {"path": str(tmp_path / "catalog.db")}}, tmp_path / "inventory.yaml"
+    )
     incident_id, _ = store.open_or_join(am_alert()["labels"], "down", "P2")
     response.record_action(inventory, incident_id, "cancelled postgres session 42: select pg_sleep(?)", "bob")
     response.record_action(inventory, None, "not for an incident", "bob")  # nothing recorded, no error
     assert [(e["kind"], e["actor"], e["detail"]) for e in store.timeline(incident_id)][1:] == [
-        ("action", "bob", "cancelled postgres session 42: select pg_sleep(?)")]
+        ("action", "bob", "cancelled postgres session 42: select pg_sleep(?)")
+    ]
 
 
 def test_metrics_endpoint_needs_the_credential(store):

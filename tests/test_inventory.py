@@ -16,35 +16,56 @@ def test_demo_inventory_loads_with_seed_defaults():
 
 
 def test_overrides_per_target_and_per_kind(tmp_path):
-    inv = parse_inventory({
-        "defaults": {"thresholds": {"host": {"disk_warning_pct": 60}}},
-        "targets": [
-            {"name": "a", "kind": "host"},
-            {"name": "b", "kind": "host", "thresholds": {"disk_warning_pct": 70, "disk_critical_pct": 80}},
-        ],
-    }, tmp_path / "inv.yaml")
+    inv = parse_inventory(
+        {
+            "defaults": {"thresholds": {"host": {"disk_warning_pct": 60}}},
+            "targets": [
+                {"name": "a", "kind": "host"},
+                {"name": "b", "kind": "host", "thresholds": {"disk_warning_pct": 70, "disk_critical_pct": 80}},
+            ],
+        },
+        tmp_path / "inv.yaml",
+    )
     assert inv.target("a").thresholds["disk_warning_pct"] == 60
     assert inv.target("a").thresholds["disk_critical_pct"] == 85
     assert inv.target("b").thresholds["disk_critical_pct"] == 80
 
 
-@pytest.mark.parametrize("target, field, reason", [
-    ({"name": "x", "kind": "postgress", "conn_id": "c"}, "targets[0].kind", "unknown kind 'postgress'"),
-    ({"name": "x", "kind": "postgres"}, "targets[0].conn_id", "non-empty string"),
-    ({"name": "x", "kind": "host", "thresholds": {"disk_warning_pct": "high"}},
-     "targets[0].thresholds.disk_warning_pct", "must be a number"),
-    ({"name": "x", "kind": "host", "thresholds": {"disk_warning_pct": 90}},
-     "targets[0].thresholds.disk_warning_pct", "above critical"),
-    ({"name": "x", "kind": "host", "thresholds": {"disk_warn": 90}},
-     "targets[0].thresholds.disk_warn", "unknown threshold"),
-    ({"name": "x", "kind": "redis", "conn_id": "r", "timeout_seconds": 0},
-     "targets[0].timeout_seconds", "positive"),
-    ({"name": "x", "kind": "log_source"}, "targets[0].paths", "required"),
-    ({"name": "x", "kind": "log_source", "paths": ["/a"], "pattern": "("}, "targets[0].pattern",
-     "regular expression"),
-    ({"name": "Bad Name", "kind": "host"}, "targets[0].name", "lower-case"),
-    ({"name": "x", "kind": "host", "colour": "red"}, "targets[0].colour", "unknown field"),
-])
+@pytest.mark.parametrize(
+    "target, field, reason",
+    [
+        ({"name": "x", "kind": "postgress", "conn_id": "c"}, "targets[0].kind", "unknown kind 'postgress'"),
+        ({"name": "x", "kind": "postgres"}, "targets[0].conn_id", "non-empty string"),
+        (
+            {"name": "x", "kind": "host", "thresholds": {"disk_warning_pct": "high"}},
+            "targets[0].thresholds.disk_warning_pct",
+            "must be a number",
+        ),
+        (
+            {"name": "x", "kind": "host", "thresholds": {"disk_warning_pct": 90}},
+            "targets[0].thresholds.disk_warning_pct",
+            "above critical",
+        ),
+        (
+            {"name": "x", "kind": "host", "thresholds": {"disk_warn": 90}},
+            "targets[0].thresholds.disk_warn",
+            "unknown threshold",
+        ),
+        (
+            {"name": "x", "kind": "redis", "conn_id": "r", "timeout_seconds": 0},
+            "targets[0].timeout_seconds",
+            "positive",
+        ),
+        ({"name": "x", "kind": "log_source"}, "targets[0].paths", "required"),
+        (
+            {"name": "x", "kind": "log_source", "paths": ["/a"], "pattern": "("},
+            "targets[0].pattern",
+            "regular expression",
+        ),
+        ({"name": "Bad Name", "kind": "host"}, "targets[0].name", "lower-case"),
+        ({"name": "x", "kind": "host", "colour": "red"}, "targets[0].colour", "unknown field"),
+    ],
+)
 def test_each_mistake_names_file_field_and_reason(tmp_path, target, field, reason):
     path = write_inventory(tmp_path, "targets: []\n")
     with pytest.raises(InventoryError) as err:
@@ -63,19 +84,28 @@ def test_file_level_mistakes(tmp_path):
     with pytest.raises(InventoryError, match="duplicate target name 'a'"):
         parse_inventory({"targets": [{"name": "a", "kind": "host"}, {"name": "a", "kind": "host"}]})
     with pytest.raises(InventoryError, match="schedules.daily_health_check.cron"):
-        parse_inventory({"targets": [{"name": "a", "kind": "host"}],
-                         "schedules": {"daily_health_check": {"cron": "every day"}}})
+        parse_inventory(
+            {"targets": [{"name": "a", "kind": "host"}], "schedules": {"daily_health_check": {"cron": "every day"}}}
+        )
     with pytest.raises(InventoryError, match="unknown timezone"):
-        parse_inventory({"targets": [{"name": "a", "kind": "host"}],
-                         "schedules": {"daily_health_check": {"cron": "0 9 * * *", "timezone": "Mars/Base"}}})
+        parse_inventory(
+            {
+                "targets": [{"name": "a", "kind": "host"}],
+                "schedules": {"daily_health_check": {"cron": "0 9 * * *", "timezone": "Mars/Base"}},
+            }
+        )
 
 
 def test_selection_by_name_and_tag_refuses_unknown_names():
-    inv = parse_inventory({"targets": [
-        {"name": "a", "kind": "host", "tags": ["x"]},
-        {"name": "b", "kind": "host", "tags": ["y"]},
-        {"name": "c", "kind": "host", "tags": ["x", "y"]},
-    ]})
+    inv = parse_inventory(
+        {
+            "targets": [
+                {"name": "a", "kind": "host", "tags": ["x"]},
+                {"name": "b", "kind": "host", "tags": ["y"]},
+                {"name": "c", "kind": "host", "tags": ["x", "y"]},
+            ]
+        }
+    )
     assert [t.name for t in inv.select(tags=["x"])] == ["a", "c"]
     assert [t.name for t in inv.select(names=["b", "c"], tags=["x"])] == ["c"]
     assert len(inv.select()) == 3
@@ -84,9 +114,14 @@ def test_selection_by_name_and_tag_refuses_unknown_names():
 
 
 def test_relative_paths_resolve_against_the_inventory_file(tmp_path):
-    inv = parse_inventory({"catalog": {"path": "cat.db"}, "artifacts": {"base": "out"},
-                           "targets": [{"name": "l", "kind": "log_source", "paths": ["logs/*.log"]}]},
-                          tmp_path / "inv.yaml")
+    inv = parse_inventory(
+        {
+            "catalog": {"path": "cat.db"},
+            "artifacts": {"base": "out"},
+            "targets": [{"name": "l", "kind": "log_source", "paths": ["logs/*.log"]}],
+        },
+        tmp_path / "inv.yaml",
+    )
     assert inv.catalog_path == str(tmp_path / "cat.db")
     assert inv.artifacts_base == f"file://{tmp_path / 'out'}"
     assert inv.target("l").options["paths"] == [str(tmp_path / "logs" / "*.log")]
@@ -109,8 +144,15 @@ def test_compose_file_is_the_distributed_deployment():
     assert env["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
     assert env["AIRFLOW__CELERY__BROKER_URL"].startswith("redis://")
     assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].startswith("postgresql")
-    assert {"airflow-apiserver", "airflow-scheduler", "airflow-dag-processor", "airflow-worker-1",
-            "airflow-triggerer", "postgres", "redis"} <= set(compose["services"])
+    assert {
+        "airflow-apiserver",
+        "airflow-scheduler",
+        "airflow-dag-processor",
+        "airflow-worker-1",
+        "airflow-triggerer",
+        "postgres",
+        "redis",
+    } <= set(compose["services"])
     load_inventory(REPO / "config" / env["AEGIS_INVENTORY"].rsplit("/", 1)[1])
 
 
@@ -119,21 +161,39 @@ def test_update_allow_lists_are_validated_and_resolved(tmp_path):
     top-level update: section; folders resolved relative to the inventory file, symlinks followed."""
     (tmp_path / "real").mkdir()
     (tmp_path / "via").symlink_to(tmp_path / "real")
-    inv = parse_inventory({"update": {"release_roots": ["via"], "release_commands": [["systemctl", "restart"]]},
-                           "targets": [{"name": "pg", "kind": "postgres", "conn_id": "pg",
-                                        "update": {"migration_roots": ["via"]}}]}, tmp_path / "inventory.yaml")
+    inv = parse_inventory(
+        {
+            "update": {"release_roots": ["via"], "release_commands": [["systemctl", "restart"]]},
+            "targets": [{"name": "pg", "kind": "postgres", "conn_id": "pg", "update": {"migration_roots": ["via"]}}],
+        },
+        tmp_path / "inventory.yaml",
+    )
     assert inv.target("pg").update == {"migration_roots": [str((tmp_path / "real").resolve())]}
-    assert inv.update == {"release_roots": [str((tmp_path / "real").resolve())],
-                          "release_commands": [["systemctl", "restart"]], "http_hosts": None}
+    assert inv.update == {
+        "release_roots": [str((tmp_path / "real").resolve())],
+        "release_commands": [["systemctl", "restart"]],
+        "http_hosts": None,
+    }
     for raw, field in [
-        ({"targets": [{"name": "c", "kind": "redis", "conn_id": "c", "update": {"migration_roots": ["/x"]}}]},
-         "targets[0].update"),
-        ({"targets": [{"name": "p", "kind": "postgres", "conn_id": "p", "update": {"roots": ["/x"]}}]},
-         "targets[0].update.roots"),
-        ({"update": {"release_commands": ["systemctl restart game"]},
-          "targets": [{"name": "c", "kind": "redis", "conn_id": "c"}]}, "update.release_commands"),
-        ({"update": {"http_hosts": "127.0.0.1"}, "targets": [{"name": "c", "kind": "redis", "conn_id": "c"}]},
-         "update.http_hosts"),
+        (
+            {"targets": [{"name": "c", "kind": "redis", "conn_id": "c", "update": {"migration_roots": ["/x"]}}]},
+            "targets[0].update",
+        ),
+        (
+            {"targets": [{"name": "p", "kind": "postgres", "conn_id": "p", "update": {"roots": ["/x"]}}]},
+            "targets[0].update.roots",
+        ),
+        (
+            {
+                "update": {"release_commands": ["systemctl restart game"]},
+                "targets": [{"name": "c", "kind": "redis", "conn_id": "c"}],
+            },
+            "update.release_commands",
+        ),
+        (
+            {"update": {"http_hosts": "127.0.0.1"}, "targets": [{"name": "c", "kind": "redis", "conn_id": "c"}]},
+            "update.http_hosts",
+        ),
     ]:
         with pytest.raises(InventoryError) as err:
             parse_inventory(raw)

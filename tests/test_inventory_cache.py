@@ -34,9 +34,11 @@ def test_a_changed_file_is_read_again(tmp_path, change):
     path.write_text(GOOD)
     before = os.stat(path)
     first = load_inventory(path)
-    new = {"content and size": GOOD.replace("web-1", "web-10"),
-           "content, same size": GOOD.replace("web-1", "web-2"),
-           "content, same size and mtime": GOOD.replace("web-1", "web-3")}[change]
+    new = {
+        "content and size": GOOD.replace("web-1", "web-10"),
+        "content, same size": GOOD.replace("web-1", "web-2"),
+        "content, same size and mtime": GOOD.replace("web-1", "web-3"),
+    }[change]
     path.write_text(new)
     if change == "content, same size and mtime":
         os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -16,7 +16,7 @@ from include.inventory import InventoryError, load_inventory, parse_inventory
 from include.kinds import CAPABILITIES, KindSpec, all_kinds, kinds_with, load, spec
 from tests.helpers import REPO, write_inventory
 
-LOGICAL = datetime(2026, 3, 10, 0, 0, tzinfo=timezone.utc)
+LOGICAL = datetime(2026, 3, 10, 0, 0, tzinfo=UTC)
 
 #: A whole new kind in one module: a spool folder whose file count is graded (no connection).
 SPOOL_KIND = '''
@@ -79,13 +79,16 @@ def spool_inventory(tmp_path: Path, kind: str, files: int) -> Path:
     spool.mkdir()
     for i in range(files):
         (spool / f"job-{i}.json").write_text("{}")
-    return write_inventory(tmp_path, f"""
+    return write_inventory(
+        tmp_path,
+        f"""
         catalog: {{path: catalog.db}}
         artifacts: {{base: artifacts}}
         targets:
           - {{name: outbox, kind: {kind}, folder: spool, glob: "*.json", tags: [spool]}}
           - {{name: box, kind: host, mounts: ["/"]}}
-    """)
+    """,
+    )
 
 
 def test_a_new_kind_is_validated_by_the_inventory(spool_kind):
@@ -200,7 +203,8 @@ def test_the_dags_offer_exactly_the_targets_the_registry_allows(tmp_path, monkey
     names = lambda kinds: {t.name for t in example.targets if t.kind in kinds}  # noqa: E731
     assert offered("daily_health_check", "targets") == names(kinds_with("check"))
     assert offered("backup", "targets") == names(kinds_with("backup"))
-    assert offered("restore", "target") == {t.name for t in example.targets
-                                            if t.kind in kinds_with("backup") and t.backup.get("enabled")}
+    assert offered("restore", "target") == {
+        t.name for t in example.targets if t.kind in kinds_with("backup") and t.backup.get("enabled")
+    }
     assert offered("planned_update", "update_target") == names(kinds_with("sql_updates") + kinds_with("image_updates"))
     assert by_kind.keys() == all_kinds().keys()

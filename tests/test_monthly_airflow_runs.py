@@ -20,12 +20,15 @@ def test_percentiles():
 
 
 def test_runs_and_task_durations_come_from_the_rest_api(airflow_db, tmp_path, monkeypatch):
-    inventory = write_inventory(tmp_path, """
+    inventory = write_inventory(
+        tmp_path,
+        """
         catalog: {path: catalog.db}
         artifacts: {base: artifacts}
         schedules: {monthly_audit: {cron: "0 5 1 * *", timezone: UTC}}
         targets: [{name: box, kind: host}]
-    """)
+    """,
+    )
     monkeypatch.setenv("AEGIS_INVENTORY", str(inventory))
     dag = DagBag(dag_folder=str(REPO / "dags" / "monthly_audit.py")).get_dag("monthly_audit")
     assert dag.test(logical_date=LOGICAL, run_conf={"alert": False, "sections": ["maintenance_log"]}).state == "success"
@@ -54,7 +57,11 @@ def test_without_an_api_target_or_with_one_that_is_down_the_report_says_so(tmp_p
     plain = parse_inventory({"targets": [{"name": "box", "kind": "host"}]})
     assert airflow_durations(plain, LOGICAL, LOGICAL)["durations"].startswith("not read: set audit.airflow_target")
     monkeypatch.setenv("AIRFLOW_CONN_AF_API", f"http://admin:pw-never-shown@127.0.0.1:{free_port()}")
-    down = parse_inventory({"audit": {"airflow_target": "airflow"}, "targets": [
-        {"name": "airflow", "kind": "http_service", "conn_id": "af_api", "timeout_seconds": 2}]})
+    down = parse_inventory(
+        {
+            "audit": {"airflow_target": "airflow"},
+            "targets": [{"name": "airflow", "kind": "http_service", "conn_id": "af_api", "timeout_seconds": 2}],
+        }
+    )
     said = airflow_durations(down, LOGICAL, LOGICAL)["durations"]
     assert said.startswith("not read: Airflow's API answered ConnectError") and "pw-never-shown" not in said

@@ -48,7 +48,9 @@ def world(tmp_path, monkeypatch, pg_database, redis_server):
     for name in ("docs", "old", "broken"):
         (tmp_path / "data" / name).mkdir(parents=True)
         (tmp_path / "data" / name / "a.txt").write_text(name * 50)
-    path = write_inventory(tmp_path, f"""
+    path = write_inventory(
+        tmp_path,
+        f"""
         catalog: {{path: catalog.db}}
         artifacts: {{base: artifacts}}
         defaults: {{timeout_seconds: 5}}
@@ -67,7 +69,8 @@ def world(tmp_path, monkeypatch, pg_database, redis_server):
           - {{name: docs, kind: files, paths: ["data/docs"]}}
           - {{name: old, kind: files, paths: ["data/old"]}}
           - {{name: broken, kind: files, paths: ["data/broken"]}}
-    """)
+    """,
+    )
     monkeypatch.setenv("AEGIS_INVENTORY", str(path))
     monkeypatch.setenv("AIRFLOW_CONN_M_PG", f"postgresql://postgres@127.0.0.1:5432/{pg_database}")
     monkeypatch.setenv("AIRFLOW_CONN_M_CACHE", f"redis://127.0.0.1:{redis_server}/0")
@@ -76,12 +79,31 @@ def world(tmp_path, monkeypatch, pg_database, redis_server):
     noise = random.Random(3)
     for day in range(61):
         when = HISTORY_START + timedelta(days=day)
-        catalog.record_check_run("daily_health_check", when, f"scheduled__{when:%Y%m%d}", "healthy", None, {},
-                                 [{"target": "box", "kind": "host",
-                                   "metrics": {"host.disk_pct[/data]": 40 + 0.5 * day + noise.gauss(0, 0.4)}}])
+        catalog.record_check_run(
+            "daily_health_check",
+            when,
+            f"scheduled__{when:%Y%m%d}",
+            "healthy",
+            None,
+            {},
+            [
+                {
+                    "target": "box",
+                    "kind": "host",
+                    "metrics": {"host.disk_pct[/data]": 40 + 0.5 * day + noise.gauss(0, 0.4)},
+                }
+            ],
+        )
     for day in range(3):
-        catalog.record_check_run("weekly_maintenance", MAY - timedelta(days=day + 1), f"w{day}", "warning", None, {},
-                                 [{"target": "young", "kind": "host", "metrics": {"host.disk_pct[/]": 50.0 + day}}])
+        catalog.record_check_run(
+            "weekly_maintenance",
+            MAY - timedelta(days=day + 1),
+            f"w{day}",
+            "warning",
+            None,
+            {},
+            [{"target": "young", "kind": "host", "metrics": {"host.disk_pct[/]": 50.0 + day}}],
+        )
     yield {"inventory": inventory, "catalog": catalog, "root": tmp_path, "role": role, "redis_port": redis_server}
     with psycopg.connect(host="127.0.0.1", user="postgres", dbname="postgres", autocommit=True) as c:
         c.execute(sql.SQL("drop role if exists {}").format(sql.Identifier(role)))
@@ -89,8 +111,9 @@ def world(tmp_path, monkeypatch, pg_database, redis_server):
 
 def back_up(world, name: str, when: datetime) -> str:
     with time_machine.travel(when, tick=True):
-        return backup_target(world["inventory"], world["inventory"].target(name), Endpoint(), when,
-                             world["catalog"])["set_id"]
+        return backup_target(world["inventory"], world["inventory"].target(name), Endpoint(), when, world["catalog"])[
+            "set_id"
+        ]
 
 
 def corrupt(world, name: str, set_id: str) -> None:
@@ -133,11 +156,15 @@ def test_a_backfill_of_two_months_gives_two_reports(airflow_db, world, monkeypat
 
     # security: the conditions created are reported with their rule ids
     security = rows(april, "security")
-    assert world["role"] in {r["id"]: r for r in security["pg"]["details"]["rules"]}[
-        "postgres.password_never_expires"]["evidence"]
+    assert (
+        world["role"]
+        in {r["id"]: r for r in security["pg"]["details"]["rules"]}["postgres.password_never_expires"]["evidence"]
+    )
     assert "redis.login_without_password" in {r["id"] for r in security["cache"]["details"]["rules"]}
-    assert {r["id"]: r for r in security["box"]["details"]["rules"]}["host.sysctl.net.core.somaxconn"][
-        "evidence"] == {"expected": 65535, "actual": "4096"}
+    assert {r["id"]: r for r in security["box"]["details"]["rules"]}["host.sysctl.net.core.somaxconn"]["evidence"] == {
+        "expected": 65535,
+        "actual": "4096",
+    }
     assert (world["root"] / "sys" / "net" / "core" / "somaxconn").read_text() == "4096\n"  # never changed
     first = april["audit"]["sections"]["security"]["counts"]
     assert first["still_open"] == 0 and first["resolved"] == 0 and first["new"] >= 3
@@ -193,9 +220,17 @@ def open_in_chromium(html: Path) -> None:
     profile = html.parent / "chromium-profile"
     options = webdriver.ChromeOptions()
     options.binary_location = shutil.which("chromium")
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={profile}",
-                 "--window-size=1400,2400"):
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        f"--user-data-dir={profile}",
+        "--window-size=1400,2400",
+    ):
         options.add_argument(flag)
     driver = webdriver.Chrome(service=Service(shutil.which("chromedriver")), options=options)
     try:
@@ -206,9 +241,14 @@ def open_in_chromium(html: Path) -> None:
         for chart in charts:
             assert chart.size["width"] > 200 and chart.size["height"] > 80
             # the history dots and the trend were drawn: the SVG holds paths with a visible box
-            assert driver.execute_script(
-                "return Array.from(arguments[0].querySelectorAll('path')).filter("
-                "p => p.getBBox().width > 0).length", chart) > 5
+            assert (
+                driver.execute_script(
+                    "return Array.from(arguments[0].querySelectorAll('path')).filter("
+                    "p => p.getBBox().width > 0).length",
+                    chart,
+                )
+                > 5
+            )
         assert "Security audit" in driver.find_element(By.ID, "security").text
         driver.save_screenshot(str(ARTIFACTS / "monthly_audit_report.png"))
     finally:

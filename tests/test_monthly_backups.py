@@ -24,13 +24,21 @@ def world(tmp_path):
     for name in ("fresh", "stale", "broken"):
         (tmp_path / "data" / name).mkdir(parents=True)
         (tmp_path / "data" / name / "app.conf").write_text(f"{name} = 1\n" * 100)
-    inventory = parse_inventory({
-        "artifacts": {"base": str(tmp_path / "artifacts")}, "catalog": {"path": str(tmp_path / "catalog.db")},
-        "audit": {"objectives": {"rpo_hours": 48, "rto_minutes": 30},
-                  "target_objectives": {"fresh": {"rpo_hours": 12}}},
-        "targets": [{"name": n, "kind": "files", "paths": [str(tmp_path / "data" / n)]}
-                    for n in ("fresh", "stale", "broken")],
-    }, tmp_path / "inventory.yaml")
+    inventory = parse_inventory(
+        {
+            "artifacts": {"base": str(tmp_path / "artifacts")},
+            "catalog": {"path": str(tmp_path / "catalog.db")},
+            "audit": {
+                "objectives": {"rpo_hours": 48, "rto_minutes": 30},
+                "target_objectives": {"fresh": {"rpo_hours": 12}},
+            },
+            "targets": [
+                {"name": n, "kind": "files", "paths": [str(tmp_path / "data" / n)]}
+                for n in ("fresh", "stale", "broken")
+            ],
+        },
+        tmp_path / "inventory.yaml",
+    )
     catalog = Catalog(f"sqlite:///{inventory.catalog_path}")
     return inventory, catalog
 
@@ -57,7 +65,8 @@ def test_stale_backup_failed_restore_test_and_a_good_one(world):
     fresh, stale, failed = rows["fresh"], rows["stale"], rows["broken"]
     # only the newest set was restore-tested (verified): the month went without a verified set until then
     assert [f["message"] for f in fresh["findings"]] == [
-        "during the month the recovery point reached 714 h (objective 12 h)"]
+        "during the month the recovery point reached 714 h (objective 12 h)"
+    ]
     assert fresh["details"]["restore_test"]["state"] == "verified"
     assert fresh["details"]["recovery_point"]["age_hours"] == pytest.approx(6, abs=0.1)
     assert fresh["details"]["objectives"] == {"rpo_hours": 12.0, "rto_minutes": 30}

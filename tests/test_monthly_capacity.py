@@ -22,10 +22,14 @@ KNOWN_CROSSING = START + timedelta(days=70)
 
 @pytest.fixture
 def inventory():
-    return parse_inventory({"targets": [
-        {"name": "box", "kind": "host", "mounts": ["/data"]},
-        {"name": "young", "kind": "host"},
-    ]})
+    return parse_inventory(
+        {
+            "targets": [
+                {"name": "box", "kind": "host", "mounts": ["/data"]},
+                {"name": "young", "kind": "host"},
+            ]
+        }
+    )
 
 
 @pytest.fixture
@@ -34,15 +38,20 @@ def catalog(tmp_path):
 
 
 def record(catalog: Catalog, target: str, when: datetime, metrics: dict[str, float]) -> None:
-    catalog.record_check_run(f"daily-{target}", when, "r", "healthy", None, {},
-                             [{"target": target, "kind": "host", "metrics": metrics}])
+    catalog.record_check_run(
+        f"daily-{target}", when, "r", "healthy", None, {}, [{"target": target, "kind": "host", "metrics": metrics}]
+    )
 
 
 def test_a_crossing_at_a_known_date_is_forecast_within_a_day_and_inside_its_band(inventory, catalog):
     noise = random.Random(7)
     for day in range(61):
-        record(catalog, "box", START + timedelta(days=day),
-               {"host.disk_pct[/data]": 40 + 0.5 * day + noise.gauss(0, 0.4), "host.cpu_pct": 20.0})
+        record(
+            catalog,
+            "box",
+            START + timedelta(days=day),
+            {"host.disk_pct[/data]": 40 + 0.5 * day + noise.gauss(0, 0.4), "host.cpu_pct": 20.0},
+        )
     row = target_capacity(catalog, inventory.target("box"), END)
     [disk] = [r for r in row.details["resources"] if r["metric"] == "host.disk_pct[/data]"]
     warning = disk["crossings"]["warning"]

@@ -19,14 +19,36 @@ def catalog(tmp_path):
     catalog = Catalog(f"sqlite:///{tmp_path / 'catalog.db'}")
     for day in range(30):
         for month_start, latency, hits, slow in ((MAY, 2.0, 99.0, 10 * day), (JUNE, 5.0, 90.0, 40 * day)):
-            catalog.record_check_run("daily_health_check", month_start + timedelta(days=day), f"d{day}",
-                                     "critical" if (month_start, day) == (JUNE, 3) else "healthy", None, {},
-                                     [{"target": "cache", "kind": "redis", "metrics": {
-                                         "redis.latency_p50_ms": latency, "redis.hit_ratio_pct": hits,
-                                         "redis.slowlog_entries_total": 1000 + slow, "redis.used_memory_bytes": 1e6}}])
+            catalog.record_check_run(
+                "daily_health_check",
+                month_start + timedelta(days=day),
+                f"d{day}",
+                "critical" if (month_start, day) == (JUNE, 3) else "healthy",
+                None,
+                {},
+                [
+                    {
+                        "target": "cache",
+                        "kind": "redis",
+                        "metrics": {
+                            "redis.latency_p50_ms": latency,
+                            "redis.hit_ratio_pct": hits,
+                            "redis.slowlog_entries_total": 1000 + slow,
+                            "redis.used_memory_bytes": 1e6,
+                        },
+                    }
+                ],
+            )
     catalog.record_check_run("monthly_audit", JUNE, "m", "warning", None, {}, [])
-    catalog.record_check_run("planned_update", JUNE + timedelta(days=2), "u", "rolled-back", None,
-                             {"change": "image app:1.2 -> app:1.3", "reasons": [{"target": "app"}]}, [])
+    catalog.record_check_run(
+        "planned_update",
+        JUNE + timedelta(days=2),
+        "u",
+        "rolled-back",
+        None,
+        {"change": "image app:1.2 -> app:1.3", "reasons": [{"target": "app"}]},
+        [],
+    )
     return catalog
 
 
@@ -34,8 +56,14 @@ def test_this_month_against_the_last_with_direction(catalog):
     target = parse_inventory({"targets": [{"name": "cache", "kind": "redis", "conn_id": "x"}]}).target("cache")
     row = target_performance(catalog, target, MAY, JUNE, JULY)
     by = {r["metric"]: r for r in row["details"]["month_over_month"]}
-    assert by["redis.latency_p50_ms"] == {"metric": "redis.latency_p50_ms", "this_month": 5.0, "last_month": 2.0,
-                                               "change": 3.0, "change_pct": 150.0, "direction": "worse"}
+    assert by["redis.latency_p50_ms"] == {
+        "metric": "redis.latency_p50_ms",
+        "this_month": 5.0,
+        "last_month": 2.0,
+        "change": 3.0,
+        "change_pct": 150.0,
+        "direction": "worse",
+    }
     assert by["redis.hit_ratio_pct"]["direction"] == "worse" and by["redis.hit_ratio_pct"]["change"] == -9.0
     # a counter is compared by its growth within each month: 29*10 in May, 29*40 in June
     slowlog = by["redis.slowlog_entries_total"]
@@ -51,4 +79,5 @@ def test_the_maintenance_log_and_the_routines_of_the_month(catalog):
     assert (update["status"], update["change"], update["reasons"]) == ("rolled-back", "image app:1.2 -> app:1.3", 1)
     assert routines(runs) == [
         {"routine": "daily_health_check", "runs": 30, "states": {"healthy": 29, "critical": 1}, "failures": 1},
-        {"routine": "planned_update", "runs": 1, "states": {"rolled-back": 1}, "failures": 1}]
+        {"routine": "planned_update", "runs": 1, "states": {"rolled-back": 1}, "failures": 1},
+    ]

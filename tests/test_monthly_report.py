@@ -16,19 +16,46 @@ START, END = datetime(2026, 5, 31, 20, 0, tzinfo=UTC), datetime(2026, 6, 30, 20,
 def sections() -> list[dict | None]:
     points = [((END - timedelta(days=40 - d)).timestamp(), 50.0 + d) for d in range(40)]
     disk = resource("box", "host.disk_pct[/]", points, {"warning": 75.0, "critical": 85.0}, END)
-    capacity_row = {"target": "box", "kind": "host", "status": disk["level"], "concern": "capacity",
-                    "findings": [{"level": disk["level"], "message": disk["headline"]}], "metrics": {},
-                    "details": {"resources": [disk]}, "duration_s": 0.0}
-    rule = {"id": "redis.login_without_password", "severity": "critical", "message": "<script>alert(1)</script> open",
-            "evidence": "accepted", "fix": "set requirepass", "state": "new", "first_seen": "x", "open_days": 0}
-    security_row = {"target": "cache", "kind": "redis", "status": "critical", "concern": "security",
-                    "findings": [{"level": "critical", "message": rule["message"]}], "metrics": {},
-                    "details": {"rules": [rule]}, "duration_s": 0.0}
-    return [{"section": "capacity", "rows": [capacity_row], "facts": {}},
-            {"section": "security", "rows": [security_row],
-             "facts": {"previous_audit": None, "counts": {"new": 1, "still_open": 0, "resolved": 0}, "resolved": []}},
-            None,  # the backups task failed
-            {"section": "updates", "skipped": True}]
+    capacity_row = {
+        "target": "box",
+        "kind": "host",
+        "status": disk["level"],
+        "concern": "capacity",
+        "findings": [{"level": disk["level"], "message": disk["headline"]}],
+        "metrics": {},
+        "details": {"resources": [disk]},
+        "duration_s": 0.0,
+    }
+    rule = {
+        "id": "redis.login_without_password",
+        "severity": "critical",
+        "message": "<script>alert(1)</script> open",
+        "evidence": "accepted",
+        "fix": "set requirepass",
+        "state": "new",
+        "first_seen": "x",
+        "open_days": 0,
+    }
+    security_row = {
+        "target": "cache",
+        "kind": "redis",
+        "status": "critical",
+        "concern": "security",
+        "findings": [{"level": "critical", "message": rule["message"]}],
+        "metrics": {},
+        "details": {"rules": [rule]},
+        "duration_s": 0.0,
+    }
+    return [
+        {"section": "capacity", "rows": [capacity_row], "facts": {}},
+        {
+            "section": "security",
+            "rows": [security_row],
+            "facts": {"previous_audit": None, "counts": {"new": 1, "still_open": 0, "resolved": 0}, "resolved": []},
+        },
+        None,  # the backups task failed
+        {"section": "updates", "skipped": True},
+    ]
 
 
 def test_failed_section_headline_and_rendering():
@@ -56,11 +83,13 @@ def test_bad_audit_settings_name_the_field():
     from include.inventory import InventoryError, parse_inventory
 
     host = [{"name": "box", "kind": "host"}]
-    for audit, field in (({"objectives": {"rpo_hours": -1}}, "audit.objectives.rpo_hours"),
-                         ({"target_objectives": {"box": {"rto": 5}}}, "audit.target_objectives.box.rto"),
-                         ({"kernel_baseline": ["vm.swappiness"]}, "audit.kernel_baseline"),
-                         ({"airflow_target": 3}, "audit.airflow_target"),
-                         ({"sysctl": "/proc/sys"}, "audit.sysctl")):
+    for audit, field in (
+        ({"objectives": {"rpo_hours": -1}}, "audit.objectives.rpo_hours"),
+        ({"target_objectives": {"box": {"rto": 5}}}, "audit.target_objectives.box.rto"),
+        ({"kernel_baseline": ["vm.swappiness"]}, "audit.kernel_baseline"),
+        ({"airflow_target": 3}, "audit.airflow_target"),
+        ({"sysctl": "/proc/sys"}, "audit.sysctl"),
+    ):
         with pytest.raises(InventoryError) as caught:
             parse_inventory({"targets": host, "audit": audit})
         assert caught.value.field == field

@@ -13,10 +13,10 @@ import redis
 from psycopg import sql
 
 from include.catalog import Catalog
+from include.clients.redis import private_server
 from include.inventory import parse_inventory
 from include.monthly.findings import compare_and_record
 from include.monthly.security_audit import airflow_rules, audit_target, kernel_rules
-from include.clients.redis import private_server
 from tests.helpers import mysql_run
 
 END = datetime(2026, 6, 1, 5, 0, tzinfo=UTC)
@@ -32,10 +32,14 @@ def login_roles():
     suffix = uuid.uuid4().hex[:8]
     forever, expiring = f"aegis_forever_{suffix}", f"aegis_expiring_{suffix}"
     with psycopg.connect(host="127.0.0.1", user="postgres", dbname="postgres", autocommit=True) as c:
-        c.execute(sql.SQL("create role {} login password {}").format(
-            sql.Identifier(forever), sql.Literal("x-" + suffix)))
-        c.execute(sql.SQL("create role {} login password {} valid until '2099-01-01'").format(
-            sql.Identifier(expiring), sql.Literal("y-" + suffix)))
+        c.execute(
+            sql.SQL("create role {} login password {}").format(sql.Identifier(forever), sql.Literal("x-" + suffix))
+        )
+        c.execute(
+            sql.SQL("create role {} login password {} valid until '2099-01-01'").format(
+                sql.Identifier(expiring), sql.Literal("y-" + suffix)
+            )
+        )
     yield forever, expiring
     with psycopg.connect(host="127.0.0.1", user="postgres", dbname="postgres", autocommit=True) as c:
         for role in (forever, expiring):
@@ -71,8 +75,13 @@ def test_redis_without_a_password_is_critical_and_with_one_is_not(tmp_path, monk
         redis.Redis(port=locked_port, socket_timeout=2).config_set("requirepass", "s3cret-never-shown")
         monkeypatch.setenv("AIRFLOW_CONN_A_OPEN", f"redis://127.0.0.1:{redis_server}/0")
         monkeypatch.setenv("AIRFLOW_CONN_A_LOCKED", f"redis://:s3cret-never-shown@127.0.0.1:{locked_port}/0")
-        inventory = inventory_for(tmp_path, [{"name": "open", "kind": "redis", "conn_id": "a_open"},
-                                             {"name": "locked", "kind": "redis", "conn_id": "a_locked"}])
+        inventory = inventory_for(
+            tmp_path,
+            [
+                {"name": "open", "kind": "redis", "conn_id": "a_open"},
+                {"name": "locked", "kind": "redis", "conn_id": "a_locked"},
+            ],
+        )
         open_row = audit_target(inventory, inventory.target("open"))
         locked_row = audit_target(inventory, inventory.target("locked"))
     rule = rules_of(open_row)["redis.login_without_password"]
@@ -96,9 +105,13 @@ def test_kernel_drift_is_read_from_the_configured_path_and_never_changed(tmp_pat
     (root / "vm").mkdir()
     (root / "net" / "core" / "somaxconn").write_text("4096\n")
     (root / "vm" / "swappiness").write_text("10\n")
-    inventory = inventory_for(tmp_path, [{"name": "box", "kind": "host"}], sysctl_root=str(root), nofile_min=1024,
-                              kernel_baseline={"net.core.somaxconn": 65535, "vm.swappiness": 10,
-                                               "net.ipv4.tcp_fin_timeout": 30})
+    inventory = inventory_for(
+        tmp_path,
+        [{"name": "box", "kind": "host"}],
+        sysctl_root=str(root),
+        nofile_min=1024,
+        kernel_baseline={"net.core.somaxconn": 65535, "vm.swappiness": 10, "net.ipv4.tcp_fin_timeout": 30},
+    )
     rules = {r["id"]: r for r in kernel_rules(inventory.audit, nofile_soft=512)}
     assert rules["host.sysctl.net.core.somaxconn"]["evidence"] == {"expected": 65535, "actual": "4096"}
     assert "host.sysctl.vm.swappiness" not in rules
@@ -117,9 +130,17 @@ def test_airflow_configuration_rules():
 
 
 def security_row(target: str, *rule_ids: str) -> dict:
-    return {"target": target, "kind": "postgres", "status": "warning",
-            "details": {"rules": [{"id": r, "severity": "warning", "message": f"{r} found", "evidence": None,
-                                   "fix": "-"} for r in rule_ids]}}
+    return {
+        "target": target,
+        "kind": "postgres",
+        "status": "warning",
+        "details": {
+            "rules": [
+                {"id": r, "severity": "warning", "message": f"{r} found", "evidence": None, "fix": "-"}
+                for r in rule_ids
+            ]
+        },
+    }
 
 
 def test_last_months_findings_partly_resolved_are_counted(tmp_path):

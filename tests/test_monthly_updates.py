@@ -24,9 +24,10 @@ sed/stable 4.9-1+deb12u1 amd64 [upgradable from: 4.9-1]
 def test_apt_lines_become_items_security_first():
     packages, why_not = apt_upgradable(lambda argv, timeout: FAKE_APT)
     assert why_not is None
-    assert packages == [{"name": "openssl", "suite": "stable-security", "new": "3.0.15-1~deb12u1",
-                         "old": "3.0.14-1~deb12u2"},
-                        {"name": "sed", "suite": "stable", "new": "4.9-1+deb12u1", "old": "4.9-1"}]
+    assert packages == [
+        {"name": "openssl", "suite": "stable-security", "new": "3.0.15-1~deb12u1", "old": "3.0.14-1~deb12u2"},
+        {"name": "sed", "suite": "stable", "new": "4.9-1+deb12u1", "old": "4.9-1"},
+    ]
     inventory = parse_inventory({"targets": [{"name": "box", "kind": "host"}]})
     plan = update_plan(inventory, inventory.targets, {}, (packages[::-1], None), {})
     assert [(i["subject"], i["severity"]) for i in plan["items"]] == [("openssl", "warning"), ("sed", "info")]
@@ -52,25 +53,54 @@ def test_server_versions_against_the_declared_current_ones():
     target = parse_inventory({"targets": [{"name": "pg", "kind": "postgres", "conn_id": "x"}]}).target("pg")
     running = server_version(target, Endpoint(host="127.0.0.1", port=5432, login="postgres", schema="postgres"))
     major, minor = numbers(running)[:2]
-    inventory = parse_inventory({"targets": [{"name": "pg", "kind": "postgres", "conn_id": "x"}],
-                                 "audit": {"current_versions": {"postgres": f"{major}.{minor + 1}"}}})
+    inventory = parse_inventory(
+        {
+            "targets": [{"name": "pg", "kind": "postgres", "conn_id": "x"}],
+            "audit": {"current_versions": {"postgres": f"{major}.{minor + 1}"}},
+        }
+    )
     [item] = update_plan(inventory, inventory.targets, {}, ([], None), {"pg": running})["items"]
     assert (item["severity"], item["current"], item["proposed"]) == ("warning", running, f"{major}.{minor + 1}")
-    same = parse_inventory({"targets": [{"name": "pg", "kind": "postgres", "conn_id": "x"}],
-                            "audit": {"current_versions": {"pg": running}}})
+    same = parse_inventory(
+        {
+            "targets": [{"name": "pg", "kind": "postgres", "conn_id": "x"}],
+            "audit": {"current_versions": {"pg": running}},
+        }
+    )
     assert update_plan(same, same.targets, {}, ([], None), {"pg": running})["items"] == []
-    newer = parse_inventory({"targets": [{"name": "pg", "kind": "postgres", "conn_id": "x"}],
-                             "audit": {"current_versions": {"postgres": f"{major + 1}.0"}}})
+    newer = parse_inventory(
+        {
+            "targets": [{"name": "pg", "kind": "postgres", "conn_id": "x"}],
+            "audit": {"current_versions": {"postgres": f"{major + 1}.0"}},
+        }
+    )
     [item] = update_plan(newer, newer.targets, {}, ([], None), {"pg": running})["items"]
     assert item["severity"] == "info" and "major" in item["why"]
 
 
 def test_vulnerable_python_packages_lead_the_plan():
-    scan = {"details": {"vulnerable": [{"package": "jinja2", "version": "3.0.0", "id": "GHSA-x", "summary": "XSS",
-                                        "fixed": ["3.1.5"], "level": "critical"}]}}
+    scan = {
+        "details": {
+            "vulnerable": [
+                {
+                    "package": "jinja2",
+                    "version": "3.0.0",
+                    "id": "GHSA-x",
+                    "summary": "XSS",
+                    "fixed": ["3.1.5"],
+                    "level": "critical",
+                }
+            ]
+        }
+    }
     inventory = parse_inventory({"targets": [{"name": "box", "kind": "host"}]})
-    plan = update_plan(inventory, inventory.targets, scan, ([{"name": "sed", "suite": "stable-security",
-                                                               "new": "2", "old": "1"}], None), {})
+    plan = update_plan(
+        inventory,
+        inventory.targets,
+        scan,
+        ([{"name": "sed", "suite": "stable-security", "new": "2", "old": "1"}], None),
+        {},
+    )
     assert [i["subject"] for i in plan["items"]] == ["jinja2", "sed"]
     assert plan["items"][0]["planned_update_conf"]["release_command"] == [".venv/bin/pip", "install", "jinja2==3.1.5"]
 
@@ -80,8 +110,9 @@ def test_a_proposed_conf_passes_the_planned_update_form_once_its_release_root_is
 
     from include.update.plan import build_plan
 
-    packages, _ = apt_upgradable(lambda argv, timeout: "openssh-client/stable 1:9.2p1-2+deb12u10 amd64 "
-                                                      "[upgradable from: 1:9.2p1-2+deb12u6]\n")
+    packages, _ = apt_upgradable(
+        lambda argv, timeout: "openssh-client/stable 1:9.2p1-2+deb12u10 amd64 [upgradable from: 1:9.2p1-2+deb12u6]\n"
+    )
     inventory = parse_inventory({"targets": [{"name": "box", "kind": "host"}]})
     conf = update_plan(inventory, inventory.targets, {}, (packages, None), {})["items"][0]["planned_update_conf"]
     assert conf["release_version"] == "openssh-client_1_9.2p1-2+deb12u10"

@@ -23,8 +23,8 @@ import pytest
 import redis
 from airflow.dag_processing.dagbag import DagBag
 
-from tests.helpers import REPO, write_inventory
 from tests.content_state import my_checksums, pg_checksums, redis_state
+from tests.helpers import REPO, write_inventory
 
 PG_SECRET = "pu-Secret-never-shown-7"
 RELAXED = """thresholds: {connections_warning_pct: 99, connections_critical_pct: 100,
@@ -42,8 +42,9 @@ def the_dag():
 
 
 def states(run) -> dict[str, str]:
-    return {ti.task_id: str(ti.state.value if hasattr(ti.state, "value") else ti.state)
-            for ti in run.get_task_instances()}
+    return {
+        ti.task_id: str(ti.state.value if hasattr(ti.state, "value") else ti.state) for ti in run.get_task_instances()
+    }
 
 
 def output(capfd, caplog) -> str:
@@ -67,7 +68,7 @@ class ReleaseService(BaseHTTPRequestHandler):
         pass
 
     def do_GET(self):
-        health = (self.root / "current" / "health")
+        health = self.root / "current" / "health"
         ok = health.exists() and health.read_text().strip() == "ok"
         body = b"ok" if ok else b"broken"
         self.send_response(200 if ok else 503)
@@ -111,7 +112,9 @@ def world(tmp_path, monkeypatch, pg_database, redis_server, alertmanager_server)
     root, service = release_app(tmp_path, {"v1": "ok", "v2": "broken", "v3": "ok"})
     am = alertmanager_server
 
-    inv = write_inventory(tmp_path, f"""
+    inv = write_inventory(
+        tmp_path,
+        f"""
         catalog: {{path: catalog.db}}
         artifacts: {{base: artifacts}}
         maintenance: {{redis_conn_id: pu_cache}}
@@ -131,15 +134,23 @@ def world(tmp_path, monkeypatch, pg_database, redis_server, alertmanager_server)
             {MY_RELAXED}
           - {{name: cache, kind: redis, conn_id: pu_cache}}
           - {{name: am, kind: alertmanager, conn_id: pu_am}}
-    """)
+    """,
+    )
     monkeypatch.setenv("AEGIS_INVENTORY", str(inv))
     # trust auth ignores it, but every tool and driver is handed this password: it must show up nowhere
     monkeypatch.setenv("AIRFLOW_CONN_PU_PG", f"postgresql://postgres:{PG_SECRET}@127.0.0.1:5432/postgres")
     monkeypatch.setenv("AIRFLOW_CONN_PU_MARIA", "mysql://root@127.0.0.1:3306/")
     monkeypatch.setenv("AIRFLOW_CONN_PU_CACHE", f"redis://127.0.0.1:{redis_server}/0")
     monkeypatch.setenv("AIRFLOW_CONN_PU_AM", f"http://127.0.0.1:{am.port}")
-    yield {"tmp": tmp_path, "pg": pg_database, "my": my_db, "redis": redis_server, "root": root, "am": am,
-           "health_url": f"http://127.0.0.1:{service.server_address[1]}/health"}
+    yield {
+        "tmp": tmp_path,
+        "pg": pg_database,
+        "my": my_db,
+        "redis": redis_server,
+        "root": root,
+        "am": am,
+        "health_url": f"http://127.0.0.1:{service.server_address[1]}/health",
+    }
     service.shutdown()
     cur.execute(f"DROP DATABASE IF EXISTS `{my_db}`")
     admin.close()
@@ -154,8 +165,12 @@ def migrations(tmp_path: Path, name: str, files: dict[str, str]) -> str:
 
 
 def conf(**kw) -> dict:
-    return {"dry_run": False, "drain_timeout_minutes": 0.2, "confirm": kw.get("update_target") or kw.get("release_root"),
-            **kw}
+    return {
+        "dry_run": False,
+        "drain_timeout_minutes": 0.2,
+        "confirm": kw.get("update_target") or kw.get("release_root"),
+        **kw,
+    }
 
 
 def assert_left_clean(world, run) -> None:
@@ -189,23 +204,28 @@ def assert_rolled_back(world, run, contents, before, *causes, update_state: str 
 
 GOOD_PG = {
     "001_add_level.sql": "alter table players add column level int not null default 1;\n"
-                         "update players set level = 2 where id <= 10;",
+    "update players set level = 2 where id <= 10;",
     "002_add_guilds.sql": "create table guilds (id int primary key, name text);\n"
-                          "insert into guilds values (1, 'first');",
+    "insert into guilds values (1, 'first');",
 }
 
 
 # ----------------------------------------------------------------------------------------- PostgreSQL
 def test_pg_migration_failing_halfway_is_rolled_back(airflow_db, world, capfd, caplog):
     before_redis = redis_state(world["redis"])
-    folder = migrations(world["tmp"], "bad", {
-        "001_add_level.sql": GOOD_PG["001_add_level.sql"],
-        "002_half.sql": "create table audit (id int);\nselect * from no_such_table;",
-        "003_never.sql": "create table never_applied (id int);",
-    })
+    folder = migrations(
+        world["tmp"],
+        "bad",
+        {
+            "001_add_level.sql": GOOD_PG["001_add_level.sql"],
+            "002_half.sql": "create table audit (id int);\nselect * from no_such_table;",
+            "003_never.sql": "create table never_applied (id int);",
+        },
+    )
     before = pg_checksums(world["pg"])
-    run = the_dag().test(run_conf=conf(update_kind="sql_migration", update_target="pg", targets=["cache"],
-                                       migrations_folder=folder))
+    run = the_dag().test(
+        run_conf=conf(update_kind="sql_migration", update_target="pg", targets=["cache"], migrations_folder=folder)
+    )
     assert_rolled_back(world, run, lambda: pg_checksums(world["pg"]), before, "002_half.sql failed", "no_such_table")
     assert redis_state(world["redis"]) == before_redis  # the other affected target: flagged, drained, untouched
     text = output(capfd, caplog)
@@ -231,10 +251,18 @@ def test_pg_passing_update_is_promoted_and_rollback_branch_skipped(airflow_db, w
         busy.close()
 
     threading.Thread(target=release_when_flagged, daemon=True).start()
-    run = the_dag().test(run_conf=conf(
-        update_kind="sql_migration", update_target="pg", migrations_folder=folder, drain_timeout_minutes=2,
-        sql_assertions=[{"target": "pg", "sql": "select count(*) from players where level = 2", "expect": 10},
-                        {"target": "pg", "sql": "select name from guilds", "expect": "first"}]))
+    run = the_dag().test(
+        run_conf=conf(
+            update_kind="sql_migration",
+            update_target="pg",
+            migrations_folder=folder,
+            drain_timeout_minutes=2,
+            sql_assertions=[
+                {"target": "pg", "sql": "select count(*) from players where level = 2", "expect": 10},
+                {"target": "pg", "sql": "select name from guilds", "expect": "first"},
+            ],
+        )
+    )
     s = states(run)
     assert run.state == "success", s
     assert s["promote"] == "success"
@@ -253,11 +281,23 @@ def test_pg_passing_update_is_promoted_and_rollback_branch_skipped(airflow_db, w
 def test_pg_failing_assertion_rolls_back(airflow_db, world, capfd, caplog):
     before = pg_checksums(world["pg"])
     folder = migrations(world["tmp"], "good", GOOD_PG)
-    run = the_dag().test(run_conf=conf(
-        update_kind="sql_migration", update_target="pg", migrations_folder=folder,
-        sql_assertions=[{"target": "pg", "sql": "select count(*) from guilds", "expect": 2}]))
-    assert_rolled_back(world, run, lambda: pg_checksums(world["pg"]), before, "post-update test failed",
-                       "returned 1, expected 2", update_state="success")
+    run = the_dag().test(
+        run_conf=conf(
+            update_kind="sql_migration",
+            update_target="pg",
+            migrations_folder=folder,
+            sql_assertions=[{"target": "pg", "sql": "select count(*) from guilds", "expect": 2}],
+        )
+    )
+    assert_rolled_back(
+        world,
+        run,
+        lambda: pg_checksums(world["pg"]),
+        before,
+        "post-update test failed",
+        "returned 1, expected 2",
+        update_state="success",
+    )
 
 
 def kill_when_seen(find, kill) -> tuple[threading.Thread, list]:
@@ -279,15 +319,26 @@ def kill_when_seen(find, kill) -> tuple[threading.Thread, list]:
 
 def test_pg_connection_killed_during_migration_rolls_back(airflow_db, world, capfd, caplog):
     before = pg_checksums(world["pg"])
-    folder = migrations(world["tmp"], "slow", {
-        "001_add_level.sql": GOOD_PG["001_add_level.sql"],
-        "002_slow.sql": "create table half_done (id int);\nselect pg_sleep(60);\ncreate table never (id int);",
-    })
+    folder = migrations(
+        world["tmp"],
+        "slow",
+        {
+            "001_add_level.sql": GOOD_PG["001_add_level.sql"],
+            "002_slow.sql": "create table half_done (id int);\nselect pg_sleep(60);\ncreate table never (id int);",
+        },
+    )
     admin = psycopg.connect(host="127.0.0.1", user="postgres", dbname="postgres", autocommit=True)
     thread, killed = kill_when_seen(
-        lambda: [r[0] for r in admin.execute("select pid from pg_stat_activity where application_name = 'aegis-update'"
-                                             " and datname = %s and query like '%%pg_sleep%%'", (world["pg"],))],
-        lambda pid: admin.execute("select pg_terminate_backend(%s)", (pid,)).fetchone()[0])
+        lambda: [
+            r[0]
+            for r in admin.execute(
+                "select pid from pg_stat_activity where application_name = 'aegis-update'"
+                " and datname = %s and query like '%%pg_sleep%%'",
+                (world["pg"],),
+            )
+        ],
+        lambda pid: admin.execute("select pg_terminate_backend(%s)", (pid,)).fetchone()[0],
+    )
     run = the_dag().test(run_conf=conf(update_kind="sql_migration", update_target="pg", migrations_folder=folder))
     thread.join()
     admin.close()
@@ -325,11 +376,15 @@ def test_pg_backup_failure_means_the_update_never_runs(airflow_db, world, capfd,
 # ----------------------------------------------------------------------------------------- MariaDB
 def test_mariadb_migration_failing_halfway_is_rolled_back(airflow_db, world, capfd, caplog):
     before = my_checksums(world["my"])
-    folder = migrations(world["tmp"], "my-bad", {
-        "001_add_level.sql": "ALTER TABLE players ADD COLUMN level INT NOT NULL DEFAULT 1;"
-                             " UPDATE players SET level = 2 WHERE id <= 10;",
-        "002_half.sql": "CREATE TABLE audit (id INT); INSERT INTO audit VALUES (1); SELECT * FROM no_such_table;",
-    })
+    folder = migrations(
+        world["tmp"],
+        "my-bad",
+        {
+            "001_add_level.sql": "ALTER TABLE players ADD COLUMN level INT NOT NULL DEFAULT 1;"
+            " UPDATE players SET level = 2 WHERE id <= 10;",
+            "002_half.sql": "CREATE TABLE audit (id INT); INSERT INTO audit VALUES (1); SELECT * FROM no_such_table;",
+        },
+    )
     run = the_dag().test(run_conf=conf(update_kind="sql_migration", update_target="maria", migrations_folder=folder))
     # the DDL MariaDB committed before the failure (a column, a table) is gone again
     assert_rolled_back(world, run, lambda: my_checksums(world["my"]), before, "002_half.sql failed", "no_such_table")
@@ -337,16 +392,21 @@ def test_mariadb_migration_failing_halfway_is_rolled_back(airflow_db, world, cap
 
 def test_mariadb_connection_killed_during_migration_rolls_back(airflow_db, world, capfd, caplog):
     before = my_checksums(world["my"])
-    folder = migrations(world["tmp"], "my-slow", {
-        "001_add_level.sql": "ALTER TABLE players ADD COLUMN level INT NOT NULL DEFAULT 1;",
-        "002_slow.sql": "CREATE TABLE half_done (id INT); SELECT SLEEP(60); CREATE TABLE never (id INT);",
-    })
+    folder = migrations(
+        world["tmp"],
+        "my-slow",
+        {
+            "001_add_level.sql": "ALTER TABLE players ADD COLUMN level INT NOT NULL DEFAULT 1;",
+            "002_slow.sql": "CREATE TABLE half_done (id INT); SELECT SLEEP(60); CREATE TABLE never (id INT);",
+        },
+    )
     admin = MySQLdb.connect(host="127.0.0.1", user="root", autocommit=True)
     cur = admin.cursor()
 
     def find():
-        cur.execute("SELECT id FROM information_schema.processlist WHERE db = %s AND info LIKE %s",
-                    (world["my"], "%SLEEP(60)%"))
+        cur.execute(
+            "SELECT id FROM information_schema.processlist WHERE db = %s AND info LIKE %s", (world["my"], "%SLEEP(60)%")
+        )
         return [r[0] for r in cur.fetchall()]
 
     thread, killed = kill_when_seen(find, lambda i: cur.execute(f"KILL {int(i)}"))
@@ -361,16 +421,30 @@ def test_mariadb_connection_killed_during_migration_rolls_back(airflow_db, world
 def test_release_with_failing_health_check_switches_back(airflow_db, world, capfd, caplog):
     current = lambda: (world["root"] / "current").resolve()  # noqa: E731
     before = current()
-    run = the_dag().test(run_conf=conf(update_kind="release_switch", release_root=str(world["root"]),
-                                       release_version="v2", http_checks=[world["health_url"]], targets=["cache"]))
+    run = the_dag().test(
+        run_conf=conf(
+            update_kind="release_switch",
+            release_root=str(world["root"]),
+            release_version="v2",
+            http_checks=[world["health_url"]],
+            targets=["cache"],
+        )
+    )
     assert_rolled_back(world, run, current, before, "answered 503", update_state="success")
     assert before == (world["root"] / "releases" / "v1").resolve()
     assert "back to releases/v1" in json.dumps(report_of(world, run)["results"])
 
 
 def test_release_passing_update_stays(airflow_db, world, capfd, caplog):
-    run = the_dag().test(run_conf=conf(update_kind="release_switch", release_root=str(world["root"]),
-                                       release_version="v3", http_checks=[world["health_url"]], targets=["cache"]))
+    run = the_dag().test(
+        run_conf=conf(
+            update_kind="release_switch",
+            release_root=str(world["root"]),
+            release_version="v3",
+            http_checks=[world["health_url"]],
+            targets=["cache"],
+        )
+    )
     assert run.state == "success"
     assert states(run)["rollback"] == "skipped"
     assert (world["root"] / "current").resolve() == (world["root"] / "releases" / "v3").resolve()
@@ -391,8 +465,14 @@ def test_dry_run_changes_nothing_and_lists_the_plan(airflow_db, world, capfd, ca
 def test_assertion_that_writes_is_refused_in_plan_without_retry(airflow_db, world, capfd, caplog):
     before = pg_checksums(world["pg"])
     folder = migrations(world["tmp"], "good", GOOD_PG)
-    run = the_dag().test(run_conf=conf(update_kind="sql_migration", update_target="pg", migrations_folder=folder,
-                                       sql_assertions=[{"target": "pg", "sql": "DELETE FROM players", "expect": 0}]))
+    run = the_dag().test(
+        run_conf=conf(
+            update_kind="sql_migration",
+            update_target="pg",
+            migrations_folder=folder,
+            sql_assertions=[{"target": "pg", "sql": "DELETE FROM players", "expect": 0}],
+        )
+    )
     assert run.state == "failed"
     plan_ti = next(ti for ti in run.get_task_instances() if ti.task_id == "plan")
     assert str(getattr(plan_ti.state, "value", plan_ti.state)) == "failed" and plan_ti.try_number == 1
@@ -404,16 +484,16 @@ def test_folder_outside_the_migration_roots_is_refused_in_plan(airflow_db, world
     before = pg_checksums(world["pg"])
     elsewhere = tmp_path_factory.mktemp("not-allowed")
     (elsewhere / "001.sql").write_text("DROP TABLE players;")
-    run = the_dag().test(run_conf=conf(update_kind="sql_migration", update_target="pg",
-                                       migrations_folder=str(elsewhere)))
+    run = the_dag().test(
+        run_conf=conf(update_kind="sql_migration", update_target="pg", migrations_folder=str(elsewhere))
+    )
     assert run.state == "failed" and states(run)["plan"] == "failed"
     assert "outside the allowed roots" in output(capfd, caplog)
     assert pg_checksums(world["pg"]) == before and world["am"].silences(run.run_id) == []
 
 
 def test_bad_form_fails_in_plan_naming_the_field(airflow_db, world, capfd, caplog):
-    run = the_dag().test(run_conf=conf(update_kind="sql_migration", update_target="pg",
-                                       migrations_folder="/nowhere"))
+    run = the_dag().test(run_conf=conf(update_kind="sql_migration", update_target="pg", migrations_folder="/nowhere"))
     assert run.state == "failed"
     assert states(run)["plan"] == "failed" and states(run)["write_report"] == "failed", states(run)
     assert "field 'migrations_folder'" in output(capfd, caplog)
@@ -455,27 +535,35 @@ def assert_not_applied(world, run, oid, cause) -> None:
     assert_left_clean(world, run)
 
 
-def test_pg_first_migration_file_failing_is_not_applied_and_keeps_later_writes(airflow_db, world, capfd, caplog,
-                                                                                 monkeypatch):
+def test_pg_first_migration_file_failing_is_not_applied_and_keeps_later_writes(
+    airflow_db, world, capfd, caplog, monkeypatch
+):
     oid = pg_oid(world["pg"])
     write_after_backup(monkeypatch, world["pg"])
-    folder = migrations(world["tmp"], "first-bad", {
-        "001_bad.sql": "alter table players add column level int;\nselect * from no_such_table;",
-        "002_never.sql": "create table never_applied (id int);",
-    })
+    folder = migrations(
+        world["tmp"],
+        "first-bad",
+        {
+            "001_bad.sql": "alter table players add column level int;\nselect * from no_such_table;",
+            "002_never.sql": "create table never_applied (id int);",
+        },
+    )
     run = the_dag().test(run_conf=conf(update_kind="sql_migration", update_target="pg", migrations_folder=folder))
     assert_not_applied(world, run, oid, "001_bad.sql failed")
     with psycopg.connect(host="127.0.0.1", user="postgres", dbname=world["pg"]) as c:
-        cols = [r[0] for r in c.execute("select column_name from information_schema.columns"
-                                         " where table_name = 'players'")]
+        cols = [
+            r[0] for r in c.execute("select column_name from information_schema.columns where table_name = 'players'")
+        ]
         assert "level" not in cols  # the failing file's own transaction left nothing
     assert "DECISION: NOT APPLIED" in output(capfd, caplog)
 
 
 def test_pg_refused_checksum_is_not_applied(airflow_db, world, capfd, caplog, monkeypatch):
     with psycopg.connect(host="127.0.0.1", user="postgres", dbname=world["pg"], autocommit=True) as c:
-        c.execute("create table aegis_schema_version (filename text primary key, sha256 text not null,"
-                  " applied_at timestamptz not null default now(), run_id text)")
+        c.execute(
+            "create table aegis_schema_version (filename text primary key, sha256 text not null,"
+            " applied_at timestamptz not null default now(), run_id text)"
+        )
         c.execute("insert into aegis_schema_version values ('001_add_level.sql', 'an older content', now(), 'r0')")
     oid = pg_oid(world["pg"])
     write_after_backup(monkeypatch, world["pg"])
@@ -489,8 +577,14 @@ def test_migration_of_a_database_not_in_the_backup_is_refused_before_anything_ru
         c.execute(f'create database "{world["pg"]}_other"')
     try:
         folder = migrations(world["tmp"], "good", GOOD_PG)
-        run = the_dag().test(run_conf=conf(update_kind="sql_migration", update_target="pg", migrations_folder=folder,
-                                           database=f"{world['pg']}_other"))
+        run = the_dag().test(
+            run_conf=conf(
+                update_kind="sql_migration",
+                update_target="pg",
+                migrations_folder=folder,
+                database=f"{world['pg']}_other",
+            )
+        )
         s = states(run)
         assert run.state == "failed" and s["plan"] == "failed", s
         assert all(s[t] in ("upstream_failed", "skipped") for t in ("pre_update_backup", "apply_update", "announce")), s

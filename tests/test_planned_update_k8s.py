@@ -34,12 +34,19 @@ def game(tmp_path, monkeypatch, redis_server, kube_cluster, kube_namespace, fres
     api = kube_cluster.api()
     apps, core = client.AppsV1Api(api), client.CoreV1Api(api)
     apps.create_namespaced_deployment(ns, deployment("game-server", "game-server", "game:1.4"))
-    core.create_namespaced_config_map(ns, client.V1ConfigMap(metadata=client.V1ObjectMeta(name="game-config"),
-                                                             data={"players_max": "64"}))
-    core.create_namespaced_secret(ns, client.V1Secret(metadata=client.V1ObjectMeta(name="game-db"),
-                                                      string_data={"password": "game-secret-never-shown"}))
+    core.create_namespaced_config_map(
+        ns, client.V1ConfigMap(metadata=client.V1ObjectMeta(name="game-config"), data={"players_max": "64"})
+    )
+    core.create_namespaced_secret(
+        ns,
+        client.V1Secret(
+            metadata=client.V1ObjectMeta(name="game-db"), string_data={"password": "game-secret-never-shown"}
+        ),
+    )
     am = fresh_alertmanager
-    inv = write_inventory(tmp_path, f"""
+    inv = write_inventory(
+        tmp_path,
+        f"""
         catalog: {{path: catalog.db}}
         artifacts: {{base: artifacts}}
         maintenance: {{redis_conn_id: pu_cache}}
@@ -47,32 +54,54 @@ def game(tmp_path, monkeypatch, redis_server, kube_cluster, kube_namespace, fres
           - {{name: game, kind: kubernetes, conn_id: pu_k8s, namespace: {ns}, label_selector: app=game-server}}
           - {{name: cache, kind: redis, conn_id: pu_cache}}
           - {{name: am, kind: alertmanager, conn_id: pu_am}}
-    """)
+    """,
+    )
     monkeypatch.setenv("AEGIS_INVENTORY", str(inv))
     monkeypatch.setenv("AIRFLOW_CONN_PU_K8S", kube_cluster.connection())
     monkeypatch.setenv("AIRFLOW_CONN_PU_CACHE", f"redis://127.0.0.1:{redis_server}/0")
     monkeypatch.setenv("AIRFLOW_CONN_PU_AM", f"http://127.0.0.1:{am.port}")
-    monkeypatch.setenv("AIRFLOW_CONN_AEGIS_BACKUP_KEY", json.dumps({"conn_type": "generic",
-                                                                    "password": Fernet.generate_key().decode()}))
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_AEGIS_BACKUP_KEY",
+        json.dumps({"conn_type": "generic", "password": Fernet.generate_key().decode()}),
+    )
     with Kubelet(kube_cluster, ns, GOOD_IMAGES) as kubelet:
         wait_for_deployment(kube_cluster, ns, "game-server")
-        yield {"tmp": tmp_path, "ns": ns, "apps": apps, "core": core, "kubelet": kubelet, "cluster": kube_cluster,
-               "redis": redis_server, "am": am}
+        yield {
+            "tmp": tmp_path,
+            "ns": ns,
+            "apps": apps,
+            "core": core,
+            "kubelet": kubelet,
+            "cluster": kube_cluster,
+            "redis": redis_server,
+            "am": am,
+        }
 
 
 def conf(image: str, rollout_timeout_s: int) -> dict:
-    return {"dry_run": False, "confirm": "game", "drain_timeout_minutes": 0.1, "update_kind": "k8s_image",
-            "update_target": "game",
-            "deployment": "game-server", "container": "game-server", "image": image,
-            "rollout_timeout_seconds": rollout_timeout_s, "maintenance_configmap": "game-config", "targets": ["cache"]}
+    return {
+        "dry_run": False,
+        "confirm": "game",
+        "drain_timeout_minutes": 0.1,
+        "update_kind": "k8s_image",
+        "update_target": "game",
+        "deployment": "game-server",
+        "container": "game-server",
+        "image": image,
+        "rollout_timeout_seconds": rollout_timeout_s,
+        "maintenance_configmap": "game-config",
+        "targets": ["cache"],
+    }
 
 
 def running(game) -> tuple[str, dict[str, int]]:
     """The Deployment's image now, and image -> replicas of each ReplicaSet the controller-manager made."""
     dep = game["apps"].read_namespaced_deployment("game-server", game["ns"])
     sets = game["apps"].list_namespaced_replica_set(game["ns"], label_selector="app=game-server").items
-    return (dep.spec.template.spec.containers[0].image,
-            {rs.spec.template.spec.containers[0].image: rs.spec.replicas for rs in sets})
+    return (
+        dep.spec.template.spec.containers[0].image,
+        {rs.spec.template.spec.containers[0].image: rs.spec.replicas for rs in sets},
+    )
 
 
 def maintenance_value(game) -> str | None:

@@ -13,19 +13,33 @@ from include.report import Outcome, Report
 
 def report(rows, outcome=None) -> Report:
     end = datetime(2026, 3, 1, tzinfo=UTC)
-    return Report.build("backup", "t", "run-1", end - timedelta(days=1), end, rows,
-                        expected=[r["target"] for r in rows], outcome=outcome)
+    return Report.build(
+        "backup",
+        "t",
+        "run-1",
+        end - timedelta(days=1),
+        end,
+        rows,
+        expected=[r["target"] for r in rows],
+        outcome=outcome,
+    )
 
 
-ROWS = [{"target": "a", "kind": "postgres", "status": "ok", "findings": []},
-        {"target": "b", "kind": "redis", "status": "critical", "findings": [{"level": "critical", "message": "down"}]},
-        {"target": "c", "kind": "redis", "status": "warning", "findings": [{"level": "warning", "message": "slow"}]}]
+ROWS = [
+    {"target": "a", "kind": "postgres", "status": "ok", "findings": []},
+    {"target": "b", "kind": "redis", "status": "critical", "findings": [{"level": "critical", "message": "down"}]},
+    {"target": "c", "kind": "redis", "status": "warning", "findings": [{"level": "warning", "message": "slow"}]},
+]
 
 
 def test_outcome_as_metrics():
     values = routine_metrics(report(ROWS), 12.5)
-    assert values == {"aegis.backup.verdict": ("g", 2.0), "aegis.backup.targets_failed": ("g", 1.0),
-                      "aegis.backup.failed": ("g", 0.0), "aegis.backup.duration": ("ms", 12500.0)}
+    assert values == {
+        "aegis.backup.verdict": ("g", 2.0),
+        "aegis.backup.targets_failed": ("g", 1.0),
+        "aegis.backup.failed": ("g", 0.0),
+        "aegis.backup.duration": ("ms", 12500.0),
+    }
     healthy = routine_metrics(report(ROWS[:1]), None)
     assert healthy["aegis.backup.verdict"] == ("g", 0.0) and "aegis.backup.duration" not in healthy
     assert routine_metrics(report(ROWS, Outcome.FAILED), None)["aegis.backup.failed"] == ("g", 1.0)

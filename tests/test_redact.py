@@ -27,25 +27,36 @@ CARD, PASSWORD = "4111111111111111", "hunter2"
 NOW = datetime.now(UTC)
 
 
-@pytest.mark.parametrize("text, dialect, expected", [
-    (f"SELECT * FROM cards WHERE card = '{CARD}' AND n = 42", "postgres",
-     "SELECT * FROM cards WHERE card = $1 AND n = $2"),
-    (f"ALTER ROLE x PASSWORD '{PASSWORD}'", "mysql", "ALTER ROLE x PASSWORD ?"),
-    ("select t1.c2, \"Col 1\" from t1 where a = E'it''s' and b = $$x$$ -- note\n and c = 1.5e3", "postgres",
-     "select t1.c2, \"Col 1\" from t1 where a = $1 and b = $2 \n and c = $3"),
-    ("insert into t values (\"x\", 0x1F) /* pw */", "mysql", "insert into t values (?, ?)"),
-    (f"select * from t where card = '{CARD[:8]}", "postgres", "select * from t where card = $1"),  # cut off
-])
+@pytest.mark.parametrize(
+    "text, dialect, expected",
+    [
+        (
+            f"SELECT * FROM cards WHERE card = '{CARD}' AND n = 42",
+            "postgres",
+            "SELECT * FROM cards WHERE card = $1 AND n = $2",
+        ),
+        (f"ALTER ROLE x PASSWORD '{PASSWORD}'", "mysql", "ALTER ROLE x PASSWORD ?"),
+        (
+            "select t1.c2, \"Col 1\" from t1 where a = E'it''s' and b = $$x$$ -- note\n and c = 1.5e3",
+            "postgres",
+            'select t1.c2, "Col 1" from t1 where a = $1 and b = $2 \n and c = $3',
+        ),
+        ('insert into t values ("x", 0x1F) /* pw */', "mysql", "insert into t values (?, ?)"),
+        (f"select * from t where card = '{CARD[:8]}", "postgres", "select * from t where card = $1"),  # cut off
+    ],
+)
 def test_statement_literals_become_placeholders(text, dialect, expected):
     assert redact.statement(text, dialect) == expected
 
 
 def test_innodb_deadlock_keeps_no_statement_literal_or_row_data():
-    section = ("LATEST DETECTED DEADLOCK\n*** (1) TRANSACTION:\nTRANSACTION 22564, ACTIVE 0 sec starting index read\n"
-               "MariaDB thread id 5777, OS thread handle 1402, query id 56631 127.0.0.1 root Updating\n"
-               f"UPDATE acct SET card = '{CARD}' WHERE id = 1\n*** WAITING FOR THIS LOCK TO BE GRANTED:\n"
-               "RECORD LOCKS space id 1954 page no 3 n bits 320 index PRIMARY of table `db`.`acct`\n"
-               f" 0: len 16; hex {CARD.encode().hex()}; asc {CARD};;\n")
+    section = (
+        "LATEST DETECTED DEADLOCK\n*** (1) TRANSACTION:\nTRANSACTION 22564, ACTIVE 0 sec starting index read\n"
+        "MariaDB thread id 5777, OS thread handle 1402, query id 56631 127.0.0.1 root Updating\n"
+        f"UPDATE acct SET card = '{CARD}' WHERE id = 1\n*** WAITING FOR THIS LOCK TO BE GRANTED:\n"
+        "RECORD LOCKS space id 1954 page no 3 n bits 320 index PRIMARY of table `db`.`acct`\n"
+        f" 0: len 16; hex {CARD.encode().hex()}; asc {CARD};;\n"
+    )
     cleaned = redact.innodb_deadlock(section)
     assert CARD not in cleaned and CARD.encode().hex() not in cleaned
     assert "UPDATE acct SET card = ? WHERE id = ?" in cleaned and "MariaDB thread id 5777" in cleaned
@@ -53,15 +64,18 @@ def test_innodb_deadlock_keeps_no_statement_literal_or_row_data():
 
 
 def test_url_loses_userinfo_and_query_secrets():
-    assert redact.url("https://ops:s3cret@h.example:8443/health?token=abc&verbose=1&api_key=k#frag") \
+    assert (
+        redact.url("https://ops:s3cret@h.example:8443/health?token=abc&verbose=1&api_key=k#frag")
         == "https://h.example:8443/health?token=REDACTED&verbose=1&api_key=REDACTED"
+    )
 
 
 def test_connection_password_and_secret_extras_are_masked():
     from airflow.sdk.execution_time.secrets_masker import redact as mask
 
-    registered = mask_connection_secrets("pw-9f3a", {"ssl": {"key_password": "kp-77"}, "region": "eu-1",
-                                                    "api_token": "tok-5"})
+    registered = mask_connection_secrets(
+        "pw-9f3a", {"ssl": {"key_password": "kp-77"}, "region": "eu-1", "api_token": "tok-5"}
+    )
     assert sorted(registered) == ["kp-77", "pw-9f3a", "tok-5"]
     assert mask("login with pw-9f3a, token tok-5 and kp-77 in eu-1") == "login with ***, token *** and *** in eu-1"
 
@@ -96,18 +110,38 @@ def test_report_built_while_sessions_run_secret_literals_contains_neither(pg_dat
             _background(lambda: my_select.cursor().execute(f"SELECT SLEEP(4) FROM dual WHERE '{CARD}' <> 'x'")),
         ]
         time.sleep(2)
-        pg_target = parse_inventory({"targets": [{
-            "name": "pg", "kind": "postgres", "conn_id": "c", "databases": [pg_database],
-            "thresholds": {"long_transaction_warning_s": 1, "long_statement_warning_s": 1,
-                           "idle_in_transaction_warning": 1}}]}).targets[0]
-        my_target = parse_inventory({"targets": [{"name": "maria", "kind": "mysql", "conn_id": "m",
-                                                  "thresholds": {"long_query_s": 1}}]}).targets[0]
-        pg_end, my_end = Endpoint(host="127.0.0.1", port=5432, login="postgres"), Endpoint(host="127.0.0.1",
-                                                                                           login="root")
-        rows = [run_check(pg_target, pg_end, Window(NOW, NOW)).to_dict(),
-                run_check(my_target, my_end, Window(NOW, NOW)).to_dict()]
-        sessions = {"pg": active_sessions("postgres", pg_end, [pg_database], 10),
-                    "maria": active_sessions("mysql", my_end, [my_db], 10)}
+        pg_target = parse_inventory(
+            {
+                "targets": [
+                    {
+                        "name": "pg",
+                        "kind": "postgres",
+                        "conn_id": "c",
+                        "databases": [pg_database],
+                        "thresholds": {
+                            "long_transaction_warning_s": 1,
+                            "long_statement_warning_s": 1,
+                            "idle_in_transaction_warning": 1,
+                        },
+                    }
+                ]
+            }
+        ).targets[0]
+        my_target = parse_inventory(
+            {"targets": [{"name": "maria", "kind": "mysql", "conn_id": "m", "thresholds": {"long_query_s": 1}}]}
+        ).targets[0]
+        pg_end, my_end = (
+            Endpoint(host="127.0.0.1", port=5432, login="postgres"),
+            Endpoint(host="127.0.0.1", login="root"),
+        )
+        rows = [
+            run_check(pg_target, pg_end, Window(NOW, NOW)).to_dict(),
+            run_check(my_target, my_end, Window(NOW, NOW)).to_dict(),
+        ]
+        sessions = {
+            "pg": active_sessions("postgres", pg_end, [pg_database], 10),
+            "maria": active_sessions("mysql", my_end, [my_db], 10),
+        }
         for t in threads:
             t.join(10)
     finally:
@@ -121,8 +155,10 @@ def test_report_built_while_sessions_run_secret_literals_contains_neither(pg_dat
     report = Report.build("daily_health_check", "redaction", "run-1", NOW, NOW, rows, extra={"sessions": sessions})
     rendered = render_json(report) + render_markdown(report) + render_html(report)
     # the statements were collected (normalised), and no literal is left
-    assert "pg_sleep($1), card FROM cards WHERE card &lt;&gt; $2" in rendered or \
-        "pg_sleep($1), card FROM cards WHERE card <> $2" in rendered
+    assert (
+        "pg_sleep($1), card FROM cards WHERE card &lt;&gt; $2" in rendered
+        or "pg_sleep($1), card FROM cards WHERE card <> $2" in rendered
+    )
     assert f"ALTER ROLE {role} PASSWORD $1" in rendered
     assert "SELECT SLEEP(?) FROM dual WHERE ? <> ?" in rendered
     assert CARD not in rendered and PASSWORD not in rendered

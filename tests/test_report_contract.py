@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -18,31 +18,51 @@ from include.rendering import render_html, render_json, render_markdown
 from include.report import Outcome, Report, Section, Verdict
 from tests.helpers import write_inventory
 
-END = datetime(2026, 11, 30, 9, 0, tzinfo=timezone.utc)
+END = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
 EVIL = "<script>alert('x')</script>"
 
 
 def row(target: str, status: str = "ok", message: str | None = None, **fields) -> dict:
     findings = [{"level": status, "message": message}] if message else []
-    return {"target": target, "kind": "redis", "status": status, "findings": findings,
-            "metrics": {"redis.memory_pct": 42.0}, "details": {}, "duration_s": 0.5, **fields}
+    return {
+        "target": target,
+        "kind": "redis",
+        "status": status,
+        "findings": findings,
+        "metrics": {"redis.memory_pct": 42.0},
+        "details": {},
+        "duration_s": 0.5,
+        **fields,
+    }
 
 
 def sample(**fields) -> Report:
     rows = [row("cache", concern="redis"), row(f"db{EVIL}", "critical", f"disk {EVIL} full", concern="postgres")]
-    return Report.build("weekly_maintenance", f"Weekly {EVIL}", "run-1", END - timedelta(days=7), END, rows,
-                        sections=[Section("Database optimisation", ["postgres"]), Section("Cache", ["redis"])],
-                        mode="dry run", extra={"dry_run": True}, **fields)
+    return Report.build(
+        "weekly_maintenance",
+        f"Weekly {EVIL}",
+        "run-1",
+        END - timedelta(days=7),
+        END,
+        rows,
+        sections=[Section("Database optimisation", ["postgres"]), Section("Cache", ["redis"])],
+        mode="dry run",
+        extra={"dry_run": True},
+        **fields,
+    )
 
 
 @pytest.fixture
 def inventory(tmp_path):
-    path = write_inventory(tmp_path, """
+    path = write_inventory(
+        tmp_path,
+        """
         catalog: {path: catalog.db}
         artifacts: {base: artifacts}
         targets:
           - {name: box, kind: host}
-    """)
+    """,
+    )
     return load_inventory(path)
 
 
@@ -83,8 +103,10 @@ def test_html_escapes_what_targets_and_messages_say_markdown_and_json_keep_it():
 
 def test_publish_writes_records_and_alerts_when_not_healthy(inventory, monkeypatch):
     sent = []
-    monkeypatch.setattr("include.alerting.send_alert", lambda alerting, subject, text, html, context=None:
-                        sent.append((subject, text, html)) or {"log": "logged"})
+    monkeypatch.setattr(
+        "include.alerting.send_alert",
+        lambda alerting, subject, text, html, context=None: sent.append((subject, text, html)) or {"log": "logged"},
+    )
     written = publish(sample(), inventory, record_metrics=True)
     assert sorted(written) == ["html", "json", "md"]
     assert json.loads(Path(written["json"].removeprefix("file://")).read_text())["run_id"] == "run-1"
@@ -104,8 +126,20 @@ def test_who_is_told_and_what_the_catalog_keeps_follow_the_call(inventory, monke
     publish(healthy, inventory)  # UNHEALTHY by default: a healthy run is not news
     publish(sample(), inventory, alert=AlertWhen.NEVER)  # the form switched alerts off
     assert sent == []
-    publish(Report.build("planned_update", "U", "run-3", END, END, [row("cache")], outcome="promoted",
-                         alert_subject="[Aegis] planned update: PROMOTED — x"), inventory, alert=AlertWhen.ALWAYS)
+    publish(
+        Report.build(
+            "planned_update",
+            "U",
+            "run-3",
+            END,
+            END,
+            [row("cache")],
+            outcome="promoted",
+            alert_subject="[Aegis] planned update: PROMOTED — x",
+        ),
+        inventory,
+        alert=AlertWhen.ALWAYS,
+    )
     assert sent == ["[Aegis] planned update: PROMOTED — x"]
     engine = sa.create_engine(f"sqlite:///{inventory.catalog_path}")
     with engine.connect() as conn:
@@ -123,11 +157,20 @@ def test_a_catalog_that_fails_does_not_swallow_the_alert(inventory, monkeypatch)
     assert len(sent) == 1
 
 
-@pytest.mark.parametrize("outcome, failure", [
-    (None, None), ("promoted", None), ("dry-run", None), ("restored", None), ("complete", None),
-    ("failed", RuntimeError), ("rolled-back", AirflowFailException), ("not-run", AirflowFailException),
-    ("rollback-failed", AirflowFailException),
-])
+@pytest.mark.parametrize(
+    "outcome, failure",
+    [
+        (None, None),
+        ("promoted", None),
+        ("dry-run", None),
+        ("restored", None),
+        ("complete", None),
+        ("failed", RuntimeError),
+        ("rolled-back", AirflowFailException),
+        ("not-run", AirflowFailException),
+        ("rollback-failed", AirflowFailException),
+    ],
+)
 def test_only_a_failing_outcome_fails_the_run_never_a_verdict(outcome, failure):
     report = sample(outcome=outcome)  # critical verdict throughout
     got = run_failure(report)
@@ -140,7 +183,10 @@ def test_publish_raises_the_run_failure_after_the_report_is_out(inventory, tmp_p
     sent = []
     monkeypatch.setattr("include.alerting.send_alert", lambda *a, **k: sent.append(a[1]) or {})
     with pytest.raises(AirflowFailException, match="planned_update not-run"):
-        publish(Report.build("planned_update", "U", "run-4", END, END, [row("x", "critical", "no")],
-                             outcome="not-run"), inventory, alert=AlertWhen.ALWAYS)
+        publish(
+            Report.build("planned_update", "U", "run-4", END, END, [row("x", "critical", "no")], outcome="not-run"),
+            inventory,
+            alert=AlertWhen.ALWAYS,
+        )
     assert len(list((tmp_path / "artifacts" / "reports" / "planned_update").rglob("report.json"))) == 1
     assert len(sent) == 1

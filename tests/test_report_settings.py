@@ -11,13 +11,21 @@ LOGICAL = datetime(2026, 7, 8, 0, 0, tzinfo=UTC)
 
 
 def test_a_daily_report_shows_the_form_values_and_the_inventory_overrides(airflow_db, tmp_path, monkeypatch):
-    monkeypatch.setenv("AEGIS_INVENTORY", str(write_inventory(tmp_path, """
+    monkeypatch.setenv(
+        "AEGIS_INVENTORY",
+        str(
+            write_inventory(
+                tmp_path,
+                """
         catalog: {path: catalog.db}
         artifacts: {base: artifacts}
         defaults: {fail_run_on: never, thresholds: {host: {memory_warning_pct: 95}}}
         targets:
           - {name: box, kind: host, mounts: ["/"], timeout_seconds: 7, thresholds: {disk_critical_pct: 97}}
-    """)))
+    """,
+            )
+        ),
+    )
     dag = DagBag(dag_folder=str(REPO / "dags" / "daily_health_check.py")).get_dag("daily_health_check")
 
     run = dag.test(logical_date=LOGICAL, run_conf={"thresholds": {"disk_warning_pct": 70}, "alert": False})
@@ -28,12 +36,19 @@ def test_a_daily_report_shows_the_form_values_and_the_inventory_overrides(airflo
     settings = report["settings"]
     assert settings["form"]["thresholds"] == {"disk_warning_pct": 70}
     assert settings["form"]["alert"] is False
-    assert settings["inventory"] == {"fail_run_on": "never", "targets": {"box": {
-        "thresholds": {"memory_warning_pct": 95.0, "disk_critical_pct": 97.0}, "timeout_seconds": 7.0}}}
+    assert settings["inventory"] == {
+        "fail_run_on": "never",
+        "targets": {
+            "box": {"thresholds": {"memory_warning_pct": 95.0, "disk_critical_pct": 97.0}, "timeout_seconds": 7.0}
+        },
+    }
     for name in ("report.md", "report.html"):
         text = (folder / name).read_text()
-        assert 'form thresholds: {&#34;disk_warning_pct&#34;: 70}' in text if name.endswith("html") else \
-            'form thresholds: {"disk_warning_pct": 70}' in text
+        assert (
+            "form thresholds: {&#34;disk_warning_pct&#34;: 70}" in text
+            if name.endswith("html")
+            else 'form thresholds: {"disk_warning_pct": 70}' in text
+        )
         assert "inventory fail_run_on: never" in text
         assert "disk_critical_pct" in text and "memory_warning_pct" in text
 
@@ -43,13 +58,20 @@ def test_weekly_and_backup_settings_that_differ_from_the_defaults_are_shown(tmp_
     from include.publish import run_settings
     from include.report import Report
 
-    inventory = load_inventory(write_inventory(tmp_path, """
+    inventory = load_inventory(
+        write_inventory(
+            tmp_path,
+            """
         targets:
           - {name: pg, kind: postgres, conn_id: x, backup: {keep_last: 3}, weekly: {enabled: false}}
           - {name: plain, kind: postgres, conn_id: y}
-    """))
-    rows = [{"target": t, "kind": "postgres", "status": "ok", "findings": [], "metrics": {}, "details": {},
-             "duration_s": 0} for t in ("pg", "plain")]
+    """,
+        )
+    )
+    rows = [
+        {"target": t, "kind": "postgres", "status": "ok", "findings": [], "metrics": {}, "details": {}, "duration_s": 0}
+        for t in ("pg", "plain")
+    ]
     report = Report.build("weekly_maintenance", "t", "r", LOGICAL, LOGICAL, rows)
 
     settings = run_settings(report, inventory, {"dry_run": True, "concerns": ["postgres"]})

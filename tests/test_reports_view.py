@@ -4,7 +4,7 @@ the report's back link, escaping, and the per-DAG read check."""
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs, urlparse
 
 import pytest
@@ -16,17 +16,25 @@ from include.inventory import load_inventory
 from include.reports_view import build_app
 from tests.helpers import write_inventory
 
-NOW = datetime(2026, 5, 10, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 5, 10, 12, 0, tzinfo=UTC)
 
 
 def row(target, status, *levels, metrics=None, kind="postgres"):
-    return {"target": target, "kind": kind, "status": status, "metrics": metrics or {},
-            "findings": [{"level": lv, "message": "m"} for lv in levels]}
+    return {
+        "target": target,
+        "kind": kind,
+        "status": status,
+        "metrics": metrics or {},
+        "findings": [{"level": lv, "message": "m"} for lv in levels],
+    }
 
 
 @pytest.fixture
 def world(tmp_path):
-    inventory = load_inventory(write_inventory(tmp_path, """
+    inventory = load_inventory(
+        write_inventory(
+            tmp_path,
+            """
         version: 1
         catalog: {path: catalog.db}
         artifacts: {base: artifacts}
@@ -37,27 +45,49 @@ def world(tmp_path):
           - {name: pg-main, kind: postgres, conn_id: pg, tags: [db, prod], backup: {retention_days: 14}}
           - {name: cache, kind: redis, conn_id: rd, tags: [cache], backup: {enabled: false}}
           - {name: app-logs, kind: log_source, tags: [logs], paths: ["/nonexistent/*.log"]}
-    """))
+    """,
+        )
+    )
     catalog = Catalog(f"sqlite:///{tmp_path / 'catalog.db'}")
     report = tmp_path / "report.html"
     report.write_text("<!doctype html><html><body class='r'><h1>the report</h1></body></html>")
     # a daily run one hour ago: pg warning with two findings, the cache healthy; metrics for the trends
-    catalog.record_check_run("daily_health_check", NOW - timedelta(hours=1), "manual__r1", "warning", str(report),
-                             {"status": "warning",
-                              "reasons": [{"target": "pg-main", "level": "warning", "message": "x"}]},
-                             [row("pg-main", "warning", metrics={"postgres.connections": 42})],
-                             statuses=[row("pg-main", "warning", "warning", "critical", "ok"), row("cache", "ok")])
+    catalog.record_check_run(
+        "daily_health_check",
+        NOW - timedelta(hours=1),
+        "manual__r1",
+        "warning",
+        str(report),
+        {"status": "warning", "reasons": [{"target": "pg-main", "level": "warning", "message": "x"}]},
+        [row("pg-main", "warning", metrics={"postgres.connections": 42})],
+        statuses=[row("pg-main", "warning", "warning", "critical", "ok"), row("cache", "ok")],
+    )
     # twenty days ago, another data point of the same metric (only in the 30/90-day trends)
-    catalog.record_check_run("daily_health_check", NOW - timedelta(days=20), "scheduled__r0", "healthy", None, {},
-                             [row("pg-main", "ok", metrics={"postgres.connections": 10})],
-                             statuses=[row("pg-main", "ok"), row("app-logs", "ok")])
+    catalog.record_check_run(
+        "daily_health_check",
+        NOW - timedelta(days=20),
+        "scheduled__r0",
+        "healthy",
+        None,
+        {},
+        [row("pg-main", "ok", metrics={"postgres.connections": 10})],
+        statuses=[row("pg-main", "ok"), row("app-logs", "ok")],
+    )
     # the log source was last checked twenty days ago: stale. A backup of pg three days ago, verified: stale too
     with time_machine.travel(NOW - timedelta(days=3), tick=False):
         catalog.backup_started("pg-main-20260507", "pg-main", "postgres", "file:///b/1")
         catalog.backup_state("pg-main-20260507", "complete", size_bytes=2048)
         catalog.backup_state("pg-main-20260507", "verified")
-    catalog.record_check_run("backup", NOW - timedelta(days=3), "scheduled__b1", "complete", str(report), {}, [],
-                             statuses=[row("pg-main", "complete")])
+    catalog.record_check_run(
+        "backup",
+        NOW - timedelta(days=3),
+        "scheduled__b1",
+        "complete",
+        str(report),
+        {},
+        [],
+        statuses=[row("pg-main", "complete")],
+    )
     catalog.record_check_run("monthly_audit", NOW - timedelta(days=2), "scheduled__a1", "healthy", str(report), {}, [])
     return inventory, catalog
 
@@ -65,8 +95,15 @@ def world(tmp_path):
 def client_for(world, readable=None):
     inventory, catalog = world
     kwargs = {"readable": (lambda: readable)} if readable else {}
-    return TestClient(build_app(lambda: catalog, lambda uri: open(uri.removeprefix("file://")).read(),
-                                lambda: inventory, now=lambda: NOW, **kwargs))
+    return TestClient(
+        build_app(
+            lambda: catalog,
+            lambda uri: open(uri.removeprefix("file://")).read(),
+            lambda: inventory,
+            now=lambda: NOW,
+            **kwargs,
+        )
+    )
 
 
 def tile(page: str, target: str) -> str:
@@ -111,8 +148,9 @@ def test_reports_lists_every_routine_in_the_catalog_with_links(world):
 
 
 def test_a_report_is_served_with_a_way_back(world):
-    served = client_for(world).get("/report", params={"routine": "daily_health_check",
-                                                       "interval_end": "2026-05-10T11:00:00Z"})
+    served = client_for(world).get(
+        "/report", params={"routine": "daily_health_check", "interval_end": "2026-05-10T11:00:00Z"}
+    )
     assert served.status_code == 200
     body = served.text
     assert body.index("<body class='r'>") < body.index("aegis-back") < body.index("<h1>the report</h1>")
@@ -158,12 +196,18 @@ def test_a_viewer_sees_only_the_routines_whose_dag_they_may_read(world):
 
 def test_the_pages_escape_what_they_show(tmp_path):
     catalog = Catalog(f"sqlite:///{tmp_path / 'c.db'}")
-    catalog.record_check_run("x<b>y", datetime(2026, 5, 1, tzinfo=timezone.utc), "<script>alert(1)</script>",
-                             "critical", None, {}, [])
-    inventory = load_inventory(write_inventory(tmp_path, """
+    catalog.record_check_run(
+        "x<b>y", datetime(2026, 5, 1, tzinfo=UTC), "<script>alert(1)</script>", "critical", None, {}, []
+    )
+    inventory = load_inventory(
+        write_inventory(
+            tmp_path,
+            """
         version: 1
         targets: [{name: h, kind: host}]
-    """))
+    """,
+        )
+    )
     client = TestClient(build_app(lambda: catalog, lambda uri: "", lambda: inventory))
     page = client.get("/reports").text
     assert "<script>alert" not in page and "<b>" not in page

@@ -7,7 +7,6 @@ from __future__ import annotations
 import shutil
 import uuid
 
-import psycopg
 import pytest
 from psycopg import sql
 
@@ -22,9 +21,11 @@ def state(db: str) -> dict:
         props = pgb.database_properties(c, db)
         oid = c.execute("select oid from pg_database where datname = %s", (db,)).fetchone()[0]
     with admin(db) as c:
-        objects = c.execute("select c.relname, pg_get_userbyid(c.relowner), c.relacl::text from pg_class c"
-                            " join pg_namespace n on n.oid = c.relnamespace where n.nspname = 'public'"
-                            " order by 1").fetchall()
+        objects = c.execute(
+            "select c.relname, pg_get_userbyid(c.relowner), c.relacl::text from pg_class c"
+            " join pg_namespace n on n.oid = c.relnamespace where n.nspname = 'public'"
+            " order by 1"
+        ).fetchall()
     return {"content": checksums(db), "properties": props, "objects": objects, "oid": oid}
 
 
@@ -39,11 +40,13 @@ def owned_db():
         c.execute(sql.SQL("create role {}").format(sql.Identifier(reader)))
         c.execute(sql.SQL("create database {} owner {}").format(sql.Identifier(db), sql.Identifier(app)))
         c.execute(sql.SQL("revoke connect on database {} from public").format(sql.Identifier(db)))
-        c.execute(sql.SQL("grant connect, temporary on database {} to {}").format(sql.Identifier(db),
-                                                                                 sql.Identifier(reader)))
+        c.execute(
+            sql.SQL("grant connect, temporary on database {} to {}").format(sql.Identifier(db), sql.Identifier(reader))
+        )
         c.execute(sql.SQL("alter database {} set statement_timeout = '5min'").format(sql.Identifier(db)))
-        c.execute(sql.SQL("alter role {} in database {} set work_mem = '8MB'").format(sql.Identifier(app),
-                                                                                    sql.Identifier(db)))
+        c.execute(
+            sql.SQL("alter role {} in database {} set work_mem = '8MB'").format(sql.Identifier(app), sql.Identifier(db))
+        )
         c.execute(sql.SQL("comment on database {} is 'the game''s data'").format(sql.Identifier(db)))
     with admin(db) as c:
         c.execute(sql.SQL("set role {}").format(sql.Identifier(app)))
@@ -83,8 +86,9 @@ def test_restore_swaps_in_a_side_copy_with_owners_grants_settings_and_comment(ow
     observed = pgb.restore(endpoint("postgres"), tmp_path, result.facts, timeout_s=120, replace=True)
     after = state(owned_db)
     assert observed == result.facts
-    assert {k: after[k] for k in ("content", "properties", "objects")} == \
-           {k: before[k] for k in ("content", "properties", "objects")}
+    assert {k: after[k] for k in ("content", "properties", "objects")} == {
+        k: before[k] for k in ("content", "properties", "objects")
+    }
     assert after["oid"] != before["oid"]  # a new database was swapped in
     assert side_databases(owned_db) == []  # the replaced one dropped once the swap was confirmed
 
@@ -96,8 +100,9 @@ def test_a_load_failing_half_way_leaves_the_previous_database_in_place(owned_db,
     with admin(owned_db) as c:
         c.execute("insert into accounts values (90001, 'written after the backup')")
     before = state(owned_db)
-    data_files = sorted((p for p in (work / owned_db).glob("*.dat*") if p.name[0].isdigit()),
-                        key=lambda p: int(p.name.split(".")[0]))
+    data_files = sorted(
+        (p for p in (work / owned_db).glob("*.dat*") if p.name[0].isdigit()), key=lambda p: int(p.name.split(".")[0])
+    )
     assert len(data_files) == 2
     data_files[1].write_bytes(b"\x1f\x8b garbage, not the table's rows")  # the second table's data corrupted
 

@@ -28,8 +28,10 @@ def task_states(run) -> dict[str, tuple[str, int]]:
     from airflow.utils.session import create_session
 
     with create_session() as session:
-        return {(ti.task_id if ti.map_index < 0 else f"{ti.task_id}[{ti.map_index}]"): (ti.state, ti.try_number)
-                for ti in session.query(TaskInstance).filter_by(dag_id=run.dag_id, run_id=run.run_id)}
+        return {
+            (ti.task_id if ti.map_index < 0 else f"{ti.task_id}[{ti.map_index}]"): (ti.state, ti.try_number)
+            for ti in session.query(TaskInstance).filter_by(dag_id=run.dag_id, run_id=run.run_id)
+        }
 
 
 def only_report(tmp_path, routine: str) -> dict:
@@ -46,17 +48,24 @@ def no_retries(monkeypatch):
     monkeypatch.setitem(dag_defaults.DEFAULT_ARGS, "retries", 0)
 
 
-def test_a_failed_backup_target_fails_the_run_after_the_report(airflow_db, tmp_path, monkeypatch, no_retries,
-                                                              caplog):
+def test_a_failed_backup_target_fails_the_run_after_the_report(airflow_db, tmp_path, monkeypatch, no_retries, caplog):
     (tmp_path / "conf").mkdir()
     (tmp_path / "conf" / "app.yaml").write_text("a: 1\n")
-    monkeypatch.setenv("AEGIS_INVENTORY", str(write_inventory(tmp_path, """
+    monkeypatch.setenv(
+        "AEGIS_INVENTORY",
+        str(
+            write_inventory(
+                tmp_path,
+                """
         catalog: {path: catalog.db}
         artifacts: {base: artifacts}
         targets:
           - {name: conf, kind: files, paths: [conf]}
           - {name: maria-down, kind: mysql, conn_id: rf_down, databases: [shop], timeout_seconds: 2}
-    """)))
+    """,
+            )
+        ),
+    )
     monkeypatch.setenv("AIRFLOW_CONN_RF_DOWN", f"mysql://root@127.0.0.1:{free_port()}/")
 
     run = dag("backup").test(logical_date=LOGICAL)
@@ -73,12 +82,20 @@ def test_a_failed_backup_target_fails_the_run_after_the_report(airflow_db, tmp_p
 
 
 def test_verifying_an_unknown_set_fails_the_run(airflow_db, tmp_path, monkeypatch, no_retries, caplog):
-    monkeypatch.setenv("AEGIS_INVENTORY", str(write_inventory(tmp_path, """
+    monkeypatch.setenv(
+        "AEGIS_INVENTORY",
+        str(
+            write_inventory(
+                tmp_path,
+                """
         catalog: {path: catalog.db}
         artifacts: {base: artifacts}
         targets:
           - {name: conf, kind: files, paths: [conf]}
-    """)))
+    """,
+            )
+        ),
+    )
 
     run = dag("verify_backups").test(logical_date=LOGICAL, run_conf={"set_ids": ["conf-19990101T000000Z"]})
 
@@ -90,16 +107,25 @@ def test_verifying_an_unknown_set_fails_the_run(airflow_db, tmp_path, monkeypatc
 
 
 @pytest.mark.parametrize("fail_run_on, state", [(None, "failed"), ("never", "success")])
-def test_a_critical_daily_verdict_fails_the_run_unless_never(airflow_db, tmp_path, monkeypatch, caplog,
-                                                             fail_run_on, state):
+def test_a_critical_daily_verdict_fails_the_run_unless_never(
+    airflow_db, tmp_path, monkeypatch, caplog, fail_run_on, state
+):
     defaults = f"defaults: {{fail_run_on: {fail_run_on}}}" if fail_run_on else ""
-    monkeypatch.setenv("AEGIS_INVENTORY", str(write_inventory(tmp_path, f"""
+    monkeypatch.setenv(
+        "AEGIS_INVENTORY",
+        str(
+            write_inventory(
+                tmp_path,
+                f"""
         catalog: {{path: catalog.db}}
         artifacts: {{base: artifacts}}
         {defaults}
         targets:
           - {{name: pg-down, kind: postgres, conn_id: rf_pg_down, timeout_seconds: 2}}
-    """)))
+    """,
+            )
+        ),
+    )
     monkeypatch.setenv("AIRFLOW_CONN_RF_PG_DOWN", f"postgresql://postgres@127.0.0.1:{free_port()}/x")
     logical = LOGICAL + timedelta(days=1 if fail_run_on else 2)
 
@@ -119,8 +145,17 @@ def test_run_failure_follows_the_level(tmp_path):
     from include.report import Report
 
     def report(status: str, fail_run_on: str | None):
-        rows = [{"target": "t", "kind": "host", "status": status, "findings": [
-            {"level": status, "message": "disk 91% used"}], "metrics": {}, "details": {}, "duration_s": 0}]
+        rows = [
+            {
+                "target": "t",
+                "kind": "host",
+                "status": status,
+                "findings": [{"level": status, "message": "disk 91% used"}],
+                "metrics": {},
+                "details": {},
+                "duration_s": 0,
+            }
+        ]
         return Report.build("daily_health_check", "x", "r1", LOGICAL, LOGICAL, rows, fail_run_on=fail_run_on)
 
     assert run_failure(report("warning", "critical")) is None
@@ -134,11 +169,14 @@ def test_run_failure_follows_the_level(tmp_path):
 def test_fail_run_on_is_validated(tmp_path):
     from include.inventory import InventoryError, load_inventory
 
-    path = write_inventory(tmp_path, """
+    path = write_inventory(
+        tmp_path,
+        """
         defaults: {fail_run_on: sometimes}
         targets:
           - {name: box, kind: host}
-    """)
+    """,
+    )
     with pytest.raises(InventoryError, match="defaults.fail_run_on.*'sometimes'"):
         load_inventory(path)
 
@@ -149,14 +187,22 @@ def mysql_user_with_two_databases():
     stamp = f"{int(time.time() * 1000) % 10**9}"
     user, dbs = f"aegis_all_{stamp}", [f"aegis_all_{stamp}_a", f"aegis_all_{stamp}_b"]
     for db in dbs:
-        mysql_run(f"CREATE DATABASE `{db}`", f"CREATE TABLE `{db}`.t (id INT PRIMARY KEY)",
-                  f"INSERT INTO `{db}`.t VALUES (1), (2)")
-    mysql_run(f"CREATE USER '{user}'@'%' IDENTIFIED BY 'pw-all'", f"CREATE USER '{user}'@'localhost' "
-              "IDENTIFIED BY 'pw-all'",
-              *(f"GRANT ALL ON `{db}`.* TO '{user}'@'{h}'" for db in dbs for h in ("%", "localhost")))
+        mysql_run(
+            f"CREATE DATABASE `{db}`",
+            f"CREATE TABLE `{db}`.t (id INT PRIMARY KEY)",
+            f"INSERT INTO `{db}`.t VALUES (1), (2)",
+        )
+    mysql_run(
+        f"CREATE USER '{user}'@'%' IDENTIFIED BY 'pw-all'",
+        f"CREATE USER '{user}'@'localhost' IDENTIFIED BY 'pw-all'",
+        *(f"GRANT ALL ON `{db}`.* TO '{user}'@'{h}'" for db in dbs for h in ("%", "localhost")),
+    )
     yield user, dbs
-    mysql_run(*(f"DROP DATABASE IF EXISTS `{db}`" for db in dbs), f"DROP USER IF EXISTS '{user}'@'%'",
-              f"DROP USER IF EXISTS '{user}'@'localhost'")
+    mysql_run(
+        *(f"DROP DATABASE IF EXISTS `{db}`" for db in dbs),
+        f"DROP USER IF EXISTS '{user}'@'%'",
+        f"DROP USER IF EXISTS '{user}'@'localhost'",
+    )
 
 
 def test_mysql_backup_without_listed_databases_dumps_every_user_database(tmp_path, mysql_user_with_two_databases):
@@ -165,10 +211,15 @@ def test_mysql_backup_without_listed_databases_dumps_every_user_database(tmp_pat
     from include.targets import Endpoint
 
     user, dbs = mysql_user_with_two_databases
-    target = load_inventory(write_inventory(tmp_path, """
+    target = load_inventory(
+        write_inventory(
+            tmp_path,
+            """
         targets:
           - {name: maria, kind: mysql, conn_id: x}
-    """)).target("maria")
+    """,
+        )
+    ).target("maria")
     endpoint = Endpoint(host="127.0.0.1", port=3306, login=user, password="pw-all")
     workdir = tmp_path / "work"
     workdir.mkdir()
@@ -189,17 +240,31 @@ def test_two_runs_in_the_same_second_keep_two_reports_and_two_catalog_entries(tm
     from include.publish import AlertWhen, publish
     from include.report import Report
 
-    inventory = load_inventory(write_inventory(tmp_path, """
+    inventory = load_inventory(
+        write_inventory(
+            tmp_path,
+            """
         catalog: {path: catalog.db}
         artifacts: {base: artifacts}
         targets:
           - {name: box, kind: host}
-    """))
+    """,
+        )
+    )
     end = datetime(2026, 5, 4, 7, 30, 12, tzinfo=UTC)
 
     def run(run_id: str, disk_pct: float) -> dict[str, str]:
-        rows = [{"target": "box", "kind": "host", "status": "ok", "findings": [],
-                 "metrics": {"host.disk_pct[/]": disk_pct}, "details": {}, "duration_s": 0}]
+        rows = [
+            {
+                "target": "box",
+                "kind": "host",
+                "status": "ok",
+                "findings": [],
+                "metrics": {"host.disk_pct[/]": disk_pct},
+                "details": {},
+                "duration_s": 0,
+            }
+        ]
         report = Report.build("daily_health_check", "t", run_id, end - timedelta(days=1), end, rows)
         return publish(report, inventory, alert=AlertWhen.NEVER, record_metrics=True)
 
@@ -215,6 +280,8 @@ def test_two_runs_in_the_same_second_keep_two_reports_and_two_catalog_entries(tm
         runs = c.execute(sa.text("select run_id, report_uri from aegis_check_runs order by run_id")).all()
         values = dict(c.execute(sa.text("select run_id, value from aegis_metrics")).all())
     assert [r.run_id for r in runs] == sorted(by_run) and {r.report_uri for r in runs} == {a["html"], b["html"]}
-    assert values == {"manual__2026-05-04T07:30:12.101010+00:00": 41.0,
-                      "manual__2026-05-04T07:30:12.909090+00:00": 60.0}
+    assert values == {
+        "manual__2026-05-04T07:30:12.101010+00:00": 41.0,
+        "manual__2026-05-04T07:30:12.909090+00:00": 60.0,
+    }
     assert len(Catalog.for_inventory(inventory).runs("daily_health_check")) == 2

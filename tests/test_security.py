@@ -16,12 +16,16 @@ from include.inventory import parse_inventory
 from include.targets import Endpoint
 from tests.helpers import free_port, mysql_run
 
-INV = parse_inventory({"targets": [
-    {"name": "pg", "kind": "postgres", "conn_id": "pg", "timeout_seconds": 5},
-    {"name": "maria", "kind": "mysql", "conn_id": "maria", "timeout_seconds": 5},
-    {"name": "cache", "kind": "redis", "conn_id": "cache", "timeout_seconds": 3},
-    {"name": "box", "kind": "host"},
-]})
+INV = parse_inventory(
+    {
+        "targets": [
+            {"name": "pg", "kind": "postgres", "conn_id": "pg", "timeout_seconds": 5},
+            {"name": "maria", "kind": "mysql", "conn_id": "maria", "timeout_seconds": 5},
+            {"name": "cache", "kind": "redis", "conn_id": "cache", "timeout_seconds": 3},
+            {"name": "box", "kind": "host"},
+        ]
+    }
+)
 
 
 def checks_by_name(result) -> dict:
@@ -54,19 +58,57 @@ def test_postgres_hba_rules_are_graded_line_by_line():
     from include.checks.base import CheckResult
 
     result = CheckResult("pg", "postgres")
-    security._hba_rules(result, [
-        {"line": 1, "type": "local", "database": ["all"], "user": ["postgres"], "address": None, "netmask": None,
-         "method": "peer", "error": None},
-        {"line": 2, "type": "host", "database": ["all"], "user": ["all"], "address": "0.0.0.0", "netmask": "0.0.0.0",
-         "method": "scram-sha-256", "error": None},
-        {"line": 3, "type": "hostssl", "database": ["app"], "user": ["app"], "address": "10.0.0.0",
-         "netmask": "255.0.0.0", "method": "password", "error": None},
-        {"line": 4, "type": "host", "database": ["all"], "user": ["all"], "address": "10.1.2.3",
-         "netmask": "255.255.255.255", "method": "trust", "error": None},
-    ])
+    security._hba_rules(
+        result,
+        [
+            {
+                "line": 1,
+                "type": "local",
+                "database": ["all"],
+                "user": ["postgres"],
+                "address": None,
+                "netmask": None,
+                "method": "peer",
+                "error": None,
+            },
+            {
+                "line": 2,
+                "type": "host",
+                "database": ["all"],
+                "user": ["all"],
+                "address": "0.0.0.0",
+                "netmask": "0.0.0.0",
+                "method": "scram-sha-256",
+                "error": None,
+            },
+            {
+                "line": 3,
+                "type": "hostssl",
+                "database": ["app"],
+                "user": ["app"],
+                "address": "10.0.0.0",
+                "netmask": "255.0.0.0",
+                "method": "password",
+                "error": None,
+            },
+            {
+                "line": 4,
+                "type": "host",
+                "database": ["all"],
+                "user": ["all"],
+                "address": "10.1.2.3",
+                "netmask": "255.255.255.255",
+                "method": "trust",
+                "error": None,
+            },
+        ],
+    )
     levels = {f.message.split(" (")[0]: f.level for f in result.findings}
-    assert levels == {"pg_hba.conf line 2": "warning", "pg_hba.conf line 3": "warning",
-                      "pg_hba.conf line 4": "critical"}
+    assert levels == {
+        "pg_hba.conf line 2": "warning",
+        "pg_hba.conf line 3": "warning",
+        "pg_hba.conf line 4": "critical",
+    }
     assert "anyone who reaches the port" in result.findings[-1].message
     assert result.metrics["security.pg_hba_risky_rules"] == 3
 
@@ -114,8 +156,9 @@ def test_redis_open_server_vs_locked_down_server(redis_server):
     client = redis.Redis(port=redis_server)
     client.execute_command("ACL", "SETUSER", "default", "on", ">s3cret-pass", "~*", "&*", "+@all", "-@dangerous")
     client.close()
-    locked = security.check_redis(INV.target("cache"), Endpoint(host="127.0.0.1", port=redis_server,
-                                                                  password="s3cret-pass"), {})
+    locked = security.check_redis(
+        INV.target("cache"), Endpoint(host="127.0.0.1", port=redis_server, password="s3cret-pass"), {}
+    )
     checks = checks_by_name(locked)
     assert checks["login without password"] == {"check": "login without password", "value": "refused", "verdict": "ok"}
     assert "not checked" in checks["protected-mode, bind"]["verdict"]  # CONFIG is now forbidden to this login
@@ -164,9 +207,15 @@ def test_host_world_writable_files_and_private_inventory(tmp_path):
 
 
 def osv(advisory_id: str, package: str, events: list[dict], severity: str = "HIGH", **extra) -> dict:
-    return {"id": advisory_id, "summary": f"{advisory_id} summary", "database_specific": {"severity": severity},
-            "affected": [{"package": {"ecosystem": "PyPI", "name": package},
-                          "ranges": [{"type": "ECOSYSTEM", "events": events}]}], **extra}
+    return {
+        "id": advisory_id,
+        "summary": f"{advisory_id} summary",
+        "database_specific": {"severity": severity},
+        "affected": [
+            {"package": {"ecosystem": "PyPI", "name": package}, "ranges": [{"type": "ECOSYSTEM", "events": events}]}
+        ],
+        **extra,
+    }
 
 
 def test_vulnerable_packages_from_a_local_osv_folder(tmp_path):
@@ -177,13 +226,17 @@ def test_vulnerable_packages_from_a_local_osv_folder(tmp_path):
     folder = tmp_path / "osv"
     (folder / "nested").mkdir(parents=True)
     (folder / "hit.json").write_text(json.dumps(osv("TEST-HIT", "Packaging", [{"introduced": "0"}, {"fixed": above}])))
-    (folder / "nested" / "list.json").write_text(json.dumps([
-        osv("TEST-FIXED", "packaging", [{"introduced": "0"}, {"fixed": str(installed)}]),  # fixed in ours
-        osv("TEST-LATER", "packaging", [{"introduced": above}], severity="MODERATE"),  # only newer versions
-        osv("TEST-LAST", "packaging", [{"introduced": "0"}, {"last_affected": str(installed)}], severity="LOW"),
-        osv("TEST-WITHDRAWN", "packaging", [{"introduced": "0"}], withdrawn="2024-01-01T00:00:00Z"),
-        osv("TEST-OTHER", "surely-not-installed-aegis", [{"introduced": "0"}]),
-    ]))
+    (folder / "nested" / "list.json").write_text(
+        json.dumps(
+            [
+                osv("TEST-FIXED", "packaging", [{"introduced": "0"}, {"fixed": str(installed)}]),  # fixed in ours
+                osv("TEST-LATER", "packaging", [{"introduced": above}], severity="MODERATE"),  # only newer versions
+                osv("TEST-LAST", "packaging", [{"introduced": "0"}, {"last_affected": str(installed)}], severity="LOW"),
+                osv("TEST-WITHDRAWN", "packaging", [{"introduced": "0"}], withdrawn="2024-01-01T00:00:00Z"),
+                osv("TEST-OTHER", "surely-not-installed-aegis", [{"introduced": "0"}]),
+            ]
+        )
+    )
     (folder / "broken.json").write_text("{not json")
 
     result = security.scan_packages(str(folder))
@@ -209,8 +262,9 @@ def test_without_advisories_the_package_scan_is_skipped_with_a_note(tmp_path):
 def test_airflow_configuration_findings_with_the_fix(monkeypatch):
     """Aegis itself: the standalone's SimpleAuthManager, expose_config, a missing Fernet key and a password
     kept in a connection's extra are findings (real Airflow configuration, read from the environment)."""
-    monkeypatch.setenv("AIRFLOW__CORE__AUTH_MANAGER",
-                       "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager")
+    monkeypatch.setenv(
+        "AIRFLOW__CORE__AUTH_MANAGER", "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
+    )
     monkeypatch.setenv("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS", "False")
     monkeypatch.setenv("AIRFLOW__API__EXPOSE_CONFIG", "True")
     monkeypatch.setenv("AIRFLOW__CORE__FERNET_KEY", "")
@@ -225,8 +279,9 @@ def test_airflow_configuration_findings_with_the_fix(monkeypatch):
     assert "sec_clean" not in messages and "p'" not in messages
     assert result.metrics["security.critical"] == 1 and len(result.findings) == 4, found
 
-    monkeypatch.setenv("AIRFLOW__CORE__AUTH_MANAGER",
-                       "airflow.providers.fab.auth_manager.fab_auth_manager.FabAuthManager")
+    monkeypatch.setenv(
+        "AIRFLOW__CORE__AUTH_MANAGER", "airflow.providers.fab.auth_manager.fab_auth_manager.FabAuthManager"
+    )
     monkeypatch.setenv("AIRFLOW__API__EXPOSE_CONFIG", "False")
     monkeypatch.setenv("AIRFLOW__CORE__FERNET_KEY", "x" * 43 + "=")
     assert security.check_airflow(["sec_clean"]).findings == []

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from include.catalog import Catalog
 from include.trends import target_trends, week_over_week
 
-END = datetime(2026, 3, 15, 0, 0, tzinfo=timezone.utc)  # this week: (03-08, 03-15]; previous: (03-01, 03-08]
+END = datetime(2026, 3, 15, 0, 0, tzinfo=UTC)  # this week: (03-08, 03-15]; previous: (03-01, 03-08]
 DAY = timedelta(days=1)
 
 #: metric → [(days before END, value)] of target "pg" (recorded by daily runs)
@@ -32,8 +32,15 @@ def record(catalog: Catalog, target: str, kind: str, series: dict) -> None:
     for d in days:
         at = END - d * DAY
         metrics = {m: v for m, points in series.items() for dd, v in points if dd == d}
-        catalog.record_check_run(f"daily_{target}", at, f"run-{d}", "healthy", None, {},
-                                 [{"target": target, "kind": kind, "metrics": metrics}])
+        catalog.record_check_run(
+            f"daily_{target}",
+            at,
+            f"run-{d}",
+            "healthy",
+            None,
+            {},
+            [{"target": target, "kind": kind, "metrics": metrics}],
+        )
 
 
 @pytest.fixture

@@ -8,8 +8,8 @@ import sys
 
 import pytest
 
-from include.incidents.host_usage import growth_since, restart_deployment, scale_deployment, top_processes
 from include.clients.kubernetes import connect
+from include.incidents.host_usage import growth_since, restart_deployment, scale_deployment, top_processes
 from include.targets import Endpoint
 from tests.servers.kube import deployment
 
@@ -24,9 +24,16 @@ def busy():
 
 @pytest.fixture
 def hog():
-    proc = subprocess.Popen([sys.executable, "-c", "import sys, time; x = bytearray(200 * 2**20); "
-                             "x[::4096] = b'1' * len(x[::4096]); print('ready', flush=True); time.sleep(60)"],
-                            stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; x = bytearray(200 * 2**20); "
+            "x[::4096] = b'1' * len(x[::4096]); print('ready', flush=True); time.sleep(60)",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     assert proc.stdout.readline().strip() == "ready"
     yield proc
     proc.kill()

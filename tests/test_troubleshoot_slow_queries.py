@@ -15,8 +15,10 @@ from include.incidents.slow_queries import cancel, find_mysql, find_postgres, no
 
 
 def test_normalise_hides_literals():
-    assert normalise("select * from t where name = 'O''Brien' and id = 42  and x=3.5") == \
-        "select * from t where name = ? and id = ? and x=?"
+    assert (
+        normalise("select * from t where name = 'O''Brien' and id = 42  and x=3.5")
+        == "select * from t where name = ? and id = ? and x=?"
+    )
 
 
 class Held:
@@ -57,10 +59,13 @@ def wait_found(find, conn, marker: str, timeout_s: float = 10):
     raise AssertionError(f"no slow statement with {marker!r}")
 
 
-@pytest.mark.parametrize(("connect", "find", "sql", "marker"), [
-    (pg, find_postgres, "select pg_sleep(20), 'secret-literal' as aegis_slow_pg", "aegis_slow_pg"),
-    (maria, find_mysql, "select sleep(20), 'secret-literal' as aegis_slow_my", "aegis_slow_my"),
-])
+@pytest.mark.parametrize(
+    ("connect", "find", "sql", "marker"),
+    [
+        (pg, find_postgres, "select pg_sleep(20), 'secret-literal' as aegis_slow_pg", "aegis_slow_pg"),
+        (maria, find_mysql, "select sleep(20), 'secret-literal' as aegis_slow_my", "aegis_slow_my"),
+    ],
+)
 def test_slow_query_cancelled_only_after_approval_of_the_same_session(connect, find, sql, marker):
     held = Held(connect, sql)
     admin = connect()

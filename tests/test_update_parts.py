@@ -11,7 +11,7 @@ import os
 import tempfile
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import MySQLdb
 import psycopg
@@ -22,10 +22,9 @@ from include.inventory import parse_inventory
 from include.targets import Endpoint
 from include.update import apply, drain, rollback, silence
 from include.update.plan import PlanError, UpdatePlan, build_plan
-from include.update.strategies import k8s_image
 from tests.servers.kube import Kubelet, deployment, wait_for_deployment
 
-NOW = datetime(2026, 6, 1, 2, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 6, 1, 2, 0, tzinfo=UTC)
 
 
 #: the allow-lists of the tests' inventory: pytest's tmp_path folders live under the temp folder
@@ -33,43 +32,125 @@ TEMP_ROOT = os.path.realpath(tempfile.gettempdir())
 
 
 def inventory(namespace: str = "game-production", roots: tuple[str, ...] = (TEMP_ROOT,)):
-    return parse_inventory({
-        "update": {"release_roots": list(roots), "release_commands": [["true"], ["systemctl", "restart", "game"]],
-                   "http_hosts": ["health.internal", "127.0.0.1:8080"]},
-        "targets": [
-            {"name": "pg", "kind": "postgres", "conn_id": "pg", "update": {"migration_roots": list(roots)}},
-            {"name": "cache", "kind": "redis", "conn_id": "cache"},
-            {"name": "game", "kind": "kubernetes", "conn_id": "k8s", "namespace": namespace},
-            {"name": "am", "kind": "alertmanager", "conn_id": "am"},
-        ]})
+    return parse_inventory(
+        {
+            "update": {
+                "release_roots": list(roots),
+                "release_commands": [["true"], ["systemctl", "restart", "game"]],
+                "http_hosts": ["health.internal", "127.0.0.1:8080"],
+            },
+            "targets": [
+                {"name": "pg", "kind": "postgres", "conn_id": "pg", "update": {"migration_roots": list(roots)}},
+                {"name": "cache", "kind": "redis", "conn_id": "cache"},
+                {"name": "game", "kind": "kubernetes", "conn_id": "k8s", "namespace": namespace},
+                {"name": "am", "kind": "alertmanager", "conn_id": "am"},
+            ],
+        }
+    )
 
 
 # ------------------------------------------------------------------------------------------ the form
-@pytest.mark.parametrize("params, field, words", [
-    ({"update_kind": "reboot"}, "update_kind", "must be one of"),
-    ({"update_kind": "sql_migration"}, "update_target", "required"),
-    ({"update_kind": "sql_migration", "update_target": "cache", "migrations_folder": "/x"}, "update_target",
-     "is a redis target"),
-    ({"update_kind": "sql_migration", "update_target": "nope"}, "update_target", "no target named"),
-    ({"update_kind": "sql_migration", "update_target": "pg", "migrations_folder": "rel/path"}, "migrations_folder",
-     "absolute"),
-    ({"update_kind": "release_switch", "release_root": "/tmp", "release_version": "../etc"}, "release_version",
-     "release folder name"),
-    ({"update_kind": "k8s_image", "update_target": "game", "deployment": "web", "container": "web"}, "image",
-     "required"),
-    ({"update_kind": "k8s_image", "update_target": "game", "deployment": "d", "container": "c", "image": "i",
-      "targets": ["ghost"]}, "targets", "unknown target"),
-    ({"update_kind": "k8s_image", "update_target": "game", "deployment": "d", "container": "c", "image": "i",
-      "sql_assertions": [{"target": "pg", "sql": "select 1"}]}, "sql_assertions[0]", "needs target, sql and expect"),
-    ({"update_kind": "k8s_image", "update_target": "game", "deployment": "d", "container": "c", "image": "i",
-      "http_checks": ["ftp://x"]}, "http_checks", "http"),
-    ({"update_kind": "k8s_image", "update_target": "game", "deployment": "d", "container": "c", "image": "i",
-      "window_start": "2026-06-01 02:00"}, "window_start", "time zone"),
-    ({"update_kind": "k8s_image", "update_target": "game", "deployment": "d", "container": "c", "image": "i",
-      "dry_run": False}, "confirm", "needs confirm = 'game'"),
-    ({"update_kind": "k8s_image", "update_target": "game", "deployment": "d", "container": "c", "image": "i",
-      "dry_run": False, "confirm": "gmae"}, "confirm", "needs confirm = 'game'"),
-])
+@pytest.mark.parametrize(
+    "params, field, words",
+    [
+        ({"update_kind": "reboot"}, "update_kind", "must be one of"),
+        ({"update_kind": "sql_migration"}, "update_target", "required"),
+        (
+            {"update_kind": "sql_migration", "update_target": "cache", "migrations_folder": "/x"},
+            "update_target",
+            "is a redis target",
+        ),
+        ({"update_kind": "sql_migration", "update_target": "nope"}, "update_target", "no target named"),
+        (
+            {"update_kind": "sql_migration", "update_target": "pg", "migrations_folder": "rel/path"},
+            "migrations_folder",
+            "absolute",
+        ),
+        (
+            {"update_kind": "release_switch", "release_root": "/tmp", "release_version": "../etc"},
+            "release_version",
+            "release folder name",
+        ),
+        (
+            {"update_kind": "k8s_image", "update_target": "game", "deployment": "web", "container": "web"},
+            "image",
+            "required",
+        ),
+        (
+            {
+                "update_kind": "k8s_image",
+                "update_target": "game",
+                "deployment": "d",
+                "container": "c",
+                "image": "i",
+                "targets": ["ghost"],
+            },
+            "targets",
+            "unknown target",
+        ),
+        (
+            {
+                "update_kind": "k8s_image",
+                "update_target": "game",
+                "deployment": "d",
+                "container": "c",
+                "image": "i",
+                "sql_assertions": [{"target": "pg", "sql": "select 1"}],
+            },
+            "sql_assertions[0]",
+            "needs target, sql and expect",
+        ),
+        (
+            {
+                "update_kind": "k8s_image",
+                "update_target": "game",
+                "deployment": "d",
+                "container": "c",
+                "image": "i",
+                "http_checks": ["ftp://x"],
+            },
+            "http_checks",
+            "http",
+        ),
+        (
+            {
+                "update_kind": "k8s_image",
+                "update_target": "game",
+                "deployment": "d",
+                "container": "c",
+                "image": "i",
+                "window_start": "2026-06-01 02:00",
+            },
+            "window_start",
+            "time zone",
+        ),
+        (
+            {
+                "update_kind": "k8s_image",
+                "update_target": "game",
+                "deployment": "d",
+                "container": "c",
+                "image": "i",
+                "dry_run": False,
+            },
+            "confirm",
+            "needs confirm = 'game'",
+        ),
+        (
+            {
+                "update_kind": "k8s_image",
+                "update_target": "game",
+                "deployment": "d",
+                "container": "c",
+                "image": "i",
+                "dry_run": False,
+                "confirm": "gmae",
+            },
+            "confirm",
+            "needs confirm = 'game'",
+        ),
+    ],
+)
 def test_bad_form_is_refused_naming_the_field(params, field, words):
     with pytest.raises(PlanError) as err:
         build_plan(inventory(), params, NOW)
@@ -98,23 +179,26 @@ def confined(tmp_path):
 K8S = {"update_kind": "k8s_image", "update_target": "game", "deployment": "d", "container": "c", "image": "i"}
 
 
-@pytest.mark.parametrize("case, field, words", [
-    ("folder_by_dotdot", "migrations_folder", "outside the allowed roots"),
-    ("folder_by_symlink", "migrations_folder", "outside the allowed roots"),
-    ("file_by_symlink", "migrations_folder", "outside the allowed roots"),
-    ("release_root_outside", "release_root", "outside the allowed roots"),
-    ("release_by_symlink", "release_version", "outside the allowed roots"),
-    ("command_not_allowed", "release_command", "none of the allowed commands"),
-    ("command_prefix_only_partly", "release_command", "none of the allowed commands"),
-    ("url_host_not_allowed", "http_checks[1]", "is not allowed"),
-    ("url_port_not_allowed", "http_checks[0]", "is not allowed"),
-    ("url_with_credentials", "http_checks[0]", "credentials"),
-    ("delete", "sql_assertions[0].sql", "SELECT"),
-    ("cte_delete", "sql_assertions[0].sql", "DELETE is not allowed"),
-    ("select_into", "sql_assertions[0].sql", "INTO is not allowed"),
-    ("two_statements", "sql_assertions[0].sql", "exactly one statement"),
-    ("for_update", "sql_assertions[0].sql", "UPDATE is not allowed"),
-])
+@pytest.mark.parametrize(
+    "case, field, words",
+    [
+        ("folder_by_dotdot", "migrations_folder", "outside the allowed roots"),
+        ("folder_by_symlink", "migrations_folder", "outside the allowed roots"),
+        ("file_by_symlink", "migrations_folder", "outside the allowed roots"),
+        ("release_root_outside", "release_root", "outside the allowed roots"),
+        ("release_by_symlink", "release_version", "outside the allowed roots"),
+        ("command_not_allowed", "release_command", "none of the allowed commands"),
+        ("command_prefix_only_partly", "release_command", "none of the allowed commands"),
+        ("url_host_not_allowed", "http_checks[1]", "is not allowed"),
+        ("url_port_not_allowed", "http_checks[0]", "is not allowed"),
+        ("url_with_credentials", "http_checks[0]", "credentials"),
+        ("delete", "sql_assertions[0].sql", "SELECT"),
+        ("cte_delete", "sql_assertions[0].sql", "DELETE is not allowed"),
+        ("select_into", "sql_assertions[0].sql", "INTO is not allowed"),
+        ("two_statements", "sql_assertions[0].sql", "exactly one statement"),
+        ("for_update", "sql_assertions[0].sql", "UPDATE is not allowed"),
+    ],
+)
 def test_form_outside_the_allow_lists_is_refused(confined, case, field, words):
     allowed, outside = confined["allowed"], confined["outside"]
     sql = {"update_kind": "sql_migration", "update_target": "pg"}
@@ -147,24 +231,45 @@ def test_form_outside_the_allow_lists_is_refused(confined, case, field, words):
 
 def test_form_inside_the_allow_lists_is_planned(confined):
     allowed = confined["allowed"]
-    plan = build_plan(confined["inv"], {"update_kind": "sql_migration", "update_target": "pg",
-                                        "migrations_folder": f"{allowed}/app/../db"}, NOW)
+    plan = build_plan(
+        confined["inv"],
+        {"update_kind": "sql_migration", "update_target": "pg", "migrations_folder": f"{allowed}/app/../db"},
+        NOW,
+    )
     assert plan.sql.folder == str(allowed / "db")  # the resolved folder is what the update reads
-    plan = build_plan(confined["inv"], {"update_kind": "release_switch", "release_root": str(allowed / "app"),
-                                        "release_version": "v2", "release_command": ["systemctl", "restart", "game",
-                                                                                     "--now"]}, NOW)
+    plan = build_plan(
+        confined["inv"],
+        {
+            "update_kind": "release_switch",
+            "release_root": str(allowed / "app"),
+            "release_version": "v2",
+            "release_command": ["systemctl", "restart", "game", "--now"],
+        },
+        NOW,
+    )
     assert plan.release.command[:3] == ["systemctl", "restart", "game"]
-    plan = build_plan(confined["inv"], {**K8S, "http_checks": ["https://HEALTH.internal:8443/x",
-                                                                "http://127.0.0.1:8080/health"],
-                                        "sql_assertions": [{"target": "pg", "expect": 3, "sql":
-                                                            "WITH x AS (SELECT 3 AS n) SELECT n FROM x"}]}, NOW)
+    plan = build_plan(
+        confined["inv"],
+        {
+            **K8S,
+            "http_checks": ["https://HEALTH.internal:8443/x", "http://127.0.0.1:8080/health"],
+            "sql_assertions": [{"target": "pg", "expect": 3, "sql": "WITH x AS (SELECT 3 AS n) SELECT n FROM x"}],
+        },
+        NOW,
+    )
     assert len(plan.http_checks) == 2 and len(plan.assertions) == 1
 
 
 def test_http_hosts_default_to_the_http_service_targets(monkeypatch):
     monkeypatch.setenv("AIRFLOW_CONN_WEB", "http://web.internal:8080")
-    inv = parse_inventory({"targets": [{"name": "web", "kind": "http_service", "conn_id": "web"},
-                                       {"name": "game", "kind": "kubernetes", "conn_id": "k8s"}]})
+    inv = parse_inventory(
+        {
+            "targets": [
+                {"name": "web", "kind": "http_service", "conn_id": "web"},
+                {"name": "game", "kind": "kubernetes", "conn_id": "k8s"},
+            ]
+        }
+    )
     assert build_plan(inv, {**K8S, "http_checks": ["http://web.internal:8080/health"]}, NOW).http_checks
     with pytest.raises(PlanError, match="not allowed"):
         build_plan(inv, {**K8S, "http_checks": ["http://web.internal:9090/health"]}, NOW)
@@ -174,35 +279,75 @@ def test_no_update_settings_means_nothing_is_allowed(tmp_path):
     (tmp_path / "001.sql").write_text("select 1;")
     inv = parse_inventory({"targets": [{"name": "pg", "kind": "postgres", "conn_id": "pg"}]})
     with pytest.raises(PlanError, match="outside the allowed roots"):
-        build_plan(inv, {"update_kind": "sql_migration", "update_target": "pg", "migrations_folder": str(tmp_path)},
-                   NOW)
+        build_plan(
+            inv, {"update_kind": "sql_migration", "update_target": "pg", "migrations_folder": str(tmp_path)}, NOW
+        )
 
 
 def test_migration_target_without_backup_is_refused(tmp_path):
     (tmp_path / "001.sql").write_text("select 1;")
-    inv = parse_inventory({"targets": [{"name": "pg", "kind": "postgres", "conn_id": "pg",
-                                        "backup": {"enabled": False}, "update": {"migration_roots": [TEMP_ROOT]}}]})
+    inv = parse_inventory(
+        {
+            "targets": [
+                {
+                    "name": "pg",
+                    "kind": "postgres",
+                    "conn_id": "pg",
+                    "backup": {"enabled": False},
+                    "update": {"migration_roots": [TEMP_ROOT]},
+                }
+            ]
+        }
+    )
     with pytest.raises(PlanError, match="no enabled backup"):
-        build_plan(inv, {"update_kind": "sql_migration", "update_target": "pg", "migrations_folder": str(tmp_path)},
-                   NOW)
+        build_plan(
+            inv, {"update_kind": "sql_migration", "update_target": "pg", "migrations_folder": str(tmp_path)}, NOW
+        )
 
 
 def test_plan_of_a_window_in_the_future(tmp_path):
     (tmp_path / "002_b.sql").write_text("select 2;")
     (tmp_path / "001_a.sql").write_text("select 1;")
     (tmp_path / "notes.txt").write_text("not a migration")
-    plan = build_plan(inventory(), {"update_kind": "sql_migration", "update_target": "pg", "targets": ["cache"],
-                                    "migrations_folder": str(tmp_path), "window_start": "2026-06-02T02:00:00+09:00",
-                                    "window_minutes": 90, "dry_run": False, "confirm": "pg"}, NOW)
+    plan = build_plan(
+        inventory(),
+        {
+            "update_kind": "sql_migration",
+            "update_target": "pg",
+            "targets": ["cache"],
+            "migrations_folder": str(tmp_path),
+            "window_start": "2026-06-02T02:00:00+09:00",
+            "window_minutes": 90,
+            "dry_run": False,
+            "confirm": "pg",
+        },
+        NOW,
+    )
     assert [f["name"] for f in plan.sql.files] == ["001_a.sql", "002_b.sql"]
     assert plan.targets == ["pg", "cache"] and plan.backups == ["pg", "cache"]
     assert [d.name for d in plan.drain] == ["pg", "cache"]
     as_json = plan.to_dict()  # what XCom carries: the report and the drain trigger read these keys
     assert as_json["window"] == {"start": "2026-06-01T17:00:00+00:00", "end": "2026-06-01T18:30:00+00:00"}
     assert as_json["alertmanagers"] == ["am"] and as_json["dry_run"] is False
-    assert list(as_json) == ["kind", "dry_run", "update_target", "sql", "targets", "backups", "drain", "health",
-                             "kubernetes", "maintenance_configmap", "assertions", "http_checks", "drain_timeout_s",
-                             "update_timeout_s", "window", "alertmanagers", "silence_label"]
+    assert list(as_json) == [
+        "kind",
+        "dry_run",
+        "update_target",
+        "sql",
+        "targets",
+        "backups",
+        "drain",
+        "health",
+        "kubernetes",
+        "maintenance_configmap",
+        "assertions",
+        "http_checks",
+        "drain_timeout_s",
+        "update_timeout_s",
+        "window",
+        "alertmanagers",
+        "silence_label",
+    ]
     assert as_json["drain"][0] == {"name": "pg", "kind": "postgres", "conn_id": "pg", "databases": []}
     assert UpdatePlan.from_dict(json.loads(json.dumps(as_json))) == plan
 
@@ -281,12 +426,15 @@ def test_silence_is_created_once_per_run_scoped_and_expired(fresh_alertmanager):
     am = fresh_alertmanager
     ep = Endpoint(host="127.0.0.1", port=am.port)
     if True:
-        first = silence.create(ep, "run-1", "target", ["pg", "game.v2"], "2026-06-01T02:00:00+00:00",
-                               "2099-01-01T00:00:00+00:00")
-        again = silence.create(ep, "run-1", "target", ["pg", "game.v2"], "2026-06-01T02:00:00+00:00",
-                               "2099-01-01T00:00:00+00:00")
-        other = silence.create(ep, "run-2", "target", ["cache"], "2026-06-01T02:00:00+00:00",
-                               "2099-01-01T00:00:00+00:00")
+        first = silence.create(
+            ep, "run-1", "target", ["pg", "game.v2"], "2026-06-01T02:00:00+00:00", "2099-01-01T00:00:00+00:00"
+        )
+        again = silence.create(
+            ep, "run-1", "target", ["pg", "game.v2"], "2026-06-01T02:00:00+00:00", "2099-01-01T00:00:00+00:00"
+        )
+        other = silence.create(
+            ep, "run-2", "target", ["cache"], "2026-06-01T02:00:00+00:00", "2099-01-01T00:00:00+00:00"
+        )
         assert first == again != other
         matcher = {s["id"]: s for s in am.silences()}[first]["matchers"][0]
         assert matcher == {"name": "target", "value": r"pg|game\.v2", "isRegex": True, "isEqual": True}
@@ -306,12 +454,18 @@ def game(kube_cluster, kube_namespace, monkeypatch):
     ns = kube_namespace
     api = kube_cluster.api()
     client.AppsV1Api(api).create_namespaced_deployment(ns, deployment("game-server", "game-server", "game:1.4"))
-    client.CoreV1Api(api).create_namespaced_config_map(ns, client.V1ConfigMap(
-        metadata=client.V1ObjectMeta(name="game-config"), data={"players_max": "64"}))
+    client.CoreV1Api(api).create_namespaced_config_map(
+        ns, client.V1ConfigMap(metadata=client.V1ObjectMeta(name="game-config"), data={"players_max": "64"})
+    )
     with Kubelet(kube_cluster, ns, {"game:1.4", "game:1.5"}) as kubelet:
         wait_for_deployment(kube_cluster, ns, "game-server")
-        yield {"ns": ns, "apps": client.AppsV1Api(api), "core": client.CoreV1Api(api), "kubelet": kubelet,
-               "cluster": kube_cluster}
+        yield {
+            "ns": ns,
+            "apps": client.AppsV1Api(api),
+            "core": client.CoreV1Api(api),
+            "kubelet": kubelet,
+            "cluster": kube_cluster,
+        }
 
 
 def running_image(game) -> str:
@@ -326,9 +480,21 @@ def replica_sets(game) -> dict[str, int]:
 
 
 def k8s_plan(ns: str, image: str, **kw):
-    return build_plan(inventory(ns), {"update_kind": "k8s_image", "update_target": "game",
-                                      "deployment": "game-server", "container": "game-server", "image": image,
-                                      "rollout_timeout_seconds": 8, "dry_run": False, "confirm": "game", **kw}, NOW)
+    return build_plan(
+        inventory(ns),
+        {
+            "update_kind": "k8s_image",
+            "update_target": "game",
+            "deployment": "game-server",
+            "container": "game-server",
+            "image": image,
+            "rollout_timeout_seconds": 8,
+            "dry_run": False,
+            "confirm": "game",
+            **kw,
+        },
+        NOW,
+    )
 
 
 def test_k8s_image_update_that_never_rolls_out_is_rolled_back(game):
@@ -393,12 +559,27 @@ def test_plan_json_round_trip_for_every_kind(tmp_path):
     (tmp_path / "releases" / "v2").mkdir(parents=True)
     (tmp_path / "001.sql").write_text("select 1;")
     plans = {
-        "sql": build_plan(inventory(), {"update_kind": "sql_migration", "update_target": "pg",
-                                        "migrations_folder": str(tmp_path)}, NOW),
-        "release": build_plan(inventory(), {"update_kind": "release_switch", "release_root": str(tmp_path),
-                                            "release_version": "v2", "release_command": ["true"]}, NOW),
-        "k8s": k8s_plan("game-production", "game:1.5", maintenance_configmap="cm",
-                        sql_assertions=[{"target": "pg", "sql": "select 1", "expect": 1}]),
+        "sql": build_plan(
+            inventory(),
+            {"update_kind": "sql_migration", "update_target": "pg", "migrations_folder": str(tmp_path)},
+            NOW,
+        ),
+        "release": build_plan(
+            inventory(),
+            {
+                "update_kind": "release_switch",
+                "release_root": str(tmp_path),
+                "release_version": "v2",
+                "release_command": ["true"],
+            },
+            NOW,
+        ),
+        "k8s": k8s_plan(
+            "game-production",
+            "game:1.5",
+            maintenance_configmap="cm",
+            sql_assertions=[{"target": "pg", "sql": "select 1", "expect": 1}],
+        ),
     }
     for key, plan in plans.items():
         as_json = json.loads(json.dumps(plan.to_dict()))
@@ -411,8 +592,9 @@ def test_plan_json_round_trip_for_every_kind(tmp_path):
 def test_maintenance_flag_ttl_outlasts_a_long_window():
     from include.update.window import flag_ttl_s
 
-    plan = build_plan(inventory(), {**K8S, "window_minutes": 12 * 60, "update_timeout_minutes": 90,
-                                    "drain_timeout_minutes": 10}, NOW)
+    plan = build_plan(
+        inventory(), {**K8S, "window_minutes": 12 * 60, "update_timeout_minutes": 90, "drain_timeout_minutes": 10}, NOW
+    )
     assert flag_ttl_s(plan, NOW) == 12 * 3600 + 100 * 60  # the window, then the drain and update timeouts
     short = build_plan(inventory(), {**K8S, "window_minutes": 30}, NOW)
     assert flag_ttl_s(short, NOW) == 6 * 3600  # never below the default
@@ -440,8 +622,9 @@ def test_maintenance_flag_is_one_key_per_target(monkeypatch, redis_server):
 
 def test_migration_of_a_database_the_backup_does_not_hold_is_refused(tmp_path, monkeypatch):
     (tmp_path / "001.sql").write_text("select 1;")
-    listed = parse_inventory({"targets": [{"name": "pg", "kind": "postgres", "conn_id": "pg",
-                                           "databases": ["game", "shop"]}]})
+    listed = parse_inventory(
+        {"targets": [{"name": "pg", "kind": "postgres", "conn_id": "pg", "databases": ["game", "shop"]}]}
+    )
     form = {"update_kind": "sql_migration", "update_target": "pg", "migrations_folder": str(tmp_path)}
     with pytest.raises(PlanError) as err:
         build_plan(listed, {**form, "database": "billing"}, NOW)
@@ -465,8 +648,18 @@ def test_rerun_update_after_a_crash_rolls_back_to_the_recorded_previous_release(
         (root / "releases" / version).mkdir(parents=True)
     (root / "current").symlink_to("releases/v1")
     inv = inventory()
-    typed = build_plan(inv, {"update_kind": "release_switch", "release_root": str(root), "release_version": "v2",
-                             "targets": ["cache"], "dry_run": False, "confirm": str(root)}, NOW)
+    typed = build_plan(
+        inv,
+        {
+            "update_kind": "release_switch",
+            "release_root": str(root),
+            "release_version": "v2",
+            "targets": ["cache"],
+            "dry_run": False,
+            "confirm": str(root),
+        },
+        NOW,
+    )
     plan = typed.to_dict()
     current = lambda: (root / "current").resolve().name  # noqa: E731
 
@@ -498,8 +691,9 @@ def test_an_update_without_any_post_update_test_is_refused_and_never_promoted(tm
     with pytest.raises(PlanError) as err:
         build_plan(inventory(), form, NOW)
     assert err.value.field == "http_checks" and "no post-update test" in str(err.value)
-    plan = build_plan(inventory(), {**form, "targets": ["cache"], "dry_run": False, "confirm": str(tmp_path)},
-                      NOW)  # its daily check: implied
+    plan = build_plan(
+        inventory(), {**form, "targets": ["cache"], "dry_run": False, "confirm": str(tmp_path)}, NOW
+    )  # its daily check: implied
     assert plan.health == ["cache"]
     updated = {"state": "updated", "from": "v1", "to": "v2", "changed": True}
     backups = [{"target": "cache", "state": "complete", "set_id": "cache-1"}]
@@ -510,8 +704,13 @@ def test_window_end_keeps_its_utc_offset_when_the_window_starts_now(tmp_path, mo
     monkeypatch.setenv("TZ", "Asia/Tokyo")  # a host clock that is not UTC: a naive time must not be read as local
     time.tzset()
     (tmp_path / "releases" / "v2").mkdir(parents=True)
-    form = {"update_kind": "release_switch", "release_root": str(tmp_path), "release_version": "v2",
-            "targets": ["cache"], "window_minutes": 30}
+    form = {
+        "update_kind": "release_switch",
+        "release_root": str(tmp_path),
+        "release_version": "v2",
+        "targets": ["cache"],
+        "window_minutes": 30,
+    }
     for now in (NOW, NOW.replace(tzinfo=None)):  # an aware clock, and one without a zone (taken as UTC)
         window = build_plan(inventory(), form, now).window
         assert window.start == "2026-06-01T02:00:00+00:00" and window.end == "2026-06-01T02:30:00+00:00"
@@ -522,18 +721,23 @@ def test_window_end_keeps_its_utc_offset_when_the_window_starts_now(tmp_path, mo
 def test_a_no_transaction_migration_file_runs_create_index_concurrently(pg_database, tmp_path):
     from include.update import migrations
 
-    (tmp_path / "001_table.sql").write_text("create table t (id int primary key, v int);\n"
-                                            "insert into t select g, g from generate_series(1, 1000) g;")
-    (tmp_path / "002_index.sql").write_text("-- aegis: no-transaction\n"
-                                            "create index concurrently t_v on t (v);\n"
-                                            "create index concurrently t_v2 on t (v, id);\n")
+    (tmp_path / "001_table.sql").write_text(
+        "create table t (id int primary key, v int);\ninsert into t select g, g from generate_series(1, 1000) g;"
+    )
+    (tmp_path / "002_index.sql").write_text(
+        "-- aegis: no-transaction\n"
+        "create index concurrently t_v on t (v);\n"
+        "create index concurrently t_v2 on t (v, id);\n"
+    )
     ep = Endpoint(host="127.0.0.1", port=5432, login="postgres", schema=pg_database)
     files = migrations.migration_files(tmp_path)
     done = migrations.apply("postgres", ep, pg_database, str(tmp_path), files, "run-1", 60)
     assert done["applied"] == ["001_table.sql", "002_index.sql"]
     with psycopg.connect(host="127.0.0.1", user="postgres", dbname=pg_database) as c:
-        valid = c.execute("select c.relname, i.indisvalid from pg_index i join pg_class c on c.oid = i.indexrelid"
-                          " where c.relname in ('t_v', 't_v2') order by 1").fetchall()
+        valid = c.execute(
+            "select c.relname, i.indisvalid from pg_index i join pg_class c on c.oid = i.indexrelid"
+            " where c.relname in ('t_v', 't_v2') order by 1"
+        ).fetchall()
         assert valid == [("t_v", True), ("t_v2", True)]
     # without the marker the same statement fails inside the file's transaction, and leaves nothing
     (tmp_path / "003_unmarked.sql").write_text("create index concurrently t_v3 on t (v);")

@@ -15,8 +15,10 @@ from include.weekly import mysql as wmy
 from tests.helpers import mysql_run as run
 from tests.helpers import write_inventory
 
-VERSION = ("SELECT table_name, engine, create_time, update_time, data_length, index_length, data_free"
-           " FROM information_schema.tables WHERE table_schema = %s ORDER BY table_name")
+VERSION = (
+    "SELECT table_name, engine, create_time, update_time, data_length, index_length, data_free"
+    " FROM information_schema.tables WHERE table_schema = %s ORDER BY table_name"
+)
 
 
 @pytest.fixture
@@ -31,20 +33,24 @@ def my_database():
 def world(tmp_path, monkeypatch, my_database):
     """A fragmented MyISAM table, an InnoDB table, an unanalysed MyISAM index, and a live log and a rotated one."""
     db = my_database
-    run(f"CREATE TABLE {q(db)}.frag (id INT PRIMARY KEY, pad VARCHAR(300)) ENGINE=MyISAM",
+    run(
+        f"CREATE TABLE {q(db)}.frag (id INT PRIMARY KEY, pad VARCHAR(300)) ENGINE=MyISAM",
         f"INSERT INTO {q(db)}.frag SELECT seq, REPEAT('x', 250) FROM {q(db)}.seq_1_to_2000",
         f"DELETE FROM {q(db)}.frag WHERE id % 2 = 0",
         f"CREATE TABLE {q(db)}.inno (id INT PRIMARY KEY, pad VARCHAR(300)) ENGINE=InnoDB",
         f"INSERT INTO {q(db)}.inno SELECT seq, REPEAT('y', 250) FROM {q(db)}.seq_1_to_2000",
         f"CREATE TABLE {q(db)}.unanalyzed (id INT, k INT, KEY by_k (k)) ENGINE=MyISAM",
         f"INSERT INTO {q(db)}.unanalyzed VALUES (0, 0)",
-        f"INSERT INTO {q(db)}.unanalyzed SELECT seq, seq % 10 FROM {q(db)}.seq_1_to_500")
+        f"INSERT INTO {q(db)}.unanalyzed SELECT seq, seq % 10 FROM {q(db)}.seq_1_to_500",
+    )
     logs = tmp_path / "logs"
     logs.mkdir()
     (logs / "app.log").write_bytes(b"2026-11-27 10:00:00 ERROR boom\n" * 500)
     (logs / "app.log.20200101T000000Z.gz").write_bytes(b"\x1f\x8b" + b"\0" * 30)
     os.utime(logs / "app.log.20200101T000000Z.gz", (0, 0))  # far past archive_after_days and retention
-    inventory = write_inventory(tmp_path, f"""
+    inventory = write_inventory(
+        tmp_path,
+        f"""
         catalog: {{path: catalog.db}}
         artifacts: {{base: artifacts}}
         targets:
@@ -54,7 +60,8 @@ def world(tmp_path, monkeypatch, my_database):
             databases: [{db}]
             weekly: {{fragmentation_min_bytes: 0, fragmentation_ratio: 0}}
           - {{name: app-logs, kind: log_source, paths: ["logs/*.log"]}}
-    """)
+    """,
+    )
     monkeypatch.setenv("AEGIS_INVENTORY", str(inventory))
     monkeypatch.setenv("AIRFLOW_CONN_DRY_MARIA", "mysql://root@127.0.0.1:3306/")
     time.sleep(1.1)  # a change made by the run would show in the second-resolution create/update times
@@ -62,8 +69,10 @@ def world(tmp_path, monkeypatch, my_database):
 
 
 def files(folder) -> dict[str, tuple[int, int, int, bytes]]:
-    return {p.name: (p.stat().st_ino, p.stat().st_size, int(p.stat().st_mtime_ns), p.read_bytes())
-            for p in sorted(folder.iterdir())}
+    return {
+        p.name: (p.stat().st_ino, p.stat().st_size, int(p.stat().st_mtime_ns), p.read_bytes())
+        for p in sorted(folder.iterdir())
+    }
 
 
 def test_a_weekly_dry_run_leaves_tables_and_logs_unchanged(world):

@@ -22,12 +22,22 @@ def test_every_registered_module_follows_the_contract():
 
 
 def test_weekly_block_merges_over_the_module_defaults(tmp_path):
-    inv = parse_inventory({"targets": [
-        {"name": "pg", "kind": "postgres", "conn_id": "pg", "weekly": {"parallelism": 4, "dead_ratio": 1}},
-        {"name": "cache", "kind": "redis", "conn_id": "r", "weekly": {"patterns": ["app:tmp:*"], "enabled": False}},
-        {"name": "pg2", "kind": "postgres", "conn_id": "pg2"},
-        {"name": "box", "kind": "host"},
-    ]}, tmp_path / "inv.yaml")
+    inv = parse_inventory(
+        {
+            "targets": [
+                {"name": "pg", "kind": "postgres", "conn_id": "pg", "weekly": {"parallelism": 4, "dead_ratio": 1}},
+                {
+                    "name": "cache",
+                    "kind": "redis",
+                    "conn_id": "r",
+                    "weekly": {"patterns": ["app:tmp:*"], "enabled": False},
+                },
+                {"name": "pg2", "kind": "postgres", "conn_id": "pg2"},
+                {"name": "box", "kind": "host"},
+            ]
+        },
+        tmp_path / "inv.yaml",
+    )
     pg = inv.target("pg").weekly
     assert pg["parallelism"] == 4 and pg["dead_ratio"] == 1
     assert pg["max_seconds"] == defaults_for("postgres")["max_seconds"] and pg["enabled"] is True
@@ -37,25 +47,66 @@ def test_weekly_block_merges_over_the_module_defaults(tmp_path):
     assert inv.target("pg").with_thresholds({}).weekly == pg  # copies keep the weekly settings
 
 
-@pytest.mark.parametrize("target, field, reason", [
-    ({"name": "x", "kind": "postgres", "conn_id": "c", "weekly": {"paralelism": 2}},
-     "targets[0].weekly.paralelism", "unknown weekly setting"),
-    ({"name": "x", "kind": "postgres", "conn_id": "c", "weekly": {"parallelism": "two"}},
-     "targets[0].weekly.parallelism", "whole number"),
-    ({"name": "x", "kind": "postgres", "conn_id": "c", "weekly": {"parallelism": True}},
-     "targets[0].weekly.parallelism", "must be int"),
-    ({"name": "x", "kind": "postgres", "conn_id": "c", "weekly": {"parallelism": 0}},  # the module's check_settings
-     "targets[0].weekly.parallelism", "greater than 0"),
-    ({"name": "x", "kind": "redis", "conn_id": "c", "weekly": {"patterns": "aegis:*"}},
-     "targets[0].weekly.patterns", "must be a list"),
-    ({"name": "x", "kind": "redis", "conn_id": "c", "weekly": {"enabled": "yes"}},
-     "targets[0].weekly.enabled", "true or false"),
-    ({"name": "x", "kind": "redis", "conn_id": "c", "weekly": ["patterns"]}, "targets[0].weekly", "must be a mapping"),
-    ({"name": "x", "kind": "host", "weekly": {"enabled": True}}, "targets[0].weekly", "has no weekly maintenance"),
-    ({"name": "x", "kind": "mysql", "conn_id": "c", "weekly": {"purge": [  # a nested field named by the module
-        {"table": "nodot", "column": "c", "older_than_days": 3, "batch_size": 10}]}},
-     "targets[0].weekly.purge[0].table", "database.table"),
-])
+@pytest.mark.parametrize(
+    "target, field, reason",
+    [
+        (
+            {"name": "x", "kind": "postgres", "conn_id": "c", "weekly": {"paralelism": 2}},
+            "targets[0].weekly.paralelism",
+            "unknown weekly setting",
+        ),
+        (
+            {"name": "x", "kind": "postgres", "conn_id": "c", "weekly": {"parallelism": "two"}},
+            "targets[0].weekly.parallelism",
+            "whole number",
+        ),
+        (
+            {"name": "x", "kind": "postgres", "conn_id": "c", "weekly": {"parallelism": True}},
+            "targets[0].weekly.parallelism",
+            "must be int",
+        ),
+        (
+            {
+                "name": "x",
+                "kind": "postgres",
+                "conn_id": "c",
+                "weekly": {"parallelism": 0},
+            },  # the module's check_settings
+            "targets[0].weekly.parallelism",
+            "greater than 0",
+        ),
+        (
+            {"name": "x", "kind": "redis", "conn_id": "c", "weekly": {"patterns": "aegis:*"}},
+            "targets[0].weekly.patterns",
+            "must be a list",
+        ),
+        (
+            {"name": "x", "kind": "redis", "conn_id": "c", "weekly": {"enabled": "yes"}},
+            "targets[0].weekly.enabled",
+            "true or false",
+        ),
+        (
+            {"name": "x", "kind": "redis", "conn_id": "c", "weekly": ["patterns"]},
+            "targets[0].weekly",
+            "must be a mapping",
+        ),
+        ({"name": "x", "kind": "host", "weekly": {"enabled": True}}, "targets[0].weekly", "has no weekly maintenance"),
+        (
+            {
+                "name": "x",
+                "kind": "mysql",
+                "conn_id": "c",
+                "weekly": {
+                    "purge": [  # a nested field named by the module
+                        {"table": "nodot", "column": "c", "older_than_days": 3, "batch_size": 10}
+                    ]
+                },
+            },
+            "targets[0].weekly.purge[0].table",
+            "database.table",
+        ),
+    ],
+)
 def test_each_weekly_mistake_names_file_field_and_reason(tmp_path, target, field, reason):
     path = write_inventory(tmp_path, "targets: []\n")
     with pytest.raises(InventoryError) as err:
@@ -67,10 +118,18 @@ def test_each_weekly_mistake_names_file_field_and_reason(tmp_path, target, field
 
 def test_security_section_resolves_folders_and_refuses_unknown_keys(tmp_path):
     path = tmp_path / "inv.yaml"
-    inv = parse_inventory({"security": {"advisories": "osv", "writable_paths": ["app", "/srv/x"]},
-                           "targets": [{"name": "box", "kind": "host"}]}, path)
-    assert inv.security == {"advisories": str(tmp_path / "osv"), "writable_paths": [str(tmp_path / "app"), "/srv/x"],
-                            "max_superusers": 2}
+    inv = parse_inventory(
+        {
+            "security": {"advisories": "osv", "writable_paths": ["app", "/srv/x"]},
+            "targets": [{"name": "box", "kind": "host"}],
+        },
+        path,
+    )
+    assert inv.security == {
+        "advisories": str(tmp_path / "osv"),
+        "writable_paths": [str(tmp_path / "app"), "/srv/x"],
+        "max_superusers": 2,
+    }
     assert parse_inventory({"targets": [{"name": "box", "kind": "host"}]}, path).security["advisories"] is None
     with pytest.raises(InventoryError) as err:
         parse_inventory({"security": {"advisory": "osv"}, "targets": [{"name": "b", "kind": "host"}]}, path)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import gzip
 import os
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from airflow.sdk import ObjectStoragePath
@@ -25,8 +25,9 @@ APP_LINES = b"".join(b"2026-11-27 10:00:%02d ERROR request %d failed\n" % (i % 6
 
 
 def target_for(folder):
-    return parse_inventory({"targets": [{"name": "app-logs", "kind": "log_source",
-                                         "paths": [str(folder / "*.log")]}]}).targets[0]
+    return parse_inventory(
+        {"targets": [{"name": "app-logs", "kind": "log_source", "paths": [str(folder / "*.log")]}]}
+    ).targets[0]
 
 
 def aged(path, days: float, content: bytes = b"") -> str:
@@ -42,7 +43,7 @@ def aged(path, days: float, content: bytes = b"") -> str:
 
 
 def day(days_ago: int) -> str:
-    return (datetime.now(timezone.utc) - timedelta(days=days_ago)).date().isoformat()
+    return (datetime.now(UTC) - timedelta(days=days_ago)).date().isoformat()
 
 
 @pytest.fixture
@@ -71,8 +72,9 @@ def store(tmp_path, calendar_edge):
 
 
 def run(logdir, dry_run, folder=None, **settings):
-    return logs.maintain(target_for(logdir), Endpoint(), {**logs.DEFAULTS, **settings}, dry_run=dry_run,
-                         archive_folder=folder)
+    return logs.maintain(
+        target_for(logdir), Endpoint(), {**logs.DEFAULTS, **settings}, dry_run=dry_run, archive_folder=folder
+    )
 
 
 def local(logdir) -> list[str]:
@@ -164,8 +166,9 @@ def test_archive_to_s3_through_the_settings_uri(logdir, s3_bucket):
     folder = ObjectStoragePath(f"s3://{s3_bucket}/logs/app-logs", conn_id="aegis_s3_test")
     for days_ago in (120, 30):
         (folder / day(days_ago) / "srv/app.log.x.gz").write_bytes(b"archived")
-    result = run(logdir, dry_run=False, archive_folder=f"s3://{s3_bucket}/logs/app-logs",
-                 archive_conn_id="aegis_s3_test")
+    result = run(
+        logdir, dry_run=False, archive_folder=f"s3://{s3_bucket}/logs/app-logs", archive_conn_id="aegis_s3_test"
+    )
 
     assert result.status == "ok", result.findings
     assert not old.exists()

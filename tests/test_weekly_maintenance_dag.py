@@ -15,7 +15,7 @@ import gzip
 import json
 import os
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import psycopg
 import pytest
@@ -28,7 +28,7 @@ from include.clients.mysql import quote_ident as q
 from tests.helpers import REPO, free_port, mysql_run, write_inventory
 from tests.test_weekly_postgres import flush_stats, make_bloated, make_clean
 
-LOGICAL = datetime(2026, 3, 15, 0, 0, tzinfo=timezone.utc)
+LOGICAL = datetime(2026, 3, 15, 0, 0, tzinfo=UTC)
 IDLE = ["aegis:cache:user:1", "aegis:session:abc", "aegis:temp:upload:9"]
 KEEP = ["aegis:cache:with_ttl", "app:other:1"]
 OLD_GZ, RECENT_GZ = "app.log.20260101T000000Z.gz", "app.log.20260312T000000Z.gz"
@@ -40,10 +40,11 @@ def maria_database():
     name = f"aegis_wkdag_{os.getpid()}_{int(time.time() * 1000) % 10**8}"
     mysql_run(f"CREATE DATABASE {q(name)}")
     t = f"{q(name)}.{q('sessions')}"
-    mysql_run(f"CREATE TABLE {t} (id INT AUTO_INCREMENT PRIMARY KEY, created DATETIME NOT NULL)",
-              f"INSERT INTO {t} (created)"
-              f" SELECT NOW() - INTERVAL 40 DAY - INTERVAL seq MINUTE FROM {q(name)}.seq_1_to_20",
-              f"INSERT INTO {t} (created) SELECT NOW() - INTERVAL seq HOUR FROM {q(name)}.seq_1_to_5")
+    mysql_run(
+        f"CREATE TABLE {t} (id INT AUTO_INCREMENT PRIMARY KEY, created DATETIME NOT NULL)",
+        f"INSERT INTO {t} (created) SELECT NOW() - INTERVAL 40 DAY - INTERVAL seq MINUTE FROM {q(name)}.seq_1_to_20",
+        f"INSERT INTO {t} (created) SELECT NOW() - INTERVAL seq HOUR FROM {q(name)}.seq_1_to_5",
+    )
     yield name
     mysql_run(f"DROP DATABASE IF EXISTS {q(name)}")
 
@@ -72,7 +73,9 @@ def weekly_world(tmp_path, monkeypatch, pg_database, redis_server, maria_databas
         with gzip.open(logs / name, "wt") as f:
             f.write("old lines\n")
         os.utime(logs / name, (time.time() - days * 86400,) * 2)
-    inventory = write_inventory(tmp_path, f"""
+    inventory = write_inventory(
+        tmp_path,
+        f"""
         catalog: {{path: catalog.db}}
         artifacts: {{base: artifacts}}
         defaults: {{timeout_seconds: 3, fail_run_on: never}}  # a down server on purpose: critical
@@ -91,7 +94,8 @@ def weekly_world(tmp_path, monkeypatch, pg_database, redis_server, maria_databas
             databases: [{maria_database}]
             weekly:
               purge: [{{table: {maria_database}.sessions, column: created, older_than_days: 30, batch_size: 8}}]
-    """)
+    """,
+    )
     monkeypatch.setenv("AEGIS_INVENTORY", str(inventory))
     monkeypatch.setenv("AIRFLOW_CONN_T_PG", f"postgresql://postgres@127.0.0.1:5432/{pg_database}")
     monkeypatch.setenv("AIRFLOW_CONN_T_PG_DOWN", f"postgresql://postgres:s3cret-never-logged@127.0.0.1:{free_port()}/x")
@@ -99,9 +103,15 @@ def weekly_world(tmp_path, monkeypatch, pg_database, redis_server, maria_databas
     monkeypatch.setenv("AIRFLOW_CONN_T_MARIA", "mysql://root@127.0.0.1:3306/")
     catalog = Catalog(f"sqlite:///{tmp_path / 'catalog.db'}")
     for days, connections in ((8, 10), (1, 30)):  # previous week 10 connections, this week 30
-        catalog.record_check_run("daily_health_check", LOGICAL - timedelta(days=days), f"d{days}", "healthy", None, {},
-                                 [{"target": "pg", "kind": "postgres",
-                                   "metrics": {"pg.connections": connections, "pg.xid_age": 1000}}])
+        catalog.record_check_run(
+            "daily_health_check",
+            LOGICAL - timedelta(days=days),
+            f"d{days}",
+            "healthy",
+            None,
+            {},
+            [{"target": "pg", "kind": "postgres", "metrics": {"pg.connections": connections, "pg.xid_age": 1000}}],
+        )
     time.sleep(3)  # the keys are now idle longer than idle_seconds
     yield {"tmp": tmp_path, "db": pg_database, "redis": client, "maria": maria_database}
     client.close()
@@ -173,8 +183,10 @@ def test_weekly_run_dry_run_then_in_earnest(airflow_db, weekly_world):
     assert security["pg-down"]["status"] == "unreachable"
     assert "skipped" in security["airflow-environment"]["details"]["note"]
     # Aegis itself: the standalone's SimpleAuthManager (generated passwords, no per-DAG roles) is a finding
-    assert any("SimpleAuthManager" in f["message"] and "Fix:" in f["message"]
-               for f in security["airflow-configuration"]["findings"]), security["airflow-configuration"]
+    assert any(
+        "SimpleAuthManager" in f["message"] and "Fix:" in f["message"]
+        for f in security["airflow-configuration"]["findings"]
+    ), security["airflow-configuration"]
 
     # Trends: 10 → 30 connections week over week is flagged; the flat xid age is not.
     trend = rows(report, "trends")["pg"]
@@ -193,14 +205,19 @@ def test_weekly_run_dry_run_then_in_earnest(airflow_db, weekly_world):
     engine = sa.create_engine(f"sqlite:///{tmp / 'catalog.db'}")
     with engine.connect() as c:
         runs = c.execute(sa.text("select status from aegis_check_runs where routine = 'weekly_maintenance'")).all()
-        vacuumed = c.execute(sa.text("select value from aegis_metrics where routine = 'weekly_maintenance'"
-                                     " and target = 'pg' and metric = 'pg.vacuum.tables'")).scalar()
+        vacuumed = c.execute(
+            sa.text(
+                "select value from aegis_metrics where routine = 'weekly_maintenance'"
+                " and target = 'pg' and metric = 'pg.vacuum.tables'"
+            )
+        ).scalar()
     assert runs == [("critical",)] and vacuumed == 1
 
     # In earnest, cache and logs only: exactly the idle keys without a TTL under the patterns go, and the
     # archived old log is deleted locally; the recent one stays (within archive_after_days).
-    run = dag.test(logical_date=LOGICAL, run_conf={"dry_run": False, "concerns": ["redis", "logs", "mysql"],
-                                                   "alert": False})
+    run = dag.test(
+        logical_date=LOGICAL, run_conf={"dry_run": False, "concerns": ["redis", "logs", "mysql"], "alert": False}
+    )
     assert run.state == "success"
     assert session_rows(maria) == 5
     assert sorted(client.keys("*")) == sorted(k.encode() for k in KEEP)
@@ -214,8 +231,10 @@ def test_weekly_run_dry_run_then_in_earnest(airflow_db, weekly_world):
     assert rows(report, "mysql")["maria"]["details"]["purge"][0]["deleted"] == 20
     assert rows(report, "redis")["cache"]["metrics"]["redis.cleanup.deleted_keys"] == len(IDLE)
     with engine.connect() as c:  # a second run of the same interval is a record of its own (keyed by run id)
-        assert c.execute(sa.text(
-            "select count(*) from aegis_check_runs where routine = 'weekly_maintenance'")).scalar() == 2
+        assert (
+            c.execute(sa.text("select count(*) from aegis_check_runs where routine = 'weekly_maintenance'")).scalar()
+            == 2
+        )
     print(f"first weekly dag.test took {elapsed:.1f}s")
 
 
@@ -225,18 +244,28 @@ def test_a_refused_form_fails_the_run_at_once_and_publishes_nothing(airflow_db, 
     from airflow.models import TaskInstance
     from airflow.utils.session import create_session
 
-    monkeypatch.setenv("AEGIS_INVENTORY", str(write_inventory(tmp_path, """
+    monkeypatch.setenv(
+        "AEGIS_INVENTORY",
+        str(
+            write_inventory(
+                tmp_path,
+                """
         catalog: {path: catalog.db}
         artifacts: {base: artifacts}
         targets:
           - {name: box, kind: host}
-    """)))
+    """,
+            )
+        ),
+    )
     dag = DagBag(dag_folder=str(REPO / "dags" / "weekly_maintenance.py")).get_dag("weekly_maintenance")
     run = dag.test(logical_date=LOGICAL + timedelta(days=70), run_conf={"concerns": []})
     assert run.state == "failed"
     with create_session() as session:
-        tis = {ti.task_id: ti for ti in session.query(TaskInstance).filter_by(dag_id="weekly_maintenance",
-                                                                              run_id=run.run_id)}
+        tis = {
+            ti.task_id: ti
+            for ti in session.query(TaskInstance).filter_by(dag_id="weekly_maintenance", run_id=run.run_id)
+        }
         assert (tis["select_targets"].state, tis["select_targets"].try_number) == ("failed", 1)
         assert (tis["evaluate"].state, tis["evaluate"].try_number) == ("failed", 1)
     assert not list(tmp_path.rglob("report.json"))

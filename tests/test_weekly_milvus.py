@@ -14,8 +14,9 @@ from include.targets import Endpoint
 from include.weekly import milvus
 from tests.helpers import free_port
 
-TARGET = parse_inventory({"targets": [{"name": "vectors", "kind": "milvus", "conn_id": "x",
-                                       "timeout_seconds": 20}]}).targets[0]
+TARGET = parse_inventory(
+    {"targets": [{"name": "vectors", "kind": "milvus", "conn_id": "x", "timeout_seconds": 20}]}
+).targets[0]
 
 
 @pytest.fixture
@@ -94,8 +95,9 @@ def test_rebuild_index_keeps_its_type_and_metric(lite):
     client.release_collection("archive")
     client.drop_index("archive", "vector")
     params = client.prepare_index_params()
-    params.add_index(field_name="vector", index_type="IVF_FLAT", index_name="vector", metric_type="L2",
-                     params={"nlist": 8})
+    params.add_index(
+        field_name="vector", index_type="IVF_FLAT", index_name="vector", metric_type="L2", params={"nlist": 8}
+    )
     client.create_index("archive", params)
     client.load_collection("archive")
     before = client.describe_index("archive", "vector")
@@ -114,7 +116,8 @@ def test_time_bound_skips_the_rest_and_says_so(lite):
     result = run(path, dry_run=True, max_seconds=1e-9)
     assert result.status == "warning"
     assert {r["action"] for r in result.details["collections"].values()} == {
-        "skipped: max_seconds reached before this collection"}
+        "skipped: max_seconds reached before this collection"
+    }
     assert result.metrics["milvus.compactions_completed"] == 0
 
 
@@ -125,7 +128,6 @@ def test_bad_settings_are_named():
 
 def test_milvus_down_fails_within_the_bound():
     started = time.monotonic()
-    result = run_bounded(TARGET.name, TARGET.kind,
-                         lambda: run(f"http://127.0.0.1:{free_port()}", dry_run=True), 15)
+    result = run_bounded(TARGET.name, TARGET.kind, lambda: run(f"http://127.0.0.1:{free_port()}", dry_run=True), 15)
     assert result.status == "unreachable"
     assert time.monotonic() - started < 16

@@ -67,20 +67,30 @@ def test_fragmented_tables_are_optimized_and_zero_cardinality_indexes_analyzed(m
     table qualify: the hostile-named one is rebuilt with its rows, and its name drops nothing."""
     db = my_database
     t = f"{q(db)}.{q(HOSTILE)}"
-    run(f"CREATE TABLE {t} (id INT PRIMARY KEY, pad VARCHAR(300)) ENGINE=InnoDB",
+    run(
+        f"CREATE TABLE {t} (id INT PRIMARY KEY, pad VARCHAR(300)) ENGINE=InnoDB",
         f"INSERT INTO {t} SELECT seq, REPEAT('x', 250) FROM {q(db)}.seq_1_to_2000",
-        f"DELETE FROM {t} WHERE id % 2 = 0")
-    run(f"CREATE TABLE {q(db)}.plain (id INT PRIMARY KEY) ENGINE=InnoDB",
-        f"INSERT INTO {q(db)}.plain SELECT seq FROM {q(db)}.seq_1_to_100", f"ANALYZE TABLE {q(db)}.plain")
-    run(f"CREATE TABLE {q(db)}.unanalyzed (id INT, k INT, KEY by_k (k)) ENGINE=MyISAM",
+        f"DELETE FROM {t} WHERE id % 2 = 0",
+    )
+    run(
+        f"CREATE TABLE {q(db)}.plain (id INT PRIMARY KEY) ENGINE=InnoDB",
+        f"INSERT INTO {q(db)}.plain SELECT seq FROM {q(db)}.seq_1_to_100",
+        f"ANALYZE TABLE {q(db)}.plain",
+    )
+    run(
+        f"CREATE TABLE {q(db)}.unanalyzed (id INT, k INT, KEY by_k (k)) ENGINE=MyISAM",
         # one row first: a bulk load into an empty MyISAM table would compute the statistics at once
         f"INSERT INTO {q(db)}.unanalyzed VALUES (0, 0)",
-        f"INSERT INTO {q(db)}.unanalyzed SELECT seq, seq % 10 FROM {q(db)}.seq_1_to_500")
-    assert run("SELECT cardinality FROM information_schema.statistics WHERE table_schema = %s"
-               " AND table_name = 'unanalyzed'", args=(db,))[0][0] in (None, 0)
+        f"INSERT INTO {q(db)}.unanalyzed SELECT seq, seq % 10 FROM {q(db)}.seq_1_to_500",
+    )
+    assert run(
+        "SELECT cardinality FROM information_schema.statistics WHERE table_schema = %s AND table_name = 'unanalyzed'",
+        args=(db,),
+    )[0][0] in (None, 0)
 
-    result = wmy.maintain(target(db), endpoint(), settings(fragmentation_min_bytes=0, fragmentation_ratio=0),
-                          dry_run=False)
+    result = wmy.maintain(
+        target(db), endpoint(), settings(fragmentation_min_bytes=0, fragmentation_ratio=0), dry_run=False
+    )
 
     optimized = {r["table"]: r for r in result.details["tables"] if r["operation"] == "OPTIMIZE TABLE"}
     assert optimized[HOSTILE]["action"] == "done" and optimized["plain"]["action"] == "done"
@@ -90,8 +100,14 @@ def test_fragmented_tables_are_optimized_and_zero_cardinality_indexes_analyzed(m
     un = next(r for r in result.details["tables"] if r["operation"] == "ANALYZE TABLE")
     assert un["table"] == "unanalyzed" and un["action"] == "done"
     assert un["zero_cardinality_before"] == ["by_k"] and un["zero_cardinality_after"] == []
-    assert run("SELECT cardinality FROM information_schema.statistics WHERE table_schema = %s"
-               " AND table_name = 'unanalyzed'", args=(db,))[0][0] == 10
+    assert (
+        run(
+            "SELECT cardinality FROM information_schema.statistics WHERE table_schema = %s"
+            " AND table_name = 'unanalyzed'",
+            args=(db,),
+        )[0][0]
+        == 10
+    )
     assert result.metrics["mysql.optimize.tables"] == 2 and result.metrics["mysql.analyze.tables"] == 1
     assert result.metrics["mysql.zero_cardinality_indexes"] == 0
 
@@ -99,9 +115,11 @@ def test_fragmented_tables_are_optimized_and_zero_cardinality_indexes_analyzed(m
 def make_sessions(db, table="ses`sions; x"):
     t = f"{q(db)}.{q(table)}"
     run(f"CREATE TABLE {t} (id INT AUTO_INCREMENT PRIMARY KEY, created DATETIME NOT NULL, KEY (created))")
-    run(f"INSERT INTO {t} (created) SELECT %s - INTERVAL 40 DAY - INTERVAL seq MINUTE FROM {q(db)}.seq_1_to_250",
+    run(
+        f"INSERT INTO {t} (created) SELECT %s - INTERVAL 40 DAY - INTERVAL seq MINUTE FROM {q(db)}.seq_1_to_250",
         f"INSERT INTO {t} (created) SELECT %s - INTERVAL 29 DAY + INTERVAL seq MINUTE FROM {q(db)}.seq_1_to_30",
-        args=(now(),))
+        args=(now(),),
+    )
     return table, t
 
 
@@ -139,9 +157,14 @@ def month(day: date, shift: int) -> date:
 
 
 def partition_layout(db, table):
-    return [(n, d) for n, d in run("SELECT partition_name, partition_description FROM information_schema.partitions"
-                                   " WHERE table_schema = %s AND table_name = %s ORDER BY partition_ordinal_position",
-                                   args=(db, table))]
+    return [
+        (n, d)
+        for n, d in run(
+            "SELECT partition_name, partition_description FROM information_schema.partitions"
+            " WHERE table_schema = %s AND table_name = %s ORDER BY partition_ordinal_position",
+            args=(db, table),
+        )
+    ]
 
 
 def setup_daily(db):
@@ -149,10 +172,15 @@ def setup_daily(db):
     d = today()
     bounds = {"p_a": d - timedelta(20), "p_b": d - timedelta(10), "p_c": d - timedelta(3), "p_d": d + timedelta(1)}
     parts = ", ".join(f"PARTITION {n} VALUES LESS THAN (TO_DAYS('{b}'))" for n, b in bounds.items())
-    run(f"CREATE TABLE {q(db)}.events (id INT AUTO_INCREMENT, created DATE NOT NULL, PRIMARY KEY (id, created))"
-        f" PARTITION BY RANGE (TO_DAYS(created)) ({parts}, PARTITION pmax VALUES LESS THAN MAXVALUE)")
-    run(f"INSERT INTO {q(db)}.events (created) SELECT %s - INTERVAL seq DAY FROM {q(db)}.seq_0_to_25",
-        f"INSERT INTO {q(db)}.events (created) SELECT %s + INTERVAL seq DAY FROM {q(db)}.seq_1_to_5", args=(str(d),))
+    run(
+        f"CREATE TABLE {q(db)}.events (id INT AUTO_INCREMENT, created DATE NOT NULL, PRIMARY KEY (id, created))"
+        f" PARTITION BY RANGE (TO_DAYS(created)) ({parts}, PARTITION pmax VALUES LESS THAN MAXVALUE)"
+    )
+    run(
+        f"INSERT INTO {q(db)}.events (created) SELECT %s - INTERVAL seq DAY FROM {q(db)}.seq_0_to_25",
+        f"INSERT INTO {q(db)}.events (created) SELECT %s + INTERVAL seq DAY FROM {q(db)}.seq_1_to_5",
+        args=(str(d),),
+    )
     item = {"table": f"{db}.events", "interval": "day", "premake": 2, "retention_days": 7}
     added = [f"p{(d + timedelta(i)):%Y%m%d}" for i in (1, 2)]
     return item, bounds, ["p_c", "p_d"] + added + ["pmax"], d - timedelta(7)
@@ -164,11 +192,15 @@ def setup_monthly(db):
     d = today()
     bounds = {"p_old": month(d, -3), "p_prev": month(d, -1), "p_cur": month(d, 0), "p_next": month(d, 1)}
     parts = ", ".join(f"PARTITION {n} VALUES LESS THAN ('{b}')" for n, b in bounds.items())
-    run(f"CREATE TABLE {q(db)}.events (id INT AUTO_INCREMENT, created DATETIME NOT NULL, PRIMARY KEY (id, created))"
-        f" PARTITION BY RANGE COLUMNS(created) ({parts})")
+    run(
+        f"CREATE TABLE {q(db)}.events (id INT AUTO_INCREMENT, created DATETIME NOT NULL, PRIMARY KEY (id, created))"
+        f" PARTITION BY RANGE COLUMNS(created) ({parts})"
+    )
     days = (month(d, 1) - month(d, -4)).days
-    run(f"INSERT INTO {q(db)}.events (created) SELECT %s + INTERVAL seq DAY FROM {q(db)}.seq_0_to_{days - 1}",
-        args=(str(month(d, -4)),))
+    run(
+        f"INSERT INTO {q(db)}.events (created) SELECT %s + INTERVAL seq DAY FROM {q(db)}.seq_0_to_{days - 1}",
+        args=(str(month(d, -4)),),
+    )
     item = {"table": f"{db}.events", "interval": "month", "premake": 2, "retention_days": 40}
     cutoff = d - timedelta(40)
     kept = [n for n, b in bounds.items() if b > cutoff]
@@ -196,8 +228,13 @@ def test_partition_rotation_dry_run_then_in_earnest(my_database, caplog, setup):
         assert f"dry run: would run {statement}" in caplog.text
     assert dry.status == "warning"  # partitions missing ahead of time were not added
     doomed = sum(r["rows"] for r in plan if r["operation"] == "drop")
-    assert doomed == run(f"SELECT COUNT(*) FROM {q(db)}.events WHERE created < %s", args=(str(max(
-        bounds[n] for n in dropped)),))[0][0] > 0
+    assert (
+        doomed
+        == run(f"SELECT COUNT(*) FROM {q(db)}.events WHERE created < %s", args=(str(max(bounds[n] for n in dropped)),))[
+            0
+        ][0]
+        > 0
+    )
 
     done = wmy.maintain(target(db), endpoint(), settings(partitions=[item]), dry_run=False)
     assert [n for n, _ in partition_layout(db, "events")] == expected
@@ -218,11 +255,13 @@ def test_bad_settings_are_named():
     with pytest.raises(ValueError, match=r"^purge\[0\]\.table: must be 'database.table'"):
         wmy.check_settings(settings(purge=[{**ok, "table": "sessions"}]))
     with pytest.raises(ValueError, match=r"^partitions\[0\]\.interval: must be one of day, month"):
-        wmy.check_settings(settings(partitions=[{"table": "db.t", "interval": "week", "premake": 2,
-                                                 "retention_days": 30}]))
+        wmy.check_settings(
+            settings(partitions=[{"table": "db.t", "interval": "week", "premake": 2, "retention_days": 30}])
+        )
     with pytest.raises(ValueError, match=r"^partitions\[0\]: unknown key\(s\) keep"):
-        wmy.check_settings(settings(partitions=[{"table": "db.t", "interval": "day", "premake": 2,
-                                                 "retention_days": 30, "keep": 1}]))
+        wmy.check_settings(
+            settings(partitions=[{"table": "db.t", "interval": "day", "premake": 2, "retention_days": 30, "keep": 1}])
+        )
 
 
 def test_unpartitioned_table_is_reported_not_fatal(my_database):
@@ -243,8 +282,16 @@ def test_down_target_fails_within_the_connect_timeout():
 
 def test_weekly_db_modules_import_no_driver():
     """The inventory imports DEFAULTS at DAG parse time: no database driver may come with them."""
-    code = ("import sys, include.weekly.mysql, include.weekly.postgres;"
-            "print(sorted(m for m in ('MySQLdb', 'psycopg') if m in sys.modules))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         cwd=Path(__file__).resolve().parent.parent, timeout=60).stdout
+    code = (
+        "import sys, include.weekly.mysql, include.weekly.postgres;"
+        "print(sorted(m for m in ('MySQLdb', 'psycopg') if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).resolve().parent.parent,
+        timeout=60,
+    ).stdout
     assert out.strip() == "[]"

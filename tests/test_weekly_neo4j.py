@@ -11,8 +11,8 @@ import pytest
 from neo4j.exceptions import ServiceUnavailable
 
 from include.checks.base import run_bounded
-from include.inventory import parse_inventory
 from include.clients.neo4j import Neo4jClient
+from include.inventory import parse_inventory
 from include.targets import Endpoint, endpoint_for, endpoint_for_conn
 from include.weekly import neo4j as weekly_neo4j
 from include.weekly.neo4j import (
@@ -26,22 +26,58 @@ from include.weekly.neo4j import (
 from tests.fake_neo4j5 import FakeNeo4jDriver, server_error
 from tests.servers.bolt import DATABASE
 
-TARGET = parse_inventory({"targets": [{"name": "graph", "kind": "neo4j", "conn_id": "neo4j_weekly",
-                                       "timeout_seconds": 7}]}).targets[0]
+TARGET = parse_inventory(
+    {"targets": [{"name": "graph", "kind": "neo4j", "conn_id": "neo4j_weekly", "timeout_seconds": 7}]}
+).targets[0]
 INDEXES = [
-    {"name": "person_name", "state": "ONLINE", "populationPercent": 100.0, "type": "RANGE", "entityType": "NODE",
-     "labelsOrTypes": ["Person"], "properties": ["name"], "owningConstraint": None},
-    {"name": "person_id", "state": "ONLINE", "populationPercent": 100.0, "type": "RANGE", "entityType": "NODE",
-     "labelsOrTypes": ["Person"], "properties": ["id"], "owningConstraint": "person_id_unique"},
+    {
+        "name": "person_name",
+        "state": "ONLINE",
+        "populationPercent": 100.0,
+        "type": "RANGE",
+        "entityType": "NODE",
+        "labelsOrTypes": ["Person"],
+        "properties": ["name"],
+        "owningConstraint": None,
+    },
+    {
+        "name": "person_id",
+        "state": "ONLINE",
+        "populationPercent": 100.0,
+        "type": "RANGE",
+        "entityType": "NODE",
+        "labelsOrTypes": ["Person"],
+        "properties": ["id"],
+        "owningConstraint": "person_id_unique",
+    },
 ]
-CONSTRAINTS = [{"name": "person_id_unique", "type": "UNIQUENESS", "entityType": "NODE", "labelsOrTypes": ["Person"],
-                "properties": ["id"], "ownedIndex": "person_id"}]
-STORE = [{"totalStoreSize": 19256826, "nodeStoreSize": 155610, "relStoreSize": 16964640, "propStoreSize": 416109,
-          "stringStoreSize": 8192, "arrayStoreSize": 8192, "logSize": 262144000}]
-NO_APOC = server_error(weekly_neo4j.PROCEDURE_NOT_FOUND,
-                       "There is no procedure with the name `apoc.monitor.store` registered for this database "
-                       "instance. Please ensure you've spelled the procedure name correctly and that the "
-                       "procedure is properly deployed.")
+CONSTRAINTS = [
+    {
+        "name": "person_id_unique",
+        "type": "UNIQUENESS",
+        "entityType": "NODE",
+        "labelsOrTypes": ["Person"],
+        "properties": ["id"],
+        "ownedIndex": "person_id",
+    }
+]
+STORE = [
+    {
+        "totalStoreSize": 19256826,
+        "nodeStoreSize": 155610,
+        "relStoreSize": 16964640,
+        "propStoreSize": 416109,
+        "stringStoreSize": 8192,
+        "arrayStoreSize": 8192,
+        "logSize": 262144000,
+    }
+]
+NO_APOC = server_error(
+    weekly_neo4j.PROCEDURE_NOT_FOUND,
+    "There is no procedure with the name `apoc.monitor.store` registered for this database "
+    "instance. Please ensure you've spelled the procedure name correctly and that the "
+    "procedure is properly deployed.",
+)
 
 
 # ----------------------------------------------------------------------------------------- real server
@@ -77,16 +113,25 @@ def test_real_server_lists_indexes_and_constraints_and_says_what_it_cannot_do(bo
 
 # ------------------------------------------------------------- FAKE Neo4j 5 answers (the real server cannot)
 def fake(db=None, indexes=INDEXES, store=STORE, checkpoint=None, errors=None, **kwargs) -> FakeNeo4jDriver:
-    answers = {(db, SHOW_INDEXES): indexes, (db, SHOW_CONSTRAINTS): CONSTRAINTS,
-               (db, COUNT_NODES): [{"nodes": 1200}], (db, COUNT_RELATIONSHIPS): [{"relationships": 5400}],
-               (db, STORE_SIZE): store,
-               (db, CHECKPOINT): checkpoint or [{"success": True, "message": "Checkpoint completed."}]}
+    answers = {
+        (db, SHOW_INDEXES): indexes,
+        (db, SHOW_CONSTRAINTS): CONSTRAINTS,
+        (db, COUNT_NODES): [{"nodes": 1200}],
+        (db, COUNT_RELATIONSHIPS): [{"relationships": 5400}],
+        (db, STORE_SIZE): store,
+        (db, CHECKPOINT): checkpoint or [{"success": True, "message": "Checkpoint completed."}],
+    }
     return FakeNeo4jDriver(answers, errors=errors, **kwargs)
 
 
 def run(driver, endpoint=Endpoint(), dry_run=True, **settings):
-    return weekly_neo4j.maintain(TARGET, endpoint, {**weekly_neo4j.DEFAULTS, **settings}, dry_run=dry_run,
-                                 client=Neo4jClient(driver, TARGET.timeout_seconds))
+    return weekly_neo4j.maintain(
+        TARGET,
+        endpoint,
+        {**weekly_neo4j.DEFAULTS, **settings},
+        dry_run=dry_run,
+        client=Neo4jClient(driver, TARGET.timeout_seconds),
+    )
 
 
 def test_neo4j5_healthy_graph_reports_and_checkpoints_with_its_own_timeout():
@@ -94,8 +139,14 @@ def test_neo4j5_healthy_graph_reports_and_checkpoints_with_its_own_timeout():
     result = run(driver)
 
     assert result.status == "ok", result.findings
-    assert result.metrics == {"neo4j.indexes_not_online": 0, "neo4j.indexes": 2, "neo4j.constraints": 1,
-                              "neo4j.nodes": 1200, "neo4j.relationships": 5400, "neo4j.store_bytes": 19256826}
+    assert result.metrics == {
+        "neo4j.indexes_not_online": 0,
+        "neo4j.indexes": 2,
+        "neo4j.constraints": 1,
+        "neo4j.nodes": 1200,
+        "neo4j.relationships": 5400,
+        "neo4j.store_bytes": 19256826,
+    }
     assert result.details["constraints"][0]["ownedIndex"] == "person_id"
     assert result.details["checkpoint"] == {"success": True, "message": "Checkpoint completed.", "action": "done"}
     timeouts = {r["cypher"]: r["timeout"] for r in driver.runs}
@@ -107,7 +158,8 @@ def test_neo4j5_healthy_graph_reports_and_checkpoints_with_its_own_timeout():
 def test_neo4j5_failed_and_populating_indexes_are_graded_and_never_rebuilt():
     indexes = INDEXES + [
         {"name": "movie_title", "state": "POPULATING", "populationPercent": 12.5, "type": "FULLTEXT"},
-        {"name": "embedding", "state": "FAILED", "populationPercent": 0.0, "type": "VECTOR"}]
+        {"name": "embedding", "state": "FAILED", "populationPercent": 0.0, "type": "VECTOR"},
+    ]
     driver = fake(indexes=indexes)
     result = run(driver, dry_run=False)
 
@@ -146,8 +198,12 @@ def test_neo4j5_checkpoint_that_does_not_succeed_is_a_warning():
 
 def test_server_unavailable_becomes_unreachable(monkeypatch):
     monkeypatch.setenv("AIRFLOW_CONN_NEO4J_WEEKLY", "bolt://root:pw-s3cret@127.0.0.1:1")  # nothing listens there
-    result = run_bounded(TARGET.name, TARGET.kind, lambda: weekly_neo4j.maintain(
-        TARGET, endpoint_for(TARGET), dict(weekly_neo4j.DEFAULTS), dry_run=True), 20)
+    result = run_bounded(
+        TARGET.name,
+        TARGET.kind,
+        lambda: weekly_neo4j.maintain(TARGET, endpoint_for(TARGET), dict(weekly_neo4j.DEFAULTS), dry_run=True),
+        20,
+    )
     assert result.status == "unreachable"
     assert "ServiceUnavailable" in result.findings[0].message
     assert "pw-s3cret" not in str(result.to_dict())
@@ -155,8 +211,9 @@ def test_server_unavailable_becomes_unreachable(monkeypatch):
 
 def test_without_a_client_the_real_driver_is_built_from_the_endpoint(monkeypatch):
     monkeypatch.setenv("AIRFLOW_CONN_NEO4J_WEEKLY", "neo4j://neo4j:pw-s3cret@127.0.0.1:1")
-    quick = parse_inventory({"targets": [{"name": "graph", "kind": "neo4j", "conn_id": "neo4j_weekly",
-                                          "timeout_seconds": 2}]}).targets[0]
+    quick = parse_inventory(
+        {"targets": [{"name": "graph", "kind": "neo4j", "conn_id": "neo4j_weekly", "timeout_seconds": 2}]}
+    ).targets[0]
     endpoint = endpoint_for_conn("neo4j_weekly")  # the first use imports Airflow (seconds)
     started = time.monotonic()
     with pytest.raises(ServiceUnavailable) as err:

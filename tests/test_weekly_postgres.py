@@ -39,18 +39,24 @@ def ident(schema, table):
 
 def make_bloated(conn, schema, table, rows=2000, delete=1500):
     """A table with ``delete`` dead tuples (autovacuum off so only our step can clean it)."""
-    conn.execute(sql.SQL("create table {} (id int primary key, pad text) with (autovacuum_enabled = false)")
-                 .format(ident(schema, table)))
-    conn.execute(sql.SQL("insert into {} select g, repeat('x', 200) from generate_series(1, %s) g")
-                 .format(ident(schema, table)), (rows,))
+    conn.execute(
+        sql.SQL("create table {} (id int primary key, pad text) with (autovacuum_enabled = false)").format(
+            ident(schema, table)
+        )
+    )
+    conn.execute(
+        sql.SQL("insert into {} select g, repeat('x', 200) from generate_series(1, %s) g").format(ident(schema, table)),
+        (rows,),
+    )
     # the tail goes: VACUUM can then truncate the empty pages and give the space back
     conn.execute(sql.SQL("delete from {} where id > %s").format(ident(schema, table)), (rows - delete,))
 
 
 def make_clean(conn, schema, table, rows=500):
     """A table vacuumed and analyzed right after loading: nothing for the step to do."""
-    conn.execute(sql.SQL("create table {} (id int primary key) with (autovacuum_enabled = false)")
-                 .format(ident(schema, table)))
+    conn.execute(
+        sql.SQL("create table {} (id int primary key) with (autovacuum_enabled = false)").format(ident(schema, table))
+    )
     conn.execute(sql.SQL("insert into {} select generate_series(1, %s)").format(ident(schema, table)), (rows,))
     conn.execute("select pg_stat_force_next_flush()")  # the inserts counted before the analyze resets them
     conn.execute("select 1")
@@ -64,8 +70,12 @@ def flush_stats(conn, expect_dead: dict[tuple[str, str], int]):
     deadline = time.monotonic() + 20
     with connect(conn.info.dbname) as reader:
         while True:
-            seen = {(s, t): d for s, t, d in reader.execute(
-                "select schemaname, relname, n_dead_tup from pg_stat_user_tables").fetchall()}
+            seen = {
+                (s, t): d
+                for s, t, d in reader.execute(
+                    "select schemaname, relname, n_dead_tup from pg_stat_user_tables"
+                ).fetchall()
+            }
             if all(seen.get(k) == v for k, v in expect_dead.items()):
                 return
             assert time.monotonic() < deadline, f"statistics never showed {expect_dead}: {seen}"
@@ -78,7 +88,7 @@ def bloated_tables(db, names, rows=400, delete=300):
     with connect(db) as c:
         for s, t in tables:
             make_bloated(c, s, t, rows=rows, delete=delete)
-        flush_stats(c, {k: delete for k in tables})
+        flush_stats(c, dict.fromkeys(tables, delete))
     return tables
 
 
@@ -86,15 +96,22 @@ def lock_tables(db, tables):
     """An open transaction holding the lock VACUUM needs on ``tables`` (commit or roll back to release)."""
     locker = connect(db)
     locker.autocommit = False
-    locker.execute(sql.SQL("lock table {} in share update exclusive mode").format(
-        sql.SQL(", ").join(ident(s, t) for s, t in tables)))
+    locker.execute(
+        sql.SQL("lock table {} in share update exclusive mode").format(
+            sql.SQL(", ").join(ident(s, t) for s, t in tables)
+        )
+    )
     return locker
 
 
 def table_stats(db) -> dict[tuple[str, str], tuple]:
     with connect(db) as c:
-        return {(s, t): (dead, lv, la) for s, t, dead, lv, la in c.execute(
-            "select schemaname, relname, n_dead_tup, last_vacuum, last_analyze from pg_stat_user_tables").fetchall()}
+        return {
+            (s, t): (dead, lv, la)
+            for s, t, dead, lv, la in c.execute(
+                "select schemaname, relname, n_dead_tup, last_vacuum, last_analyze from pg_stat_user_tables"
+            ).fetchall()
+        }
 
 
 def test_only_bloated_tables_are_vacuumed_and_hostile_names_are_safe(pg_database):
@@ -110,7 +127,7 @@ def test_only_bloated_tables_are_vacuumed_and_hostile_names_are_safe(pg_database
         # stale statistics only: rows loaded, never analyzed, nothing dead
         c.execute("create table stale_stats (id int) with (autovacuum_enabled = false)")
         c.execute("insert into stale_stats select generate_series(1, 300)")
-        flush_stats(c, {**{k: 1500 for k in bloated}, ("public", "stale_stats"): 0})
+        flush_stats(c, {**dict.fromkeys(bloated, 1500), ("public", "stale_stats"): 0})
     before = table_stats(db)
 
     # one at a time: a parallel worker's ANALYZE snapshot can hold back the other's VACUUM horizon when a
@@ -136,15 +153,21 @@ def test_only_bloated_tables_are_vacuumed_and_hostile_names_are_safe(pg_database
     assert result.metrics["pg.vacuum.dead_tuples_removed"] == 4500
     assert result.metrics["pg.vacuum.reclaimed_bytes"] == sum(r["reclaimed_bytes"] for r in rows.values())
     slow = result.details["slow_statements"]  # a list, or the note saying why they were not checked
-    assert isinstance(slow, list) or slow.startswith(("pg_stat_statements is not installed", "pg_stat_statements unreadable"))
+    assert isinstance(slow, list) or slow.startswith(
+        ("pg_stat_statements is not installed", "pg_stat_statements unreadable")
+    )
 
 
 def test_a_missing_database_is_a_warning_and_the_others_go_on(pg_database):
     db = pg_database
     bloated_tables(db, ["bloat"])
     missing = f"{db}_missing"
-    result = wpg.maintain(Target("pg-weekly-test", "postgres", None, (), {}, 10.0, {"databases": [missing, db]}),
-                          endpoint(), {**wpg.DEFAULTS, **FAST}, dry_run=True)
+    result = wpg.maintain(
+        Target("pg-weekly-test", "postgres", None, (), {}, 10.0, {"databases": [missing, db]}),
+        endpoint(),
+        {**wpg.DEFAULTS, **FAST},
+        dry_run=True,
+    )
     assert [(r["table"], r["action"]) for r in result.details["tables"]] == [("bloat", "done")]
     assert result.status == "warning"
     assert any(f.message.startswith(f"database {missing} not maintained") for f in result.findings)
@@ -161,18 +184,26 @@ def test_parallelism_is_bounded_and_used(pg_database):
     def sample():
         with connect(db) as c:
             while not stop.is_set():
-                in_flight.append(c.execute(
-                    "select count(*) from pg_stat_activity where datname = current_database()"
-                    " and application_name = %s and state = 'active' and query ilike 'vacuum%%'",
-                    (wpg.APPLICATION_NAME,)).fetchone()[0])
+                in_flight.append(
+                    c.execute(
+                        "select count(*) from pg_stat_activity where datname = current_database()"
+                        " and application_name = %s and state = 'active' and query ilike 'vacuum%%'",
+                        (wpg.APPLICATION_NAME,),
+                    ).fetchone()[0]
+                )
                 time.sleep(0.02)
 
     locker = lock_tables(db, tables)
     sampler = threading.Thread(target=sample)
     sampler.start()
     outcome = {}
-    run = threading.Thread(target=lambda: outcome.update(result=wpg.maintain(
-        target(db), endpoint(), {**wpg.DEFAULTS, **FAST, "parallelism": 2, "lock_timeout_s": 60}, dry_run=True)))
+    run = threading.Thread(
+        target=lambda: outcome.update(
+            result=wpg.maintain(
+                target(db), endpoint(), {**wpg.DEFAULTS, **FAST, "parallelism": 2, "lock_timeout_s": 60}, dry_run=True
+            )
+        )
+    )
     try:
         run.start()
         deadline = time.monotonic() + 20
@@ -197,8 +228,12 @@ def test_budget_stops_starting_tables_and_cuts_off_the_one_in_flight(pg_database
     locker = lock_tables(db, tables)
     try:
         started = time.monotonic()
-        result = wpg.maintain(target(db), endpoint(), {**wpg.DEFAULTS, **FAST, "parallelism": 1, "max_seconds": 2,
-                                                       "lock_timeout_s": 60}, dry_run=True)
+        result = wpg.maintain(
+            target(db),
+            endpoint(),
+            {**wpg.DEFAULTS, **FAST, "parallelism": 1, "max_seconds": 2, "lock_timeout_s": 60},
+            dry_run=True,
+        )
         elapsed = time.monotonic() - started
     finally:
         locker.rollback()
@@ -224,13 +259,20 @@ def test_recommendations_name_unused_duplicate_indexes_and_seq_scanned_tables(pg
             c.execute("select count(*) from orders where note = 'n'")
         c.execute("create table small (id int)")
         flush_stats(c, {("public", "orders"): 0})
-    result = wpg.maintain(target(db), endpoint(), {**wpg.DEFAULTS, **FAST, "seq_scan_min_rows": 1000,
-                                                   "seq_scan_min": 3, "pool_size": 500}, dry_run=True)
+    result = wpg.maintain(
+        target(db),
+        endpoint(),
+        {**wpg.DEFAULTS, **FAST, "seq_scan_min_rows": 1000, "seq_scan_min": 3, "pool_size": 500},
+        dry_run=True,
+    )
     rec = result.details["recommendations"]
     unused = {r["index"] for r in rec["unused_indexes"]}
     assert unused == {"orders_customer", "orders_customer_again"}  # unique and primary key ones are never proposed
     dup = {tuple(r["indexes"]): r["advice"] for r in rec["duplicate_indexes"]}
-    assert dup[("orders_customer", "orders_customer_again")] == "same key: keep orders_customer, drop orders_customer_again"
+    assert (
+        dup[("orders_customer", "orders_customer_again")]
+        == "same key: keep orders_customer, drop orders_customer_again"
+    )
     assert dup[("orders_id_unique", "orders_pkey")] == "same key: keep orders_pkey, drop orders_id_unique"
     assert [r["table"] for r in rec["seq_scan_candidates"]] == ["orders"]
     assert result.details["connections"]["pool_size"] == 500
@@ -249,8 +291,9 @@ def test_bad_settings_are_named():
 def test_down_target_fails_within_the_connect_timeout():
     started = time.monotonic()
     with pytest.raises(psycopg.OperationalError):
-        wpg.maintain(target("postgres"), endpoint(port=free_port()), {**wpg.DEFAULTS, "connect_timeout_s": 2},
-                     dry_run=True)
+        wpg.maintain(
+            target("postgres"), endpoint(port=free_port()), {**wpg.DEFAULTS, "connect_timeout_s": 2}, dry_run=True
+        )
     assert time.monotonic() - started < 5
 
 
@@ -276,13 +319,16 @@ def test_wraparound_age_gets_a_freezing_vacuum(pg_database):
         make_clean(c, "public", "old_xids")
         c.execute("select txid_current()")  # the age of relfrozenxid grows with every transaction
         c.execute("select txid_current()")
-        age_before, frozen_before = c.execute("select age(relfrozenxid), relfrozenxid::text::bigint from pg_class"
-                                              " where relname = 'old_xids'").fetchone()
+        age_before, frozen_before = c.execute(
+            "select age(relfrozenxid), relfrozenxid::text::bigint from pg_class where relname = 'old_xids'"
+        ).fetchone()
     assert age_before >= 2
     result = wpg.maintain(target(db), endpoint(), {**wpg.DEFAULTS, **FAST, "freeze_age": 2}, dry_run=True)
     [row] = [r for r in result.details["tables"] if r["table"] == "old_xids"]
     assert (row["operation"], row["action"]) == ("VACUUM (FREEZE, ANALYZE)", "done")
     assert row["reason"].startswith("relfrozenxid age")
     with connect(db) as c:
-        frozen_after = c.execute("select relfrozenxid::text::bigint from pg_class where relname = 'old_xids'").fetchone()[0]
+        frozen_after = c.execute(
+            "select relfrozenxid::text::bigint from pg_class where relname = 'old_xids'"
+        ).fetchone()[0]
     assert frozen_after > frozen_before  # the table's oldest unfrozen transaction ID moved forward

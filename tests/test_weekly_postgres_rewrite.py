@@ -19,8 +19,9 @@ def connect(db):
 
 
 def heap(conn, table):
-    return conn.execute("select pg_relation_filenode(%s::regclass), pg_relation_size(%s::regclass)",
-                        (table, table)).fetchone()
+    return conn.execute(
+        "select pg_relation_filenode(%s::regclass), pg_relation_size(%s::regclass)", (table, table)
+    ).fetchone()
 
 
 @pytest.mark.parametrize("measure", ["estimate", "pgstattuple"])
@@ -44,8 +45,9 @@ def test_a_table_mostly_free_space_after_vacuum_is_recommended_never_rewritten(p
     found = {r["table"]: r for r in result.details["recommendations"]["rewrite_candidates"]}
     assert set(found) == {"sparse"}  # the compact table is not
     sparse = found["sparse"]
-    assert sparse["measured_by"] == ("pgstattuple_approx" if measure == "pgstattuple"
-                                     else "estimate from pg_stats widths")
+    assert sparse["measured_by"] == (
+        "pgstattuple_approx" if measure == "pgstattuple" else "estimate from pg_stats widths"
+    )
     assert sparse["size_bytes"] == before[1]  # plain VACUUM could not give it back
     assert 0.8 * before[1] <= sparse["reclaimable_bytes"] <= 0.95 * before[1]
     assert "ACCESS EXCLUSIVE" in sparse["advice"] and "pg_repack" in sparse["advice"]
@@ -55,8 +57,10 @@ def test_a_table_mostly_free_space_after_vacuum_is_recommended_never_rewritten(p
         assert heap(c, "sparse") == before  # same file, same size: recommended, never run
         if measure == "pgstattuple":  # the estimate agrees with pgstattuple's measurement on this table
             live = c.execute("select approx_tuple_len from pgstattuple_approx('sparse'::regclass)").fetchone()[0]
-            row = c.execute("select n_live_tup, (select sum(avg_width) from pg_stats where tablename = 'sparse')"
-                            " from pg_stat_user_tables where relname = 'sparse'").fetchone()
+            row = c.execute(
+                "select n_live_tup, (select sum(avg_width) from pg_stats where tablename = 'sparse')"
+                " from pg_stat_user_tables where relname = 'sparse'"
+            ).fetchone()
             estimate = row[0] * (wpg.TUPLE_OVERHEAD_BYTES + row[1])
             # pgstattuple_approx takes all-visible pages' live length from the free space map (32-byte
             # granularity, page headers included), so it reads a little high; within a fifth of each other

@@ -13,8 +13,9 @@ from include.targets import Endpoint
 from include.weekly import redis_cleanup
 from tests.helpers import free_port
 
-TARGET = parse_inventory({"targets": [{"name": "cache", "kind": "redis", "conn_id": "redis_cache",
-                                       "timeout_seconds": 3}]}).targets[0]
+TARGET = parse_inventory(
+    {"targets": [{"name": "cache", "kind": "redis", "conn_id": "redis_cache", "timeout_seconds": 3}]}
+).targets[0]
 IDLE = ["aegis:cache:user:1", "aegis:cache:user:2", "aegis:session:abc", "aegis:temp:upload:9"]
 KEEP = ["aegis:cache:with_ttl", "aegis:session:recent", "aegis:other:old", "cache:aegis:cache:x", "app:cache:1"]
 
@@ -43,8 +44,7 @@ def keyspace(redis_server):
 
 
 def run(port, dry_run, **overrides):
-    return redis_cleanup.maintain(TARGET, Endpoint(host="127.0.0.1", port=port), settings(**overrides),
-                                  dry_run=dry_run)
+    return redis_cleanup.maintain(TARGET, Endpoint(host="127.0.0.1", port=port), settings(**overrides), dry_run=dry_run)
 
 
 def test_dry_run_reports_the_idle_keys_and_deletes_nothing(keyspace, redis_server):
@@ -74,7 +74,10 @@ def test_earnest_run_unlinks_exactly_the_idle_no_ttl_keys(keyspace, redis_server
     assert result.metrics["redis.cleanup.deleted_keys"] == 4
     assert result.metrics["redis.cleanup.freed_bytes"] == sum(sizes.values())
     assert {r["pattern"]: r["deleted"] for r in result.details["patterns"]} == {
-        "aegis:cache:*": 2, "aegis:session:*": 1, "aegis:temp:*": 1}
+        "aegis:cache:*": 2,
+        "aegis:session:*": 1,
+        "aegis:temp:*": 1,
+    }
 
     again = run(redis_server, dry_run=False)  # idempotent: nothing left to do
     assert again.metrics["redis.cleanup.deleted_keys"] == 0
@@ -109,8 +112,15 @@ def test_time_bound_stops_cleanly_and_says_what_is_unfinished(redis_server):
         for i in range(20000):
             pipe.set(f"aegis:temp:{i}", i)
         pipe.execute()
-    result = run(redis_server, dry_run=False, patterns=["aegis:temp:*"], idle_seconds=3600, scan_count=10,
-                 batch_size=10, max_seconds=0.2)
+    result = run(
+        redis_server,
+        dry_run=False,
+        patterns=["aegis:temp:*"],
+        idle_seconds=3600,
+        scan_count=10,
+        batch_size=10,
+        max_seconds=0.2,
+    )
 
     row = result.details["patterns"][0]
     assert result.status == "warning"

@@ -41,16 +41,24 @@ def secret_file(folder: Path, name: str, content: str) -> Path:
     return path
 
 
-def run_tool(argv: list[str], *, env: dict[str, str] | None = None, timeout_s: float,
-             stdout=None, cwd: Path | None = None) -> str:
+def run_tool(
+    argv: list[str], *, env: dict[str, str] | None = None, timeout_s: float, stdout=None, cwd: Path | None = None
+) -> str:
     """Run a native tool with a timeout; return its stdout (unless redirected).
 
     ``argv`` must never hold a secret: the caller passes credentials via ``env`` or a secret file.
     """
     log.info("running: %s", " ".join(argv))
     try:
-        proc = subprocess.run(argv, env={**os.environ, **(env or {})}, stdout=stdout or subprocess.PIPE,
-                              stderr=subprocess.PIPE, timeout=timeout_s, cwd=cwd, check=False)
+        proc = subprocess.run(
+            argv,
+            env={**os.environ, **(env or {})},
+            stdout=stdout or subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            timeout=timeout_s,
+            cwd=cwd,
+            check=False,
+        )
     except subprocess.TimeoutExpired:
         raise BackupToolError(f"{argv[0]} did not finish within {timeout_s:g}s") from None
     err = proc.stderr.decode(errors="replace").strip()

@@ -20,8 +20,11 @@ BACKUP_SETS = Asset("aegis-backup-sets", uri="x-aegis://backups")
 
 def backup_targets(inventory: Inventory, names: list[str] | None = None, tags: list[str] | None = None) -> list[str]:
     """Targets whose kind has backups and whose ``backup.enabled`` is on."""
-    chosen = [t.name for t in inventory.select(names=names or None, tags=tags or None, kinds=list(kinds_with("backup")))
-              if t.backup.get("enabled")]
+    chosen = [
+        t.name
+        for t in inventory.select(names=names or None, tags=tags or None, kinds=list(kinds_with("backup")))
+        if t.backup.get("enabled")
+    ]
     if not chosen:
         raise ValueError(f"no backup-enabled target matches names={names} tags={tags}")
     log.info("backing up %d target(s): %s", len(chosen), ", ".join(chosen))
@@ -40,8 +43,10 @@ def outcome_rows(inventory: Inventory, catalog, outcomes: list[dict], expected: 
         outcome = by_target.get(name)
         if outcome is None:
             record = catalog.backup_set(set_id_for(name, ts)) or {}
-            outcome = {"state": record.get("state", "failed"),
-                       "reason": record.get("detail") or "the backup task failed before recording anything"}
+            outcome = {
+                "state": record.get("state", "failed"),
+                "reason": record.get("detail") or "the backup task failed before recording anything",
+            }
         rows.append(as_result(outcome, name, target.kind))
     return rows
 

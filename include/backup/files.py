@@ -24,9 +24,10 @@ import shutil
 import tarfile
 import tempfile
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any
 
 from include.backup.base import BackupToolError, DumpResult
 
@@ -131,8 +132,9 @@ def add_entry(tar: tarfile.TarFile, path: Path, facts: Facts) -> None:
 
 
 # ---------------------------------------------------------------------- restore
-def restore(endpoint: Endpoint, workdir: Path, manifest_facts: dict, *, timeout_s: float, root: Path | str = "/",
-            **kw) -> dict:
+def restore(
+    endpoint: Endpoint, workdir: Path, manifest_facts: dict, *, timeout_s: float, root: Path | str = "/", **kw
+) -> dict:
     """Extract ``workdir/files.tar.gz`` under ``root``; return the facts of the restored files on disk.
 
     Every member is checked first; one unsafe member refuses the whole archive
@@ -166,11 +168,15 @@ def check_member(member: tarfile.TarInfo, root: Path) -> None:
         link = PurePosixPath(member.linkname)
         target = link if link.is_absolute() else PurePosixPath("/") / name.parent / link
         if escapes(str(target)):
-            raise UnsafeArchive(f"refusing {ARCHIVE}: link {member.name!r} -> {member.linkname!r} leads outside the root")
+            raise UnsafeArchive(
+                f"refusing {ARCHIVE}: link {member.name!r} -> {member.linkname!r} leads outside the root"
+            )
     if member.islnk():
         target = PurePosixPath(member.linkname)
         if target.is_absolute() or ".." in target.parts:
-            raise UnsafeArchive(f"refusing {ARCHIVE}: hard link {member.name!r} -> {member.linkname!r} leads outside the root")
+            raise UnsafeArchive(
+                f"refusing {ARCHIVE}: hard link {member.name!r} -> {member.linkname!r} leads outside the root"
+            )
 
 
 def check_not_through_links(members: list[tarfile.TarInfo]) -> None:

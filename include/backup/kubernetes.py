@@ -23,9 +23,10 @@ from __future__ import annotations
 import copy
 import json
 import logging
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any
 
 from include.backup.base import BackupToolError, DumpResult
 from include.clients.kubernetes import KubeClient
@@ -68,8 +69,10 @@ def fernet(key: bytes | str | None):
     try:
         return Fernet(key)
     except (ValueError, TypeError):
-        raise BackupKeyError("the backup key is not a valid Fernet key (32 url-safe base64-encoded bytes); "
-                             "create one with Fernet.generate_key()") from None
+        raise BackupKeyError(
+            "the backup key is not a valid Fernet key (32 url-safe base64-encoded bytes); "
+            "create one with Fernet.generate_key()"
+        ) from None
 
 
 def encrypt(data: Any, key: bytes | str | None) -> bytes:
@@ -84,13 +87,15 @@ def decrypt(token: bytes, key: bytes | str | None) -> Any:
     try:
         return json.loads(fernet(key).decrypt(token))
     except InvalidToken:
-        raise BackupKeyError(f"{SECRETS} cannot be decrypted: wrong backup key (connection {KEY_CONN_ID!r}) "
-                             f"or the file was altered") from None
+        raise BackupKeyError(
+            f"{SECRETS} cannot be decrypted: wrong backup key (connection {KEY_CONN_ID!r}) or the file was altered"
+        ) from None
 
 
 # ------------------------------------------------------------------------- dump
-def dump(target: Target, endpoint, workdir: Path, *, client: KubeClient | None = None,
-         key: bytes | str | None = None) -> DumpResult:
+def dump(
+    target: Target, endpoint, workdir: Path, *, client: KubeClient | None = None, key: bytes | str | None = None
+) -> DumpResult:
     """Write the namespace's ConfigMaps (clear) and Secrets (encrypted) into ``workdir``."""
     import kubernetes
 
@@ -100,17 +105,30 @@ def dump(target: Target, endpoint, workdir: Path, *, client: KubeClient | None =
     client = client or KubeClient.from_endpoint(endpoint, target.timeout_seconds)
     config_maps = [cm for cm in client.list_config_maps(namespace) if cm["name"] not in SKIP_CONFIG_MAPS]
     secrets = [s for s in client.list_secrets(namespace) if s["type"] not in SKIP_SECRET_TYPES]
-    (workdir / CONFIG_MAPS).write_text(json.dumps({"namespace": namespace, "config_maps": config_maps},
-                                                  indent=2, sort_keys=True))
+    (workdir / CONFIG_MAPS).write_text(
+        json.dumps({"namespace": namespace, "config_maps": config_maps}, indent=2, sort_keys=True)
+    )
     (workdir / SECRETS).write_bytes(encrypt({"namespace": namespace, "secrets": secrets}, cipher_key))
     log.info("namespace %s: %d ConfigMaps, %d Secrets (encrypted)", namespace, len(config_maps), len(secrets))
-    return DumpResult(tool_versions={"kubernetes-client": kubernetes.__version__},
-                      facts={"configmaps": len(config_maps), "secrets": len(secrets)}, encrypted=[SECRETS])
+    return DumpResult(
+        tool_versions={"kubernetes-client": kubernetes.__version__},
+        facts={"configmaps": len(config_maps), "secrets": len(secrets)},
+        encrypted=[SECRETS],
+    )
 
 
 # ---------------------------------------------------------------------- restore
-def restore(endpoint, workdir: Path, manifest_facts: dict, *, timeout_s: float, key: bytes | str | None = None,
-            namespace: str | None = None, client: KubeClient | None = None, **kw) -> dict:
+def restore(
+    endpoint,
+    workdir: Path,
+    manifest_facts: dict,
+    *,
+    timeout_s: float,
+    key: bytes | str | None = None,
+    namespace: str | None = None,
+    client: KubeClient | None = None,
+    **kw,
+) -> dict:
     """Decrypt and apply (replace or create) every backed-up object; return the facts seen afterwards.
 
     ``endpoint`` is a :class:`KubeClient` (as :func:`scratch` yields) or the target's Endpoint;
@@ -132,8 +150,10 @@ def observed_facts(client: KubeClient, namespace: str, config_maps: list[dict], 
     """How many of the backed-up objects the namespace now shows with exactly the backed-up content."""
     live_cms = {cm["name"]: cm for cm in client.list_config_maps(namespace)}
     live_secrets = {s["name"]: s for s in client.list_secrets(namespace)}
-    return {"configmaps": sum(live_cms.get(cm["name"]) == cm for cm in config_maps),
-            "secrets": sum(live_secrets.get(s["name"]) == s for s in secrets)}
+    return {
+        "configmaps": sum(live_cms.get(cm["name"]) == cm for cm in config_maps),
+        "secrets": sum(live_secrets.get(s["name"]) == s for s in secrets),
+    }
 
 
 # ---------------------------------------------------------------------- scratch

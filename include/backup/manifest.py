@@ -45,7 +45,7 @@ class Manifest:
         return json.dumps(asdict(self), indent=2, sort_keys=True)
 
     @classmethod
-    def from_json(cls, text: str) -> "Manifest":
+    def from_json(cls, text: str) -> Manifest:
         data = json.loads(text)
         data["files"] = [FileEntry(**f) for f in data["files"]]
         return cls(**data)

@@ -25,9 +25,10 @@ import logging
 import shutil
 import tempfile
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any
 
 from include.backup.base import BackupToolError, DumpResult
 from include.clients.milvus import release_lite_server
@@ -43,8 +44,16 @@ log = logging.getLogger(__name__)
 SCHEMA, INDEXES, DATA = "schema.json", "indexes.json", "data.jsonl"
 BATCH = 1000
 #: describe_index keys that are not index build parameters
-INDEX_INFO_KEYS = {"index_type", "metric_type", "field_name", "index_name", "total_rows", "indexed_rows",
-                   "pending_index_rows", "state"}
+INDEX_INFO_KEYS = {
+    "index_type",
+    "metric_type",
+    "field_name",
+    "index_name",
+    "total_rows",
+    "indexed_rows",
+    "pending_index_rows",
+    "state",
+}
 FIELD_FLAGS = ("is_primary", "auto_id", "is_partition_key", "is_clustering_key", "nullable")
 
 
@@ -109,9 +118,21 @@ def schema_of(client, collection: str) -> dict[str, Any]:
     info = client.describe_collection(collection)
     if info.get("functions"):
         raise BackupToolError(f"collection {collection} has schema functions, which this backup does not cover")
-    return json_safe({key: info.get(key) for key in
-                      ("collection_name", "auto_id", "description", "enable_dynamic_field", "fields",
-                       "num_shards", "consistency_level_name", "properties")})
+    return json_safe(
+        {
+            key: info.get(key)
+            for key in (
+                "collection_name",
+                "auto_id",
+                "description",
+                "enable_dynamic_field",
+                "fields",
+                "num_shards",
+                "consistency_level_name",
+                "properties",
+            )
+        }
+    )
 
 
 def indexes_of(client, collection: str) -> list[dict[str, Any]]:
@@ -119,11 +140,17 @@ def indexes_of(client, collection: str) -> list[dict[str, Any]]:
     out = []
     for index_name in client.list_indexes(collection):
         info = client.describe_index(collection, index_name) or {}
-        out.append(json_safe({
-            "index_name": index_name, "field": info.get("field_name"), "index_type": info.get("index_type"),
-            "metric_type": info.get("metric_type"),
-            "params": {k: v for k, v in info.items() if k not in INDEX_INFO_KEYS},
-        }))
+        out.append(
+            json_safe(
+                {
+                    "index_name": index_name,
+                    "field": info.get("field_name"),
+                    "index_type": info.get("index_type"),
+                    "metric_type": info.get("metric_type"),
+                    "params": {k: v for k, v in info.items() if k not in INDEX_INFO_KEYS},
+                }
+            )
+        )
     return out
 
 
@@ -179,9 +206,11 @@ def create_collection(client, name: str, schema_json: dict) -> None:
     if client.has_collection(name):
         log.warning("dropping existing collection %s to restore it", name)
         client.drop_collection(name)
-    schema = MilvusClient.create_schema(auto_id=bool(schema_json.get("auto_id")),
-                                        enable_dynamic_field=bool(schema_json.get("enable_dynamic_field")),
-                                        description=schema_json.get("description") or "")
+    schema = MilvusClient.create_schema(
+        auto_id=bool(schema_json.get("auto_id")),
+        enable_dynamic_field=bool(schema_json.get("enable_dynamic_field")),
+        description=schema_json.get("description") or "",
+    )
     for field in schema_json["fields"]:
         kwargs = dict(field.get("params") or {})
         kwargs.update({flag: True for flag in FIELD_FLAGS if field.get(flag)})
@@ -190,8 +219,9 @@ def create_collection(client, name: str, schema_json: dict) -> None:
         if field.get("default_value") is not None:
             kwargs["default_value"] = field["default_value"]
         schema.add_field(field["name"], DataType[field["type"]], description=field.get("description") or "", **kwargs)
-    client.create_collection(name, schema=schema,
-                             consistency_level=schema_json.get("consistency_level_name") or "Strong")
+    client.create_collection(
+        name, schema=schema, consistency_level=schema_json.get("consistency_level_name") or "Strong"
+    )
     if schema_json.get("auto_id"):  # keep the backed-up primary keys (Milvus ≥ 2.5; Milvus Lite accepts them anyway)
         try:
             client.alter_collection_properties(name, {"allow_insert_auto_id": "true"})
@@ -227,9 +257,13 @@ def create_indexes(client, name: str, indexes: list[dict]) -> None:
         return
     params = client.prepare_index_params()
     for index in indexes:
-        params.add_index(field_name=index["field"], index_type=index.get("index_type") or "",
-                         index_name=index.get("index_name") or "", metric_type=index.get("metric_type") or "",
-                         params=index.get("params") or {})
+        params.add_index(
+            field_name=index["field"],
+            index_type=index.get("index_type") or "",
+            index_name=index.get("index_name") or "",
+            metric_type=index.get("metric_type") or "",
+            params=index.get("params") or {},
+        )
     client.create_index(name, params)
 
 

@@ -18,10 +18,11 @@ import shutil
 import subprocess
 import tempfile
 import threading
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING
 
 import MySQLdb
 
@@ -58,11 +59,17 @@ def _connect(endpoint: Endpoint, timeout_s: float):
 @contextmanager
 def _defaults_file(endpoint) -> Iterator[str]:
     """``--defaults-extra-file=…`` with the [client] credentials, in a private temp folder removed afterwards."""
+
     def value(v) -> str:  # option-file quoting: backslash escapes inside double quotes
         return '"' + str(v).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
 
-    lines = ["[client]", f"user={value(endpoint.login or 'root')}", f"host={value(endpoint.host or '127.0.0.1')}",
-             f"port={int(endpoint.port or 3306)}", "default-character-set=utf8mb4"]
+    lines = [
+        "[client]",
+        f"user={value(endpoint.login or 'root')}",
+        f"host={value(endpoint.host or '127.0.0.1')}",
+        f"port={int(endpoint.port or 3306)}",
+        "default-character-set=utf8mb4",
+    ]
     if endpoint.password:
         lines.append(f"password={value(endpoint.password)}")
     with tempfile.TemporaryDirectory(prefix="aegis-mycnf-") as private:
@@ -77,8 +84,12 @@ def _stream(argv: list[str], *, timeout_s: float, source=None, sink=None) -> Non
     with the tail of stderr (the tools never print the password from the defaults file).
     """
     with tempfile.TemporaryFile() as err:
-        proc = subprocess.Popen(argv, stdin=subprocess.PIPE if source else subprocess.DEVNULL,
-                                stdout=subprocess.PIPE if sink else subprocess.DEVNULL, stderr=err)
+        proc = subprocess.Popen(
+            argv,
+            stdin=subprocess.PIPE if source else subprocess.DEVNULL,
+            stdout=subprocess.PIPE if sink else subprocess.DEVNULL,
+            stderr=err,
+        )
         timed_out = threading.Event()
 
         def kill() -> None:
@@ -90,9 +101,9 @@ def _stream(argv: list[str], *, timeout_s: float, source=None, sink=None) -> Non
         try:
             try:
                 if source:
-                    shutil.copyfileobj(source, proc.stdin, CHUNK)
+                    shutil.copyfileobj(source, proc.stdin, CHUNK)  # type: ignore[arg-type]  # a pipe: stdin=PIPE
                 else:
-                    shutil.copyfileobj(proc.stdout, sink, CHUNK)
+                    shutil.copyfileobj(proc.stdout, sink, CHUNK)  # type: ignore[arg-type]  # a pipe: stdout=PIPE
             except BrokenPipeError:
                 pass  # the tool died: its exit code and stderr say why
             finally:
@@ -116,8 +127,11 @@ def _stream(argv: list[str], *, timeout_s: float, source=None, sink=None) -> Non
 
 
 def _count_tables(cur, db: str) -> dict[str, int]:
-    cur.execute("SELECT table_name FROM information_schema.tables WHERE table_schema = %s"
-                " AND table_type IN ('BASE TABLE', 'SYSTEM VERSIONED') ORDER BY table_name", (db,))
+    cur.execute(
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = %s"
+        " AND table_type IN ('BASE TABLE', 'SYSTEM VERSIONED') ORDER BY table_name",
+        (db,),
+    )
     counts = {}
     for (table,) in cur.fetchall():
         cur.execute(f"SELECT COUNT(*) FROM {quote_ident(db)}.{quote_ident(table)}")
@@ -178,7 +192,7 @@ def databases_to_dump(target: Target, endpoint: Endpoint, timeout_s: float) -> l
 
 def _tables_folder(workdir: Path, db: str) -> Path:
     """``workdir/<db>.tables/``: the data of a parallel dump, one file per dump process."""
-    return workdir / f"{_dump_file(workdir, db).name[:-len('.sql.gz')]}.tables"
+    return workdir / f"{_dump_file(workdir, db).name[: -len('.sql.gz')]}.tables"
 
 
 def dump(target: Target, endpoint: Endpoint, workdir: Path) -> DumpResult:
@@ -242,8 +256,9 @@ def _balanced(sizes: dict[str, int], groups: int) -> list[list[str]]:
     return out
 
 
-def _dump_parallel(tool: str, defaults: str, endpoint, db: str, workdir: Path, jobs: int, compress: int,
-                   timeout_s: float) -> dict[str, int] | None:
+def _dump_parallel(
+    tool: str, defaults: str, endpoint, db: str, workdir: Path, jobs: int, compress: int, timeout_s: float
+) -> dict[str, int] | None:
     """Dump ``db`` with ``jobs`` mysqldump processes in one snapshot; the row counts of that snapshot.
 
     ``workdir/<db>.tables/<n>.sql.gz`` get one group of tables each (data, then triggers), and
@@ -259,8 +274,11 @@ def _dump_parallel(tool: str, defaults: str, endpoint, db: str, workdir: Path, j
     counter = None
     try:
         cur = locker.cursor()
-        cur.execute("SELECT table_name, COALESCE(data_length, 0) FROM information_schema.tables"
-                    " WHERE table_schema = %s AND table_type IN ('BASE TABLE', 'SYSTEM VERSIONED')", (db,))
+        cur.execute(
+            "SELECT table_name, COALESCE(data_length, 0) FROM information_schema.tables"
+            " WHERE table_schema = %s AND table_type IN ('BASE TABLE', 'SYSTEM VERSIONED')",
+            (db,),
+        )
         sizes = {name: int(size) for name, size in cur.fetchall()}
         if len(sizes) < 2:
             return None
@@ -282,9 +300,21 @@ def _dump_parallel(tool: str, defaults: str, endpoint, db: str, workdir: Path, j
                 with gzip.open(folder / f"{index:04d}.sql.gz", "wb", compresslevel=compress) as sink:
                     # data and triggers only (the tables are in the schema file); --no-autocommit: each table's
                     # rows load in one transaction (one commit, not one per INSERT)
-                    _stream([tool, defaults, *DUMP_FLAGS, "--skip-routines", "--skip-events", "--no-create-info",
-                             "--no-autocommit", db, *groups[index]],
-                            timeout_s=timeout_s, sink=_StartWatch(sink, started[index]))
+                    _stream(
+                        [
+                            tool,
+                            defaults,
+                            *DUMP_FLAGS,
+                            "--skip-routines",
+                            "--skip-events",
+                            "--no-create-info",
+                            "--no-autocommit",
+                            db,
+                            *groups[index],
+                        ],
+                        timeout_s=timeout_s,
+                        sink=_StartWatch(sink, started[index]),
+                    )
             except BaseException as exc:  # noqa: BLE001  raised below, once every process is done
                 failures.append(exc)
             finally:
@@ -303,8 +333,11 @@ def _dump_parallel(tool: str, defaults: str, endpoint, db: str, workdir: Path, j
                 cur.execute("UNLOCK TABLES")
             counts = _count_tables(count_cur, db)  # the same snapshot the dump processes read
             with gzip.open(_dump_file(workdir, db), "wb", compresslevel=compress) as schema:
-                _stream([tool, defaults, "--no-data", "--routines", "--events", "--skip-triggers", "--no-tablespaces",
-                         db], timeout_s=timeout_s, sink=schema)
+                _stream(
+                    [tool, defaults, "--no-data", "--routines", "--events", "--skip-triggers", "--no-tablespaces", db],
+                    timeout_s=timeout_s,
+                    sink=schema,
+                )
             for future in running:
                 future.result()
         if failures:
@@ -316,8 +349,15 @@ def _dump_parallel(tool: str, defaults: str, endpoint, db: str, workdir: Path, j
         locker.close()
 
 
-def restore(endpoint, workdir: Path, manifest_facts: dict, *, database_map: dict[str, str] | None = None,
-            timeout_s: float, replace: bool = False) -> dict:
+def restore(
+    endpoint,
+    workdir: Path,
+    manifest_facts: dict,
+    *,
+    database_map: dict[str, str] | None = None,
+    timeout_s: float,
+    replace: bool = False,
+) -> dict:
     """Load each ``<db>.sql.gz`` into ``database_map[db]`` (default: the same name), created if missing.
 
     With ``replace`` the database is dropped and recreated first (the result is exactly the
@@ -365,8 +405,11 @@ def _drop_secondary_indexes(endpoint, db: str, timeout_s: float) -> dict[str, li
     conn = _connect(endpoint, timeout_s)
     try:
         cur = conn.cursor()
-        cur.execute("SELECT table_name FROM information_schema.tables WHERE table_schema = %s"
-                    " AND table_type IN ('BASE TABLE', 'SYSTEM VERSIONED')", (db,))
+        cur.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = %s"
+            " AND table_type IN ('BASE TABLE', 'SYSTEM VERSIONED')",
+            (db,),
+        )
         for (table,) in cur.fetchall():
             name = f"{quote_ident(db)}.{quote_ident(table)}"
             cur.execute(f"SHOW CREATE TABLE {name}")
@@ -389,11 +432,14 @@ def _drop_secondary_indexes(endpoint, db: str, timeout_s: float) -> dict[str, li
 
 def _add_indexes(endpoint, db: str, deferred: dict[str, list[str]], jobs: int, timeout_s: float) -> None:
     """Add the indexes :func:`_drop_secondary_indexes` dropped, one ``ALTER TABLE`` per table, ``jobs`` at a time."""
+
     def add(table: str) -> None:
         conn = _connect(endpoint, timeout_s)
         try:
-            conn.cursor().execute(f"ALTER TABLE {quote_ident(db)}.{quote_ident(table)} "
-                                  + ", ".join(f"ADD {key}" for key in deferred[table]))
+            conn.cursor().execute(
+                f"ALTER TABLE {quote_ident(db)}.{quote_ident(table)} "
+                + ", ".join(f"ADD {key}" for key in deferred[table])
+            )
         finally:
             conn.close()
 
@@ -405,6 +451,7 @@ def _add_indexes(endpoint, db: str, deferred: dict[str, list[str]], jobs: int, t
 
 def _load_parallel(argv: list[str], parts: list[Path], timeout_s: float) -> None:
     """Load the table groups of a parallel dump side by side, one client each (after the schema)."""
+
     def load(part: Path) -> None:
         with gzip.open(part, "rb") as source:
             _stream(argv, timeout_s=timeout_s, source=source)

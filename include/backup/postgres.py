@@ -14,10 +14,11 @@ from __future__ import annotations
 import os
 import tempfile
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING
 
 import psycopg
 from psycopg import sql
@@ -27,7 +28,7 @@ from include.backup import scratch as scratch_lifecycle
 from include.backup.base import BackupToolError, DumpResult, run_tool, secret_file, tool_version
 from include.backup.scratch import scratch_databases
 from include.clients import postgres as pg_client
-from include.clients.postgres import connect, maintenance_database
+from include.clients.postgres import connect, maintenance_database, scalar
 from include.targets import Endpoint
 
 if TYPE_CHECKING:
@@ -54,12 +55,20 @@ DATABASE_PROPERTIES = """
 DATABASE_PRIVILEGES = ("CONNECT", "CREATE", "TEMPORARY")
 
 
-def _connect(endpoint: Endpoint, database: str, timeout_s: float, *, autocommit: bool = True,
-             read_only: bool = True) -> psycopg.Connection:
+def _connect(
+    endpoint: Endpoint, database: str, timeout_s: float, *, autocommit: bool = True, read_only: bool = True
+) -> psycopg.Connection:
     """:func:`include.clients.postgres.connect` for backups: ``idle_in_transaction_session_timeout`` off,
     because the snapshot-exporting session sits idle while pg_dump runs and must not be cut off."""
-    return connect(endpoint, timeout_s, database, autocommit=autocommit, read_only=read_only,
-                   idle_in_transaction_timeout_s=0, application_name="aegis-backup")
+    return connect(
+        endpoint,
+        timeout_s,
+        database,
+        autocommit=autocommit,
+        read_only=read_only,
+        idle_in_transaction_timeout_s=0,
+        application_name="aegis-backup",
+    )
 
 
 def _folder(workdir: Path, db: str) -> Path:
@@ -79,15 +88,19 @@ def _count_tables(conn: psycopg.Connection) -> dict[str, int]:
     counts = {}
     for schema, table in conn.execute(COUNTED_TABLES).fetchall():
         query = sql.SQL("select count(*) from {}").format(sql.Identifier(schema, table))
-        counts[f"{schema}.{table}"] = conn.execute(query).fetchone()[0]
+        counts[f"{schema}.{table}"] = scalar(conn, query)
     return counts
 
 
 @contextmanager
 def _tool_env(endpoint: Endpoint, connect_s: float) -> Iterator[dict[str, str]]:
     """Environment for the native tools: PGPASSFILE in a private temp folder, removed afterwards."""
-    env = {"PGHOST": endpoint.host or "127.0.0.1", "PGPORT": str(endpoint.port or 5432),
-           "PGUSER": endpoint.login or "postgres", "PGCONNECT_TIMEOUT": str(max(1, int(connect_s)))}
+    env = {
+        "PGHOST": endpoint.host or "127.0.0.1",
+        "PGPORT": str(endpoint.port or 5432),
+        "PGUSER": endpoint.login or "postgres",
+        "PGCONNECT_TIMEOUT": str(max(1, int(connect_s))),
+    }
     if endpoint.extra.get("sslmode"):
         env["PGSSLMODE"] = str(endpoint.extra["sslmode"])
     with tempfile.TemporaryDirectory(prefix="aegis-pgpass-") as private:
@@ -99,9 +112,16 @@ def _tool_env(endpoint: Endpoint, connect_s: float) -> Iterator[dict[str, str]]:
 
 def database_properties(conn: psycopg.Connection, db: str) -> dict:
     """``{owner, acl (sorted aclitems, None: the defaults), comment, settings [[role or "", "name=value"]]}``."""
-    owner, acl, comment, settings = conn.execute(DATABASE_PROPERTIES, (db,)).fetchone()
-    return {"owner": owner, "acl": sorted(acl) if acl is not None else None, "comment": comment,
-            "settings": sorted([list(s) for s in settings])}
+    row = conn.execute(DATABASE_PROPERTIES, (db,)).fetchone()
+    if row is None:
+        raise LookupError(f"no database {db!r} on the server")
+    owner, acl, comment, settings = row
+    return {
+        "owner": owner,
+        "acl": sorted(acl) if acl is not None else None,
+        "comment": comment,
+        "settings": sorted([list(s) for s in settings]),
+    }
 
 
 def _give_properties(conn: psycopg.Connection, db: str, props: dict) -> None:
@@ -110,18 +130,29 @@ def _give_properties(conn: psycopg.Connection, db: str, props: dict) -> None:
     ident = sql.Identifier(db)
     if props.get("acl") is not None:
         conn.execute(sql.SQL("revoke all on database {} from public, {}").format(ident, sql.Identifier(props["owner"])))
-        grants = conn.execute("select r.rolname, e.privilege_type, e.is_grantable from aclexplode(%s::aclitem[]) e"
-                              " left join pg_roles r on r.oid = e.grantee", (props["acl"],)).fetchall()
+        grants = conn.execute(
+            "select r.rolname, e.privilege_type, e.is_grantable from aclexplode(%s::aclitem[]) e"
+            " left join pg_roles r on r.oid = e.grantee",
+            (props["acl"],),
+        ).fetchall()
         for grantee, privilege, grantable in grants:
             if privilege not in DATABASE_PRIVILEGES:
                 raise ValueError(f"unexpected database privilege {privilege!r} in the backup's ACL")
-            conn.execute(sql.SQL("grant {} on database {} to {}{}").format(
-                sql.SQL(privilege), ident, sql.Identifier(grantee) if grantee else sql.SQL("public"),
-                sql.SQL(" with grant option" if grantable else "")))
+            conn.execute(
+                sql.SQL("grant {} on database {} to {}{}").format(
+                    sql.SQL(privilege),
+                    ident,
+                    sql.Identifier(grantee) if grantee else sql.SQL("public"),
+                    sql.SQL(" with grant option" if grantable else ""),
+                )
+            )
     for role, setting in props.get("settings", []):
         name, _, value = setting.partition("=")
-        target = (sql.SQL("role {} in database {}").format(sql.Identifier(role), ident) if role
-                  else sql.SQL("database {}").format(ident))
+        target = (
+            sql.SQL("role {} in database {}").format(sql.Identifier(role), ident)
+            if role
+            else sql.SQL("database {}").format(ident)
+        )
         conn.execute(sql.SQL("alter {} set {} = {}").format(target, sql.Identifier(name), sql.Literal(value)))
     if props.get("comment") is not None:
         conn.execute(sql.SQL("comment on database {} is {}").format(ident, sql.Literal(props["comment"])))
@@ -147,15 +178,23 @@ def dump(target: Target, endpoint: Endpoint, workdir: Path) -> DumpResult:
             folder = _folder(workdir, db)
             with _connect(endpoint, db, timeout_s, autocommit=False) as conn:
                 _snapshot_transaction(conn)
-                snapshot = conn.execute("select pg_export_snapshot()").fetchone()[0]
-                versions.setdefault("server", conn.execute("show server_version").fetchone()[0])
+                snapshot = scalar(conn, "select pg_export_snapshot()")
+                versions.setdefault("server", scalar(conn, "show server_version"))
                 properties[db] = database_properties(conn, db)
                 # pg_dump runs in the exported snapshot while this transaction counts the rows of the very
                 # same snapshot; the transaction stays open until pg_dump is done (the snapshot must stay
                 # importable by its workers)
                 with ThreadPoolExecutor(max_workers=1, thread_name_prefix="pg_dump") as pool:
-                    argv = ["pg_dump", "--format=directory", f"--jobs={jobs}", f"--compress={compress}",
-                            "--no-password", f"--snapshot={snapshot}", f"--file={folder}", _dbname_arg(db)]
+                    argv = [
+                        "pg_dump",
+                        "--format=directory",
+                        f"--jobs={jobs}",
+                        f"--compress={compress}",
+                        "--no-password",
+                        f"--snapshot={snapshot}",
+                        f"--file={folder}",
+                        _dbname_arg(db),
+                    ]
                     dumping = pool.submit(run_tool, argv, env=env, timeout_s=timeout_s)
                     facts[db] = {"tables": _count_tables(conn)}
                     dumping.result()
@@ -178,8 +217,15 @@ def _exists(conn: psycopg.Connection, db: str) -> bool:
     return conn.execute("select 1 from pg_database where datname = %s", (db,)).fetchone() is not None
 
 
-def restore(endpoint: Endpoint, workdir: Path, manifest_facts: dict, *, database_map: dict[str, str] | None = None,
-            timeout_s: float, replace: bool = False) -> dict:
+def restore(
+    endpoint: Endpoint,
+    workdir: Path,
+    manifest_facts: dict,
+    *,
+    database_map: dict[str, str] | None = None,
+    timeout_s: float,
+    replace: bool = False,
+) -> dict:
     """``pg_restore`` each database's dump into ``database_map[db]`` (default: the same name).
 
     With ``replace`` (a live restore) each database is loaded into a side copy on the same server and swapped in
@@ -198,8 +244,16 @@ def restore(endpoint: Endpoint, workdir: Path, manifest_facts: dict, *, database
         for original in originals:
             db = database_map[original]
             if replace:
-                _load_side_and_swap(endpoint, env, _folder(workdir, original), db,
-                                    manifest_facts["databases"][original], recorded.get(original), jobs, timeout_s)
+                _load_side_and_swap(
+                    endpoint,
+                    env,
+                    _folder(workdir, original),
+                    db,
+                    manifest_facts["databases"][original],
+                    recorded.get(original),
+                    jobs,
+                    timeout_s,
+                )
                 continue
             with _connect(endpoint, maintenance_database(endpoint, avoid=db), timeout_s, read_only=False) as conn:
                 existing = _exists(conn, db)
@@ -212,19 +266,28 @@ def restore(endpoint: Endpoint, workdir: Path, manifest_facts: dict, *, database
     out: dict = {"databases": {db: observed[database_map[db]] for db in originals}}
     if replace and recorded:
         with _connect(endpoint, maintenance_database(endpoint), timeout_s) as conn:
-            out["database_properties"] = {db: database_properties(conn, database_map[db])
-                                          for db in originals if db in recorded}
+            out["database_properties"] = {
+                db: database_properties(conn, database_map[db]) for db in originals if db in recorded
+            }
     return out
 
 
 def side_name(db: str, role: str) -> str:
     """``<db>_aegis_<role>_<UTC timestamp>``, ``db`` cut so that the name fits in 63 bytes."""
     suffix = f"_aegis_{role}_{time.strftime('%Y%m%d%H%M%S', time.gmtime())}"
-    return db.encode()[:pg_client.MAX_IDENT - len(suffix)].decode(errors="ignore") + suffix
+    return db.encode()[: pg_client.MAX_IDENT - len(suffix)].decode(errors="ignore") + suffix
 
 
-def _load_side_and_swap(endpoint: Endpoint, env: dict[str, str], folder: Path, db: str, expected: dict,
-                        props: dict | None, jobs: int, timeout_s: float) -> None:
+def _load_side_and_swap(
+    endpoint: Endpoint,
+    env: dict[str, str],
+    folder: Path,
+    db: str,
+    expected: dict,
+    props: dict | None,
+    jobs: int,
+    timeout_s: float,
+) -> None:
     """Load ``folder`` into a new database next to ``db``, compare it with ``expected``, then swap them.
 
     Until the swap nothing of ``db`` is touched: a failed load or comparison drops the side copy and raises.
@@ -239,23 +302,36 @@ def _load_side_and_swap(endpoint: Endpoint, env: dict[str, str], folder: Path, d
         owner = sql.SQL(" owner {}").format(sql.Identifier(props["owner"])) if props else sql.SQL("")
         conn.execute(sql.SQL("create database {} template template0{}").format(sql.Identifier(side), owner))
     try:
-        run_tool(["pg_restore", f"--jobs={jobs}", "--exit-on-error", "--no-password", _dbname_arg(side), str(folder)],
-                 env=env, timeout_s=timeout_s)
+        run_tool(
+            ["pg_restore", f"--jobs={jobs}", "--exit-on-error", "--no-password", _dbname_arg(side), str(folder)],
+            env=env,
+            timeout_s=timeout_s,
+        )
         with _connect(endpoint, admin_db, timeout_s, read_only=False) as conn:
             if props:
                 _give_properties(conn, side, props)
         loaded = facts(endpoint, [side], timeout_s)["databases"][side]
         if loaded != expected:
-            raise BackupToolError(f"the load of {db} into its side copy differs from the backup ({loaded} vs"
-                                  f" {expected}): {db} left as it was")
+            raise BackupToolError(
+                f"the load of {db} into its side copy differs from the backup ({loaded} vs"
+                f" {expected}): {db} left as it was"
+            )
     except BaseException:
         pg_client.drop_database(endpoint, side, timeout_s)
         raise
     _swap(endpoint, admin_db, db, side, replaced, expected, props, timeout_s)
 
 
-def _swap(endpoint: Endpoint, admin_db: str, db: str, side: str, replaced: str, expected: dict,
-          props: dict | None, timeout_s: float) -> None:
+def _swap(
+    endpoint: Endpoint,
+    admin_db: str,
+    db: str,
+    side: str,
+    replaced: str,
+    expected: dict,
+    props: dict | None,
+    timeout_s: float,
+) -> None:
     """Rename ``db`` → ``replaced`` and ``side`` → ``db``; confirm, then drop ``replaced`` (see above)."""
     ident, replaced_ident = sql.Identifier(db), sql.Identifier(replaced)
     with _connect(endpoint, admin_db, timeout_s, read_only=False) as conn:
@@ -263,8 +339,11 @@ def _swap(endpoint: Endpoint, admin_db: str, db: str, side: str, replaced: str, 
         if had_db:
             conn.execute(sql.SQL("alter database {} allow_connections false").format(ident))
             for attempt in range(5):  # a session may still be ending when the rename comes
-                conn.execute("select pg_terminate_backend(pid) from pg_stat_activity"
-                             " where datname = %s and pid <> pg_backend_pid()", (db,))
+                conn.execute(
+                    "select pg_terminate_backend(pid) from pg_stat_activity"
+                    " where datname = %s and pid <> pg_backend_pid()",
+                    (db,),
+                )
                 try:
                     conn.execute(sql.SQL("alter database {} rename to {}").format(ident, replaced_ident))
                     break
@@ -277,7 +356,8 @@ def _swap(endpoint: Endpoint, admin_db: str, db: str, side: str, replaced: str, 
         try:
             conn.execute(sql.SQL("alter database {} rename to {}").format(sql.Identifier(side), ident))
             confirmed = facts(endpoint, [db], timeout_s)["databases"][db] == expected and (
-                props is None or database_properties(conn, db) == props)
+                props is None or database_properties(conn, db) == props
+            )
             if not confirmed:
                 raise BackupToolError(f"{db} swapped in but does not match the backup")
         except BaseException:
@@ -303,5 +383,4 @@ def scratch(endpoint: Endpoint, set_id: str, databases: list[str]) -> Iterator[t
         yield made
 
 
-__all__ = ["BackupToolError", "database_properties", "dump", "facts", "restore", "scratch", "scratch_name",
-           "side_name"]
+__all__ = ["BackupToolError", "database_properties", "dump", "facts", "restore", "scratch", "scratch_name", "side_name"]

@@ -25,9 +25,10 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
+from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING
 
 import redis
 
@@ -78,8 +79,10 @@ def dump(target: Target, endpoint: Endpoint, workdir: Path) -> DumpResult:
         with scratch(endpoint, "count", workdir, timeout_s=timeout_s) as scratch_ep:
             facts = {"keys_without_ttl": observed_facts(scratch_ep, timeout_s)["keys_without_ttl"]}
     log.info("redis snapshot %s: %d bytes, %s", endpoint.safe(), rdb.stat().st_size, facts)
-    return DumpResult(tool_versions={"redis-cli": tool_version(["redis-cli", "--version"]),
-                                     "redis-server": server_version}, facts=facts)
+    return DumpResult(
+        tool_versions={"redis-cli": tool_version(["redis-cli", "--version"]), "redis-server": server_version},
+        facts=facts,
+    )
 
 
 def redis_cli_argv(endpoint: Endpoint) -> list[str]:
@@ -135,16 +138,18 @@ def private_server(rdb: Path | None, timeout_s: float) -> Iterator[int]:
     source's databases; a server that does not load is a :class:`BackupToolError`."""
     with ExitStack() as stack:
         try:
-            port = stack.enter_context(redis_client.private_server(rdb=rdb, timeout_s=timeout_s,
-                                                                   databases=SCRATCH_DATABASES))
+            port = stack.enter_context(
+                redis_client.private_server(rdb=rdb, timeout_s=timeout_s, databases=SCRATCH_DATABASES)
+            )
         except redis_client.PrivateServerError as exc:
             raise BackupToolError(f"scratch {exc}") from exc
         yield port
 
 
 # ---------------------------------------------------------------------- restore
-def restore(endpoint: Endpoint, workdir: Path, manifest_facts: dict, *, timeout_s: float,
-            flush: bool = False, **kw) -> dict:
+def restore(
+    endpoint: Endpoint, workdir: Path, manifest_facts: dict, *, timeout_s: float, flush: bool = False, **kw
+) -> dict:
     """Load ``workdir/dump.rdb`` into ``endpoint``; return the facts observed there afterwards.
 
     Into a :func:`scratch` server of this very file: only observe. Otherwise the
@@ -163,8 +168,10 @@ def restore(endpoint: Endpoint, workdir: Path, manifest_facts: dict, *, timeout_
         source_ep = Endpoint(host="127.0.0.1", port=port)
         loaded = observed_facts(source_ep, timeout_s)
         if loaded != {"keys_without_ttl": manifest_facts.get("keys_without_ttl", {})}:
-            raise BackupToolError(f"the snapshot loaded into the private server shows {loaded}, the backup recorded"
-                                  f" {manifest_facts}: the target was not touched")
+            raise BackupToolError(
+                f"the snapshot loaded into the private server shows {loaded}, the backup recorded"
+                f" {manifest_facts}: the target was not touched"
+            )
         source_dbs = db_numbers(source_ep, timeout_s)
         if not flush:
             copied = sum(copy_db(source_ep, endpoint, db, deadline) for db in sorted(source_dbs))
@@ -174,8 +181,9 @@ def restore(endpoint: Endpoint, workdir: Path, manifest_facts: dict, *, timeout_
     return observed_facts(endpoint, timeout_s)
 
 
-def _replace_keeping_a_copy(source_ep: Endpoint, endpoint: Endpoint, source_dbs: set[int], deadline: float,
-                            timeout_s: float) -> int:
+def _replace_keeping_a_copy(
+    source_ep: Endpoint, endpoint: Endpoint, source_dbs: set[int], deadline: float, timeout_s: float
+) -> int:
     """Flush the target's databases and copy the backup's keys in; the target's previous keys are kept in a private
     server meanwhile and put back when the copy fails (then the error is raised)."""
     target_dbs = db_numbers(endpoint, timeout_s)
@@ -253,8 +261,15 @@ def migrate_batch(source: redis.Redis, target_ep: Endpoint, db: int, keys: list[
     The password travels inside the Redis protocol to our own private server (never a process
     argument; Redis redacts MIGRATE's AUTH arguments from its slow log). Returns the keys sent.
     """
-    args: list = [target_ep.host or "127.0.0.1", int(target_ep.port or 6379), "", db, MIGRATE_TIMEOUT_MS,
-                  "COPY", "REPLACE"]
+    args: list = [
+        target_ep.host or "127.0.0.1",
+        int(target_ep.port or 6379),
+        "",
+        db,
+        MIGRATE_TIMEOUT_MS,
+        "COPY",
+        "REPLACE",
+    ]
     if target_ep.password:
         args += ["AUTH2", target_ep.login, target_ep.password] if target_ep.login else ["AUTH", target_ep.password]
     reply = source.execute_command("MIGRATE", *args, "KEYS", *keys)
@@ -284,4 +299,3 @@ def check_deadline(deadline: float) -> None:
     """Raise once the restore has run past its time budget."""
     if time.monotonic() > deadline:
         raise BackupToolError("redis restore did not finish within its timeout")
-

@@ -17,12 +17,28 @@ def as_result(outcome: dict[str, Any], target: str, kind: str) -> dict[str, Any]
     metrics = {k: outcome[k] for k in ("bytes", "seconds") if isinstance(outcome.get(k), (int, float))}
     if metrics.get("seconds") and metrics.get("bytes"):
         metrics["mib_per_s"] = round(metrics["bytes"] / 2**20 / metrics["seconds"], 2)
-    return {"target": target, "kind": kind, "status": "ok" if good else level, "findings": findings,
-            "metrics": metrics, "details": outcome, "duration_s": outcome.get("seconds", 0)}
+    return {
+        "target": target,
+        "kind": kind,
+        "status": "ok" if good else level,
+        "findings": findings,
+        "metrics": metrics,
+        "details": outcome,
+        "duration_s": outcome.get("seconds", 0),
+    }
 
 
-def build(title: str, routine: str, run_id: str, start: datetime, end: datetime,
-          rows: list[dict[str, Any]], extra: dict[str, Any] | None = None, **fields: Any) -> Report:
+def build(
+    title: str,
+    routine: str,
+    run_id: str,
+    start: datetime,
+    end: datetime,
+    rows: list[dict[str, Any]],
+    extra: dict[str, Any] | None = None,
+    **fields: Any,
+) -> Report:
     """The report of outcome rows (sorted by target); ``fields`` go to :class:`Report` (e.g. ``outcome``)."""
-    return Report.build(routine, title, run_id, start, end, sorted(rows, key=lambda r: r["target"]),
-                        extra=extra or {}, **fields)
+    return Report.build(
+        routine, title, run_id, start, end, sorted(rows, key=lambda r: r["target"]), extra=extra or {}, **fields
+    )

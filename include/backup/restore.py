@@ -27,8 +27,9 @@ class RestoreRefused(ValueError):
     """The restore request is incomplete or unsafe; the message says what to change."""
 
 
-def plan_restore(inventory: Inventory, catalog, target_name: str, set_id: str | None, dry_run: bool,
-                 confirm: str) -> dict:
+def plan_restore(
+    inventory: Inventory, catalog, target_name: str, set_id: str | None, dry_run: bool, confirm: str
+) -> dict:
     """Resolve and check the request: which set (default: newest verified), and the confirmation."""
     target = inventory.target(target_name)
     if not target.backup:
@@ -46,10 +47,21 @@ def plan_restore(inventory: Inventory, catalog, target_name: str, set_id: str | 
         record = verified[0]
     if not dry_run and confirm != target_name:
         raise RestoreRefused(f"restoring over the live target needs confirm = {target_name!r} (got {confirm!r})")
-    plan = {"target": target_name, "kind": target.kind, "set_id": record["set_id"], "state": record["state"],
-            "uri": record["uri"], "dry_run": dry_run}
-    log.info("%s restore of %s from %s (%s)", "DRY RUN:" if dry_run else "LIVE", target_name, record["set_id"],
-             record["state"])
+    plan = {
+        "target": target_name,
+        "kind": target.kind,
+        "set_id": record["set_id"],
+        "state": record["state"],
+        "uri": record["uri"],
+        "dry_run": dry_run,
+    }
+    log.info(
+        "%s restore of %s from %s (%s)",
+        "DRY RUN:" if dry_run else "LIVE",
+        target_name,
+        record["set_id"],
+        record["state"],
+    )
     return plan
 
 
@@ -77,26 +89,47 @@ def restore_live(inventory: Inventory, target: Target, endpoint: Endpoint, plan:
         if target.kind in DATABASE_KINDS:
             manifest.facts = only_databases(manifest.facts, plan.get("databases"))
         if plan["dry_run"]:
-            log.info("DRY RUN: would restore %d file(s), %d bytes of %s over %s; facts at backup time: %s",
-                     len(manifest.files), manifest.size_bytes, plan["set_id"], target.name, manifest.facts)
+            log.info(
+                "DRY RUN: would restore %d file(s), %d bytes of %s over %s; facts at backup time: %s",
+                len(manifest.files),
+                manifest.size_bytes,
+                plan["set_id"],
+                target.name,
+                manifest.facts,
+            )
             return {**plan, "state": "dry-run", "bytes": manifest.size_bytes, "facts": manifest.facts}
         try:
             observed = _load(target, endpoint, workdir, manifest.facts)
         except Exception as exc:  # noqa: BLE001 - a failed load is an outcome: the report and the alert must go out
             reason = f"the load failed: {type(exc).__name__}: {exc}"
             log.error("restore of %s over %s FAILED: %s", plan["set_id"], target.name, reason)
-            return {**plan, "state": "failed", "reason": reason, "seconds": round(time.monotonic() - t0, 2),
-                    "bytes": manifest.size_bytes}
+            return {
+                **plan,
+                "state": "failed",
+                "reason": reason,
+                "seconds": round(time.monotonic() - t0, 2),
+                "bytes": manifest.size_bytes,
+            }
     problems = runner.facts_difference(manifest.facts, observed)
     seconds = time.monotonic() - t0
-    outcome = {**plan, "state": "restored" if not problems else "failed", "seconds": round(seconds, 2),
-               "bytes": manifest.size_bytes, "facts": observed}
+    outcome = {
+        **plan,
+        "state": "restored" if not problems else "failed",
+        "seconds": round(seconds, 2),
+        "bytes": manifest.size_bytes,
+        "facts": observed,
+    }
     if problems:
         outcome["reason"] = "after restore the target differs from the backup: " + "; ".join(problems)
         log.error(outcome["reason"])
     else:
-        log.info("restored %s over %s in %.1fs (%.1f MiB/s)", plan["set_id"], target.name, seconds,
-                 manifest.size_bytes / 2**20 / max(seconds, 1e-6))
+        log.info(
+            "restored %s over %s in %.1fs (%.1f MiB/s)",
+            plan["set_id"],
+            target.name,
+            seconds,
+            manifest.size_bytes / 2**20 / max(seconds, 1e-6),
+        )
     return outcome
 
 
@@ -107,8 +140,7 @@ def _load(target: Target, endpoint: Endpoint, workdir: Path, facts: dict[str, An
     timeout_s = target.backup["timeout_seconds"]
     if target.kind in DATABASE_KINDS:
         names = {db: db for db in facts.get("databases", {})}
-        observed = module.restore(endpoint, workdir, facts, database_map=names, timeout_s=timeout_s,
-                                  replace=True)
+        observed = module.restore(endpoint, workdir, facts, database_map=names, timeout_s=timeout_s, replace=True)
     elif target.kind == "redis":
         observed = module.restore(endpoint, workdir, facts, timeout_s=timeout_s, flush=True)
     else:

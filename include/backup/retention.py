@@ -36,7 +36,12 @@ def plan(sets: list[dict[str, Any]], now: datetime, retention_days: int, keep_la
             continue
         started = s["started_at"] if s["started_at"].tzinfo else s["started_at"].replace(tzinfo=now.tzinfo)
         if started < cutoff:
-            out.append(Decision(s["set_id"], s["target"],
-                                f"{s['state']}, started {started:%Y-%m-%d}, older than {retention_days} days"
-                                f" and not among the newest {keep_last}"))
+            out.append(
+                Decision(
+                    s["set_id"],
+                    s["target"],
+                    f"{s['state']}, started {started:%Y-%m-%d}, older than {retention_days} days"
+                    f" and not among the newest {keep_last}",
+                )
+            )
     return out

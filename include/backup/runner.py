@@ -10,14 +10,15 @@ import logging
 import shutil
 import tempfile
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any
 
 from include.backup import store
-from include.backup.manifest import CorruptBackup, Manifest
 from include.backup.base import BackupToolError
+from include.backup.manifest import CorruptBackup, Manifest
 from include.backup.retention import plan
 
 if TYPE_CHECKING:
@@ -69,15 +70,23 @@ def backup_target(inventory: Inventory, target: Target, endpoint: Endpoint, ts: 
         return {"set_id": set_id, "state": existing["state"], "skipped": True, "uri": existing["uri"]}
     folder = sets_folder(inventory, target.name, set_id)
     catalog.backup_started(set_id, target.name, target.kind, str(folder))
-    started = datetime.now(timezone.utc)
+    started = datetime.now(UTC)
     t0 = time.monotonic()
     try:
         with workspace("backup") as workdir:
             result = kind_module(target.kind).dump(target, endpoint, workdir)
-            manifest = Manifest(set_id=set_id, target=target.name, kind=target.kind, started_at=started.isoformat(),
-                                finished_at="", tool_versions=result.tool_versions, files=[], facts=result.facts,
-                                encrypted=result.encrypted)
-            manifest.finished_at = datetime.now(timezone.utc).isoformat()
+            manifest = Manifest(
+                set_id=set_id,
+                target=target.name,
+                kind=target.kind,
+                started_at=started.isoformat(),
+                finished_at="",
+                tool_versions=result.tool_versions,
+                files=[],
+                facts=result.facts,
+                encrypted=result.encrypted,
+            )
+            manifest.finished_at = datetime.now(UTC).isoformat()
             options = {"StorageClass": target.backup["storage_class"]} if str(folder).startswith("s3://") else {}
             manifest = store.publish(workdir, folder, manifest, _s3_write_options(options))
     except BaseException as exc:
@@ -85,12 +94,19 @@ def backup_target(inventory: Inventory, target: Target, endpoint: Endpoint, ts: 
         _discard_partial(folder)
         raise
     seconds = time.monotonic() - t0
-    catalog.backup_state(set_id, "complete", size_bytes=manifest.size_bytes,
-                         detail=f"{len(manifest.files)} files in {seconds:.1f}s")
+    catalog.backup_state(
+        set_id, "complete", size_bytes=manifest.size_bytes, detail=f"{len(manifest.files)} files in {seconds:.1f}s"
+    )
     mib_s = manifest.size_bytes / 2**20 / max(seconds, 1e-6)
     log.info("backup %s complete: %d bytes in %.1fs (%.1f MiB/s)", set_id, manifest.size_bytes, seconds, mib_s)
-    return {"set_id": set_id, "state": "complete", "uri": str(folder), "bytes": manifest.size_bytes,
-            "seconds": round(seconds, 2), "facts": manifest.facts}
+    return {
+        "set_id": set_id,
+        "state": "complete",
+        "uri": str(folder),
+        "bytes": manifest.size_bytes,
+        "seconds": round(seconds, 2),
+        "facts": manifest.facts,
+    }
 
 
 def _s3_write_options(options: dict) -> dict:
@@ -148,8 +164,10 @@ def restore_into_scratch(kind: str, endpoint: Endpoint, workdir: Path, manifest:
         free = client.free_bytes(endpoint, min(timeout_s, 30))
         needed = manifest.size_bytes * SCRATCH_SPACE_FACTOR
         if free is not None and free < needed:
-            raise NoRoomForScratch(f"the scratch restore would not fit: {free} bytes free on {endpoint.safe()},"
-                                   f" about {needed} needed ({SCRATCH_SPACE_FACTOR} x the set's {manifest.size_bytes})")
+            raise NoRoomForScratch(
+                f"the scratch restore would not fit: {free} bytes free on {endpoint.safe()},"
+                f" about {needed} needed ({SCRATCH_SPACE_FACTOR} x the set's {manifest.size_bytes})"
+            )
         databases = list(manifest.facts.get("databases", {}))
         with module.scratch(endpoint, manifest.set_id, databases) as (scratch_ep, database_map):
             return module.restore(scratch_ep, workdir, manifest.facts, database_map=database_map, timeout_s=timeout_s)
@@ -159,8 +177,15 @@ def restore_into_scratch(kind: str, endpoint: Endpoint, workdir: Path, manifest:
 
 
 #: what a native tool says when the server, not the backup, is the problem
-UNREACHABLE_WORDS = ("connection refused", "could not connect", "can't connect", "timeout expired",
-                     "did not finish within", "lost connection", "server closed the connection")
+UNREACHABLE_WORDS = (
+    "connection refused",
+    "could not connect",
+    "can't connect",
+    "timeout expired",
+    "did not finish within",
+    "lost connection",
+    "server closed the connection",
+)
 
 
 def infrastructure_error(exc: BaseException) -> bool:
@@ -205,16 +230,19 @@ def verify_set(inventory: Inventory, target: Target, endpoint: Endpoint, set_id:
     try:
         with workspace("verify") as workdir:
             manifest = store.fetch(folder, workdir)
-            observed = restore_into_scratch(target.kind, scratch_server(target, endpoint), workdir, manifest,
-                                            target.backup["timeout_seconds"])
+            observed = restore_into_scratch(
+                target.kind, scratch_server(target, endpoint), workdir, manifest, target.backup["timeout_seconds"]
+            )
         problems = facts_difference(manifest.facts, observed)
         if problems:
             raise CorruptBackup(f"backup set {set_id}: restored copy differs from the backup: " + "; ".join(problems))
     except Exception as exc:
         if infrastructure_error(exc):  # the server's fault, not the set's: its state stays as it was
             record = catalog.backup_set(set_id) or {}
-            reason = (f"not verified: the server could not be used ({type(exc).__name__}: {exc}); the set stays"
-                      f" {record.get('state', 'as it was')}")
+            reason = (
+                f"not verified: the server could not be used ({type(exc).__name__}: {exc}); the set stays"
+                f" {record.get('state', 'as it was')}"
+            )
             log.warning("backup set %s: %s", set_id, reason)
             return {"set_id": set_id, "state": "skipped", "reason": reason}
         if catalog.backup_set(set_id):
@@ -227,8 +255,9 @@ def verify_set(inventory: Inventory, target: Target, endpoint: Endpoint, set_id:
     return {"set_id": set_id, "state": "verified", "seconds": round(seconds, 2), "bytes": manifest.size_bytes}
 
 
-def apply_retention(inventory: Inventory, catalog, targets, now: datetime,
-                    dry_run: bool = True) -> list[dict[str, str]]:
+def apply_retention(
+    inventory: Inventory, catalog, targets, now: datetime, dry_run: bool = True
+) -> list[dict[str, str]]:
     """Delete (or, in dry run, list) the sets retention lets go; the newest verified set always stays."""
     actions = []
     for target in targets:

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+from collections.abc import Iterator
 from contextlib import contextmanager
 from types import ModuleType
-from typing import Iterator
 
 from include.targets import Endpoint
 
@@ -30,15 +30,16 @@ def scratch_name(client: ModuleType, set_id: str, db: str) -> str:
     if client.IDENT_IN_BYTES:
         if len(name.encode()) <= client.MAX_IDENT:
             return name
-        return name.encode()[:client.MAX_IDENT - len(tail)].decode(errors="ignore") + tail
+        return name.encode()[: client.MAX_IDENT - len(tail)].decode(errors="ignore") + tail
     if len(name) <= client.MAX_IDENT:
         return name
-    return name[:client.MAX_IDENT - len(tail)] + tail
+    return name[: client.MAX_IDENT - len(tail)] + tail
 
 
 @contextmanager
-def scratch_databases(client: ModuleType, endpoint: Endpoint, set_id: str,
-                      databases: list[str]) -> Iterator[tuple[Endpoint, dict[str, str]]]:
+def scratch_databases(
+    client: ModuleType, endpoint: Endpoint, set_id: str, databases: list[str]
+) -> Iterator[tuple[Endpoint, dict[str, str]]]:
     """Empty throwaway databases on the server of ``endpoint``, dropped at exit, even on error.
 
     A leftover of a crashed earlier run with the same name is dropped first. Yields the

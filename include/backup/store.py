@@ -12,7 +12,7 @@ import logging
 import os
 import shutil
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path, PureWindowsPath
 
 from include.backup.manifest import CHUNK, MANIFEST, CorruptBackup, FileEntry, Manifest, check_files, sha256_of
@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 
 def set_id_for(target: str, ts: datetime) -> str:
     """The set id of one target's backup for one interval: a retry reuses it, never makes a second set."""
-    return f"{target}-{ts.astimezone(timezone.utc):%Y%m%dT%H%M%SZ}"
+    return f"{target}-{ts.astimezone(UTC):%Y%m%dT%H%M%SZ}"
 
 
 def local_files(workdir: Path) -> list[Path]:
@@ -39,12 +39,18 @@ def publish(workdir: Path, folder, manifest: Manifest, write_options: dict | Non
     if stale.exists():  # a re-run of an interval rewrites the set: drop the old manifest first
         stale.unlink()
     with ThreadPoolExecutor(max_workers=PUBLISH_THREADS, thread_name_prefix="publish") as pool:
-        entries = list(pool.map(lambda path: _publish_file(workdir, path, folder, write_options or {}),
-                                local_files(workdir)))
+        entries = list(
+            pool.map(lambda path: _publish_file(workdir, path, folder, write_options or {}), local_files(workdir))
+        )
     manifest.files = entries
     (folder / MANIFEST).write_text(manifest.to_json())
-    log.info("backup set %s: %d file(s), %d bytes, manifest written to %s",
-             manifest.set_id, len(entries), manifest.size_bytes, folder / MANIFEST)
+    log.info(
+        "backup set %s: %d file(s), %d bytes, manifest written to %s",
+        manifest.set_id,
+        len(entries),
+        manifest.size_bytes,
+        folder / MANIFEST,
+    )
     return manifest
 
 
@@ -65,13 +71,13 @@ def _publish_file(workdir: Path, path: Path, folder, write_options: dict) -> Fil
             return FileEntry(rel, size, digest)
         except OSError:  # another file system: copy below
             pass
-    digest, size = hashlib.sha256(), 0
+    hasher, size = hashlib.sha256(), 0
     with path.open("rb") as src, dest.open("wb", **write_options) as out:
         while chunk := src.read(CHUNK):
-            digest.update(chunk)
+            hasher.update(chunk)
             out.write(chunk)
             size += len(chunk)
-    return FileEntry(rel, size, digest.hexdigest())
+    return FileEntry(rel, size, hasher.hexdigest())
 
 
 def read_manifest(folder) -> Manifest:
@@ -132,8 +138,9 @@ def fetch(folder, workdir: Path) -> Manifest:
             raise CorruptBackup(f"backup set {manifest.set_id}: {entry.path} is a link: refusing to follow it")
         dest.parent.mkdir(parents=True, exist_ok=True)
         if dest.is_symlink() or not dest.parent.resolve().is_relative_to(inside):
-            raise CorruptBackup(f"backup set {manifest.set_id}: {entry.path} would be written through a link"
-                                f" out of {workdir}: refusing")
+            raise CorruptBackup(
+                f"backup set {manifest.set_id}: {entry.path} would be written through a link out of {workdir}: refusing"
+            )
         if not src.exists():
             raise CorruptBackup(f"backup set {manifest.set_id} is corrupt: {entry.path}: missing")
         with src.open("rb") as fh, dest.open("wb") as out:

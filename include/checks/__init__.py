@@ -36,5 +36,4 @@ def run_check(target: Target, endpoint: Endpoint, window: Window) -> CheckResult
     if check_module is None:
         raise KeyError(f"kind {target.kind!r} has no daily check")
     module = load(check_module)
-    return run_bounded(target.name, target.kind, lambda: module.check(target, endpoint, window),
-                       target.timeout_seconds)
+    return run_bounded(target.name, target.kind, lambda: module.check(target, endpoint, window), target.timeout_seconds)

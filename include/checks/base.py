@@ -11,8 +11,9 @@ from __future__ import annotations
 import concurrent.futures
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -63,8 +64,9 @@ class CheckResult:
             self.findings.append(Finding(level, message))
         self.status = worst(self.status, level)
 
-    def grade(self, name: str, value: float | None, warning: float | None, critical: float | None,
-              message: str) -> None:
+    def grade(
+        self, name: str, value: float | None, warning: float | None, critical: float | None, message: str
+    ) -> None:
         """Record metric ``name`` and add a finding when it crosses a threshold.
 
         ``message`` is formatted with ``value``, ``warning`` and ``critical``.
@@ -76,14 +78,16 @@ class CheckResult:
         if level != OK:
             self.add(level, message.format(value=value, warning=warning, critical=critical))
 
-    def grade_floor(self, name: str, value: float | None, warning_min: float | None,
-                    critical_min: float | None, message: str) -> None:
+    def grade_floor(
+        self, name: str, value: float | None, warning_min: float | None, critical_min: float | None, message: str
+    ) -> None:
         """Like :meth:`grade` for metrics where lower is worse (hit ratios)."""
         if value is None:
             return
         self.metrics[name] = float(value)
-        level = level_for(-value, None if warning_min is None else -warning_min,
-                          None if critical_min is None else -critical_min)
+        level = level_for(
+            -value, None if warning_min is None else -warning_min, None if critical_min is None else -critical_min
+        )
         if level != OK:
             self.add(level, message.format(value=value, warning=warning_min, critical=critical_min))
 
@@ -94,7 +98,7 @@ class CheckResult:
         return data
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "CheckResult":
+    def from_dict(cls, data: dict[str, Any]) -> CheckResult:
         data = dict(data)
         data["findings"] = [Finding(**f) for f in data.get("findings", [])]
         return cls(**data)
@@ -120,8 +124,10 @@ def run_bounded(target: str, kind: str, check: Callable[[], CheckResult], timeou
     except concurrent.futures.TimeoutError:
         result = CheckResult(target, kind)
         cut = scope.cancel()  # the statements still running on the servers are cut, not left behind
-        result.add(UNREACHABLE, f"no answer within {timeout_s:g}s"
-                   + (f"; cancelled on the server: {'; '.join(cut)}" if cut else ""))
+        result.add(
+            UNREACHABLE,
+            f"no answer within {timeout_s:g}s" + (f"; cancelled on the server: {'; '.join(cut)}" if cut else ""),
+        )
         if cut:
             result.details["cancelled"] = cut
     except Exception as exc:  # noqa: BLE001 - any failure of a target is a finding, not a crash
@@ -130,8 +136,14 @@ def run_bounded(target: str, kind: str, check: Callable[[], CheckResult], timeou
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
     result.duration_s = round(time.monotonic() - started, 3)
-    log.info("%s (%s): %s in %.2fs%s", target, kind, result.status, result.duration_s,
-             "".join(f"\n  - [{f.level}] {f.message}" for f in result.findings))
+    log.info(
+        "%s (%s): %s in %.2fs%s",
+        target,
+        kind,
+        result.status,
+        result.duration_s,
+        "".join(f"\n  - [{f.level}] {f.message}" for f in result.findings),
+    )
     return result
 
 

@@ -25,20 +25,29 @@ if TYPE_CHECKING:
     from include.targets import Endpoint
 
 
-
 def check(target: Target, endpoint: Endpoint, window: Window) -> CheckResult:
     """Grade this host's resources against the target's thresholds."""
     t = target.thresholds
     result = CheckResult(target.name, target.kind)
     _cpu(result, t, target.timeout_seconds)
     mem = psutil.virtual_memory()
-    result.grade("host.memory_pct", mem.percent, t["memory_warning_pct"], t["memory_critical_pct"],
-                 "memory at {value:.0f}% (warning {warning:g}%, critical {critical:g}%)")
+    result.grade(
+        "host.memory_pct",
+        mem.percent,
+        t["memory_warning_pct"],
+        t["memory_critical_pct"],
+        "memory at {value:.0f}% (warning {warning:g}%, critical {critical:g}%)",
+    )
     swap = psutil.swap_memory()
     if swap.total:
-        result.grade("host.swap_pct", swap.percent, t["swap_warning_pct"], t["swap_critical_pct"],
-                     "swap at {value:.0f}% (warning {warning:g}%, critical {critical:g}%): the host is short of"
-                     " memory and pages out; find the processes that grew (ps aux --sort=-rss)")
+        result.grade(
+            "host.swap_pct",
+            swap.percent,
+            t["swap_warning_pct"],
+            t["swap_critical_pct"],
+            "swap at {value:.0f}% (warning {warning:g}%, critical {critical:g}%): the host is short of"
+            " memory and pages out; find the processes that grew (ps aux --sort=-rss)",
+        )
     else:
         result.details["swap"] = "no swap configured: not graded"
     _load(result, t)
@@ -67,20 +76,34 @@ def _cpu(result: CheckResult, t: dict, timeout_s: float) -> None:
     samples = cpu_samples(CPU_SAMPLES, interval)
     ordered = sorted(samples)
     median = (ordered[(len(ordered) - 1) // 2] + ordered[len(ordered) // 2]) / 2
-    result.details["cpu"] = {"samples_pct": samples, "sample_s": round(interval, 3), "peak_pct": max(samples),
-                             "judged": f"median of {len(samples)} samples over {interval * len(samples):.1f}s"}
-    result.grade("host.cpu_pct", median, t["cpu_warning_pct"], t["cpu_critical_pct"],
-                 f"CPU at {{value:.0f}}% (median of {len(samples)} samples over {interval * len(samples):.1f}s;"
-                 " warning {warning:g}%, critical {critical:g}%)")
+    result.details["cpu"] = {
+        "samples_pct": samples,
+        "sample_s": round(interval, 3),
+        "peak_pct": max(samples),
+        "judged": f"median of {len(samples)} samples over {interval * len(samples):.1f}s",
+    }
+    result.grade(
+        "host.cpu_pct",
+        median,
+        t["cpu_warning_pct"],
+        t["cpu_critical_pct"],
+        f"CPU at {{value:.0f}}% (median of {len(samples)} samples over {interval * len(samples):.1f}s;"
+        " warning {warning:g}%, critical {critical:g}%)",
+    )
 
 
 def _load(result: CheckResult, t: dict) -> None:
     """1-, 5- and 15-minute load per CPU: a spike, a busy quarter hour and a sustained overload."""
     cpus = psutil.cpu_count() or 1
     for minutes, load, key in zip((1, 5, 15), os.getloadavg(), ("load_per_cpu", "load5_per_cpu", "load15_per_cpu")):
-        result.grade(f"host.{key}", round(load / cpus, 2), t[f"{key}_warning"], t[f"{key}_critical"],
-                     f"{minutes}-minute load {{value:g}} per CPU (warning {{warning:g}}, critical {{critical:g}}):"
-                     " work queues for the CPU; find the busiest processes (top) before adding capacity")
+        result.grade(
+            f"host.{key}",
+            round(load / cpus, 2),
+            t[f"{key}_warning"],
+            t[f"{key}_critical"],
+            f"{minutes}-minute load {{value:g}} per CPU (warning {{warning:g}}, critical {{critical:g}}):"
+            " work queues for the CPU; find the busiest processes (top) before adding capacity",
+        )
 
 
 def _grade_mount(result: CheckResult, mount: str, t: dict) -> dict:
@@ -90,9 +113,14 @@ def _grade_mount(result: CheckResult, mount: str, t: dict) -> dict:
         result.add("warning", f"mount {mount}: cannot read usage ({exc.strerror or exc})")
         return {"mount": mount, "error": str(exc)}
     free_gb = round(usage.free / 2**30, 1)
-    result.grade(f"host.disk_pct[{mount}]", usage.percent, t["disk_warning_pct"], t["disk_critical_pct"],
-                 literal(f"disk {mount}") + f" at {{value:.0f}}% ({free_gb} GiB free;"
-                 " warning {warning:g}%, critical {critical:g}%)")
+    result.grade(
+        f"host.disk_pct[{mount}]",
+        usage.percent,
+        t["disk_warning_pct"],
+        t["disk_critical_pct"],
+        literal(f"disk {mount}") + f" at {{value:.0f}}% ({free_gb} GiB free;"
+        " warning {warning:g}%, critical {critical:g}%)",
+    )
     return {"mount": mount, "used_pct": usage.percent, "free_gb": free_gb, **_grade_inodes(result, mount, t)}
 
 
@@ -108,10 +136,15 @@ def _grade_inodes(result: CheckResult, mount: str, t: dict) -> dict:
     used = inode_usage_pct(mount)
     if used is None:
         return {"inodes": "no fixed inode count on this file system: not graded"}
-    result.grade(f"host.inode_pct[{mount}]", used, t["inode_warning_pct"], t["inode_critical_pct"],
-                 literal(f"inodes on {mount}") + " {value:.0f}% used (warning {warning:g}%, critical {critical:g}%):"
-                 " no new file can be created once they run out, whatever the free space; find the folders"
-                 " with millions of small files (sessions, caches, mail queues)")
+    result.grade(
+        f"host.inode_pct[{mount}]",
+        used,
+        t["inode_warning_pct"],
+        t["inode_critical_pct"],
+        literal(f"inodes on {mount}") + " {value:.0f}% used (warning {warning:g}%, critical {critical:g}%):"
+        " no new file can be created once they run out, whatever the free space; find the folders"
+        " with millions of small files (sessions, caches, mail queues)",
+    )
     return {"inodes_used_pct": used}
 
 
@@ -124,11 +157,15 @@ def _open_files(result: CheckResult, t: dict) -> None:
         return
     result.metrics["host.open_files"] = allocated
     result.details["open_files"] = {"allocated": allocated, "limit": limit}
-    result.grade("host.open_files_pct", round(100.0 * allocated / limit, 2), t["open_files_warning_pct"],
-                 t["open_files_critical_pct"],
-                 f"{allocated:,} file handles open of fs.file-max {limit:,} ({{value}}%; warning {{warning:g}}%,"
-                 " critical {critical:g}%): at the limit every process fails to open files or sockets;"
-                 " find the process that leaks them (ls /proc/*/fd | wc -l) or raise fs.file-max")
+    result.grade(
+        "host.open_files_pct",
+        round(100.0 * allocated / limit, 2),
+        t["open_files_warning_pct"],
+        t["open_files_critical_pct"],
+        f"{allocated:,} file handles open of fs.file-max {limit:,} ({{value}}%; warning {{warning:g}}%,"
+        " critical {critical:g}%): at the limit every process fails to open files or sockets;"
+        " find the process that leaks them (ls /proc/*/fd | wc -l) or raise fs.file-max",
+    )
 
 
 def _oom_kills(result: CheckResult, previous: dict, t: dict) -> None:
@@ -150,10 +187,15 @@ def _oom_kills(result: CheckResult, previous: dict, t: dict) -> None:
         result.details["oom_kills"] = "rebooted since the previous run: counted since boot"
         before = 0
     growth = total - before
-    result.grade("host.oom_kills", growth, t["oom_kills_warning"], t["oom_kills_critical"],
-                 "{value:.0f} process(es) killed by the kernel for want of memory since the previous check"
-                 " (warning {warning:g}, critical {critical:g}): something ran out of memory and died;"
-                 " the kernel log (dmesg | grep -i 'killed process') names it")
+    result.grade(
+        "host.oom_kills",
+        growth,
+        t["oom_kills_warning"],
+        t["oom_kills_critical"],
+        "{value:.0f} process(es) killed by the kernel for want of memory since the previous check"
+        " (warning {warning:g}, critical {critical:g}): something ran out of memory and died;"
+        " the kernel log (dmesg | grep -i 'killed process') names it",
+    )
 
 
 NTP_EPOCH = 2_208_988_800  # seconds from 1900-01-01 (NTP) to 1970-01-01 (Unix)
@@ -179,7 +221,7 @@ def sntp_offset(host: str, port: int = 123, timeout_s: float = NTP_TIMEOUT_S) ->
             return None
     if len(data) < 48 or data[0] >> 6 == 3 or not 0 < data[1] < 16:  # unsynchronised or kiss-o'-death
         return None
-    server_received, server_sent = (_ntp_time(data[i:i + 8]) for i in (32, 40))
+    server_received, server_sent = (_ntp_time(data[i : i + 8]) for i in (32, 40))
     return ((server_received - sent) + (server_sent - received)) / 2
 
 
@@ -212,10 +254,14 @@ def _clock_offset(result: CheckResult, servers: list[str], t: dict) -> None:
         if offset is not None:
             result.details["clock"] = {"server": server, "offset_s": round(offset, 4)}
             result.metrics["host.clock_offset_s"] = round(offset, 4)
-            result.grade("host.clock_offset_abs_s", round(abs(offset), 4), t["clock_offset_warning_s"],
-                         t["clock_offset_critical_s"],
-                         literal(f"clock is {offset:+.3f}s off NTP server {server}") + " (warning {warning:g}s,"
-                         " critical {critical:g}s): logs, TLS and replication disagree about time;"
-                         " check the time daemon (chronyc tracking / timedatectl)")
+            result.grade(
+                "host.clock_offset_abs_s",
+                round(abs(offset), 4),
+                t["clock_offset_warning_s"],
+                t["clock_offset_critical_s"],
+                literal(f"clock is {offset:+.3f}s off NTP server {server}") + " (warning {warning:g}s,"
+                " critical {critical:g}s): logs, TLS and replication disagree about time;"
+                " check the time daemon (chronyc tracking / timedatectl)",
+            )
             return
     result.details["clock"] = f"no NTP server of {servers[:NTP_MAX_SERVERS]} answered: clock offset not checked"

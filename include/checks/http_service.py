@@ -35,12 +35,19 @@ def check(target: Target, endpoint: Endpoint, window=None) -> CheckResult:
     latency_ms = round((time.monotonic() - started) * 1000, 1)
 
     result.metrics["http.status"] = float(response.status_code)
-    result.details.update(url=shown, status=response.status_code, expected_status=expected,
-                          latency_ms=latency_ms, reason=response.reason)
+    result.details.update(
+        url=shown, status=response.status_code, expected_status=expected, latency_ms=latency_ms, reason=response.reason
+    )
     if response.status_code != expected:
-        result.add(CRITICAL, f"GET {shown} answered {response.status_code} {response.reason or ''}".rstrip()
-                   + f"; expected {expected}")
-    result.grade("http.latency_ms", latency_ms,
-                 target.thresholds.get("latency_warning_ms"), target.thresholds.get("latency_critical_ms"),
-                 f"GET {shown} took {{value:g}} ms (warning at {{warning:g}} ms, critical at {{critical:g}} ms)")
+        result.add(
+            CRITICAL,
+            f"GET {shown} answered {response.status_code} {response.reason or ''}".rstrip() + f"; expected {expected}",
+        )
+    result.grade(
+        "http.latency_ms",
+        latency_ms,
+        target.thresholds.get("latency_warning_ms"),
+        target.thresholds.get("latency_critical_ms"),
+        f"GET {shown} took {{value:g}} ms (warning at {{warning:g}} ms, critical at {{critical:g}} ms)",
+    )
     return result

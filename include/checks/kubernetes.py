@@ -33,9 +33,12 @@ def grade_pod(result: CheckResult, pod: dict[str, Any], thresholds: dict[str, fl
         result.add(WARNING, f"pod {name} is running but not ready{waiting_reasons(pod)}")
     level = level_for(pod["restarts"], thresholds.get("restarts_warning"), thresholds.get("restarts_critical"))
     if level != OK:
-        result.add(level, f"pod {name} restarted {pod['restarts']} times "
-                          f"(warning at {thresholds.get('restarts_warning'):g}, "
-                          f"critical at {thresholds.get('restarts_critical'):g})")
+        result.add(
+            level,
+            f"pod {name} restarted {pod['restarts']} times "
+            f"(warning at {thresholds.get('restarts_warning'):g}, "
+            f"critical at {thresholds.get('restarts_critical'):g})",
+        )
 
 
 def check(target: Target, endpoint: Endpoint, window=None, client=None) -> CheckResult:

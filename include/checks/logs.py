@@ -19,8 +19,9 @@ import re
 import shutil
 import subprocess
 from collections import Counter
-from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Iterator
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from include.checks.base import CheckResult
 
@@ -49,7 +50,7 @@ def signature(message: str) -> str:
 
 def parse_timestamp(text: str) -> datetime:
     ts = datetime.fromisoformat(text.replace(" ", "T", 1))
-    return ts if ts.tzinfo else ts.replace(tzinfo=timezone.utc)
+    return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
 
 
 #: bytes read per system call; the unfinished last line is carried into the next chunk
@@ -68,8 +69,10 @@ USE_GREP = True
 GREP_TIMEOUT = 600
 _ASCII_NON_WORD = frozenset(b for b in range(128) if not (chr(b).isalnum() or b == ord("_")))
 #: the volatile parts for one pass over many messages joined by newlines (a quoted value ends at its line)
-_VOLATILE_JOINED = [(re.compile(p.pattern.replace(r"[^']", r"[^'\n]").replace(r'[^\"]', r'[^\"\n]'), p.flags), sub)
-                    for p, sub, _ in _VOLATILE]
+_VOLATILE_JOINED = [
+    (re.compile(p.pattern.replace(r"[^']", r"[^'\n]").replace(r"[^\"]", r"[^\"\n]"), p.flags), sub)
+    for p, sub, _ in _VOLATILE
+]
 
 
 def plain_word(pattern: re.Pattern) -> bytes | None:
@@ -108,8 +111,7 @@ def _text(raw: bytes) -> str:
 class _FileScan:
     """One file's scan: the current timestamp (continuation lines inherit it), the count, the signatures."""
 
-    def __init__(self, pattern: re.Pattern, ts_regex: re.Pattern, start: datetime, end: datetime,
-                 signatures: Counter):
+    def __init__(self, pattern: re.Pattern, ts_regex: re.Pattern, start: datetime, end: datetime, signatures: Counter):
         self.pattern, self.ts_regex, self.start, self.end = pattern, ts_regex, start, end
         self.signatures = signatures
         self.count = 0
@@ -140,7 +142,7 @@ class _FileScan:
         found = self.pattern.search(line)
         if found:
             self.count += 1
-            self.signatures[signature(line[found.end():].strip(" :-\t\r\n"))] += 1
+            self.signatures[signature(line[found.end() :].strip(" :-\t\r\n"))] += 1
 
     def every_line(self, chunk: bytes) -> None:
         """Every line of the chunk, read as the text-mode reader would (``\\r\\n`` and ``\\r`` are line ends)."""
@@ -206,13 +208,13 @@ def _next_stamp(fh, offset: int, size: int, ts_regex: re.Pattern) -> tuple[int, 
                 if not block:
                     return size, None
                 continue
-            pos, buf, in_line = pos + cut + 1, buf[cut + 1:], False
+            pos, buf, in_line = pos + cut + 1, buf[cut + 1 :], False
         while (cut := buf.find(b"\n")) >= 0 or (not block and buf):
-            line = buf[:cut + 1] if cut >= 0 else buf
+            line = buf[: cut + 1] if cut >= 0 else buf
             stamp = _stamp_of(line, ts_regex)
             if stamp is not None:
                 return pos, stamp
-            pos, buf = pos + len(line), buf[len(line):]
+            pos, buf = pos + len(line), buf[len(line) :]
         if not block:
             return size, None
 
@@ -240,8 +242,15 @@ def _scan_lines(fh, begin: int, stop: int, scan: _FileScan, word: bytes | None) 
             scan.lines_with(chunk, word)
 
 
-def _errors_in(view, first: int, last: int, word: bytes, pattern: re.Pattern, messages: list[bytes],
-               prefix: re.Pattern | None = None) -> int:
+def _errors_in(
+    view,
+    first: int,
+    last: int,
+    word: bytes,
+    pattern: re.Pattern,
+    messages: list[bytes],
+    prefix: re.Pattern | None = None,
+) -> int:
     """Count the lines of ``view[first:last]`` (whole lines, all inside the window) that match the pattern.
 
     One regex pass finds each line's first ``word`` up to the line end (``\\r`` or ``\\n``, as the
@@ -257,7 +266,7 @@ def _errors_in(view, first: int, last: int, word: bytes, pattern: re.Pattern, me
         before = view[at - 1] if at > first else 10
         after = view[at + width] if at + width < end else 10
         if before in _ASCII_NON_WORD and after in _ASCII_NON_WORD:
-            messages.append(view[at + width:end])
+            messages.append(view[at + width : end])
             count += 1
             continue
         newline, cr = view.rfind(b"\n", first, at), view.rfind(b"\r", first, at)
@@ -267,7 +276,7 @@ def _errors_in(view, first: int, last: int, word: bytes, pattern: re.Pattern, me
         line = _text(view[line_start:end]) + "\n"
         match = pattern.search(line)
         if match:
-            messages.append(line[match.end():].strip(" :-\t\r\n").encode())
+            messages.append(line[match.end() :].strip(" :-\t\r\n").encode())
             count += 1
     return count
 
@@ -275,15 +284,21 @@ def _errors_in(view, first: int, last: int, word: bytes, pattern: re.Pattern, me
 _GREP_PREFIX = re.compile(rb"\d+:")
 
 
-def _error_messages_grep(fh, begin: int, stop: int, word: bytes, pattern: re.Pattern,
-                         messages: list[bytes]) -> int | None:
+def _error_messages_grep(
+    fh, begin: int, stop: int, word: bytes, pattern: re.Pattern, messages: list[bytes]
+) -> int | None:
     """As ``_error_messages``, with GNU grep finding the lines that hold the word; None when grep is missing."""
     grep = shutil.which("grep")
     if grep is None:
         return None
     fh.seek(begin)  # grep reads the file from here on its standard input
-    proc = subprocess.run([grep, "-a", "-b", "-F", "--", word], stdin=fh, capture_output=True, timeout=GREP_TIMEOUT,
-                          env={"LC_ALL": "C", "PATH": os.environ.get("PATH", "")})
+    proc = subprocess.run(
+        [grep, "-a", "-b", "-F", "--", word],
+        stdin=fh,
+        capture_output=True,
+        timeout=GREP_TIMEOUT,
+        env={"LC_ALL": "C", "PATH": os.environ.get("PATH", "")},
+    )
     if proc.returncode not in (0, 1):
         return None
     out, last = proc.stdout, len(proc.stdout)
@@ -339,8 +354,9 @@ def _masked_with_arrow(messages: list[bytes], joined: bytes) -> Counter | None:
     np.cumsum(np.fromiter(map(len, messages), dtype=np.int32, count=len(messages)), out=ends[1:])
     texts = pa.StringArray.from_buffers(len(messages), pa.py_buffer(ends), pa.py_buffer(joined))
     for pattern, placeholder, _ in _VOLATILE:
-        texts = pc.replace_substring_regex(texts, pattern=("(?i)" if pattern.flags & re.I else "") + pattern.pattern,
-                                           replacement=placeholder)
+        texts = pc.replace_substring_regex(
+            texts, pattern=("(?i)" if pattern.flags & re.I else "") + pattern.pattern, replacement=placeholder
+        )
     counted = pc.value_counts(texts)  # in order of first appearance, as Counter keeps them
     return Counter(dict(zip(counted.field("values").to_pylist(), counted.field("counts").to_pylist(), strict=True)))
 
@@ -364,8 +380,9 @@ def _add_signatures(messages: list[bytes], signatures: Counter) -> None:
         signatures[signature(text.strip(" :-\t\r\n"))] += count
 
 
-def scan_file(path: str, pattern: re.Pattern, ts_regex: re.Pattern, start: datetime, end: datetime,
-              signatures: Counter) -> int:
+def scan_file(
+    path: str, pattern: re.Pattern, ts_regex: re.Pattern, start: datetime, end: datetime, signatures: Counter
+) -> int:
     """Count matching lines of one file within the window, adding their signatures.
 
     When the pattern is a plain word (the default ``\\bERROR\\b``) and the file is large, the window's
@@ -437,14 +454,21 @@ def check(target: Target, endpoint: Endpoint, window: Window) -> CheckResult:
             continue
         per_file[path] = scan_file(path, pattern, ts_regex, window.start, window.end, signatures)
     total = sum(per_file.values())
-    result.details.update({
-        "window": [window.start.isoformat(), window.end.isoformat()],
-        "files": per_file,
-        "top_signatures": [{"signature": s, "count": c} for s, c in signatures.most_common(opts["top_signatures"])],
-    })
+    result.details.update(
+        {
+            "window": [window.start.isoformat(), window.end.isoformat()],
+            "files": per_file,
+            "top_signatures": [{"signature": s, "count": c} for s, c in signatures.most_common(opts["top_signatures"])],
+        }
+    )
     top = signatures.most_common(1)
-    result.grade("logs.errors", total, t["errors_warning"], t["errors_critical"],
-                 f"{{value}} error line(s) in {len(files)} file(s) between {window.start:%Y-%m-%d %H:%M} and"
-                 f" {window.end:%Y-%m-%d %H:%M} (warning {{warning:g}}, critical {{critical:g}})"
-                 + (f"; most frequent ({top[0][1]}x): {top[0][0]!r}" if top else ""))
+    result.grade(
+        "logs.errors",
+        total,
+        t["errors_warning"],
+        t["errors_critical"],
+        f"{{value}} error line(s) in {len(files)} file(s) between {window.start:%Y-%m-%d %H:%M} and"
+        f" {window.end:%Y-%m-%d %H:%M} (warning {{warning:g}}, critical {{critical:g}})"
+        + (f"; most frequent ({top[0][1]}x): {top[0][0]!r}" if top else ""),
+    )
     return result

@@ -29,14 +29,16 @@ def describe_indexes(client, collection: str, timeout: float) -> list[dict[str, 
     indexes = []
     for index_name in client.list_indexes(collection, timeout=timeout):
         info = client.describe_index(collection, index_name, timeout=timeout) or {}
-        indexes.append({
-            "name": index_name,
-            "field": info.get("field_name"),
-            "type": info.get("index_type"),
-            "state": info.get("state"),
-            "indexed_rows": int(info.get("indexed_rows") or 0),
-            "pending_index_rows": int(info.get("pending_index_rows") or 0),
-        })
+        indexes.append(
+            {
+                "name": index_name,
+                "field": info.get("field_name"),
+                "type": info.get("index_type"),
+                "state": info.get("state"),
+                "indexed_rows": int(info.get("indexed_rows") or 0),
+                "pending_index_rows": int(info.get("pending_index_rows") or 0),
+            }
+        )
     return indexes
 
 
@@ -53,12 +55,16 @@ def describe_collection(client, collection: str, timeout: float) -> dict[str, An
 def grade_collection(result: CheckResult, collection: str, info: dict[str, Any]) -> None:
     """Warn on a collection that is not loaded and on any index not fully built."""
     if info["load_state"] != LOADED:
-        result.add(WARNING, f"collection {collection} is not loaded (state {info['load_state']}); "
-                            "searches on it will fail")
+        result.add(
+            WARNING, f"collection {collection} is not loaded (state {info['load_state']}); searches on it will fail"
+        )
     for index in info["indexes"]:
         if index["state"] != INDEX_DONE or index["pending_index_rows"]:
-            result.add(WARNING, f"index {index['name']} on {collection} is {index['state']} "
-                                f"with {index['pending_index_rows']} row(s) pending")
+            result.add(
+                WARNING,
+                f"index {index['name']} on {collection} is {index['state']} "
+                f"with {index['pending_index_rows']} row(s) pending",
+            )
 
 
 def check(target: Target, endpoint: Endpoint, window=None) -> CheckResult:
@@ -66,8 +72,10 @@ def check(target: Target, endpoint: Endpoint, window=None) -> CheckResult:
     result = CheckResult(target.name, target.kind)
     timeout = target.timeout_seconds
     with milvus_client.session(endpoint, timeout) as client:
-        collections = {name: describe_collection(client, name, timeout)
-                       for name in sorted(client.list_collections(timeout=timeout))}
+        collections = {
+            name: describe_collection(client, name, timeout)
+            for name in sorted(client.list_collections(timeout=timeout))
+        }
 
     result.metrics["milvus.collections"] = float(len(collections))
     result.metrics["milvus.rows_total"] = float(sum(c["rows"] for c in collections.values()))

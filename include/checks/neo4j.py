@@ -46,8 +46,11 @@ def grade_databases(result: CheckResult, databases: list[dict[str, Any]]) -> Non
             continue
         offline += 1
         requested = db.get("requestedStatus")
-        result.add(level, f"database {db.get('name')} is {db.get('currentStatus')} "
-                          f"(requested {requested})" + (" on purpose" if level == WARNING else ""))
+        result.add(
+            level,
+            f"database {db.get('name')} is {db.get('currentStatus')} "
+            f"(requested {requested})" + (" on purpose" if level == WARNING else ""),
+        )
     result.metrics["neo4j.databases"] = float(len(databases))
     result.metrics["neo4j.databases_offline"] = float(offline)
 
@@ -60,8 +63,11 @@ def grade_indexes(result: CheckResult, indexes: list[dict[str, Any]]) -> None:
         if level is None:
             continue
         not_online += 1
-        result.add(level, f"{index.get('type', '')} index {index.get('name')} is {index.get('state')} "
-                          f"({float(index.get('populationPercent') or 0):g}% populated)")
+        result.add(
+            level,
+            f"{index.get('type', '')} index {index.get('name')} is {index.get('state')} "
+            f"({float(index.get('populationPercent') or 0):g}% populated)",
+        )
     result.metrics["neo4j.indexes_not_online"] = float(not_online)
 
 
@@ -71,16 +77,28 @@ def elapsed_seconds(value: Any) -> float:
         return 0.0
     if isinstance(value, (int, float)):
         return float(value) / 1000.0
-    return (float(getattr(value, "months", 0)) * 30 * 86400 + float(getattr(value, "days", 0)) * 86400
-            + float(getattr(value, "seconds", 0)) + float(getattr(value, "nanoseconds", 0)) / 1e9)
+    return (
+        float(getattr(value, "months", 0)) * 30 * 86400
+        + float(getattr(value, "days", 0)) * 86400
+        + float(getattr(value, "seconds", 0))
+        + float(getattr(value, "nanoseconds", 0)) / 1e9
+    )
 
 
 def open_transactions(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """``SHOW TRANSACTIONS`` rows as ``{id, database, user, status, elapsed_s}``, oldest first; the listing's
     own transaction and every statement text left out."""
-    found = [{"id": r.get("transactionId"), "database": r.get("database"), "user": r.get("username"),
-              "status": r.get("status"), "elapsed_s": round(elapsed_seconds(r.get("elapsedTime")), 1)}
-             for r in rows if not str(r.get("currentQuery") or "").lstrip().upper().startswith("SHOW TRANSACTIONS")]
+    found = [
+        {
+            "id": r.get("transactionId"),
+            "database": r.get("database"),
+            "user": r.get("username"),
+            "status": r.get("status"),
+            "elapsed_s": round(elapsed_seconds(r.get("elapsedTime")), 1),
+        }
+        for r in rows
+        if not str(r.get("currentQuery") or "").lstrip().upper().startswith("SHOW TRANSACTIONS")
+    ]
     return sorted(found, key=lambda t: -t["elapsed_s"])
 
 
@@ -89,11 +107,16 @@ def grade_transactions(result: CheckResult, rows: list[dict[str, Any]], threshol
     transactions = open_transactions(rows)
     result.details["long_transactions"] = transactions[:10]
     oldest = transactions[0] if transactions else None
-    who = (f" ({oldest['id']}, user {oldest['user']}, database {oldest['database']})" if oldest else "")
-    result.grade("neo4j.oldest_transaction_s", oldest["elapsed_s"] if oldest else 0.0,
-                 thresholds.get("long_transaction_warning_s"), thresholds.get("long_transaction_critical_s"),
-                 "oldest transaction open {value:.0f}s" + who.replace("{", "{{").replace("}", "}}")
-                 + " (warning {warning:g}s, critical {critical:g}s)")
+    who = f" ({oldest['id']}, user {oldest['user']}, database {oldest['database']})" if oldest else ""
+    result.grade(
+        "neo4j.oldest_transaction_s",
+        oldest["elapsed_s"] if oldest else 0.0,
+        thresholds.get("long_transaction_warning_s"),
+        thresholds.get("long_transaction_critical_s"),
+        "oldest transaction open {value:.0f}s"
+        + who.replace("{", "{{").replace("}", "}}")
+        + " (warning {warning:g}s, critical {critical:g}s)",
+    )
 
 
 def check(target: Target, endpoint: Endpoint, window=None, client=None) -> CheckResult:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import psycopg
 
 from include.checks.base import CheckResult, literal
-from include.clients.postgres import connect
+from include.clients.postgres import connect, scalar
 from include.redact import statement, statements_in
 
 if TYPE_CHECKING:
@@ -23,12 +23,11 @@ if TYPE_CHECKING:
     from include.targets import Endpoint
 
 
-
 def check(target: Target, endpoint: Endpoint, window: Window) -> CheckResult:
     """Grade one PostgreSQL server against the target's thresholds."""
     result = CheckResult(target.name, target.kind)
     with connect(endpoint, target.timeout_seconds) as conn:
-        result.details["version"] = conn.execute("show server_version").fetchone()[0]
+        result.details["version"] = scalar(conn, "show server_version")
         _connections(conn, result, target.thresholds)
         _long_transactions(conn, result, target.thresholds)
         _idle_in_transaction(conn, result, target.thresholds)
@@ -61,8 +60,11 @@ def _key_ranges_in(endpoint, target, database: str, result: CheckResult) -> None
         with connect(endpoint, target.timeout_seconds, database) as conn:
             _key_ranges(conn, result, target.thresholds)
     except psycopg.OperationalError as exc:
-        result.add("warning", f"database {database}: cannot be opened ({_first_line(exc)}): its sequences and"
-                              " integer keys were not checked; check the name in the inventory and the grants")
+        result.add(
+            "warning",
+            f"database {database}: cannot be opened ({_first_line(exc)}): its sequences and"
+            " integer keys were not checked; check the name in the inventory and the grants",
+        )
 
 
 def _first_line(exc: BaseException) -> str:
@@ -82,9 +84,13 @@ def _connections(conn, result: CheckResult, t: dict) -> None:
     used, limit, reserved = connection_usage(conn)
     result.metrics["pg.connections"] = used
     result.details["connections"] = {"used": used, "max_connections": limit, "superuser_reserved": reserved}
-    result.grade("pg.connections_pct", round(100.0 * used / limit, 1), t["connections_warning_pct"],
-                 t["connections_critical_pct"],
-                 f"{used} of max_connections {limit} in use ({{value}}%; warning {{warning:g}}%, critical {{critical:g}}%)")
+    result.grade(
+        "pg.connections_pct",
+        round(100.0 * used / limit, 1),
+        t["connections_warning_pct"],
+        t["connections_critical_pct"],
+        f"{used} of max_connections {limit} in use ({{value}}%; warning {{warning:g}}%, critical {{critical:g}}%)",
+    )
 
 
 def _long_transactions(conn, result: CheckResult, t: dict) -> None:
@@ -98,11 +104,17 @@ def _long_transactions(conn, result: CheckResult, t: dict) -> None:
     result.details["long_transactions"] = longest
     oldest = longest[0] if longest else None
     result.grade(
-        "pg.oldest_transaction_s", round(oldest["age_s"], 1) if oldest else 0.0,
-        t["long_transaction_warning_s"], t["long_transaction_critical_s"],
-        "oldest transaction open {value:.0f}s" + (
-            f" (pid {oldest['pid']}, {oldest['state']}, db {oldest['database']}, user {oldest['user']})" if oldest else ""
-        ) + " (warning {warning:g}s, critical {critical:g}s)",
+        "pg.oldest_transaction_s",
+        round(oldest["age_s"], 1) if oldest else 0.0,
+        t["long_transaction_warning_s"],
+        t["long_transaction_critical_s"],
+        "oldest transaction open {value:.0f}s"
+        + (
+            f" (pid {oldest['pid']}, {oldest['state']}, db {oldest['database']}, user {oldest['user']})"
+            if oldest
+            else ""
+        )
+        + " (warning {warning:g}s, critical {critical:g}s)",
     )
 
 
@@ -113,11 +125,15 @@ def _idle_in_transaction(conn, result: CheckResult, t: dict) -> None:
         " from pg_stat_activity where state like 'idle in transaction%' and backend_type = 'client backend'"
     ).fetchone()
     result.metrics["pg.idle_in_transaction_longest_s"] = round(longest, 1)
-    result.grade("pg.idle_in_transaction", count, t["idle_in_transaction_warning"],
-                 t["idle_in_transaction_critical"],
-                 "{value} sessions idle in transaction, longest idle " + f"{longest:.0f}s"
-                 " (warning {warning:g}, critical {critical:g}): they hold locks and stop VACUUM from removing"
-                 " dead rows; fix the application that leaves them open or set idle_in_transaction_session_timeout")
+    result.grade(
+        "pg.idle_in_transaction",
+        count,
+        t["idle_in_transaction_warning"],
+        t["idle_in_transaction_critical"],
+        "{value} sessions idle in transaction, longest idle " + f"{longest:.0f}s"
+        " (warning {warning:g}, critical {critical:g}): they hold locks and stop VACUUM from removing"
+        " dead rows; fix the application that leaves them open or set idle_in_transaction_session_timeout",
+    )
 
 
 def _long_statements(conn, result: CheckResult, t: dict) -> None:
@@ -131,12 +147,18 @@ def _long_statements(conn, result: CheckResult, t: dict) -> None:
     result.details["long_statements"] = longest
     top = longest[0] if longest else None
     result.grade(
-        "pg.longest_statement_s", round(top["running_s"], 1) if top else 0.0,
-        t["long_statement_warning_s"], t["long_statement_critical_s"],
-        "longest running statement {value:.0f}s" + (
-            literal(f" (pid {top['pid']}, db {top['database']}, user {top['user']}: {top['query'][:60]!r})") if top else "")
+        "pg.longest_statement_s",
+        round(top["running_s"], 1) if top else 0.0,
+        t["long_statement_warning_s"],
+        t["long_statement_critical_s"],
+        "longest running statement {value:.0f}s"
+        + (
+            literal(f" (pid {top['pid']}, db {top['database']}, user {top['user']}: {top['query'][:60]!r})")
+            if top
+            else ""
+        )
         + " (warning {warning:g}s, critical {critical:g}s): it holds its locks and snapshot;"
-          " look at its plan, cancel it with pg_cancel_backend if it is a runaway",
+        " look at its plan, cancel it with pg_cancel_backend if it is a runaway",
     )
 
 
@@ -150,22 +172,30 @@ def _blocking_locks(conn, result: CheckResult, t: dict) -> None:
         " where a.wait_event_type = 'Lock' and cardinality(pg_blocking_pids(a.pid)) > 0"
         " order by 4 desc limit 20"
     ).fetchall()
-    chains = statements_in([dict(zip(("pid", "user", "database", "waiting_s", "blocked_by", "query"), r))
-                            for r in rows])
+    chains = statements_in(
+        [dict(zip(("pid", "user", "database", "waiting_s", "blocked_by", "query"), r)) for r in rows]
+    )
     result.details["blocked_sessions"] = chains
     result.metrics["pg.blocked_sessions"] = len(chains)
     top = chains[0] if chains else None
     blocker = ""
     if top:
-        who = conn.execute("select pid, state, usename, left(query, 80) from pg_stat_activity where pid = %s",
-                           (top["blocked_by"][0],)).fetchone()
-        blocker = literal(f" behind pid {who[0]} ({who[1]}, user {who[2]}: {statement(who[3])!r})" if who
-                   else f" behind pid {top['blocked_by'][0]}")
+        who = conn.execute(
+            "select pid, state, usename, left(query, 80) from pg_stat_activity where pid = %s", (top["blocked_by"][0],)
+        ).fetchone()
+        blocker = literal(
+            f" behind pid {who[0]} ({who[1]}, user {who[2]}: {statement(who[3])!r})"
+            if who
+            else f" behind pid {top['blocked_by'][0]}"
+        )
     result.grade(
-        "pg.blocked_longest_s", round(top["waiting_s"], 1) if top else 0.0,
-        t["blocked_warning_s"], t["blocked_critical_s"],
+        "pg.blocked_longest_s",
+        round(top["waiting_s"], 1) if top else 0.0,
+        t["blocked_warning_s"],
+        t["blocked_critical_s"],
         f"{len(chains)} session(s) waiting on a lock; pid {top['pid'] if top else '-'} has waited {{value:.0f}}s"
-        + blocker + " (warning {warning:g}s, critical {critical:g}s): its work is stalled;"
+        + blocker
+        + " (warning {warning:g}s, critical {critical:g}s): its work is stalled;"
         " finish or end the blocking session (pg_terminate_backend) if it is stuck",
     )
 
@@ -181,10 +211,15 @@ def _prepared_transactions(conn, result: CheckResult, t: dict) -> None:
     result.metrics["pg.prepared_transactions"] = len(prepared)
     top = prepared[0] if prepared else None
     result.grade(
-        "pg.oldest_prepared_transaction_s", round(top["age_s"], 1) if top else 0.0,
-        t["prepared_transaction_warning_s"], t["prepared_transaction_critical_s"],
-        "prepared transaction " + literal(f"{top['gid'] if top else ''!r}") + " open {value:.0f}s (db "
-        + literal(top['database'] if top else '') + ";"
+        "pg.oldest_prepared_transaction_s",
+        round(top["age_s"], 1) if top else 0.0,
+        t["prepared_transaction_warning_s"],
+        t["prepared_transaction_critical_s"],
+        "prepared transaction "
+        + literal(f"{top['gid'] if top else ''!r}")
+        + " open {value:.0f}s (db "
+        + literal(top["database"] if top else "")
+        + ";"
         " warning {warning:g}s, critical {critical:g}s): it holds locks and blocks VACUUM across restarts;"
         " have its transaction manager finish it, or COMMIT PREPARED / ROLLBACK PREPARED it by hand",
     )
@@ -204,8 +239,13 @@ def _replication(conn, result: CheckResult, t: dict) -> None:
         ).fetchall()
         result.details["replicas"] = [{"name": r[0], "state": r[1], "replay_lag_s": r[2]} for r in rows]
         lag = max((r[2] for r in rows), default=None)
-    result.grade("pg.replication_lag_s", lag, t["replication_lag_warning_s"], t["replication_lag_critical_s"],
-                 "replication lag {value:.0f}s (warning {warning:g}s, critical {critical:g}s)")
+    result.grade(
+        "pg.replication_lag_s",
+        lag,
+        t["replication_lag_warning_s"],
+        t["replication_lag_critical_s"],
+        "replication lag {value:.0f}s (warning {warning:g}s, critical {critical:g}s)",
+    )
 
 
 def _replication_slots(conn, result: CheckResult, t: dict) -> None:
@@ -222,14 +262,21 @@ def _replication_slots(conn, result: CheckResult, t: dict) -> None:
     result.metrics["pg.inactive_slots"] = len(inactive)
     if inactive:
         names = ", ".join(s["slot"] for s in inactive[:5])
-        result.add("warning", f"{len(inactive)} replication slot(s) with no consumer attached ({names}):"
-                              " an inactive slot keeps WAL (and for logical slots old rows) forever;"
-                              " reconnect its replica or drop it with pg_drop_replication_slot")
+        result.add(
+            "warning",
+            f"{len(inactive)} replication slot(s) with no consumer attached ({names}):"
+            " an inactive slot keeps WAL (and for logical slots old rows) forever;"
+            " reconnect its replica or drop it with pg_drop_replication_slot",
+        )
     top = slots[0] if slots else None
     result.grade(
-        "pg.slot_retained_wal_mb", round(top["retained_bytes"] / 2**20, 1) if top else 0.0,
-        t["slot_retained_wal_warning_mb"], t["slot_retained_wal_critical_mb"],
-        "replication slot " + literal(repr(top['slot'] if top else '')) + f" ({'active' if top and top['active'] else 'inactive'})"
+        "pg.slot_retained_wal_mb",
+        round(top["retained_bytes"] / 2**20, 1) if top else 0.0,
+        t["slot_retained_wal_warning_mb"],
+        t["slot_retained_wal_critical_mb"],
+        "replication slot "
+        + literal(repr(top["slot"] if top else ""))
+        + f" ({'active' if top and top['active'] else 'inactive'})"
         " retains {value:,.1f} MB of WAL (warning {warning:g} MB, critical {critical:g} MB): the WAL disk fills;"
         " catch its consumer up or drop the slot",
     )
@@ -247,16 +294,24 @@ def _archiver(conn, result: CheckResult, previous: dict, t: dict) -> None:
         " from pg_stat_archiver"
     ).fetchone()
     result.metrics["pg.archive_failed_total"] = failed
-    result.details["archiver"] = {"archive_mode": mode, "failed_count": failed, "archived_count": archived,
-                                  "last_failed_wal": last_failed_wal, "failing_now": failing}
+    result.details["archiver"] = {
+        "archive_mode": mode,
+        "failed_count": failed,
+        "archived_count": archived,
+        "last_failed_wal": last_failed_wal,
+        "failing_now": failing,
+    }
     before = previous.get("pg.archive_failed_total", 0)
     growth = failed - before if failed >= before else failed  # statistics reset or restart
     result.grade(
-        "pg.archive_failures", growth, t["archive_failures_warning"], t["archive_failures_critical"],
-        "{value:.0f} WAL archiving failure(s) since the previous check" + (
-            f", still failing (last {last_failed_wal})" if failing else "")
+        "pg.archive_failures",
+        growth,
+        t["archive_failures_warning"],
+        t["archive_failures_critical"],
+        "{value:.0f} WAL archiving failure(s) since the previous check"
+        + (f", still failing (last {last_failed_wal})" if failing else "")
         + " (warning {warning:g}, critical {critical:g}): unarchived WAL piles up in pg_wal and point-in-time"
-          " recovery has a gap; read the server log for the archive_command error",
+        " recovery has a gap; read the server log for the archive_command error",
     )
 
 
@@ -281,10 +336,15 @@ def _checkpoint_age(conn, result: CheckResult, t: dict) -> None:
     if wal_since is None or wal_since < segment:
         result.details["checkpoint"]["note"] = "under one WAL segment written since: idle, not graded"
         return
-    result.grade("pg.checkpoint_age_s", round(age, 1), t["checkpoint_age_warning_s"], t["checkpoint_age_critical_s"],
-                 f"last checkpoint {{value:.0f}}s ago with {wal_since / 2**20:,.0f} MB of WAL written since"
-                 " (warning {warning:g}s, critical {critical:g}s): crash recovery would replay all of it;"
-                 " check checkpoint_timeout / max_wal_size and the server log for failed checkpoints")
+    result.grade(
+        "pg.checkpoint_age_s",
+        round(age, 1),
+        t["checkpoint_age_warning_s"],
+        t["checkpoint_age_critical_s"],
+        f"last checkpoint {{value:.0f}}s ago with {wal_since / 2**20:,.0f} MB of WAL written since"
+        " (warning {warning:g}s, critical {critical:g}s): crash recovery would replay all of it;"
+        " check checkpoint_timeout / max_wal_size and the server log for failed checkpoints",
+    )
 
 
 SEQUENCES = r"""
@@ -310,19 +370,33 @@ def _sequences(conn, result: CheckResult, t: dict) -> None:
     (a ``serial`` primary key on a bigint sequence still stops at 2,147,483,647)."""
     database = conn.info.dbname
     rows = conn.execute(SEQUENCES).fetchall()
-    found = [{"database": database, "sequence": f"{s}.{n}", "last_value": last, "max_value": top,
-              "used_pct": round(100.0 * last / top, 2), "column": f"{table}.{column} ({typ})" if table else None}
-             for s, n, last, top, table, column, typ in rows]
+    found = [
+        {
+            "database": database,
+            "sequence": f"{s}.{n}",
+            "last_value": last,
+            "max_value": top,
+            "used_pct": round(100.0 * last / top, 2),
+            "column": f"{table}.{column} ({typ})" if table else None,
+        }
+        for s, n, last, top, table, column, typ in rows
+    ]
     result.details.setdefault("sequences", []).extend(found)
     if not found:
         return
     worst = found[0]
-    result.grade(f"pg.sequence_used_pct[{database}]", worst["used_pct"], t["sequence_warning_pct"],
-                 t["sequence_critical_pct"],
-                 literal(f"sequence {database}:{worst['sequence']} at {worst['last_value']:,} of {worst['max_value']:,}"
-                         + (f" (feeds {worst['column']})" if worst["column"] else ""))
-                 + " = {value}% used (warning {warning:g}%, critical {critical:g}%): inserts fail when it runs out;"
-                   " move the column and sequence to bigint before then")
+    result.grade(
+        f"pg.sequence_used_pct[{database}]",
+        worst["used_pct"],
+        t["sequence_warning_pct"],
+        t["sequence_critical_pct"],
+        literal(
+            f"sequence {database}:{worst['sequence']} at {worst['last_value']:,} of {worst['max_value']:,}"
+            + (f" (feeds {worst['column']})" if worst["column"] else "")
+        )
+        + " = {value}% used (warning {warning:g}%, critical {critical:g}%): inserts fail when it runs out;"
+        " move the column and sequence to bigint before then",
+    )
 
 
 INTEGER_KEYS = r"""
@@ -345,14 +419,22 @@ def _integer_keys(conn, result: CheckResult, t: dict) -> None:
     conn.execute("set lock_timeout = '1s'")
     for schema, table, column, typ in conn.execute(INTEGER_KEYS).fetchall():
         try:
-            top = conn.execute(sql.SQL("select max({}) from {}").format(
-                sql.Identifier(column), sql.Identifier(schema, table))).fetchone()[0]
+            top = conn.execute(
+                sql.SQL("select max({}) from {}").format(sql.Identifier(column), sql.Identifier(schema, table))
+            ).fetchone()[0]
         except psycopg.errors.LockNotAvailable:
             skipped.append(f"{schema}.{table}")
             continue
         if top is not None:
-            found.append({"database": database, "key": f"{schema}.{table}.{column}", "type": typ, "max_used": top,
-                          "used_pct": round(100.0 * top / INTEGER_MAX[typ], 2)})
+            found.append(
+                {
+                    "database": database,
+                    "key": f"{schema}.{table}.{column}",
+                    "type": typ,
+                    "max_used": top,
+                    "used_pct": round(100.0 * top / INTEGER_MAX[typ], 2),
+                }
+            )
     found.sort(key=lambda k: -k["used_pct"])
     result.details.setdefault("integer_keys", []).extend(found)
     if skipped:
@@ -360,21 +442,31 @@ def _integer_keys(conn, result: CheckResult, t: dict) -> None:
     if not found:
         return
     worst = found[0]
-    result.grade(f"pg.integer_key_used_pct[{database}]", worst["used_pct"], t["sequence_warning_pct"],
-                 t["sequence_critical_pct"],
-                 literal(f"primary key {database}:{worst['key']} ({worst['type']}) at {worst['max_used']:,} of"
-                         f" {INTEGER_MAX[worst['type']]:,}")
-                 + " = {value}% of its type (warning {warning:g}%, critical {critical:g}%): inserts fail at the"
-                   " maximum; change the column to bigint (a table rewrite: plan the window)")
+    result.grade(
+        f"pg.integer_key_used_pct[{database}]",
+        worst["used_pct"],
+        t["sequence_warning_pct"],
+        t["sequence_critical_pct"],
+        literal(
+            f"primary key {database}:{worst['key']} ({worst['type']}) at {worst['max_used']:,} of"
+            f" {INTEGER_MAX[worst['type']]:,}"
+        )
+        + " = {value}% of its type (warning {warning:g}%, critical {critical:g}%): inserts fail at the"
+        " maximum; change the column to bigint (a table rewrite: plan the window)",
+    )
 
 
 def _wraparound(conn, result: CheckResult, t: dict) -> None:
-    datname, age = conn.execute(
-        "select datname, age(datfrozenxid) from pg_database order by 2 desc limit 1"
-    ).fetchone()
-    result.grade("pg.xid_age", age, t["xid_age_warning"], t["xid_age_critical"],
-                 "transaction ID age {value:,} in database " + literal(datname)
-                 + " (warning {warning:,.0f}, critical {critical:,.0f}): vacuum it")
+    datname, age = conn.execute("select datname, age(datfrozenxid) from pg_database order by 2 desc limit 1").fetchone()
+    result.grade(
+        "pg.xid_age",
+        age,
+        t["xid_age_warning"],
+        t["xid_age_critical"],
+        "transaction ID age {value:,} in database "
+        + literal(datname)
+        + " (warning {warning:,.0f}, critical {critical:,.0f}): vacuum it",
+    )
 
 
 CACHE_HIT_MIN_BLOCKS = 10_000  # fewer block reads than this and a database's ratio means nothing yet
@@ -392,13 +484,20 @@ def _cache_hit(conn, result: CheckResult, t: dict) -> None:
             quiet.append(datname)
             continue
         ratios[datname] = round(100.0 * hit / (hit + read), 2)
-        result.grade_floor(f"pg.cache_hit_pct[{datname}]", ratios[datname],
-                           t["cache_hit_warning_min_pct"], t["cache_hit_critical_min_pct"],
-                           "cache hit ratio of database " + literal(datname) + " {value}% (warning below {warning:g}%,"
-                           " critical below {critical:g}%): its reads go to disk; look at shared_buffers and"
-                           " at its queries that read whole tables")
-    result.details["cache_hit"] = {"per_database_pct": ratios,
-                                   "not_graded_fewer_than_blocks": CACHE_HIT_MIN_BLOCKS, "not_graded": quiet}
+        result.grade_floor(
+            f"pg.cache_hit_pct[{datname}]",
+            ratios[datname],
+            t["cache_hit_warning_min_pct"],
+            t["cache_hit_critical_min_pct"],
+            "cache hit ratio of database " + literal(datname) + " {value}% (warning below {warning:g}%,"
+            " critical below {critical:g}%): its reads go to disk; look at shared_buffers and"
+            " at its queries that read whole tables",
+        )
+    result.details["cache_hit"] = {
+        "per_database_pct": ratios,
+        "not_graded_fewer_than_blocks": CACHE_HIT_MIN_BLOCKS,
+        "not_graded": quiet,
+    }
     if ratios:
         result.metrics["pg.cache_hit_pct"] = min(ratios.values())
 
@@ -420,5 +519,7 @@ def slow_statements(conn, result: CheckResult, slow_ms: float) -> None:
     result.details["slow_statements"] = [{"query": statement(q), "calls": c, "mean_ms": m} for q, c, m in rows]
     result.metrics["pg.slow_statements"] = len(rows)
     if rows:
-        result.add("warning", f"{len(rows)} statement(s) average over {slow_ms:g} ms;"
-                              f" slowest {rows[0][2]} ms: {rows[0][0][:80]!r}")
+        result.add(
+            "warning",
+            f"{len(rows)} statement(s) average over {slow_ms:g} ms; slowest {rows[0][2]} ms: {rows[0][0][:80]!r}",
+        )

@@ -17,8 +17,8 @@ import contextvars
 import logging
 import threading
 from collections.abc import Callable
-from typing import TypeVar
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 T = TypeVar("T")
 

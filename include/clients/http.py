@@ -60,6 +60,11 @@ def tls_verify(endpoint: Endpoint) -> bool | str:
 def request(endpoint: Endpoint, method: str, path: str, *, timeout_s: float, **kwargs: Any) -> requests.Response:
     """``method`` on ``path`` of the endpoint, bounded by ``timeout_s``; ``kwargs`` go to ``requests``
     (``params``, ``json``). The response is returned whatever its status."""
-    return requests.request(method, join_url(base_url(endpoint), path), timeout=timeout_s,
-                            auth=basic_auth(endpoint), verify=tls_verify(endpoint), **kwargs)
-
+    return requests.request(
+        method,
+        join_url(base_url(endpoint), path),
+        timeout=timeout_s,
+        auth=basic_auth(endpoint),
+        verify=tls_verify(endpoint),
+        **kwargs,
+    )

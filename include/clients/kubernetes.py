@@ -47,7 +47,7 @@ def pod_summary(pod: Any) -> dict[str, Any]:
     }
 
 
-def connect(endpoint: Any, timeout_s: float) -> "KubeClient":
+def connect(endpoint: Any, timeout_s: float) -> KubeClient:
     """A :class:`KubeClient` for a resolved :class:`include.targets.Endpoint` of a Kubernetes connection."""
     return KubeClient.from_endpoint(endpoint, timeout_s)
 
@@ -64,12 +64,13 @@ class KubeClient:
 
     def list_pods(self, namespace: str, label_selector: str = "") -> list[dict[str, Any]]:
         """Pods in ``namespace`` matching ``label_selector`` (all when empty), as :func:`pod_summary` dicts."""
-        pods = self.core_v1.list_namespaced_pod(namespace, label_selector=label_selector,
-                                                _request_timeout=self.timeout_s)
+        pods = self.core_v1.list_namespaced_pod(
+            namespace, label_selector=label_selector, _request_timeout=self.timeout_s
+        )
         return [pod_summary(p) for p in pods.items or []]
 
     @classmethod
-    def from_endpoint(cls, endpoint: Any, timeout_s: float) -> "KubeClient":
+    def from_endpoint(cls, endpoint: Any, timeout_s: float) -> KubeClient:
         """A client from an already resolved :class:`include.targets.Endpoint` of a Kubernetes connection."""
         hook = _from_endpoint_hook(endpoint)
         return cls(hook.core_v1_client, timeout_s, apps_v1=hook.apps_v1_client)
@@ -90,9 +91,17 @@ class KubeClient:
 
         body = k8s.V1ConfigMap(
             metadata=k8s.V1ObjectMeta(name=cm["name"], namespace=namespace, labels=cm.get("labels") or None),
-            data=cm.get("data") or None, binary_data=cm.get("binary_data") or None)
-        return _replace_or_create(self.core_v1.replace_namespaced_config_map,
-                                  self.core_v1.create_namespaced_config_map, cm["name"], namespace, body, self.timeout_s)
+            data=cm.get("data") or None,
+            binary_data=cm.get("binary_data") or None,
+        )
+        return _replace_or_create(
+            self.core_v1.replace_namespaced_config_map,
+            self.core_v1.create_namespaced_config_map,
+            cm["name"],
+            namespace,
+            body,
+            self.timeout_s,
+        )
 
     def apply_secret(self, namespace: str, secret: dict[str, Any]) -> str:
         """Replace the Secret ``secret['name']`` (``data`` base64) with ``secret`` (create it if missing)."""
@@ -100,9 +109,17 @@ class KubeClient:
 
         body = k8s.V1Secret(
             metadata=k8s.V1ObjectMeta(name=secret["name"], namespace=namespace, labels=secret.get("labels") or None),
-            type=secret.get("type") or "Opaque", data=secret.get("data") or None)
-        return _replace_or_create(self.core_v1.replace_namespaced_secret,
-                                  self.core_v1.create_namespaced_secret, secret["name"], namespace, body, self.timeout_s)
+            type=secret.get("type") or "Opaque",
+            data=secret.get("data") or None,
+        )
+        return _replace_or_create(
+            self.core_v1.replace_namespaced_secret,
+            self.core_v1.create_namespaced_secret,
+            secret["name"],
+            namespace,
+            body,
+            self.timeout_s,
+        )
 
 
 # ------------------------------------------------------------- ConfigMaps and Secrets (backups)
@@ -209,8 +226,7 @@ def rollout_state(client: KubeClient, namespace: str, deployment: str) -> tuple[
     return True, f"{updated} of {want} replicas updated and available"
 
 
-def wait_for_rollout(client: KubeClient, namespace: str, deployment: str, timeout_s: float,
-                     poll_s: float = 2.0) -> str:
+def wait_for_rollout(client: KubeClient, namespace: str, deployment: str, timeout_s: float, poll_s: float = 2.0) -> str:
     """Poll :func:`rollout_state` until done; raise ``TimeoutError`` after ``timeout_s``."""
     import time
 

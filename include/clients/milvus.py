@@ -9,8 +9,9 @@ it started. pymilvus is imported only when a client is made (parse time matters)
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import Any
 
 from include.targets import Endpoint
 
@@ -39,8 +40,9 @@ def connect(endpoint: Endpoint, timeout_s: float) -> Any:
     """A ``MilvusClient`` for ``endpoint`` with every call bounded by ``timeout_s`` (the caller closes it)."""
     from pymilvus import MilvusClient
 
-    return MilvusClient(uri=milvus_uri(endpoint), token=milvus_token(endpoint),
-                        db_name=endpoint.schema or "", timeout=timeout_s)
+    return MilvusClient(
+        uri=milvus_uri(endpoint), token=milvus_token(endpoint), db_name=endpoint.schema or "", timeout=timeout_s
+    )
 
 
 @contextmanager

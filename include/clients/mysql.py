@@ -26,10 +26,17 @@ def quote_ident(name: str) -> str:
     return "`" + name.replace("`", "``") + "`"
 
 
-def connect(endpoint: Endpoint, timeout_s: float, database: str | None = None, *,
-            read_timeout_s: float | None = None, read_only: bool = False,
-            lock_wait_timeout_s: float | None = None, statement_timeout_s: float | None = None,
-            utc: bool = False) -> Any:
+def connect(
+    endpoint: Endpoint,
+    timeout_s: float,
+    database: str | None = None,
+    *,
+    read_timeout_s: float | None = None,
+    read_only: bool = False,
+    lock_wait_timeout_s: float | None = None,
+    statement_timeout_s: float | None = None,
+    utc: bool = False,
+) -> Any:
     """An autocommit connection with connect (at most 30 s) and read/write timeouts; the password is a
     keyword argument only.
 
@@ -45,11 +52,16 @@ def connect(endpoint: Endpoint, timeout_s: float, database: str | None = None, *
     import MySQLdb
 
     io_timeout = max(1, int(timeout_s if read_timeout_s is None else read_timeout_s))
-    kwargs: dict[str, Any] = dict(
-        host=endpoint.host or "127.0.0.1", port=int(endpoint.port or DEFAULT_PORT), user=endpoint.login or "root",
-        connect_timeout=max(1, min(int(timeout_s), MAX_CONNECT_TIMEOUT_S)), read_timeout=io_timeout,
-        write_timeout=io_timeout, charset="utf8mb4", autocommit=True,
-    )
+    kwargs: dict[str, Any] = {
+        "host": endpoint.host or "127.0.0.1",
+        "port": int(endpoint.port or DEFAULT_PORT),
+        "user": endpoint.login or "root",
+        "connect_timeout": max(1, min(int(timeout_s), MAX_CONNECT_TIMEOUT_S)),
+        "read_timeout": io_timeout,
+        "write_timeout": io_timeout,
+        "charset": "utf8mb4",
+        "autocommit": True,
+    }
     if endpoint.password:
         kwargs["password"] = endpoint.password
     name = endpoint.schema if database is None else database
@@ -65,8 +77,10 @@ def connect(endpoint: Endpoint, timeout_s: float, database: str | None = None, *
     if read_only:
         cur.execute("SET SESSION TRANSACTION READ ONLY")
     if lock_wait_timeout_s is not None:
-        cur.execute("SET SESSION lock_wait_timeout = %s, SESSION innodb_lock_wait_timeout = %s",
-                    (int(max(1, lock_wait_timeout_s)),) * 2)
+        cur.execute(
+            "SET SESSION lock_wait_timeout = %s, SESSION innodb_lock_wait_timeout = %s",
+            (int(max(1, lock_wait_timeout_s)),) * 2,
+        )
     if utc:
         cur.execute("SET SESSION time_zone = '+00:00'")
     if statement_timeout_s is not None:
@@ -91,8 +105,11 @@ def _register_cancel(conn: Any, endpoint: Endpoint) -> None:
         finally:
             killer.close()
 
-    register(f"KILL QUERY {thread_id} on {endpoint.host or '127.0.0.1'}:{endpoint.port or DEFAULT_PORT}",
-             lambda: bool(conn.open), kill_query)
+    register(
+        f"KILL QUERY {thread_id} on {endpoint.host or '127.0.0.1'}:{endpoint.port or DEFAULT_PORT}",
+        lambda: bool(conn.open),
+        kill_query,
+    )
 
 
 def recreate_database(endpoint: Endpoint, name: str, timeout_s: float) -> None:

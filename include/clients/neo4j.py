@@ -19,7 +19,7 @@ class Neo4jClient:
         self.timeout_s = float(timeout_s)
 
     @classmethod
-    def from_endpoint(cls, endpoint: Any, timeout_s: float) -> "Neo4jClient":
+    def from_endpoint(cls, endpoint: Any, timeout_s: float) -> Neo4jClient:
         """A client for a resolved Endpoint, its driver built as the provider hook builds it (connects lazily)."""
         from neo4j import GraphDatabase
 
@@ -30,16 +30,16 @@ class Neo4jClient:
         kw: dict[str, Any] = {} if tls else {"encrypted": bool(x.get("encrypted", False))}
         return cls(GraphDatabase.driver(uri, auth=auth, connection_timeout=float(timeout_s), **kw), timeout_s)
 
-    def query(self, cypher: str, database: str | None = None, *,
-              timeout_s: float | None = None) -> list[dict[str, Any]]:
+    def query(
+        self, cypher: str, database: str | None = None, *, timeout_s: float | None = None
+    ) -> list[dict[str, Any]]:
         """Run ``cypher`` against ``database`` (the server's default when None); one dict per record.
 
         ``timeout_s`` overrides the client's statement timeout for one long statement (a checkpoint).
         """
         from neo4j import Query
 
-        with self.driver.session(database=database,
-                                 connection_acquisition_timeout=self.timeout_s) as session:
+        with self.driver.session(database=database, connection_acquisition_timeout=self.timeout_s) as session:
             result = session.run(Query(cypher, timeout=float(timeout_s or self.timeout_s)))
             return [record.data() for record in result]
 

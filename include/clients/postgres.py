@@ -23,10 +23,18 @@ MAX_IDENT = 63
 IDENT_IN_BYTES = True
 
 
-def connect(endpoint: Endpoint, timeout_s: float, database: str | None = None, *, read_only: bool = True,
-            statement_timeout_s: float | None = None, lock_timeout_s: float | None = None,
-            idle_in_transaction_timeout_s: float | None = None, autocommit: bool = True,
-            application_name: str = "aegis-health-check") -> psycopg.Connection:
+def connect(
+    endpoint: Endpoint,
+    timeout_s: float,
+    database: str | None = None,
+    *,
+    read_only: bool = True,
+    statement_timeout_s: float | None = None,
+    lock_timeout_s: float | None = None,
+    idle_in_transaction_timeout_s: float | None = None,
+    autocommit: bool = True,
+    application_name: str = "aegis-health-check",
+) -> psycopg.Connection:
     """A connection with connect (at most 30 s) and statement timeouts, read-only unless asked otherwise.
 
     ``database`` defaults to the connection's schema, else ``postgres``. ``statement_timeout_s``
@@ -44,14 +52,27 @@ def connect(endpoint: Endpoint, timeout_s: float, database: str | None = None, *
         options += " -c default_transaction_read_only=on"
     tls: dict[str, Any] = {key: str(endpoint.extra[key]) for key in TLS_EXTRAS if (endpoint.extra or {}).get(key)}
     conn = psycopg.connect(
-        host=endpoint.host or "127.0.0.1", port=endpoint.port or DEFAULT_PORT,
-        user=endpoint.login or "postgres", password=endpoint.password or None,
+        host=endpoint.host or "127.0.0.1",
+        port=endpoint.port or DEFAULT_PORT,
+        user=endpoint.login or "postgres",
+        password=endpoint.password or None,
         dbname=database or endpoint.schema or "postgres",
         connect_timeout=max(1, min(int(timeout_s), MAX_CONNECT_TIMEOUT_S)),
-        options=options, application_name=application_name, autocommit=autocommit, **tls,
+        options=options,
+        application_name=application_name,
+        autocommit=autocommit,
+        **tls,
     )
     _register_cancel(conn, endpoint)
     return conn
+
+
+def scalar(conn: psycopg.Connection, query: Any, params: Any = None) -> Any:
+    """The first column of the first row of ``query`` (a LookupError naming the query when there is no row)."""
+    row = conn.execute(query, params).fetchone()
+    if row is None:
+        raise LookupError(f"no row from {str(query)[:80]!r}")
+    return row[0]
 
 
 def _register_cancel(conn: psycopg.Connection, endpoint: Endpoint) -> None:
@@ -59,8 +80,11 @@ def _register_cancel(conn: psycopg.Connection, endpoint: Endpoint) -> None:
     does (:mod:`include.clients.cancel`)."""
     from include.clients.cancel import register
 
-    register(f"cancel of backend {conn.info.backend_pid} on {endpoint.host or '127.0.0.1'}:"
-             f"{endpoint.port or DEFAULT_PORT}", lambda: not conn.closed, conn.cancel)
+    register(
+        f"cancel of backend {conn.info.backend_pid} on {endpoint.host or '127.0.0.1'}:{endpoint.port or DEFAULT_PORT}",
+        lambda: not conn.closed,
+        conn.cancel,
+    )
 
 
 def maintenance_database(endpoint: Endpoint, avoid: str | None = None) -> str:
@@ -75,16 +99,18 @@ def maintenance_database(endpoint: Endpoint, avoid: str | None = None) -> str:
 def recreate_database(endpoint: Endpoint, name: str, timeout_s: float) -> None:
     """Drop ``name`` if it exists (``WITH (FORCE)``) and create it empty from ``template0``."""
     ident = sql.Identifier(name)
-    with connect(endpoint, timeout_s, maintenance_database(endpoint, name), read_only=False,
-                 application_name="aegis-backup") as conn:
+    with connect(
+        endpoint, timeout_s, maintenance_database(endpoint, name), read_only=False, application_name="aegis-backup"
+    ) as conn:
         conn.execute(sql.SQL("drop database if exists {} with (force)").format(ident))
         conn.execute(sql.SQL("create database {} template template0").format(ident))
 
 
 def drop_database(endpoint: Endpoint, name: str, timeout_s: float) -> None:
     """``DROP DATABASE IF EXISTS <name> WITH (FORCE)``: sessions still connected to it are ended."""
-    with connect(endpoint, timeout_s, maintenance_database(endpoint, name), read_only=False,
-                 application_name="aegis-backup") as conn:
+    with connect(
+        endpoint, timeout_s, maintenance_database(endpoint, name), read_only=False, application_name="aegis-backup"
+    ) as conn:
         conn.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))
 
 

@@ -11,9 +11,9 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator, Sequence
 
 import redis
 
@@ -38,26 +38,38 @@ def connect(endpoint: Endpoint, timeout_s: float) -> redis.Redis:
     from redis.retry import Retry
 
     extra = endpoint.extra or {}
-    tls = {key: extra[key] for key in ("ssl_ca_certs", "ssl_cert_reqs", "ssl_certfile", "ssl_keyfile")
-           if extra.get(key) is not None}
+    tls = {
+        key: extra[key]
+        for key in ("ssl_ca_certs", "ssl_cert_reqs", "ssl_certfile", "ssl_keyfile")
+        if extra.get(key) is not None
+    }
     client = redis.Redis(
-        host=endpoint.host or "127.0.0.1", port=int(endpoint.port or DEFAULT_PORT),
+        host=endpoint.host or "127.0.0.1",
+        port=int(endpoint.port or DEFAULT_PORT),
         db=int(endpoint.schema or extra.get("db", 0) or 0),
-        username=endpoint.login or None, password=endpoint.password or None,
-        socket_timeout=timeout_s, socket_connect_timeout=timeout_s,
-        ssl=bool(extra.get("ssl", False)), retry=Retry(NoBackoff(), 0), **tls,
+        username=endpoint.login or None,
+        password=endpoint.password or None,
+        socket_timeout=timeout_s,
+        socket_connect_timeout=timeout_s,
+        ssl=bool(extra.get("ssl", False)),
+        retry=Retry(NoBackoff(), 0),
+        **tls,
     )
     from include.clients.cancel import register
 
     # a bounded run whose time is up closes the client's connections: the server drops a blocked command
-    register(f"closing the redis client of {endpoint.host or '127.0.0.1'}:{endpoint.port or DEFAULT_PORT}",
-             lambda: True, client.connection_pool.disconnect)
+    register(
+        f"closing the redis client of {endpoint.host or '127.0.0.1'}:{endpoint.port or DEFAULT_PORT}",
+        lambda: True,
+        client.connection_pool.disconnect,
+    )
     return client
 
 
 @contextmanager
-def private_server(*, rdb: Path | None = None, options: Sequence[str] = (), timeout_s: float = 30.0,
-                   databases: int | None = None) -> Iterator[int]:
+def private_server(
+    *, rdb: Path | None = None, options: Sequence[str] = (), timeout_s: float = 30.0, databases: int | None = None
+) -> Iterator[int]:
     """Run a ``redis-server`` on a spare 127.0.0.1 port without persistence; yield the port.
 
     With ``rdb`` it starts over a copy of that snapshot and is yielded only once loaded.
@@ -71,8 +83,23 @@ def private_server(*, rdb: Path | None = None, options: Sequence[str] = (), time
         if rdb is not None:
             shutil.copyfile(rdb, folder / RDB_FILE)
         port = spare_port()
-        argv = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--dir", str(folder),
-                "--dbfilename", RDB_FILE, "--save", "", "--appendonly", "no", "--logfile", str(folder / "redis.log")]
+        argv = [
+            "redis-server",
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            str(folder),
+            "--dbfilename",
+            RDB_FILE,
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--logfile",
+            str(folder / "redis.log"),
+        ]
         argv += ["--databases", str(databases)] if databases else []
         proc = subprocess.Popen([*argv, *options], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_loaded(proc, port, folder / "redis.log", timeout_s)

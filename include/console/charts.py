@@ -36,24 +36,30 @@ def line_chart(title: str, points: list[Point], since: datetime, until: datetime
     def y(value: float) -> float:
         return PAD_TOP + plot_h * (1 - (value - low) / (high - low))
 
-    parts = [f"<svg xmlns='http://www.w3.org/2000/svg' class='chart' width='{WIDTH}' height='{HEIGHT}' "
-             f"viewBox='0 0 {WIDTH} {HEIGHT}' role='img' aria-label={quoteattr(title)} data-metric={quoteattr(title)}>",
-             f"<rect x='{PAD_LEFT}' y='{PAD_TOP}' width='{plot_w}' height='{plot_h}' fill='#f6f8fa' stroke='#d0d7de'/>",
-             f"<text x='{PAD_LEFT - 4}' y='{PAD_TOP + 9}' text-anchor='end' font-size='10'>{_fmt(high)}</text>",
-             f"<text x='{PAD_LEFT - 4}' y='{PAD_TOP + plot_h}' text-anchor='end' font-size='10'>{_fmt(low)}</text>",
-             f"<text x='{PAD_LEFT}' y='{HEIGHT - 6}' font-size='10'>{since:%m-%d}</text>",
-             f"<text x='{WIDTH - PAD_RIGHT}' y='{HEIGHT - 6}' text-anchor='end' font-size='10'>{until:%m-%d}</text>"]
+    parts = [
+        f"<svg xmlns='http://www.w3.org/2000/svg' class='chart' width='{WIDTH}' height='{HEIGHT}' "
+        f"viewBox='0 0 {WIDTH} {HEIGHT}' role='img' aria-label={quoteattr(title)} data-metric={quoteattr(title)}>",
+        f"<rect x='{PAD_LEFT}' y='{PAD_TOP}' width='{plot_w}' height='{plot_h}' fill='#f6f8fa' stroke='#d0d7de'/>",
+        f"<text x='{PAD_LEFT - 4}' y='{PAD_TOP + 9}' text-anchor='end' font-size='10'>{_fmt(high)}</text>",
+        f"<text x='{PAD_LEFT - 4}' y='{PAD_TOP + plot_h}' text-anchor='end' font-size='10'>{_fmt(low)}</text>",
+        f"<text x='{PAD_LEFT}' y='{HEIGHT - 6}' font-size='10'>{since:%m-%d}</text>",
+        f"<text x='{WIDTH - PAD_RIGHT}' y='{HEIGHT - 6}' text-anchor='end' font-size='10'>{until:%m-%d}</text>",
+    ]
     if len(points) > 1:
         path = " ".join(f"{x(p.at):.1f},{y(p.value):.1f}" for p in points)
         parts.append(f"<polyline fill='none' stroke='#0969da' stroke-width='1.5' points='{path}'/>")
     for p in points:
         label = f"{p.at:%Y-%m-%d %H:%M} UTC: {_fmt(p.value)}"
-        parts.append(f"<circle class='point' cx='{x(p.at):.1f}' cy='{y(p.value):.1f}' r='3' fill='#0969da' "
-                     f"data-at='{p.at:%Y-%m-%dT%H:%M:%SZ}' data-value='{p.value!r}'>"
-                     f"<title>{escape(label)}</title></circle>")
+        parts.append(
+            f"<circle class='point' cx='{x(p.at):.1f}' cy='{y(p.value):.1f}' r='3' fill='#0969da' "
+            f"data-at='{p.at:%Y-%m-%dT%H:%M:%SZ}' data-value='{p.value!r}'>"
+            f"<title>{escape(label)}</title></circle>"
+        )
     if not points:
-        parts.append(f"<text x='{PAD_LEFT + plot_w / 2}' y='{PAD_TOP + plot_h / 2}' text-anchor='middle' "
-                     f"font-size='11'>no data</text>")
+        parts.append(
+            f"<text x='{PAD_LEFT + plot_w / 2}' y='{PAD_TOP + plot_h / 2}' text-anchor='middle' "
+            f"font-size='11'>no data</text>"
+        )
     parts.append("</svg>")
     return "".join(parts)
 

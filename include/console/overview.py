@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
-from typing import Any, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from include.inventory import Inventory, Schedule, Target
 
@@ -12,8 +13,20 @@ HEALTH, BACKUP, WEEKLY = "daily_health_check", "backup", "weekly_maintenance"
 #: Extra time a scheduled routine gets past its period before its last result counts as stale.
 GRACE = timedelta(hours=2)
 #: Worst first: how a tile's overall state is chosen and how the "state" column sorts.
-SEVERITY = {"critical": 0, "unreachable": 0, "failed": 0, "stale": 1, "warning": 2, "unknown": 3, "running": 3,
-            "ok": 4, "healthy": 4, "complete": 4, "verified": 4, "dry-run": 4}
+SEVERITY = {
+    "critical": 0,
+    "unreachable": 0,
+    "failed": 0,
+    "stale": 1,
+    "warning": 2,
+    "unknown": 3,
+    "running": 3,
+    "ok": 4,
+    "healthy": 4,
+    "complete": 4,
+    "verified": 4,
+    "dry-run": 4,
+}
 UNRANKED = 3
 #: Row statuses shown as the health words the operator knows.
 AS_HEALTH = {"ok": "healthy"}
@@ -52,8 +65,9 @@ class TargetRow:
 
 def allowed_age(schedule: Schedule, now: datetime) -> timedelta:
     """How old the last result may be: the schedule's period (between its two latest fire times) plus GRACE."""
-    from croniter import croniter
     from zoneinfo import ZoneInfo
+
+    from croniter import croniter
 
     it = croniter(schedule.cron, now.astimezone(ZoneInfo(schedule.timezone)))
     last = it.get_prev(datetime)
@@ -62,11 +76,16 @@ def allowed_age(schedule: Schedule, now: datetime) -> timedelta:
 
 
 def parse_iso(value: str) -> datetime:
-    return datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
+    return datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
 
 
-def overview(inventory: Inventory, catalog, now: datetime, schedules: dict[str, Schedule],
-             readable: Callable[[str], bool] = lambda routine: True) -> list[TargetRow]:
+def overview(
+    inventory: Inventory,
+    catalog,
+    now: datetime,
+    schedules: dict[str, Schedule],
+    readable: Callable[[str], bool] = lambda routine: True,
+) -> list[TargetRow]:
     """A row per inventory target. ``schedules``: routine -> schedule (for staleness); ``readable(routine)``:
     whether the viewer may see that routine's results (others stay unknown)."""
     from include.kinds import spec
@@ -83,8 +102,9 @@ def overview(inventory: Inventory, catalog, now: datetime, schedules: dict[str, 
         weekly = latest.get((target.name, WEEKLY))
         row.weekly = _cell(weekly, schedules.get(WEEKLY), now) if weekly else Cell()
         if spec(target.kind).backup and target.backup.get("enabled"):
-            row.backup = _backup_cell(target, [s for s in sets if s["target"] == target.name],
-                                      schedules.get(BACKUP), now)
+            row.backup = _backup_cell(
+                target, [s for s in sets if s["target"] == target.name], schedules.get(BACKUP), now
+            )
         else:
             row.backup = Cell(state="n/a", note="no backups for this target")
         mine = [(routine, r) for (name, routine), r in latest.items() if name == target.name]
@@ -99,8 +119,9 @@ def _cell(status: dict[str, Any], schedule: Schedule | None, now: datetime) -> C
     at = parse_iso(status["interval_end"])
     stale = schedule is not None and now - at > allowed_age(schedule, now)
     findings = int(status.get("findings") or 0)
-    return Cell(AS_HEALTH.get(status["status"], status["status"]), at, stale,
-                f"{findings} finding(s)" if findings else "")
+    return Cell(
+        AS_HEALTH.get(status["status"], status["status"]), at, stale, f"{findings} finding(s)" if findings else ""
+    )
 
 
 def _backup_cell(target: Target, sets: list[dict[str, Any]], schedule: Schedule | None, now: datetime) -> Cell:
@@ -120,7 +141,7 @@ def _backup_cell(target: Target, sets: list[dict[str, Any]], schedule: Schedule 
 
 def _aware(ts: datetime) -> datetime:
     """SQLite gives naive datetimes back: they are UTC."""
-    return ts if ts.tzinfo else ts.replace(tzinfo=timezone.utc)
+    return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
 
 
 def retention_until(target: Target, started_at: datetime) -> datetime | None:

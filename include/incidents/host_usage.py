@@ -27,9 +27,16 @@ def top_processes(by: str = "cpu", limit: int = 10, sample_s: float = 0.5) -> li
     for p in procs:
         try:
             with p.oneshot():
-                rows.append({"pid": p.pid, "name": p.info["name"] or "?", "user": p.info["username"] or "?",
-                             "cpu_pct": round(p.cpu_percent(None), 1), "rss_bytes": p.memory_info().rss,
-                             "mem_pct": round(p.memory_percent(), 2)})
+                rows.append(
+                    {
+                        "pid": p.pid,
+                        "name": p.info["name"] or "?",
+                        "user": p.info["username"] or "?",
+                        "cpu_pct": round(p.cpu_percent(None), 1),
+                        "rss_bytes": p.memory_info().rss,
+                        "mem_pct": round(p.memory_percent(), 2),
+                    }
+                )
         except psutil.Error:
             continue
     key = "cpu_pct" if by == "cpu" else "rss_bytes"
@@ -52,8 +59,9 @@ def scale_deployment(apps_v1: Any, namespace: str, deployment: str, replicas: in
         raise ValueError("replicas must be at least 1")
     dep = apps_v1.read_namespaced_deployment(deployment, namespace, _request_timeout=timeout_s)
     before = dep.spec.replicas
-    apps_v1.patch_namespaced_deployment(deployment, namespace, {"spec": {"replicas": replicas}},
-                                        _request_timeout=timeout_s)
+    apps_v1.patch_namespaced_deployment(
+        deployment, namespace, {"spec": {"replicas": replicas}}, _request_timeout=timeout_s
+    )
     return before
 
 

@@ -40,5 +40,7 @@ def classify(labels: dict[str, str], settings: IncidentSettings) -> Level:
     severity = labels.get("severity", "").lower()
     if severity in settings.severities:
         return LEVELS[settings.severities[severity]]
-    raise UnknownSeverity(f"severity {labels.get('severity')!r} is not one of {sorted(settings.severities)} "
-                          f"and no incidents.rules entry matches alert {labels.get('alertname')!r}")
+    raise UnknownSeverity(
+        f"severity {labels.get('severity')!r} is not one of {sorted(settings.severities)} "
+        f"and no incidents.rules entry matches alert {labels.get('alertname')!r}"
+    )

@@ -19,8 +19,12 @@ import sqlalchemy as sa
 from include.catalog import Catalog, backup_sets, check_runs
 
 #: How long each routine may go without a successful run (a day and a bit; a week and a day).
-ROUTINE_WINDOWS_S = {"daily_health_check": 26 * 3600, "backup": 26 * 3600, "verify_backups": 8 * 86400,
-                     "weekly_maintenance": 8 * 86400}
+ROUTINE_WINDOWS_S = {
+    "daily_health_check": 26 * 3600,
+    "backup": 26 * 3600,
+    "verify_backups": 8 * 86400,
+    "weekly_maintenance": 8 * 86400,
+}
 VERIFIED_BACKUP_WINDOW_S = 8 * 86400
 #: Recorded statuses that are not a success.
 FAILED_STATUSES = ("failed", "not-run", "rolled-back", "rollback-failed")
@@ -36,15 +40,21 @@ def _label(value: str) -> str:
 
 
 def last_successes(catalog: Catalog) -> dict[str, float]:
-    query = (sa.select(check_runs.c.routine, sa.func.max(check_runs.c.recorded_at))
-             .where(check_runs.c.status.notin_(FAILED_STATUSES)).group_by(check_runs.c.routine))
+    query = (
+        sa.select(check_runs.c.routine, sa.func.max(check_runs.c.recorded_at))
+        .where(check_runs.c.status.notin_(FAILED_STATUSES))
+        .group_by(check_runs.c.routine)
+    )
     with catalog.engine.connect() as conn:
         return {routine: _ts(at) for routine, at in conn.execute(query).all()}
 
 
 def newest_verified(catalog: Catalog) -> dict[str, float]:
-    query = (sa.select(backup_sets.c.target, sa.func.max(backup_sets.c.started_at))
-             .where(backup_sets.c.state == "verified").group_by(backup_sets.c.target))
+    query = (
+        sa.select(backup_sets.c.target, sa.func.max(backup_sets.c.started_at))
+        .where(backup_sets.c.state == "verified")
+        .group_by(backup_sets.c.target)
+    )
     with catalog.engine.connect() as conn:
         return {target: _ts(at) for target, at in conn.execute(query).all()}
 
@@ -56,8 +66,9 @@ def consecutive_critical(catalog: Catalog, routine: str = "daily_health_check", 
     broken: set[str] = set()
     targets = {r["target"] for run in runs for r in json.loads(run["summary"]).get("reasons", [])}
     for run in runs:  # newest first
-        critical = {r["target"] for r in json.loads(run["summary"]).get("reasons", [])
-                    if r.get("level") in CRITICAL_LEVELS}
+        critical = {
+            r["target"] for r in json.loads(run["summary"]).get("reasons", []) if r.get("level") in CRITICAL_LEVELS
+        }
         for target in targets - broken:
             if target in critical:
                 counts[target] = counts.get(target, 0) + 1
@@ -69,16 +80,24 @@ def consecutive_critical(catalog: Catalog, routine: str = "daily_health_check", 
 def render(catalog: Catalog) -> str:
     """Every metric above in the Prometheus text exposition format."""
     lines = ["# TYPE aegis_routine_last_success_timestamp_seconds gauge"]
-    lines += [f'aegis_routine_last_success_timestamp_seconds{{routine="{_label(r)}"}} {v}'
-              for r, v in sorted(last_successes(catalog).items())]
+    lines += [
+        f'aegis_routine_last_success_timestamp_seconds{{routine="{_label(r)}"}} {v}'
+        for r, v in sorted(last_successes(catalog).items())
+    ]
     lines.append("# TYPE aegis_routine_window_seconds gauge")
     lines += [f'aegis_routine_window_seconds{{routine="{r}"}} {v}' for r, v in sorted(ROUTINE_WINDOWS_S.items())]
     lines.append("# TYPE aegis_backup_newest_verified_timestamp_seconds gauge")
-    lines += [f'aegis_backup_newest_verified_timestamp_seconds{{target="{_label(t)}"}} {v}'
-              for t, v in sorted(newest_verified(catalog).items())]
-    lines += ["# TYPE aegis_backup_verified_window_seconds gauge",
-              f"aegis_backup_verified_window_seconds {VERIFIED_BACKUP_WINDOW_S}",
-              "# TYPE aegis_target_consecutive_critical_checks gauge"]
-    lines += [f'aegis_target_consecutive_critical_checks{{target="{_label(t)}"}} {n}'
-              for t, n in sorted(consecutive_critical(catalog).items())]
+    lines += [
+        f'aegis_backup_newest_verified_timestamp_seconds{{target="{_label(t)}"}} {v}'
+        for t, v in sorted(newest_verified(catalog).items())
+    ]
+    lines += [
+        "# TYPE aegis_backup_verified_window_seconds gauge",
+        f"aegis_backup_verified_window_seconds {VERIFIED_BACKUP_WINDOW_S}",
+        "# TYPE aegis_target_consecutive_critical_checks gauge",
+    ]
+    lines += [
+        f'aegis_target_consecutive_critical_checks{{target="{_label(t)}"}} {n}'
+        for t, n in sorted(consecutive_critical(catalog).items())
+    ]
     return "\n".join(lines) + "\n"

@@ -17,8 +17,9 @@ def duration_text(start: datetime, end: datetime | None) -> str:
     return f"{minutes} minutes" if minutes < 120 else f"{minutes // 60} h {minutes % 60} min"
 
 
-def render(incident: dict[str, Any], timeline: list[dict[str, Any]], known: list[dict[str, Any]],
-           troubleshooting: str = "") -> str:
+def render(
+    incident: dict[str, Any], timeline: list[dict[str, Any]], known: list[dict[str, Any]], troubleshooting: str = ""
+) -> str:
     """Markdown of the post-mortem of ``incident`` (a :meth:`IncidentStore.get` row)."""
     opened, resolved = incident["opened_at"], incident["resolved_at"]
     labels = incident["labels"]
@@ -38,11 +39,22 @@ def render(incident: dict[str, Any], timeline: list[dict[str, Any]], known: list
         "",
         "## Timeline (UTC)",
     ]
-    lines += [f"- {e['at']:%H:%M:%S} - {e['kind']}: {e['detail']}" + (f" ({e['actor']})" if e["actor"] else "")
-              for e in timeline]
-    lines += ["", "## Root Cause Analysis", "_to be written in the review_", "",
-              "## Lessons Learned", "1. _to be written in the review_", "",
-              "## Action Items", "- [ ] _owner and action from the review_", ""]
+    lines += [
+        f"- {e['at']:%H:%M:%S} - {e['kind']}: {e['detail']}" + (f" ({e['actor']})" if e["actor"] else "")
+        for e in timeline
+    ]
+    lines += [
+        "",
+        "## Root Cause Analysis",
+        "_to be written in the review_",
+        "",
+        "## Lessons Learned",
+        "1. _to be written in the review_",
+        "",
+        "## Action Items",
+        "- [ ] _owner and action from the review_",
+        "",
+    ]
     if known:
         lines += ["## Earlier incidents with the same signature"]
         lines += [f"- INC-{k['incident_id']}: {k['summary']} — fix: {k['fix']}" for k in known]

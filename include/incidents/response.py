@@ -19,10 +19,21 @@ log = logging.getLogger(__name__)
 
 #: The war-room checklist of the seed (2.3): roles, the first 15 minutes, then every 15 minutes, after.
 WAR_ROOM = (
-    "Incident Commander assigned", "Technical Lead assigned", "Communications assigned", "Scribe assigned",
-    "Impact scoped", "Immediate mitigation applied", "Stakeholders informed", "Timeline recording started",
-    "Status update every 15 minutes", "Customer notice sent", "Rollback option reviewed",
-    "Service normal again", "Monitoring strengthened", "RCA meeting scheduled", "First report written",
+    "Incident Commander assigned",
+    "Technical Lead assigned",
+    "Communications assigned",
+    "Scribe assigned",
+    "Impact scoped",
+    "Immediate mitigation applied",
+    "Stakeholders informed",
+    "Timeline recording started",
+    "Status update every 15 minutes",
+    "Customer notice sent",
+    "Rollback option reviewed",
+    "Service normal again",
+    "Monitoring strengthened",
+    "RCA meeting scheduled",
+    "First report written",
 )
 #: Troubleshooting runbooks by the alert's ``runbook`` annotation (or alert name): what to run first.
 RUNBOOKS = {
@@ -58,14 +69,22 @@ def open_incident(store: IncidentStore, settings, conf: dict[str, Any], run_id: 
     annotations = conf.get("annotations") or {}
     known = store.known_fixes(signatures_of(incident["labels"], annotations), excluding=incident["id"])
     level = LEVELS[incident["level"]]
-    log.info("INC-%s %s (%s, respond %s): %s", incident["id"], level.name, level.title, level.response,
-             incident["title"])
+    log.info(
+        "INC-%s %s (%s, respond %s): %s", incident["id"], level.name, level.title, level.response, incident["title"]
+    )
     for k in known:
         log.info("seen before: INC-%s: %s — fix: %s", k["incident_id"], k["summary"], k["fix"])
-    return {"id": incident["id"], "level": level.name, "title": incident["title"], "war_room": level.war_room,
-            "opened_at": incident["opened_at"].isoformat(), "path": [vars(p) for p in path],
-            "runbook": runbook_for(incident["labels"], annotations), "annotations": annotations,
-            "known": [{"incident_id": k["incident_id"], "summary": k["summary"], "fix": k["fix"]} for k in known]}
+    return {
+        "id": incident["id"],
+        "level": level.name,
+        "title": incident["title"],
+        "war_room": level.war_room,
+        "opened_at": incident["opened_at"].isoformat(),
+        "path": [vars(p) for p in path],
+        "runbook": runbook_for(incident["labels"], annotations),
+        "annotations": annotations,
+        "known": [{"incident_id": k["incident_id"], "summary": k["summary"], "fix": k["fix"]} for k in known],
+    }
 
 
 def signatures_of(labels: dict[str, str], annotations: dict[str, str]) -> list[str]:
@@ -76,24 +95,39 @@ def signatures_of(labels: dict[str, str], annotations: dict[str, str]) -> list[s
     return sigs
 
 
-def page(store: IncidentStore, alerting: dict[str, Any], incident: dict[str, Any], step: Page,
-         ack_url: str | None = None, context: dict[str, Any] | None = None) -> dict[str, str]:
+def page(
+    store: IncidentStore,
+    alerting: dict[str, Any],
+    incident: dict[str, Any],
+    step: Page,
+    ack_url: str | None = None,
+    context: dict[str, Any] | None = None,
+) -> dict[str, str]:
     """Page ``step.person`` through the notifiers (e-mail to them when known) and put it on the timeline."""
     from include.alerting import send_alert
 
-    subject = (f"[Aegis {incident['level']}] INC-{incident['id']}: {incident['title']}"
-               f" — page {step.level} ({step.contact})")
-    text = (f"{step.person}, you are paged as {step.contact} for INC-{incident['id']} ({incident['level']}).\n"
-            f"Acknowledge in Airflow: {ack_url or 'the incident run, task page_' + str(step.level)}\n"
-            f"Runbook: {incident['runbook']['steps']}\n")
+    subject = (
+        f"[Aegis {incident['level']}] INC-{incident['id']}: {incident['title']} — page {step.level} ({step.contact})"
+    )
+    text = (
+        f"{step.person}, you are paged as {step.contact} for INC-{incident['id']} ({incident['level']}).\n"
+        f"Acknowledge in Airflow: {ack_url or 'the incident run, task page_' + str(step.level)}\n"
+        f"Runbook: {incident['runbook']['steps']}\n"
+    )
     channels = {**alerting, "email_to": step.email} if step.email and alerting.get("smtp_conn_id") else alerting
     outcome = send_alert(channels, subject, text, f"<pre>{text}</pre>", context=context)
     store.event(incident["id"], "page", f"paged {step.person} ({step.contact}, step {step.level})", actor=step.person)
     return outcome
 
 
-def close(store: IncidentStore, inventory, incident_id: int, fix: str, troubleshooting: str = "",
-          annotations: dict[str, str] | None = None) -> dict[str, Any]:
+def close(
+    store: IncidentStore,
+    inventory,
+    incident_id: int,
+    fix: str,
+    troubleshooting: str = "",
+    annotations: dict[str, str] | None = None,
+) -> dict[str, Any]:
     """Write the post-mortem into the artifact store, link it from the incident, teach the knowledge base
     (keyed by :func:`signatures_of`: the alert's ``error_signature`` annotation too, when it has one)."""
     from include.artifacts import artifact_folder
@@ -112,8 +146,10 @@ def close(store: IncidentStore, inventory, incident_id: int, fix: str, troublesh
     for sig in sigs:
         store.learn(incident_id, sig, summary, fix or "not recorded")
     log.info("post-mortem of INC-%s written: %s", incident_id, path)
-    return {"postmortem": str(path), "incident": {k: (v.isoformat() if isinstance(v, datetime) else v)
-                                                 for k, v in incident.items()}}
+    return {
+        "postmortem": str(path),
+        "incident": {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in incident.items()},
+    }
 
 
 def now() -> datetime:

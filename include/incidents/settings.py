@@ -26,8 +26,12 @@ from typing import Any
 
 CONTACTS = ("primary", "secondary", "team_lead", "head")
 LEVELS = ("P1", "P2", "P3", "P4")
-DEFAULT_ESCALATION = ({"after_minutes": 0, "contact": "primary"}, {"after_minutes": 15, "contact": "secondary"},
-                      {"after_minutes": 30, "contact": "team_lead"}, {"after_minutes": 60, "contact": "head"})
+DEFAULT_ESCALATION = (
+    {"after_minutes": 0, "contact": "primary"},
+    {"after_minutes": 15, "contact": "secondary"},
+    {"after_minutes": 30, "contact": "team_lead"},
+    {"after_minutes": 60, "contact": "head"},
+)
 DEFAULT_SEVERITIES = {"page": "P1", "critical": "P2", "warning": "P3", "info": "P4"}
 
 
@@ -91,8 +95,9 @@ def parse(oncall: Any, incidents: Any) -> IncidentSettings:
     overrides = tuple(_override(o, f"oncall.overrides[{i}]") for i, o in enumerate(oncall.get("overrides") or []))
     people = _mapping(oncall.get("people") or {}, "oncall.people")
     emails = {name: str(p["email"]) for name, p in people.items() if isinstance(p, dict) and p.get("email")}
-    escalation = tuple(_step(s, f"incidents.escalation[{i}]")
-                       for i, s in enumerate(incidents.get("escalation") or DEFAULT_ESCALATION))
+    escalation = tuple(
+        _step(s, f"incidents.escalation[{i}]") for i, s in enumerate(incidents.get("escalation") or DEFAULT_ESCALATION)
+    )
     if [s.after_minutes for s in escalation] != sorted(s.after_minutes for s in escalation):
         raise SettingsError("incidents.escalation", "steps must be in order of after_minutes")
     rules = tuple(_rule(r, f"incidents.rules[{i}]") for i, r in enumerate(incidents.get("rules") or []))
@@ -103,8 +108,17 @@ def parse(oncall: Any, incidents: Any) -> IncidentSettings:
     poll = incidents.get("resolution_poll_seconds", 30)
     if not isinstance(poll, (int, float)) or poll <= 0:
         raise SettingsError("incidents.resolution_poll_seconds", "must be a positive number of seconds")
-    return IncidentSettings(tuple(rotation), overrides, oncall.get("team_lead"), oncall.get("head"), emails,
-                            escalation, rules, {k.lower(): v for k, v in severities.items()}, float(poll))
+    return IncidentSettings(
+        tuple(rotation),
+        overrides,
+        oncall.get("team_lead"),
+        oncall.get("head"),
+        emails,
+        escalation,
+        rules,
+        {k.lower(): v for k, v in severities.items()},
+        float(poll),
+    )
 
 
 def _override(raw: Any, where: str) -> Override:

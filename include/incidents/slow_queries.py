@@ -57,15 +57,19 @@ order by time desc
 def find_postgres(conn, min_seconds: float = 10) -> list[SlowQuery]:
     with conn.cursor() as cur:
         cur.execute(PG_SLOW, (min_seconds,))
-        return [SlowQuery("postgres", pid, started.isoformat(), user or "", db or "", float(secs), normalise(sql))
-                for pid, started, user, db, secs, sql in cur.fetchall()]
+        return [
+            SlowQuery("postgres", pid, started.isoformat(), user or "", db or "", float(secs), normalise(sql))
+            for pid, started, user, db, secs, sql in cur.fetchall()
+        ]
 
 
 def find_mysql(conn, min_seconds: float = 10) -> list[SlowQuery]:
     with conn.cursor() as cur:
         cur.execute(MY_SLOW, (int(min_seconds),))
-        return [SlowQuery("mysql", int(tid), str(tid), user or "", db or "", float(secs), normalise(sql))
-                for tid, user, db, secs, sql in cur.fetchall()]
+        return [
+            SlowQuery("mysql", int(tid), str(tid), user or "", db or "", float(secs), normalise(sql))
+            for tid, user, db, secs, sql in cur.fetchall()
+        ]
 
 
 def same_session(now: list[SlowQuery], approved: SlowQuery) -> SlowQuery | None:
@@ -90,8 +94,11 @@ def cancel(conn, approved: SlowQuery, approval: str) -> dict[str, Any]:
         return {"cancelled": False, "why": f"not approved ({approval})", **approved.to_dict()}
     current = (find_postgres if approved.kind == "postgres" else find_mysql)(conn, 0)
     if same_session(current, approved) is None:
-        return {"cancelled": False, "why": "the session changed or the statement finished; nothing cancelled",
-                **approved.to_dict()}
+        return {
+            "cancelled": False,
+            "why": "the session changed or the statement finished; nothing cancelled",
+            **approved.to_dict(),
+        }
     with conn.cursor() as cur:
         if approved.kind == "postgres":
             cur.execute("select pg_cancel_backend(%s)", (approved.pid,))
@@ -113,9 +120,12 @@ def mysql_locked_tables(conn) -> list[dict[str, Any]]:
 def mysql_zero_cardinality_indexes(conn, schema: str) -> list[dict[str, Any]]:
     """Indexes of ``schema`` whose cardinality is 0 (an index that tells rows apart by nothing)."""
     with conn.cursor() as cur:
-        cur.execute("select table_name, index_name from information_schema.statistics "
-                    "where table_schema = %s and cardinality = 0 group by table_name, index_name "
-                    "order by table_name, index_name", (schema,))
+        cur.execute(
+            "select table_name, index_name from information_schema.statistics "
+            "where table_schema = %s and cardinality = 0 group by table_name, index_name "
+            "order by table_name, index_name",
+            (schema,),
+        )
         return [{"table": t, "index": i} for t, i in cur.fetchall()]
 
 
@@ -127,11 +137,21 @@ def mysql_slow_log(conn, limit: int = 20) -> list[dict[str, Any]] | None:
         on, output = cur.fetchone()
         if not int(on) or "TABLE" not in str(output).upper():
             return None
-        cur.execute("select time_to_sec(query_time), time_to_sec(lock_time), rows_sent, rows_examined, sql_text "
-                    "from mysql.slow_log where query_time > '00:00:01' order by query_time desc limit %s", (limit,))
-        return [{"seconds": float(q), "lock_seconds": float(lk), "rows_sent": int(s), "rows_examined": int(e),
-                 "query": normalise(sql.decode() if isinstance(sql, bytes) else sql)}
-                for q, lk, s, e, sql in cur.fetchall()]
+        cur.execute(
+            "select time_to_sec(query_time), time_to_sec(lock_time), rows_sent, rows_examined, sql_text "
+            "from mysql.slow_log where query_time > '00:00:01' order by query_time desc limit %s",
+            (limit,),
+        )
+        return [
+            {
+                "seconds": float(q),
+                "lock_seconds": float(lk),
+                "rows_sent": int(s),
+                "rows_examined": int(e),
+                "query": normalise(sql.decode() if isinstance(sql, bytes) else sql),
+            }
+            for q, lk, s, e, sql in cur.fetchall()
+        ]
 
 
 def postgres_top_statements(conn, limit: int = 10) -> list[dict[str, Any]] | None:
@@ -141,7 +161,12 @@ def postgres_top_statements(conn, limit: int = 10) -> list[dict[str, Any]] | Non
         cur.execute("select 1 from pg_extension where extname = 'pg_stat_statements'")
         if cur.fetchone() is None:
             return None
-        cur.execute("select calls, total_exec_time, mean_exec_time, query from pg_stat_statements "
-                    "order by total_exec_time desc limit %s", (limit,))
-        return [{"calls": int(c), "total_ms": float(t), "mean_ms": float(m), "query": normalise(q)}
-                for c, t, m, q in cur.fetchall()]
+        cur.execute(
+            "select calls, total_exec_time, mean_exec_time, query from pg_stat_statements "
+            "order by total_exec_time desc limit %s",
+            (limit,),
+        )
+        return [
+            {"calls": int(c), "total_ms": float(t), "mean_ms": float(m), "query": normalise(q)}
+            for c, t, m, q in cur.fetchall()
+        ]

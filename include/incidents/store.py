@@ -16,7 +16,8 @@ import sqlalchemy as sa
 from include.catalog import Catalog, metadata
 
 incidents = sa.Table(
-    "aegis_incidents", metadata,
+    "aegis_incidents",
+    metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("signature", sa.String(300), nullable=False),
     sa.Column("alertname", sa.String(200), nullable=False),
@@ -35,7 +36,8 @@ incidents = sa.Table(
     sa.Index("ix_aegis_incidents_signature_state", "signature", "state"),
 )
 events = sa.Table(
-    "aegis_incident_events", metadata,
+    "aegis_incident_events",
+    metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("incident_id", sa.Integer, sa.ForeignKey("aegis_incidents.id"), nullable=False),
     sa.Column("at", sa.DateTime(timezone=True), nullable=False),
@@ -45,7 +47,8 @@ events = sa.Table(
     sa.Index("ix_aegis_incident_events_incident", "incident_id", "at"),
 )
 knowledge = sa.Table(
-    "aegis_knowledge", metadata,
+    "aegis_knowledge",
+    metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("signature", sa.String(300), nullable=False, index=True),
     sa.Column("incident_id", sa.Integer, sa.ForeignKey("aegis_incidents.id"), nullable=False),
@@ -82,8 +85,9 @@ class IncidentStore:
     def __init__(self, catalog: Catalog):
         self.engine = catalog.engine
 
-    def open_or_join(self, labels: dict[str, str], title: str, level: str, at: datetime | None = None,
-                     actor: str = "alertmanager") -> tuple[int, bool]:
+    def open_or_join(
+        self, labels: dict[str, str], title: str, level: str, at: datetime | None = None, actor: str = "alertmanager"
+    ) -> tuple[int, bool]:
         """The open incident with these labels' signature, its alert count raised and the repeat on its
         timeline; else a new incident. Returns ``(id, created)``. One locked transaction, so two deliveries
         at once never open two (SQLite's write lock, a PostgreSQL advisory lock)."""
@@ -93,20 +97,36 @@ class IncidentStore:
                 conn.exec_driver_sql("BEGIN IMMEDIATE")
             elif conn.dialect.name == "postgresql":
                 conn.execute(sa.select(sa.func.pg_advisory_xact_lock(INCIDENT_LOCK)))
-            found = conn.execute(sa.select(incidents.c.id).where(incidents.c.signature == sig,
-                                                                 incidents.c.state.in_(OPEN_STATES))
-                                 .order_by(incidents.c.id.desc())).scalar()
+            found = conn.execute(
+                sa.select(incidents.c.id)
+                .where(incidents.c.signature == sig, incidents.c.state.in_(OPEN_STATES))
+                .order_by(incidents.c.id.desc())
+            ).scalar()
             if found is not None:
                 conn.execute(incidents.update().where(incidents.c.id == found).values(alerts=incidents.c.alerts + 1))
-                conn.execute(events.insert().values(incident_id=found, at=at, kind="alert", actor=actor,
-                                                    detail=f"alert again: {title}"))
+                conn.execute(
+                    events.insert().values(
+                        incident_id=found, at=at, kind="alert", actor=actor, detail=f"alert again: {title}"
+                    )
+                )
                 conn.commit()
                 return int(found), False
-            new_id = conn.execute(incidents.insert().values(
-                signature=sig, alertname=labels.get("alertname", "?"), title=title, level=level, state="open",
-                labels=json.dumps(labels, sort_keys=True), opened_at=at)).inserted_primary_key[0]  # type: ignore[index]
-            conn.execute(events.insert().values(incident_id=new_id, at=at, kind="opened", actor=actor,
-                                                detail=f"{level}: {title}"))
+            new_id = conn.execute(
+                incidents.insert().values(
+                    signature=sig,
+                    alertname=labels.get("alertname", "?"),
+                    title=title,
+                    level=level,
+                    state="open",
+                    labels=json.dumps(labels, sort_keys=True),
+                    opened_at=at,
+                )
+            ).inserted_primary_key[0]  # type: ignore[index]
+            conn.execute(
+                events.insert().values(
+                    incident_id=new_id, at=at, kind="opened", actor=actor, detail=f"{level}: {title}"
+                )
+            )
             conn.commit()
             return int(new_id), True
 
@@ -124,15 +144,20 @@ class IncidentStore:
     def open_incident(self, labels: dict[str, str]) -> dict[str, Any] | None:
         """The open incident with these labels' signature, if any."""
         with self.engine.connect() as conn:
-            found = conn.execute(sa.select(incidents.c.id).where(incidents.c.signature == signature(labels),
-                                                                 incidents.c.state.in_(OPEN_STATES))).scalar()
+            found = conn.execute(
+                sa.select(incidents.c.id).where(
+                    incidents.c.signature == signature(labels), incidents.c.state.in_(OPEN_STATES)
+                )
+            ).scalar()
         return None if found is None else self.get(found)
 
-    def event(self, incident_id: int, kind: str, detail: str, actor: str | None = None,
-              at: datetime | None = None) -> None:
+    def event(
+        self, incident_id: int, kind: str, detail: str, actor: str | None = None, at: datetime | None = None
+    ) -> None:
         with self.engine.begin() as conn:
-            conn.execute(events.insert().values(incident_id=incident_id, at=at or _now(), kind=kind, actor=actor,
-                                                detail=detail))
+            conn.execute(
+                events.insert().values(incident_id=incident_id, at=at or _now(), kind=kind, actor=actor, detail=detail)
+            )
 
     def attach_run(self, incident_id: int, dag_run_id: str) -> None:
         with self.engine.begin() as conn:
@@ -141,27 +166,41 @@ class IncidentStore:
     def acknowledge(self, incident_id: int, by: str, at: datetime | None = None) -> None:
         at = at or _now()
         with self.engine.begin() as conn:
-            conn.execute(incidents.update().where(incidents.c.id == incident_id, incidents.c.state == "open")
-                         .values(state="acknowledged", acknowledged_at=at, acknowledged_by=by))
-            conn.execute(events.insert().values(incident_id=incident_id, at=at, kind="acknowledged", actor=by,
-                                                detail=f"acknowledged by {by}"))
+            conn.execute(
+                incidents.update()
+                .where(incidents.c.id == incident_id, incidents.c.state == "open")
+                .values(state="acknowledged", acknowledged_at=at, acknowledged_by=by)
+            )
+            conn.execute(
+                events.insert().values(
+                    incident_id=incident_id, at=at, kind="acknowledged", actor=by, detail=f"acknowledged by {by}"
+                )
+            )
 
     def resolve(self, incident_id: int, by: str, detail: str, at: datetime | None = None) -> bool:
         """Mark resolved (once: a second resolution changes nothing and returns False)."""
         at = at or _now()
         with self.engine.begin() as conn:
-            changed = conn.execute(incidents.update().where(incidents.c.id == incident_id,
-                                                            incidents.c.state.in_(OPEN_STATES))
-                                   .values(state="resolved", resolved_at=at, resolved_by=by)).rowcount
+            changed = conn.execute(
+                incidents.update()
+                .where(incidents.c.id == incident_id, incidents.c.state.in_(OPEN_STATES))
+                .values(state="resolved", resolved_at=at, resolved_by=by)
+            ).rowcount
             if changed:
-                conn.execute(events.insert().values(incident_id=incident_id, at=at, kind="resolved", actor=by,
-                                                    detail=detail))
+                conn.execute(
+                    events.insert().values(incident_id=incident_id, at=at, kind="resolved", actor=by, detail=detail)
+                )
         return bool(changed)
 
     def timeline(self, incident_id: int) -> list[dict[str, Any]]:
         with self.engine.connect() as conn:
-            rows = conn.execute(sa.select(events).where(events.c.incident_id == incident_id)
-                                .order_by(events.c.at, events.c.id)).mappings().all()
+            rows = (
+                conn.execute(
+                    sa.select(events).where(events.c.incident_id == incident_id).order_by(events.c.at, events.c.id)
+                )
+                .mappings()
+                .all()
+            )
         return [{**dict(r), "at": _utc(r["at"])} for r in rows]
 
     def set_postmortem(self, incident_id: int, uri: str) -> None:
@@ -172,8 +211,11 @@ class IncidentStore:
         """Add (or, for the same incident, replace) what this incident taught about ``sig``."""
         with self.engine.begin() as conn:
             conn.execute(knowledge.delete().where(knowledge.c.incident_id == incident_id, knowledge.c.signature == sig))
-            conn.execute(knowledge.insert().values(signature=sig, incident_id=incident_id, summary=summary, fix=fix,
-                                                   learned_at=_now()))
+            conn.execute(
+                knowledge.insert().values(
+                    signature=sig, incident_id=incident_id, summary=summary, fix=fix, learned_at=_now()
+                )
+            )
 
     def known_fixes(self, sigs: list[str], excluding: int | None = None) -> list[dict[str, Any]]:
         """Past incidents with any of these signatures (alert name or error signature), newest first."""

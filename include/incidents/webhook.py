@@ -52,7 +52,7 @@ def parse_payload(payload: Any, settings: IncidentSettings) -> list[Alert]:
     if not isinstance(payload, dict):
         raise PayloadError("the body must be a JSON object (Alertmanager webhook payload)")
     if str(payload.get("version")) != "4":
-        raise PayloadError(f"payload version {payload.get('version')!r} is not supported; expected \"4\"")
+        raise PayloadError(f'payload version {payload.get("version")!r} is not supported; expected "4"')
     alerts = payload.get("alerts")
     if not isinstance(alerts, list) or not alerts:
         raise PayloadError("'alerts' must be a non-empty list")
@@ -94,8 +94,15 @@ def handle(alerts: list[Alert], store: IncidentStore, trigger: Trigger) -> list[
             continue
         incident_id, created = store.open_or_join(alert.labels, alert.title, alert.level, at=None)
         if created:
-            run_id = trigger(incident_id, {"incident_id": incident_id, "labels": alert.labels,
-                                           "annotations": alert.annotations, "level": alert.level})
+            run_id = trigger(
+                incident_id,
+                {
+                    "incident_id": incident_id,
+                    "labels": alert.labels,
+                    "annotations": alert.annotations,
+                    "level": alert.level,
+                },
+            )
             store.attach_run(incident_id, run_id)
             outcome.append({"incident": incident_id, "action": "opened", "level": alert.level, "dag_run_id": run_id})
         else:
@@ -107,14 +114,20 @@ def handle(alerts: list[Alert], store: IncidentStore, trigger: Trigger) -> list[
 def check_bearer(authorization: str | None, expected: str) -> None:
     """401 without a bearer credential, 403 with a wrong one (compared in constant time)."""
     if not authorization or not authorization.startswith("Bearer "):
-        raise HTTPException(401, "missing bearer credential (Authorization: Bearer <token>)",
-                            headers={"WWW-Authenticate": "Bearer"})
+        raise HTTPException(
+            401, "missing bearer credential (Authorization: Bearer <token>)", headers={"WWW-Authenticate": "Bearer"}
+        )
     if not expected or not hmac.compare_digest(authorization[7:].encode(), expected.encode()):
         raise HTTPException(403, "wrong bearer credential")
 
 
-def build_app(settings: Callable[[], IncidentSettings], store: Callable[[], IncidentStore], trigger: Trigger,
-              token: Callable[[], str], metrics: Callable[[], str] | None = None):
+def build_app(
+    settings: Callable[[], IncidentSettings],
+    store: Callable[[], IncidentStore],
+    trigger: Trigger,
+    token: Callable[[], str],
+    metrics: Callable[[], str] | None = None,
+):
     """``POST /alerts`` behind ``Authorization: Bearer <token()>``: 401 without it, 403 when wrong, 422 for a
     payload :func:`parse_payload` refuses; 200 with what happened to each alert. ``GET /metrics`` (same
     credential): Aegis's routine metrics for Prometheus (:mod:`include.incidents.metrics`)."""
@@ -132,8 +145,9 @@ def build_app(settings: Callable[[], IncidentSettings], store: Callable[[], Inci
     # A plain (sync) endpoint: FastAPI runs it on a worker thread, so its blocking catalog and Airflow
     # database work (a scoped session per thread) never runs on, or shares a session with, the event loop.
     @app.post("/alerts")
-    def alerts(payload: Annotated[Any, Body()] = None,
-               authorization: Annotated[str | None, Header()] = None) -> dict[str, Any]:
+    def alerts(
+        payload: Annotated[Any, Body()] = None, authorization: Annotated[str | None, Header()] = None
+    ) -> dict[str, Any]:
         check_bearer(authorization, token())
         try:
             parsed = parse_payload(payload, settings())

@@ -8,15 +8,27 @@ at parse time. :func:`load` imports a capability when a routine needs it.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, NoReturn, Protocol
+from typing import Any, NoReturn, Protocol
 
 #: A kind-specific inventory field: its type(s) and default (``None``: required).
 FieldSpec = tuple["type | tuple[type, ...]", Any]
 
 #: Capabilities :func:`include.kinds.kinds_with` answers for; each is a field of :class:`KindSpec`.
-CAPABILITIES = ("check", "backup", "weekly", "security", "sql_updates", "image_updates", "drain",
-                "update_health", "restore_health", "needs_connection", "worker_local")
+CAPABILITIES = (
+    "check",
+    "backup",
+    "weekly",
+    "security",
+    "sql_updates",
+    "image_updates",
+    "drain",
+    "update_health",
+    "restore_health",
+    "needs_connection",
+    "worker_local",
+)
 
 
 class FieldErrors(Protocol):

@@ -67,8 +67,11 @@ def routine_runs(client: httpx.Client, start: datetime, end: datetime) -> list[d
     out = []
     for dag in sorted(dags, key=lambda d: d["dag_id"]):
         dag_id = dag["dag_id"]
-        runs = [r for r in _pages(client, f"/api/v2/dags/{dag_id}/dagRuns", "dag_runs", window)
-                if r.get("start_date") and r["start_date"] < end.isoformat()]
+        runs = [
+            r
+            for r in _pages(client, f"/api/v2/dags/{dag_id}/dagRuns", "dag_runs", window)
+            if r.get("start_date") and r["start_date"] < end.isoformat()
+        ]
         if not runs:
             continue
         tasks: dict[str, list[float]] = defaultdict(list)
@@ -79,7 +82,13 @@ def routine_runs(client: httpx.Client, start: datetime, end: datetime) -> list[d
                 if seconds is not None:
                     tasks[ti["task_id"]].append(seconds)
         durations = [s for s in map(_seconds, runs) if s is not None]
-        out.append({"routine": dag_id, "runs": len(runs), "failures": sum(r["state"] == "failed" for r in runs),
-                    **percentiles(durations),
-                    "tasks": {task: percentiles(values) for task, values in sorted(tasks.items())}})
+        out.append(
+            {
+                "routine": dag_id,
+                "runs": len(runs),
+                "failures": sum(r["state"] == "failed" for r in runs),
+                **percentiles(durations),
+                "tasks": {task: percentiles(values) for task, values in sorted(tasks.items())},
+            }
+        )
     return out

@@ -17,12 +17,19 @@ from include.monthly import SECTIONS
 from include.report import Report, Section
 
 ROUTINE = "monthly_audit"
-TITLES = {"capacity": "Capacity", "performance": "Performance, month over month", "security": "Security audit",
-          "backups": "Backup validation", "updates": "Update plan", "maintenance_log": "Maintenance log"}
+TITLES = {
+    "capacity": "Capacity",
+    "performance": "Performance, month over month",
+    "security": "Security audit",
+    "backups": "Backup validation",
+    "updates": "Update plan",
+    "maintenance_log": "Maintenance log",
+}
 
 
-def month_window(dag_run, data_interval_start: datetime | None, data_interval_end: datetime | None
-                 ) -> tuple[datetime, datetime]:
+def month_window(
+    dag_run, data_interval_start: datetime | None, data_interval_end: datetime | None
+) -> tuple[datetime, datetime]:
     """The month a run audits: its data interval (the schedule's previous 1st → this 1st), or for a run
     triggered without one, the calendar month up to the moment it runs."""
     end = data_interval_end or dag_run.run_after
@@ -55,8 +62,10 @@ def capacity_section(inventory, catalog, selection: dict, end: datetime) -> dict
     from include.monthly.capacity import capacity
 
     return _skipped("capacity", selection) or {
-        "section": "capacity", "facts": {},
-        "rows": capacity(catalog, [inventory.target(n) for n in selection["targets"]], end)}
+        "section": "capacity",
+        "facts": {},
+        "rows": capacity(catalog, [inventory.target(n) for n in selection["targets"]], end),
+    }
 
 
 def performance_section(inventory, catalog, selection: dict, start: datetime, end: datetime) -> dict[str, Any]:
@@ -68,9 +77,15 @@ def performance_section(inventory, catalog, selection: dict, start: datetime, en
     previous_start = _plain(pendulum.instance(start).subtract(months=1))
     rows = [target_performance(catalog, inventory.target(n), previous_start, start, end) for n in selection["targets"]]
     this, last = month_runs(catalog.engine, start, end), month_runs(catalog.engine, previous_start, start)
-    return {"section": "performance", "rows": rows,
-            "facts": {"routines": routines(this), "routines_last_month": routines(last),
-                      **airflow_durations(inventory, start, end)}}
+    return {
+        "section": "performance",
+        "rows": rows,
+        "facts": {
+            "routines": routines(this),
+            "routines_last_month": routines(last),
+            **airflow_durations(inventory, start, end),
+        },
+    }
 
 
 def airflow_durations(inventory, start: datetime, end: datetime) -> dict[str, Any]:
@@ -98,8 +113,10 @@ def security_section(inventory, catalog, selection: dict, end: datetime) -> dict
     for name in selection["targets"]:
         target = inventory.target(name)
         rows.append(audit_target(inventory, target))
-    rows.append(run_bounded("airflow", "airflow", lambda: _as_result(audit_airflow(inventory)), 300).to_dict()
-                | {"concern": "security"})
+    rows.append(
+        run_bounded("airflow", "airflow", lambda: _as_result(audit_airflow(inventory)), 300).to_dict()
+        | {"concern": "security"}
+    )
     comparison = compare_and_record(catalog.engine, end, rows)
     return {"section": "security", "rows": rows, "facts": comparison}
 
@@ -114,8 +131,10 @@ def backups_section(inventory, catalog, selection: dict, start: datetime, end: d
     from include.monthly.backups import validate
 
     return _skipped("backups", selection) or {
-        "section": "backups", "facts": {},
-        "rows": validate(inventory, catalog, [inventory.target(n) for n in selection["targets"]], start, end)}
+        "section": "backups",
+        "facts": {},
+        "rows": validate(inventory, catalog, [inventory.target(n) for n in selection["targets"]], start, end),
+    }
 
 
 def updates_section(inventory, selection: dict) -> dict[str, Any]:
@@ -133,8 +152,9 @@ def updates_section(inventory, selection: dict) -> dict[str, Any]:
                 versions[t.name] = server_version(t, endpoint_for(t))
             except Exception as exc:  # noqa: BLE001 - a server that is down: its version is unknown, said so
                 notes.append(f"{t.name}: version not read ({type(exc).__name__}: {str(exc).strip()[:150]})")
-    plan = update_plan(inventory, targets, scan_packages(inventory.security.get("advisories")).to_dict(),
-                       apt_upgradable(), versions)
+    plan = update_plan(
+        inventory, targets, scan_packages(inventory.security.get("advisories")).to_dict(), apt_upgradable(), versions
+    )
     plan["notes"] += notes
     return {"section": "updates", "rows": [], "facts": plan}
 
@@ -143,20 +163,28 @@ def maintenance_log_section(catalog, selection: dict, start: datetime, end: date
     from include.monthly.runlog import month_runs
 
     return _skipped("maintenance_log", selection) or {
-        "section": "maintenance_log", "rows": [], "facts": {"runs": month_runs(catalog.engine, start, end)}}
+        "section": "maintenance_log",
+        "rows": [],
+        "facts": {"runs": month_runs(catalog.engine, start, end)},
+    }
 
 
 def headline(sections: dict[str, dict[str, Any]]) -> list[str]:
     """The few lines the notification leads with."""
     lines = []
     if "capacity" in sections:
-        soon = [(r["target"], res["metric"], c["expected"], level)
-                for r in sections["capacity"]["rows"] for res in r["details"]["resources"]
-                for level, c in res.get("crossings", {}).items() if res["level"] != "ok" and c["in_days"] is not None
-                and c["in_days"] <= 90]
+        soon = [
+            (r["target"], res["metric"], c["expected"], level)
+            for r in sections["capacity"]["rows"]
+            for res in r["details"]["resources"]
+            for level, c in res.get("crossings", {}).items()
+            if res["level"] != "ok" and c["in_days"] is not None and c["in_days"] <= 90
+        ]
         if soon:
-            lines.append(f"{len({(t, m) for t, m, _, _ in soon})} resource(s) cross a threshold within 90 days: "
-                         + "; ".join(f"{t} {m} {lv} ~{when}" for t, m, when, lv in soon[:3]))
+            lines.append(
+                f"{len({(t, m) for t, m, _, _ in soon})} resource(s) cross a threshold within 90 days: "
+                + "; ".join(f"{t} {m} {lv} ~{when}" for t, m, when, lv in soon[:3])
+            )
     if "security" in sections:
         counts = sections["security"]["facts"]["counts"]
         lines.append(f"security: {counts['new']} new, {counts['still_open']} still open, {counts['resolved']} resolved")
@@ -171,16 +199,30 @@ def headline(sections: dict[str, dict[str, Any]]) -> list[str]:
     return lines
 
 
-def build_report(selection: dict, results: list[dict[str, Any] | None], run_id: str, start: datetime,
-                 end: datetime) -> Report:
+def build_report(
+    selection: dict, results: list[dict[str, Any] | None], run_id: str, start: datetime, end: datetime
+) -> Report:
     """The report: each chosen section's rows (its concern) and facts; a section task that failed is critical."""
     done = {r["section"]: r for r in results if r and not r.get("skipped")}
     rows = [row for s in SECTIONS if s in done for row in done[s]["rows"]]
     missing = [s for s in selection["sections"] if s not in done]
-    report = Report.build(ROUTINE, f"Aegis monthly audit {_month_label(start, end)}", run_id, start, end, rows,
-                          expected=[], sections=[Section(TITLES[s], [s]) for s in SECTIONS if s in done],
-                          extra={"audit": {"sections": {s: done[s]["facts"] for s in done},
-                                           "headline": headline(done), "failed_sections": missing}})
+    report = Report.build(
+        ROUTINE,
+        f"Aegis monthly audit {_month_label(start, end)}",
+        run_id,
+        start,
+        end,
+        rows,
+        expected=[],
+        sections=[Section(TITLES[s], [s]) for s in SECTIONS if s in done],
+        extra={
+            "audit": {
+                "sections": {s: done[s]["facts"] for s in done},
+                "headline": headline(done),
+                "failed_sections": missing,
+            }
+        },
+    )
     report.summary.targets = len(selection["targets"])
     for section in missing:
         from include.report import Reason, Verdict
@@ -188,8 +230,10 @@ def build_report(selection: dict, results: list[dict[str, Any] | None], run_id: 
         reason = Reason(section, "critical", f"the {section} section failed (see its task log)")
         report.summary.reasons.insert(0, reason)
         report.summary.verdict = Verdict.CRITICAL
-    report.alert_subject = (f"[Aegis] monthly audit {_month_label(start, end)}: {report.verdict.upper()} — "
-                            + ("; ".join(report.extra["audit"]["headline"][:2]) or "nothing to report"))[:250]
+    report.alert_subject = (
+        f"[Aegis] monthly audit {_month_label(start, end)}: {report.verdict.upper()} — "
+        + ("; ".join(report.extra["audit"]["headline"][:2]) or "nothing to report")
+    )[:250]
     return report
 
 

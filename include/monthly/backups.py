@@ -40,26 +40,38 @@ def validate_target(inventory, catalog, target, start: datetime, end: datetime, 
     sets = _until(catalog.backup_sets_of(target.name), end)  # states after the test
     verified = [s for s in sets if s["state"] == "verified"]
     rpo = recovery_point(verified, start, end)
-    result.details.update(objectives=wanted, restore_test=test, recovery_point=rpo,
-                          month=month_sets(sets, start, end),
-                          previous_month=month_sets(sets, start - (end - start), start))
+    result.details.update(
+        objectives=wanted,
+        restore_test=test,
+        recovery_point=rpo,
+        month=month_sets(sets, start, end),
+        previous_month=month_sets(sets, start - (end - start), start),
+    )
     if not newest:
         result.add(CRITICAL, "no complete backup set at all: nothing to restore")
     if rpo["age_hours"] is None:
         result.add(CRITICAL, "no verified backup set: the recovery point is unknown")
     elif rpo["age_hours"] > wanted["rpo_hours"]:
-        result.add(CRITICAL, f"stale backup: the newest verified set is {rpo['age_hours']:g} h old,"
-                             f" over the {wanted['rpo_hours']:g} h recovery point objective")
+        result.add(
+            CRITICAL,
+            f"stale backup: the newest verified set is {rpo['age_hours']:g} h old,"
+            f" over the {wanted['rpo_hours']:g} h recovery point objective",
+        )
     if rpo["worst_hours"] is not None and rpo["worst_hours"] > wanted["rpo_hours"]:
-        result.add(WARNING, f"during the month the recovery point reached {rpo['worst_hours']:g} h"
-                            f" (objective {wanted['rpo_hours']:g} h)")
+        result.add(
+            WARNING,
+            f"during the month the recovery point reached {rpo['worst_hours']:g} h"
+            f" (objective {wanted['rpo_hours']:g} h)",
+        )
     if test and test["state"] == "verified":
         rto = recovery_time(catalog, target, test, end)
         result.details["recovery_time"] = rto
         result.metrics["backup.rto_minutes"] = rto["minutes"]
         if rto["minutes"] > wanted["rto_minutes"]:
-            result.add(WARNING, f"measured recovery time {rto['minutes']:g} min is over the"
-                                f" {wanted['rto_minutes']:g} min objective")
+            result.add(
+                WARNING,
+                f"measured recovery time {rto['minutes']:g} min is over the {wanted['rto_minutes']:g} min objective",
+            )
     month = result.details["month"]
     if month["failed"]:
         result.add(WARNING, f"{month['failed']} backup set(s) of the month failed")
@@ -98,9 +110,14 @@ def recovery_time(catalog, target, test: dict[str, Any], end: datetime) -> dict[
     series = catalog.series(target.name, metric) if metric else []
     live = series[-1][1] if series else None
     scale = max(live / set_bytes, 1.0) if live else 1.0
-    return {"restore_seconds": test["seconds"], "set_bytes": set_bytes, "live_bytes": live, "scale": round(scale, 2),
-            "minutes": round(test["seconds"] * scale / 60, 4),
-            "scaled_to": metric if live else "the set's own size (no live size recorded for this kind)"}
+    return {
+        "restore_seconds": test["seconds"],
+        "set_bytes": set_bytes,
+        "live_bytes": live,
+        "scale": round(scale, 2),
+        "minutes": round(test["seconds"] * scale / 60, 4),
+        "scaled_to": metric if live else "the set's own size (no live size recorded for this kind)",
+    }
 
 
 def month_sets(sets: list[dict], start: datetime, end: datetime) -> dict[str, Any]:
@@ -109,12 +126,17 @@ def month_sets(sets: list[dict], start: datetime, end: datetime) -> dict[str, An
     good = [s for s in inside if s["state"] in GOOD or s["state"] == "deleted"]
     sizes = [int(s["size_bytes"]) for s in good if s["size_bytes"]]
     durations = [(_utc(s["finished_at"]) - _utc(s["started_at"])).total_seconds() for s in good if s["finished_at"]]
-    return {"sets": len(inside), "failed": sum(1 for s in inside if s["state"] == "failed"),
-            "bytes_total": sum(sizes), "bytes_newest": sizes[-1] if sizes else None,
-            "size_growth_pct": (round(100.0 * (sizes[-1] - sizes[0]) / sizes[0], 1)
-                                if len(sizes) > 1 and sizes[0] else None),
-            "duration_s_max": round(max(durations), 1) if durations else None,
-            "duration_s_mean": round(sum(durations) / len(durations), 1) if durations else None}
+    return {
+        "sets": len(inside),
+        "failed": sum(1 for s in inside if s["state"] == "failed"),
+        "bytes_total": sum(sizes),
+        "bytes_newest": sizes[-1] if sizes else None,
+        "size_growth_pct": (
+            round(100.0 * (sizes[-1] - sizes[0]) / sizes[0], 1) if len(sizes) > 1 and sizes[0] else None
+        ),
+        "duration_s_max": round(max(durations), 1) if durations else None,
+        "duration_s_mean": round(sum(durations) / len(durations), 1) if durations else None,
+    }
 
 
 def _until(sets: list[dict], end: datetime) -> list[dict]:

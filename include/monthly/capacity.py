@@ -25,8 +25,13 @@ SOON_DAYS = 90
 CHART_POINTS = 60
 #: Metric name (``[item]`` stripped) -> the threshold-key stem of its kind (``disk`` -> ``disk_warning_pct``).
 THRESHOLD_STEMS: dict[str, str] = {
-    "host.disk_pct": "disk", "host.inode_pct": "inode", "host.memory_pct": "memory", "host.swap_pct": "swap",
-    "redis.memory_pct": "memory", "pg.connections_pct": "connections", "mysql.connections_pct": "connections",
+    "host.disk_pct": "disk",
+    "host.inode_pct": "inode",
+    "host.memory_pct": "memory",
+    "host.swap_pct": "swap",
+    "redis.memory_pct": "memory",
+    "pg.connections_pct": "connections",
+    "mysql.connections_pct": "connections",
     "pg.xid_age": "xid_age",
 }
 
@@ -57,8 +62,11 @@ def target_capacity(catalog, target, end: datetime) -> CheckResult:
     for metric in catalog.metric_names(target.name, since):
         if not is_resource(metric):
             continue
-        points = [(datetime.fromisoformat(at.replace("Z", "+00:00")).timestamp(), v)
-                  for at, v in catalog.series(target.name, metric, since) if at <= _iso(end)]
+        points = [
+            (datetime.fromisoformat(at.replace("Z", "+00:00")).timestamp(), v)
+            for at, v in catalog.series(target.name, metric, since)
+            if at <= _iso(end)
+        ]
         resources.append(resource(target.name, metric, points, thresholds_for(metric, target.thresholds), end))
     resources.sort(key=_urgency)
     for r in resources:
@@ -70,23 +78,41 @@ def target_capacity(catalog, target, end: datetime) -> CheckResult:
     return result
 
 
-def resource(target: str, metric: str, points: list[tuple[float, float]], thresholds: dict[str, float],
-             end: datetime) -> dict[str, Any]:
+def resource(
+    target: str, metric: str, points: list[tuple[float, float]], thresholds: dict[str, float], end: datetime
+) -> dict[str, Any]:
     """One resource's forecast: slope, crossings (expected / earliest / latest, days away) and chart data."""
-    out: dict[str, Any] = {"metric": metric, "points": len(points), "thresholds": thresholds, "level": OK,
-                           "chart": {"target": target, "metric": metric, "history": points, "thresholds": thresholds}}
+    out: dict[str, Any] = {
+        "metric": metric,
+        "points": len(points),
+        "thresholds": thresholds,
+        "level": OK,
+        "chart": {"target": target, "metric": metric, "history": points, "thresholds": thresholds},
+    }
     try:
         model = forecast.fit(points)
     except forecast.TooShort as exc:
         out.update(status="too short", headline=f"{metric}: too little history to forecast ({exc})")
         return out
     recent = [p for p in points if p[0] >= (end - timedelta(days=RECENT_DAYS)).timestamp()]
-    out.update(status="forecast", slope_per_day=round(model.slope_per_day, 6), latest=round(points[-1][1], 4),
-               slope_per_day_30d=_recent_slope(recent))
+    out.update(
+        status="forecast",
+        slope_per_day=round(model.slope_per_day, 6),
+        latest=round(points[-1][1], 4),
+        slope_per_day_30d=_recent_slope(recent),
+    )
     crossings = {level: forecast.crossing(model, value, end) for level, value in thresholds.items()}
-    out["crossings"] = {level: {"threshold": c.threshold, "expected": _day(c.expected), "earliest": _day(c.earliest),
-                                "latest": _day(c.latest), "in_days": forecast.days_until(c.expected, end),
-                                "already": c.already} for level, c in crossings.items()}
+    out["crossings"] = {
+        level: {
+            "threshold": c.threshold,
+            "expected": _day(c.expected),
+            "earliest": _day(c.earliest),
+            "latest": _day(c.latest),
+            "in_days": forecast.days_until(c.expected, end),
+            "already": c.already,
+        }
+        for level, c in crossings.items()
+    }
     level = OK
     for name, c in crossings.items():
         if c.expected is not None and c.expected - end <= timedelta(days=SOON_DAYS):
@@ -122,8 +148,10 @@ def _headline(metric: str, out: dict[str, Any], model: forecast.Fit) -> str:
     level, c = min(soon, key=lambda item: item[1]["in_days"])
     if c["already"]:
         return f"{metric}: already at its {level} threshold ({c['threshold']:g})"
-    return (f"{metric} reaches its {level} threshold ({c['threshold']:g}) around {c['expected']}"
-            f" (in {c['in_days']:g} days; 95 % band {c['earliest']} … {c['latest'] or 'beyond a year'})")
+    return (
+        f"{metric} reaches its {level} threshold ({c['threshold']:g}) around {c['expected']}"
+        f" (in {c['in_days']:g} days; 95 % band {c['earliest']} … {c['latest'] or 'beyond a year'})"
+    )
 
 
 def _urgency(r: dict[str, Any]) -> float:

@@ -30,7 +30,7 @@ def svg(chart: dict[str, Any]) -> str:
         finally:
             plt.close(fig)
     text = out.getvalue()
-    return text[text.index("<svg"):]  # inline: without the XML declaration and doctype
+    return text[text.index("<svg") :]  # inline: without the XML declaration and doctype
 
 
 def _draw(ax, chart: dict[str, Any]) -> None:
@@ -39,8 +39,15 @@ def _draw(ax, chart: dict[str, Any]) -> None:
     if chart.get("fit"):
         when = [_when(t) for t, *_ in chart["fit"]]
         ax.plot(when, [p[1] for p in chart["fit"]], "-", color="#1f2328", linewidth=1, label="trend")
-        ax.fill_between(when, [p[2] for p in chart["fit"]], [p[3] for p in chart["fit"]], color="#8c959f",
-                        alpha=0.3, linewidth=0, label="95 % band")
+        ax.fill_between(
+            when,
+            [p[2] for p in chart["fit"]],
+            [p[3] for p in chart["fit"]],
+            color="#8c959f",
+            alpha=0.3,
+            linewidth=0,
+            label="95 % band",
+        )
     for level, value in chart.get("thresholds", {}).items():
         ax.axhline(value, color=THRESHOLD_COLOURS.get(level, "#555"), linestyle="--", linewidth=1, label=level)
     ax.set_title(f"{chart['target']} · {chart['metric']}", loc="left")

@@ -19,14 +19,22 @@ from include.catalog import audit_findings, iso
 def previous_audit(engine: sa.Engine, before: datetime) -> str | None:
     """Interval end of the latest audit recorded strictly before ``before`` (None: this is the first)."""
     with engine.connect() as conn:
-        return conn.execute(sa.select(sa.func.max(audit_findings.c.interval_end))
-                            .where(audit_findings.c.interval_end < iso(before))).scalar()
+        return conn.execute(
+            sa.select(sa.func.max(audit_findings.c.interval_end)).where(audit_findings.c.interval_end < iso(before))
+        ).scalar()
 
 
 def previous_findings(engine: sa.Engine, interval_end: str, targets: list[str]) -> dict[tuple[str, str], dict]:
     with engine.connect() as conn:
-        rows = conn.execute(sa.select(audit_findings).where(audit_findings.c.interval_end == interval_end,
-                                                            audit_findings.c.target.in_(targets))).mappings().all()
+        rows = (
+            conn.execute(
+                sa.select(audit_findings).where(
+                    audit_findings.c.interval_end == interval_end, audit_findings.c.target.in_(targets)
+                )
+            )
+            .mappings()
+            .all()
+        )
     return {(r["target"], r["rule"]): dict(r) for r in rows}
 
 
@@ -49,16 +57,36 @@ def compare_and_record(engine: sa.Engine, end: datetime, rows: list[dict[str, An
             r["first_seen"] = first_seen
             r["open_days"] = _days(first_seen, end)
             counts["still_open" if earlier else "new"] += 1
-            records.append({"interval_end": now_key, "target": row["target"], "rule": r["id"],
-                            "severity": r["severity"], "message": r["message"][:4000], "first_seen": first_seen})
+            records.append(
+                {
+                    "interval_end": now_key,
+                    "target": row["target"],
+                    "rule": r["id"],
+                    "severity": r["severity"],
+                    "message": r["message"][:4000],
+                    "first_seen": first_seen,
+                }
+            )
     current = {(rec["target"], rec["rule"]) for rec in records}
-    resolved = [{"target": t, "rule": rule, "severity": f["severity"], "message": f["message"],
-                 "first_seen": f["first_seen"], "open_days": _days(f["first_seen"], end)}
-                for (t, rule), f in sorted(before.items()) if (t, rule) not in current]
+    resolved = [
+        {
+            "target": t,
+            "rule": rule,
+            "severity": f["severity"],
+            "message": f["message"],
+            "first_seen": f["first_seen"],
+            "open_days": _days(f["first_seen"], end),
+        }
+        for (t, rule), f in sorted(before.items())
+        if (t, rule) not in current
+    ]
     counts["resolved"] = len(resolved)
     with engine.begin() as conn:
-        conn.execute(audit_findings.delete().where(audit_findings.c.interval_end == now_key,
-                                                   audit_findings.c.target.in_(audited)))
+        conn.execute(
+            audit_findings.delete().where(
+                audit_findings.c.interval_end == now_key, audit_findings.c.target.in_(audited)
+            )
+        )
         if records:
             conn.execute(audit_findings.insert(), [r for r in records if r["target"] in audited])
     return {"previous_audit": last, "counts": counts, "resolved": resolved}

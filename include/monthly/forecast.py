@@ -56,9 +56,13 @@ class Fit:
 def t_quantile_975(dof: int) -> float:
     """Student's t 97.5 % quantile (Cornish-Fisher expansion; within 0.1 % of the table from 5 degrees of freedom)."""
     z, v = Z_975, float(dof)
-    return (z + (z**3 + z) / (4 * v) + (5 * z**5 + 16 * z**3 + 3 * z) / (96 * v**2)
-            + (3 * z**7 + 19 * z**5 + 17 * z**3 - 15 * z) / (384 * v**3)
-            + (79 * z**9 + 776 * z**7 + 1482 * z**5 - 1920 * z**3 - 945 * z) / (92160 * v**4))
+    return (
+        z
+        + (z**3 + z) / (4 * v)
+        + (5 * z**5 + 16 * z**3 + 3 * z) / (96 * v**2)
+        + (3 * z**7 + 19 * z**5 + 17 * z**3 - 15 * z) / (384 * v**3)
+        + (79 * z**9 + 776 * z**7 + 1482 * z**5 - 1920 * z**3 - 945 * z) / (92160 * v**4)
+    )
 
 
 def fit(points: list[tuple[float, float]]) -> Fit:
@@ -75,10 +79,16 @@ def fit(points: list[tuple[float, float]]) -> Fit:
     slope, intercept = np.polyfit(days, values, 1)
     residuals = values - (intercept + slope * days)
     n = len(points)
-    return Fit(origin=origin, intercept=float(intercept), slope_per_day=float(slope),
-               residual_sd=float(math.sqrt(float(residuals @ residuals) / (n - 2))), n=n,
-               mean_days=float(days.mean()), sxx=float(((days - days.mean()) ** 2).sum()),
-               t_quantile=t_quantile_975(n - 2))
+    return Fit(
+        origin=origin,
+        intercept=float(intercept),
+        slope_per_day=float(slope),
+        residual_sd=float(math.sqrt(float(residuals @ residuals) / (n - 2))),
+        n=n,
+        mean_days=float(days.mean()),
+        sxx=float(((days - days.mean()) ** 2).sum()),
+        t_quantile=t_quantile_975(n - 2),
+    )
 
 
 @dataclass(frozen=True)
@@ -93,8 +103,9 @@ class Crossing:
     already: bool = False  # the fitted value is at or past the threshold now
 
 
-def crossing(model: Fit, threshold: float, now: datetime, horizon_days: float = 365.0,
-             step_s: float = 3600.0) -> Crossing:
+def crossing(
+    model: Fit, threshold: float, now: datetime, horizon_days: float = 365.0, step_s: float = 3600.0
+) -> Crossing:
     """When the (rising) trend crosses ``threshold`` between ``now`` and ``now + horizon_days``, hour by hour."""
     start = now.timestamp()
     if model.predict(start) >= threshold:
@@ -103,8 +114,12 @@ def crossing(model: Fit, threshold: float, now: datetime, horizon_days: float = 
     days = (grid - model.origin) / DAY_S
     centre = model.intercept + model.slope_per_day * days
     half = model.t_quantile * model.residual_sd * np.sqrt(1 + 1 / model.n + (days - model.mean_days) ** 2 / model.sxx)
-    return Crossing(threshold, _first(grid, centre >= threshold), _first(grid, centre + half >= threshold),
-                    _first(grid, centre - half >= threshold))
+    return Crossing(
+        threshold,
+        _first(grid, centre >= threshold),
+        _first(grid, centre + half >= threshold),
+        _first(grid, centre - half >= threshold),
+    )
 
 
 def _first(grid: np.ndarray, reached: np.ndarray) -> datetime | None:

@@ -17,8 +17,10 @@ from typing import Any
 from include.catalog import iso
 from include.checks.base import WARNING, CheckResult
 
-WATCHED = re.compile(r"latency|_ms$|slow|hit_ratio|hit_pct|error|connection|threads_connected|clients|deadlock"
-                     r"|rejected|evict")
+WATCHED = re.compile(
+    r"latency|_ms$|slow|hit_ratio|hit_pct|error|connection|threads_connected|clients|deadlock"
+    r"|rejected|evict"
+)
 HIGHER_IS_BETTER = re.compile(r"hit_ratio|hit_pct")
 #: A change this big (percent) in the worse direction is a warning.
 WORSE_PCT = 25.0
@@ -32,8 +34,9 @@ def month_value(metric: str, values: list[float]) -> float | None:
     return values[-1] - values[0] if metric.endswith("_total") else mean(values)
 
 
-def compare(metric: str, series: list[tuple[str, float]], previous_start: datetime, start: datetime,
-            end: datetime) -> dict[str, Any]:
+def compare(
+    metric: str, series: list[tuple[str, float]], previous_start: datetime, start: datetime, end: datetime
+) -> dict[str, Any]:
     """This month's value (mean, or growth of a counter) against last month's: change, percent, direction."""
     this = month_value(metric, [v for at, v in series if iso(start) <= at < iso(end)])
     last = month_value(metric, [v for at, v in series if iso(previous_start) <= at < iso(start)])
@@ -44,8 +47,12 @@ def compare(metric: str, series: list[tuple[str, float]], previous_start: dateti
     pct = 100.0 * change / abs(last) if last else None
     better = (change > 0) == bool(HIGHER_IS_BETTER.search(metric))
     direction = "same" if abs(change) < 1e-9 else ("better" if better else "worse")
-    return {**row, "change": _round(change), "change_pct": None if pct is None else round(pct, 1),
-            "direction": direction}
+    return {
+        **row,
+        "change": _round(change),
+        "change_pct": None if pct is None else round(pct, 1),
+        "direction": direction,
+    }
 
 
 def target_performance(catalog, target, previous_start: datetime, start: datetime, end: datetime) -> dict[str, Any]:
@@ -68,9 +75,15 @@ def routines(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     by_routine: dict[str, Counter] = {}
     for run in runs:
         by_routine.setdefault(run["routine"], Counter())[run["status"]] += 1
-    return [{"routine": name, "runs": sum(states.values()), "states": dict(states),
-             "failures": sum(n for s, n in states.items() if s in FAILED_STATES)}
-            for name, states in sorted(by_routine.items())]
+    return [
+        {
+            "routine": name,
+            "runs": sum(states.values()),
+            "states": dict(states),
+            "failures": sum(n for s, n in states.items() if s in FAILED_STATES),
+        }
+        for name, states in sorted(by_routine.items())
+    ]
 
 
 def _round(value: float | None) -> float | None:

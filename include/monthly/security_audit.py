@@ -45,18 +45,36 @@ FIXES: dict[str, str] = {
     "world-writable files": "chmod o-w the files listed",
 }
 PG_RULES = {
-    "postgres.login_without_password": (WARNING, "set a password (ALTER ROLE ... PASSWORD) or NOLOGIN for roles that"
-                                                 " need none; pg_hba then decides who gets in without one"),
+    "postgres.login_without_password": (
+        WARNING,
+        "set a password (ALTER ROLE ... PASSWORD) or NOLOGIN for roles that"
+        " need none; pg_hba then decides who gets in without one",
+    ),
     "postgres.password_never_expires": (WARNING, "ALTER ROLE ... VALID UNTIL '<date>' and rotate before it"),
     "postgres.public_schema_create": (WARNING, "REVOKE CREATE ON SCHEMA public FROM PUBLIC"),
 }
 AIRFLOW_RULES = {  # (section, key, bad when, severity, fix)
-    "airflow.expose_config": ("api", "expose_config", lambda v: v.lower() in ("true", "1", "non-sensitive-only"),
-                              WARNING, "set [api] expose_config = False"),
-    "airflow.load_examples": ("core", "load_examples", lambda v: v.lower() in ("true", "1"),
-                              WARNING, "set [core] load_examples = False"),
-    "airflow.no_fernet_key": ("core", "fernet_key", lambda v: not v.strip(),
-                              CRITICAL, "set [core] fernet_key: connection passwords are stored unencrypted"),
+    "airflow.expose_config": (
+        "api",
+        "expose_config",
+        lambda v: v.lower() in ("true", "1", "non-sensitive-only"),
+        WARNING,
+        "set [api] expose_config = False",
+    ),
+    "airflow.load_examples": (
+        "core",
+        "load_examples",
+        lambda v: v.lower() in ("true", "1"),
+        WARNING,
+        "set [core] load_examples = False",
+    ),
+    "airflow.no_fernet_key": (
+        "core",
+        "fernet_key",
+        lambda v: not v.strip(),
+        CRITICAL,
+        "set [core] fernet_key: connection passwords are stored unencrypted",
+    ),
 }
 
 
@@ -75,11 +93,18 @@ def weekly_rules(scan: dict[str, Any]) -> list[dict[str, Any]]:
     messages = [f["message"] for f in scan.get("findings", []) if not f["message"].startswith("world-writable scan")]
     out = []
     padded: list[str | None] = [*messages, *[None] * (len(failed) - len(messages))]
-    for check, message in zip(failed, padded[:len(failed)], strict=True):
+    for check, message in zip(failed, padded[: len(failed)], strict=True):
         name = "pg_hba" if check["check"].startswith("pg_hba line") else check["check"]
         rule_id = f"{scan['kind']}.{slug(name)}" + (f".{slug(check['check'])}" if name == "pg_hba" else "")
-        out.append(rule(rule_id, check["verdict"], message or f"{check['check']}: {check['value']}", check["value"],
-                        FIXES.get(name, "see the message")))
+        out.append(
+            rule(
+                rule_id,
+                check["verdict"],
+                message or f"{check['check']}: {check['value']}",
+                check["value"],
+                FIXES.get(name, "see the message"),
+            )
+        )
     return out
 
 
@@ -90,23 +115,33 @@ def postgres_rules(endpoint, timeout_s: float) -> list[dict[str, Any]]:
     with connect(endpoint, timeout_s, application_name="aegis-monthly-audit") as conn:
         roles = conn.execute(
             "select rolname, rolpassword is null, rolvaliduntil is null or rolvaliduntil = 'infinity'"
-            " from pg_authid where rolcanlogin order by 1").fetchall()
+            " from pg_authid where rolcanlogin order by 1"
+        ).fetchall()
         public_create = conn.execute(
-            "select has_schema_privilege('public', 'public', 'CREATE')"
-            " from pg_namespace where nspname = 'public'").fetchone()
+            "select has_schema_privilege('public', 'public', 'CREATE') from pg_namespace where nspname = 'public'"
+        ).fetchone()
         database = (conn.execute("select current_database()").fetchone() or ("?",))[0]
     out = []
     no_password = [name for name, missing, _ in roles if missing]
     never = [name for name, missing, forever in roles if not missing and forever]
-    for rule_id, names, what in (("postgres.login_without_password", no_password, "log in without a password"),
-                                 ("postgres.password_never_expires", never, "have a password that never expires")):
+    for rule_id, names, what in (
+        ("postgres.login_without_password", no_password, "log in without a password"),
+        ("postgres.password_never_expires", never, "have a password that never expires"),
+    ):
         if names:
             severity, fix = PG_RULES[rule_id]
             out.append(rule(rule_id, severity, f"{len(names)} login role(s) {what}: {', '.join(names)}", names, fix))
     if public_create and public_create[0]:
         severity, fix = PG_RULES["postgres.public_schema_create"]
-        out.append(rule("postgres.public_schema_create", severity,
-                        f"every role may CREATE in schema public of database {database}", database, fix))
+        out.append(
+            rule(
+                "postgres.public_schema_create",
+                severity,
+                f"every role may CREATE in schema public of database {database}",
+                database,
+                fix,
+            )
+        )
     return out
 
 
@@ -124,18 +159,37 @@ def kernel_rules(settings: dict[str, Any], nofile_soft: int | None = None) -> li
     for name, wanted in sorted(settings["kernel_baseline"].items()):
         actual = read_sysctl(root, name)
         if actual is None:
-            out.append(rule(f"host.sysctl.{name}", WARNING, f"{name} is not readable under {root}",
-                            {"expected": wanted, "actual": None}, f"check that {name} exists on this kernel"))
+            out.append(
+                rule(
+                    f"host.sysctl.{name}",
+                    WARNING,
+                    f"{name} is not readable under {root}",
+                    {"expected": wanted, "actual": None},
+                    f"check that {name} exists on this kernel",
+                )
+            )
         elif actual != " ".join(str(wanted).split()):
-            out.append(rule(f"host.sysctl.{name}", WARNING, f"{name} is {actual}, the baseline says {wanted}",
-                            {"expected": wanted, "actual": actual},
-                            f"sysctl -w {name}={wanted} and persist it in /etc/sysctl.d/ (Aegis never changes it)"))
+            out.append(
+                rule(
+                    f"host.sysctl.{name}",
+                    WARNING,
+                    f"{name} is {actual}, the baseline says {wanted}",
+                    {"expected": wanted, "actual": actual},
+                    f"sysctl -w {name}={wanted} and persist it in /etc/sysctl.d/ (Aegis never changes it)",
+                )
+            )
     soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0] if nofile_soft is None else nofile_soft
     minimum = settings.get("nofile_min")
     if minimum and soft != resource.RLIM_INFINITY and soft < minimum:
-        out.append(rule("host.nofile_limit", WARNING, f"open-files limit (ulimit -n) is {soft}, below {minimum}",
-                        {"expected_min": minimum, "actual": soft},
-                        f"raise nofile to {minimum} (limits.conf / systemd LimitNOFILE)"))
+        out.append(
+            rule(
+                "host.nofile_limit",
+                WARNING,
+                f"open-files limit (ulimit -n) is {soft}, below {minimum}",
+                {"expected_min": minimum, "actual": soft},
+                f"raise nofile to {minimum} (limits.conf / systemd LimitNOFILE)",
+            )
+        )
     return out
 
 
@@ -146,6 +200,7 @@ def airflow_rules(read=None) -> list[dict[str, Any]]:
 
         def read(section: str, key: str) -> str:
             return str(conf.get(section, key, fallback=""))
+
     out = []
     for rule_id, (section, key, bad, severity, fix) in AIRFLOW_RULES.items():
         value = read(section, key)
@@ -157,10 +212,16 @@ def airflow_rules(read=None) -> list[dict[str, Any]]:
 
 def package_rules(scan: dict[str, Any]) -> list[dict[str, Any]]:
     """The OSV scan's affected packages as rules (``python.<advisory id>``)."""
-    return [rule(f"python.{m['id']}", m["level"], f"{m['package']} {m['version']} is affected by {m['id']}",
-                 {"package": m["package"], "version": m["version"]},
-                 f"upgrade to {', '.join(m['fixed'])}" if m["fixed"] else "no fixed version yet: mitigate or replace")
-            for m in scan.get("details", {}).get("vulnerable", [])]
+    return [
+        rule(
+            f"python.{m['id']}",
+            m["level"],
+            f"{m['package']} {m['version']} is affected by {m['id']}",
+            {"package": m["package"], "version": m["version"]},
+            f"upgrade to {', '.join(m['fixed'])}" if m["fixed"] else "no fixed version yet: mitigate or replace",
+        )
+        for m in scan.get("details", {}).get("vulnerable", [])
+    ]
 
 
 def as_row(target: str, kind: str, rules: list[dict[str, Any]], notes: list[str] | None = None) -> dict[str, Any]:
@@ -188,8 +249,11 @@ def audit_target(inventory, target) -> dict[str, Any]:
         if scan["status"] == "unreachable":
             return {**scan, "concern": "security"}
         rules += weekly_rules(scan)
-        notes += [f"{c['check']}: {c['verdict']}" for c in scan["details"].get("checks", [])
-                  if str(c["verdict"]).startswith("not checked")]
+        notes += [
+            f"{c['check']}: {c['verdict']}"
+            for c in scan["details"].get("checks", [])
+            if str(c["verdict"]).startswith("not checked")
+        ]
     if target.kind == "postgres":
         try:
             rules += postgres_rules(endpoint_for(target), target.timeout_seconds)

@@ -30,15 +30,29 @@ def proposal(targets: list[str], change: str, command: list[str]) -> dict[str, A
     the targets' alerts are silenced and clients drained; dry run). ``planned_update`` has no package-upgrade
     kind, so the operator fills ``release_root`` (a release root with ``releases/<release_version>`` prepared);
     everything else passes its form as it is."""
-    return {"dry_run": True, "update_kind": "release_switch", "targets": targets, "release_root": "",
-            "release_version": re.sub(r"[^A-Za-z0-9._+-]+", "_", change).strip("_"), "release_command": command,
-            "window_minutes": 60}
+    return {
+        "dry_run": True,
+        "update_kind": "release_switch",
+        "targets": targets,
+        "release_root": "",
+        "release_version": re.sub(r"[^A-Za-z0-9._+-]+", "_", change).strip("_"),
+        "release_command": command,
+        "window_minutes": 60,
+    }
 
 
-def item(severity: str, source: str, subject: str, current: str, proposed: str, why: str,
-         conf: dict[str, Any]) -> dict[str, Any]:
-    return {"severity": severity, "source": source, "subject": subject, "current": current, "proposed": proposed,
-            "why": why, "planned_update_conf": conf}
+def item(
+    severity: str, source: str, subject: str, current: str, proposed: str, why: str, conf: dict[str, Any]
+) -> dict[str, Any]:
+    return {
+        "severity": severity,
+        "source": source,
+        "subject": subject,
+        "current": current,
+        "proposed": proposed,
+        "why": why,
+        "planned_update_conf": conf,
+    }
 
 
 def python_items(scan: dict[str, Any]) -> list[dict[str, Any]]:
@@ -46,10 +60,21 @@ def python_items(scan: dict[str, Any]) -> list[dict[str, Any]]:
     out = []
     for m in scan.get("details", {}).get("vulnerable", []):
         fixed = m["fixed"][0] if m["fixed"] else ""
-        out.append(item(m["level"], "python (OSV)", m["package"], m["version"], fixed or "no fix yet",
-                        f"{m['id']}: {m['summary']}".strip(": "),
-                        proposal(["airflow-environment"], f"{m['package']}=={fixed}" if fixed else m["package"],
-                                 [".venv/bin/pip", "install", f"{m['package']}=={fixed}"] if fixed else [])))
+        out.append(
+            item(
+                m["level"],
+                "python (OSV)",
+                m["package"],
+                m["version"],
+                fixed or "no fix yet",
+                f"{m['id']}: {m['summary']}".strip(": "),
+                proposal(
+                    ["airflow-environment"],
+                    f"{m['package']}=={fixed}" if fixed else m["package"],
+                    [".venv/bin/pip", "install", f"{m['package']}=={fixed}"] if fixed else [],
+                ),
+            )
+        )
     return out
 
 
@@ -60,8 +85,15 @@ def apt_upgradable(run: Callable[[list[str], float], str] | None = None) -> tupl
             return [], "no apt on this host: host packages not checked"
 
         def run(argv: list[str], timeout: float) -> str:
-            return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=True,
-                                  env={"LANG": "C", "PATH": "/usr/bin:/bin"}).stdout
+            return subprocess.run(
+                argv,
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                check=True,
+                env={"LANG": "C", "PATH": "/usr/bin:/bin"},
+            ).stdout
+
     try:
         text = run(["apt", "list", "--upgradable"], APT_TIMEOUT_S)
     except subprocess.TimeoutExpired:
@@ -73,10 +105,18 @@ def apt_upgradable(run: Callable[[list[str], float], str] | None = None) -> tupl
 
 def apt_items(packages: list[dict[str, str]], host: str) -> list[dict[str, Any]]:
     """Upgradable host packages: from a ``-security`` suite a warning, else info."""
-    return [item("warning" if "security" in p["suite"] else "info", "host packages (apt)", p["name"], p["old"],
-                 p["new"], f"upgradable from {p['suite']}",
-                 proposal([host], f"{p['name']} {p['new']}", ["apt-get", "install", "--only-upgrade", "-y", p["name"]]))
-            for p in packages]
+    return [
+        item(
+            "warning" if "security" in p["suite"] else "info",
+            "host packages (apt)",
+            p["name"],
+            p["old"],
+            p["new"],
+            f"upgradable from {p['suite']}",
+            proposal([host], f"{p['name']} {p['new']}", ["apt-get", "install", "--only-upgrade", "-y", p["name"]]),
+        )
+        for p in packages
+    ]
 
 
 def server_version(target, endpoint) -> str:
@@ -116,7 +156,10 @@ def _redis_version(endpoint, timeout_s: float) -> str:
 
 #: How each kind's server version is read (the one place per kind this module opens a connection).
 VERSION_READERS: dict[str, Callable[[Any, float], str]] = {
-    "postgres": _postgres_version, "mysql": _mysql_version, "redis": _redis_version}
+    "postgres": _postgres_version,
+    "mysql": _mysql_version,
+    "redis": _redis_version,
+}
 VERSION_KINDS = tuple(VERSION_READERS)
 
 
@@ -129,14 +172,26 @@ def server_item(target, running: str, current: str) -> dict[str, Any] | None:
     if numbers(running) >= numbers(current):
         return None
     same_major = numbers(running)[:1] == numbers(current)[:1]
-    return item("warning" if same_major else "info", f"{target.kind} server", target.name, running, current,
-                "minor update behind the declared current version" if same_major
-                else "major version behind the declared current one (plan a migration)",
-                proposal([target.name], f"{target.kind} {current}", []))
+    return item(
+        "warning" if same_major else "info",
+        f"{target.kind} server",
+        target.name,
+        running,
+        current,
+        "minor update behind the declared current version"
+        if same_major
+        else "major version behind the declared current one (plan a migration)",
+        proposal([target.name], f"{target.kind} {current}", []),
+    )
 
 
-def update_plan(inventory, targets, packages_scan: dict[str, Any], apt: tuple[list[dict[str, str]], str | None],
-                versions: dict[str, str]) -> dict[str, Any]:
+def update_plan(
+    inventory,
+    targets,
+    packages_scan: dict[str, Any],
+    apt: tuple[list[dict[str, str]], str | None],
+    versions: dict[str, str],
+) -> dict[str, Any]:
     """The plan: every item, most urgent first, with what could not be checked."""
     items = python_items(packages_scan)
     host = next((t.name for t in targets if t.kind == "host"), "this-host")

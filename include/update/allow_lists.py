@@ -31,8 +31,9 @@ def folder_inside(value: str, roots: list[str], field: str, setting: str) -> Pat
         raise PlanError(field, f"must be an absolute folder path, got {value!r}")
     resolved = Path(os.path.realpath(value))
     if not any(resolved.is_relative_to(root) for root in roots):
-        raise PlanError(field, f"{value!r} resolves to {str(resolved)!r}, outside the allowed roots {roots}"
-                               f" (inventory: {setting})")
+        raise PlanError(
+            field, f"{value!r} resolves to {str(resolved)!r}, outside the allowed roots {roots} (inventory: {setting})"
+        )
     return resolved
 
 
@@ -45,9 +46,10 @@ def file_inside(path: Path, roots: list[str], field: str) -> None:
 
 def command_allowed(argv: list[str], prefixes: list[list[str]], field: str) -> None:
     """``argv`` must start with one of the allowed argv ``prefixes`` (inventory ``update.release_commands``)."""
-    if not any(argv[:len(prefix)] == prefix for prefix in prefixes):
-        raise PlanError(field, f"{argv!r} starts with none of the allowed commands {prefixes}"
-                               " (inventory: update.release_commands)")
+    if not any(argv[: len(prefix)] == prefix for prefix in prefixes):
+        raise PlanError(
+            field, f"{argv!r} starts with none of the allowed commands {prefixes} (inventory: update.release_commands)"
+        )
 
 
 def http_hosts(inventory: Inventory) -> list[str]:
@@ -81,8 +83,11 @@ def url_allowed(url: str, hosts: list[str], field: str) -> None:
     except ValueError:
         raise PlanError(field, "has an invalid port") from None
     if host not in hosts and f"{host}:{port or (443 if parts.scheme == 'https' else 80)}" not in hosts:
-        raise PlanError(field, f"host {parts.netloc.rpartition('@')[2]!r} is not allowed; allowed: {hosts}"
-                               " (inventory: update.http_hosts, default: the http_service targets)")
+        raise PlanError(
+            field,
+            f"host {parts.netloc.rpartition('@')[2]!r} is not allowed; allowed: {hosts}"
+            " (inventory: update.http_hosts, default: the http_service targets)",
+        )
 
 
 def read_only_query(sql: str, field: str) -> None:
@@ -98,6 +103,9 @@ def read_only_query(sql: str, field: str) -> None:
         raise PlanError(field, f"must be a SELECT or WITH … SELECT query, got {statement.get_type()}")
     for token in statement.flatten():
         word = token.value.upper()
-        if (token.ttype in tokens.Keyword.DML and word != "SELECT") or token.ttype in tokens.Keyword.DDL \
-                or (token.ttype in tokens.Keyword and word in WRITING_KEYWORDS):
+        if (
+            (token.ttype in tokens.Keyword.DML and word != "SELECT")
+            or token.ttype in tokens.Keyword.DDL
+            or (token.ttype in tokens.Keyword and word in WRITING_KEYWORDS)
+        ):
             raise PlanError(field, f"must only read: {word} is not allowed in an assertion")

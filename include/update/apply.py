@@ -25,8 +25,9 @@ def current_version(inventory: Inventory, plan: UpdatePlan) -> str | None:
     return strategy_for(plan.kind).current_version(inventory, plan)
 
 
-def apply_update(inventory: Inventory, plan: UpdatePlan, run_id: str, timeout_s: float,
-                 previous: Mapping[str, Any] | None = None) -> dict[str, Any]:
+def apply_update(
+    inventory: Inventory, plan: UpdatePlan, run_id: str, timeout_s: float, previous: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
     """Apply the plan's update; ``{state: updated|failed|dry-run, from, to, changed, reason?}``.
 
     ``previous`` is what :func:`current_version` recorded in its own task before the update (``{"from": …}``):
@@ -46,8 +47,11 @@ def apply_update(inventory: Inventory, plan: UpdatePlan, run_id: str, timeout_s:
         outcome["state"] = "updated"
         log.info("updated %s: %s -> %s", plan.update_target or plan.kind, outcome["from"], outcome["to"])
     except Exception as exc:  # noqa: BLE001 - a failed update is an outcome: the branch decides the rollback
-        outcome.update(state="failed", reason=f"{type(exc).__name__}: {exc}",
-                       applied=getattr(exc, "applied", outcome.get("applied", [])))
+        outcome.update(
+            state="failed",
+            reason=f"{type(exc).__name__}: {exc}",
+            applied=getattr(exc, "applied", outcome.get("applied", [])),
+        )
         if getattr(exc, "untouched", False):  # the strategy knows nothing reached the target
             outcome["changed"] = False
         log.error("update FAILED: %s", outcome["reason"])

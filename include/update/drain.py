@@ -34,7 +34,8 @@ def _postgres(endpoint, databases: list[str], timeout_s: float) -> list[dict[str
             "select pid, usename, datname, state, left(query, 80) from pg_stat_activity"
             " where backend_type = 'client backend' and pid <> pg_backend_pid() and state <> 'idle'"
             " and coalesce(application_name, '') not like %s and (cardinality(%s::text[]) = 0 or datname = any(%s))",
-            (f"{AEGIS_PREFIX}%", databases, databases)).fetchall()
+            (f"{AEGIS_PREFIX}%", databases, databases),
+        ).fetchall()
     return statements_in([dict(zip(("pid", "user", "database", "state", "query"), r)) for r in rows])
 
 
@@ -47,9 +48,11 @@ def _mysql(endpoint, databases: list[str], timeout_s: float) -> list[dict[str, A
         cur.execute(
             "SELECT id, user, db, command, LEFT(info, 80) FROM information_schema.processlist"
             " WHERE id <> CONNECTION_ID() AND command NOT IN ('Sleep', 'Daemon', 'Binlog Dump', 'Binlog Dump GTID')"
-            " AND user <> 'system user'")
-        rows = statements_in([dict(zip(("id", "user", "database", "command", "query"), r)) for r in cur.fetchall()],
-                             dialect="mysql")
+            " AND user <> 'system user'"
+        )
+        rows = statements_in(
+            [dict(zip(("id", "user", "database", "command", "query"), r)) for r in cur.fetchall()], dialect="mysql"
+        )
     finally:
         conn.close()
     return [r for r in rows if not databases or r["database"] in databases]
@@ -64,11 +67,14 @@ def _redis(endpoint, databases: list[str], timeout_s: float) -> list[dict[str, A
         clients = client.client_list()
     finally:
         client.close()
-    return [{"id": c["id"], "addr": c.get("addr"), "name": c.get("name", ""), "cmd": c.get("cmd")}
-            for c in clients
-            if int(c["id"]) != me and not c.get("name", "").startswith(AEGIS_PREFIX)
-            and not set(c.get("flags", "")) & {"S", "M", "O"}
-            and (int(c.get("idle", 0)) < 1 or set(c.get("flags", "")) & {"b", "x"})]
+    return [
+        {"id": c["id"], "addr": c.get("addr"), "name": c.get("name", ""), "cmd": c.get("cmd")}
+        for c in clients
+        if int(c["id"]) != me
+        and not c.get("name", "").startswith(AEGIS_PREFIX)
+        and not set(c.get("flags", "")) & {"S", "M", "O"}
+        and (int(c.get("idle", 0)) < 1 or set(c.get("flags", "")) & {"b", "x"})
+    ]
 
 
 def count_all(targets: list[dict[str, Any]], timeout_s: float) -> dict[str, Any]:
@@ -85,7 +91,9 @@ def count_all(targets: list[dict[str, Any]], timeout_s: float) -> dict[str, Any]
             sessions = active_sessions(t["kind"], endpoint_for_conn(t["conn_id"]), t.get("databases") or [], timeout_s)
             out[t["name"]] = len(sessions)
         except Exception as exc:  # noqa: BLE001 - an unreachable target is a finding, not a crash
-            out[t["name"]] = f"error: {type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
+            out[t["name"]] = (
+                f"error: {type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
+            )
     return out
 
 

@@ -14,8 +14,14 @@ from airflow.sdk import Param
 from include.inventory import Inventory
 from include.update.strategies import KINDS, UPDATE_TARGET_KINDS
 
-UPDATE, SQL, RELEASE, K8S, TESTS, WINDOW = ("The update", "sql_migration", "release_switch", "k8s_image",
-                                            "Post-update tests", "Window and maintenance mode")
+UPDATE, SQL, RELEASE, K8S, TESTS, WINDOW = (
+    "The update",
+    "sql_migration",
+    "release_switch",
+    "k8s_image",
+    "Post-update tests",
+    "Window and maintenance mode",
+)
 
 
 def update_form(inventory: Inventory) -> dict[str, Param]:
@@ -29,42 +35,98 @@ def update_form(inventory: Inventory) -> dict[str, Param]:
         return Param(default, section=section, **schema)
 
     return {
-        "dry_run": field(True, UPDATE, type="boolean", title="Dry run",
-                         description="On: check the plan and say what each step would do; change nothing."),
-        "confirm": field("", UPDATE, type="string", title="Confirm (live update)",
-                         description="With dry run off: type the update target's name (release_switch: the release"
-                                     " root) to confirm the change."),
+        "dry_run": field(
+            True,
+            UPDATE,
+            type="boolean",
+            title="Dry run",
+            description="On: check the plan and say what each step would do; change nothing.",
+        ),
+        "confirm": field(
+            "",
+            UPDATE,
+            type="string",
+            title="Confirm (live update)",
+            description="With dry run off: type the update target's name (release_switch: the release"
+            " root) to confirm the change.",
+        ),
         "update_kind": field(KINDS[0], UPDATE, type="string", enum=list(KINDS), title="Update kind"),
-        "update_target": field("", UPDATE, type="string", enum=updatable, title="Update target",
-                               description="sql_migration: the PostgreSQL/MySQL target; k8s_image: the Kubernetes"
-                                           " target."),
-        "targets": field([], UPDATE, type="array", items={"type": "string", "enum": all_targets},
-                         title="Also affected",
-                         description="Other targets in the window: flagged, drained, backed up, health-checked."),
-        "migrations_folder": field("", SQL, type="string", title="Migrations folder",
-                                   description="sql_migration: absolute folder of *.sql files, applied in name"
-                                               " order."),
-        "database": field("", SQL, type="string", title="Database",
-                          description="sql_migration: empty = the target's first database or its connection's."),
-        "release_root": field("", RELEASE, type="string", title="Release root",
-                              description="release_switch: folder holding releases/<version>/ and the current link."),
+        "update_target": field(
+            "",
+            UPDATE,
+            type="string",
+            enum=updatable,
+            title="Update target",
+            description="sql_migration: the PostgreSQL/MySQL target; k8s_image: the Kubernetes target.",
+        ),
+        "targets": field(
+            [],
+            UPDATE,
+            type="array",
+            items={"type": "string", "enum": all_targets},
+            title="Also affected",
+            description="Other targets in the window: flagged, drained, backed up, health-checked.",
+        ),
+        "migrations_folder": field(
+            "",
+            SQL,
+            type="string",
+            title="Migrations folder",
+            description="sql_migration: absolute folder of *.sql files, applied in name order.",
+        ),
+        "database": field(
+            "",
+            SQL,
+            type="string",
+            title="Database",
+            description="sql_migration: empty = the target's first database or its connection's.",
+        ),
+        "release_root": field(
+            "",
+            RELEASE,
+            type="string",
+            title="Release root",
+            description="release_switch: folder holding releases/<version>/ and the current link.",
+        ),
         "release_version": field("", RELEASE, type="string", title="Release version"),
-        "release_command": field([], RELEASE, type="array", items={"type": "string"}, title="Command after the switch",
-                                 description='argv, no shell, e.g. ["systemctl", "restart", "game"]. No secrets.'),
+        "release_command": field(
+            [],
+            RELEASE,
+            type="array",
+            items={"type": "string"},
+            title="Command after the switch",
+            description='argv, no shell, e.g. ["systemctl", "restart", "game"]. No secrets.',
+        ),
         "command_timeout_seconds": field(300, RELEASE, type="integer", minimum=1),
         "deployment": field("", K8S, type="string", title="Deployment"),
         "container": field("", K8S, type="string", title="Container"),
         "image": field("", K8S, type="string", title="New image"),
         "rollout_timeout_seconds": field(300, K8S, type="integer", minimum=1),
-        "sql_assertions": field([], TESTS, type="array", items={"type": "object"}, title="SQL assertions",
-                                description='[{"target": "db", "sql": "select count(*) from t", "expect": 3}]'),
+        "sql_assertions": field(
+            [],
+            TESTS,
+            type="array",
+            items={"type": "object"},
+            title="SQL assertions",
+            description='[{"target": "db", "sql": "select count(*) from t", "expect": 3}]',
+        ),
         "http_checks": field([], TESTS, type="array", items={"type": "string"}, title="HTTP health URLs (expect 200)"),
-        "window_start": field("", WINDOW, type="string", title="Window start",
-                              description="ISO date-time with offset; empty: now. The run waits (deferred) for it."),
+        "window_start": field(
+            "",
+            WINDOW,
+            type="string",
+            title="Window start",
+            description="ISO date-time with offset; empty: now. The run waits (deferred) for it.",
+        ),
         "window_minutes": field(60, WINDOW, type="integer", minimum=1, title="Window length (minutes)"),
         "drain_timeout_minutes": field(10, WINDOW, type="number", minimum=0, title="Drain timeout (minutes)"),
         "update_timeout_minutes": field(30, WINDOW, type="number", minimum=1, title="Update timeout (minutes)"),
-        "maintenance_configmap": field("", WINDOW, type="string", title="Maintenance ConfigMap",
-                                       description="Kubernetes targets: ConfigMap whose data.maintenance_mode is set."),
+        "maintenance_configmap": field(
+            "",
+            WINDOW,
+            type="string",
+            title="Maintenance ConfigMap",
+            description="Kubernetes targets: ConfigMap whose data.maintenance_mode is set.",
+        ),
         "silence_label": field("target", WINDOW, type="string", title="Alert label naming the target"),
     }

@@ -45,8 +45,9 @@ def migration_files(folder: Path) -> list[dict[str, str]]:
     return [{"name": p.name, "sha256": hashlib.sha256(p.read_bytes()).hexdigest()} for p in files]
 
 
-def apply(kind: str, endpoint, database: str | None, folder: str, files: list[dict[str, str]],
-          run_id: str, timeout_s: float) -> dict[str, Any]:
+def apply(
+    kind: str, endpoint, database: str | None, folder: str, files: list[dict[str, str]], run_id: str, timeout_s: float
+) -> dict[str, Any]:
     """Apply the files not yet recorded; return ``{applied, already_applied, version}``.
 
     Raises :class:`MigrationFailed` naming the file and the cause.
@@ -58,16 +59,23 @@ def apply(kind: str, endpoint, database: str | None, folder: str, files: list[di
         for f in files:
             if f["name"] in done:
                 if done[f["name"]] != f["sha256"]:
-                    raise MigrationFailed(f"{f['name']} was applied before with different content"
-                                          " (its SHA-256 changed): refusing to go on", applied, untouched=True)
+                    raise MigrationFailed(
+                        f"{f['name']} was applied before with different content"
+                        " (its SHA-256 changed): refusing to go on",
+                        applied,
+                        untouched=True,
+                    )
                 continue
             text = _read_checked(Path(folder) / f["name"], f["sha256"], applied)
             log.info("applying %s", f["name"])
             try:
                 applier.run_file(text, f["name"], f["sha256"], run_id)
             except Exception as exc:
-                raise MigrationFailed(f"{f['name']} failed: {type(exc).__name__}: {_first_line(exc)}",
-                                      applied, untouched=applier.transactional) from exc
+                raise MigrationFailed(
+                    f"{f['name']} failed: {type(exc).__name__}: {_first_line(exc)}",
+                    applied,
+                    untouched=applier.transactional,
+                ) from exc
             applied.append(f["name"])
     finally:
         applier.close()
@@ -127,12 +135,18 @@ class _Postgres:
     def recorded(self, create: bool = True) -> dict[str, str]:
         from psycopg import sql
 
+        from include.clients.postgres import scalar
+
         table = sql.Identifier(VERSION_TABLE)
-        if not self.conn.execute("select to_regclass(%s)", (VERSION_TABLE,)).fetchone()[0]:
+        if not scalar(self.conn, "select to_regclass(%s)", (VERSION_TABLE,)):
             if not create:
                 return {}
-            self.conn.execute(sql.SQL("create table {} (filename text primary key, sha256 text not null,"
-                                      " applied_at timestamptz not null default now(), run_id text)").format(table))
+            self.conn.execute(
+                sql.SQL(
+                    "create table {} (filename text primary key, sha256 text not null,"
+                    " applied_at timestamptz not null default now(), run_id text)"
+                ).format(table)
+            )
         return dict(self.conn.execute(sql.SQL("select filename, sha256 from {}").format(table)).fetchall())
 
     def run_file(self, text: str, name: str, sha256: str, run_id: str) -> None:
@@ -143,13 +157,21 @@ class _Postgres:
             statements = [s for s in split_statements(text) if s]
             for statement in statements:  # each on its own, autocommitted: no transaction block around them
                 self.conn.execute(statement.encode())
-            self.conn.execute(sql.SQL("insert into {} (filename, sha256, run_id) values (%s, %s, %s)")
-                              .format(sql.Identifier(VERSION_TABLE)), (name, sha256, run_id))
+            self.conn.execute(
+                sql.SQL("insert into {} (filename, sha256, run_id) values (%s, %s, %s)").format(
+                    sql.Identifier(VERSION_TABLE)
+                ),
+                (name, sha256, run_id),
+            )
             return
         with self.conn.transaction():
             self.conn.execute(text.encode())  # no parameters: several statements in one go
-            self.conn.execute(sql.SQL("insert into {} (filename, sha256, run_id) values (%s, %s, %s)")
-                              .format(sql.Identifier(VERSION_TABLE)), (name, sha256, run_id))
+            self.conn.execute(
+                sql.SQL("insert into {} (filename, sha256, run_id) values (%s, %s, %s)").format(
+                    sql.Identifier(VERSION_TABLE)
+                ),
+                (name, sha256, run_id),
+            )
 
     def close(self) -> None:
         self.conn.close()
@@ -169,14 +191,18 @@ class _MySQL:
         from include.backup.mysql import quote_ident
 
         cur = self.conn.cursor()
-        cur.execute("SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = DATABASE()"
-                    " AND table_name = %s", (VERSION_TABLE,))
+        cur.execute(
+            "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = %s",
+            (VERSION_TABLE,),
+        )
         if not cur.fetchone()[0]:
             if not create:
                 return {}
-            cur.execute(f"CREATE TABLE {quote_ident(VERSION_TABLE)} (filename VARCHAR(255) PRIMARY KEY,"
-                        " sha256 CHAR(64) NOT NULL, applied_at TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP,"
-                        " run_id VARCHAR(250))")
+            cur.execute(
+                f"CREATE TABLE {quote_ident(VERSION_TABLE)} (filename VARCHAR(255) PRIMARY KEY,"
+                " sha256 CHAR(64) NOT NULL, applied_at TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP,"
+                " run_id VARCHAR(250))"
+            )
         cur.execute(f"SELECT filename, sha256 FROM {quote_ident(VERSION_TABLE)}")
         return dict(cur.fetchall())
 
@@ -187,8 +213,10 @@ class _MySQL:
         cur.execute(text)
         while cur.nextset() is not None:  # every statement's result: an error in statement n surfaces here
             pass
-        cur.execute(f"INSERT INTO {quote_ident(VERSION_TABLE)} (filename, sha256, run_id) VALUES (%s, %s, %s)",
-                    (name, sha256, run_id))
+        cur.execute(
+            f"INSERT INTO {quote_ident(VERSION_TABLE)} (filename, sha256, run_id) VALUES (%s, %s, %s)",
+            (name, sha256, run_id),
+        )
 
     def close(self) -> None:
         self.conn.close()

@@ -14,7 +14,7 @@ import logging
 import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from include.inventory import Inventory
@@ -123,15 +123,18 @@ def build_plan(inventory: Inventory, params: Mapping[str, Any], now: datetime) -
     affected = list(dict.fromkeys(params.get("targets") or []))
     update_target = None
     if strategy.target_kinds:
-        update_target = _require_target(inventory, params.get("update_target") or None, strategy.target_kinds,
-                                         "update_target")
+        update_target = _require_target(
+            inventory, params.get("update_target") or None, strategy.target_kinds, "update_target"
+        )
     part = strategy.plan_part(inventory.target(update_target) if update_target else None, params, inventory.update)
     dry_run = bool(params.get("dry_run", True))
     if not dry_run:
         what = update_target or str(params.get("release_root") or "") or strategy.name
         if str(params.get("confirm") or "") != what:
-            raise PlanError("confirm", f"a live update needs confirm = {what!r} (got {params.get('confirm')!r});"
-                            " or leave dry_run on")
+            raise PlanError(
+                "confirm",
+                f"a live update needs confirm = {what!r} (got {params.get('confirm')!r}); or leave dry_run on",
+            )
     if update_target and update_target not in affected:
         affected.insert(0, update_target)
     try:
@@ -140,14 +143,23 @@ def build_plan(inventory: Inventory, params: Mapping[str, Any], now: datetime) -
         raise PlanError("targets", str(exc)) from None
     backups = [t.name for t in targets if t.backup.get("enabled")]
     if update_target and strategy.needs_backup and update_target not in backups:
-        raise PlanError("update_target", f"{update_target!r} has no enabled backup: a migration cannot"
-                        " be rolled back without one (set backup.enabled in the inventory)")
+        raise PlanError(
+            "update_target",
+            f"{update_target!r} has no enabled backup: a migration cannot"
+            " be rolled back without one (set backup.enabled in the inventory)",
+        )
     plan = UpdatePlan(
-        kind=strategy.name, dry_run=dry_run, update_target=update_target,
+        kind=strategy.name,
+        dry_run=dry_run,
+        update_target=update_target,
         **{strategy.part_key: part},
-        targets=[t.name for t in targets], backups=backups,
-        drain=[DrainTarget(t.name, t.kind, t.conn_id, list(t.options.get("databases") or []))
-               for t in targets if t.kind in kinds_with("drain")],
+        targets=[t.name for t in targets],
+        backups=backups,
+        drain=[
+            DrainTarget(t.name, t.kind, t.conn_id, list(t.options.get("databases") or []))
+            for t in targets
+            if t.kind in kinds_with("drain")
+        ],
         health=[t.name for t in targets if t.kind in kinds_with("update_health")],
         kubernetes=[KubeTarget(t.name, t.options["namespace"]) for t in targets if spec(t.kind).image_updates],
         maintenance_configmap=str(params.get("maintenance_configmap") or ""),
@@ -157,11 +169,15 @@ def build_plan(inventory: Inventory, params: Mapping[str, Any], now: datetime) -
         update_timeout_s=number(params.get("update_timeout_minutes", 30), "update_timeout_minutes") * 60,
         window=_window(params, now),
         alertmanagers=[t.name for t in inventory.targets if t.kind == "alertmanager"],
-        silence_label=str(params.get("silence_label") or "target"))
+        silence_label=str(params.get("silence_label") or "target"),
+    )
     if not (plan.assertions or plan.http_checks or plan.health):
-        raise PlanError("http_checks", "no post-update test: the update could never be proven, so it must not be"
-                        " promoted; give sql_assertions or http_checks, or list in targets a target whose daily"
-                        " check then runs as the implied test")
+        raise PlanError(
+            "http_checks",
+            "no post-update test: the update could never be proven, so it must not be"
+            " promoted; give sql_assertions or http_checks, or list in targets a target whose daily"
+            " check then runs as the implied test",
+        )
     log.info("%s planned update: %s", "DRY RUN:" if plan.dry_run else "LIVE", describe(plan))
     return plan
 
@@ -221,12 +237,13 @@ def _window(params: Mapping[str, Any], now: datetime) -> Window:
         try:
             start = datetime.fromisoformat(raw.replace("Z", "+00:00"))
         except ValueError:
-            raise PlanError("window_start",
-                            f"must be an ISO date-time like 2026-01-15T02:00:00+09:00, got {raw!r}") from None
+            raise PlanError(
+                "window_start", f"must be an ISO date-time like 2026-01-15T02:00:00+09:00, got {raw!r}"
+            ) from None
         if start.tzinfo is None:
             raise PlanError("window_start", f"needs a time zone offset (e.g. +09:00 or Z), got {raw!r}")
     else:  # now; a clock without a zone is UTC (never the host's local time), so the end keeps its offset
-        start = now if now.tzinfo is not None else now.replace(tzinfo=timezone.utc)
+        start = now if now.tzinfo is not None else now.replace(tzinfo=UTC)
     minutes = number(params.get("window_minutes", 60), "window_minutes")
-    start = start.astimezone(timezone.utc)
+    start = start.astimezone(UTC)
     return Window(start.isoformat(), (start + timedelta(minutes=minutes)).isoformat())

@@ -37,8 +37,11 @@ def sql_assertion(inventory: Inventory, assertion: Assertion, index: int) -> dic
     def check() -> CheckResult:
         result = CheckResult(name, target.kind)
         got = _first_value(target, endpoint_for(target), assertion.sql, assertion.database)
-        result.details.update(sql=redact.statement(assertion.sql, "mysql" if target.kind == "mysql" else "postgres"),
-                              expect=assertion.expect, got=got)
+        result.details.update(
+            sql=redact.statement(assertion.sql, "mysql" if target.kind == "mysql" else "postgres"),
+            expect=assertion.expect,
+            got=got,
+        )
         if str(got) != str(assertion.expect):
             result.add(CRITICAL, f"{assertion.sql!r} returned {got!r}, expected {assertion.expect!r}")
         return result
@@ -53,10 +56,11 @@ def _first_value(target: Target, endpoint, query: str, database: str | None) -> 
         with connect(endpoint, target.timeout_seconds, database, application_name="aegis-update-test") as conn:
             row = conn.execute(query.encode()).fetchone()
     else:
-        from include.clients.mysql import connect
+        from include.clients import mysql
 
-        conn = connect(endpoint, target.timeout_seconds, database, read_only=True,
-                       statement_timeout_s=target.timeout_seconds)
+        conn = mysql.connect(
+            endpoint, target.timeout_seconds, database, read_only=True, statement_timeout_s=target.timeout_seconds
+        )
         try:
             cur = conn.cursor()
             cur.execute(query)
@@ -77,9 +81,21 @@ def http_check(url: str, timeout_s: float = 10.0) -> dict[str, Any]:
     path = parts.path or "/"
     if parts.query:
         path += f"?{parts.query}"
-    target = Target(f"GET {redact.url(url)}", "http_service", None, (), dict(spec("http_service").thresholds),
-                    timeout_s, {"path": path, "expected_status": 200})
-    return run_check(target, Endpoint(host=f"{parts.scheme}://{parts.netloc}"), None).to_dict()
+    target = Target(
+        f"GET {redact.url(url)}",
+        "http_service",
+        None,
+        (),
+        dict(spec("http_service").thresholds),
+        timeout_s,
+        {"path": path, "expected_status": 200},
+    )
+    from datetime import UTC, datetime
+
+    from include.checks import Window
+
+    now = datetime.now(UTC)  # an HTTP check looks at no interval
+    return run_check(target, Endpoint(host=f"{parts.scheme}://{parts.netloc}"), Window(now, now)).to_dict()
 
 
 def health_checks(inventory: Inventory, names: list[str], start: datetime, end: datetime) -> list[dict[str, Any]]:
@@ -89,16 +105,22 @@ def health_checks(inventory: Inventory, names: list[str], start: datetime, end: 
     return [check_one(inventory, name, {}, start, end) for name in names]
 
 
-def run_tests(inventory: Inventory, plan: UpdatePlan, start: datetime, end: datetime,
-              with_assertions: bool = True) -> dict[str, Any]:
+def run_tests(
+    inventory: Inventory, plan: UpdatePlan, start: datetime, end: datetime, with_assertions: bool = True
+) -> dict[str, Any]:
     """All tests of the plan: ``{passed, failures, results}``; ``failures`` are one sentence each."""
     results = []
     if with_assertions:
         results += [sql_assertion(inventory, a, i) for i, a in enumerate(plan.assertions)]
     results += [http_check(url) for url in plan.http_checks]
     results += health_checks(inventory, plan.health, start, end)
-    failures = [f"{r['target']}: {f['message']}" for r in results if failed(r) for f in r["findings"]
-                if SEVERITY[f["level"]] >= SEVERITY[CRITICAL]]
+    failures = [
+        f"{r['target']}: {f['message']}"
+        for r in results
+        if failed(r)
+        for f in r["findings"]
+        if SEVERITY[f["level"]] >= SEVERITY[CRITICAL]
+    ]
     for r in results:
         log.info("test %-40s %s", r["target"], r["status"].upper())
     return {"passed": not failures, "failures": failures, "results": results}

@@ -19,8 +19,9 @@ log = logging.getLogger(__name__)
 PROMOTE, ROLLBACK, NOTHING, NOT_APPLIED = "promote", "rollback", "nothing", "not applied"
 
 
-def decide(plan: UpdatePlan, backups: list[dict[str, Any]] | None, update: dict[str, Any] | None,
-           tests: dict[str, Any] | None) -> tuple[str, list[str]]:
+def decide(
+    plan: UpdatePlan, backups: list[dict[str, Any]] | None, update: dict[str, Any] | None, tests: dict[str, Any] | None
+) -> tuple[str, list[str]]:
     """``(promote | rollback | not applied | nothing, reasons)``.
 
     - a dry run, or a pre-update backup that failed (so the update never ran): nothing to do;
@@ -34,18 +35,24 @@ def decide(plan: UpdatePlan, backups: list[dict[str, Any]] | None, update: dict[
     if plan.dry_run:
         return NOTHING, ["dry run: nothing was changed, nothing to promote or roll back"]
     if backups is None:
-        return NOTHING, ["the pre-update backup did not run or left no outcome (an earlier step failed, or the task"
-                         " died): the update was NOT run, the targets are untouched"]
+        return NOTHING, [
+            "the pre-update backup did not run or left no outcome (an earlier step failed, or the task"
+            " died): the update was NOT run, the targets are untouched"
+        ]
     failed_backups = [b for b in backups if b.get("state") not in ("complete", "verified")]
     if failed_backups or len(backups) < len(plan.backups):
         why = "; ".join(f"{b['target']}: {b.get('reason') or b.get('state')}" for b in failed_backups)
-        return NOTHING, [f"pre-update backup failed ({why or 'a target has no outcome'}): the update was NOT run,"
-                         " the targets are untouched"]
+        return NOTHING, [
+            f"pre-update backup failed ({why or 'a target has no outcome'}): the update was NOT run,"
+            " the targets are untouched"
+        ]
     if update is None:
         return ROLLBACK, ["the update task left no outcome (it died or was killed): rolling back to be safe"]
     if update.get("state") != "updated" and update.get("changed") is False:
-        return NOT_APPLIED, [f"the update failed before changing anything: {update.get('reason', update.get('state'))}"
-                             "; NOT APPLIED: the target is kept as it was, no rollback"]
+        return NOT_APPLIED, [
+            f"the update failed before changing anything: {update.get('reason', update.get('state'))}"
+            "; NOT APPLIED: the target is kept as it was, no rollback"
+        ]
     if update.get("state") != "updated":
         return ROLLBACK, [f"the update failed: {update.get('reason', update.get('state'))}"]
     if tests is None:
@@ -66,8 +73,13 @@ def backup_of(backups: list[dict[str, Any]], target: str) -> dict[str, Any]:
     raise LookupError(f"no pre-update backup of {target} in this run: cannot restore it")
 
 
-def roll_back(inventory: Inventory, plan: UpdatePlan, update: dict[str, Any] | None,
-              backups: list[dict[str, Any]] | None, previous: dict[str, Any] | None = None) -> dict[str, Any]:
+def roll_back(
+    inventory: Inventory,
+    plan: UpdatePlan,
+    update: dict[str, Any] | None,
+    backups: list[dict[str, Any]] | None,
+    previous: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """Undo the update; ``{state: rolled-back|failed, how, reason?}``. ``previous`` (the version recorded before
     the update, ``{"from": …}``) is what it goes back to, even when the update task left no outcome."""
     from include.update.strategies import strategy_for

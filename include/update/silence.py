@@ -30,9 +30,13 @@ def matcher_for(label: str, targets: list[str]) -> dict[str, Any]:
 
 def run_silences(endpoint, run_id: str) -> list[dict[str, Any]]:
     """Silences this run made that are still active or pending."""
-    return [s for s in alertmanager.silences(endpoint, timeout_s=TIMEOUT_S)
-            if s.get("createdBy") == CREATED_BY and s.get("comment") == _comment(run_id)
-            and (s.get("status") or {}).get("state") in ("active", "pending")]
+    return [
+        s
+        for s in alertmanager.silences(endpoint, timeout_s=TIMEOUT_S)
+        if s.get("createdBy") == CREATED_BY
+        and s.get("comment") == _comment(run_id)
+        and (s.get("status") or {}).get("state") in ("active", "pending")
+    ]
 
 
 def create(endpoint, run_id: str, label: str, targets: list[str], starts_at: str, ends_at: str) -> str:
@@ -41,8 +45,13 @@ def create(endpoint, run_id: str, label: str, targets: list[str], starts_at: str
     if existing:
         log.info("silence %s of this run already exists", existing[0]["id"])
         return existing[0]["id"]
-    body = {"matchers": [matcher_for(label, targets)], "startsAt": starts_at, "endsAt": ends_at,
-            "createdBy": CREATED_BY, "comment": _comment(run_id)}
+    body: dict[str, Any] = {
+        "matchers": [matcher_for(label, targets)],
+        "startsAt": starts_at,
+        "endsAt": ends_at,
+        "createdBy": CREATED_BY,
+        "comment": _comment(run_id),
+    }
     silence_id = alertmanager.create_silence(endpoint, body, timeout_s=TIMEOUT_S)
     log.info("silence %s: %s=~%s from %s to %s", silence_id, label, body["matchers"][0]["value"], starts_at, ends_at)
     return silence_id

@@ -123,8 +123,9 @@ def record_current_version(inventory: Inventory, plan: PlanJson) -> dict[str, An
     return {"from": version}
 
 
-def apply_update(inventory: Inventory, plan: PlanJson, previous: Mapping[str, Any],
-                 context: Mapping[str, Any]) -> dict[str, Any]:
+def apply_update(
+    inventory: Inventory, plan: PlanJson, previous: Mapping[str, Any], context: Mapping[str, Any]
+) -> dict[str, Any]:
     """The update from the ``previous`` version recorded before it; a failed one fails the step after handing
     its outcome on (for the decision)."""
     from include.update.apply import apply_update as apply
@@ -135,8 +136,9 @@ def apply_update(inventory: Inventory, plan: PlanJson, previous: Mapping[str, An
     return hand_on_then_fail(outcome, failure, context)
 
 
-def post_update_tests(inventory: Inventory, plan: PlanJson | None, update: Mapping[str, Any] | None,
-                      context: Mapping[str, Any]) -> dict[str, Any] | None:
+def post_update_tests(
+    inventory: Inventory, plan: PlanJson | None, update: Mapping[str, Any] | None, context: Mapping[str, Any]
+) -> dict[str, Any] | None:
     """The plan's tests, unless the update did not succeed (then None: the decision rolls back)."""
     from include.update.post_tests import run_tests
 
@@ -154,16 +156,25 @@ def tests_after_rollback(inventory: Inventory, plan: PlanJson, context: Mapping[
     return run_tests(inventory, as_plan(plan), *run_window_of(context), with_assertions=False)
 
 
-def choose_branch(plan: PlanJson | None, backups: list[dict[str, Any]] | None, update: dict[str, Any] | None,
-                  tests: dict[str, Any] | None) -> str | list[str]:
+def choose_branch(
+    plan: PlanJson | None,
+    backups: list[dict[str, Any]] | None,
+    update: dict[str, Any] | None,
+    tests: dict[str, Any] | None,
+) -> str | list[str]:
     """Log the decision and its reasons; the task id of the branch to run (none when there is nothing to do)."""
     branch, reasons = decide(planned(plan), backups, update, tests)
     print(f"DECISION: {branch.upper()}\n" + "\n".join(f"  because {r}" for r in reasons))
     return BRANCH_TASKS.get(branch, [])
 
 
-def decided(plan: UpdatePlan, backups: list[dict[str, Any]] | None, update: dict[str, Any] | None,
-            tests: dict[str, Any] | None, step: str) -> None:
+def decided(
+    plan: UpdatePlan,
+    backups: list[dict[str, Any]] | None,
+    update: dict[str, Any] | None,
+    tests: dict[str, Any] | None,
+    step: str,
+) -> None:
     """Skip ``step`` unless the decision is ``step``. The branch task already skips the branch it did not
     choose; :func:`decide` is pure, so asking it again gives its answer even when the branch task itself died
     (a branch task hands no value on)."""
@@ -174,8 +185,12 @@ def decided(plan: UpdatePlan, backups: list[dict[str, Any]] | None, update: dict
         raise AirflowSkipException(f"the decision is {branch}, not {step}")
 
 
-def promote(plan: PlanJson | None, backups: list[dict[str, Any]] | None, update: dict[str, Any] | None,
-            tests: dict[str, Any] | None) -> dict[str, Any]:
+def promote(
+    plan: PlanJson | None,
+    backups: list[dict[str, Any]] | None,
+    update: dict[str, Any] | None,
+    tests: dict[str, Any] | None,
+) -> dict[str, Any]:
     """Keep the new version: log it (the report and the catalog record it); the pre-update backup stays."""
     typed = planned(plan)
     decided(typed, backups, update, tests, BRANCH_TASKS[PROMOTE])
@@ -184,9 +199,15 @@ def promote(plan: PlanJson | None, backups: list[dict[str, Any]] | None, update:
     return {"from": update.get("from"), "to": update.get("to")}
 
 
-def rollback(inventory: Inventory, plan: PlanJson | None, backups: list[dict[str, Any]] | None,
-             update: dict[str, Any] | None, tests: dict[str, Any] | None, previous: dict[str, Any] | None,
-             context: Mapping[str, Any]) -> dict[str, Any]:
+def rollback(
+    inventory: Inventory,
+    plan: PlanJson | None,
+    backups: list[dict[str, Any]] | None,
+    update: dict[str, Any] | None,
+    tests: dict[str, Any] | None,
+    previous: dict[str, Any] | None,
+    context: Mapping[str, Any],
+) -> dict[str, Any]:
     """Undo the update (back to the ``previous`` version recorded before it) when the decision says so; a failed
     rollback fails the step after handing its outcome on."""
     from include.update.rollback import roll_back
@@ -198,8 +219,9 @@ def rollback(inventory: Inventory, plan: PlanJson | None, backups: list[dict[str
     return hand_on_then_fail(outcome, failure, context)
 
 
-def write_report(inventory: Inventory, plan: PlanJson | None, outcomes: Mapping[str, Any],
-                 context: Mapping[str, Any]) -> dict[str, Any]:
+def write_report(
+    inventory: Inventory, plan: PlanJson | None, outcomes: Mapping[str, Any], context: Mapping[str, Any]
+) -> dict[str, Any]:
     """The report of the whole run from every step's outcome; the decision is :func:`decide` again (it is pure,
     so it says what the branch task said). Fails unless the update was promoted (or this was a dry run)."""
     from include.update.report import finish

@@ -28,8 +28,10 @@ class DrainTrigger(BaseTrigger):
         self.targets, self.deadline, self.started, self.poll_s = targets, float(deadline), float(started), float(poll_s)
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
-        return ("include.update.triggers.DrainTrigger",
-                {"targets": self.targets, "deadline": self.deadline, "started": self.started, "poll_s": self.poll_s})
+        return (
+            "include.update.triggers.DrainTrigger",
+            {"targets": self.targets, "deadline": self.deadline, "started": self.started, "poll_s": self.poll_s},
+        )
 
     async def run(self):
         from include.update.drain import count_all, drained
@@ -38,8 +40,9 @@ class DrainTrigger(BaseTrigger):
             counts = await asyncio.to_thread(count_all, self.targets, QUERY_TIMEOUT_S)
             now = time.time()
             if drained(counts) or now >= self.deadline:
-                yield TriggerEvent({"drained": drained(counts), "counts": counts,
-                                    "waited_s": round(now - self.started, 1)})
+                yield TriggerEvent(
+                    {"drained": drained(counts), "counts": counts, "waited_s": round(now - self.started, 1)}
+                )
                 return
             self.log.info("still active: %s (%.0fs left)", counts, self.deadline - now)
             await asyncio.sleep(min(self.poll_s, max(0.1, self.deadline - now)))
@@ -70,16 +73,24 @@ class DrainSessionsOperator(BaseOperator):
             verb = "DRY RUN: would wait for" if self.plan["dry_run"] else "active sessions now"
             self.log.info("%s %s", verb, counts or "no target to drain")
             return {"drained": drained(counts), "counts": counts, "waited_s": 0.0, "dry_run": self.plan["dry_run"]}
-        self.log.info("active sessions %s: deferring (up to %gs) without holding a worker slot",
-                      counts, self.plan["drain_timeout_s"])
-        self.defer(trigger=DrainTrigger(targets, started + self.plan["drain_timeout_s"], started, self.poll_s),
-                   method_name="execute_complete")
+        self.log.info(
+            "active sessions %s: deferring (up to %gs) without holding a worker slot",
+            counts,
+            self.plan["drain_timeout_s"],
+        )
+        self.defer(
+            trigger=DrainTrigger(targets, started + self.plan["drain_timeout_s"], started, self.poll_s),
+            method_name="execute_complete",
+        )
 
     def execute_complete(self, context, event: dict[str, Any]) -> dict[str, Any]:
         """Back from the trigger: log the outcome and hand it on."""
         if event["drained"]:
             self.log.info("drained after %ss: %s", event["waited_s"], event["counts"])
         else:
-            self.log.warning("drain timeout after %ss; still active: %s (going on, as the runbook does)",
-                             event["waited_s"], event["counts"])
+            self.log.warning(
+                "drain timeout after %ss; still active: %s (going on, as the runbook does)",
+                event["waited_s"],
+                event["counts"],
+            )
         return event

@@ -29,10 +29,12 @@ def announcement(plan: UpdatePlan) -> tuple[str, str, str]:
 
     w = plan.window
     subject = f"[Aegis] planned maintenance {w.start[:16]}Z → {w.end[:16]}Z: {plan.kind}"
-    text = (f"Planned maintenance from {w.start} to {w.end} (UTC).\n"
-            f"Change: {describe(plan)}.\n"
-            f"Affected: {', '.join(flag_names(plan))}.\n"
-            "Maintenance mode will be on; sessions are drained first. A failed update is rolled back automatically.")
+    text = (
+        f"Planned maintenance from {w.start} to {w.end} (UTC).\n"
+        f"Change: {describe(plan)}.\n"
+        f"Affected: {', '.join(flag_names(plan))}.\n"
+        "Maintenance mode will be on; sessions are drained first. A failed update is rolled back automatically."
+    )
     return subject, text, f"<pre>{escape(text)}</pre>"
 
 
@@ -48,11 +50,13 @@ def create_silences(inventory: Inventory, plan: UpdatePlan, run_id: str) -> dict
     out = {}
     for am in plan.alertmanagers:
         if plan.dry_run:
-            log.info("DRY RUN: would silence %s=~%s on %s until %s", plan.silence_label, "|".join(names), am,
-                     plan.window.end)
+            log.info(
+                "DRY RUN: would silence %s=~%s on %s until %s", plan.silence_label, "|".join(names), am, plan.window.end
+            )
             continue
-        out[am] = silence.create(endpoint_for(inventory.target(am)), run_id, plan.silence_label, names,
-                                 plan.window.start, plan.window.end)
+        out[am] = silence.create(
+            endpoint_for(inventory.target(am)), run_id, plan.silence_label, names, plan.window.start, plan.window.end
+        )
     return out
 
 
@@ -114,8 +118,12 @@ def maintenance(inventory: Inventory, plan: UpdatePlan, on: bool, reason: str) -
                 from include.clients.kubernetes import patch_config_map_data
                 from include.update.strategies.k8s_image import kube_for
 
-                patch_config_map_data(kube_for(inventory.target(k.name)), k.namespace,
-                                      plan.maintenance_configmap, {CONFIGMAP_KEY: str(on).lower()})
+                patch_config_map_data(
+                    kube_for(inventory.target(k.name)),
+                    k.namespace,
+                    plan.maintenance_configmap,
+                    {CONFIGMAP_KEY: str(on).lower()},
+                )
                 done[f"{k.name}:{where}"] = "on" if on else "off"
             except Exception as exc:  # noqa: BLE001
                 errors.append(f"{k.name} ConfigMap {where}: {type(exc).__name__}: {exc}")

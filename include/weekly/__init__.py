@@ -65,11 +65,19 @@ def run_concern(target, endpoint, *, dry_run: bool = True, **extra: Any) -> dict
     """
     module = concern_module(target.kind)
     settings = target.weekly or defaults_for(target.kind)
-    log.info("%s (%s): weekly maintenance%s, budget %gs", target.name, target.kind,
-             " (dry run: destructive steps only listed)" if dry_run else "", time_budget(settings))
-    result = run_bounded(target.name, target.kind,
-                         lambda: module.maintain(target, endpoint, settings, dry_run=dry_run, **extra),
-                         time_budget(settings))
+    log.info(
+        "%s (%s): weekly maintenance%s, budget %gs",
+        target.name,
+        target.kind,
+        " (dry run: destructive steps only listed)" if dry_run else "",
+        time_budget(settings),
+    )
+    result = run_bounded(
+        target.name,
+        target.kind,
+        lambda: module.maintain(target, endpoint, settings, dry_run=dry_run, **extra),
+        time_budget(settings),
+    )
     return result.to_dict()
 
 

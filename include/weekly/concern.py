@@ -27,12 +27,14 @@ ConcernWork = Callable[..., CheckResult]
 class Maintain(Protocol):
     """What callers see: ``maintain(target, endpoint, settings, *, dry_run=True, **extra)``."""
 
-    def __call__(self, target: Any, endpoint: Any, settings: Mapping[str, Any], *, dry_run: bool = True,
-                 **extra: Any) -> CheckResult: ...
+    def __call__(
+        self, target: Any, endpoint: Any, settings: Mapping[str, Any], *, dry_run: bool = True, **extra: Any
+    ) -> CheckResult: ...
 
 
-def merged_settings(defaults: Mapping[str, Any], settings: Mapping[str, Any],
-                    check: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+def merged_settings(
+    defaults: Mapping[str, Any], settings: Mapping[str, Any], check: Callable[[dict[str, Any]], None] | None = None
+) -> dict[str, Any]:
     """``settings`` over ``defaults``, validated by ``check`` (which raises ``ValueError`` naming the key)."""
     merged = {**defaults, **settings}
     if check is not None:
@@ -40,14 +42,16 @@ def merged_settings(defaults: Mapping[str, Any], settings: Mapping[str, Any],
     return merged
 
 
-def concern(defaults: Mapping[str, Any],
-            check: Callable[[dict[str, Any]], None] | None = None) -> Callable[[ConcernWork], Maintain]:
+def concern(
+    defaults: Mapping[str, Any], check: Callable[[dict[str, Any]], None] | None = None
+) -> Callable[[ConcernWork], Maintain]:
     """Turn a concern's work into its ``maintain``: merged settings, validated, and a budget of ``max_seconds``."""
 
     def wrap(work: ConcernWork) -> Maintain:
         @functools.wraps(work)
-        def maintain(target: Any, endpoint: Any, settings: Mapping[str, Any], *, dry_run: bool = True,
-                     **extra: Any) -> CheckResult:
+        def maintain(
+            target: Any, endpoint: Any, settings: Mapping[str, Any], *, dry_run: bool = True, **extra: Any
+        ) -> CheckResult:
             merged = merged_settings(defaults, settings, check)
             return work(target, endpoint, merged, Budget(float(merged["max_seconds"])), dry_run=dry_run, **extra)
 

@@ -40,7 +40,7 @@ import gzip
 import logging
 import os
 import shutil
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -67,19 +67,31 @@ DAY = 86400
 def check_settings(settings: dict) -> None:
     """Raise ``ValueError("<key>: <reason>")`` for settings this module cannot use (missing keys: defaults)."""
     settings = {**DEFAULTS, **settings}
-    require_numbers(settings, positive=("max_seconds",),
-                    non_negative=("rotate_min_bytes", "archive_after_days", "archive_retention_days"))
+    require_numbers(
+        settings,
+        positive=("max_seconds",),
+        non_negative=("rotate_min_bytes", "archive_after_days", "archive_retention_days"),
+    )
     if settings["archive_retention_days"] <= settings["archive_after_days"]:
-        raise ValueError(f"archive_retention_days: must be above archive_after_days "
-                         f"({settings['archive_after_days']}), got {settings['archive_retention_days']}")
+        raise ValueError(
+            f"archive_retention_days: must be above archive_after_days "
+            f"({settings['archive_after_days']}), got {settings['archive_retention_days']}"
+        )
     folder = settings.get("archive_folder")
     if folder is not None and not (isinstance(folder, str) and folder.startswith(("file://", "s3://"))):
         raise ValueError(f"archive_folder: must be a file:// or s3:// URI, got {folder!r}")
 
 
 @concern(DEFAULTS, check_settings)
-def maintain(target: Any, endpoint: Endpoint, settings: dict[str, Any], budget: Budget, *,
-             dry_run: bool = True, archive_folder: Any = None) -> CheckResult:
+def maintain(
+    target: Any,
+    endpoint: Endpoint,
+    settings: dict[str, Any],
+    budget: Budget,
+    *,
+    dry_run: bool = True,
+    archive_folder: Any = None,
+) -> CheckResult:
     """Rotate, compress, archive and expire the logs of one ``log_source`` target."""
     result = CheckResult(target.name, target.kind)
     folder = archive_folder if archive_folder is not None else _folder_from(settings)
@@ -132,7 +144,7 @@ def rotate(path: str, min_bytes: int, now: datetime, *, dry_run: bool = False) -
         row["action"] = "would do"
         log.info("would rotate %s (%d bytes; dry run)", path, size)
         return row
-    dest = f"{path}.{now.astimezone(timezone.utc):%Y%m%dT%H%M%SZ}.gz"
+    dest = f"{path}.{now.astimezone(UTC):%Y%m%dT%H%M%SZ}.gz"
     if os.path.exists(dest):
         row["action"] = f"skipped: {os.path.basename(dest)} already exists (rotated this second)"
         return row
@@ -185,14 +197,20 @@ def archive(path: str, folder, dry_run: bool, result: CheckResult) -> dict[str, 
     else:
         os.remove(path)
         row["action"] = "done: archived, verified, local file deleted"
-    log.info("%s %s -> %s (sha256 %s)%s", "archived" if row["uploaded"] else "already archived", path, dest,
-             digest[:12], "; would delete the local file (dry run)" if dry_run else "; local file deleted")
+    log.info(
+        "%s %s -> %s (sha256 %s)%s",
+        "archived" if row["uploaded"] else "already archived",
+        path,
+        dest,
+        digest[:12],
+        "; would delete the local file (dry run)" if dry_run else "; local file deleted",
+    )
     return row
 
 
 def archive_path(folder, path: str):
     """``<folder>/<YYYY-MM-DD of last write, UTC>/<full local path>``: unique, and dated for retention."""
-    day = datetime.fromtimestamp(os.path.getmtime(path), timezone.utc).date().isoformat()
+    day = datetime.fromtimestamp(os.path.getmtime(path), UTC).date().isoformat()
     return folder / day / os.path.abspath(path).lstrip("/")
 
 
@@ -200,7 +218,7 @@ def expire_archives(folder, now: float, retention_days: int, dry_run: bool) -> l
     """Delete (unless ``dry_run``) the date folders of ``folder`` older than ``retention_days``."""
     if not folder.exists():
         return []
-    cutoff = datetime.fromtimestamp(now, timezone.utc).date() - timedelta(days=retention_days)
+    cutoff = datetime.fromtimestamp(now, UTC).date() - timedelta(days=retention_days)
     rows = []
     for day_folder in sorted(folder.iterdir(), key=lambda p: p.name):
         try:
@@ -211,12 +229,25 @@ def expire_archives(folder, now: float, retention_days: int, dry_run: bool) -> l
             continue
         files = [f for f in day_folder.rglob("*") if f.is_file()]
         size = sum(_size(f) for f in files)
-        rows.append({"file": str(day_folder), "step": "expire", "bytes": size, "files": len(files),
-                     "action": "would do" if dry_run else "done"})
+        rows.append(
+            {
+                "file": str(day_folder),
+                "step": "expire",
+                "bytes": size,
+                "files": len(files),
+                "action": "would do" if dry_run else "done",
+            }
+        )
         if not dry_run:
             day_folder.rmdir(recursive=True)
-        log.info("%s %d archived file(s) of %s (%d bytes): older than %d days",
-                 "would delete" if dry_run else "deleted", len(files), day, size, retention_days)
+        log.info(
+            "%s %d archived file(s) of %s (%d bytes): older than %d days",
+            "would delete" if dry_run else "deleted",
+            len(files),
+            day,
+            size,
+            retention_days,
+        )
     return rows
 
 
@@ -229,8 +260,12 @@ def _expire_local(path: str, now: float, settings: dict, dry_run: bool) -> dict[
     row["action"] = "would do" if dry_run else "done"
     if not dry_run:
         os.remove(path)
-    log.info("%s %s: older than %s days and no archive folder", "would delete" if dry_run else "deleted",
-             path, settings["archive_retention_days"])
+    log.info(
+        "%s %s: older than %s days and no archive folder",
+        "would delete" if dry_run else "deleted",
+        path,
+        settings["archive_retention_days"],
+    )
     return row
 
 
@@ -268,9 +303,16 @@ def _summarise(result: CheckResult, rows: list[dict], folder, dry_run: bool, liv
     m["logs.compressed_bytes"] = count("rotate", "done", "compressed_bytes")
     m["logs.archived_files"] = float(sum(1 for r in rows if r["step"] == "archive" and r.get("uploaded")))
     m["logs.local_deleted_files"] = count("archive", "done") + count("expire", "done") * (folder is None)
-    m["logs.expired_archives_files"] = (count("expire", "done", "files") if folder is not None else 0.0)
+    m["logs.expired_archives_files"] = count("expire", "done", "files") if folder is not None else 0.0
     m["logs.expired_bytes"] = count("expire", "done", "bytes")
-    result.details.update({"files": rows, "dry_run": dry_run, "archive_folder": str(folder) if folder else None,
-                           "live_logs": live, "compressed_logs": compressed})
+    result.details.update(
+        {
+            "files": rows,
+            "dry_run": dry_run,
+            "archive_folder": str(folder) if folder else None,
+            "live_logs": live,
+            "compressed_logs": compressed,
+        }
+    )
     if folder is None:
         result.details["note"] = "no archive folder given: compressed logs are kept locally until retention"

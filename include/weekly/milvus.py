@@ -48,8 +48,17 @@ DEFAULTS: dict[str, Any] = {
 COMPACTION_DONE = "Completed"
 INDEX_FAILED = "Failed"
 #: describe_index keys that are not index build parameters
-_INDEX_META = {"index_type", "metric_type", "field_name", "index_name", "total_rows", "indexed_rows",
-               "pending_index_rows", "state", "fail_reason"}
+_INDEX_META = {
+    "index_type",
+    "metric_type",
+    "field_name",
+    "index_name",
+    "total_rows",
+    "indexed_rows",
+    "pending_index_rows",
+    "state",
+    "fail_reason",
+}
 
 
 def check_settings(settings: dict) -> None:
@@ -62,8 +71,9 @@ def check_settings(settings: dict) -> None:
 
 
 @concern(DEFAULTS, check_settings)
-def maintain(target: Any, endpoint: Endpoint, settings: dict[str, Any], budget: Budget, *,
-             dry_run: bool = True) -> CheckResult:
+def maintain(
+    target: Any, endpoint: Endpoint, settings: dict[str, Any], budget: Budget, *, dry_run: bool = True
+) -> CheckResult:
     """Compact every collection, check (and rebuild failed) indexes, release the listed cold collections."""
     result = CheckResult(target.name, target.kind)
     timeout = target.timeout_seconds
@@ -80,8 +90,9 @@ def maintain(target: Any, endpoint: Endpoint, settings: dict[str, Any], budget: 
             for name in names:
                 if budget.spent():
                     rows[name] = {"action": "skipped: max_seconds reached before this collection"}
-                    result.add(WARNING, f"collection {name} not maintained: max_seconds "
-                                        f"({settings['max_seconds']}s) reached")
+                    result.add(
+                        WARNING, f"collection {name} not maintained: max_seconds ({settings['max_seconds']}s) reached"
+                    )
                     continue
                 rows[name] = _maintain_collection(client, name, result, settings, dry_run, budget, timeout)
         finally:
@@ -94,18 +105,22 @@ def maintain(target: Any, endpoint: Endpoint, settings: dict[str, Any], budget: 
     result.details["dry_run"] = dry_run
     m = result.metrics
     m["milvus.collections"] = float(len(rows))
-    m["milvus.compactions_completed"] = float(sum(r.get("compaction", {}).get("state") == COMPACTION_DONE
-                                                  for r in rows.values()))
-    m["milvus.indexes_not_finished"] = float(sum(i["state"] != INDEX_DONE for r in rows.values()
-                                                 for i in r.get("indexes", [])))
-    m["milvus.indexes_rebuilt"] = float(sum(i.get("action") == "done" for r in rows.values()
-                                            for i in r.get("indexes", [])))
+    m["milvus.compactions_completed"] = float(
+        sum(r.get("compaction", {}).get("state") == COMPACTION_DONE for r in rows.values())
+    )
+    m["milvus.indexes_not_finished"] = float(
+        sum(i["state"] != INDEX_DONE for r in rows.values() for i in r.get("indexes", []))
+    )
+    m["milvus.indexes_rebuilt"] = float(
+        sum(i.get("action") == "done" for r in rows.values() for i in r.get("indexes", []))
+    )
     m["milvus.collections_released"] = float(sum(r.get("release") == "done" for r in rows.values()))
     return result
 
 
-def _maintain_collection(client: Any, name: str, result: CheckResult, settings: dict[str, Any], dry_run: bool,
-                         budget: Budget, timeout: float) -> dict[str, Any]:
+def _maintain_collection(
+    client: Any, name: str, result: CheckResult, settings: dict[str, Any], dry_run: bool, budget: Budget, timeout: float
+) -> dict[str, Any]:
     """Compaction, indexes and release of one collection; a row for the report."""
     row: dict[str, Any] = {"rows": _row_count(client, name, timeout)}
     if settings["compact"]:
@@ -113,17 +128,19 @@ def _maintain_collection(client: Any, name: str, result: CheckResult, settings: 
         row["compaction"] = compact(client, name, until, float(settings["poll_seconds"]), timeout)
         row["rows_after"] = _row_count(client, name, timeout)
         if row["compaction"]["state"] != COMPACTION_DONE:
-            result.add(WARNING, f"compaction of {name} is {row['compaction']['state']} after "
-                                f"{row['compaction']['seconds']}s (job {row['compaction']['job_id']}); "
-                                "left to finish on the server")
+            result.add(
+                WARNING,
+                f"compaction of {name} is {row['compaction']['state']} after "
+                f"{row['compaction']['seconds']}s (job {row['compaction']['job_id']}); "
+                "left to finish on the server",
+            )
     row["load_state"] = load_state_name(client.get_load_state(name, timeout=timeout))
     row["indexes"] = _indexes(client, name, row["load_state"], result, settings, dry_run, timeout)
     if row["load_state"] == LOADED and name in settings["release_collections"]:
         row["release"] = "would do" if dry_run else "done"
         if not dry_run:
             client.release_collection(name, timeout=timeout)
-        log.info("%s collection %s (listed in release_collections)",
-                 "would release" if dry_run else "released", name)
+        log.info("%s collection %s (listed in release_collections)", "would release" if dry_run else "released", name)
     elif row["load_state"] == LOADED:
         row["release"] = "skipped: not listed in release_collections (Milvus records no last query time)"
     return row
@@ -140,12 +157,17 @@ def compact(client, name: str, until: float, poll_s: float, timeout: float) -> d
         state = str(client.get_compaction_state(job_id, timeout=timeout))
     seconds = round(time.monotonic() - started, 3)
     log.info("compaction of %s: %s after %.1fs", name, state, seconds)
-    return {"job_id": job_id, "state": state, "seconds": seconds,
-            "action": "done" if state == COMPACTION_DONE else "started, not followed to the end"}
+    return {
+        "job_id": job_id,
+        "state": state,
+        "seconds": seconds,
+        "action": "done" if state == COMPACTION_DONE else "started, not followed to the end",
+    }
 
 
-def _indexes(client, name: str, load_state: str, result: CheckResult, settings: dict, dry_run: bool,
-             timeout: float) -> list[dict[str, Any]]:
+def _indexes(
+    client, name: str, load_state: str, result: CheckResult, settings: dict, dry_run: bool, timeout: float
+) -> list[dict[str, Any]]:
     """Index states of one collection; a failed index is rebuilt unless ``dry_run``."""
     indexes = describe_indexes(client, name, timeout)
     for index in indexes:
@@ -153,15 +175,21 @@ def _indexes(client, name: str, load_state: str, result: CheckResult, settings: 
             index["action"] = "none needed"
         elif index["state"] != INDEX_FAILED:
             index["action"] = "skipped: still building; a rebuild would start it over"
-            result.add(WARNING, f"index {index['name']} on {name} is {index['state']} with "
-                                f"{index['pending_index_rows']} row(s) pending")
+            result.add(
+                WARNING,
+                f"index {index['name']} on {name} is {index['state']} with "
+                f"{index['pending_index_rows']} row(s) pending",
+            )
         elif not settings["rebuild_failed_indexes"]:
             index["action"] = "skipped: rebuild_failed_indexes is off"
             result.add(WARNING, f"index {index['name']} on {name} failed; rebuild_failed_indexes is off")
         elif dry_run:
             index["action"] = "would do"
-            result.add(WARNING, f"index {index['name']} on {name} failed; it would be rebuilt "
-                                "(the collection is released meanwhile): run without dry-run")
+            result.add(
+                WARNING,
+                f"index {index['name']} on {name} failed; it would be rebuilt "
+                "(the collection is released meanwhile): run without dry-run",
+            )
         else:
             rebuild_index(client, name, index["name"], reload=load_state == LOADED, timeout=timeout)
             index["action"] = "done"
@@ -174,15 +202,26 @@ def rebuild_index(client, collection: str, index_name: str, *, reload: bool, tim
     info = client.describe_index(collection, index_name, timeout=timeout) or {}
     params = {k: v for k, v in info.items() if k not in _INDEX_META}
     index_params = client.prepare_index_params()
-    index_params.add_index(field_name=info["field_name"], index_type=info.get("index_type") or "",
-                           index_name=index_name, metric_type=info.get("metric_type") or "", params=params)
+    index_params.add_index(
+        field_name=info["field_name"],
+        index_type=info.get("index_type") or "",
+        index_name=index_name,
+        metric_type=info.get("metric_type") or "",
+        params=params,
+    )
     client.release_collection(collection, timeout=timeout)
     client.drop_index(collection, index_name, timeout=timeout)
     client.create_index(collection, index_params, timeout=timeout)
     if reload:
         client.load_collection(collection, timeout=timeout)
-    log.info("rebuilt index %s on %s (%s, %s, %s)", index_name, collection, info.get("index_type"),
-             info.get("metric_type"), params)
+    log.info(
+        "rebuilt index %s on %s (%s, %s, %s)",
+        index_name,
+        collection,
+        info.get("index_type"),
+        info.get("metric_type"),
+        params,
+    )
     return info
 
 

@@ -47,11 +47,14 @@ DEFAULTS: dict[str, Any] = {
     "checkpoint_timeout_seconds": 600,
     "max_seconds": 900,
 }
-SHOW_INDEXES = ("SHOW INDEXES YIELD name, state, populationPercent, type, entityType, labelsOrTypes, properties,"
-                " owningConstraint")
+SHOW_INDEXES = (
+    "SHOW INDEXES YIELD name, state, populationPercent, type, entityType, labelsOrTypes, properties, owningConstraint"
+)
 SHOW_CONSTRAINTS = "SHOW CONSTRAINTS YIELD name, type, entityType, labelsOrTypes, properties, ownedIndex"
-STORE_SIZE = ("CALL apoc.monitor.store() YIELD totalStoreSize, nodeStoreSize, relStoreSize, propStoreSize,"
-              " stringStoreSize, arrayStoreSize, logSize")
+STORE_SIZE = (
+    "CALL apoc.monitor.store() YIELD totalStoreSize, nodeStoreSize, relStoreSize, propStoreSize,"
+    " stringStoreSize, arrayStoreSize, logSize"
+)
 COUNT_NODES = "MATCH (n) RETURN count(n) AS nodes"  # both answered from the count store, no scan
 COUNT_RELATIONSHIPS = "MATCH ()-[r]->() RETURN count(r) AS relationships"
 CHECKPOINT = "CALL db.checkpoint() YIELD success, message"
@@ -75,8 +78,15 @@ def check_settings(settings: dict) -> None:
 
 
 @concern(DEFAULTS, check_settings)
-def maintain(target: Any, endpoint: Endpoint, settings: dict[str, Any], budget: Budget, *,
-             dry_run: bool = True, client: Any = None) -> CheckResult:
+def maintain(
+    target: Any,
+    endpoint: Endpoint,
+    settings: dict[str, Any],
+    budget: Budget,
+    *,
+    dry_run: bool = True,
+    client: Any = None,
+) -> CheckResult:
     """Report indexes, constraints and store size, then checkpoint; the client is built from ``endpoint``
     (:func:`include.clients.neo4j.connect`) unless one is given."""
     from include.clients.neo4j import connect
@@ -89,8 +99,10 @@ def maintain(target: Any, endpoint: Endpoint, settings: dict[str, Any], budget: 
     try:
         indexes = client.query(SHOW_INDEXES, database=database)
         constraints = client.query(SHOW_CONSTRAINTS, database=database)
-        counts = {**(client.query(COUNT_NODES, database=database) or [{}])[0],
-                  **(client.query(COUNT_RELATIONSHIPS, database=database) or [{}])[0]}
+        counts = {
+            **(client.query(COUNT_NODES, database=database) or [{}])[0],
+            **(client.query(COUNT_RELATIONSHIPS, database=database) or [{}])[0],
+        }
         store, store_note = store_size(client, database)
         checkpoint = _checkpoint(client, database, settings) if settings["checkpoint"] else None
     finally:
@@ -105,16 +117,26 @@ def maintain(target: Any, endpoint: Endpoint, settings: dict[str, Any], budget: 
             result.metrics[f"neo4j.{key}"] = float(counts[key])
     if store is not None:
         result.metrics["neo4j.store_bytes"] = float(store["totalStoreSize"])
-    result.details.update({
-        "database": database or "(default)",
-        "indexes": [{**i, "action": "none needed" if str(i.get("state")).upper() == "ONLINE"
-                     else "skipped: reported, never rebuilt automatically"} for i in indexes],
-        "constraints": constraints,
-        "counts": counts,
-        "store_size": store if store is not None else f"unavailable: {store_note}; node and relationship "
-                                                      "counts kept instead",
-        "checkpoint": checkpoint if checkpoint is not None else {"action": "skipped: checkpoint is off"},
-    })
+    result.details.update(
+        {
+            "database": database or "(default)",
+            "indexes": [
+                {
+                    **i,
+                    "action": "none needed"
+                    if str(i.get("state")).upper() == "ONLINE"
+                    else "skipped: reported, never rebuilt automatically",
+                }
+                for i in indexes
+            ],
+            "constraints": constraints,
+            "counts": counts,
+            "store_size": store
+            if store is not None
+            else f"unavailable: {store_note}; node and relationship counts kept instead",
+            "checkpoint": checkpoint if checkpoint is not None else {"action": "skipped: checkpoint is off"},
+        }
+    )
     if checkpoint is not None and checkpoint["success"] is False:
         result.add(WARNING, f"checkpoint did not succeed: {checkpoint['message']}")
     return result
@@ -129,8 +151,11 @@ def store_size(client, database: str | None) -> tuple[dict[str, Any] | None, str
     except Neo4jError as exc:  # no APOC Extended (ProcedureNotFound / UnknownError), or not allowed to call it
         if not (isinstance(exc, ClientError) or procedure_missing(exc)):
             raise
-        reason = (f"apoc.monitor.store() is {NOT_SUPPORTED} (APOC Extended not installed)" if procedure_missing(exc)
-                  else f"apoc.monitor.store() failed: {exc.code}: {exc.message}")
+        reason = (
+            f"apoc.monitor.store() is {NOT_SUPPORTED} (APOC Extended not installed)"
+            if procedure_missing(exc)
+            else f"apoc.monitor.store() failed: {exc.code}: {exc.message}"
+        )
         log.info("store size unavailable: %s", reason)
         return None, reason
     return (rows[0], "") if rows else (None, "apoc.monitor.store() returned nothing")
@@ -147,10 +172,20 @@ def _checkpoint(client, database: str | None, settings: dict) -> dict[str, Any]:
         if not procedure_missing(exc):
             raise
         log.info("checkpoint of %s: db.checkpoint() is %s", database or "the default database", NOT_SUPPORTED)
-        return {"success": None, "message": f"db.checkpoint() is {NOT_SUPPORTED} ({exc.code})",
-                "action": f"skipped: {NOT_SUPPORTED}"}
+        return {
+            "success": None,
+            "message": f"db.checkpoint() is {NOT_SUPPORTED} ({exc.code})",
+            "action": f"skipped: {NOT_SUPPORTED}",
+        }
     row = rows[0] if rows else {"success": False, "message": "no answer from db.checkpoint()"}
-    log.info("checkpoint of %s: %s (%s)", database or "the default database",
-             "done" if row.get("success") else "failed", row.get("message"))
-    return {"success": bool(row.get("success")), "message": row.get("message"),
-            "action": "done" if row.get("success") else "failed"}
+    log.info(
+        "checkpoint of %s: %s (%s)",
+        database or "the default database",
+        "done" if row.get("success") else "failed",
+        row.get("message"),
+    )
+    return {
+        "success": bool(row.get("success")),
+        "message": row.get("message"),
+        "action": "done" if row.get("success") else "failed",
+    }

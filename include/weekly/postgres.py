@@ -58,15 +58,15 @@ from include.weekly.concern import concern
 log = logging.getLogger(__name__)
 
 DEFAULTS: dict[str, Any] = {
-    "max_seconds": 3600,            # budget of the whole step; no new table is started after it
-    "parallelism": 2,               # tables vacuumed at once (connections), like vacuumdb --jobs
+    "max_seconds": 3600,  # budget of the whole step; no new table is started after it
+    "parallelism": 2,  # tables vacuumed at once (connections), like vacuumdb --jobs
     "connect_timeout_s": 10,
-    "statement_timeout_s": 1800,    # one table's VACUUM at most
-    "lock_timeout_s": 10,           # a table locked longer than this by an application is skipped
+    "statement_timeout_s": 1800,  # one table's VACUUM at most
+    "lock_timeout_s": 10,  # a table locked longer than this by an application is skipped
     "dead_tuples_min": 1000,
-    "dead_ratio": 0.1,              # dead tuples against live ones
+    "dead_ratio": 0.1,  # dead tuples against live ones
     "vacuum_stale_days": 7,
-    "freeze_age": 150_000_000,      # relfrozenxid age (vacuum_freeze_table_age's default)
+    "freeze_age": 150_000_000,  # relfrozenxid age (vacuum_freeze_table_age's default)
     "analyze_mod_min": 1000,
     "analyze_mod_ratio": 0.1,
     "analyze_stale_days": 7,
@@ -74,17 +74,29 @@ DEFAULTS: dict[str, Any] = {
     "unused_index_min_bytes": 1 << 20,
     "seq_scan_min_rows": 100_000,
     "seq_scan_min": 100,
-    "pool_size": None,              # total configured pool size towards this server, when known
+    "pool_size": None,  # total configured pool size towards this server, when known
     "connections_warning_pct": 75,
     "full_vacuum_min_bytes": 100 << 20,  # heap size from which a rewrite is worth recommending
-    "full_vacuum_ratio": 0.5,           # share of the heap that is free space after VACUUM
+    "full_vacuum_ratio": 0.5,  # share of the heap that is free space after VACUUM
 }
 APPLICATION_NAME = "aegis-weekly-vacuum"
 _POSITIVE = ("max_seconds", "parallelism", "connect_timeout_s", "statement_timeout_s", "lock_timeout_s")
-_NON_NEGATIVE = ("dead_tuples_min", "dead_ratio", "vacuum_stale_days", "freeze_age", "analyze_mod_min",
-                 "analyze_mod_ratio", "analyze_stale_days", "slow_statement_ms", "unused_index_min_bytes",
-                 "seq_scan_min_rows", "seq_scan_min", "connections_warning_pct", "full_vacuum_min_bytes",
-                 "full_vacuum_ratio")
+_NON_NEGATIVE = (
+    "dead_tuples_min",
+    "dead_ratio",
+    "vacuum_stale_days",
+    "freeze_age",
+    "analyze_mod_min",
+    "analyze_mod_ratio",
+    "analyze_stale_days",
+    "slow_statement_ms",
+    "unused_index_min_bytes",
+    "seq_scan_min_rows",
+    "seq_scan_min",
+    "connections_warning_pct",
+    "full_vacuum_min_bytes",
+    "full_vacuum_ratio",
+)
 
 TABLE_STATS = r"""
     select s.schemaname, s.relname, s.n_live_tup, s.n_dead_tup, s.n_mod_since_analyze,
@@ -94,8 +106,9 @@ TABLE_STATS = r"""
     from pg_stat_user_tables s join pg_class c on c.oid = s.relid
     where c.relkind in ('r', 'm') and s.schemaname not like 'pg\_temp\_%'
       and s.schemaname not like 'pg\_toast\_temp\_%'"""
-TABLE_AFTER = ("select n_dead_tup, pg_total_relation_size(relid) from pg_stat_user_tables"
-               " where schemaname = %s and relname = %s")
+TABLE_AFTER = (
+    "select n_dead_tup, pg_total_relation_size(relid) from pg_stat_user_tables where schemaname = %s and relname = %s"
+)
 
 
 def check_settings(settings: dict) -> None:
@@ -123,15 +136,16 @@ class Job:
     database: str
     schema: str
     table: str
-    operation: str          # "VACUUM (ANALYZE)", "VACUUM (FREEZE, ANALYZE)" or "ANALYZE"
+    operation: str  # "VACUUM (ANALYZE)", "VACUUM (FREEZE, ANALYZE)" or "ANALYZE"
     reason: str
     dead_before: int
     size_before: int
 
 
 @concern(DEFAULTS, check_settings)
-def maintain(target: Any, endpoint: Endpoint, settings: dict[str, Any], budget: Budget, *,
-             dry_run: bool = True) -> CheckResult:
+def maintain(
+    target: Any, endpoint: Endpoint, settings: dict[str, Any], budget: Budget, *, dry_run: bool = True
+) -> CheckResult:
     """Server-wide recommendations, then per database: recommendations and VACUUM/ANALYZE where needed.
 
     A server that cannot be reached raises (the DAG turns it into an ``unreachable`` result); a
@@ -147,8 +161,12 @@ def maintain(target: Any, endpoint: Endpoint, settings: dict[str, Any], budget: 
         _connection_usage(conn, result, settings)
         slow_statements(conn, result, settings["slow_statement_ms"])
     rows: list[dict] = []
-    recommendations: dict[str, list] = {"unused_indexes": [], "duplicate_indexes": [], "seq_scan_candidates": [],
-                                        "rewrite_candidates": []}
+    recommendations: dict[str, list] = {
+        "unused_indexes": [],
+        "duplicate_indexes": [],
+        "seq_scan_candidates": [],
+        "rewrite_candidates": [],
+    }
     for database in databases:
         try:
             with _read_connection(endpoint, database, settings) as conn:
@@ -164,11 +182,14 @@ def maintain(target: Any, endpoint: Endpoint, settings: dict[str, Any], budget: 
         rows += run_jobs(endpoint, database, jobs, settings, budget)
         try:  # after the VACUUMs: what plain VACUUM could not give back
             with _read_connection(endpoint, database, settings) as conn:
-                recommendations["rewrite_candidates"] += [{"database": database, **r}
-                                                          for r in rewrite_candidates(conn, settings)]
+                recommendations["rewrite_candidates"] += [
+                    {"database": database, **r} for r in rewrite_candidates(conn, settings)
+                ]
         except psycopg.Error as exc:
-            result.add(WARNING, f"database {database}: rewrite candidates not measured:"
-                                f" {(str(exc).strip().splitlines() or [''])[0]}")
+            result.add(
+                WARNING,
+                f"database {database}: rewrite candidates not measured: {(str(exc).strip().splitlines() or [''])[0]}",
+            )
     _summarise(result, rows, recommendations, settings)
     return result
 
@@ -176,8 +197,14 @@ def maintain(target: Any, endpoint: Endpoint, settings: dict[str, Any], budget: 
 def _read_connection(endpoint, database: str, settings: dict):
     from include.clients.postgres import connect
 
-    return connect(endpoint, settings["connect_timeout_s"], database, read_only=True,
-                   statement_timeout_s=min(60, settings["statement_timeout_s"]), application_name=APPLICATION_NAME)
+    return connect(
+        endpoint,
+        settings["connect_timeout_s"],
+        database,
+        read_only=True,
+        statement_timeout_s=min(60, settings["statement_timeout_s"]),
+        application_name=APPLICATION_NAME,
+    )
 
 
 def pick_tables(conn, database: str, settings: dict) -> list[Job]:
@@ -202,13 +229,15 @@ def _job_for(database: str, row: tuple, s: dict) -> Job | None:
     elif dead >= s["dead_tuples_min"] and vacuum_days >= s["vacuum_stale_days"]:
         operation = "VACUUM (ANALYZE)"
         reason = f"{dead:,} dead tuples and " + (
-            "never vacuumed" if vacuum_days == never else f"last vacuumed {vacuum_days:.0f} days ago")
+            "never vacuumed" if vacuum_days == never else f"last vacuumed {vacuum_days:.0f} days ago"
+        )
     elif modified >= s["analyze_mod_min"] and modified >= s["analyze_mod_ratio"] * live:
         operation, reason = "ANALYZE", f"{modified:,} rows changed since the last analyze ({live:,} live)"
     elif modified > 0 and analyze_days >= s["analyze_stale_days"]:
         operation = "ANALYZE"
         reason = f"{modified:,} rows changed and " + (
-            "never analyzed" if analyze_days == never else f"last analyzed {analyze_days:.0f} days ago")
+            "never analyzed" if analyze_days == never else f"last analyzed {analyze_days:.0f} days ago"
+        )
     if operation is None:
         return None
     return Job(database, schema, table, operation, reason or operation, dead, size)
@@ -228,9 +257,15 @@ class _Connections:
             from include.clients.postgres import connect
 
             s = self.settings
-            conn = connect(self.endpoint, s["connect_timeout_s"], self.database, read_only=False,
-                           statement_timeout_s=s["statement_timeout_s"], lock_timeout_s=s["lock_timeout_s"],
-                           application_name=APPLICATION_NAME)
+            conn = connect(
+                self.endpoint,
+                s["connect_timeout_s"],
+                self.database,
+                read_only=False,
+                statement_timeout_s=s["statement_timeout_s"],
+                lock_timeout_s=s["lock_timeout_s"],
+                application_name=APPLICATION_NAME,
+            )
             self.local.conn = conn
             with self.lock:
                 self.opened.append(conn)
@@ -241,15 +276,17 @@ class _Connections:
             conn.close()
 
 
-def run_jobs(endpoint: Endpoint, database: str, jobs: list[Job], settings: dict[str, Any],
-             budget: Budget) -> list[dict]:
+def run_jobs(
+    endpoint: Endpoint, database: str, jobs: list[Job], settings: dict[str, Any], budget: Budget
+) -> list[dict]:
     """Run ``jobs`` on ``parallelism`` connections at most; one report row per job, in job order."""
     if not jobs:
         return []
     connections = _Connections(endpoint, database, settings)
     try:
-        with ThreadPoolExecutor(max_workers=min(settings["parallelism"], len(jobs)),
-                                thread_name_prefix=f"vacuum-{database}") as pool:
+        with ThreadPoolExecutor(
+            max_workers=min(settings["parallelism"], len(jobs)), thread_name_prefix=f"vacuum-{database}"
+        ) as pool:
             return list(pool.map(lambda job: run_job(connections, job, settings, budget), jobs))
     finally:
         connections.close()
@@ -260,12 +297,26 @@ def run_job(connections: _Connections, job: Job, settings: dict[str, Any], budge
     import psycopg
     from psycopg import errors, sql
 
-    row = {"database": job.database, "schema": job.schema, "table": job.table, "operation": job.operation,
-           "reason": job.reason, "dead_tuples_before": job.dead_before, "size_before": job.size_before}
+    row = {
+        "database": job.database,
+        "schema": job.schema,
+        "table": job.table,
+        "operation": job.operation,
+        "reason": job.reason,
+        "dead_tuples_before": job.dead_before,
+        "size_before": job.size_before,
+    }
     remaining = budget.remaining()
     if remaining <= 0:
-        log.info("%s: %s.%s skipped, max_seconds %s used up (would run %s: %s)", job.database, job.schema,
-                 job.table, settings["max_seconds"], job.operation, job.reason)
+        log.info(
+            "%s: %s.%s skipped, max_seconds %s used up (would run %s: %s)",
+            job.database,
+            job.schema,
+            job.table,
+            settings["max_seconds"],
+            job.operation,
+            job.reason,
+        )
         return {**row, "action": budget.skipped()}
     statement = sql.SQL(job.operation + " {}").format(sql.Identifier(job.schema, job.table))
     started = time.monotonic()
@@ -286,11 +337,24 @@ def run_job(connections: _Connections, job: Job, settings: dict[str, Any], budge
         action = f"failed: {type(exc).__name__}: {(str(exc).strip().splitlines() or [''])[0]}"
     else:
         dead_after, size_after = after if after else (None, None)
-        row.update(action="done", duration_s=round(time.monotonic() - started, 3), dead_tuples_after=dead_after,
-                   size_after=size_after,
-                   reclaimed_bytes=max(0, job.size_before - size_after) if size_after is not None else 0)
-        log.info("%s: %s.%s done in %.2fs: dead tuples %s -> %s, size %s -> %s", job.database, job.schema,
-                 job.table, row["duration_s"], job.dead_before, dead_after, job.size_before, size_after)
+        row.update(
+            action="done",
+            duration_s=round(time.monotonic() - started, 3),
+            dead_tuples_after=dead_after,
+            size_after=size_after,
+            reclaimed_bytes=max(0, job.size_before - size_after) if size_after is not None else 0,
+        )
+        log.info(
+            "%s: %s.%s done in %.2fs: dead tuples %s -> %s, size %s -> %s",
+            job.database,
+            job.schema,
+            job.table,
+            row["duration_s"],
+            job.dead_before,
+            dead_after,
+            job.size_before,
+            size_after,
+        )
         return row
     log.warning("%s: %s.%s %s", job.database, job.schema, job.table, action)
     return {**row, "action": action, "duration_s": round(time.monotonic() - started, 3)}
@@ -324,19 +388,43 @@ def recommend(conn, settings: dict) -> dict[str, list[dict]]:
     """Unused and duplicate indexes and missing-index candidates of one database (never applied)."""
     reset = conn.execute("select stats_reset from pg_stat_database where datname = current_database()").fetchone()
     since = f"since the statistics were reset ({reset[0]:%Y-%m-%d})" if reset and reset[0] else "since statistics began"
-    unused = [{"schema": s, "table": t, "index": i, "size_bytes": b,
-               "advice": f"never scanned {since}: consider DROP INDEX after checking replicas use it neither"}
-              for s, t, i, b in conn.execute(UNUSED_INDEXES, (settings["unused_index_min_bytes"],)).fetchall()]
+    unused = [
+        {
+            "schema": s,
+            "table": t,
+            "index": i,
+            "size_bytes": b,
+            "advice": f"never scanned {since}: consider DROP INDEX after checking replicas use it neither",
+        }
+        for s, t, i, b in conn.execute(UNUSED_INDEXES, (settings["unused_index_min_bytes"],)).fetchall()
+    ]
     duplicates = []
     for s, t, names, size, definition in conn.execute(DUPLICATE_INDEXES).fetchall():
         # names come primary key first, then unique ones: keep the first, drop the others
-        duplicates.append({"schema": s, "table": t, "indexes": sorted(names), "size_bytes": size,
-                           "definition": definition, "advice": f"same key: keep {names[0]}, drop {', '.join(names[1:])}"})
-    seq = [{"schema": s, "table": t, "live_rows": live, "seq_scans": scans, "index_scans": idx,
+        duplicates.append(
+            {
+                "schema": s,
+                "table": t,
+                "indexes": sorted(names),
+                "size_bytes": size,
+                "definition": definition,
+                "advice": f"same key: keep {names[0]}, drop {', '.join(names[1:])}",
+            }
+        )
+    seq = [
+        {
+            "schema": s,
+            "table": t,
+            "live_rows": live,
+            "seq_scans": scans,
+            "index_scans": idx,
             "rows_per_seq_scan": per_scan,
-            "advice": "read mostly by sequential scans: look at its queries for a missing index"}
-           for s, t, live, scans, idx, per_scan in conn.execute(
-               SEQ_SCAN_CANDIDATES, (settings["seq_scan_min_rows"], settings["seq_scan_min"])).fetchall()]
+            "advice": "read mostly by sequential scans: look at its queries for a missing index",
+        }
+        for s, t, live, scans, idx, per_scan in conn.execute(
+            SEQ_SCAN_CANDIDATES, (settings["seq_scan_min_rows"], settings["seq_scan_min"])
+        ).fetchall()
+    ]
     return {"unused_indexes": unused, "duplicate_indexes": duplicates, "seq_scan_candidates": seq}
 
 
@@ -357,12 +445,14 @@ def rewrite_candidates(conn, settings: dict) -> list[dict]:
     exact = bool(conn.execute("select 1 from pg_extension where extname = 'pgstattuple'").fetchone())
     found = []
     for schema, table, oid, size, live, dead, width, fillfactor in conn.execute(
-            REWRITE_SIZES, (settings["full_vacuum_min_bytes"],)).fetchall():
+        REWRITE_SIZES, (settings["full_vacuum_min_bytes"],)
+    ).fetchall():
         if dead >= settings["dead_tuples_min"] and dead >= settings["dead_ratio"] * live:
             continue  # plain VACUUM comes first (this run's, or the next one's)
         if exact:
-            live_bytes = conn.execute("select approx_tuple_len from pgstattuple_approx(%s::regclass)",
-                                      (oid,)).fetchone()[0]
+            live_bytes = conn.execute(
+                "select approx_tuple_len from pgstattuple_approx(%s::regclass)", (oid,)
+            ).fetchone()[0]
             measured = "pgstattuple_approx"
         elif width is not None:
             live_bytes, measured = int(live * (TUPLE_OVERHEAD_BYTES + width)), "estimate from pg_stats widths"
@@ -373,15 +463,23 @@ def rewrite_candidates(conn, settings: dict) -> list[dict]:
         if reclaimable < settings["full_vacuum_ratio"] * size:
             continue
         mb = 2**20
-        found.append({
-            "schema": schema, "table": table, "size_bytes": size, "live_bytes": needed,
-            "reclaimable_bytes": reclaimable, "measured_by": measured,
-            "advice": (f"{reclaimable / mb:,.0f} MB of its {size / mb:,.0f} MB is free space VACUUM cannot return:"
-                       " VACUUM FULL would give it back but holds an ACCESS EXCLUSIVE lock (every read and write"
-                       f" waits) for the whole rewrite and needs about {needed / mb:,.0f} MB free disk for the copy;"
-                       " pg_repack does it online (ACCESS EXCLUSIVE only briefly at start and end; needs the"
-                       " pg_repack extension and a primary key). Recommended only: Aegis never runs either"),
-        })
+        found.append(
+            {
+                "schema": schema,
+                "table": table,
+                "size_bytes": size,
+                "live_bytes": needed,
+                "reclaimable_bytes": reclaimable,
+                "measured_by": measured,
+                "advice": (
+                    f"{reclaimable / mb:,.0f} MB of its {size / mb:,.0f} MB is free space VACUUM cannot return:"
+                    " VACUUM FULL would give it back but holds an ACCESS EXCLUSIVE lock (every read and write"
+                    f" waits) for the whole rewrite and needs about {needed / mb:,.0f} MB free disk for the copy;"
+                    " pg_repack does it online (ACCESS EXCLUSIVE only briefly at start and end; needs the"
+                    " pg_repack extension and a primary key). Recommended only: Aegis never runs either"
+                ),
+            }
+        )
     return found
 
 
@@ -392,16 +490,29 @@ def _connection_usage(conn, result: CheckResult, settings: dict) -> None:
     used, limit, reserved = connection_usage(conn)
     available = limit - reserved
     pool = settings.get("pool_size")
-    result.details["connections"] = {"used": used, "max_connections": limit, "superuser_reserved": reserved,
-                                     "available_to_applications": available, "pool_size": pool}
+    result.details["connections"] = {
+        "used": used,
+        "max_connections": limit,
+        "superuser_reserved": reserved,
+        "available_to_applications": available,
+        "pool_size": pool,
+    }
     result.metrics["pg.connections"] = used
-    result.grade("pg.connections_pct", round(100.0 * used / available, 1), settings["connections_warning_pct"], None,
-                 f"{used} connections in use of the {available} open to applications"
-                 f" (max_connections {limit} - {reserved} reserved): {{value}}% (warning {{warning:g}}%)")
+    result.grade(
+        "pg.connections_pct",
+        round(100.0 * used / available, 1),
+        settings["connections_warning_pct"],
+        None,
+        f"{used} connections in use of the {available} open to applications"
+        f" (max_connections {limit} - {reserved} reserved): {{value}}% (warning {{warning:g}}%)",
+    )
     if pool is not None and pool > available:
-        result.add(WARNING, f"configured pool size {pool} exceeds the {available} connections the server accepts"
-                            f" from applications (max_connections {limit} - superuser_reserved {reserved}):"
-                            " raise max_connections or shrink the pools")
+        result.add(
+            WARNING,
+            f"configured pool size {pool} exceeds the {available} connections the server accepts"
+            f" from applications (max_connections {limit} - superuser_reserved {reserved}):"
+            " raise max_connections or shrink the pools",
+        )
 
 
 def _summarise(result: CheckResult, rows: list[dict], recommendations: dict, settings: dict) -> None:
@@ -411,38 +522,51 @@ def _summarise(result: CheckResult, rows: list[dict], recommendations: dict, set
     failed = [r for r in rows if r["action"].startswith("failed")]
     result.details["tables"] = rows
     result.details["recommendations"] = recommendations
-    result.metrics.update({
-        "pg.vacuum.tables": len(vacuumed),
-        "pg.analyze.tables": len(done) - len(vacuumed),
-        "pg.vacuum.skipped_tables": len(skipped),
-        "pg.vacuum.failed_tables": len(failed),
-        "pg.vacuum.reclaimed_bytes": sum(r["reclaimed_bytes"] for r in done),
-        "pg.vacuum.dead_tuples_removed": sum(max(0, r["dead_tuples_before"] - (r["dead_tuples_after"] or 0))
-                                             for r in vacuumed),
-        "pg.vacuum.seconds": round(sum(r.get("duration_s", 0) for r in rows), 3),
-        "pg.recommend.unused_indexes": len(recommendations["unused_indexes"]),
-        "pg.recommend.duplicate_indexes": len(recommendations["duplicate_indexes"]),
-        "pg.recommend.seq_scan_tables": len(recommendations["seq_scan_candidates"]),
-        "pg.recommend.rewrite_tables": len(recommendations["rewrite_candidates"]),
-        "pg.recommend.rewrite_reclaimable_bytes": sum(r["reclaimable_bytes"]
-                                                      for r in recommendations["rewrite_candidates"]),
-    })
+    result.metrics.update(
+        {
+            "pg.vacuum.tables": len(vacuumed),
+            "pg.analyze.tables": len(done) - len(vacuumed),
+            "pg.vacuum.skipped_tables": len(skipped),
+            "pg.vacuum.failed_tables": len(failed),
+            "pg.vacuum.reclaimed_bytes": sum(r["reclaimed_bytes"] for r in done),
+            "pg.vacuum.dead_tuples_removed": sum(
+                max(0, r["dead_tuples_before"] - (r["dead_tuples_after"] or 0)) for r in vacuumed
+            ),
+            "pg.vacuum.seconds": round(sum(r.get("duration_s", 0) for r in rows), 3),
+            "pg.recommend.unused_indexes": len(recommendations["unused_indexes"]),
+            "pg.recommend.duplicate_indexes": len(recommendations["duplicate_indexes"]),
+            "pg.recommend.seq_scan_tables": len(recommendations["seq_scan_candidates"]),
+            "pg.recommend.rewrite_tables": len(recommendations["rewrite_candidates"]),
+            "pg.recommend.rewrite_reclaimable_bytes": sum(
+                r["reclaimable_bytes"] for r in recommendations["rewrite_candidates"]
+            ),
+        }
+    )
     if skipped:
         result.add(WARNING, f"{len(skipped)} table(s) not maintained: {_names(skipped)} ({skipped[0]['action']})")
     if failed:
         result.add(WARNING, f"{len(failed)} table(s) failed: {_names(failed)} ({failed[0]['action']})")
     kept = [r for r in vacuumed if (r["dead_tuples_after"] or 0) * 2 > r["dead_tuples_before"]]
     if kept:
-        result.add(WARNING, f"{len(kept)} vacuumed table(s) kept most of their dead tuples ({_names(kept)}):"
-                            " an old open transaction, prepared transaction or replication slot holds them;"
-                            " look at pg_stat_activity.backend_xmin")
-    for name, what in (("unused_indexes", "unused index(es)"), ("duplicate_indexes", "set(s) of duplicate indexes"),
-                       ("seq_scan_candidates", "large table(s) read by sequential scans (missing index?)"),
-                       ("rewrite_candidates", "table(s) mostly free space after VACUUM (VACUUM FULL / pg_repack)")):
+        result.add(
+            WARNING,
+            f"{len(kept)} vacuumed table(s) kept most of their dead tuples ({_names(kept)}):"
+            " an old open transaction, prepared transaction or replication slot holds them;"
+            " look at pg_stat_activity.backend_xmin",
+        )
+    for name, what in (
+        ("unused_indexes", "unused index(es)"),
+        ("duplicate_indexes", "set(s) of duplicate indexes"),
+        ("seq_scan_candidates", "large table(s) read by sequential scans (missing index?)"),
+        ("rewrite_candidates", "table(s) mostly free space after VACUUM (VACUUM FULL / pg_repack)"),
+    ):
         found = recommendations[name]
         if found:
-            result.add(WARNING, f"recommendation: {len(found)} {what}, e.g. {found[0]['database']}:"
-                                f" {found[0]['schema']}.{found[0]['table']}: {found[0]['advice']}")
+            result.add(
+                WARNING,
+                f"recommendation: {len(found)} {what}, e.g. {found[0]['database']}:"
+                f" {found[0]['schema']}.{found[0]['table']}: {found[0]['advice']}",
+            )
 
 
 def _names(rows: list[dict], limit: int = 5) -> str:

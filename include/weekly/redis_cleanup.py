@@ -110,15 +110,19 @@ def check_settings(settings: dict) -> None:
         raise ValueError(f"patterns: must be a non-empty list of SCAN MATCH patterns, got {patterns!r}")
     for p in patterns:
         if not literal_prefix(p):
-            raise ValueError(f"patterns: {p!r} does not start with a literal prefix (e.g. 'app:cache:*'): it could"
-                             " match the whole keyspace")
-    require_numbers(settings, positive=("idle_seconds", "scan_count", "batch_size", "max_seconds"),
-                    non_negative=("sample_keys",))
+            raise ValueError(
+                f"patterns: {p!r} does not start with a literal prefix (e.g. 'app:cache:*'): it could"
+                " match the whole keyspace"
+            )
+    require_numbers(
+        settings, positive=("idle_seconds", "scan_count", "batch_size", "max_seconds"), non_negative=("sample_keys",)
+    )
 
 
 @concern(DEFAULTS, check_settings)
-def maintain(target: Any, endpoint: Endpoint, settings: dict[str, Any], budget: Budget, *,
-             dry_run: bool = True) -> CheckResult:
+def maintain(
+    target: Any, endpoint: Endpoint, settings: dict[str, Any], budget: Budget, *, dry_run: bool = True
+) -> CheckResult:
     """Find (and unless ``dry_run``, unlink) idle keys without a TTL under each pattern."""
     from include.checks.redis import hit_ratio_pct
     from include.clients.redis import connect
@@ -133,17 +137,24 @@ def maintain(target: Any, endpoint: Endpoint, settings: dict[str, Any], budget: 
         policy = str(info.get("maxmemory_policy", ""))
         idle_tracked = "lfu" not in policy
         if not idle_tracked:
-            result.add(WARNING, f"maxmemory-policy is {policy}: Redis does not track idle time under LFU, so "
-                                "keys without a TTL are only counted and measured, none deleted")
+            result.add(
+                WARNING,
+                f"maxmemory-policy is {policy}: Redis does not track idle time under LFU, so "
+                "keys without a TTL are only counted and measured, none deleted",
+            )
         replica = info.get("role") != "master"
         if replica and not dry_run:
-            result.add(WARNING, "this server is a replica: keys can only be deleted on its primary; "
-                                "nothing deleted, candidates listed")
+            result.add(
+                WARNING,
+                "this server is a replica: keys can only be deleted on its primary; nothing deleted, candidates listed",
+            )
         script = client.register_script(CLEANUP_SCRIPT)
         threshold = int(settings["idle_seconds"]) if idle_tracked else -1
         unlink = not dry_run and idle_tracked and not replica
-        rows = [_clean_pattern(client, script, pattern, threshold, unlink, settings, budget)
-                for pattern in settings["patterns"]]
+        rows = [
+            _clean_pattern(client, script, pattern, threshold, unlink, settings, budget)
+            for pattern in settings["patterns"]
+        ]
     finally:
         client.close()
 
@@ -151,16 +162,34 @@ def maintain(target: Any, endpoint: Endpoint, settings: dict[str, Any], budget: 
     return result
 
 
-def _clean_pattern(client: Any, script: Any, pattern: str, threshold: int, unlink: bool, settings: dict[str, Any],
-                   budget: Budget) -> dict[str, Any]:
+def _clean_pattern(
+    client: Any, script: Any, pattern: str, threshold: int, unlink: bool, settings: dict[str, Any], budget: Budget
+) -> dict[str, Any]:
     """SCAN one pattern to the end (or to the deadline), one atomic Lua call per batch of SCAN steps."""
-    row: dict[str, Any] = {"pattern": pattern, "scanned": 0, "no_ttl": 0, "matched": 0, "deleted": 0, "bytes": 0,
-           "complete": False, "samples": []}
+    row: dict[str, Any] = {
+        "pattern": pattern,
+        "scanned": 0,
+        "no_ttl": 0,
+        "matched": 0,
+        "deleted": 0,
+        "bytes": 0,
+        "complete": False,
+        "samples": [],
+    }
     steps = max(1, int(settings["batch_size"]) // int(settings["scan_count"]))
     cursor = "0"
     while not budget.spent():
-        reply = script(args=[pattern, int(settings["scan_count"]), steps, cursor, threshold,
-                             "1" if unlink else "0", int(settings["sample_keys"]) - len(row["samples"])])
+        reply = script(
+            args=[
+                pattern,
+                int(settings["scan_count"]),
+                steps,
+                cursor,
+                threshold,
+                "1" if unlink else "0",
+                int(settings["sample_keys"]) - len(row["samples"]),
+            ]
+        )
         cursor = reply[0].decode() if isinstance(reply[0], bytes) else str(reply[0])
         scanned, no_ttl, matched, size = (int(x) for x in reply[1:5])
         row["scanned"] += scanned
@@ -169,22 +198,35 @@ def _clean_pattern(client: Any, script: Any, pattern: str, threshold: int, unlin
         row["bytes"] += size
         row["deleted"] += matched if unlink else 0
         for j in range(5, len(reply), 3):
-            row["samples"].append({"key": reply[j].decode("utf-8", "replace"), "idle_s": int(reply[j + 1]),
-                                   "bytes": int(reply[j + 2])})
+            row["samples"].append(
+                {"key": reply[j].decode("utf-8", "replace"), "idle_s": int(reply[j + 1]), "bytes": int(reply[j + 2])}
+            )
         if cursor == "0":
             row["complete"] = True
             break
     action = "done" if unlink else ("skipped: idle time not tracked (LFU)" if threshold < 0 else "would do")
     row["action"] = action if row["complete"] else f"{action} (stopped at max_seconds)"
-    log.info("%s: %s %d of %d key(s) (%d bytes)%s", pattern,
-             "unlinked" if unlink else "would unlink" if threshold >= 0 else "found without TTL",
-             row["matched"], row["scanned"], row["bytes"],
-             "" if row["complete"] else "; stopped at max_seconds before the end")
+    log.info(
+        "%s: %s %d of %d key(s) (%d bytes)%s",
+        pattern,
+        "unlinked" if unlink else "would unlink" if threshold >= 0 else "found without TTL",
+        row["matched"],
+        row["scanned"],
+        row["bytes"],
+        "" if row["complete"] else "; stopped at max_seconds before the end",
+    )
     return row
 
 
-def _summarise(result: CheckResult, rows: list[dict], ratio: float | None, lookups: int, dry_run: bool,
-               idle_tracked: bool, settings: dict) -> None:
+def _summarise(
+    result: CheckResult,
+    rows: list[dict],
+    ratio: float | None,
+    lookups: int,
+    dry_run: bool,
+    idle_tracked: bool,
+    settings: dict,
+) -> None:
     """Metrics, per-pattern details and the findings of one cleanup."""
     total = {k: sum(r[k] for r in rows) for k in ("scanned", "no_ttl", "matched", "deleted", "bytes")}
     m = result.metrics
@@ -195,23 +237,35 @@ def _summarise(result: CheckResult, rows: list[dict], ratio: float | None, looku
     m["redis.cleanup.freed_bytes" if total["deleted"] else "redis.cleanup.reclaimable_bytes"] = float(total["bytes"])
     if ratio is not None:
         m["redis.cleanup.hit_ratio_pct"] = ratio
-    result.details.update({
-        "patterns": rows, "dry_run": dry_run, "idle_seconds": settings["idle_seconds"],
-        "hit_ratio": f"{ratio}% of {lookups} lookups since the server started" if ratio is not None
-        else "no lookups since the server started",
-    })
+    result.details.update(
+        {
+            "patterns": rows,
+            "dry_run": dry_run,
+            "idle_seconds": settings["idle_seconds"],
+            "hit_ratio": f"{ratio}% of {lookups} lookups since the server started"
+            if ratio is not None
+            else "no lookups since the server started",
+        }
+    )
     unfinished = [r["pattern"] for r in rows if not r["complete"]]
     if unfinished:
-        result.add(WARNING, f"stopped after max_seconds={settings['max_seconds']}s before finishing "
-                            f"{', '.join(unfinished)}; the next run scans them again")
+        result.add(
+            WARNING,
+            f"stopped after max_seconds={settings['max_seconds']}s before finishing "
+            f"{', '.join(unfinished)}; the next run scans them again",
+        )
     mib = total["bytes"] / 1048576
     if not idle_tracked:
         summary = f"{total['no_ttl']} key(s) without a TTL ({mib:.1f} MiB); idle time unknown, none deleted"
     elif dry_run:
-        summary = (f"{total['matched']} key(s) without a TTL idle over {settings['idle_seconds']}s would be "
-                   f"unlinked ({mib:.1f} MiB) out of {total['scanned']} scanned; dry run, nothing deleted")
+        summary = (
+            f"{total['matched']} key(s) without a TTL idle over {settings['idle_seconds']}s would be "
+            f"unlinked ({mib:.1f} MiB) out of {total['scanned']} scanned; dry run, nothing deleted"
+        )
     else:
-        summary = (f"unlinked {total['deleted']} key(s) without a TTL idle over {settings['idle_seconds']}s, "
-                   f"freeing {mib:.1f} MiB, out of {total['scanned']} scanned")
+        summary = (
+            f"unlinked {total['deleted']} key(s) without a TTL idle over {settings['idle_seconds']}s, "
+            f"freeing {mib:.1f} MiB, out of {total['scanned']} scanned"
+        )
     result.details["summary"] = summary
     log.info("%s", summary)

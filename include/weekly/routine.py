@@ -47,8 +47,12 @@ CONCERN_HELP = {
     SECURITY: "security: configuration checks and vulnerable packages",
     TRENDS: "trends: week-over-week change of every catalog metric",
 }
-CONCERN_LABELS = {c: CONCERN_HELP.get(c) or f"{c}: {title.lower()}"
-                  for title, concerns in SECTIONS for c in concerns if c in ALL_CONCERNS}
+CONCERN_LABELS = {
+    c: CONCERN_HELP.get(c) or f"{c}: {title.lower()}"
+    for title, concerns in SECTIONS
+    for c in concerns
+    if c in ALL_CONCERNS
+}
 
 
 def select_targets(inventory: Inventory, names: list[str], tags: list[str], concerns: list[str]) -> list[str]:
@@ -61,8 +65,9 @@ def select_targets(inventory: Inventory, names: list[str], tags: list[str], conc
     chosen = [t.name for t in inventory.select(names=names or None, tags=tags or None)]
     if not chosen:
         raise ValueError(f"no target matches names={names} tags={tags}")
-    log.info("weekly maintenance of %d target(s): %s; concerns: %s", len(chosen), ", ".join(chosen),
-             ", ".join(concerns))
+    log.info(
+        "weekly maintenance of %d target(s): %s; concerns: %s", len(chosen), ", ".join(chosen), ", ".join(concerns)
+    )
     return chosen
 
 
@@ -112,6 +117,7 @@ def maintain_target(inventory: Inventory, name: str, *, dry_run: bool) -> dict[s
 
     Logs are archived under ``<artifacts>/logs/<target>/`` unless the target's ``weekly.archive_folder`` says otherwise.
     """
+
     def work(target, endpoint):
         extra = {}
         if target.kind == "log_source" and not target.weekly.get("archive_folder"):
@@ -132,8 +138,9 @@ def security_target(inventory: Inventory, name: str) -> dict[str, Any]:
     """The configuration security checks of one target (bounded); unreachable is a result."""
     from include.security import scan_target
 
-    return _on_target(inventory, name, SECURITY,
-                      lambda target, endpoint: scan_target(target, endpoint, security_settings(inventory)))
+    return _on_target(
+        inventory, name, SECURITY, lambda target, endpoint: scan_target(target, endpoint, security_settings(inventory))
+    )
 
 
 def packages(inventory: Inventory) -> dict[str, Any]:
@@ -141,8 +148,9 @@ def packages(inventory: Inventory) -> dict[str, Any]:
     from include.checks.base import run_bounded
     from include.security import PACKAGES_TARGET, scan_packages
 
-    result = run_bounded(PACKAGES_TARGET, "python_packages",
-                         lambda: scan_packages(inventory.security.get("advisories")), 300)
+    result = run_bounded(
+        PACKAGES_TARGET, "python_packages", lambda: scan_packages(inventory.security.get("advisories")), 300
+    )
     return {**result.to_dict(), "concern": SECURITY}
 
 
@@ -164,9 +172,16 @@ def trends(inventory: Inventory, catalog, names: list[str], end: datetime) -> li
     return [{**r, "concern": TRENDS} for r in rows]
 
 
-def build_report(results: dict[str, list[dict[str, Any] | None]], expected: dict[str, list[str]],
-                 run_id: str, start: datetime, end: datetime, dry_run: bool, *,
-                 fail_run_on: str | None = None) -> Report:
+def build_report(
+    results: dict[str, list[dict[str, Any] | None]],
+    expected: dict[str, list[str]],
+    run_id: str,
+    start: datetime,
+    end: datetime,
+    dry_run: bool,
+    *,
+    fail_run_on: str | None = None,
+) -> Report:
     """Every concern's results in one report; a target expected by a concern but without a result is critical.
     ``fail_run_on`` (the inventory's ``defaults.fail_run_on``) says from which verdict the run ends failed."""
     rows: list[dict[str, Any]] = []
@@ -181,14 +196,26 @@ def build_report(results: dict[str, list[dict[str, Any] | None]], expected: dict
         rows += sorted(({**r, "concern": concern} for r in got), key=lambda r: r["target"])
     mode = "dry run: destructive steps were only listed" if dry_run else "destructive steps were carried out"
     return Report.build(
-        ROUTINE, f"Aegis weekly maintenance — {end:%Y-%m-%d %H:%M} UTC ({'dry run' if dry_run else 'applied'})",
-        run_id, start, end, rows, reasons_from=_labelled(rows), mode=mode, extra={"dry_run": dry_run},
+        ROUTINE,
+        f"Aegis weekly maintenance — {end:%Y-%m-%d %H:%M} UTC ({'dry run' if dry_run else 'applied'})",
+        run_id,
+        start,
+        end,
+        rows,
+        reasons_from=_labelled(rows),
+        mode=mode,
+        extra={"dry_run": dry_run},
         fail_run_on=fail_run_on,
-        sections=[Section(title, [c for c in concerns if c in ALL_CONCERNS])
-                  for title, concerns in SECTIONS if any(c in ALL_CONCERNS for c in concerns)])
+        sections=[
+            Section(title, [c for c in concerns if c in ALL_CONCERNS])
+            for title, concerns in SECTIONS
+            if any(c in ALL_CONCERNS for c in concerns)
+        ],
+    )
 
 
 def _labelled(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Rows whose finding messages start with their concern (a target shows up under several concerns)."""
-    return [{**r, "findings": [{**f, "message": f"{r['concern']}: {f['message']}"} for f in r["findings"]]}
-            for r in rows]
+    return [
+        {**r, "findings": [{**f, "message": f"{r['concern']}: {f['message']}"} for f in r["findings"]]} for r in rows
+    ]

@@ -36,10 +36,17 @@ class Alertmanager:
         config.setdefault("inhibit_rules", INHIBIT_RULES)
         (self.folder / "alertmanager.yml").write_text(yaml.safe_dump(config))
         self.process = ServerProcess(
-            [BINARY, f"--config.file={self.folder / 'alertmanager.yml'}",
-             f"--storage.path={self.folder / 'data'}", f"--web.listen-address=127.0.0.1:{self.port}",
-             "--cluster.listen-address=", "--log.level=warn"],
-            self.folder / "alertmanager.log", f"{self.url}/-/ready")
+            [
+                BINARY,
+                f"--config.file={self.folder / 'alertmanager.yml'}",
+                f"--storage.path={self.folder / 'data'}",
+                f"--web.listen-address=127.0.0.1:{self.port}",
+                "--cluster.listen-address=",
+                "--log.level=warn",
+            ],
+            self.folder / "alertmanager.log",
+            f"{self.url}/-/ready",
+        )
 
     def start(self) -> Alertmanager:
         self.process.start()
@@ -60,8 +67,13 @@ class Alertmanager:
     def silence(self, matchers: list[dict[str, Any]], minutes: float = 60, comment: str = "test") -> str:
         now = datetime.now(UTC)
         ends = now + timedelta(minutes=minutes)
-        body = {"matchers": matchers, "startsAt": now.isoformat(), "endsAt": ends.isoformat(),
-                "createdBy": "tests", "comment": comment}
+        body = {
+            "matchers": matchers,
+            "startsAt": now.isoformat(),
+            "endsAt": ends.isoformat(),
+            "createdBy": "tests",
+            "comment": comment,
+        }
         response = httpx.post(f"{self.url}/api/v2/silences", json=body, timeout=10)
         response.raise_for_status()
         return response.json()["silenceID"]
@@ -82,7 +94,10 @@ def alert(name: str, severity: str | None = None, minutes: float = 30, **labels:
     all_labels = {"alertname": name, **labels}
     if severity is not None:
         all_labels["severity"] = severity
-    return {"labels": all_labels, "annotations": {"summary": f"{name} summary"},
-            "startsAt": (now - timedelta(minutes=1)).isoformat(),
-            "endsAt": (now + timedelta(minutes=minutes)).isoformat(),
-            "generatorURL": "http://prometheus.test/graph"}
+    return {
+        "labels": all_labels,
+        "annotations": {"summary": f"{name} summary"},
+        "startsAt": (now - timedelta(minutes=1)).isoformat(),
+        "endsAt": (now + timedelta(minutes=minutes)).isoformat(),
+        "generatorURL": "http://prometheus.test/graph",
+    }

@@ -51,8 +51,16 @@ class BoltServer:
     def connection(self) -> str:
         """An Airflow connection (JSON, for ``AIRFLOW_CONN_…``) of type neo4j, as Aegis would be given;
         the schema names the database, as Aegis's checks read it."""
-        return json.dumps({"conn_type": "neo4j", "host": "127.0.0.1", "port": self.port, "login": USER,
-                           "password": self.password, "schema": DATABASE})
+        return json.dumps(
+            {
+                "conn_type": "neo4j",
+                "host": "127.0.0.1",
+                "port": self.port,
+                "login": USER,
+                "password": self.password,
+                "schema": DATABASE,
+            }
+        )
 
     def stop(self) -> None:
         """Stop the JVM and remove the data folder."""
@@ -64,14 +72,23 @@ class BoltServer:
 
 def java_command(package: Path, folder: Path, bolt_port: int, http_port: int, password: str) -> list[str]:
     """The bundled JRE running ArcadeDB's server with the Bolt plugin, bound to loopback only."""
-    return [str(package / "jre" / "bin" / "java"), "-Xmx512m",
-            f"-Darcadedb.server.rootPath={folder}", f"-Darcadedb.server.databaseDirectory={folder / 'databases'}",
-            f"-Darcadedb.server.rootPassword={password}", "-Darcadedb.server.mode=development",
-            "-Darcadedb.server.httpIncomingHost=127.0.0.1", f"-Darcadedb.server.httpIncomingPort={http_port}",
-            "-Darcadedb.bolt.host=127.0.0.1", f"-Darcadedb.bolt.port={bolt_port}",
-            f"-Darcadedb.server.defaultDatabases={DATABASE}[{USER}]",
-            "-Darcadedb.server.plugins=Bolt:com.arcadedb.bolt.BoltProtocolPlugin",
-            "-cp", f"{package / 'jars'}/*", "com.arcadedb.server.ArcadeDBServer"]
+    return [
+        str(package / "jre" / "bin" / "java"),
+        "-Xmx512m",
+        f"-Darcadedb.server.rootPath={folder}",
+        f"-Darcadedb.server.databaseDirectory={folder / 'databases'}",
+        f"-Darcadedb.server.rootPassword={password}",
+        "-Darcadedb.server.mode=development",
+        "-Darcadedb.server.httpIncomingHost=127.0.0.1",
+        f"-Darcadedb.server.httpIncomingPort={http_port}",
+        "-Darcadedb.bolt.host=127.0.0.1",
+        f"-Darcadedb.bolt.port={bolt_port}",
+        f"-Darcadedb.server.defaultDatabases={DATABASE}[{USER}]",
+        "-Darcadedb.server.plugins=Bolt:com.arcadedb.bolt.BoltProtocolPlugin",
+        "-cp",
+        f"{package / 'jars'}/*",
+        "com.arcadedb.server.ArcadeDBServer",
+    ]
 
 
 def start_server() -> BoltServer:
@@ -81,8 +98,9 @@ def start_server() -> BoltServer:
     package = Path(arcadedb_embedded.__file__).parent
     folder = Path(tempfile.mkdtemp(prefix="aegis-bolt-"))
     server = BoltServer(folder, free_port(), secrets.token_hex(12))
-    server.process = spawn(java_command(package, folder, server.port, free_port(), server.password),
-                           folder / "server.log", cwd=folder)
+    server.process = spawn(
+        java_command(package, folder, server.port, free_port(), server.password), folder / "server.log", cwd=folder
+    )
     deadline = time.monotonic() + START_TIMEOUT_S
     try:
         while True:
@@ -111,8 +129,10 @@ def running_server() -> Iterator[BoltServer]:
 
     started = time.monotonic()
     server = start_server()
-    ANSWERED.append(f"Neo4j protocol: ArcadeDB Bolt server ({server.version}; announces {server.agent}) "
-                    f"at {server.uri}, up in {time.monotonic() - started:.1f}s")
+    ANSWERED.append(
+        f"Neo4j protocol: ArcadeDB Bolt server ({server.version}; announces {server.agent}) "
+        f"at {server.uri}, up in {time.monotonic() - started:.1f}s"
+    )
     try:
         yield server
     finally:

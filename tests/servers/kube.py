@@ -55,12 +55,16 @@ def ensure_binaries() -> Path:
 
 def kubeconfig(server: str, ca_file: Path, token: str) -> str:
     """A one-context kubeconfig for ``server`` authenticating with bearer ``token``."""
-    return yaml.safe_dump({
-        "apiVersion": "v1", "kind": "Config", "current-context": "test",
-        "clusters": [{"name": "test", "cluster": {"server": server, "certificate-authority": str(ca_file)}}],
-        "users": [{"name": "test", "user": {"token": token}}],
-        "contexts": [{"name": "test", "context": {"cluster": "test", "user": "test"}}],
-    })
+    return yaml.safe_dump(
+        {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "current-context": "test",
+            "clusters": [{"name": "test", "cluster": {"server": server, "certificate-authority": str(ca_file)}}],
+            "users": [{"name": "test", "user": {"token": token}}],
+            "contexts": [{"name": "test", "context": {"cluster": "test", "user": "test"}}],
+        }
+    )
 
 
 @dataclass
@@ -80,8 +84,9 @@ class KubeCluster:
         from kubernetes import client, config
 
         configuration = client.Configuration()
-        config.load_kube_config(config_file=str(kubeconfig_path or self.admin_kubeconfig),
-                                client_configuration=configuration)
+        config.load_kube_config(
+            config_file=str(kubeconfig_path or self.admin_kubeconfig), client_configuration=configuration
+        )
         return client.ApiClient(configuration)
 
     def connection(self) -> str:
@@ -137,8 +142,15 @@ def spawn(argv: list[str], log: Path, cwd: Path | None = None) -> subprocess.Pop
     """Start ``argv`` in its own process group (stopped with :func:`stop_process`, or when the test process
     dies), output to ``log``."""
     with open(log, "wb") as out:
-        return subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                start_new_session=True, preexec_fn=_DIE_WITH_PARENT, cwd=cwd)  # noqa: PLW1509
+        return subprocess.Popen(
+            argv,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            preexec_fn=_DIE_WITH_PARENT,
+            cwd=cwd,
+        )  # noqa: PLW1509
 
 
 def wait_until(what: str, probe, procs: list[subprocess.Popen], folder: Path, timeout_s: float = START_TIMEOUT_S):
@@ -155,8 +167,10 @@ def wait_until(what: str, probe, procs: list[subprocess.Popen], folder: Path, ti
         except Exception:  # noqa: BLE001 - not up yet
             pass
         time.sleep(0.3)
-    tails = "\n".join(f"--- {log.name}\n" + "\n".join(log.read_text(errors="replace").splitlines()[-15:])
-                      for log in sorted(folder.glob("*.log")))
+    tails = "\n".join(
+        f"--- {log.name}\n" + "\n".join(log.read_text(errors="replace").splitlines()[-15:])
+        for log in sorted(folder.glob("*.log"))
+    )
     raise RuntimeError(f"test Kubernetes: {what} did not come up within {timeout_s:g}s\n{tails}")
 
 
@@ -167,49 +181,96 @@ def start_cluster(bin_dir: Path) -> KubeCluster:
     admin_token = secrets.token_hex(16)
     (folder / "tokens.csv").write_text(f"{admin_token},admin,admin,system:masters\n")
     subprocess.run(["openssl", "genrsa", "-out", str(folder / "sa.key"), "2048"], check=True, capture_output=True)
-    subprocess.run(["openssl", "rsa", "-in", str(folder / "sa.key"), "-pubout", "-out", str(folder / "sa.pub")],
-                   check=True, capture_output=True)
+    subprocess.run(
+        ["openssl", "rsa", "-in", str(folder / "sa.key"), "-pubout", "-out", str(folder / "sa.pub")],
+        check=True,
+        capture_output=True,
+    )
     procs: list[subprocess.Popen] = []
-    cluster = KubeCluster(folder, f"https://127.0.0.1:{api_port}", folder / "certs" / "apiserver.crt",
-                          folder / "admin.kubeconfig", processes=procs)
+    cluster = KubeCluster(
+        folder,
+        f"https://127.0.0.1:{api_port}",
+        folder / "certs" / "apiserver.crt",
+        folder / "admin.kubeconfig",
+        processes=procs,
+    )
     try:
-        procs.append(spawn([
-            "etcd", "--name", "t", "--data-dir", str(folder / "etcd"),
-            "--listen-client-urls", f"http://127.0.0.1:{etcd_client}",
-            "--advertise-client-urls", f"http://127.0.0.1:{etcd_client}",
-            "--listen-peer-urls", f"http://127.0.0.1:{etcd_peer}",
-            "--initial-advertise-peer-urls", f"http://127.0.0.1:{etcd_peer}",
-            "--initial-cluster", f"t=http://127.0.0.1:{etcd_peer}"], folder / "etcd.log"))
-        procs.append(spawn([
-            str(bin_dir / "kube-apiserver"), f"--etcd-servers=http://127.0.0.1:{etcd_client}",
-            "--bind-address=127.0.0.1", "--advertise-address=127.0.0.1", f"--secure-port={api_port}",
-            "--insecure-port=0", f"--cert-dir={folder / 'certs'}", f"--token-auth-file={folder / 'tokens.csv'}",
-            "--authorization-mode=RBAC", "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
-            f"--service-account-key-file={folder / 'sa.pub'}",
-            f"--service-account-signing-key-file={folder / 'sa.key'}", "--service-cluster-ip-range=10.0.0.0/24",
-            "--disable-admission-plugins=ServiceAccount", "--allow-privileged=true"], folder / "kube-apiserver.log"))
+        procs.append(
+            spawn(
+                [
+                    "etcd",
+                    "--name",
+                    "t",
+                    "--data-dir",
+                    str(folder / "etcd"),
+                    "--listen-client-urls",
+                    f"http://127.0.0.1:{etcd_client}",
+                    "--advertise-client-urls",
+                    f"http://127.0.0.1:{etcd_client}",
+                    "--listen-peer-urls",
+                    f"http://127.0.0.1:{etcd_peer}",
+                    "--initial-advertise-peer-urls",
+                    f"http://127.0.0.1:{etcd_peer}",
+                    "--initial-cluster",
+                    f"t=http://127.0.0.1:{etcd_peer}",
+                ],
+                folder / "etcd.log",
+            )
+        )
+        procs.append(
+            spawn(
+                [
+                    str(bin_dir / "kube-apiserver"),
+                    f"--etcd-servers=http://127.0.0.1:{etcd_client}",
+                    "--bind-address=127.0.0.1",
+                    "--advertise-address=127.0.0.1",
+                    f"--secure-port={api_port}",
+                    "--insecure-port=0",
+                    f"--cert-dir={folder / 'certs'}",
+                    f"--token-auth-file={folder / 'tokens.csv'}",
+                    "--authorization-mode=RBAC",
+                    "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+                    f"--service-account-key-file={folder / 'sa.pub'}",
+                    f"--service-account-signing-key-file={folder / 'sa.key'}",
+                    "--service-cluster-ip-range=10.0.0.0/24",
+                    "--disable-admission-plugins=ServiceAccount",
+                    "--allow-privileged=true",
+                ],
+                folder / "kube-apiserver.log",
+            )
+        )
         context = ssl.create_default_context()
         context.check_hostname, context.verify_mode = False, ssl.CERT_NONE  # only until the CA file exists
 
         def ready() -> bool:
-            request = urllib.request.Request(f"{cluster.server}/readyz",
-                                             headers={"Authorization": f"Bearer {admin_token}"})
+            request = urllib.request.Request(
+                f"{cluster.server}/readyz", headers={"Authorization": f"Bearer {admin_token}"}
+            )
             return urllib.request.urlopen(request, timeout=2, context=context).status == 200
 
         wait_until("kube-apiserver /readyz", ready, procs, folder)
         cluster.admin_kubeconfig.write_text(kubeconfig(cluster.server, cluster.ca_file, admin_token))
-        procs.append(spawn([
-            str(bin_dir / "kube-controller-manager"), f"--kubeconfig={cluster.admin_kubeconfig}",
-            "--leader-elect=false", "--port=0", "--secure-port=0",
-            f"--service-account-private-key-file={folder / 'sa.key'}", f"--root-ca-file={cluster.ca_file}",
-            "--controllers=*,-nodeipam,-cloud-node-lifecycle"], folder / "kube-controller-manager.log"))
+        procs.append(
+            spawn(
+                [
+                    str(bin_dir / "kube-controller-manager"),
+                    f"--kubeconfig={cluster.admin_kubeconfig}",
+                    "--leader-elect=false",
+                    "--port=0",
+                    "--secure-port=0",
+                    f"--service-account-private-key-file={folder / 'sa.key'}",
+                    f"--root-ca-file={cluster.ca_file}",
+                    "--controllers=*,-nodeipam,-cloud-node-lifecycle",
+                ],
+                folder / "kube-controller-manager.log",
+            )
+        )
         from kubernetes import client
 
         api = cluster.api()
         cluster.version = client.VersionApi(api).get_code().git_version
         cluster.aegis_kubeconfig = folder / "aegis.kubeconfig"
-        cluster.aegis_kubeconfig.write_text(kubeconfig(cluster.server, cluster.ca_file,
-                                                       apply_rbac(api, procs, folder)))
+        cluster.aegis_kubeconfig.write_text(kubeconfig(cluster.server, cluster.ca_file, apply_rbac(api, procs, folder)))
         return cluster
     except BaseException:
         cluster.stop()
@@ -245,8 +306,10 @@ def running_cluster() -> Iterator[KubeCluster]:
     cluster = start_cluster(ensure_binaries())
     from tests.servers import ANSWERED
 
-    ANSWERED.append(f"Kubernetes: kube-apiserver {cluster.version} (+ kube-controller-manager, etcd "
-                    f"{etcd_version()}) at {cluster.server}, up in {time.monotonic() - started:.1f}s")
+    ANSWERED.append(
+        f"Kubernetes: kube-apiserver {cluster.version} (+ kube-controller-manager, etcd "
+        f"{etcd_version()}) at {cluster.server}, up in {time.monotonic() - started:.1f}s"
+    )
     try:
         yield cluster
     finally:
@@ -260,29 +323,58 @@ def etcd_version() -> str:
 
 
 # ------------------------------------------------------------------ playing the kubelet (there is none)
-def container_status(name: str, *, ready: bool = True, restarts: int = 0, state: str = "running",
-                     reason: str | None = None, image: str = "example/app:1") -> dict[str, Any]:
+def container_status(
+    name: str,
+    *,
+    ready: bool = True,
+    restarts: int = 0,
+    state: str = "running",
+    reason: str | None = None,
+    image: str = "example/app:1",
+) -> dict[str, Any]:
     """One ``containerStatuses`` entry as a kubelet reports it (camelCase JSON)."""
-    details: dict[str, dict[str, Any]] = {"running": {"startedAt": "2026-01-01T00:00:00Z"},
-                                          "waiting": {"reason": reason},
-                                          "terminated": {"exitCode": 1, "reason": reason}}
+    details: dict[str, dict[str, Any]] = {
+        "running": {"startedAt": "2026-01-01T00:00:00Z"},
+        "waiting": {"reason": reason},
+        "terminated": {"exitCode": 1, "reason": reason},
+    }
     detail = details[state]
-    return {"name": name, "ready": ready, "restartCount": restarts, "image": image, "imageID": "",
-            "started": state == "running", "state": {state: detail}}
+    return {
+        "name": name,
+        "ready": ready,
+        "restartCount": restarts,
+        "image": image,
+        "imageID": "",
+        "started": state == "running",
+        "state": {state: detail},
+    }
 
 
-def set_pod_status(core: Any, namespace: str, name: str, phase: str,
-                   containers: list[dict[str, Any]] | None = None) -> None:
+def set_pod_status(
+    core: Any, namespace: str, name: str, phase: str, containers: list[dict[str, Any]] | None = None
+) -> None:
     """Patch pod ``name``'s status through the status subresource, as the kubelet would: phase, container
     statuses and the Ready / ContainersReady conditions that follow from them."""
     containers = containers or []
     ready = bool(containers) and all(c["ready"] for c in containers) and phase == "Running"
     now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    conditions = [{"type": kind, "status": "True" if ready else "False", "lastTransitionTime": now}
-                  for kind in ("Ready", "ContainersReady")]
-    core.patch_namespaced_pod_status(name, namespace, {"status": {
-        "phase": phase, "conditions": conditions, "containerStatuses": containers or None,
-        "startTime": now}}, _request_timeout=10)
+    conditions = [
+        {"type": kind, "status": "True" if ready else "False", "lastTransitionTime": now}
+        for kind in ("Ready", "ContainersReady")
+    ]
+    core.patch_namespaced_pod_status(
+        name,
+        namespace,
+        {
+            "status": {
+                "phase": phase,
+                "conditions": conditions,
+                "containerStatuses": containers or None,
+                "startTime": now,
+            }
+        },
+        _request_timeout=10,
+    )
 
 
 class Kubelet:
@@ -329,8 +421,12 @@ class Kubelet:
                 statuses = [container_status(c.name, image=c.image) for c in pod.spec.containers]
             else:
                 state = "crash-looping"
-                statuses = [container_status(c.name, image=c.image, ready=False, state="waiting",
-                                             reason="CrashLoopBackOff", restarts=3) for c in pod.spec.containers]
+                statuses = [
+                    container_status(
+                        c.name, image=c.image, ready=False, state="waiting", reason="CrashLoopBackOff", restarts=3
+                    )
+                    for c in pod.spec.containers
+                ]
             set_pod_status(self.core, self.namespace, name, "Running", statuses)
             self.seen[name] = state
 
@@ -343,10 +439,14 @@ def deployment(name: str, container: str, image: str, replicas: int = 2) -> Any:
     return client.V1Deployment(
         metadata=client.V1ObjectMeta(name=name, labels=labels),
         spec=client.V1DeploymentSpec(
-            replicas=replicas, selector=client.V1LabelSelector(match_labels=labels),
+            replicas=replicas,
+            selector=client.V1LabelSelector(match_labels=labels),
             template=client.V1PodTemplateSpec(
                 metadata=client.V1ObjectMeta(labels=labels),
-                spec=client.V1PodSpec(containers=[client.V1Container(name=container, image=image)]))))
+                spec=client.V1PodSpec(containers=[client.V1Container(name=container, image=image)]),
+            ),
+        ),
+    )
 
 
 def wait_for_deployment(cluster: KubeCluster, namespace: str, name: str, timeout_s: float = 60) -> Any:
@@ -358,8 +458,12 @@ def wait_for_deployment(cluster: KubeCluster, namespace: str, name: str, timeout
     while True:
         dep = apps.read_namespaced_deployment_status(name, namespace, _request_timeout=10)
         st, want = dep.status, dep.spec.replicas
-        if ((st.observed_generation or 0) >= dep.metadata.generation and (st.updated_replicas or 0) == want
-                and (st.available_replicas or 0) == want and (st.replicas or 0) == want):
+        if (
+            (st.observed_generation or 0) >= dep.metadata.generation
+            and (st.updated_replicas or 0) == want
+            and (st.available_replicas or 0) == want
+            and (st.replicas or 0) == want
+        ):
             return dep
         if time.monotonic() > deadline:
             raise TimeoutError(f"deployment {namespace}/{name} not available within {timeout_s}s: {st}")

@@ -29,8 +29,9 @@ class ServerProcess:
 
     def start(self) -> None:
         with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen(self.argv, stdout=log, stderr=subprocess.STDOUT,
-                                         stdin=subprocess.DEVNULL, start_new_session=True)
+            self.proc = subprocess.Popen(
+                self.argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
+            )
         deadline = time.monotonic() + self.start_timeout_s
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -42,8 +43,9 @@ class ServerProcess:
                 pass
             time.sleep(0.2)
         self.stop()
-        raise RuntimeError(f"{self.argv[0]} did not answer {self.ready_url} within {self.start_timeout_s} s: "
-                           f"{self.log_tail()}")
+        raise RuntimeError(
+            f"{self.argv[0]} did not answer {self.ready_url} within {self.start_timeout_s} s: {self.log_tail()}"
+        )
 
     def stop(self) -> None:
         if self.proc is None or self.proc.poll() is not None:

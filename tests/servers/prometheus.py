@@ -24,8 +24,15 @@ PROMTOOL = shutil.which("promtool")
 class Prometheus:
     """``prometheus`` in ``folder``; ``query(expr)`` and ``alerts()`` read its HTTP API."""
 
-    def __init__(self, folder: Path, scrape_targets: list[str], rule_files: list[Path],
-                 alertmanager_url: str | None = None, interval: str = "1s", job: str = "exporter"):
+    def __init__(
+        self,
+        folder: Path,
+        scrape_targets: list[str],
+        rule_files: list[Path],
+        alertmanager_url: str | None = None,
+        interval: str = "1s",
+        job: str = "exporter",
+    ):
         if BINARY is None:
             raise RuntimeError("prometheus is not installed (apt-get install prometheus)")
         self.folder = Path(folder)
@@ -42,9 +49,16 @@ class Prometheus:
             config["alerting"] = {"alertmanagers": [{"static_configs": [{"targets": [host]}]}]}
         (self.folder / "prometheus.yml").write_text(yaml.safe_dump(config))
         self.process = ServerProcess(
-            [BINARY, f"--config.file={self.folder / 'prometheus.yml'}", f"--storage.tsdb.path={self.folder / 'data'}",
-             f"--web.listen-address=127.0.0.1:{self.port}", "--log.level=warn"],
-            self.folder / "prometheus.log", f"{self.url}/-/ready")
+            [
+                BINARY,
+                f"--config.file={self.folder / 'prometheus.yml'}",
+                f"--storage.tsdb.path={self.folder / 'data'}",
+                f"--web.listen-address=127.0.0.1:{self.port}",
+                "--log.level=warn",
+            ],
+            self.folder / "prometheus.log",
+            f"{self.url}/-/ready",
+        )
 
     def start(self) -> Prometheus:
         self.process.start()

@@ -60,7 +60,8 @@ def upgrade() -> None:
         "INSERT INTO aegis_metrics_v2 (routine, interval_end, run_id, target, metric, kind, value) "
         "SELECT m.routine, m.interval_end, COALESCE(r.run_id, ''), m.target, m.metric, m.kind, m.value "
         "FROM aegis_metrics m LEFT JOIN aegis_check_runs r "
-        "ON r.routine = m.routine AND r.interval_end = m.interval_end")
+        "ON r.routine = m.routine AND r.interval_end = m.interval_end"
+    )
     op.drop_index("ix_aegis_metrics_target_metric", table_name="aegis_metrics")
     op.drop_table("aegis_metrics")
     op.drop_table("aegis_check_runs")
@@ -75,13 +76,15 @@ def downgrade() -> None:
     op.execute(
         f"INSERT INTO aegis_check_runs_v1 ({RUN_COLUMNS}) SELECT {RUN_COLUMNS} FROM aegis_check_runs r "
         "WHERE r.recorded_at = (SELECT MAX(o.recorded_at) FROM aegis_check_runs o "
-        "WHERE o.routine = r.routine AND o.interval_end = r.interval_end)")
+        "WHERE o.routine = r.routine AND o.interval_end = r.interval_end)"
+    )
     _metrics("aegis_metrics_v1", with_run_id=False)
     op.execute(
         "INSERT INTO aegis_metrics_v1 (routine, interval_end, target, metric, kind, value) "
         "SELECT m.routine, m.interval_end, m.target, m.metric, m.kind, m.value FROM aegis_metrics m "
         "JOIN aegis_check_runs_v1 r ON r.routine = m.routine AND r.interval_end = m.interval_end "
-        "AND r.run_id = m.run_id")
+        "AND r.run_id = m.run_id"
+    )
     op.drop_index("ix_aegis_metrics_target_metric", table_name="aegis_metrics")
     op.drop_table("aegis_metrics")
     op.drop_table("aegis_check_runs")

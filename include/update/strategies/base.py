@@ -48,12 +48,12 @@ class UpdateStrategy(ABC):
         from include.kinds import kinds_with
 
         return tuple(kinds_with(self.target_capability)) if self.target_capability else ()
+
     #: True when the undo restores the update target's pre-update backup (so it must have backups)
     needs_backup: ClassVar[bool] = False
 
     @abstractmethod
-    def plan_part(self, target: Target | None, params: Mapping[str, Any],
-                  allowed: Mapping[str, Any]) -> Any:
+    def plan_part(self, target: Target | None, params: Mapping[str, Any], allowed: Mapping[str, Any]) -> Any:
         """This kind's part of the plan, validated from the form (:class:`PlanError` naming the field) and
         confined to the allow-lists: the target's (``target.update``) and the inventory's ``allowed``
         (:attr:`include.inventory.Inventory.update`)."""
@@ -79,6 +79,7 @@ class UpdateStrategy(ABC):
         """Apply the update; ``{to, …what it changed}``; raises when it fails."""
 
     @abstractmethod
-    def undo(self, inventory: Inventory, plan: UpdatePlan, update: Mapping[str, Any],
-             backups: list[dict[str, Any]]) -> dict[str, Any]:
+    def undo(
+        self, inventory: Inventory, plan: UpdatePlan, update: Mapping[str, Any], backups: list[dict[str, Any]]
+    ) -> dict[str, Any]:
         """Undo it; ``{how, state?, reason?}`` (``state`` defaults to rolled-back); raises when it cannot."""

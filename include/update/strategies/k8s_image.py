@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, Any
 from include.update.strategies.base import PlanError, UpdateStrategy, number
 
 if TYPE_CHECKING:
-    from include.inventory import Inventory, Target
     from include.clients.kubernetes import KubeClient
+    from include.inventory import Inventory, Target
     from include.update.plan import UpdatePlan
 
 
@@ -39,25 +39,29 @@ class K8sImage(UpdateStrategy):
     part_key = "k8s"
     target_capability = "image_updates"
 
-    def plan_part(self, target: Target | None, params: Mapping[str, Any],
-                  allowed: Mapping[str, Any]) -> K8sPart:
+    def plan_part(self, target: Target | None, params: Mapping[str, Any], allowed: Mapping[str, Any]) -> K8sPart:
         assert target is not None
         values = {}
         for name in ("deployment", "container", "image"):
             values[name] = str(params.get(name) or "")
             if not values[name]:
                 raise PlanError(name, "required for a k8s_image update")
-        return K8sPart(values["deployment"], values["container"], values["image"], target.options["namespace"],
-                       number(params.get("rollout_timeout_seconds", 300), "rollout_timeout_seconds"))
+        return K8sPart(
+            values["deployment"],
+            values["container"],
+            values["image"],
+            target.options["namespace"],
+            number(params.get("rollout_timeout_seconds", 300), "rollout_timeout_seconds"),
+        )
 
     def part_from_dict(self, raw: Mapping[str, Any]) -> K8sPart:
-        return K8sPart(raw["deployment"], raw["container"], raw["image"], raw["namespace"],
-                       float(raw["rollout_timeout_s"]))
+        return K8sPart(
+            raw["deployment"], raw["container"], raw["image"], raw["namespace"], float(raw["rollout_timeout_s"])
+        )
 
     def describe(self, plan: UpdatePlan) -> str:
         k = _part(plan)
-        return (f"set image of {k.namespace}/{k.deployment} container {k.container} to {k.image}"
-                f" on {plan.update_target}")
+        return f"set image of {k.namespace}/{k.deployment} container {k.container} to {k.image} on {plan.update_target}"
 
     def wanted(self, plan: UpdatePlan) -> str:
         return _part(plan).image
@@ -78,8 +82,9 @@ class K8sImage(UpdateStrategy):
         rollout = wait_for_rollout(client, k.namespace, k.deployment, k.rollout_timeout_s)
         return {"to": k.image, "previous_image": previous, "rollout": rollout}
 
-    def undo(self, inventory: Inventory, plan: UpdatePlan, update: Mapping[str, Any],
-             backups: list[dict[str, Any]]) -> dict[str, Any]:
+    def undo(
+        self, inventory: Inventory, plan: UpdatePlan, update: Mapping[str, Any], backups: list[dict[str, Any]]
+    ) -> dict[str, Any]:
         from include.clients.kubernetes import set_container_image, wait_for_rollout
 
         k = _part(plan)

@@ -33,16 +33,19 @@ class ReleaseSwitch(UpdateStrategy):
     name = "release_switch"
     part_key = "release"
 
-    def plan_part(self, target: Target | None, params: Mapping[str, Any],
-                  allowed: Mapping[str, Any]) -> ReleasePart:
+    def plan_part(self, target: Target | None, params: Mapping[str, Any], allowed: Mapping[str, Any]) -> ReleasePart:
         from include.update.allow_lists import command_allowed, file_inside, folder_inside
 
         version = str(params.get("release_version") or "")
         if not VERSION_RE.match(version):
-            raise PlanError("release_version",
-                            f"must be a release folder name (letters, digits, . _ + -), got {version!r}")
-        root = str(folder_inside(str(params.get("release_root") or ""), allowed["release_roots"], "release_root",
-                                 "update.release_roots"))
+            raise PlanError(
+                "release_version", f"must be a release folder name (letters, digits, . _ + -), got {version!r}"
+            )
+        root = str(
+            folder_inside(
+                str(params.get("release_root") or ""), allowed["release_roots"], "release_root", "update.release_roots"
+            )
+        )
         if not (Path(root) / "releases" / version).is_dir():
             raise PlanError("release_version", f"{root}/releases/{version} is not a folder")
         file_inside(Path(root) / "releases" / version, allowed["release_roots"], "release_version")
@@ -51,8 +54,9 @@ class ReleaseSwitch(UpdateStrategy):
             raise PlanError("release_command", f"must be a list of arguments (argv), got {command!r}")
         if command:
             command_allowed(command, allowed["release_commands"], "release_command")
-        return ReleasePart(root, version, command,
-                           number(params.get("command_timeout_seconds", 300), "command_timeout_seconds"))
+        return ReleasePart(
+            root, version, command, number(params.get("command_timeout_seconds", 300), "command_timeout_seconds")
+        )
 
     def part_from_dict(self, raw: Mapping[str, Any]) -> ReleasePart:
         return ReleasePart(raw["root"], raw["version"], list(raw["command"]), float(raw["command_timeout_s"]))
@@ -79,8 +83,9 @@ class ReleaseSwitch(UpdateStrategy):
             out["command"] = run_command(r.command, f"{r.root}/current", r.command_timeout_s)
         return out
 
-    def undo(self, inventory: Inventory, plan: UpdatePlan, update: Mapping[str, Any],
-             backups: list[dict[str, Any]]) -> dict[str, Any]:
+    def undo(
+        self, inventory: Inventory, plan: UpdatePlan, update: Mapping[str, Any], backups: list[dict[str, Any]]
+    ) -> dict[str, Any]:
         from include.update.release import current_release, run_command, switch
 
         r = _part(plan)

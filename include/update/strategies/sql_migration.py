@@ -31,15 +31,20 @@ class SqlMigration(UpdateStrategy):
     target_capability = "sql_updates"
     needs_backup = True
 
-    def plan_part(self, target: Target | None, params: Mapping[str, Any],
-                  allowed: Mapping[str, Any]) -> SqlPart:
+    def plan_part(self, target: Target | None, params: Mapping[str, Any], allowed: Mapping[str, Any]) -> SqlPart:
         from include.update.allow_lists import file_inside, folder_inside
         from include.update.migrations import migration_files
 
         assert target is not None
         roots = list(target.update.get("migration_roots") or [])
-        folder = str(folder_inside(str(params.get("migrations_folder") or ""), roots, "migrations_folder",
-                                   f"{target.name}'s update.migration_roots"))
+        folder = str(
+            folder_inside(
+                str(params.get("migrations_folder") or ""),
+                roots,
+                "migrations_folder",
+                f"{target.name}'s update.migration_roots",
+            )
+        )
         try:
             files = migration_files(Path(folder))
         except (OSError, ValueError) as exc:
@@ -51,9 +56,12 @@ class SqlMigration(UpdateStrategy):
             return SqlPart(folder, None, files)
         backed_up = backed_up_databases(target)
         if database not in backed_up:
-            raise PlanError("database", f"{database!r} is not backed up by {target.name!r} (its backup holds"
-                            f" {backed_up}): the migration could not be rolled back; list it in the target's"
-                            " databases or pick one of those")
+            raise PlanError(
+                "database",
+                f"{database!r} is not backed up by {target.name!r} (its backup holds"
+                f" {backed_up}): the migration could not be rolled back; list it in the target's"
+                " databases or pick one of those",
+            )
         return SqlPart(folder, database, files)
 
     def part_from_dict(self, raw: Mapping[str, Any]) -> SqlPart:
@@ -61,8 +69,10 @@ class SqlMigration(UpdateStrategy):
 
     def describe(self, plan: UpdatePlan) -> str:
         s = _part(plan)
-        return (f"apply {len(s.files)} migration file(s) from {s.folder} to {plan.update_target}"
-                f" database {s.database or '(the connection default)'}")
+        return (
+            f"apply {len(s.files)} migration file(s) from {s.folder} to {plan.update_target}"
+            f" database {s.database or '(the connection default)'}"
+        )
 
     def wanted(self, plan: UpdatePlan) -> str:
         return _part(plan).files[-1]["name"]
@@ -81,19 +91,32 @@ class SqlMigration(UpdateStrategy):
         result = apply(target.kind, endpoint, s.database, s.folder, s.files, run_id, timeout_s)
         return {"to": result["version"], "applied": result["applied"], "already_applied": result["already_applied"]}
 
-    def undo(self, inventory: Inventory, plan: UpdatePlan, update: Mapping[str, Any],
-             backups: list[dict[str, Any]]) -> dict[str, Any]:
+    def undo(
+        self, inventory: Inventory, plan: UpdatePlan, update: Mapping[str, Any], backups: list[dict[str, Any]]
+    ) -> dict[str, Any]:
         from include.backup.restore import restore_live
         from include.update.rollback import backup_of
 
         target, endpoint = _connection(inventory, plan)
         backup = backup_of(backups, target.name)
         database = _part(plan).database
-        restored = restore_live(inventory, target, endpoint,
-                                {"target": target.name, "kind": target.kind, "set_id": backup["set_id"],
-                                 "dry_run": False, "databases": [database] if database else None})
-        out = {"how": f"restored database {database} of pre-update backup {backup['set_id']} over {target.name}",
-               "set_id": backup["set_id"], "seconds": restored.get("seconds")}
+        restored = restore_live(
+            inventory,
+            target,
+            endpoint,
+            {
+                "target": target.name,
+                "kind": target.kind,
+                "set_id": backup["set_id"],
+                "dry_run": False,
+                "databases": [database] if database else None,
+            },
+        )
+        out = {
+            "how": f"restored database {database} of pre-update backup {backup['set_id']} over {target.name}",
+            "set_id": backup["set_id"],
+            "seconds": restored.get("seconds"),
+        }
         if restored["state"] != "restored":
             out.update(state="failed", reason=restored.get("reason", "restore failed"))
         return out
@@ -113,8 +136,11 @@ def backed_up_databases(target: Target) -> list[str]:
 
         return [maintenance_database(endpoint)]
     if not endpoint.schema:
-        raise PlanError("update_target", f"{target.name!r} lists no databases and its connection names none:"
-                        " its backup holds nothing a migration could be rolled back from")
+        raise PlanError(
+            "update_target",
+            f"{target.name!r} lists no databases and its connection names none:"
+            " its backup holds nothing a migration could be rolled back from",
+        )
     return [endpoint.schema]
 
 

@@ -29,20 +29,26 @@ from include.weekly.mysql.session import split_table
 DEFAULTS: dict[str, Any] = {
     "max_seconds": 3600,
     "connect_timeout_s": 10,
-    "statement_timeout_s": 1800,        # one OPTIMIZE / DELETE batch / ALTER at most
-    "lock_wait_timeout_s": 10,          # metadata and row lock waits
-    "fragmentation_ratio": 0.2,         # data_free against data + index size
+    "statement_timeout_s": 1800,  # one OPTIMIZE / DELETE batch / ALTER at most
+    "lock_wait_timeout_s": 10,  # metadata and row lock waits
+    "fragmentation_ratio": 0.2,  # data_free against data + index size
     "fragmentation_min_bytes": 64 << 20,
-    "purge": [],                        # [{table: "db.table", column, older_than_days, batch_size}]
-    "partitions": [],                   # [{table: "db.table", interval: day|month, premake, retention_days}]
+    "purge": [],  # [{table: "db.table", column, older_than_days, batch_size}]
+    "partitions": [],  # [{table: "db.table", interval: day|month, premake, retention_days}]
 }
 
 
 def check_settings(settings: dict[str, Any]) -> None:
     """Raise ``ValueError("<key>: <reason>")`` for settings that cannot work (missing keys: the defaults)."""
     settings = {**DEFAULTS, **settings}
-    for key in ("max_seconds", "connect_timeout_s", "statement_timeout_s", "lock_wait_timeout_s",
-                "fragmentation_ratio", "fragmentation_min_bytes"):
+    for key in (
+        "max_seconds",
+        "connect_timeout_s",
+        "statement_timeout_s",
+        "lock_wait_timeout_s",
+        "fragmentation_ratio",
+        "fragmentation_min_bytes",
+    ):
         value: Any = settings.get(key)
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
             raise ValueError(f"{key}: must be a non-negative number, got {value!r}")
@@ -76,15 +82,16 @@ def check_settings(settings: dict[str, Any]) -> None:
 
 
 @concern(DEFAULTS, check_settings)
-def maintain(target: Any, endpoint: Endpoint, settings: dict[str, Any], budget: Budget, *,
-             dry_run: bool = True) -> CheckResult:
+def maintain(
+    target: Any, endpoint: Endpoint, settings: dict[str, Any], budget: Budget, *, dry_run: bool = True
+) -> CheckResult:
     """Optimize/analyze what needs it, then purge and rotate partitions (dry run unless told otherwise)."""
+    from include.checks.mysql import redundant_indexes
     from include.weekly.mysql.optimize import (
         analyze_zero_cardinality,
         optimize_fragmented,
     )
     from include.weekly.mysql.partitions import rotate_partitions
-    from include.checks.mysql import redundant_indexes
     from include.weekly.mysql.purge import purge_one
     from include.weekly.mysql.session import connect_session, user_databases
 
@@ -92,12 +99,14 @@ def maintain(target: Any, endpoint: Endpoint, settings: dict[str, Any], budget: 
     conn = connect_session(endpoint, settings, budget)
     try:
         cur = conn.cursor()
-        databases = list(target.options.get("databases") or []) or ([endpoint.schema] if endpoint.schema else
-                                                                  user_databases(cur))
+        databases = list(target.options.get("databases") or []) or (
+            [endpoint.schema] if endpoint.schema else user_databases(cur)
+        )
         result.details["databases"] = databases
         result.details["dry_run"] = dry_run
-        result.details["tables"] = optimize_fragmented(cur, databases, settings, budget, dry_run=dry_run,
-                                                       host=endpoint.host)
+        result.details["tables"] = optimize_fragmented(
+            cur, databases, settings, budget, dry_run=dry_run, host=endpoint.host
+        )
         result.details["tables"] += analyze_zero_cardinality(cur, databases, budget, dry_run=dry_run)
         result.details["purge"] = [purge_one(cur, item, budget, dry_run) for item in settings["purge"]]
         result.details["partitions"] = []
@@ -117,24 +126,32 @@ def _summarise(result: CheckResult, dry_run: bool) -> None:
     optimized = [r for r in done if r["operation"] == "OPTIMIZE TABLE"]
     still_zero = [r for r in d["tables"] if r.get("zero_cardinality_after")]
     parts = d["partitions"]
-    result.metrics.update({
-        "mysql.optimize.tables": len(optimized),
-        "mysql.optimize.reclaimed_bytes": sum(r["reclaimed_bytes"] for r in optimized),
-        "mysql.analyze.tables": len(done) - len(optimized),
-        "mysql.zero_cardinality_indexes": sum(len(r["zero_cardinality_after"]) for r in still_zero),
-        "mysql.purge.expired_rows": sum(r.get("expired", 0) for r in d["purge"]),
-        "mysql.purge.deleted_rows": sum(r["deleted"] for r in d["purge"]),
-        "mysql.partitions.added": sum(1 for r in parts if r.get("operation") == "add" and r["action"] == "done"),
-        "mysql.partitions.dropped": sum(1 for r in parts if r.get("operation") == "drop" and r["action"] == "done"),
-        "mysql.recommend.redundant_indexes": len(d["redundant_indexes"]),
-    })
+    result.metrics.update(
+        {
+            "mysql.optimize.tables": len(optimized),
+            "mysql.optimize.reclaimed_bytes": sum(r["reclaimed_bytes"] for r in optimized),
+            "mysql.analyze.tables": len(done) - len(optimized),
+            "mysql.zero_cardinality_indexes": sum(len(r["zero_cardinality_after"]) for r in still_zero),
+            "mysql.purge.expired_rows": sum(r.get("expired", 0) for r in d["purge"]),
+            "mysql.purge.deleted_rows": sum(r["deleted"] for r in d["purge"]),
+            "mysql.partitions.added": sum(1 for r in parts if r.get("operation") == "add" and r["action"] == "done"),
+            "mysql.partitions.dropped": sum(1 for r in parts if r.get("operation") == "drop" and r["action"] == "done"),
+            "mysql.recommend.redundant_indexes": len(d["redundant_indexes"]),
+        }
+    )
     for r in d["redundant_indexes"]:
-        result.add(WARNING, f"recommendation: {r['database']}.{r['table']} index {r['index']} is redundant"
-                            f" ({r['reason']}): it slows every write for nothing; after checking no query hint"
-                            f" names it, run: {r['alter']}")
+        result.add(
+            WARNING,
+            f"recommendation: {r['database']}.{r['table']} index {r['index']} is redundant"
+            f" ({r['reason']}): it slows every write for nothing; after checking no query hint"
+            f" names it, run: {r['alter']}",
+        )
     for r in still_zero:
-        result.add(WARNING, f"{r['database']}.{r['table']}: index(es) {', '.join(r['zero_cardinality_after'])} still"
-                            " have cardinality 0 after ANALYZE TABLE: constant or empty column, consider dropping")
+        result.add(
+            WARNING,
+            f"{r['database']}.{r['table']}: index(es) {', '.join(r['zero_cardinality_after'])} still"
+            " have cardinality 0 after ANALYZE TABLE: constant or empty column, consider dropping",
+        )
     for rows, what in ((d["tables"], "table"), (d["purge"], "purge of"), (parts, "partitions of")):
         for r in rows:
             if r["action"].startswith(("failed", "skipped")):
@@ -142,5 +159,8 @@ def _summarise(result: CheckResult, dry_run: bool) -> None:
                 result.add(WARNING, f"{what} {name}: {r['action']}")
     pending_adds = [r for r in parts if r.get("operation") == "add" and r["action"] == "would do"]
     if dry_run and pending_adds:
-        result.add(WARNING, f"dry run: {len(pending_adds)} partition(s) missing ahead of time were not added"
-                            f" ({', '.join(sorted({r['table'] for r in pending_adds}))}); run with dry_run off")
+        result.add(
+            WARNING,
+            f"dry run: {len(pending_adds)} partition(s) missing ahead of time were not added"
+            f" ({', '.join(sorted({r['table'] for r in pending_adds}))}); run with dry_run off",
+        )

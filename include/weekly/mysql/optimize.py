@@ -65,8 +65,15 @@ def free_disk_bytes(cur: Any, host: str | None) -> int | None:
     return None
 
 
-def optimize_fragmented(cur: Any, databases: list[str], settings: dict[str, Any], budget: Budget, *,
-                        dry_run: bool = True, host: str | None = None) -> list[dict]:
+def optimize_fragmented(
+    cur: Any,
+    databases: list[str],
+    settings: dict[str, Any],
+    budget: Budget,
+    *,
+    dry_run: bool = True,
+    host: str | None = None,
+) -> list[dict]:
     """OPTIMIZE TABLE every InnoDB table whose free space passes both fragmentation thresholds and that fits
     on the disk twice (:func:`optimize_refusal`); a dry run lists them."""
     if not databases:
@@ -76,12 +83,19 @@ def optimize_fragmented(cur: Any, databases: list[str], settings: dict[str, Any]
         "SELECT table_schema, table_name, engine, data_length + index_length, data_free FROM information_schema.tables"
         " WHERE table_type = 'BASE TABLE' AND table_schema IN %s AND data_free >= %s"
         " AND data_free >= %s * (data_length + index_length) ORDER BY data_free DESC, 1, 2",
-        (tuple(databases), settings["fragmentation_min_bytes"], settings["fragmentation_ratio"]))
+        (tuple(databases), settings["fragmentation_min_bytes"], settings["fragmentation_ratio"]),
+    )
     rows = []
     for db, table, engine, size, free in cur.fetchall():
-        row = {"database": db, "table": table, "engine": engine, "operation": "OPTIMIZE TABLE",
-               "reason": f"{int(free):,} bytes free against {int(size):,} bytes of data and indexes",
-               "size_before": int(size), "data_free_before": int(free)}
+        row = {
+            "database": db,
+            "table": table,
+            "engine": engine,
+            "operation": "OPTIMIZE TABLE",
+            "reason": f"{int(free):,} bytes free against {int(size):,} bytes of data and indexes",
+            "size_before": int(size),
+            "data_free_before": int(free),
+        }
         refusal = optimize_refusal(engine, int(size), free_disk)
         if refusal:
             log.info("%s.%s: OPTIMIZE TABLE %s", db, table, refusal)
@@ -98,32 +112,46 @@ def analyze_zero_cardinality(cur: Any, databases: list[str], budget: Budget, *, 
     (a dry run lists them)."""
     if not databases:
         return []
-    query = ("SELECT s.table_schema, s.table_name, GROUP_CONCAT(DISTINCT s.index_name ORDER BY s.index_name)"
-             " FROM information_schema.statistics s JOIN information_schema.tables t"
-             " ON t.table_schema = s.table_schema AND t.table_name = s.table_name"
-             " WHERE s.table_schema IN %s AND t.table_rows > 0 AND COALESCE(s.cardinality, 0) = 0"
-             " GROUP BY s.table_schema, s.table_name ORDER BY 1, 2")
+    query = (
+        "SELECT s.table_schema, s.table_name, GROUP_CONCAT(DISTINCT s.index_name ORDER BY s.index_name)"
+        " FROM information_schema.statistics s JOIN information_schema.tables t"
+        " ON t.table_schema = s.table_schema AND t.table_name = s.table_name"
+        " WHERE s.table_schema IN %s AND t.table_rows > 0 AND COALESCE(s.cardinality, 0) = 0"
+        " GROUP BY s.table_schema, s.table_name ORDER BY 1, 2"
+    )
     cur.execute(query, (tuple(databases),))
     rows = []
     for db, table, indexes in cur.fetchall():
         size, free = _table_size(cur, db, table)
-        row = {"database": db, "table": table, "operation": "ANALYZE TABLE", "size_before": size,
-               "data_free_before": free, "reason": f"index(es) with cardinality 0: {indexes}",
-               "zero_cardinality_before": indexes.split(",")}
+        row = {
+            "database": db,
+            "table": table,
+            "operation": "ANALYZE TABLE",
+            "size_before": size,
+            "data_free_before": free,
+            "reason": f"index(es) with cardinality 0: {indexes}",
+            "zero_cardinality_before": indexes.split(","),
+        }
         if dry_run:
             rows.append({**row, "action": "would do"})
             continue
         row = _admin(cur, row, budget)
-        cur.execute("SELECT DISTINCT index_name FROM information_schema.statistics WHERE table_schema = %s"
-                    " AND table_name = %s AND COALESCE(cardinality, 0) = 0 ORDER BY 1", (db, table))
+        cur.execute(
+            "SELECT DISTINCT index_name FROM information_schema.statistics WHERE table_schema = %s"
+            " AND table_name = %s AND COALESCE(cardinality, 0) = 0 ORDER BY 1",
+            (db, table),
+        )
         row["zero_cardinality_after"] = [r[0] for r in cur.fetchall()]
         rows.append(row)
     return rows
 
 
 def _table_size(cur: Any, db: str, table: str) -> tuple[int, int]:
-    cur.execute("SELECT data_length + index_length, data_free FROM information_schema.tables"
-                " WHERE table_schema = %s AND table_name = %s", (db, table))
+    cur.execute(
+        "SELECT data_length + index_length, data_free FROM information_schema.tables"
+        " WHERE table_schema = %s AND table_name = %s",
+        (db, table),
+    )
     size, free = cur.fetchone() or (0, 0)
     return int(size or 0), int(free or 0)
 
@@ -155,9 +183,22 @@ def _admin(cur: Any, row: dict, budget: Budget) -> dict:
     except MySQLdb.Error as exc:
         ok, message = False, error_text(exc).removeprefix("failed: ")
     size, free = _table_size(cur, db, table)
-    row.update(duration_s=round(time.monotonic() - started, 3), size_after=size, data_free_after=free,
-               reclaimed_bytes=max(0, row["size_before"] + row["data_free_before"] - size - free),
-               message=message, action="done" if ok else f"failed: {message}")
-    log.info("%s: %s in %.2fs, size %s -> %s, data_free %s -> %s", statement, row["action"], row["duration_s"],
-             row["size_before"], size, row["data_free_before"], free)
+    row.update(
+        duration_s=round(time.monotonic() - started, 3),
+        size_after=size,
+        data_free_after=free,
+        reclaimed_bytes=max(0, row["size_before"] + row["data_free_before"] - size - free),
+        message=message,
+        action="done" if ok else f"failed: {message}",
+    )
+    log.info(
+        "%s: %s in %.2fs, size %s -> %s, data_free %s -> %s",
+        statement,
+        row["action"],
+        row["duration_s"],
+        row["size_before"],
+        size,
+        row["data_free_before"],
+        free,
+    )
     return row

@@ -27,7 +27,11 @@ log = logging.getLogger(__name__)
 
 #: the keys of one ``partitions`` item and their types
 PARTITION_KEYS: dict[str, type | tuple[type, ...]] = {
-    "table": str, "interval": str, "premake": int, "retention_days": (int, float)}
+    "table": str,
+    "interval": str,
+    "premake": int,
+    "retention_days": (int, float),
+}
 INTERVALS = ("day", "month")
 
 
@@ -59,8 +63,10 @@ class Partitioning:
         elif re.fullmatch(r"unix_timestamp\(`?[^()]+`?\)", expr):
             self.kind = "unix_timestamp"
         else:
-            raise ValueError(f"{table}: partitioned {method} ({expression}); only RANGE (TO_DAYS(col)),"
-                             " RANGE (UNIX_TIMESTAMP(col)) and RANGE COLUMNS(col) on a date column are managed")
+            raise ValueError(
+                f"{table}: partitioned {method} ({expression}); only RANGE (TO_DAYS(col)),"
+                " RANGE (UNIX_TIMESTAMP(col)) and RANGE COLUMNS(col) on a date column are managed"
+            )
 
     def bound_date(self, description: str) -> date:
         """The date a ``VALUES LESS THAN`` bound stands for."""
@@ -85,9 +91,12 @@ def plan_partitions(cur: Any, item: dict[str, Any], today: date) -> tuple[list[s
     """The DDL bringing one table's partitions in line with its settings on ``today``, and one report row per change."""
     db, table = split_table(item["table"])
     interval = item["interval"]
-    cur.execute("SELECT partition_name, partition_method, partition_expression, partition_description, table_rows"
-                " FROM information_schema.partitions WHERE table_schema = %s AND table_name = %s"
-                " ORDER BY partition_ordinal_position", (db, table))
+    cur.execute(
+        "SELECT partition_name, partition_method, partition_expression, partition_description, table_rows"
+        " FROM information_schema.partitions WHERE table_schema = %s AND table_name = %s"
+        " ORDER BY partition_ordinal_position",
+        (db, table),
+    )
     parts = cur.fetchall()
     if not parts:
         raise ValueError(f"{item['table']}: no such table")
@@ -108,17 +117,22 @@ def plan_partitions(cur: Any, item: dict[str, Any], today: date) -> tuple[list[s
     while last < wanted_end:
         name, upper = _partition_name(last, interval), _next_period(last, interval)
         if name in existing:
-            raise ValueError(f"{item['table']}: a partition named {name} exists already;"
-                             f" cannot add the one from {last}")
+            raise ValueError(
+                f"{item['table']}: a partition named {name} exists already; cannot add the one from {last}"
+            )
         new.append(f"PARTITION {q(name)} {scheme.less_than(upper)}")
-        rows.append({"table": item["table"], "partition": name, "operation": "add", "from": str(last),
-                     "less_than": str(upper)})
+        rows.append(
+            {"table": item["table"], "partition": name, "operation": "add", "from": str(last), "less_than": str(upper)}
+        )
         last = upper
     if new:
         target = f"ALTER TABLE {q(db)}.{q(table)}"
         if catch_all:
-            ddl.append(f"{target} REORGANIZE PARTITION {q(catch_all)} INTO ("
-                       + ", ".join(new + [f"PARTITION {q(catch_all)} VALUES LESS THAN MAXVALUE"]) + ")")
+            ddl.append(
+                f"{target} REORGANIZE PARTITION {q(catch_all)} INTO ("
+                + ", ".join(new + [f"PARTITION {q(catch_all)} VALUES LESS THAN MAXVALUE"])
+                + ")"
+            )
         else:
             ddl.append(f"{target} ADD PARTITION (" + ", ".join(new) + ")")
         for r in rows:
@@ -133,8 +147,17 @@ def plan_partitions(cur: Any, item: dict[str, Any], today: date) -> tuple[list[s
         ddl.append(statement)
         for name, bound in expired:
             cur.execute(f"SELECT COUNT(*) FROM {q(db)}.{q(table)} PARTITION ({q(name)})")
-            rows.append({"table": item["table"], "partition": name, "operation": "drop", "less_than": str(bound),
-                         "retention_cutoff": str(cutoff), "rows": int(cur.fetchone()[0]), "ddl": statement})
+            rows.append(
+                {
+                    "table": item["table"],
+                    "partition": name,
+                    "operation": "drop",
+                    "less_than": str(bound),
+                    "retention_cutoff": str(cutoff),
+                    "rows": int(cur.fetchone()[0]),
+                    "ddl": statement,
+                }
+            )
     return ddl, rows
 
 
@@ -155,9 +178,15 @@ def rotate_partitions(cur: Any, item: dict[str, Any], budget: Budget, dry_run: b
         return [{"table": item["table"], "action": "done: nothing to change"}]
     for r in rows:
         if r["operation"] == "drop":
-            log.info("%s: partition %s ends %s, on or before the retention cut-off %s: %d row(s) %s", r["table"],
-                     r["partition"], r["less_than"], r["retention_cutoff"], r["rows"],
-                     "would be dropped (dry run)" if dry_run else "to drop")
+            log.info(
+                "%s: partition %s ends %s, on or before the retention cut-off %s: %d row(s) %s",
+                r["table"],
+                r["partition"],
+                r["less_than"],
+                r["retention_cutoff"],
+                r["rows"],
+                "would be dropped (dry run)" if dry_run else "to drop",
+            )
     outcome = {}
     for statement in ddl:
         if dry_run:

@@ -20,7 +20,11 @@ log = logging.getLogger(__name__)
 
 #: the keys of one ``purge`` item and their types
 PURGE_KEYS: dict[str, type | tuple[type, ...]] = {
-    "table": str, "column": str, "older_than_days": (int, float), "batch_size": int}
+    "table": str,
+    "column": str,
+    "older_than_days": (int, float),
+    "batch_size": int,
+}
 
 
 def purge_one(cur: Any, item: dict[str, Any], budget: Budget, dry_run: bool) -> dict[str, Any]:
@@ -29,8 +33,14 @@ def purge_one(cur: Any, item: dict[str, Any], budget: Budget, dry_run: bool) -> 
 
     db, table = split_table(item["table"])
     batch = int(item.get("batch_size", 1000))
-    row = {"table": item["table"], "column": item["column"], "older_than_days": item["older_than_days"],
-           "batch_size": batch, "deleted": 0, "batches": 0}
+    row = {
+        "table": item["table"],
+        "column": item["column"],
+        "older_than_days": item["older_than_days"],
+        "batch_size": batch,
+        "deleted": 0,
+        "batches": 0,
+    }
     try:
         budget.check()
         cur.execute("SELECT NOW() - INTERVAL %s SECOND", (int(item["older_than_days"] * 86400),))
@@ -40,8 +50,14 @@ def purge_one(cur: Any, item: dict[str, Any], budget: Budget, dry_run: bool) -> 
         cur.execute(f"SELECT COUNT(*) FROM {where}", (cutoff,))
         row["expired"] = int(cur.fetchone()[0])
         if dry_run:
-            log.info("dry run: would delete %d row(s) of %s with %s < %s in batches of %d", row["expired"],
-                     item["table"], item["column"], cutoff, batch)
+            log.info(
+                "dry run: would delete %d row(s) of %s with %s < %s in batches of %d",
+                row["expired"],
+                item["table"],
+                item["column"],
+                cutoff,
+                batch,
+            )
             return {**row, "action": "would do" if row["expired"] else "done: nothing expired"}
         order = ", ".join(q(c) for c in (_primary_key(cur, db, table) or [item["column"]]))
         statement = f"DELETE FROM {where} ORDER BY {order} LIMIT {batch}"
@@ -50,8 +66,9 @@ def purge_one(cur: Any, item: dict[str, Any], budget: Budget, dry_run: bool) -> 
             deleted = cur.execute(statement, (cutoff,))
             row["deleted"] += deleted
             row["batches"] += 1
-            log.info("%s: deleted %d row(s) (batch %d, %d so far)", item["table"], deleted, row["batches"],
-                     row["deleted"])
+            log.info(
+                "%s: deleted %d row(s) (batch %d, %d so far)", item["table"], deleted, row["batches"], row["deleted"]
+            )
             if deleted < batch:
                 break
         return {**row, "action": "done"}
@@ -64,6 +81,9 @@ def purge_one(cur: Any, item: dict[str, Any], budget: Budget, dry_run: bool) -> 
 
 
 def _primary_key(cur: Any, db: str, table: str) -> list[str]:
-    cur.execute("SELECT column_name FROM information_schema.key_column_usage WHERE table_schema = %s"
-                " AND table_name = %s AND constraint_name = 'PRIMARY' ORDER BY ordinal_position", (db, table))
+    cur.execute(
+        "SELECT column_name FROM information_schema.key_column_usage WHERE table_schema = %s"
+        " AND table_name = %s AND constraint_name = 'PRIMARY' ORDER BY ordinal_position",
+        (db, table),
+    )
     return [r[0] for r in cur.fetchall()]

@@ -21,17 +21,24 @@ def connect_session(endpoint: Endpoint, settings: dict[str, Any], budget: Budget
     """One autocommit connection with every statement and lock wait bounded, in UTC, on the run's clock."""
     from include.clients.mysql import connect
 
-    conn = connect(endpoint, settings["connect_timeout_s"], read_timeout_s=settings["statement_timeout_s"] + 5,
-                   lock_wait_timeout_s=settings["lock_wait_timeout_s"],
-                   statement_timeout_s=settings["statement_timeout_s"], utc=True)
+    conn = connect(
+        endpoint,
+        settings["connect_timeout_s"],
+        read_timeout_s=settings["statement_timeout_s"] + 5,
+        lock_wait_timeout_s=settings["lock_wait_timeout_s"],
+        statement_timeout_s=settings["statement_timeout_s"],
+        utc=True,
+    )
     conn.cursor().execute("SET SESSION timestamp = %s", (budget.started_at.timestamp(),))
     return conn
 
 
 def user_databases(cur: Any) -> list[str]:
     """Every database but the system ones."""
-    cur.execute("SELECT schema_name FROM information_schema.schemata WHERE schema_name NOT IN %s ORDER BY 1",
-                (SYSTEM_DATABASES,))
+    cur.execute(
+        "SELECT schema_name FROM information_schema.schemata WHERE schema_name NOT IN %s ORDER BY 1",
+        (SYSTEM_DATABASES,),
+    )
     return [r[0] for r in cur.fetchall()]
 
 
