@@ -244,6 +244,7 @@ def test_form_inside_the_allow_lists_is_planned(confined):
             "release_root": str(allowed / "app"),
             "release_version": "v2",
             "release_command": ["systemctl", "restart", "game", "--now"],
+            "http_checks": ["http://127.0.0.1:8080/health"],  # an update with no test at all is refused
         },
         NOW,
     )
@@ -571,6 +572,7 @@ def test_plan_json_round_trip_for_every_kind(tmp_path):
                 "release_root": str(tmp_path),
                 "release_version": "v2",
                 "release_command": ["true"],
+                "targets": ["cache"],  # its daily check is the implied post-update test
             },
             NOW,
         ),
@@ -623,7 +625,17 @@ def test_maintenance_flag_is_one_key_per_target(monkeypatch, redis_server):
 def test_migration_of_a_database_the_backup_does_not_hold_is_refused(tmp_path, monkeypatch):
     (tmp_path / "001.sql").write_text("select 1;")
     listed = parse_inventory(
-        {"targets": [{"name": "pg", "kind": "postgres", "conn_id": "pg", "databases": ["game", "shop"]}]}
+        {
+            "targets": [
+                {
+                    "name": "pg",
+                    "kind": "postgres",
+                    "conn_id": "pg",
+                    "databases": ["game", "shop"],
+                    "update": {"migration_roots": [str(tmp_path)]},
+                }
+            ]
+        }
     )
     form = {"update_kind": "sql_migration", "update_target": "pg", "migrations_folder": str(tmp_path)}
     with pytest.raises(PlanError) as err:
@@ -633,7 +645,13 @@ def test_migration_of_a_database_the_backup_does_not_hold_is_refused(tmp_path, m
     assert build_plan(listed, form, NOW).sql.database == "game"
     # no list: the backup holds the connection's own database, and only that one
     monkeypatch.setenv("AIRFLOW_CONN_PG", "postgresql://postgres@127.0.0.1:5432/game")
-    unlisted = parse_inventory({"targets": [{"name": "pg", "kind": "postgres", "conn_id": "pg"}]})
+    unlisted = parse_inventory(
+        {
+            "targets": [
+                {"name": "pg", "kind": "postgres", "conn_id": "pg", "update": {"migration_roots": [str(tmp_path)]}}
+            ]
+        }
+    )
     assert build_plan(unlisted, {**form, "database": "game"}, NOW).sql.database == "game"
     with pytest.raises(PlanError, match="'other' is not backed up"):
         build_plan(unlisted, {**form, "database": "other"}, NOW)
