@@ -36,8 +36,6 @@ MIGRATIONS = Path(__file__).parent / "catalog_migrations"
 VERSION_TABLE = "aegis_alembic_version"
 #: PostgreSQL advisory lock key held while migrating (any constant; "aegis" in ASCII).
 MIGRATION_LOCK = 0x6165676973
-#: Seconds a SQLite connection waits for another process's write lock (a migration, a write).
-SQLITE_BUSY_TIMEOUT_S = 30
 
 metadata = sa.MetaData()
 
@@ -206,8 +204,9 @@ def engine_for(url: str | sa.engine.URL) -> sa.Engine:
     with _ENGINES_LOCK:
         engine = _ENGINES.get(key)
         if engine is None:
-            connect_args = {"timeout": SQLITE_BUSY_TIMEOUT_S} if url.get_backend_name() == "sqlite" else {}
-            engine = sa.create_engine(url, pool_pre_ping=True, connect_args=connect_args)
+            from include.clients import catalog as catalog_db
+
+            engine = catalog_db.engine(url)
             try:
                 upgrade(engine)
             except Exception:

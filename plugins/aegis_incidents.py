@@ -31,9 +31,9 @@ def _store():
 
 
 def _token() -> str:
-    from airflow.sdk import BaseHook
+    from include.targets import endpoint_for_conn
 
-    return BaseHook.get_connection(WEBHOOK_CONN_ID).password or ""
+    return endpoint_for_conn(WEBHOOK_CONN_ID).password or ""
 
 
 def _trigger(incident_id: int, conf: dict[str, Any]) -> str:
