@@ -24,7 +24,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pendulum
-from airflow.sdk import CronTriggerTimetable, Param, dag, get_current_context, task
+from airflow.sdk import CronTriggerTimetable, Param, dag, task
 
 from include.dag_defaults import (
     DEFAULT_ARGS,
@@ -33,6 +33,7 @@ from include.dag_defaults import (
     expand_by_queue,
     fail_without_retry,
     label_mapped_task,
+    publish_check_report,
     refuse_unknown_conf,
     require_selection,
     run_window,
@@ -120,22 +121,8 @@ def daily_health_check():
             print(f"  [{reason.level}] {reason.target}: {reason.message}")
         return report.to_dict()
 
-    @task
-    def write_report(report: dict, params=None) -> dict:
-        """Publish: write the report, record the run and its metrics in the catalog, alert when not healthy."""
-        from include.publish import AlertWhen, publish
-        from include.report import Report
-
-        return publish(
-            Report.from_dict(report),
-            INVENTORY,
-            context=get_current_context(),
-            record_metrics=True,
-            alert=AlertWhen.UNHEALTHY if params["alert"] else AlertWhen.NEVER,
-        )
-
     tasks = select_targets()
-    write_report(evaluate_health(tasks, expand_by_queue(check_targets, INVENTORY, names=tasks)))
+    publish_check_report(INVENTORY)(evaluate_health(tasks, expand_by_queue(check_targets, INVENTORY, names=tasks)))
 
 
 daily_health_check()

@@ -34,13 +34,14 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pendulum
-from airflow.sdk import CronTriggerTimetable, Param, TaskGroup, dag, get_current_context, task
+from airflow.sdk import CronTriggerTimetable, Param, TaskGroup, dag, task
 
 from include.dag_defaults import (
     DEFAULT_ARGS,
     dag_doc,
     fail_without_retry,
     label_mapped_task,
+    publish_check_report,
     refuse_unknown_conf,
     require_selection,
     run_window,
@@ -168,20 +169,6 @@ def weekly_maintenance():
             print(f"  [{reason.level}] {reason.target}: {reason.message}")
         return report.to_dict()
 
-    @task
-    def write_report(report: dict, params=None) -> dict:
-        """Publish: write the report, record the run and its metrics in the catalog, alert when not healthy."""
-        from include.publish import AlertWhen, publish
-        from include.report import Report
-
-        return publish(
-            Report.from_dict(report),
-            INVENTORY,
-            context=get_current_context(),
-            record_metrics=True,
-            alert=AlertWhen.UNHEALTHY if params["alert"] else AlertWhen.NEVER,
-        )
-
     selected = select_targets()
     expected, results, packages = {}, {}, None
     for concern in ALL_CONCERNS:
@@ -198,7 +185,7 @@ def weekly_maintenance():
                     pool=POSTGRES_POOL if concern == "postgres" else None,
                     execution_timeout=timedelta(seconds=longest_budget(INVENTORY, concern) + 120),
                 ).expand(target_name=expected[concern])
-    write_report(evaluate(selected, expected, results, packages))
+    publish_check_report(INVENTORY)(evaluate(selected, expected, results, packages))
 
 
 weekly_maintenance()

@@ -248,3 +248,24 @@ queue_part = task(_queue_part)
 def label_mapped_task(**labels: str) -> None:
     """Fill the names a mapped task's ``map_index_template`` shows (rendered from the running task's context)."""
     cast("dict[str, Any]", get_current_context()).update(labels)
+
+
+def publish_check_report(inventory: Inventory):
+    """The ``write_report`` task of the check routines (daily, weekly): publish the report, record the run and
+    every metric in the catalog, alert when not healthy (unless the form's ``alert`` is off)."""
+
+    @task(task_id="write_report")
+    def write_report(report: dict, params=None) -> dict:
+        """Publish: write the report, record the run and its metrics in the catalog, alert when not healthy."""
+        from include.publish import AlertWhen, publish
+        from include.report import Report
+
+        return publish(
+            Report.from_dict(report),
+            inventory,
+            context=get_current_context(),
+            record_metrics=True,
+            alert=AlertWhen.UNHEALTHY if params["alert"] else AlertWhen.NEVER,
+        )
+
+    return write_report
