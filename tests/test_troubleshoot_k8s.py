@@ -24,6 +24,7 @@ from include.incidents.host_usage import (
     AT_MAX_FINDING,
     autoscaler_note,
     autoscaler_state,
+    deployment_selector,
     pods_by_usage,
 )
 from include.targets import Endpoint
@@ -155,6 +156,39 @@ def test_pods_without_metrics_server_are_listed_with_requests_limits_and_a_note(
     assert pod["requests"] == {"cpu_cores": 0.25, "memory_bytes": 128 * 2**20}
     assert pod["limits"] == {"cpu_cores": 1.0, "memory_bytes": 2**30}
     assert "usage" not in pod
+
+
+class FakeMetricsClient:
+    """FAKE (labelled): a client whose cluster serves the metrics API, which the test cluster cannot (no
+    metrics-server); the pods come as ``list_pods_with_resources`` gives them."""
+
+    def __init__(self, pods, usage):
+        self.pods, self.usage = pods, usage
+
+    def list_pods_with_resources(self, namespace, label_selector=""):
+        return [dict(p) for p in self.pods]
+
+    def pod_metrics(self, namespace, label_selector=""):
+        return [pod_usage(u) for u in self.usage]
+
+
+def test_pods_are_sorted_by_cpu_use_when_the_metrics_api_answers():
+    pods = [{"name": n, "restarts": r} for n, r in (("a", 5), ("b", 0), ("c", 1))]
+    usage = [
+        {"metadata": {"name": "a"}, "containers": [{"usage": {"cpu": "100m", "memory": "64Mi"}}]},
+        {"metadata": {"name": "b"}, "containers": [{"usage": {"cpu": "1500m", "memory": "1Gi"}}]},
+    ]
+    found = pods_by_usage(FakeMetricsClient(pods, usage), "ns")
+    assert found["metrics_available"] is True and found["note"] is None
+    assert [p["name"] for p in found["pods"]] == ["b", "a", "c"]
+    assert found["pods"][0]["usage"] == {"cpu_cores": 1.5, "memory_bytes": 2**30}
+    assert found["pods"][2]["usage"] == {"cpu_cores": None, "memory_bytes": None}  # no metrics for c yet
+
+
+def test_a_missing_deployment_is_named(cluster_world):
+    assert deployment_selector(cluster_world.aegis, cluster_world.ns, "game-server") == "app=game-server"
+    with pytest.raises(LookupError, match="'ghost'"):
+        deployment_selector(cluster_world.aegis, cluster_world.ns, "ghost")
 
 
 def load_dag_module():

@@ -78,8 +78,16 @@ AT_MAX_FINDING = "at max replicas: scaling up by hand will be undone by the HPA;
 
 
 def deployment_selector(client: Any, namespace: str, deployment: str) -> str:
-    """The label selector (``k=v,…``) of deployment ``deployment``'s pods, from its ``matchLabels``."""
-    dep = client.apps_v1.read_namespaced_deployment(deployment, namespace, _request_timeout=client.timeout_s)
+    """The label selector (``k=v,…``) of deployment ``deployment``'s pods, from its ``matchLabels``;
+    ``LookupError`` naming it when there is no such deployment."""
+    from kubernetes.client.exceptions import ApiException
+
+    try:
+        dep = client.apps_v1.read_namespaced_deployment(deployment, namespace, _request_timeout=client.timeout_s)
+    except ApiException as exc:
+        if exc.status == 404:
+            raise LookupError(f"no deployment {deployment!r} in namespace {namespace!r}") from None
+        raise
     labels = (dep.spec.selector.match_labels or {}) if dep.spec.selector else {}
     return ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
 
