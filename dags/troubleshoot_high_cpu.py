@@ -1,8 +1,11 @@
 """Troubleshooting: high CPU (the seed's 3.1), runnable alone or from an incident.
 
 ``top_processes`` lists what uses the CPU of the host Aegis runs on (names only, never command lines);
-``pods`` lists the deployment's pods (phase, readiness, restarts) when a Kubernetes target is given;
-``approve_scale`` asks a person to scale the deployment to ``replicas``; ``scale`` does it only when approved.
+``pods`` lists the pods (of the deployment, when one is named) by CPU use from the metrics API, with their
+requests, limits and restarts (without metrics-server: a note saying so, and the pods without usage);
+``autoscalers`` shows the HorizontalPodAutoscalers targeting the deployment (replicas, CPU target and use, and
+the finding when one is at its max); ``approve_scale`` asks a person to scale the deployment to ``replicas``,
+with the autoscaler state in the question; ``scale`` does it only when approved.
 """
 
 from __future__ import annotations
@@ -17,13 +20,13 @@ from airflow.sdk.exceptions import AirflowSkipException
 from include.dag_defaults import DEFAULT_ARGS
 
 
-def _apps_and_core(target_name: str):
-    """The one place this DAG reaches Kubernetes: the target's connection through ``include/kube_client.py``."""
+def _kube(target_name: str):
+    """The one place this DAG reaches Kubernetes: the target's connection through ``include/clients/kubernetes.py``."""
+    from include.clients.kubernetes import connect
     from include.inventory import load_inventory
-    from include.kube_client import KubeClient
     from include.targets import endpoint_for
 
-    return KubeClient.from_endpoint(endpoint_for(load_inventory().target(target_name)), 10)
+    return connect(endpoint_for(load_inventory().target(target_name)), 10)
 
 
 @dag(
@@ -58,17 +61,50 @@ def troubleshoot_high_cpu():
         return rows
 
     @task
-    def pods() -> list[dict[str, Any]]:
-        """The namespace's pods: phase, readiness and restarts."""
+    def pods() -> dict[str, Any]:
+        """The pods (of the deployment, when named) by CPU use, with requests, limits and restarts."""
+        from include.incidents.host_usage import deployment_selector, pods_by_usage
+
         params = get_current_context()["params"]
         if not params["kubernetes_target"]:
             raise AirflowSkipException("no Kubernetes target given")
-        return _apps_and_core(params["kubernetes_target"]).list_pods(params["namespace"])
+        client = _kube(params["kubernetes_target"])
+        selector = (
+            deployment_selector(client, params["namespace"], params["deployment"]) if params["deployment"] else ""
+        )
+        found = pods_by_usage(client, params["namespace"], selector)
+        if found["note"]:
+            print(found["note"])
+        for p in found["pods"]:
+            usage = p.get("usage") or {}
+            print(
+                f"{p['name']}: {p['phase']}, restarts {p['restarts']}, cpu {usage.get('cpu_cores')} "
+                f"(request {p['requests']['cpu_cores']}, limit {p['limits']['cpu_cores']}), "
+                f"memory {usage.get('memory_bytes')} (request {p['requests']['memory_bytes']}, "
+                f"limit {p['limits']['memory_bytes']})"
+            )
+        return found
+
+    @task
+    def autoscalers() -> dict[str, Any]:
+        """The HorizontalPodAutoscalers targeting the deployment, and whether one is at its max."""
+        from include.incidents.host_usage import autoscaler_note, autoscaler_state
+
+        params = get_current_context()["params"]
+        if not params["kubernetes_target"] or not params["deployment"]:
+            return {"autoscalers": [], "note": "No deployment named: no autoscaler checked."}
+        found = autoscaler_state(_kube(params["kubernetes_target"]), params["namespace"], params["deployment"])
+        note = autoscaler_note(found)
+        print(note)
+        return {"autoscalers": found, "note": note}
 
     approve = ApprovalOperator(
         task_id="approve_scale",
         subject="Scale up?",
-        body="Scale deployment {{ params.namespace }}/{{ params.deployment }} to {{ params.replicas }} replicas?",
+        body=(
+            "Scale deployment {{ params.namespace }}/{{ params.deployment }} to {{ params.replicas }} replicas?\n\n"
+            "{{ (ti.xcom_pull(task_ids='autoscalers') or {}).get('note', 'Autoscaler state unknown.') }}"
+        ),
         defaults="Reject",
         doc_md="Approve to scale the deployment (the runbook's 'Scale up pods? (y/n)').",
     )
@@ -83,7 +119,7 @@ def troubleshoot_high_cpu():
         answer = context["ti"].xcom_pull(task_ids="approve_scale") or {}
         if answer.get("chosen_options") != ["Approve"] or not params["deployment"] or not params["kubernetes_target"]:
             raise AirflowSkipException("not approved, or no deployment named: nothing scaled")
-        client = _apps_and_core(params["kubernetes_target"])
+        client = _kube(params["kubernetes_target"])
         before = scale_deployment(client.apps_v1, params["namespace"], params["deployment"], params["replicas"])
         from include.incidents.response import record_action
         from include.inventory import load_inventory
@@ -96,7 +132,7 @@ def troubleshoot_high_cpu():
         )
         return {"deployment": params["deployment"], "replicas_before": before, "replicas": params["replicas"]}
 
-    [top_processes(), pods()] >> approve >> scale()
+    [top_processes(), pods(), autoscalers()] >> approve >> scale()
 
 
 troubleshoot_high_cpu()

@@ -77,9 +77,9 @@ def troubleshoot_memory():
     @task
     def restart() -> dict[str, Any]:
         """Restart only when approved and a deployment is named."""
+        from include.clients.kubernetes import KubeClient
         from include.incidents.host_usage import restart_deployment
         from include.inventory import load_inventory
-        from include.kube_client import KubeClient
         from include.targets import endpoint_for
 
         context = get_current_context()

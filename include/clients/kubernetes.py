@@ -55,11 +55,21 @@ def connect(endpoint: Any, timeout_s: float) -> KubeClient:
 class KubeClient:
     """Lists pods through a ``CoreV1Api`` with a request timeout."""
 
-    def __init__(self, core_v1: Any, timeout_s: float, apps_v1: Any = None):
-        """Wrap an existing ``kubernetes.client.CoreV1Api`` (and ``AppsV1Api`` for deployments);
+    def __init__(
+        self,
+        core_v1: Any,
+        timeout_s: float,
+        apps_v1: Any = None,
+        autoscaling_v1: Any = None,
+        custom_objects: Any = None,
+    ):
+        """Wrap an existing ``kubernetes.client.CoreV1Api`` (and ``AppsV1Api`` for deployments,
+        ``AutoscalingV1Api`` for HorizontalPodAutoscalers, ``CustomObjectsApi`` for the metrics API);
         every request is bounded by ``timeout_s``."""
         self.core_v1 = core_v1
         self.apps_v1 = apps_v1
+        self.autoscaling_v1 = autoscaling_v1
+        self.custom_objects = custom_objects
         self.timeout_s = float(timeout_s)
 
     def list_pods(self, namespace: str, label_selector: str = "") -> list[dict[str, Any]]:
@@ -72,8 +82,55 @@ class KubeClient:
     @classmethod
     def from_endpoint(cls, endpoint: Any, timeout_s: float) -> KubeClient:
         """A client from an already resolved :class:`include.targets.Endpoint` of a Kubernetes connection."""
+        from kubernetes import client as k8s
+
         hook = _from_endpoint_hook(endpoint)
-        return cls(hook.core_v1_client, timeout_s, apps_v1=hook.apps_v1_client)
+        return cls(
+            hook.core_v1_client,
+            timeout_s,
+            apps_v1=hook.apps_v1_client,
+            autoscaling_v1=k8s.AutoscalingV1Api(api_client=hook.api_client),
+            custom_objects=hook.custom_object_client,
+        )
+
+    def list_pods_with_resources(self, namespace: str, label_selector: str = "") -> list[dict[str, Any]]:
+        """Pods as :func:`pod_summary` dicts plus their containers' summed ``requests`` and ``limits``
+        (see :func:`pod_resources`)."""
+        pods = self.core_v1.list_namespaced_pod(
+            namespace, label_selector=label_selector, _request_timeout=self.timeout_s
+        )
+        return [{**pod_summary(p), **pod_resources(p)} for p in pods.items or []]
+
+    def pod_metrics(self, namespace: str, label_selector: str = "") -> list[dict[str, Any]]:
+        """Current usage of the namespace's pods from the metrics API (``metrics.k8s.io/v1beta1``) as
+        ``{name, cpu_cores, memory_bytes}``; :class:`MetricsUnavailable` when the cluster does not serve it."""
+        from kubernetes.client.exceptions import ApiException
+
+        try:
+            answer = self.custom_objects.list_namespaced_custom_object(
+                METRICS_GROUP,
+                METRICS_VERSION,
+                namespace,
+                "pods",
+                label_selector=label_selector,
+                _request_timeout=self.timeout_s,
+            )
+        except ApiException as exc:
+            if exc.status in (404, 503):
+                raise MetricsUnavailable(METRICS_UNAVAILABLE) from None
+            if exc.status == 403:
+                raise MetricsUnavailable(
+                    f"not allowed to read {METRICS_GROUP} pods in {namespace} (see deploy/aegis-rbac.yaml)"
+                ) from None
+            raise
+        return [pod_usage(item) for item in answer.get("items") or []]
+
+    def list_autoscalers(self, namespace: str) -> list[Any]:
+        """The namespace's HorizontalPodAutoscalers (``autoscaling/v1`` objects)."""
+        answer = self.autoscaling_v1.list_namespaced_horizontal_pod_autoscaler(
+            namespace, _request_timeout=self.timeout_s
+        )
+        return list(answer.items or [])
 
     def list_config_maps(self, namespace: str) -> list[dict[str, Any]]:
         """All ConfigMaps of ``namespace`` as :func:`config_map_summary` dicts, sorted by name."""
@@ -120,6 +177,86 @@ class KubeClient:
             body,
             self.timeout_s,
         )
+
+
+# ------------------------------------------------------------- usage, requests and limits (troubleshooting)
+METRICS_GROUP, METRICS_VERSION = "metrics.k8s.io", "v1beta1"
+METRICS_UNAVAILABLE = "metrics API not available on this cluster (install metrics-server)"
+
+#: CPU quantity suffixes in cores (metrics-server reports nanocores, e.g. ``12345678n``)
+_CPU_SUFFIXES = {"n": 1e-9, "u": 1e-6, "m": 1e-3, "": 1.0}
+#: memory quantity suffixes in bytes, binary and decimal (longest first so ``Mi`` is not read as ``M``)
+_MEMORY_SUFFIXES = {
+    "Ki": 2**10,
+    "Mi": 2**20,
+    "Gi": 2**30,
+    "Ti": 2**40,
+    "Pi": 2**50,
+    "k": 10**3,
+    "K": 10**3,
+    "M": 10**6,
+    "G": 10**9,
+    "T": 10**12,
+    "P": 10**15,
+}
+
+
+class MetricsUnavailable(RuntimeError):
+    """The cluster does not serve the metrics API (no metrics-server), or Aegis may not read it."""
+
+
+def parse_cpu(quantity: str) -> float:
+    """A Kubernetes CPU quantity in cores: ``250m`` → 0.25, ``1`` → 1.0, ``1500000n`` → 0.0015."""
+    text = str(quantity).strip()
+    suffix = text[-1] if text and text[-1] in "num" else ""
+    number = text[: len(text) - len(suffix)]
+    try:
+        return float(number) * _CPU_SUFFIXES[suffix]
+    except ValueError:
+        raise ValueError(f"not a CPU quantity: {quantity!r} (e.g. 250m or 1)") from None
+
+
+def parse_memory(quantity: str) -> int:
+    """A Kubernetes memory quantity in bytes: ``128Mi`` → 134217728, ``1Gi`` → 1073741824, ``1G`` → 10**9."""
+    text = str(quantity).strip()
+    for suffix in sorted(_MEMORY_SUFFIXES, key=len, reverse=True):
+        if text.endswith(suffix):
+            number, factor = text[: -len(suffix)], _MEMORY_SUFFIXES[suffix]
+            break
+    else:
+        number, factor = text, 1
+    try:
+        return int(float(number) * factor)
+    except ValueError:
+        raise ValueError(f"not a memory quantity: {quantity!r} (e.g. 128Mi or 1Gi)") from None
+
+
+def pod_usage(item: dict[str, Any]) -> dict[str, Any]:
+    """One ``PodMetrics`` item of the metrics API as ``{name, cpu_cores, memory_bytes}`` (summed over containers)."""
+    containers = item.get("containers") or []
+    usage = [c.get("usage") or {} for c in containers]
+    return {
+        "name": (item.get("metadata") or {}).get("name"),
+        "cpu_cores": round(sum(parse_cpu(u.get("cpu", "0")) for u in usage), 6),
+        "memory_bytes": sum(parse_memory(u.get("memory", "0")) for u in usage),
+    }
+
+
+def pod_resources(pod: Any) -> dict[str, Any]:
+    """A ``V1Pod``'s containers' ``requests`` and ``limits`` summed, as ``{cpu_cores, memory_bytes}`` each
+    (a value is None when no container sets it)."""
+    out: dict[str, Any] = {}
+    for kind in ("requests", "limits"):
+        cpu: float | None = None
+        memory: int | None = None
+        for c in (pod.spec.containers if pod.spec else None) or []:
+            values = (getattr(c.resources, kind, None) or {}) if c.resources else {}
+            if "cpu" in values:
+                cpu = (cpu or 0.0) + parse_cpu(values["cpu"])
+            if "memory" in values:
+                memory = (memory or 0) + parse_memory(values["memory"])
+        out[kind] = {"cpu_cores": None if cpu is None else round(cpu, 6), "memory_bytes": memory}
+    return out
 
 
 # ------------------------------------------------------------- ConfigMaps and Secrets (backups)
