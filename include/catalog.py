@@ -91,6 +91,15 @@ target_status = sa.Table(
 )
 BACKUP_STATES = ("running", "complete", "verified", "failed", "deleted")
 
+#: The text of each log error signature the log check records a count of (revision 0006): its metric is
+#: ``logs.signature.<signature>`` (``include/checks/logs.py``), the monthly performance section shows the text.
+log_signatures = sa.Table(
+    "aegis_log_signatures",
+    metadata,
+    sa.Column("signature", sa.String(40), primary_key=True),
+    sa.Column("text", sa.Text, nullable=False),
+)
+
 #: The monthly audit's security findings, one row per audit interval, target and rule (revision 0002):
 #: next month's audit reads them to tell new, resolved and still-open findings (``include/monthly/findings.py``).
 audit_findings = sa.Table(
@@ -259,6 +268,7 @@ class Catalog:
         Returns the number of metric rows written.
         """
         key = iso(interval_end)
+        results = list(results)
         rows = [
             {
                 "routine": routine,
@@ -305,7 +315,37 @@ class Catalog:
                     target_status.insert(),
                     [{"routine": routine, "interval_end": key, "target": t, **row} for t, row in per_target.items()],
                 )
+        self._record_signature_texts(results)
         return len(rows)
+
+    def _record_signature_texts(self, results: list[dict], attempts: int = 3) -> None:
+        """Keep the text of every signature id the results name (``details["signature_texts"]``) not yet kept.
+
+        Its own transaction: a run recording the same new signature at the same moment makes the insert
+        fail once, and the next attempt finds it kept.
+        """
+        texts = {k: v for r in results for k, v in (r.get("details") or {}).get("signature_texts", {}).items()}
+        for attempt in range(attempts):
+            known = self.signature_texts(texts)
+            new = [{"signature": k, "text": v} for k, v in texts.items() if k not in known]
+            if not new:
+                return
+            try:
+                with self.engine.begin() as conn:
+                    conn.execute(log_signatures.insert(), new)
+                return
+            except sa.exc.IntegrityError:
+                if attempt == attempts - 1:
+                    raise
+
+    def signature_texts(self, ids: Iterable[str]) -> dict[str, str]:
+        """The text of each log error signature id the log check recorded (unknown ids are left out)."""
+        wanted = sorted(set(ids))
+        if not wanted:
+            return {}
+        with self.engine.connect() as conn:
+            query = sa.select(log_signatures.c.signature, log_signatures.c.text)
+            return dict(conn.execute(query.where(log_signatures.c.signature.in_(wanted))).all())
 
     def previous_metrics(self, target: str, before: datetime) -> dict[str, float]:
         """The target's metrics from its latest recorded run strictly before ``before`` (of several runs

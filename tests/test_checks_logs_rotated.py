@@ -46,4 +46,10 @@ def test_an_error_rotated_into_a_gz_of_the_window_is_counted(tmp_path):
     assert window_files([str(tmp_path / "app.log")]) == [str(live), str(old), str(rotated)]
     assert result.metrics["logs.errors"] == 3
     assert result.details["files"] == {str(live): 1, str(old): 0, str(rotated): 2}
-    assert result.details["top_signatures"][0] == {"signature": "payment gateway timeout (order <n>)", "count": 2}
+    top = result.details["top_signatures"][0]
+    assert (top["signature"], top["count"]) == ("payment gateway timeout (order <n>)", 2)
+    # the count is recorded per signature, its text kept under the metric's id
+    assert result.metrics[f"logs.signature.{top['id']}"] == 2
+    assert result.details["signature_texts"][top["id"]] == "payment gateway timeout (order <n>)"
+    # the log volume: every file the check looked at, the compressed siblings as stored (not "other.log")
+    assert result.metrics["logs.bytes"] == sum(os.path.getsize(p) for p in (live, old, rotated))

@@ -124,7 +124,8 @@ def corrupt(world, name: str, set_id: str) -> None:
 
 
 def report_of(world, end: datetime) -> tuple[dict, Path]:
-    folder = world["root"] / "artifacts" / "reports" / "monthly_audit" / end.strftime("%Y-%m-%dT%H%M%SZ")
+    interval = world["root"] / "artifacts" / "reports" / "monthly_audit" / end.strftime("%Y-%m-%dT%H%M%SZ")
+    [folder] = [p.parent for p in interval.glob("*/report.json")]  # one folder per run id (artifacts.run_key)
     return json.loads((folder / "report.json").read_text()), folder
 
 

@@ -3,16 +3,20 @@ with the band around it; a history too short is said plainly; the chart is an SV
 
 from __future__ import annotations
 
+import os
 import random
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from include.catalog import Catalog
+from include.checks import Window
+from include.checks.logs import check
 from include.inventory import parse_inventory
 from include.monthly import forecast
 from include.monthly.capacity import capacity, target_capacity
 from include.monthly.charts import svg
+from include.targets import Endpoint
 
 END = datetime(2026, 5, 1, 5, 0, tzinfo=UTC)
 START = END - timedelta(days=60)
@@ -103,3 +107,28 @@ def test_the_chart_is_an_svg_with_history_trend_band_and_thresholds(inventory, c
     for label in ("history", "trend", "95 % band", "warning", "critical", "box · host.disk_pct[/data]"):
         assert label in image
     assert svg(disk["chart"]) == image  # the same data renders the same bytes
+
+
+def test_log_volume_recorded_by_the_log_check_is_forecast_as_a_trend(tmp_path, catalog):
+    """A log growing by the same number of bytes every day: the daily log check's ``logs.bytes`` is a
+    resource of its own, forecast without thresholds, its slope the daily growth."""
+    log = tmp_path / "app.log"
+    target = parse_inventory({"targets": [{"name": "app", "kind": "log_source", "paths": [str(log)]}]}).target("app")
+    line = "{:%Y-%m-%dT%H:%M:%S} ERROR request failed with status 503\n"
+    per_day = 200 * len(line.format(START))
+    for day in range(30):
+        start = END - timedelta(days=30 - day)
+        with log.open("a") as fh:
+            fh.writelines(line.format(start + timedelta(minutes=i)) for i in range(200))
+        os.utime(log, (start.timestamp() + 3600, start.timestamp() + 3600))
+        result = check(target, Endpoint(), Window(start, start + timedelta(days=1), {}))
+        assert result.metrics["logs.bytes"] == (day + 1) * per_day
+        catalog.record_check_run("daily", start + timedelta(days=1), f"d{day}", "ok", None, {}, [result.to_dict()])
+
+    row = target_capacity(catalog, target, END)
+
+    [volume] = row.details["resources"]  # the error count and the per-signature counts are not capacity
+    assert volume["metric"] == "logs.bytes" and volume["status"] == "forecast"
+    assert volume["slope_per_day"] == pytest.approx(per_day)
+    assert volume["thresholds"] == {} and volume["crossings"] == {} and volume["level"] == "ok"
+    assert row.status == "ok"

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from include.catalog import Catalog
+from include.checks import Window
+from include.checks.logs import check
 from include.inventory import parse_inventory
+from include.monthly.audit import build_report
 from include.monthly.performance import routines, target_performance
 from include.monthly.runlog import month_runs
+from include.rendering import render_html
+from include.targets import Endpoint
 
 MAY, JUNE, JULY = (datetime(2026, m, 1, 5, 0, tzinfo=UTC) for m in (5, 6, 7))
 
@@ -81,3 +87,58 @@ def test_the_maintenance_log_and_the_routines_of_the_month(catalog):
         {"routine": "daily_health_check", "runs": 30, "states": {"healthy": 29, "critical": 1}, "failures": 1},
         {"routine": "planned_update", "runs": 1, "states": {"rolled-back": 1}, "failures": 1},
     ]
+
+
+def test_log_errors_by_signature_this_month_against_the_last(tmp_path):
+    """The daily log check over real log files, two months of days recorded: the month's count per signature."""
+    catalog = Catalog(f"sqlite:///{tmp_path / 'catalog.db'}")
+    log = tmp_path / "app.log"
+    target = parse_inventory({"targets": [{"name": "app", "kind": "log_source", "paths": [str(log)]}]}).target("app")
+    per_day = {  # message -> error lines a day, (May, June)
+        "payment gateway timeout (order {n})": (1, 3),
+        "cache miss storm on shard {n}": (2, 0),
+        "connection refused from 10.0.0.{n}:5432": (0, 1),
+    }
+    for month, column in ((MAY, 0), (JUNE, 1)):
+        for day in range(30):
+            start = month + timedelta(days=day)
+            lines = [
+                f"{start + timedelta(minutes=i):%Y-%m-%dT%H:%M:%S} ERROR {text.format(n=day * 10 + i)}\n"
+                for text, counts in per_day.items()
+                for i in range(counts[column])
+            ]
+            log.write_text("".join([f"{start:%Y-%m-%dT%H:%M:%S} INFO started\n", *lines]))
+            end = start + timedelta(days=1)
+            os.utime(log, (end.timestamp() - 1, end.timestamp() - 1))
+            result = check(target, Endpoint(), Window(start, end, {}))
+            catalog.record_check_run(
+                "daily_health_check", end, f"d{start:%m%d}", "healthy", None, {}, [result.to_dict()]
+            )
+
+    row = target_performance(catalog, target, MAY, JUNE, JULY)
+
+    by = {r["signature"]: r for r in row["details"]["signatures"]}
+    assert set(by) == {
+        "payment gateway timeout (order <n>)",
+        "cache miss storm on shard <n>",
+        "connection refused from <ip>",
+    }
+    timeout = by["payment gateway timeout (order <n>)"]
+    # runs count in the month their window ends in: May's 30 days end in May, June's last one on July 1st
+    assert (timeout["last_month"], timeout["this_month"]) == (30, 29 * 3)
+    assert (timeout["change"], timeout["change_pct"], timeout["direction"]) == (57, 190.0, "worse")
+    storm = by["cache miss storm on shard <n>"]
+    assert (storm["last_month"], storm["this_month"], storm["direction"]) == (60, 0, "better")
+    refused = by["connection refused from <ip>"]
+    assert (refused["last_month"], refused["this_month"], refused["change_pct"]) == (0, 29, None)
+    assert [r["signature"] for r in row["details"]["signatures"]][0] == timeout["signature"]  # most errors first
+    assert not any(m["metric"].startswith("logs.signature.") for m in row["details"]["month_over_month"])
+
+    section = {
+        "section": "performance",
+        "rows": [row],
+        "facts": {"routines": [], "routines_last_month": [], "durations": "not read"},
+    }
+    html = render_html(build_report({"targets": ["app"], "sections": ["performance"]}, [section], "m", JUNE, JULY))
+    shown = html[html.index("Error lines by signature") :]
+    assert "<code>payment gateway timeout (order &lt;n&gt;)</code></td><td>30</td><td>87</td><td>57 (190.0%)" in shown

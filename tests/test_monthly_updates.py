@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-from datetime import UTC
+from datetime import UTC, datetime
 
 import pytest
 
@@ -105,18 +105,72 @@ def test_vulnerable_python_packages_lead_the_plan():
     assert plan["items"][0]["planned_update_conf"]["release_command"] == [".venv/bin/pip", "install", "jinja2==3.1.5"]
 
 
-def test_a_proposed_conf_passes_the_planned_update_form_once_its_release_root_is_filled(tmp_path):
-    from datetime import datetime
+#: FAKE apt output (the seam ``run``): one upgradable package.
+FAKE_OPENSSH = "openssh-client/stable 1:9.2p1-2+deb12u10 amd64 [upgradable from: 1:9.2p1-2+deb12u6]\n"
+NOW = datetime(2026, 6, 1, 5, 0, tzinfo=UTC)
 
+
+def openssh_item(update: dict | None) -> dict:
+    inventory = parse_inventory(
+        {"targets": [{"name": "box", "kind": "host"}], **({"update": update} if update else {})}
+    )
+    [item] = update_plan(inventory, inventory.targets, {}, apt_upgradable(lambda argv, timeout: FAKE_OPENSSH), {}, NOW)[
+        "items"
+    ]
+    return {"inventory": inventory, **item}
+
+
+def test_a_proposed_conf_is_made_ready_from_the_inventory_and_passes_the_form_as_it_is(tmp_path):
+    """The real PostgreSQL's version, one minor behind the declared current one: its conf, with the one
+    allowed release root filled in, passes the planned update's form unchanged (its daily check the test)."""
     from include.update.plan import build_plan
 
-    packages, _ = apt_upgradable(
-        lambda argv, timeout: "openssh-client/stable 1:9.2p1-2+deb12u10 amd64 [upgradable from: 1:9.2p1-2+deb12u6]\n"
+    target = parse_inventory({"targets": [{"name": "pg", "kind": "postgres", "conn_id": "x"}]}).target("pg")
+    running = server_version(target, Endpoint(host="127.0.0.1", port=5432, login="postgres", schema="postgres"))
+    major, minor = numbers(running)[:2]
+    inventory = parse_inventory(
+        {
+            "targets": [{"name": "pg", "kind": "postgres", "conn_id": "x"}],
+            "audit": {"current_versions": {"postgres": f"{major}.{minor + 1}"}},
+            "update": {"release_roots": [str(tmp_path)]},
+        }
     )
-    inventory = parse_inventory({"targets": [{"name": "box", "kind": "host"}]})
-    conf = update_plan(inventory, inventory.targets, {}, (packages, None), {})["items"][0]["planned_update_conf"]
-    assert conf["release_version"] == "openssh-client_1_9.2p1-2+deb12u10"
-    (tmp_path / "releases" / conf["release_version"]).mkdir(parents=True)
-    plan = build_plan(inventory, {**conf, "release_root": str(tmp_path)}, datetime(2026, 6, 1, tzinfo=UTC))
-    assert plan.dry_run is True and plan.targets == ["box"]
-    assert plan.release.command == ["apt-get", "install", "--only-upgrade", "-y", "openssh-client"]
+    version = f"postgres_{major}.{minor + 1}"
+    (tmp_path / "releases" / version).mkdir(parents=True)
+    [item] = update_plan(inventory, inventory.targets, {}, ([], None), {"pg": running}, NOW)["items"]
+    conf = item["planned_update_conf"]
+    assert item["not_ready"] is None
+    assert (conf["release_root"], conf["release_version"]) == (str(tmp_path.resolve()), version)
+    plan = build_plan(inventory, conf, NOW)  # the conf exactly as proposed
+    assert plan.dry_run is True and plan.targets == ["pg"] and plan.health == ["pg"]
+    assert plan.release.root == str(tmp_path.resolve()) and plan.release.version == version
+
+
+def test_an_allowed_command_is_kept_and_a_host_package_still_needs_a_post_update_test(tmp_path):
+    version = "openssh-client_1_9.2p1-2+deb12u10"
+    (tmp_path / "releases" / version).mkdir(parents=True)
+    update = {"release_roots": [str(tmp_path)], "release_commands": [["apt-get", "install", "--only-upgrade"]]}
+    item = openssh_item(update)
+    conf = item["planned_update_conf"]
+    assert conf["release_root"] == str(tmp_path.resolve())
+    assert conf["release_command"] == ["apt-get", "install", "--only-upgrade", "-y", "openssh-client"]
+    # root and command pass; a host has no daily check the form takes as the implied test: said, not hidden
+    assert item["not_ready"].startswith("planned update: field 'http_checks': no post-update test")
+
+
+def test_a_conf_that_cannot_be_made_ready_says_why(tmp_path):
+    one, other = tmp_path / "one", tmp_path / "other"
+    commands = [["apt-get", "install", "--only-upgrade"]]
+    nothing_allowed = openssh_item(None)
+    assert nothing_allowed["not_ready"] == "release_root: none is allowed (inventory update.release_roots)"
+    assert nothing_allowed["planned_update_conf"]["release_root"] == ""
+    two = openssh_item({"release_roots": [str(one), str(other)], "release_commands": commands})
+    assert "release_root: 2 are" in two["not_ready"] and "choose one" in two["not_ready"]
+    unprepared = openssh_item({"release_roots": [str(one)], "release_commands": commands})
+    assert unprepared["planned_update_conf"]["release_root"] == str(one.resolve())
+    assert unprepared["not_ready"].startswith("planned update: field 'release_version'")
+    assert unprepared["not_ready"].endswith("releases/openssh-client_1_9.2p1-2+deb12u10 is not a folder")
+    (one / "releases" / "openssh-client_1_9.2p1-2+deb12u10").mkdir(parents=True)
+    not_allowed = openssh_item({"release_roots": [str(one)], "release_commands": [["apt-get", "upgrade"]]})
+    assert not_allowed["not_ready"].startswith("planned update: field 'release_command'")
+    assert "starts with none of the allowed commands" in not_allowed["not_ready"]

@@ -7,12 +7,17 @@ the errors of its own day, not today's. Naive timestamps are read as UTC.
 
 The files read are those the globs match and their rotated, gzip-compressed siblings
 ``<log>.*.gz`` (the weekly copy-truncate rotation's; :func:`window_files`), read through gzip.
+
+Metrics: ``logs.errors`` (graded), ``logs.bytes`` (the log volume: bytes on disk of every file listed,
+compressed siblings as stored) and ``logs.signature.<id>`` per top signature (its error lines; the id is
+:func:`signature_id` of the text, kept in ``details["signature_texts"]`` and by the catalog).
 """
 
 from __future__ import annotations
 
 import glob
 import gzip
+import hashlib
 import mmap
 import os
 import re
@@ -46,6 +51,16 @@ def signature(message: str) -> str:
         if not needs or any(c in message for c in needs):
             message = pattern.sub(placeholder, message)
     return " ".join(message.split())[:160]
+
+
+#: per-signature metric names: this prefix and :func:`signature_id` (the text itself is kept in the
+#: catalog's ``aegis_log_signatures``, from the result's ``details["signature_texts"]``)
+SIGNATURE_METRIC = "logs.signature."
+
+
+def signature_id(text: str) -> str:
+    """A short id of a signature that stays the same from run to run (metric names are bounded)."""
+    return hashlib.sha1(text.encode(), usedforsecurity=False).hexdigest()[:12]
 
 
 def parse_timestamp(text: str) -> datetime:
@@ -431,6 +446,17 @@ def window_files(patterns: list[str]) -> list[str]:
     return sorted(files)
 
 
+def log_bytes(files: list[str]) -> int:
+    """Bytes on disk of the log files and their rotated siblings (compressed ones as stored): the log volume."""
+    total = 0
+    for path in files:
+        try:
+            total += os.path.getsize(path)
+        except OSError:  # rotated away since it was listed
+            continue
+    return total
+
+
 def open_log(path: str):
     """A binary reader of the log: through gzip for a ``.gz`` file, unbuffered otherwise."""
     return gzip.open(path, "rb") if path.endswith(".gz") else open(path, "rb", buffering=0)
@@ -454,11 +480,13 @@ def check(target: Target, endpoint: Endpoint, window: Window) -> CheckResult:
             continue
         per_file[path] = scan_file(path, pattern, ts_regex, window.start, window.end, signatures)
     total = sum(per_file.values())
+    top_signatures = signatures.most_common(opts["top_signatures"])
     result.details.update(
         {
             "window": [window.start.isoformat(), window.end.isoformat()],
             "files": per_file,
-            "top_signatures": [{"signature": s, "count": c} for s, c in signatures.most_common(opts["top_signatures"])],
+            "top_signatures": [{"signature": s, "count": c, "id": signature_id(s)} for s, c in top_signatures],
+            "signature_texts": {signature_id(s): s for s, _ in top_signatures},
         }
     )
     top = signatures.most_common(1)
@@ -471,4 +499,7 @@ def check(target: Target, endpoint: Endpoint, window: Window) -> CheckResult:
         f" {window.end:%Y-%m-%d %H:%M} (warning {{warning:g}}, critical {{critical:g}})"
         + (f"; most frequent ({top[0][1]}x): {top[0][0]!r}" if top else ""),
     )
+    result.metrics["logs.bytes"] = float(log_bytes(files))
+    for text, count in top_signatures:  # the month-over-month comparison by signature reads these
+        result.metrics[SIGNATURE_METRIC + signature_id(text)] = float(count)
     return result

@@ -2,7 +2,7 @@
 
 Resources are the metrics the checks record that grow toward a limit (disk and inode use per mount,
 memory, connections, XID age: these have warning/critical thresholds) or that are sizes worth
-watching (database and key sizes, Redis memory, Milvus rows, log errors: trend only). The fit uses
+watching (database and key sizes, Redis memory, Milvus rows, log volume ``logs.bytes``: trend only). The fit uses
 the last :data:`FIT_DAYS` days before the interval end; a resource set to cross a threshold within
 :data:`SOON_DAYS` days is a finding (critical threshold: critical) and its target leads the section.
 Reads only the catalog.

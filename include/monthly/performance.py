@@ -4,6 +4,11 @@ Aegis's own routines: runs and the verdicts/outcomes they ended with. Reads only
 
 Counters (``*_total``) are compared by how much they grew within each month; other metrics by their
 mean. For hit ratios higher is better; for everything else here lower is better.
+
+Log error signatures (``logs.signature.<id>``, one count per daily run) are compared by their sum over
+each month, the :data:`TOP_SIGNATURES` largest of either month shown with their text
+(``details["signatures"]``). A daily run records only its own top signatures, so a month's count is a
+lower bound for signatures that were not among a day's top ones.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from typing import Any
 
 from include.catalog import iso
 from include.checks.base import WARNING, CheckResult
+from include.checks.logs import SIGNATURE_METRIC
 
 WATCHED = re.compile(
     r"latency|_ms$|slow|hit_ratio|hit_pct|error|connection|threads_connected|clients|deadlock"
@@ -26,6 +32,8 @@ HIGHER_IS_BETTER = re.compile(r"hit_ratio|hit_pct")
 WORSE_PCT = 25.0
 #: States a routine's run ends in that count as a failure.
 FAILED_STATES = {"critical", "failed", "rolled-back", "rollback-failed", "not-run"}
+#: Log error signatures shown per target (the largest this month or last month).
+TOP_SIGNATURES = 10
 
 
 def month_value(metric: str, values: list[float]) -> float | None:
@@ -58,8 +66,9 @@ def compare(
 def target_performance(catalog, target, previous_start: datetime, start: datetime, end: datetime) -> dict[str, Any]:
     result = CheckResult(target.name, target.kind, concern="performance")
     rows = []
-    for metric in catalog.metric_names(target.name, previous_start):
-        if WATCHED.search(metric):
+    names = catalog.metric_names(target.name, previous_start)
+    for metric in names:
+        if WATCHED.search(metric) and not metric.startswith(SIGNATURE_METRIC):
             series = catalog.series(target.name, metric, previous_start)
             rows.append(compare(metric, series, previous_start, start, end))
     for r in rows:
@@ -67,7 +76,37 @@ def target_performance(catalog, target, previous_start: datetime, start: datetim
             pct = "from 0" if r["change_pct"] is None else f"{r['change_pct']:+g}%"
             result.add(WARNING, f"{r['metric']}: {r['last_month']} → {r['this_month']} ({pct}) month over month")
     result.details["month_over_month"] = sorted(rows, key=lambda r: (r["direction"] != "worse", r["metric"]))
+    ids = [m[len(SIGNATURE_METRIC) :] for m in names if m.startswith(SIGNATURE_METRIC)]
+    if ids:
+        result.details["signatures"] = signatures(catalog, target.name, ids, previous_start, start, end)
     return result.to_dict()
+
+
+def signatures(
+    catalog, target: str, ids: list[str], previous_start: datetime, start: datetime, end: datetime
+) -> list[dict[str, Any]]:
+    """The log error signatures with the most errors this month or last month: their text, each month's
+    count (the sum of the daily counts), the change and its direction (fewer errors is better)."""
+    texts = catalog.signature_texts(ids)
+    rows = []
+    for sid in ids:
+        series = catalog.series(target, SIGNATURE_METRIC + sid, previous_start)
+        this = sum(v for at, v in series if iso(start) <= at < iso(end))
+        last = sum(v for at, v in series if iso(previous_start) <= at < iso(start))
+        change = this - last
+        rows.append(
+            {
+                "signature": texts.get(sid, f"(text not recorded: {sid})"),
+                "id": sid,
+                "this_month": this,
+                "last_month": last,
+                "change": change,
+                "change_pct": round(100.0 * change / last, 1) if last else None,
+                "direction": "same" if change == 0 else ("worse" if change > 0 else "better"),
+            }
+        )
+    rows.sort(key=lambda r: (-max(r["this_month"], r["last_month"]), r["signature"]))
+    return [r for r in rows[:TOP_SIGNATURES] if r["this_month"] or r["last_month"]]
 
 
 def routines(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -17,6 +17,7 @@ import re
 import shutil
 import subprocess
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 APT_TIMEOUT_S = 60
@@ -28,8 +29,7 @@ APT_LINE = re.compile(r"^(?P<name>[^/\s]+)/(?P<suite>\S+)\s+(?P<new>\S+)\s+\S+\s
 def proposal(targets: list[str], change: str, command: list[str]) -> dict[str, Any]:
     """A ``planned_update`` conf for one update (kind ``release_switch``: the command runs after the switch,
     the targets' alerts are silenced and clients drained; dry run). ``planned_update`` has no package-upgrade
-    kind, so the operator fills ``release_root`` (a release root with ``releases/<release_version>`` prepared);
-    everything else passes its form as it is."""
+    kind: ``release_root`` is filled from the inventory by :func:`made_ready`."""
     return {
         "dry_run": True,
         "update_kind": "release_switch",
@@ -39,6 +39,29 @@ def proposal(targets: list[str], change: str, command: list[str]) -> dict[str, A
         "release_command": command,
         "window_minutes": 60,
     }
+
+
+def made_ready(inventory, conf: dict[str, Any], now: datetime) -> tuple[dict[str, Any], str | None]:
+    """The conf with ``release_root`` filled from the inventory's ``update.release_roots`` when exactly one
+    is allowed, and why it is not ready (None: it passes the planned update's form as it is).
+
+    Ready means :func:`include.update.plan.build_plan` accepts it (validation only: nothing is run): the
+    root allowed, ``<root>/releases/<release_version>`` prepared, the command starting with an allowed
+    prefix (``update.release_commands``), the targets in the inventory, a post-update test implied.
+    """
+    from include.update.plan import build_plan
+    from include.update.strategies.base import PlanError
+
+    roots = inventory.update["release_roots"]
+    if len(roots) != 1:
+        allowed = "none is" if not roots else f"{len(roots)} are ({', '.join(map(str, roots))}): choose one"
+        return conf, f"release_root: {allowed} allowed (inventory update.release_roots)"
+    ready = {**conf, "release_root": str(roots[0])}
+    try:
+        build_plan(inventory, ready, now)
+    except PlanError as exc:
+        return ready, str(exc)
+    return ready, None
 
 
 def item(
@@ -191,8 +214,11 @@ def update_plan(
     packages_scan: dict[str, Any],
     apt: tuple[list[dict[str, str]], str | None],
     versions: dict[str, str],
+    now: datetime | None = None,
 ) -> dict[str, Any]:
-    """The plan: every item, most urgent first, with what could not be checked."""
+    """The plan: every item, most urgent first, with what could not be checked. Each item's conf is made
+    ready where it can be (:func:`made_ready`); ``not_ready`` says why not (None: ready)."""
+    now = now or datetime.now(UTC)
     items = python_items(packages_scan)
     host = next((t.name for t in targets if t.kind == "host"), "this-host")
     items += apt_items(apt[0], host)
@@ -203,6 +229,8 @@ def update_plan(
             found = server_item(t, versions[t.name], str(current))
             if found:
                 items.append(found)
+    for i in items:
+        i["planned_update_conf"], i["not_ready"] = made_ready(inventory, i["planned_update_conf"], now)
     items.sort(key=lambda i: (SEVERITY_ORDER.get(i["severity"], 3), i["source"], i["subject"]))
     notes = [n for n in (apt[1], packages_scan.get("details", {}).get("note")) if n and ("not" in n or "skipped" in n)]
     return {"items": items, "server_versions": versions, "notes": notes}
