@@ -112,7 +112,7 @@ def stack(tmp_path, request):
         tmp_path,
         f"""
 version: 1
-defaults: {{timeout_seconds: 10}}
+defaults: {{timeout_seconds: 10, fail_run_on: never}}  # this test is about where tasks run: verdicts on a shared machine vary
 # February 29th: no tick since the DAGs' start date, so unpausing them creates no scheduled run (only ours run)
 schedules:
   daily_health_check: {{cron: "0 0 29 2 *", timezone: UTC}}
