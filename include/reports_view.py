@@ -103,6 +103,8 @@ def build_app(
 
     @app.get("/reports", response_class=HTMLResponse)
     def reports_page(request: Request, routine: str = "", can_read: Callable[[str], bool] = Depends(readable)) -> str:
+        if routine and not can_read(dag_of(routine)):
+            raise HTTPException(403, f"you may not read the {dag_of(routine)} DAG, so not its reports either")
         catalog = catalog_factory()
         known = [r for r in catalog.routines() if can_read(dag_of(r))]
         shown = [routine] if routine else known
@@ -127,7 +129,9 @@ def build_app(
         run_id: str | None = None,
         can_read: Callable[[str], bool] = Depends(readable),
     ) -> str:
-        run = catalog_factory().run(routine, interval_end, run_id) if can_read(dag_of(routine)) else None
+        if not can_read(dag_of(routine)):
+            raise HTTPException(403, f"you may not read the {dag_of(routine)} DAG, so not its reports either")
+        run = catalog_factory().run(routine, interval_end, run_id)
         if not run or not run["report_uri"]:
             raise HTTPException(404, f"no report for {routine} at {interval_end}")
         banner = render_template(

@@ -189,7 +189,9 @@ def test_a_viewer_sees_only_the_routines_whose_dag_they_may_read(world):
     reports = client.get("/reports").text
     assert "data-routine='daily_health_check'" in reports and "data-routine='backup'" not in reports
     hidden = client.get("/report", params={"routine": "backup", "interval_end": "2026-05-07T12:00:00Z"})
-    assert hidden.status_code == 404
+    assert hidden.status_code == 403
+    assert client.get("/reports", params={"routine": "backup"}).status_code == 403
+    assert client.get("/reports", params={"routine": "daily_health_check"}).status_code == 200
     assert client.get("/backups").status_code == 403
     assert "verified 2026" not in tile(client.get("/").text, "pg-main")
 
