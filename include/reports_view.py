@@ -20,6 +20,7 @@ from markupsafe import Markup
 from include.console import links
 from include.console.charts import PERIODS, Point, line_chart
 from include.console.overview import SORT_KEYS, filter_and_sort, overview, parse_iso, retention_until
+from include.publish import AEGIS_TARGET
 from include.rendering import render_template
 
 #: Routines the console names in words (a routine not listed, e.g. one added later, shows its own name).
@@ -191,7 +192,9 @@ def build_app(
             raise HTTPException(400, f"unknown period {period!r}; one of {', '.join(PERIODS)}")
         inv = inventory()
         names = [t.name for t in inv.targets]
-        target = target or (names[0] if names else "")
+        if AEGIS_TARGET not in names:  # Aegis's own routines: each run's duration (include/publish.py)
+            names.append(AEGIS_TARGET)
+        target = target or names[0]
         until = now()
         since = until - PERIODS[period]
         rows = [r for r in catalog_factory().metrics_since(since, target) if can_read(dag_of(r["routine"]))]
