@@ -9,7 +9,7 @@ a user who may not read ``backup`` gets 403 on its reports while the admin reads
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import pytest
 
@@ -21,7 +21,8 @@ from tests.restricted_auth import RESTRICTED_USER
 pytestmark = pytest.mark.fullstack
 
 AUTH_MANAGER = "tests.restricted_auth.RestrictedDagAuthManager"
-INTERVAL_END = datetime(2026, 5, 7, 12, 0, tzinfo=UTC)
+RUN_END = datetime(2026, 5, 7, 11, 0, tzinfo=UTC)  # the recorded runs' interval end
+RUN_END_ISO = "2026-05-07T11:00:00Z"
 
 
 @pytest.fixture
@@ -41,9 +42,7 @@ def api_server(tmp_path):
     for routine, run_id in (("backup", "scheduled__b1"), ("daily_health_check", "scheduled__d1")):
         report = tmp_path / f"{routine}.html"
         report.write_text(f"<!doctype html><html><body><h1>{routine} report</h1></body></html>")
-        catalog.record_check_run(
-            routine, INTERVAL_END - timedelta(hours=1), run_id, "healthy", f"file://{report}", {}, []
-        )
+        catalog.record_check_run(routine, RUN_END, run_id, "healthy", f"file://{report}", {}, [])
     server = AirflowServer(
         tmp_path / "airflow-home",
         extra_env={"AEGIS_INVENTORY": str(inventory), "AIRFLOW__CORE__AUTH_MANAGER": AUTH_MANAGER},
@@ -63,7 +62,7 @@ def api_server(tmp_path):
 
 
 def test_a_user_who_may_not_read_backup_gets_403_on_its_reports_through_the_api_server(api_server):
-    report = {"routine": "backup", "interval_end": "2026-05-07T11:00:00Z"}
+    report = {"routine": "backup", "interval_end": RUN_END_ISO}
     assert api_server.client.get("/aegis/report", params=report).status_code in (401, 403)  # not logged in
 
     api_server.login()  # the admin
@@ -76,6 +75,6 @@ def test_a_user_who_may_not_read_backup_gets_403_on_its_reports_through_the_api_
     assert api_server.client.get("/aegis/reports", params={"routine": "backup"}).status_code == 403
     listing = api_server.request("GET", "/aegis/reports").text
     assert "data-routine='daily_health_check'" in listing and "data-routine='backup'" not in listing
-    daily = {"routine": "daily_health_check", "interval_end": "2026-05-07T11:00:00Z"}
+    daily = {"routine": "daily_health_check", "interval_end": RUN_END_ISO}
     assert "<h1>daily_health_check report</h1>" in api_server.request("GET", "/aegis/report", params=daily).text
     assert api_server.client.get("/aegis/backups").status_code == 403
