@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
+from include.inventory import AEGIS_TARGET
 from include.report import Outcome, Report, Verdict
 
 log = logging.getLogger(__name__)
@@ -46,8 +47,6 @@ FAILING_OUTCOMES = frozenset(
 RETRIED_OUTCOMES = frozenset({Outcome.FAILED})
 #: Report ``extra`` facts the catalog keeps beside the summary (the planned update's one-line change).
 CATALOG_FACTS = ("change",)
-#: The catalog's pseudo-target whose metrics are Aegis's own: ``aegis.<routine>.duration_s`` per run (Trends).
-AEGIS_TARGET = "aegis"
 
 
 def publish(

@@ -20,7 +20,7 @@ from markupsafe import Markup
 from include.console import links
 from include.console.charts import PERIODS, Point, line_chart
 from include.console.overview import SORT_KEYS, filter_and_sort, overview, parse_iso, retention_until
-from include.publish import AEGIS_TARGET
+from include.inventory import AEGIS_TARGET
 from include.rendering import render_template
 
 #: Routines the console names in words (a routine not listed, e.g. one added later, shows its own name).
