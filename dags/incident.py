@@ -21,7 +21,7 @@ from airflow.sdk import Param, dag, get_current_context, task
 from airflow.sdk.bases.skipmixin import SkipMixin
 from airflow.sdk.exceptions import AirflowSkipException
 
-from include.dag_defaults import DEFAULT_ARGS
+from include.dag_defaults import DEFAULT_ARGS, refuse_unknown_conf
 from include.inventory import load_inventory
 
 MAX_STEPS = 4
@@ -123,6 +123,12 @@ def _windows() -> list[float | None]:
             title="Incident id",
             description="Set by the alert webhook; leave empty when opening by hand.",
         ),
+        "level": Param(
+            None,
+            type=["null", "string"],
+            title="Level",
+            description="Set by the alert webhook (the level it classified); the incident's stored level counts.",
+        ),
         "fix": Param("", type="string", title="Fix", description="What fixed it (for the knowledge base)."),
     },
 )
@@ -132,6 +138,7 @@ def incident():
         """Classify P1–P4, open (or join) the incident in the catalog, resolve the escalation path."""
         from include.incidents.response import open_incident as open_it
 
+        refuse_unknown_conf()
         context = get_current_context()
         return open_it(_store(), load_inventory().incidents, dict(context["params"]), context["run_id"])
 

@@ -34,7 +34,7 @@ import pendulum
 from airflow.sdk import Param, dag, get_current_context, task
 from airflow.timetables.interval import CronDataIntervalTimetable
 
-from include.dag_defaults import DEFAULT_ARGS, fail_without_retry, target_params
+from include.dag_defaults import DEFAULT_ARGS, fail_without_retry, refuse_unknown_conf, target_params
 from include.inventory import load_inventory
 from include.monthly import SECTIONS
 
@@ -78,6 +78,7 @@ def monthly_audit():
         """Resolve the form to targets and sections; unknown names fail here, without retry."""
         from include.monthly.audit import select as choose
 
+        refuse_unknown_conf()
         with fail_without_retry(ValueError):
             return choose(INVENTORY, params["targets"], params["tags"], params["sections"])
 

@@ -17,7 +17,7 @@ from airflow.providers.standard.operators.hitl import ApprovalOperator
 from airflow.sdk import Param, dag, get_current_context, task
 from airflow.sdk.exceptions import AirflowSkipException
 
-from include.dag_defaults import DEFAULT_ARGS
+from include.dag_defaults import DEFAULT_ARGS, refuse_unknown_conf
 
 
 def _kube(target_name: str):
@@ -55,6 +55,7 @@ def troubleshoot_high_cpu():
         """The ten processes using most CPU on this host."""
         from include.incidents.host_usage import top_processes as top
 
+        refuse_unknown_conf()
         rows = top("cpu")
         for r in rows:
             print(f"{r['cpu_pct']:6.1f} %  pid {r['pid']:>7}  {r['user']:<12} {r['name']}")

@@ -15,7 +15,7 @@ from airflow.providers.standard.operators.hitl import ApprovalOperator
 from airflow.sdk import Param, dag, get_current_context, task
 from airflow.sdk.exceptions import AirflowSkipException
 
-from include.dag_defaults import DEFAULT_ARGS
+from include.dag_defaults import DEFAULT_ARGS, refuse_unknown_conf
 
 
 @dag(
@@ -44,6 +44,7 @@ def troubleshoot_memory():
         """The ten processes holding most resident memory on this host."""
         from include.incidents.host_usage import top_processes
 
+        refuse_unknown_conf()
         rows = top_processes("memory", sample_s=0.1)
         for r in rows:
             print(f"{r['rss_bytes'] / 2**20:10.1f} MiB  pid {r['pid']:>7}  {r['user']:<12} {r['name']}")

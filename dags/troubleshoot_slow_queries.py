@@ -16,7 +16,7 @@ from airflow.providers.standard.operators.hitl import ApprovalOperator
 from airflow.sdk import Param, dag, get_current_context, task
 from airflow.sdk.exceptions import AirflowSkipException
 
-from include.dag_defaults import DEFAULT_ARGS
+from include.dag_defaults import DEFAULT_ARGS, refuse_unknown_conf
 
 
 def _connect(target_name: str):
@@ -59,6 +59,7 @@ def troubleshoot_slow_queries():
         """List the slow statements; the slowest goes to the approval."""
         from include.incidents import slow_queries as sq
 
+        refuse_unknown_conf()
         params = get_current_context()["params"]
         kind, conn = _connect(params["target"])
         with conn:

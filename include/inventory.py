@@ -30,6 +30,10 @@ import yaml
 
 from include.kinds import all_kinds, kinds_with, spec
 
+#: A target name no inventory may use: the catalog's pseudo-target of Aegis's own metrics (each run's
+#: ``aegis.<routine>.duration_s``, recorded by ``include/publish.py``, charted on the console's Trends page).
+AEGIS_TARGET = "aegis"
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_INVENTORY = REPO_ROOT / "config" / "inventory.yaml"
 
@@ -375,6 +379,8 @@ def parse_inventory(raw: Any, path: Path | str = "<inventory>") -> Inventory:
         target = v.target(t, f"targets[{i}]", default_timeout, kind_overrides)
         if target.name in seen:
             v.fail(f"targets[{i}].name", f"duplicate target name {target.name!r}")
+        if target.name == AEGIS_TARGET:
+            v.fail(f"targets[{i}].name", f"{AEGIS_TARGET!r} is reserved: the catalog's name for Aegis's own metrics")
         seen.add(target.name)
         targets.append(target)
 

@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
+from include.inventory import AEGIS_TARGET
 from include.report import Outcome, Report, Verdict
 
 log = logging.getLogger(__name__)
@@ -61,11 +62,15 @@ def publish(
     if not report.settings:
         report.settings = run_settings(report, inventory, (context or {}).get("params"))
     written = write(report, inventory)
+    duration_s = run_duration_s(context)
     failed_steps = []
     for step, run in (
-        ("record in the catalog", lambda: record(report, inventory, written, metrics=record_metrics)),
+        (
+            "record in the catalog",
+            lambda: record(report, inventory, written, metrics=record_metrics, duration_s=duration_s),
+        ),
         ("notify", lambda: notify(report, inventory, written, alert, context)),
-        ("export metrics", lambda: export_metrics(report, context)),
+        ("export metrics", lambda: export_metrics(report, context, duration_s)),
     ):
         try:
             run()
@@ -134,14 +139,32 @@ def write(report: Report, inventory) -> dict[str, str]:
     return written
 
 
-def record(report: Report, inventory, written: dict[str, str], *, metrics: bool) -> int:
-    """Record the run (its outcome, else its verdict) and, when ``metrics``, every row's metrics.
+def run_duration_s(context: Mapping[str, Any] | None) -> float | None:
+    """Seconds from the dag run's start to now (publishing), or None when the run's start is unknown."""
+    started = getattr((context or {}).get("dag_run"), "start_date", None)
+    return (datetime.now(UTC) - started).total_seconds() if started else None
+
+
+def record(
+    report: Report, inventory, written: dict[str, str], *, metrics: bool, duration_s: float | None = None
+) -> int:
+    """Record the run (its outcome, else its verdict) and, when ``metrics``, every row's metrics; and, when
+    known, the run's duration as metric ``aegis.<routine>.duration_s`` of the pseudo-target ``aegis``.
 
     Returns the number of metric rows written. Only routines whose rows are measurements of the
-    targets (checks, maintenance) record metrics: the catalog's previous values and trends read them.
+    targets (checks, maintenance) record the targets' metrics: the catalog's previous values and trends read them.
     """
     from include.catalog import Catalog
 
+    results = [r.to_dict() for r in report.rows] if metrics else []
+    if duration_s is not None:
+        results.append(
+            {
+                "target": AEGIS_TARGET,
+                "kind": AEGIS_TARGET,
+                "metrics": {f"aegis.{report.routine}.duration_s": duration_s},
+            }
+        )
     summary = {**report.summary.to_dict(), **{k: report.extra[k] for k in CATALOG_FACTS if k in report.extra}}
     rows = Catalog.for_inventory(inventory).record_check_run(
         report.routine,
@@ -150,7 +173,7 @@ def record(report: Report, inventory, written: dict[str, str], *, metrics: bool)
         str(report.outcome or report.verdict),
         written.get("html"),
         summary,
-        [r.to_dict() for r in report.rows] if metrics else [],
+        results,
         statuses=[r.to_dict() for r in report.rows],
     )
     log.info("recorded %s in the catalog with %d metric(s)", report.routine, rows)
@@ -201,7 +224,9 @@ def routine_metrics(report: Report, duration_s: float | None) -> dict[str, tuple
     return out
 
 
-def export_metrics(report: Report, context: Mapping[str, Any] | None) -> dict[str, tuple[str, float]]:
+def export_metrics(
+    report: Report, context: Mapping[str, Any] | None, duration_s: float | None = None
+) -> dict[str, tuple[str, float]]:
     """Send :func:`routine_metrics` to the StatsD server Airflow's own metrics go to (``[metrics] statsd_on``,
     ``statsd_host``, ``statsd_port``); nothing when StatsD is off. UDP: a listener that is down loses them."""
     from airflow.configuration import conf
@@ -210,9 +235,7 @@ def export_metrics(report: Report, context: Mapping[str, Any] | None) -> dict[st
         return {}
     import statsd
 
-    started = getattr((context or {}).get("dag_run"), "start_date", None)
-    duration = (datetime.now(UTC) - started).total_seconds() if started else None
-    values = routine_metrics(report, duration)
+    values = routine_metrics(report, duration_s if duration_s is not None else run_duration_s(context))
     client = statsd.StatsClient(conf.get("metrics", "statsd_host"), conf.getint("metrics", "statsd_port"))
     with client.pipeline() as pipe:
         for name, (kind, value) in values.items():

@@ -20,6 +20,7 @@ from markupsafe import Markup
 from include.console import links
 from include.console.charts import PERIODS, Point, line_chart
 from include.console.overview import SORT_KEYS, filter_and_sort, overview, parse_iso, retention_until
+from include.inventory import AEGIS_TARGET
 from include.rendering import render_template
 
 #: Routines the console names in words (a routine not listed, e.g. one added later, shows its own name).
@@ -103,6 +104,8 @@ def build_app(
 
     @app.get("/reports", response_class=HTMLResponse)
     def reports_page(request: Request, routine: str = "", can_read: Callable[[str], bool] = Depends(readable)) -> str:
+        if routine and not can_read(dag_of(routine)):
+            raise HTTPException(403, f"you may not read the {dag_of(routine)} DAG, so not its reports either")
         catalog = catalog_factory()
         known = [r for r in catalog.routines() if can_read(dag_of(r))]
         shown = [routine] if routine else known
@@ -127,7 +130,9 @@ def build_app(
         run_id: str | None = None,
         can_read: Callable[[str], bool] = Depends(readable),
     ) -> str:
-        run = catalog_factory().run(routine, interval_end, run_id) if can_read(dag_of(routine)) else None
+        if not can_read(dag_of(routine)):
+            raise HTTPException(403, f"you may not read the {dag_of(routine)} DAG, so not its reports either")
+        run = catalog_factory().run(routine, interval_end, run_id)
         if not run or not run["report_uri"]:
             raise HTTPException(404, f"no report for {routine} at {interval_end}")
         banner = render_template(
@@ -187,7 +192,9 @@ def build_app(
             raise HTTPException(400, f"unknown period {period!r}; one of {', '.join(PERIODS)}")
         inv = inventory()
         names = [t.name for t in inv.targets]
-        target = target or (names[0] if names else "")
+        if AEGIS_TARGET not in names:  # Aegis's own routines: each run's duration (include/publish.py)
+            names.append(AEGIS_TARGET)
+        target = target or names[0]
         until = now()
         since = until - PERIODS[period]
         rows = [r for r in catalog_factory().metrics_since(since, target) if can_read(dag_of(r["routine"]))]

@@ -27,20 +27,32 @@ from tests.helpers import REPO, free_port
 class AirflowServer:
     """``airflow standalone`` in ``home``; ``start()``, then ``login()``, then ``get``/``post``/``patch``."""
 
-    def __init__(self, home: Path, extra_env: dict[str, str] | None = None, username: str = "admin"):
+    def __init__(
+        self,
+        home: Path,
+        extra_env: dict[str, str] | None = None,
+        username: str = "admin",
+        command: tuple[str, ...] = ("standalone",),
+        users: dict[str, str] | None = None,
+    ):
+        """``command``: the ``airflow`` subcommand (``("api-server",)`` runs the API server alone, after
+        ``airflow db migrate``); ``users``: more simple-auth-manager users as ``{name: role}``."""
         self.home = Path(home)
         self.home.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
         self.base_url = f"http://localhost:{self.port}"
         self.username = username
-        self.password = secrets.token_urlsafe(12)
+        self.command = command
+        self.roles = {username: "admin", **(users or {})}
+        self.passwords = {name: secrets.token_urlsafe(12) for name in self.roles}
+        self.password = self.passwords[username]
         self.log_path = self.home / "standalone.log"
         self.proc: subprocess.Popen | None = None
         self._log_file = None
         self.token: str | None = None
         self.client = httpx.Client(base_url=self.base_url, timeout=30)
         passwords = self.home / "passwords.json"
-        passwords.write_text(json.dumps({username: self.password}))
+        passwords.write_text(json.dumps(self.passwords))
         venv_bin = str(Path(sys.executable).parent)
         env = {
             k: v
@@ -59,7 +71,9 @@ class AirflowServer:
                 # routines' scheduled runs act on the test's targets (the weekly run rotates its log files).
                 "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
                 "AIRFLOW__CORE__AUTH_MANAGER": "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager",
-                "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{username}:admin",
+                "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": ",".join(
+                    f"{name}:{role}" for name, role in self.roles.items()
+                ),
                 "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords),
                 "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.base_url}/execution/",
                 "AIRFLOW__API__PORT": str(self.port),
@@ -83,8 +97,19 @@ class AirflowServer:
 
     def start(self) -> None:
         self._log_file = open(self.log_path, "ab")
+        if self.command != ("standalone",):  # standalone migrates its database itself
+            subprocess.run(
+                [sys.executable, "-m", "airflow", "db", "migrate"],
+                cwd=self.home,
+                env=self.env,
+                stdin=subprocess.DEVNULL,
+                stdout=self._log_file,
+                stderr=subprocess.STDOUT,
+                check=True,
+                timeout=300,
+            )
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "airflow", "standalone"],
+            [sys.executable, "-m", "airflow", *self.command],
             cwd=self.home,
             env=self.env,
             stdin=subprocess.DEVNULL,
@@ -189,9 +214,11 @@ class AirflowServer:
         self.client.get("/execution/health", timeout=300)
         return health
 
-    def login(self) -> str:
-        """A JWT from the simple auth manager (``POST /auth/token``, JSON username/password)."""
-        r = self.client.post("/auth/token", json={"username": self.username, "password": self.password})
+    def login(self, username: str | None = None) -> str:
+        """A JWT from the simple auth manager (``POST /auth/token``, JSON username/password) for ``username``
+        (default: the admin), also set as this client's bearer token."""
+        username = username or self.username
+        r = self.client.post("/auth/token", json={"username": username, "password": self.passwords[username]})
         assert r.status_code == 201, f"POST /auth/token: {r.status_code} {r.text}"
         self.token = r.json()["access_token"]
         self.client.headers["Authorization"] = f"Bearer {self.token}"

@@ -188,6 +188,13 @@ def test_firing_alert_opens_a_p2_and_triggers_the_dag_once(webhook, store):
             "level": "P2",
         }
     ]
+    # every key the webhook sends is a param of the incident DAG, or its first task refuses the run
+    from airflow.dag_processing.dagbag import DagBag
+
+    from tests.helpers import REPO
+
+    incident_dag = DagBag(dag_folder=str(REPO / "dags" / "incident.py")).dags["incident"]
+    assert set(triggered[0]) <= set(incident_dag.params)
     # Alertmanager repeats the group, now with a second alert of the same problem: no second incident
     again = client.post("/alerts", json=payload(am_alert(), am_alert(pod="x"))).json()["alerts"]
     assert [a["action"] for a in again] == ["updated", "updated"] and len(triggered) == 1

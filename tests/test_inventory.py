@@ -81,6 +81,8 @@ def test_file_level_mistakes(tmp_path):
     bad = write_inventory(tmp_path, "targets: [\n")
     with pytest.raises(InventoryError, match="not valid YAML"):
         load_inventory(bad)
+    with pytest.raises(InventoryError, match=r"'targets\[0\].name': 'aegis' is reserved"):
+        parse_inventory({"targets": [{"name": "aegis", "kind": "host"}]})
     with pytest.raises(InventoryError, match="duplicate target name 'a'"):
         parse_inventory({"targets": [{"name": "a", "kind": "host"}, {"name": "a", "kind": "host"}]})
     with pytest.raises(InventoryError, match="schedules.daily_health_check.cron"):

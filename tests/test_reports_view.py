@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 from urllib.parse import parse_qs, urlparse
 
 import pytest
@@ -13,6 +14,8 @@ from fastapi.testclient import TestClient
 
 from include.catalog import Catalog
 from include.inventory import load_inventory
+from include.publish import AlertWhen, publish
+from include.report import Report
 from include.reports_view import build_app
 from tests.helpers import write_inventory
 
@@ -189,7 +192,9 @@ def test_a_viewer_sees_only_the_routines_whose_dag_they_may_read(world):
     reports = client.get("/reports").text
     assert "data-routine='daily_health_check'" in reports and "data-routine='backup'" not in reports
     hidden = client.get("/report", params={"routine": "backup", "interval_end": "2026-05-07T12:00:00Z"})
-    assert hidden.status_code == 404
+    assert hidden.status_code == 403
+    assert client.get("/reports", params={"routine": "backup"}).status_code == 403
+    assert client.get("/reports", params={"routine": "daily_health_check"}).status_code == 200
     assert client.get("/backups").status_code == 403
     assert "verified 2026" not in tile(client.get("/").text, "pg-main")
 
@@ -229,3 +234,23 @@ def test_plugin_registers_with_airflow():
     client = TestClient(plugin.fastapi_apps[0]["app"])
     for path in ("/", "/reports", "/backups", "/trends"):
         assert client.get(path).status_code in (401, 403)  # not logged in: refused
+
+
+def test_a_published_runs_duration_is_charted_under_the_aegis_pseudo_target(world):
+    """``publish`` records each run's duration (dag run start → publish) as ``aegis.<routine>.duration_s``
+    of the target ``aegis``; Trends offers that target and charts it, for viewers who may read the routine."""
+    inventory, _ = world
+    end = NOW - timedelta(hours=1)
+    rows = [{"target": "pg-main", "kind": "postgres", "status": "ok", "findings": []}]
+    report = Report.build(
+        "backup", "Backup", "scheduled__dur", end - timedelta(days=1), end, rows, expected=["pg-main"]
+    )
+    context = {"dag_run": SimpleNamespace(start_date=NOW - timedelta(seconds=95)), "params": {}}
+    with time_machine.travel(NOW, tick=False):
+        publish(report, inventory, context=context, alert=AlertWhen.NEVER)
+    page = client_for(world).get("/trends", params={"target": "aegis", "period": "7d"}).text
+    assert "<option selected>aegis</option>" in page
+    assert "data-metric='aegis.backup.duration_s'" in page
+    assert re.findall(r"data-value='([^']+)'", page) == ["95.0"]
+    hidden = client_for(world, readable=lambda dag_id: dag_id != "backup")
+    assert "aegis.backup.duration_s" not in hidden.get("/trends", params={"target": "aegis", "period": "7d"}).text
