@@ -169,6 +169,9 @@ def test_per_target_tasks_split_per_queue_when_the_inventory_names_several(monke
         assert f"{group}.maintain" not in weekly, group
     assert weekly["security.check_configuration__near-db"] == "near-db"
     assert weekly["security.check_configuration__default"] == "default"
+    restore = queues_of("restore")
+    assert restore["restore_target__near-db"] == "near-db" and restore["restore_target__default"] == "default"
+    assert "restore_target" not in restore
     pools = {t.task_id: t.pool for t in bag.dags["weekly_maintenance"].tasks}
     assert pools["postgres.maintain__near-db"] == pools["postgres.maintain__default"] == "aegis_postgres_maintenance"
 
@@ -184,6 +187,7 @@ def test_per_target_tasks_stay_single_with_only_the_default_queue(monkeypatch):
         ("weekly_maintenance", "postgres.maintain"),
         ("weekly_maintenance", "security.check_configuration"),
         ("verify_backups", "verify"),
+        ("restore", "restore_target"),
     ]:
         ids = {t.task_id for t in bag.dags[dag_id].tasks}
         assert task_id in ids and not any("__" in i for i in ids), (dag_id, sorted(ids))
