@@ -27,10 +27,13 @@ from airflow.sdk import Param, dag, get_current_context, task
 from include.dag_defaults import (
     DEFAULT_ARGS,
     SharedChoices,
+    by_queue,
     dag_doc,
+    expand_by_queue,
     fail_without_retry,
     recent_set_ids,
     refuse_unknown_conf,
+    routes_by_queue,
     run_window,
 )
 from include.inventory import load_inventory
@@ -110,6 +113,12 @@ def restore():
         on(plan["target"], f"restore of {plan['set_id']}", INVENTORY.maintenance_redis_conn_id)
 
     @task
+    def plan_by_queue(plan: dict) -> list[dict] | dict[str, list[dict]]:
+        """The plan on its target's queue (:func:`include.dag_defaults.by_queue`): the restore fetches and loads
+        on a worker serving that queue."""
+        return by_queue(INVENTORY, [plan], target_of=lambda p: p["target"])
+
+    @task
     def restore_target(plan: dict) -> dict:
         """Fetch (checksums checked) and load the set over the target; compare with the manifest."""
         from include.backup.restore import restore_live
@@ -138,7 +147,7 @@ def restore():
     @task(trigger_rule="all_done")  # the report and the alert go out whatever happened
     def write_report(
         plan: dict | None,
-        outcome: dict | None,
+        outcome: dict | list[dict] | None,  # a list when routed by queue (the one mapped copy)
         health: dict | None,
         run_id=None,
         dag_run=None,
@@ -154,6 +163,8 @@ def restore():
 
         if plan is None:
             raise AirflowFailException("no report: the restore request was refused (see the plan task's log)")
+        if outcome is not None and not isinstance(outcome, dict):  # routed by queue: the one mapped copy's result
+            outcome = next(iter(outcome), None)
         if outcome is None:  # the restore task died, timed out or could not fetch the set
             outcome = {
                 **plan,
@@ -177,7 +188,10 @@ def restore():
 
     the_plan = plan()
     on = maintenance_on(the_plan)
-    restored = restore_target(the_plan)
+    if routes_by_queue(INVENTORY):  # on the target's queue: one mapped copy per queue, the target's has the plan
+        restored = expand_by_queue(restore_target, INVENTORY, plan=plan_by_queue(the_plan))
+    else:
+        restored = restore_target(the_plan)
     off = maintenance_off(the_plan)
     on >> restored >> off
     off.as_teardown(setups=on)

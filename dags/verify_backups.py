@@ -28,12 +28,15 @@ from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, Param, dag, g
 from include.backup.dag_support import BACKUP_SETS
 from include.dag_defaults import (
     DEFAULT_ARGS,
+    by_queue,
     dag_doc,
+    expand_by_queue,
     label_mapped_task,
     recent_set_ids,
     refuse_unknown_conf,
     run_window,
     schedule_of,
+    selected,
     target_params,
 )
 from include.inventory import load_inventory
@@ -68,16 +71,16 @@ SCHEDULE = schedule_of(INVENTORY, "verify_backups")
 )
 def verify_backups():
     @task
-    def select_sets(params=None, triggering_asset_events=None) -> list[str]:
-        """The sets this run verifies."""
+    def select_sets(params=None, triggering_asset_events=None) -> list[str] | dict[str, list[str]]:
+        """The sets this run verifies; per queue of each set's target when the inventory routes by queue."""
         refuse_unknown_conf()
-        from include.backup.dag_support import sets_to_verify
+        from include.backup.dag_support import sets_to_verify, target_of_set
         from include.catalog import Catalog
 
-        if params["set_ids"]:
-            return params["set_ids"]
+        catalog = Catalog.for_inventory(INVENTORY)
         events = [e.extra or {} for evs in (triggering_asset_events or {}).values() for e in evs]
-        return sets_to_verify(INVENTORY, Catalog.for_inventory(INVENTORY), events, params["targets"])
+        set_ids = params["set_ids"] or sets_to_verify(INVENTORY, catalog, events, params["targets"])
+        return by_queue(INVENTORY, set_ids, target_of=lambda set_id: target_of_set(catalog, set_id))
 
     @task(map_index_template="{{ set_id }}", execution_timeout=timedelta(hours=3))
     def verify(set_id: str) -> dict:
@@ -90,7 +93,12 @@ def verify_backups():
 
     @task(trigger_rule="all_done")
     def write_report(
-        set_ids: list[str], outcomes, run_id=None, dag_run=None, data_interval_start=None, data_interval_end=None
+        set_ids: list[str] | dict[str, list[str]],
+        outcomes,
+        run_id=None,
+        dag_run=None,
+        data_interval_start=None,
+        data_interval_end=None,
     ) -> dict:
         """Per-set verdicts with reasons, published; alert when any set failed verification."""
         from include.backup.reporting import as_result, build
@@ -110,13 +118,13 @@ def verify_backups():
             start,
             end,
             rows,
-            expected=list(set_ids or []),
+            expected=selected(set_ids or []),
             fail_run_on="critical",
         )
         return publish(report, INVENTORY, context=get_current_context())
 
     set_ids = select_sets()
-    write_report(set_ids, verify.expand(set_id=set_ids))
+    write_report(set_ids, expand_by_queue(verify, INVENTORY, set_id=set_ids))
 
 
 verify_backups()

@@ -38,7 +38,9 @@ from airflow.sdk import CronTriggerTimetable, Param, TaskGroup, dag, task
 
 from include.dag_defaults import (
     DEFAULT_ARGS,
+    by_queue,
     dag_doc,
+    expand_by_queue,
     fail_without_retry,
     label_mapped_task,
     publish_check_report,
@@ -46,6 +48,7 @@ from include.dag_defaults import (
     require_selection,
     run_window,
     schedule_of,
+    selected,
     target_params,
 )
 from include.inventory import load_inventory
@@ -101,11 +104,12 @@ def weekly_maintenance():
             return select(INVENTORY, params["targets"], params["tags"], params["concerns"])
 
     @task
-    def targets(concern: str, selected: list[str], params=None) -> list[str]:
-        """The selected targets this concern works on (none when the form left the concern out)."""
+    def targets(concern: str, chosen: list[str], params=None) -> list[str] | dict[str, list[str]]:
+        """The selected targets this concern works on (none when the form left the concern out),
+        per queue when the inventory routes by queue (:func:`include.dag_defaults.by_queue`)."""
         from include.weekly.routine import concern_targets
 
-        return concern_targets(INVENTORY, concern, selected, params["concerns"])
+        return by_queue(INVENTORY, concern_targets(INVENTORY, concern, chosen, params["concerns"]))
 
     @task(map_index_template="{{ target_name }}")
     def maintain(target_name: str, params=None) -> dict:
@@ -132,18 +136,20 @@ def weekly_maintenance():
         return aegis_itself(INVENTORY) if SECURITY in params["concerns"] else None
 
     @task
-    def compare_weeks(names: list[str], dag_run=None, data_interval_start=None, data_interval_end=None) -> list[dict]:
+    def compare_weeks(
+        names: list[str] | dict[str, list[str]], dag_run=None, data_interval_start=None, data_interval_end=None
+    ) -> list[dict]:
         """Week-over-week change of every catalog metric of the chosen targets."""
         from include.catalog import Catalog
         from include.weekly.routine import trends
 
         end = run_window(dag_run, data_interval_start, data_interval_end, WEEK)[1]
-        return trends(INVENTORY, Catalog.for_inventory(INVENTORY), names, end)
+        return trends(INVENTORY, Catalog.for_inventory(INVENTORY), selected(names), end)
 
     @task(trigger_rule="all_done")
     def evaluate(
-        selected: list[str] | None,
-        expected: dict,
+        chosen: list[str] | None,
+        expected: dict,  # concern -> its targets (per queue when routed)
         results: dict,
         packages: list[dict] | None,
         params=None,
@@ -155,10 +161,10 @@ def weekly_maintenance():
         """Fold every concern's results into healthy / warning / critical with reasons (a missing result is critical)."""
         from include.weekly.routine import build_report
 
-        require_selection(selected)  # the form was refused: no report, the run fails (never an empty "healthy")
+        require_selection(chosen)  # the form was refused: no report, the run fails (never an empty "healthy")
         report = build_report(
             {c: list(r or []) + (list(packages or []) if c == SECURITY else []) for c, r in results.items()},
-            {c: list(n or []) for c, n in expected.items()},
+            {c: selected(n or []) for c, n in expected.items()},
             run_id,
             *run_window(dag_run, data_interval_start, data_interval_end, WEEK),
             params["dry_run"],
@@ -169,23 +175,25 @@ def weekly_maintenance():
             print(f"  [{reason.level}] {reason.target}: {reason.message}")
         return report.to_dict()
 
-    selected = select_targets()
+    chosen = select_targets()
     expected, results, packages = {}, {}, None
     for concern in ALL_CONCERNS:
         with TaskGroup(concern, tooltip=f"weekly maintenance: {concern}"):
-            expected[concern] = targets.override(task_id="targets")(concern, selected)
+            expected[concern] = targets.override(task_id="targets")(concern, chosen)
             if concern == SECURITY:
-                results[concern] = check_configuration.expand(target_name=expected[concern])
-                packages = vulnerable_packages(selected)
+                results[concern] = expand_by_queue(check_configuration, INVENTORY, target_name=expected[concern])
+                packages = vulnerable_packages(chosen)
             elif concern == TRENDS:
                 results[concern] = compare_weeks(expected[concern])
             else:
-                results[concern] = maintain.override(
-                    task_id="maintain",
-                    pool=POSTGRES_POOL if concern == "postgres" else None,
-                    execution_timeout=timedelta(seconds=longest_budget(INVENTORY, concern) + 120),
-                ).expand(target_name=expected[concern])
-    publish_check_report(INVENTORY)(evaluate(selected, expected, results, packages))
+                budget = timedelta(seconds=longest_budget(INVENTORY, concern) + 120)
+                pool = POSTGRES_POOL if concern == "postgres" else None
+                results[concern] = expand_by_queue(
+                    maintain.override(task_id="maintain", pool=pool, execution_timeout=budget),
+                    INVENTORY,
+                    target_name=expected[concern],
+                )
+    publish_check_report(INVENTORY)(evaluate(chosen, expected, results, packages))
 
 
 weekly_maintenance()

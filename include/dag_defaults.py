@@ -5,7 +5,7 @@ The report tail every DAG ends with is :func:`include.publish.publish`."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any, cast
@@ -194,23 +194,30 @@ def routes_by_queue(inventory: Inventory) -> bool:
     return len(queues(inventory)) > 1
 
 
-def by_queue(inventory: Inventory, items: list) -> list | dict[str, list]:
+def by_queue(
+    inventory: Inventory, items: list, target_of: Callable[[Any], str | None] | None = None
+) -> list | dict[str, list]:
     """A select task's output, split per queue when the inventory routes by queue (else ``items`` as is).
 
     ``items`` are target names or batches (lists) of names; a batch whose targets are on several queues is
-    split. The result has every queue of the inventory (empty when nothing of this run is on it):
+    split. Items that are not target names (backup set ids, a restore plan) name their target through
+    ``target_of``; an item whose target is ``None`` or not in the inventory goes to ``default`` (the task
+    there reports it). The result has every queue of the inventory (empty when nothing of this run is on it):
     :func:`expand_by_queue` maps one task per queue over its part."""
     if not routes_by_queue(inventory):
         return items
+    from include.inventory import DEFAULT_QUEUE
+
+    queue_of = {t.name: t.queue for t in inventory.targets}
     out: dict[str, list] = {q: [] for q in queues(inventory)}
     for item in items:
         if isinstance(item, list):
             for queue in queues(inventory):
-                part = [name for name in item if inventory.target(name).queue == queue]
+                part = [name for name in item if queue_of[name] == queue]
                 if part:
                     out[queue].append(part)
         else:
-            out[inventory.target(item).queue].append(item)
+            out[queue_of.get((target_of(item) if target_of else item) or "", DEFAULT_QUEUE)].append(item)
     return out
 
 

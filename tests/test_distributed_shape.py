@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from deploy import distributed
+from include.dag_defaults import routes_by_queue
 from include.inventory import InventoryError, load_inventory, parse_inventory
 from tests.helpers import REPO
 
@@ -158,7 +159,38 @@ def test_per_target_tasks_split_per_queue_when_the_inventory_names_several(monke
     assert "check_targets" not in daily
     backup = queues_of("backup")
     assert backup["back_up__near-db"] == "near-db" and backup["back_up__default"] == "default"
-    assert queues_of("verify_backups")["verify"] == "default"
+    verify = queues_of("verify_backups")
+    assert verify["verify__near-db"] == "near-db" and verify["verify__default"] == "default"
+    assert "verify" not in verify
+    weekly = queues_of("weekly_maintenance")
+    for group in ("postgres", "mysql", "redis", "logs"):
+        assert weekly[f"{group}.maintain__near-db"] == "near-db", group
+        assert weekly[f"{group}.maintain__default"] == "default", group
+        assert f"{group}.maintain" not in weekly, group
+    assert weekly["security.check_configuration__near-db"] == "near-db"
+    assert weekly["security.check_configuration__default"] == "default"
+    restore = queues_of("restore")
+    assert restore["restore_target__near-db"] == "near-db" and restore["restore_target__default"] == "default"
+    assert "restore_target" not in restore
+    pools = {t.task_id: t.pool for t in bag.dags["weekly_maintenance"].tasks}
+    assert pools["postgres.maintain__near-db"] == pools["postgres.maintain__default"] == "aegis_postgres_maintenance"
+
+
+def test_per_target_tasks_stay_single_with_only_the_default_queue(monkeypatch):
+    from airflow.dag_processing.dagbag import DagBag
+
+    monkeypatch.setenv("AEGIS_INVENTORY", str(REPO / "config" / "inventory.yaml"))
+    assert not routes_by_queue(load_inventory(REPO / "config" / "inventory.yaml"))
+    bag = DagBag(dag_folder=str(REPO / "dags"))
+    assert bag.import_errors == {}
+    for dag_id, task_id in [
+        ("weekly_maintenance", "postgres.maintain"),
+        ("weekly_maintenance", "security.check_configuration"),
+        ("verify_backups", "verify"),
+        ("restore", "restore_target"),
+    ]:
+        ids = {t.task_id for t in bag.dags[dag_id].tasks}
+        assert task_id in ids and not any("__" in i for i in ids), (dag_id, sorted(ids))
 
 
 def test_by_queue_splits_batches_and_keeps_every_queue():
@@ -169,5 +201,10 @@ def test_by_queue_splits_batches_and_keeps_every_queue():
     assert split == {"default": [["local-postgres"]], "near-db": [["local-mariadb"], ["this-host"]]}
     assert by_queue(inv, ["local-redis"]) == {"default": ["local-redis"], "near-db": []}
     assert sorted(map(tuple, selected(split))) == [("local-mariadb",), ("local-postgres",), ("this-host",)]
+    sets = {"s-maria": "local-mariadb", "s-pg": "local-postgres", "s-gone": None, "s-old": "a-removed-target"}
+    assert by_queue(inv, list(sets), target_of=sets.get) == {
+        "default": ["s-pg", "s-gone", "s-old"],  # a set the inventory cannot place: default, its task reports it
+        "near-db": ["s-maria"],
+    }
     single = parse_inventory(yaml.safe_load("targets: [{name: p, kind: postgres, conn_id: p}]"))
     assert by_queue(single, [["p"]]) == [["p"]] == selected([["p"]])

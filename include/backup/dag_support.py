@@ -67,6 +67,12 @@ def sets_to_verify(inventory: Inventory, catalog, asset_events: list[dict], name
     return chosen
 
 
+def target_of_set(catalog, set_id: str) -> str | None:
+    """The target a backup set was taken of, from the catalog (``None`` for a set it does not know)."""
+    record = catalog.backup_set(set_id)
+    return record["target"] if record else None
+
+
 def verify_one(inventory: Inventory, catalog, set_id: str) -> dict:
     """Verify one set from the catalog: checksums, restore into scratch, compare with the manifest."""
     from include.backup.runner import verify_set
