@@ -196,7 +196,7 @@ class Api:
             time.sleep(interval)
         raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
 
-    def dag_ready(self, dag_id: str) -> None:
+    def dag_ready(self, dag_id: str, unpause: bool = True) -> None:
         def probe():
             errors = self.get("/api/v2/importErrors")
             assert errors["total_entries"] == 0, json.dumps(errors["import_errors"], indent=1)[:3000]
@@ -204,7 +204,7 @@ class Api:
             return r.status_code == 200
 
         self.wait(f"DAG {dag_id}", probe, 180)
-        r = self.client.patch(f"/api/v2/dags/{dag_id}", json={"is_paused": False})
+        r = self.client.patch(f"/api/v2/dags/{dag_id}", json={"is_paused": not unpause})
         assert r.status_code == 200, r.text
 
     def trigger(self, dag_id: str, conf: dict) -> str:
@@ -231,9 +231,11 @@ def test_distributed_shape_runs_on_two_workers(stack):
     t0 = time.monotonic()
     distributed.wait_healthy(settings, timeout=240)
     api = Api(settings)
-    for dag_id in ("daily_health_check", "backup", "verify_backups"):
+    for dag_id in ("daily_health_check", "backup"):
         api.dag_ready(dag_id)
-    assert api.get("/api/v2/dags/verify_backups")["is_paused"] is False
+    # verify_backups stays paused until the worker that writes the set is gone: otherwise the Asset could start
+    # its verification on that very worker before the test stops it
+    api.dag_ready("verify_backups", unpause=False)
 
     # Daily check over 14 targets and the backup at the same time; both workers are up.
     daily = api.trigger("daily_health_check", {"targets": DAILY_TARGETS, "alert": False})
@@ -264,13 +266,8 @@ def test_distributed_shape_runs_on_two_workers(stack):
     distributed.stop(settings, writer)
     assert not distributed.family(settings, writer)
 
-    def verify_run():
-        runs = [
-            r for r in api.get("/api/v2/dags/verify_backups/dagRuns")["dag_runs"] if r["run_type"] == "asset_triggered"
-        ]
-        return runs[0]["dag_run_id"] if runs else None
-
-    verify_id = api.wait("verify_backups run triggered by the backup set (Asset)", verify_run, 120)
+    api.dag_ready("verify_backups")  # now: only the other worker is left to take it
+    verify_id = api.trigger("verify_backups", {"targets": [BACKED_UP]})  # the target's newest set: the one just made
     run, tis = api.finished("verify_backups", verify_id)
     assert run["state"] == "success", [(t["task_id"], t["state"], t["hostname"]) for t in tis]
     (verify,) = [t for t in tis if t["task_id"] == "verify__default" and t["state"] != "skipped"]
