@@ -17,7 +17,7 @@ from airflow.providers.standard.operators.hitl import ApprovalOperator
 from airflow.sdk import Param, dag, get_current_context, task
 from airflow.sdk.exceptions import AirflowSkipException
 
-from include.dag_defaults import DEFAULT_ARGS, refuse_unknown_conf
+from include.dag_defaults import DEFAULT_ARGS, incident_param, refuse_unknown_conf
 
 
 def _kube(target_name: str):
@@ -37,12 +37,7 @@ def _kube(target_name: str):
     tags=["aegis", "troubleshooting"],
     doc_md=__doc__,
     params={
-        "incident_id": Param(
-            None,
-            type=["null", "integer"],
-            title="Incident (optional)",
-            description="Started from an incident: its actions go on that incident's timeline.",
-        ),
+        "incident_id": incident_param(),
         "kubernetes_target": Param(None, type=["null", "string"], title="Kubernetes target (optional)"),
         "namespace": Param("default", type="string", title="Namespace"),
         "deployment": Param(None, type=["null", "string"], title="Deployment to scale (optional)"),

@@ -16,7 +16,7 @@ from airflow.providers.standard.operators.hitl import ApprovalOperator
 from airflow.sdk import Param, dag, get_current_context, task
 from airflow.sdk.exceptions import AirflowSkipException
 
-from include.dag_defaults import DEFAULT_ARGS, refuse_unknown_conf
+from include.dag_defaults import DEFAULT_ARGS, incident_param, refuse_unknown_conf
 
 
 def _connect(target_name: str):
@@ -42,12 +42,7 @@ def _connect(target_name: str):
     tags=["aegis", "troubleshooting"],
     doc_md=__doc__,
     params={
-        "incident_id": Param(
-            None,
-            type=["null", "integer"],
-            title="Incident (optional)",
-            description="Started from an incident: its actions go on that incident's timeline.",
-        ),
+        "incident_id": incident_param(),
         "target": Param("postgres", type="string", title="Target (PostgreSQL or MySQL)"),
         "min_seconds": Param(10, type="number", minimum=0, title="Slower than (seconds)"),
         "schemas": Param([], type="array", title="MySQL schemas to check for zero-cardinality indexes"),

@@ -276,3 +276,13 @@ def publish_check_report(inventory: Inventory):
         )
 
     return write_report
+
+
+def incident_param() -> Param:
+    """The troubleshooting DAGs' optional ``incident_id``: started from an incident, their actions go on its timeline."""
+    return Param(
+        None,
+        type=["null", "integer"],
+        title="Incident (optional)",
+        description="Started from an incident: its actions go on that incident's timeline.",
+    )
