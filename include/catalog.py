@@ -77,6 +77,7 @@ backup_sets = sa.Table(
     sa.Column("size_bytes", sa.BigInteger),
     sa.Column("detail", sa.Text),
     sa.Column("verified_at", sa.DateTime(timezone=True)),
+    sa.Column("verified_by_run_id", sa.String(250)),  # the verify_backups run (0007_verified_by_run)
 )
 #: One row per (run, target): the target's status in that run and how many findings above ok it had.
 target_status = sa.Table(
