@@ -179,11 +179,11 @@ def test_a_new_catalog_comes_up_at_head_with_the_schema_the_code_queries(url):
         context = MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE, "compare_type": False})
         assert compare_metadata(context, metadata) == []
     # the decf943 schema is contained in it, column by column, index by index; runs are keyed by run id too
-    # (0005_runs_keyed_by_run_id: the metrics gained the column)
+    # (0005_runs_keyed_by_run_id: the metrics gained the column; 0007_verified_by_run: the backup sets one)
     inspector = sa.inspect(engine)
     for name, frozen in DECF943.tables.items():
         columns = {c["name"]: c for c in inspector.get_columns(name)}
-        added = {"run_id"} if name == "aegis_metrics" else set()
+        added = {"aegis_metrics": {"run_id"}, "aegis_backup_sets": {"verified_by_run_id"}}.get(name, set())
         assert set(columns) == {c.name for c in frozen.columns} | added
         assert {n: c["nullable"] for n, c in columns.items() if n not in added} == {
             c.name: c.nullable for c in frozen.columns if c.name != "run_id" or name != "aegis_check_runs"
