@@ -11,10 +11,11 @@ from include.catalog import Catalog
 from include.checks import Window
 from include.checks.logs import check
 from include.inventory import parse_inventory
-from include.monthly.audit import build_report
+from include.monthly.airflow_runs import percentiles
+from include.monthly.audit import build_report, performance_section
 from include.monthly.performance import routines, target_performance
 from include.monthly.runlog import month_runs
-from include.rendering import render_html
+from include.rendering import render_html, render_markdown
 from include.targets import Endpoint
 
 MAY, JUNE, JULY = (datetime(2026, m, 1, 5, 0, tzinfo=UTC) for m in (5, 6, 7))
@@ -76,6 +77,40 @@ def test_this_month_against_the_last_with_direction(catalog):
     assert (slowlog["last_month"], slowlog["this_month"]) == (290, 1160)
     assert "redis.used_memory_bytes" not in by  # a size: the capacity section's, not performance's
     assert row["status"] == "warning" and len(row["findings"]) == 2  # latency +150 %, slow log +300 %; hits -9 % < 25 %
+
+
+def test_the_markdown_report_has_the_performance_section_with_the_months_numbers(catalog):
+    """The Markdown report (chat, notifications) carries what the HTML one does: month over month per target
+    and Aegis's own routines (runs, failures; p50/p95 per DAG and task when Airflow's API was read)."""
+    inventory = parse_inventory({"targets": [{"name": "cache", "kind": "redis", "conn_id": "x"}]})
+    selection = {"targets": ["cache"], "sections": ["performance"]}
+    section = performance_section(inventory, catalog, selection, JUNE, JULY)
+    assert section["facts"]["durations"].startswith("not read: set audit.airflow_target")
+    text = render_markdown(build_report(selection, [section], "m", JUNE, JULY))
+    shown = text[text.index("## Performance, month over month") :]
+    assert "### cache" in shown
+    assert "| `redis.latency_p50_ms` | 2.0 | 5.0 | 3.0 (150.0%) | worse |" in shown
+    assert "| `redis.slowlog_entries_total` | 290.0 | 1160.0 | 870.0 (300.0%) | worse |" in shown
+    assert "| `redis.hit_ratio_pct` | 99.0 | 90.0 | -9.0 (-9.1%) | worse |" in shown
+    assert "- `daily_health_check`: 30 run(s), 1 failed (healthy 29, critical 1)" in shown
+    assert "- `planned_update`: 1 run(s), 1 failed (rolled-back 1)" in shown
+    assert "Run and task durations: not read: set audit.airflow_target" in shown
+
+    # with Airflow's API read: the routines' p50/p95 from known run and task durations
+    section["facts"].update(
+        durations="from Airflow's REST API",
+        airflow_runs=[
+            {
+                "routine": "daily_health_check",
+                "runs": 5,
+                "failures": 1,
+                **percentiles([10.0, 20.0, 30.0, 40.0, 100.0]),
+                "tasks": {"check": percentiles([4.0, 6.0])},
+            }
+        ],
+    )
+    shown = render_markdown(build_report(selection, [section], "m", JUNE, JULY))
+    assert "| `daily_health_check` | 5 | 1 | 30.0 s / 88.0 s | check 5.0/5.9 s |" in shown
 
 
 def test_the_maintenance_log_and_the_routines_of_the_month(catalog):
