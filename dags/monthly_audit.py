@@ -118,7 +118,9 @@ def monthly_audit():
         """Restore-test the newest sets; recovery point and time against the objectives."""
         from include.monthly.audit import backups_section
 
-        return backups_section(INVENTORY, catalog(), selection, *window(get_current_context()))
+        context = get_current_context()
+        start, end = window(context)
+        return backups_section(INVENTORY, catalog(), selection, start, end, context["run_id"])
 
     @task(execution_timeout=SECTION_TIMEOUT)
     def updates(selection: dict) -> dict:

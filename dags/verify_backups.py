@@ -83,13 +83,13 @@ def verify_backups():
         return by_queue(INVENTORY, set_ids, target_of=lambda set_id: target_of_set(catalog, set_id))
 
     @task(map_index_template="{{ set_id }}", execution_timeout=timedelta(hours=3))
-    def verify(set_id: str) -> dict:
-        """Checksums, restore into scratch, compare with the manifest, drop scratch, mark the catalog."""
+    def verify(set_id: str, run_id=None) -> dict:
+        """Checksums, restore into scratch, compare with the manifest, drop scratch, mark the catalog (with this run)."""
         from include.backup.dag_support import verify_one
         from include.catalog import Catalog
 
         label_mapped_task(set_id=set_id)
-        return verify_one(INVENTORY, Catalog.for_inventory(INVENTORY), set_id)
+        return verify_one(INVENTORY, Catalog.for_inventory(INVENTORY), set_id, run_id)
 
     @task(trigger_rule="all_done")
     def write_report(

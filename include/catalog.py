@@ -400,7 +400,16 @@ class Catalog:
                 )
             )
 
-    def backup_state(self, set_id: str, state: str, detail: str | None = None, size_bytes: int | None = None) -> None:
+    def backup_state(
+        self,
+        set_id: str,
+        state: str,
+        detail: str | None = None,
+        size_bytes: int | None = None,
+        run_id: str | None = None,
+    ) -> None:
+        """Set a set's state (and its detail, size). ``verified`` also records when and by which run: ``run_id``
+        is the verify_backups run that restore-tested it (None: verified outside a DAG run)."""
         assert state in BACKUP_STATES, state
         now = datetime.now(UTC)
         values: dict[str, Any] = {"state": state}
@@ -412,6 +421,7 @@ class Catalog:
             values["finished_at"] = now
         if state == "verified":
             values["verified_at"] = now
+            values["verified_by_run_id"] = run_id
         with self.engine.begin() as conn:
             updated = conn.execute(backup_sets.update().where(backup_sets.c.set_id == set_id).values(**values))
         if updated.rowcount != 1:
@@ -446,6 +456,15 @@ class Catalog:
                 .all()
             )
         return [dict(r) for r in rows]
+
+    def routines_of_runs(self, run_ids: Iterable[str]) -> dict[str, str]:
+        """run id -> the routine that recorded a run with that id (run ids absent from the catalog left out)."""
+        wanted = sorted(set(run_ids))
+        if not wanted:
+            return {}
+        query = sa.select(check_runs.c.run_id, check_runs.c.routine).where(check_runs.c.run_id.in_(wanted))
+        with self.engine.connect() as conn:
+            return {str(r.run_id): str(r.routine) for r in conn.execute(query).all()}
 
     def routines(self) -> list[str]:
         """Every routine with at least one recorded run, sorted."""

@@ -661,6 +661,10 @@ class _Validator:
             out[key] = value
         if "migration_roots" in out:
             out["migration_roots"] = self.folders(out["migration_roots"], f"{where}.migration_roots")
+        if "packages" in out and (
+            not isinstance(out["packages"], list) or not all(isinstance(p, str) and p for p in out["packages"])
+        ):
+            self.fail(f"{where}.packages", f"must be a list of package names or patterns, got {out['packages']!r}")
         return out
 
     def update_section(self, raw: Any) -> dict[str, Any]:

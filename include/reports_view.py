@@ -150,9 +150,12 @@ def build_app(
         if not can_read("backup"):
             raise HTTPException(403, "you may not read the backup DAG, so not its sets either")
         by_name = {t.name: t for t in inv.targets}
-        sets = catalog_factory().backup_sets_of(target or None)
+        catalog = catalog_factory()
+        sets = catalog.backup_sets_of(target or None)
         restorable = can_read("restore")
+        verifiers = catalog.routines_of_runs(s["verified_by_run_id"] for s in sets if s.get("verified_by_run_id"))
         for s in sets:
+            s["verified_link"] = verified_link(airflow_base(request), s.get("verified_by_run_id"), verifiers, can_read)
             t = by_name.get(s["target"])
             s["retention_until"] = retention_until(t, s["started_at"]) if t else None
             s["duration_s"] = (
@@ -224,6 +227,18 @@ def build_app(
         )
 
     return app
+
+
+def verified_link(
+    airflow: str, run_id: str | None, routines: dict[str, str], can_read: Callable[[str], bool]
+) -> str | None:
+    """The Airflow page of the run that verified a set: of the routine that recorded that run id (the monthly
+    audit's restore test verifies too), else of verify_backups (its report is written after the sets are
+    marked). None without a run id or for a viewer who may not read that DAG."""
+    if not run_id:
+        return None
+    dag_id = dag_of(routines.get(run_id, "verify_backups"))
+    return links.run_url(airflow, dag_id, run_id) if can_read(dag_id) else None
 
 
 def _schedules(inv) -> dict:

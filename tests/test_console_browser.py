@@ -32,6 +32,8 @@ DAG_ID = "daily_health_check"
 AEGIS_DAGS = {"daily_health_check", "weekly_maintenance", "backup", "verify_backups", "restore", "planned_update"}
 PG, LOGS = "ui-pg", "ui-logs"
 SET_ID = "ui-pg-20261130T170000Z"
+#: an older set, verified by a verify_backups run (the Backups page links to that run)
+VERIFIED_SET, VERIFY_RUN = "ui-pg-20261129T170000Z", "scheduled__2026-11-29T18:00:00+00:00"
 ARTIFACTS = Path(os.environ.get("AEGIS_TEST_ARTIFACTS", REPO / ".aegis" / "test-artifacts")) / "browser"
 README_SHOTS = REPO / "docs" / "screenshots"
 CHROMIUM_FLAGS = [
@@ -72,6 +74,9 @@ def world(tmp_path_factory):
     """,
     )
     catalog = Catalog(f"sqlite:///{tmp / 'catalog.db'}")
+    catalog.backup_started(VERIFIED_SET, PG, "postgres", f"file://{tmp}/artifacts/backups/{PG}/{VERIFIED_SET}")
+    catalog.backup_state(VERIFIED_SET, "complete", size_bytes=120_000)
+    catalog.backup_state(VERIFIED_SET, "verified", run_id=VERIFY_RUN)
     catalog.backup_started(SET_ID, PG, "postgres", f"file://{tmp}/artifacts/backups/{PG}/{SET_ID}")
     catalog.backup_state(SET_ID, "complete", size_bytes=123_456)
     env = {"AEGIS_INVENTORY": str(inventory), "AIRFLOW_CONN_UI_PG": "postgresql://postgres@127.0.0.1:5432/postgres"}
@@ -270,7 +275,12 @@ def test_an_operators_morning_in_the_browser(world, airflow, browser):
     # 6. the backups page: the set's restore link opens the console's restore form, pre-filled, dry run on
     page.console_nav("Backups")
     row = page.find(f"tr.set[data-set='{SET_ID}']")
-    assert "complete" in row.text and "123.5 kB" in row.text
+    assert "complete" in row.text and "123.5 kB" in row.text and "not verified" in row.text
+    verified = page.find(f"tr.set[data-set='{VERIFIED_SET}']")
+    by = page.find("a.verified-by", within=verified)
+    assert by.text == VERIFY_RUN and by.get_attribute("href").endswith(
+        "/dags/verify_backups/runs/" + quote(VERIFY_RUN, safe="")
+    )
     page.shot("console-backups", readme=True)
     page.find("a.restore-link", within=row).click()
     form = page.find("form#restore-form")

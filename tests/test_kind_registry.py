@@ -179,13 +179,17 @@ def test_the_registry_views_agree():
     # updates: SQL migrations only where sessions are drained and the health check runs before and after
     assert set(kinds_with("sql_updates")) <= set(kinds_with("drain")) & set(kinds_with("update_health"))
     assert set(kinds_with("image_updates")) <= set(kinds_with("update_health"))
+    # host packages: the host's own daily check is the implied post-update test
+    assert set(kinds_with("package_updates")) <= set(kinds_with("update_health"))
     assert set(kinds_with("update_health")) <= check
     # weekly concerns have distinct names in the DAG and the form
     concerns = [spec(k).concern for k in kinds_with("weekly")]
     assert len(concerns) == len(set(concerns)) and None not in concerns
-    # a kind without a connection is one whose routines need none: no drain, no SQL, no security scan of a server
+    # a kind without a connection is one whose routines need none: no drain, no SQL, no security scan of a server;
+    # its daily check runs after an update only when it is the machine itself (host packages)
     for kind in set(all_kinds()) - set(kinds_with("needs_connection")):
-        assert not (spec(kind).drain or spec(kind).sql_updates or spec(kind).update_health)
+        assert not (spec(kind).drain or spec(kind).sql_updates)
+        assert not spec(kind).update_health or spec(kind).package_updates
     assert set(CAPABILITIES) >= {"check", "backup", "weekly", "security"}
 
 
@@ -206,5 +210,7 @@ def test_the_dags_offer_exactly_the_targets_the_registry_allows(tmp_path, monkey
     assert offered("restore", "target") == {
         t.name for t in example.targets if t.kind in kinds_with("backup") and t.backup.get("enabled")
     }
-    assert offered("planned_update", "update_target") == names(kinds_with("sql_updates") + kinds_with("image_updates"))
+    assert offered("planned_update", "update_target") == names(
+        kinds_with("sql_updates") + kinds_with("image_updates") + kinds_with("package_updates")
+    )
     assert by_kind.keys() == all_kinds().keys()

@@ -51,7 +51,7 @@ def back_up(inventory, catalog, name: str, when: datetime) -> str:
 def test_stale_backup_failed_restore_test_and_a_good_one(world):
     inventory, catalog = world
     back_up(inventory, catalog, "fresh", END - timedelta(days=3))
-    back_up(inventory, catalog, "fresh", END - timedelta(hours=6))
+    newest = back_up(inventory, catalog, "fresh", END - timedelta(hours=6))
     back_up(inventory, catalog, "stale", END - timedelta(days=10))
     broken = back_up(inventory, catalog, "broken", END - timedelta(hours=6))
     folder = sets_folder(inventory, "broken", broken)
@@ -60,7 +60,7 @@ def test_stale_backup_failed_restore_test_and_a_good_one(world):
     archive.write_bytes(data[:100] + bytes([data[100] ^ 1]) + data[101:])  # one flipped bit
 
     with time_machine.travel(END, tick=True):
-        rows = {r["target"]: r for r in validate(inventory, catalog, inventory.targets, START, END)}
+        rows = {r["target"]: r for r in validate(inventory, catalog, inventory.targets, START, END, "audit-run-7")}
 
     fresh, stale, failed = rows["fresh"], rows["stale"], rows["broken"]
     # only the newest set was restore-tested (verified): the month went without a verified set until then
@@ -68,6 +68,7 @@ def test_stale_backup_failed_restore_test_and_a_good_one(world):
         "during the month the recovery point reached 714 h (objective 12 h)"
     ]
     assert fresh["details"]["restore_test"]["state"] == "verified"
+    assert catalog.backup_set(newest)["verified_by_run_id"] == "audit-run-7"  # the audit's run verified it
     assert fresh["details"]["recovery_point"]["age_hours"] == pytest.approx(6, abs=0.1)
     assert fresh["details"]["objectives"] == {"rpo_hours": 12.0, "rto_minutes": 30}
     assert fresh["details"]["month"]["sets"] == 2 and fresh["details"]["month"]["bytes_newest"] > 0

@@ -11,10 +11,11 @@ from include.catalog import Catalog
 from include.checks import Window
 from include.checks.logs import check
 from include.inventory import parse_inventory
-from include.monthly.audit import build_report
+from include.monthly.airflow_runs import percentiles
+from include.monthly.audit import build_report, performance_section
 from include.monthly.performance import routines, target_performance
 from include.monthly.runlog import month_runs
-from include.rendering import render_html
+from include.rendering import render_html, render_markdown
 from include.targets import Endpoint
 
 MAY, JUNE, JULY = (datetime(2026, m, 1, 5, 0, tzinfo=UTC) for m in (5, 6, 7))
@@ -76,6 +77,40 @@ def test_this_month_against_the_last_with_direction(catalog):
     assert (slowlog["last_month"], slowlog["this_month"]) == (290, 1160)
     assert "redis.used_memory_bytes" not in by  # a size: the capacity section's, not performance's
     assert row["status"] == "warning" and len(row["findings"]) == 2  # latency +150 %, slow log +300 %; hits -9 % < 25 %
+
+
+def test_the_markdown_report_has_the_performance_section_with_the_months_numbers(catalog):
+    """The Markdown report (chat, notifications) carries what the HTML one does: month over month per target
+    and Aegis's own routines (runs, failures; p50/p95 per DAG and task when Airflow's API was read)."""
+    inventory = parse_inventory({"targets": [{"name": "cache", "kind": "redis", "conn_id": "x"}]})
+    selection = {"targets": ["cache"], "sections": ["performance"]}
+    section = performance_section(inventory, catalog, selection, JUNE, JULY)
+    assert section["facts"]["durations"].startswith("not read: set audit.airflow_target")
+    text = render_markdown(build_report(selection, [section], "m", JUNE, JULY))
+    shown = text[text.index("## Performance, month over month") :]
+    assert "### cache" in shown
+    assert "| `redis.latency_p50_ms` | 2.0 | 5.0 | 3.0 (150.0%) | worse |" in shown
+    assert "| `redis.slowlog_entries_total` | 290.0 | 1160.0 | 870.0 (300.0%) | worse |" in shown
+    assert "| `redis.hit_ratio_pct` | 99.0 | 90.0 | -9.0 (-9.1%) | worse |" in shown
+    assert "- `daily_health_check`: 30 run(s), 1 failed (healthy 29, critical 1)" in shown
+    assert "- `planned_update`: 1 run(s), 1 failed (rolled-back 1)" in shown
+    assert "Run and task durations: not read: set audit.airflow_target" in shown
+
+    # with Airflow's API read: the routines' p50/p95 from known run and task durations
+    section["facts"].update(
+        durations="from Airflow's REST API",
+        airflow_runs=[
+            {
+                "routine": "daily_health_check",
+                "runs": 5,
+                "failures": 1,
+                **percentiles([10.0, 20.0, 30.0, 40.0, 100.0]),
+                "tasks": {"check": percentiles([4.0, 6.0])},
+            }
+        ],
+    )
+    shown = render_markdown(build_report(selection, [section], "m", JUNE, JULY))
+    assert "| `daily_health_check` | 5 | 1 | 30.0 s / 88.0 s | check 5.0/5.9 s |" in shown
 
 
 def test_the_maintenance_log_and_the_routines_of_the_month(catalog):
@@ -142,3 +177,83 @@ def test_log_errors_by_signature_this_month_against_the_last(tmp_path):
     html = render_html(build_report({"targets": ["app"], "sections": ["performance"]}, [section], "m", JUNE, JULY))
     shown = html[html.index("Error lines by signature") :]
     assert "<code>payment gateway timeout (order &lt;n&gt;)</code></td><td>30</td><td>87</td><td>57 (190.0%)" in shown
+
+
+def daily_log_runs(catalog, target, log, per_day: dict[str, int], days: int) -> list:
+    """``days`` daily log checks in June over a log holding ``per_day`` error lines of each message a day."""
+    results = []
+    for day in range(days):
+        start = JUNE + timedelta(days=day)
+        lines = [
+            f"{start + timedelta(seconds=i):%Y-%m-%dT%H:%M:%S} ERROR {text.format(n=day * 100 + i)}\n"
+            for text, count in per_day.items()
+            for i in range(count)
+        ]
+        log.write_text("".join(lines))
+        end = start + timedelta(days=1)
+        os.utime(log, (end.timestamp() - 1, end.timestamp() - 1))
+        result = check(target, Endpoint(), Window(start, end, {}))
+        catalog.record_check_run("daily_health_check", end, f"d{day}", "healthy", None, {}, [result.to_dict()])
+        results.append(result)
+    return results
+
+
+def test_every_signature_of_a_day_is_counted_not_only_its_top_ones(tmp_path):
+    """Twelve signatures a day (the old daily record kept the top five): each month count is exact; the report
+    shows the ten largest and the other two as one row, and says the counts are exact."""
+    catalog = Catalog(f"sqlite:///{tmp_path / 'catalog.db'}")
+    log = tmp_path / "app.log"
+    target = parse_inventory({"targets": [{"name": "app", "kind": "log_source", "paths": [str(log)]}]}).target("app")
+    per_day = {f"failure kind {chr(97 + k)} in job {{n}}": k + 1 for k in range(12)}  # 'a' once … 'l' 12 times
+    results = daily_log_runs(catalog, target, log, per_day, days=3)
+    assert len(results[0].details["top_signatures"]) == 5  # what the report of the day shows
+    assert len([m for m in results[0].metrics if m.startswith("logs.signature.")]) == 12
+
+    row = target_performance(catalog, target, MAY, JUNE, JULY)
+    by = {r["signature"]: r for r in row["details"]["signatures"]}
+    assert row["details"]["signatures_exact"] is True
+    for k in range(2, 12):  # the ten largest one by one, three days each: exact (k+1 lines a day)
+        assert by[f"failure kind {chr(97 + k)} in job <n>"]["this_month"] == 3 * (k + 1)
+    assert by["(2 more signatures, not shown one by one)"]["this_month"] == 3 * (1 + 2)
+    assert sum(r["this_month"] for r in row["details"]["signatures"]) == 3 * sum(per_day.values())
+    text = render_markdown(
+        build_report(
+            {"targets": ["app"], "sections": ["performance"]},
+            [{"section": "performance", "rows": [row], "facts": {"routines": [], "durations": "not read"}}],
+            "m",
+            JUNE,
+            JULY,
+        )
+    )
+    assert "| `failure kind f in job <n>` | 0 | 18 | 18 | worse |" in text  # the 6th largest: lost before
+    assert "Counts are exact" in text
+
+
+def test_signatures_beyond_the_recorded_bound_are_summed_and_marked_not_exact(tmp_path):
+    """A source recording three signatures a day one by one: the rest is one ``other`` count a day, and the
+    month's per-signature counts are said to be lower bounds."""
+    catalog = Catalog(f"sqlite:///{tmp_path / 'catalog.db'}")
+    log = tmp_path / "app.log"
+    target = parse_inventory(
+        {"targets": [{"name": "app", "kind": "log_source", "paths": [str(log)], "signature_metrics": 3}]}
+    ).target("app")
+    per_day = {"disk full on {n}": 9, "timeout talking to {n}": 7, "retry {n}": 5, "slow {n}": 2, "odd {n}": 1}
+    results = daily_log_runs(catalog, target, log, per_day, days=2)
+    assert results[0].metrics["logs.signature.other"] == 3.0  # slow 2 + odd 1
+    assert results[0].details["signatures"] == {"distinct": 5, "recorded": 3, "other_lines": 3}
+
+    row = target_performance(catalog, target, MAY, JUNE, JULY)
+    assert row["details"]["signatures_exact"] is False
+    other = row["details"]["signatures"][-1]
+    assert (other["id"], other["this_month"]) == ("other", 6)
+    assert [r["this_month"] for r in row["details"]["signatures"][:3]] == [18, 14, 10]
+    section = {"section": "performance", "rows": [row], "facts": {"routines": [], "durations": "not read"}}
+    html = render_html(build_report({"targets": ["app"], "sections": ["performance"]}, [section], "m", JUNE, JULY))
+    assert "<em>(other signatures: beyond the source&#39;s signature_metrics" in html and "Not exact" in html
+
+
+def test_signature_bounds_must_be_positive():
+    from include.inventory import InventoryError
+
+    with pytest.raises(InventoryError, match="signature_metrics.*must be a whole number >= 1, got 0"):
+        parse_inventory({"targets": [{"name": "a", "kind": "log_source", "paths": ["/x"], "signature_metrics": 0}]})

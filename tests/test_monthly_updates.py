@@ -33,7 +33,7 @@ def test_apt_lines_become_items_security_first():
     assert [(i["subject"], i["severity"]) for i in plan["items"]] == [("openssl", "warning"), ("sed", "info")]
     conf = plan["items"][0]["planned_update_conf"]
     assert conf["dry_run"] is True and conf["targets"] == ["box"]
-    assert conf["release_command"] == ["apt-get", "install", "--only-upgrade", "-y", "openssl"]
+    assert (conf["update_kind"], conf["update_target"], conf["packages"]) == ("host_packages", "box", ["openssl"])
 
 
 def test_apt_that_hangs_or_fails_is_said_not_fatal():
@@ -110,10 +110,9 @@ FAKE_OPENSSH = "openssh-client/stable 1:9.2p1-2+deb12u10 amd64 [upgradable from:
 NOW = datetime(2026, 6, 1, 5, 0, tzinfo=UTC)
 
 
-def openssh_item(update: dict | None) -> dict:
-    inventory = parse_inventory(
-        {"targets": [{"name": "box", "kind": "host"}], **({"update": update} if update else {})}
-    )
+def openssh_item(update: dict | None, packages: list[str] | None = None) -> dict:
+    host = {"name": "box", "kind": "host", **({"update": {"packages": packages}} if packages else {})}
+    inventory = parse_inventory({"targets": [host], **({"update": update} if update else {})})
     [item] = update_plan(inventory, inventory.targets, {}, apt_upgradable(lambda argv, timeout: FAKE_OPENSSH), {}, NOW)[
         "items"
     ]
@@ -146,31 +145,67 @@ def test_a_proposed_conf_is_made_ready_from_the_inventory_and_passes_the_form_as
     assert plan.release.root == str(tmp_path.resolve()) and plan.release.version == version
 
 
-def test_an_allowed_command_is_kept_and_a_host_package_still_needs_a_post_update_test(tmp_path):
-    version = "openssh-client_1_9.2p1-2+deb12u10"
-    (tmp_path / "releases" / version).mkdir(parents=True)
-    update = {"release_roots": [str(tmp_path)], "release_commands": [["apt-get", "install", "--only-upgrade"]]}
-    item = openssh_item(update)
+def test_a_host_package_the_host_allows_is_a_ready_conf_with_the_hosts_daily_check_as_its_test():
+    """The host's daily check is the implied post-update test: a package its update.packages allows (by name or
+    pattern) gives a conf the real form validation accepts as it is."""
+    from include.update.plan import build_plan
+
+    item = openssh_item(None, packages=["openssh-*"])
     conf = item["planned_update_conf"]
-    assert conf["release_root"] == str(tmp_path.resolve())
-    assert conf["release_command"] == ["apt-get", "install", "--only-upgrade", "-y", "openssh-client"]
-    # root and command pass; a host has no daily check the form takes as the implied test: said, not hidden
-    assert item["not_ready"].startswith("planned update: field 'http_checks': no post-update test")
+    assert item["not_ready"] is None
+    plan = build_plan(item["inventory"], conf, NOW)  # the conf exactly as proposed
+    assert plan.kind == "host_packages" and plan.dry_run is True and plan.update_target == "box"
+    assert plan.packages.packages == ["openssh-client"] and plan.health == ["box"]
+
+
+def test_a_host_package_proposal_that_cannot_be_ready_says_why():
+    nothing_allowed = openssh_item(None)
+    assert nothing_allowed["not_ready"] == (
+        "planned update: field 'packages': 'box' allows no package upgrade: list the packages (or patterns)"
+        " under its update.packages"
+    )
+    other = openssh_item(None, packages=["openssl", "lib*"])
+    assert other["not_ready"] == (
+        "planned update: field 'packages': 'openssh-client' is not in box's update.packages ['openssl', 'lib*']"
+    )
+    no_host = parse_inventory({"targets": [{"name": "pg", "kind": "postgres", "conn_id": "x"}]})
+    [item] = update_plan(no_host, no_host.targets, {}, apt_upgradable(lambda argv, timeout: FAKE_OPENSSH), {}, NOW)[
+        "items"
+    ]
+    assert item["not_ready"].startswith("planned update: field 'update_target': required for this update kind")
+
+
+#: the OSV scan's match for jinja2 (a python item: a release_switch proposal running pip)
+JINJA2_SCAN = {
+    "details": {
+        "vulnerable": [
+            {"package": "jinja2", "version": "3.0.0", "id": "G", "summary": "", "fixed": ["3.1.5"], "level": "critical"}
+        ]
+    }
+}
+
+
+def pip_item(update: dict | None) -> dict:
+    inventory = parse_inventory(
+        {"targets": [{"name": "box", "kind": "host"}], **({"update": update} if update else {})}
+    )
+    [item] = update_plan(inventory, inventory.targets, JINJA2_SCAN, ([], None), {}, NOW)["items"]
+    return item
 
 
 def test_a_conf_that_cannot_be_made_ready_says_why(tmp_path):
     one, other = tmp_path / "one", tmp_path / "other"
-    commands = [["apt-get", "install", "--only-upgrade"]]
-    nothing_allowed = openssh_item(None)
+    commands = [[".venv/bin/pip", "install"]]
+    nothing_allowed = pip_item(None)
     assert nothing_allowed["not_ready"] == "release_root: none is allowed (inventory update.release_roots)"
     assert nothing_allowed["planned_update_conf"]["release_root"] == ""
-    two = openssh_item({"release_roots": [str(one), str(other)], "release_commands": commands})
+    two = pip_item({"release_roots": [str(one), str(other)], "release_commands": commands})
     assert "release_root: 2 are" in two["not_ready"] and "choose one" in two["not_ready"]
-    unprepared = openssh_item({"release_roots": [str(one)], "release_commands": commands})
+    unprepared = pip_item({"release_roots": [str(one)], "release_commands": commands})
     assert unprepared["planned_update_conf"]["release_root"] == str(one.resolve())
     assert unprepared["not_ready"].startswith("planned update: field 'release_version'")
-    assert unprepared["not_ready"].endswith("releases/openssh-client_1_9.2p1-2+deb12u10 is not a folder")
-    (one / "releases" / "openssh-client_1_9.2p1-2+deb12u10").mkdir(parents=True)
-    not_allowed = openssh_item({"release_roots": [str(one)], "release_commands": [["apt-get", "upgrade"]]})
+    assert unprepared["not_ready"].endswith("releases/jinja2_3.1.5 is not a folder")
+    (one / "releases" / "jinja2_3.1.5").mkdir(parents=True)
+    not_allowed = pip_item({"release_roots": [str(one)], "release_commands": [["apt-get", "upgrade"]]})
     assert not_allowed["not_ready"].startswith("planned update: field 'release_command'")
     assert "starts with none of the allowed commands" in not_allowed["not_ready"]

@@ -73,8 +73,9 @@ def target_of_set(catalog, set_id: str) -> str | None:
     return record["target"] if record else None
 
 
-def verify_one(inventory: Inventory, catalog, set_id: str) -> dict:
-    """Verify one set from the catalog: checksums, restore into scratch, compare with the manifest."""
+def verify_one(inventory: Inventory, catalog, set_id: str, run_id: str | None = None) -> dict:
+    """Verify one set from the catalog: checksums, restore into scratch, compare with the manifest; a verified
+    set records ``run_id`` (this verify_backups run) as the run that verified it."""
     from include.backup.runner import verify_set
     from include.targets import endpoint_for
 
@@ -82,4 +83,4 @@ def verify_one(inventory: Inventory, catalog, set_id: str) -> dict:
     if record is None:
         return {"set_id": set_id, "target": "?", "state": "failed", "reason": f"no backup set {set_id} in the catalog"}
     target = inventory.target(record["target"])
-    return {**verify_set(inventory, target, endpoint_for(target), set_id, catalog), "target": target.name}
+    return {**verify_set(inventory, target, endpoint_for(target), set_id, catalog, run_id), "target": target.name}

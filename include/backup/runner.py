@@ -223,8 +223,11 @@ def scratch_server(target: Target, endpoint: Endpoint) -> Endpoint:
     return endpoint_for_conn(conn_id)
 
 
-def verify_set(inventory: Inventory, target: Target, endpoint: Endpoint, set_id: str, catalog) -> dict[str, Any]:
-    """Checksums, then a restore into scratch compared with the manifest's facts; marks verified or failed."""
+def verify_set(
+    inventory: Inventory, target: Target, endpoint: Endpoint, set_id: str, catalog, run_id: str | None = None
+) -> dict[str, Any]:
+    """Checksums, then a restore into scratch compared with the manifest's facts; marks verified (by ``run_id``,
+    the verify_backups run) or failed."""
     folder = sets_folder(inventory, target.name, set_id)
     t0 = time.monotonic()
     try:
@@ -250,7 +253,9 @@ def verify_set(inventory: Inventory, target: Target, endpoint: Endpoint, set_id:
         log.error("backup set %s FAILED verification: %s", set_id, exc)
         return {"set_id": set_id, "state": "failed", "reason": str(exc)}
     seconds = time.monotonic() - t0
-    catalog.backup_state(set_id, "verified", detail=f"restored into scratch and matched in {seconds:.1f}s")
+    catalog.backup_state(
+        set_id, "verified", detail=f"restored into scratch and matched in {seconds:.1f}s", run_id=run_id
+    )
     log.info("backup set %s verified in %.1fs (%d bytes)", set_id, seconds, manifest.size_bytes)
     return {"set_id": set_id, "state": "verified", "seconds": round(seconds, 2), "bytes": manifest.size_bytes}
 

@@ -9,8 +9,11 @@ The files read are those the globs match and their rotated, gzip-compressed sibl
 ``<log>.*.gz`` (the weekly copy-truncate rotation's; :func:`window_files`), read through gzip.
 
 Metrics: ``logs.errors`` (graded), ``logs.bytes`` (the log volume: bytes on disk of every file listed,
-compressed siblings as stored) and ``logs.signature.<id>`` per top signature (its error lines; the id is
-:func:`signature_id` of the text, kept in ``details["signature_texts"]`` and by the catalog).
+compressed siblings as stored) and ``logs.signature.<id>`` per signature (its error lines; the id is
+:func:`signature_id` of the text, kept in ``details["signature_texts"]`` and by the catalog): every signature
+of the run up to the source's ``signature_metrics`` largest, the error lines of any further ones summed into
+``logs.signature.other`` (:data:`OTHER_SIGNATURES`), so the per-signature metrics of a run add up to its
+signature-bearing error lines and the monthly report can say when a count is not exact.
 """
 
 from __future__ import annotations
@@ -56,6 +59,8 @@ def signature(message: str) -> str:
 #: per-signature metric names: this prefix and :func:`signature_id` (the text itself is kept in the
 #: catalog's ``aegis_log_signatures``, from the result's ``details["signature_texts"]``)
 SIGNATURE_METRIC = "logs.signature."
+#: the id under :data:`SIGNATURE_METRIC` of the bucket summing the signatures beyond ``signature_metrics`` in a run
+OTHER_SIGNATURES = "other"
 
 
 def signature_id(text: str) -> str:
@@ -480,13 +485,20 @@ def check(target: Target, endpoint: Endpoint, window: Window) -> CheckResult:
             continue
         per_file[path] = scan_file(path, pattern, ts_regex, window.start, window.end, signatures)
     total = sum(per_file.values())
-    top_signatures = signatures.most_common(opts["top_signatures"])
+    ranked = signatures.most_common()
+    top_signatures = ranked[: opts["top_signatures"]]
+    recorded, beyond = ranked[: opts["signature_metrics"]], ranked[opts["signature_metrics"] :]
     result.details.update(
         {
             "window": [window.start.isoformat(), window.end.isoformat()],
             "files": per_file,
             "top_signatures": [{"signature": s, "count": c, "id": signature_id(s)} for s, c in top_signatures],
-            "signature_texts": {signature_id(s): s for s, _ in top_signatures},
+            "signature_texts": {signature_id(s): s for s, _ in recorded},
+            "signatures": {
+                "distinct": len(ranked),
+                "recorded": len(recorded),
+                "other_lines": sum(c for _, c in beyond),
+            },
         }
     )
     top = signatures.most_common(1)
@@ -500,6 +512,8 @@ def check(target: Target, endpoint: Endpoint, window: Window) -> CheckResult:
         + (f"; most frequent ({top[0][1]}x): {top[0][0]!r}" if top else ""),
     )
     result.metrics["logs.bytes"] = float(log_bytes(files))
-    for text, count in top_signatures:  # the month-over-month comparison by signature reads these
+    for text, count in recorded:  # the month-over-month comparison by signature reads these
         result.metrics[SIGNATURE_METRIC + signature_id(text)] = float(count)
+    if beyond:  # bounded metric names: the rest counted together, so the month says its counts are not exact
+        result.metrics[SIGNATURE_METRIC + OTHER_SIGNATURES] = float(sum(c for _, c in beyond))
     return result

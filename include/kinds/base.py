@@ -23,6 +23,7 @@ CAPABILITIES = (
     "security",
     "sql_updates",
     "image_updates",
+    "package_updates",
     "drain",
     "update_health",
     "restore_health",
@@ -67,6 +68,8 @@ class KindSpec:
     sql_updates: bool = False
     #: planned updates: a deployment's container image is updated on it (``k8s_image``)
     image_updates: bool = False
+    #: planned updates: packages of the machine are upgraded on it (``host_packages``, from ``update.packages``)
+    package_updates: bool = False
     #: planned updates: its active sessions are counted and waited for before the change
     drain: bool = False
     #: planned updates: the daily check runs on it before and after the change

@@ -32,6 +32,11 @@ SPEC = KindSpec(
         "clock_offset_critical_s": 2.0,
     },
     needs_connection=False,
+    # planned updates: its packages are upgraded (host_packages, only those its update.packages allows), and its
+    # daily check is the implied post-update test of any update that lists it
+    package_updates=True,
+    update_health=True,
+    update_settings={"packages": []},
     check="include.checks.host",
     security="include.security:check_host",
 )

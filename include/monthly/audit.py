@@ -127,13 +127,16 @@ def _as_result(row: dict[str, Any]):
     return CheckResult.from_dict(row)
 
 
-def backups_section(inventory, catalog, selection: dict, start: datetime, end: datetime) -> dict[str, Any]:
+def backups_section(
+    inventory, catalog, selection: dict, start: datetime, end: datetime, run_id: str | None = None
+) -> dict[str, Any]:
     from include.monthly.backups import validate
 
+    targets = [inventory.target(n) for n in selection["targets"]]
     return _skipped("backups", selection) or {
         "section": "backups",
         "facts": {},
-        "rows": validate(inventory, catalog, [inventory.target(n) for n in selection["targets"]], start, end),
+        "rows": validate(inventory, catalog, targets, start, end, run_id),
     }
 
 

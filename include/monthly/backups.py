@@ -30,13 +30,21 @@ def objectives(inventory, target: str) -> dict[str, float]:
     return {**inventory.audit["objectives"], **inventory.audit["target_objectives"].get(target, {})}
 
 
-def validate_target(inventory, catalog, target, start: datetime, end: datetime, restore_test: bool = True) -> dict:
-    """The backup validation row of one target."""
+def validate_target(
+    inventory,
+    catalog,
+    target,
+    start: datetime,
+    end: datetime,
+    restore_test: bool = True,
+    run_id: str | None = None,
+) -> dict:
+    """The backup validation row of one target (a set the restore test verifies records ``run_id``)."""
     result = CheckResult(target.name, target.kind, concern="backups")
     wanted = objectives(inventory, target.name)
     sets = _until(catalog.backup_sets_of(target.name), end)
     newest = next((s for s in sets if s["state"] in GOOD), None)
-    test = _restore_test(inventory, catalog, newest, result) if restore_test and newest else None
+    test = _restore_test(inventory, catalog, newest, result, run_id) if restore_test and newest else None
     sets = _until(catalog.backup_sets_of(target.name), end)  # states after the test
     verified = [s for s in sets if s["state"] == "verified"]
     rpo = recovery_point(verified, start, end)
@@ -80,10 +88,10 @@ def validate_target(inventory, catalog, target, start: datetime, end: datetime, 
     return result.to_dict()
 
 
-def _restore_test(inventory, catalog, newest: dict, result: CheckResult) -> dict[str, Any]:
+def _restore_test(inventory, catalog, newest: dict, result: CheckResult, run_id: str | None) -> dict[str, Any]:
     from include.backup.dag_support import verify_one
 
-    outcome = verify_one(inventory, catalog, newest["set_id"])
+    outcome = verify_one(inventory, catalog, newest["set_id"], run_id)
     if outcome["state"] != "verified":
         result.add(CRITICAL, f"restore test of the newest set {newest['set_id']} failed: {outcome.get('reason', '?')}")
     return outcome
@@ -152,6 +160,10 @@ def _hours(delta: timedelta) -> float:
     return round(delta.total_seconds() / 3600, 1)
 
 
-def validate(inventory, catalog, targets, start: datetime, end: datetime) -> list[dict[str, Any]]:
-    """The section's rows: every backup-enabled target among ``targets``."""
-    return [validate_target(inventory, catalog, t, start, end) for t in targets if t.backup.get("enabled")]
+def validate(
+    inventory, catalog, targets, start: datetime, end: datetime, run_id: str | None = None
+) -> list[dict[str, Any]]:
+    """The section's rows: every backup-enabled target among ``targets`` (``run_id``: the audit's run)."""
+    return [
+        validate_target(inventory, catalog, t, start, end, run_id=run_id) for t in targets if t.backup.get("enabled")
+    ]

@@ -7,8 +7,11 @@ mean. For hit ratios higher is better; for everything else here lower is better.
 
 Log error signatures (``logs.signature.<id>``, one count per daily run) are compared by their sum over
 each month, the :data:`TOP_SIGNATURES` largest of either month shown with their text
-(``details["signatures"]``). A daily run records only its own top signatures, so a month's count is a
-lower bound for signatures that were not among a day's top ones.
+(``details["signatures"]``), the rest of them in one "more signatures" row. A daily run records every
+signature up to the source's ``signature_metrics``, the lines of any further ones summed into
+``logs.signature.other``: when that bucket is empty in both months every count is exact
+(``details["signatures_exact"]``); otherwise the report shows the bucket as its own row and says the
+per-signature counts are lower bounds by at most that many lines.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from typing import Any
 
 from include.catalog import iso
 from include.checks.base import WARNING, CheckResult
-from include.checks.logs import SIGNATURE_METRIC
+from include.checks.logs import OTHER_SIGNATURES, SIGNATURE_METRIC
 
 WATCHED = re.compile(
     r"latency|_ms$|slow|hit_ratio|hit_pct|error|connection|threads_connected|clients|deadlock"
@@ -78,7 +81,9 @@ def target_performance(catalog, target, previous_start: datetime, start: datetim
     result.details["month_over_month"] = sorted(rows, key=lambda r: (r["direction"] != "worse", r["metric"]))
     ids = [m[len(SIGNATURE_METRIC) :] for m in names if m.startswith(SIGNATURE_METRIC)]
     if ids:
-        result.details["signatures"] = signatures(catalog, target.name, ids, previous_start, start, end)
+        rows = signatures(catalog, target.name, ids, previous_start, start, end)
+        result.details["signatures"] = rows
+        result.details["signatures_exact"] = not any(r["id"] == OTHER_SIGNATURES for r in rows)
     return result.to_dict()
 
 
@@ -86,27 +91,46 @@ def signatures(
     catalog, target: str, ids: list[str], previous_start: datetime, start: datetime, end: datetime
 ) -> list[dict[str, Any]]:
     """The log error signatures with the most errors this month or last month: their text, each month's
-    count (the sum of the daily counts), the change and its direction (fewer errors is better)."""
+    count (the sum of the daily counts), the change and its direction (fewer errors is better). The ones
+    beyond :data:`TOP_SIGNATURES` are summed into one row (id ``more``); the lines a day did not record one by
+    one (its ``other`` bucket) are the last row (id ``other``), shown whenever either month has some."""
     texts = catalog.signature_texts(ids)
-    rows = []
+    rows, other = [], None
     for sid in ids:
         series = catalog.series(target, SIGNATURE_METRIC + sid, previous_start)
         this = sum(v for at, v in series if iso(start) <= at < iso(end))
         last = sum(v for at, v in series if iso(previous_start) <= at < iso(start))
-        change = this - last
-        rows.append(
-            {
-                "signature": texts.get(sid, f"(text not recorded: {sid})"),
-                "id": sid,
-                "this_month": this,
-                "last_month": last,
-                "change": change,
-                "change_pct": round(100.0 * change / last, 1) if last else None,
-                "direction": "same" if change == 0 else ("worse" if change > 0 else "better"),
-            }
-        )
+        if sid == OTHER_SIGNATURES:
+            other = _signature_row(
+                "(other signatures: beyond the source's signature_metrics in a day, counted together; the"
+                " counts above are lower bounds by at most this many lines)",
+                sid,
+                this,
+                last,
+            )
+        elif this or last:
+            rows.append(_signature_row(texts.get(sid, f"(text not recorded: {sid})"), sid, this, last))
     rows.sort(key=lambda r: (-max(r["this_month"], r["last_month"]), r["signature"]))
-    return [r for r in rows[:TOP_SIGNATURES] if r["this_month"] or r["last_month"]]
+    shown, rest = rows[:TOP_SIGNATURES], rows[TOP_SIGNATURES:]
+    if rest:
+        this, last = sum(r["this_month"] for r in rest), sum(r["last_month"] for r in rest)
+        shown.append(_signature_row(f"({len(rest)} more signatures, not shown one by one)", "more", this, last))
+    if other is not None and (other["this_month"] or other["last_month"]):
+        shown.append(other)
+    return shown
+
+
+def _signature_row(text: str, sid: str, this: float, last: float) -> dict[str, Any]:
+    change = this - last
+    return {
+        "signature": text,
+        "id": sid,
+        "this_month": this,
+        "last_month": last,
+        "change": change,
+        "change_pct": round(100.0 * change / last, 1) if last else None,
+        "direction": "same" if change == 0 else ("worse" if change > 0 else "better"),
+    }
 
 
 def routines(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:

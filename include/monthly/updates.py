@@ -4,7 +4,9 @@ proposed as a ready ``planned_update`` conf (dry run, to be reviewed before it r
 - this Python environment against the local OSV advisory folder (the weekly scan,
   :func:`include.security.scan_packages`);
 - the host's packages from the package manager's cached lists (``apt list --upgradable``, bounded by
-  :data:`APT_TIMEOUT_S`; no ``apt-get update``: the lists are whatever the host last fetched);
+  :data:`APT_TIMEOUT_S`; no ``apt-get update``: the lists are whatever the host last fetched), each proposed
+  as a ``host_packages`` update of the inventory's host target (ready when its ``update.packages`` allows the
+  package; the host's daily check is the implied post-update test);
 - database server versions against the versions the inventory declares current (``audit.current_versions``,
   by target name or kind: ``{postgres: "17.6"}``).
 
@@ -28,8 +30,8 @@ APT_LINE = re.compile(r"^(?P<name>[^/\s]+)/(?P<suite>\S+)\s+(?P<new>\S+)\s+\S+\s
 
 def proposal(targets: list[str], change: str, command: list[str]) -> dict[str, Any]:
     """A ``planned_update`` conf for one update (kind ``release_switch``: the command runs after the switch,
-    the targets' alerts are silenced and clients drained; dry run). ``planned_update`` has no package-upgrade
-    kind: ``release_root`` is filled from the inventory by :func:`made_ready`."""
+    the targets' alerts are silenced and clients drained; dry run): ``release_root`` is filled from the
+    inventory by :func:`made_ready`. Host packages have a kind of their own (:func:`packages_proposal`)."""
     return {
         "dry_run": True,
         "update_kind": "release_switch",
@@ -41,22 +43,39 @@ def proposal(targets: list[str], change: str, command: list[str]) -> dict[str, A
     }
 
 
-def made_ready(inventory, conf: dict[str, Any], now: datetime) -> tuple[dict[str, Any], str | None]:
-    """The conf with ``release_root`` filled from the inventory's ``update.release_roots`` when exactly one
-    is allowed, and why it is not ready (None: it passes the planned update's form as it is).
+def packages_proposal(host: str, name: str) -> dict[str, Any]:
+    """A ``planned_update`` conf upgrading one host package (kind ``host_packages``, dry run: apt's simulation)."""
+    return {
+        "dry_run": True,
+        "update_kind": "host_packages",
+        "update_target": host,
+        "targets": [host],
+        "packages": [name],
+        "command_timeout_seconds": 1800,
+        "window_minutes": 60,
+    }
 
-    Ready means :func:`include.update.plan.build_plan` accepts it (validation only: nothing is run): the
-    root allowed, ``<root>/releases/<release_version>`` prepared, the command starting with an allowed
-    prefix (``update.release_commands``), the targets in the inventory, a post-update test implied.
+
+def made_ready(inventory, conf: dict[str, Any], now: datetime) -> tuple[dict[str, Any], str | None]:
+    """The conf (a ``release_switch`` one with ``release_root`` filled from the inventory's
+    ``update.release_roots`` when exactly one is allowed) and why it is not ready (None: it passes the planned
+    update's form as it is).
+
+    Ready means :func:`include.update.plan.build_plan` accepts it (validation only: nothing is run). For a
+    release switch: the root allowed, ``<root>/releases/<release_version>`` prepared, the command starting
+    with an allowed prefix (``update.release_commands``); for host packages: the package in the host target's
+    ``update.packages``; for both the targets in the inventory and a post-update test implied.
     """
     from include.update.plan import build_plan
     from include.update.strategies.base import PlanError
 
-    roots = inventory.update["release_roots"]
-    if len(roots) != 1:
-        allowed = "none is" if not roots else f"{len(roots)} are ({', '.join(map(str, roots))}): choose one"
-        return conf, f"release_root: {allowed} allowed (inventory update.release_roots)"
-    ready = {**conf, "release_root": str(roots[0])}
+    ready = conf
+    if conf["update_kind"] == "release_switch":
+        roots = inventory.update["release_roots"]
+        if len(roots) != 1:
+            allowed = "none is" if not roots else f"{len(roots)} are ({', '.join(map(str, roots))}): choose one"
+            return conf, f"release_root: {allowed} allowed (inventory update.release_roots)"
+        ready = {**conf, "release_root": str(roots[0])}
     try:
         build_plan(inventory, ready, now)
     except PlanError as exc:
@@ -127,7 +146,8 @@ def apt_upgradable(run: Callable[[list[str], float], str] | None = None) -> tupl
 
 
 def apt_items(packages: list[dict[str, str]], host: str) -> list[dict[str, Any]]:
-    """Upgradable host packages: from a ``-security`` suite a warning, else info."""
+    """Upgradable host packages: from a ``-security`` suite a warning, else info; each a ``host_packages``
+    proposal for ``host`` (the inventory's host target; empty: none, so not ready)."""
     return [
         item(
             "warning" if "security" in p["suite"] else "info",
@@ -136,7 +156,7 @@ def apt_items(packages: list[dict[str, str]], host: str) -> list[dict[str, Any]]
             p["old"],
             p["new"],
             f"upgradable from {p['suite']}",
-            proposal([host], f"{p['name']} {p['new']}", ["apt-get", "install", "--only-upgrade", "-y", p["name"]]),
+            packages_proposal(host, p["name"]),
         )
         for p in packages
     ]
@@ -220,7 +240,8 @@ def update_plan(
     ready where it can be (:func:`made_ready`); ``not_ready`` says why not (None: ready)."""
     now = now or datetime.now(UTC)
     items = python_items(packages_scan)
-    host = next((t.name for t in targets if t.kind == "host"), "this-host")
+    hosts = [t.name for t in [*targets, *inventory.targets] if t.kind == "host"]  # the audited one first
+    host = hosts[0] if hosts else ""
     items += apt_items(apt[0], host)
     declared = inventory.audit["current_versions"]
     for t in targets:

@@ -40,6 +40,7 @@ def apply_update(
         outcome["from"] = previous["from"] if previous is not None else strategy.current_version(inventory, plan)
         if plan.dry_run:
             outcome.update(state="dry-run", to=strategy.wanted(plan))
+            outcome.update(strategy.simulate(inventory, plan))  # reads only; raises when it could not be applied
             log.info("DRY RUN: would %s (now: %s)", describe(plan), outcome["from"])
             return outcome
         outcome["changed"] = True  # from here on something may have changed: the rollback must run

@@ -14,11 +14,12 @@ from airflow.sdk import Param
 from include.inventory import Inventory
 from include.update.strategies import KINDS, UPDATE_TARGET_KINDS
 
-UPDATE, SQL, RELEASE, K8S, TESTS, WINDOW = (
+UPDATE, SQL, RELEASE, K8S, PACKAGES, TESTS, WINDOW = (
     "The update",
     "sql_migration",
     "release_switch",
     "k8s_image",
+    "host_packages",
     "Post-update tests",
     "Window and maintenance mode",
 )
@@ -57,7 +58,8 @@ def update_form(inventory: Inventory) -> dict[str, Param]:
             type="string",
             enum=updatable,
             title="Update target",
-            description="sql_migration: the PostgreSQL/MySQL target; k8s_image: the Kubernetes target.",
+            description="sql_migration: the PostgreSQL/MySQL target; k8s_image: the Kubernetes target;"
+            " host_packages: the host target (this machine).",
         ),
         "targets": field(
             [],
@@ -102,6 +104,15 @@ def update_form(inventory: Inventory) -> dict[str, Param]:
         "container": field("", K8S, type="string", title="Container"),
         "image": field("", K8S, type="string", title="New image"),
         "rollout_timeout_seconds": field(300, K8S, type="integer", minimum=1),
+        "packages": field(
+            [],
+            PACKAGES,
+            type=["array", "null"],
+            items={"type": "string"},
+            title="Packages to upgrade",
+            description="host_packages: Debian package names the host target's update.packages allows;"
+            " upgraded only (apt-get install --only-upgrade), never installed. Dry run: apt's simulation.",
+        ),
         "sql_assertions": field(
             [],
             TESTS,

@@ -22,6 +22,7 @@ from include.kinds import kinds_with, spec
 from include.update.allow_lists import http_hosts, read_only_query, url_allowed
 from include.update.strategies import KINDS, PlanError, strategy_for
 from include.update.strategies.base import number
+from include.update.strategies.host_packages import PackagesPart
 from include.update.strategies.k8s_image import K8sPart
 from include.update.strategies.release_switch import ReleasePart
 from include.update.strategies.sql_migration import SqlPart
@@ -69,7 +70,8 @@ class Window:
 
 @dataclass(frozen=True)
 class UpdatePlan:
-    """The validated request: one update (its kind's part under ``sql``, ``release`` or ``k8s``) and its window."""
+    """The validated request: one update (its kind's part under ``sql``, ``release``, ``k8s`` or ``packages``)
+    and its window."""
 
     kind: str
     dry_run: bool
@@ -77,6 +79,7 @@ class UpdatePlan:
     sql: SqlPart | None = None
     release: ReleasePart | None = None
     k8s: K8sPart | None = None
+    packages: PackagesPart | None = None
     targets: list[str] = field(default_factory=list)
     backups: list[str] = field(default_factory=list)
     drain: list[DrainTarget] = field(default_factory=list)
@@ -109,7 +112,7 @@ class UpdatePlan:
 
 
 #: the plan keys of the kinds' parts
-PARTS = ("sql", "release", "k8s")
+PARTS = ("sql", "release", "k8s", "packages")
 
 
 def as_plan(plan: UpdatePlan | Mapping[str, Any]) -> UpdatePlan:

@@ -36,9 +36,10 @@ class UpdateStrategy(ABC):
 
     #: the ``update_kind`` of the form
     name: ClassVar[str]
-    #: the plan's JSON key holding this kind's part (``sql``, ``release``, ``k8s``)
+    #: the plan's JSON key holding this kind's part (``sql``, ``release``, ``k8s``, ``packages``)
     part_key: ClassVar[str]
-    #: the kind-registry capability an update target must have (``sql_updates``, ``image_updates``);
+    #: the kind-registry capability an update target must have (``sql_updates``, ``image_updates``,
+    #: ``package_updates``);
     #: None: the kind has no update target
     target_capability: ClassVar[str | None] = None
 
@@ -73,6 +74,11 @@ class UpdateStrategy(ABC):
     @abstractmethod
     def current_version(self, inventory: Inventory, plan: UpdatePlan) -> str | None:
         """What runs now: the last migration file, the ``current`` release, the container image."""
+
+    def simulate(self, inventory: Inventory, plan: UpdatePlan) -> dict[str, Any]:
+        """The dry run's look ahead, reading only (e.g. apt's simulation): facts merged into the dry run's
+        outcome; raises when the update could not be applied as planned. Default: nothing to simulate."""
+        return {}
 
     @abstractmethod
     def apply(self, inventory: Inventory, plan: UpdatePlan, run_id: str, timeout_s: float) -> dict[str, Any]:
