@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import psycopg
 import pytest
@@ -191,6 +191,16 @@ def test_a_remote_scratch_server_without_prometheus_is_not_restore_tested_by_def
         "free space unknown for pg: the server postgres://postgres@127.0.0.1:5432/postgres is not on this host"
         in (verdict["reason"])
     )
+    assert catalog().backup_set(set_id)["state"] == "complete"
+    # the monthly audit's restore test (the same code) says "not run" as a warning, not a failed restore
+    from include.monthly.backups import validate_target
+
+    started = catalog().backup_set(set_id)["started_at"]  # the audit's window: around the set, whatever the date
+    started = started if started.tzinfo else started.replace(tzinfo=UTC)
+    row = validate_target(inv, catalog(), inv.target("pg"), started - timedelta(days=1), started + timedelta(hours=1))
+    test_findings = [f for f in row["findings"] if "restore test" in f["message"]]
+    assert [f["level"] for f in test_findings] == ["warning"], row["findings"]
+    assert "not run: not verified: free space unknown for pg" in test_findings[0]["message"]
     assert catalog().backup_set(set_id)["state"] == "complete"
 
 
