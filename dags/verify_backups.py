@@ -6,7 +6,8 @@ A backup is only worth what a restore proves. Runs on every set the **backup** D
 
 1. **select_sets** — the announced set ids, or the newest complete/verified set per target (form: targets).
 2. **verify** — one mapped task per set: download it and check every file's size and SHA-256 against the
-   manifest; restore it into a **scratch** copy on the same server (a throwaway database, a private
+   manifest; check the scratch server's free space (this host's disk, or node_exporter metrics in Prometheus;
+   no room, or unknown: skipped with a finding); restore it into a **scratch** copy (a throwaway database, a private
    `redis-server`, a temporary Milvus Lite file, a temporary folder); compare what the copy holds (tables and
    row counts, key counts, collection row counts) with what the manifest recorded at backup time; drop the
    scratch copy; mark the set `verified` or `failed` in the catalog. A flipped byte, a missing file or a

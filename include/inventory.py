@@ -63,6 +63,13 @@ BACKUP_DEFAULTS: dict[str, Any] = {
     "timeout_seconds": 3600,
     # the connection of a separate server for verification's scratch databases ("": the target's own)
     "verify_scratch_conn_id": "",
+    # free space of a scratch server not on this host: a Prometheus connection and the node_exporter ``instance``
+    # of the scratch server's host (and the data volume's mountpoint; "": the one holding the data folder)
+    "verify_prometheus_conn_id": "",
+    "verify_node_instance": "",
+    "verify_data_mountpoint": "",
+    # restore-test even when the scratch server's free space cannot be measured (false: skip with a finding)
+    "verify_when_space_unknown": False,
 }
 #: Settings of a target's ``weekly:`` block that every concern has (the rest come from the concern's DEFAULTS).
 WEEKLY_COMMON = {"enabled": True}
@@ -603,6 +610,20 @@ class _Validator:
                 self.fail(f"{where}.{key}", f"must be at least 1, got {out[key]!r}")
         if out["compress"] > 9:
             self.fail(f"{where}.compress", f"must be a compression level from 0 to 9, got {out['compress']!r}")
+        if bool(out["verify_prometheus_conn_id"]) != bool(out["verify_node_instance"]):
+            missing = "verify_node_instance" if out["verify_prometheus_conn_id"] else "verify_prometheus_conn_id"
+            self.fail(
+                f"{where}.{missing}",
+                "verify_prometheus_conn_id and verify_node_instance go together (the Prometheus that scrapes the"
+                " scratch server's node_exporter, and that exporter's instance label)",
+            )
+        mount = out["verify_data_mountpoint"]
+        if mount and (not mount.startswith("/") or not out["verify_node_instance"]):
+            self.fail(
+                f"{where}.verify_data_mountpoint",
+                f"must be an absolute path (a node_exporter mountpoint label) used with verify_node_instance,"
+                f" got {mount!r}",
+            )
         return out
 
     def weekly(self, kind: str, raw: Any, where: str) -> dict[str, Any]:

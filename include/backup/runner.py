@@ -154,20 +154,44 @@ class NoRoomForScratch(Exception):
     """The scratch server has not the free space a scratch restore of the set needs (a finding, not a failure)."""
 
 
+class FreeSpaceUnknown(Exception):
+    """The scratch server's free space cannot be measured and the target does not allow a restore test without it
+    (``backup.verify_when_space_unknown`` false): a finding, not a failure."""
+
+
+def check_scratch_room(target: Target, endpoint: Endpoint, manifest: Manifest) -> list[str]:
+    """Before a PostgreSQL/MySQL scratch restore on ``endpoint``'s server: :class:`NoRoomForScratch` when its free
+    space is below :data:`SCRATCH_SPACE_FACTOR` times the set's size, :class:`FreeSpaceUnknown` when it cannot
+    be measured (unless the target allows that: then the warning to report is returned). Other kinds: ``[]``."""
+    from include.backup.scratch import free_space
+
+    if target.kind not in DATABASE_KINDS:
+        return []
+    client = importlib.import_module(f"include.clients.{target.kind}")
+    space = free_space(client, target, endpoint, min(target.timeout_seconds, 30))
+    needed = manifest.size_bytes * SCRATCH_SPACE_FACTOR
+    if space.free is None:
+        unknown = f"free space unknown for {target.name}: {space.how}"
+        if not target.backup.get("verify_when_space_unknown"):
+            raise FreeSpaceUnknown(
+                f"{unknown}; the restore test was not run (backup.verify_when_space_unknown: true runs it anyway)"
+            )
+        log.warning("%s; restore-testing anyway (backup.verify_when_space_unknown)", unknown)
+        return [f"{unknown}; restore-tested anyway (backup.verify_when_space_unknown)"]
+    if space.free < needed:
+        raise NoRoomForScratch(
+            f"the scratch restore would not fit: {space.free} bytes free on {endpoint.safe()} ({space.how}),"
+            f" about {needed} needed ({SCRATCH_SPACE_FACTOR} x the set's {manifest.size_bytes})"
+        )
+    log.info("scratch room: %d bytes free (%s), about %d needed", space.free, space.how, needed)
+    return []
+
+
 def restore_into_scratch(kind: str, endpoint: Endpoint, workdir: Path, manifest: Manifest, timeout_s: float) -> dict:
     """Load the set into a throwaway copy on ``endpoint``'s server (the target's, or the separate scratch server)
-    and return the facts it shows (copy dropped). :class:`NoRoomForScratch` when the server's free space (where it
-    can be measured) is below :data:`SCRATCH_SPACE_FACTOR` times the set's size."""
+    and return the facts it shows (copy dropped); :func:`check_scratch_room` comes first."""
     module = kind_module(kind)
     if kind in DATABASE_KINDS:
-        client = importlib.import_module(f"include.clients.{kind}")
-        free = client.free_bytes(endpoint, min(timeout_s, 30))
-        needed = manifest.size_bytes * SCRATCH_SPACE_FACTOR
-        if free is not None and free < needed:
-            raise NoRoomForScratch(
-                f"the scratch restore would not fit: {free} bytes free on {endpoint.safe()},"
-                f" about {needed} needed ({SCRATCH_SPACE_FACTOR} x the set's {manifest.size_bytes})"
-            )
         databases = list(manifest.facts.get("databases", {}))
         with module.scratch(endpoint, manifest.set_id, databases) as (scratch_ep, database_map):
             return module.restore(scratch_ep, workdir, manifest.facts, database_map=database_map, timeout_s=timeout_s)
@@ -196,7 +220,7 @@ def infrastructure_error(exc: BaseException) -> bool:
 
     if isinstance(exc, CorruptBackup):
         return False
-    if isinstance(exc, NoRoomForScratch):
+    if isinstance(exc, (NoRoomForScratch, FreeSpaceUnknown)):
         return True
     if isinstance(exc, (ConnectionError, TimeoutError, redis.ConnectionError, redis.TimeoutError)):
         return True
@@ -233,8 +257,10 @@ def verify_set(
     try:
         with workspace("verify") as workdir:
             manifest = store.fetch(folder, workdir)
+            scratch_ep = scratch_server(target, endpoint)
+            warnings = check_scratch_room(target, scratch_ep, manifest)
             observed = restore_into_scratch(
-                target.kind, scratch_server(target, endpoint), workdir, manifest, target.backup["timeout_seconds"]
+                target.kind, scratch_ep, workdir, manifest, target.backup["timeout_seconds"]
             )
         problems = facts_difference(manifest.facts, observed)
         if problems:
@@ -242,10 +268,12 @@ def verify_set(
     except Exception as exc:
         if infrastructure_error(exc):  # the server's fault, not the set's: its state stays as it was
             record = catalog.backup_set(set_id) or {}
-            reason = (
-                f"not verified: the server could not be used ({type(exc).__name__}: {exc}); the set stays"
-                f" {record.get('state', 'as it was')}"
+            why = (
+                str(exc)
+                if isinstance(exc, (NoRoomForScratch, FreeSpaceUnknown))
+                else (f"the server could not be used ({type(exc).__name__}: {exc})")
             )
+            reason = f"not verified: {why}; the set stays {record.get('state', 'as it was')}"
             log.warning("backup set %s: %s", set_id, reason)
             return {"set_id": set_id, "state": "skipped", "reason": reason}
         if catalog.backup_set(set_id):
@@ -257,7 +285,13 @@ def verify_set(
         set_id, "verified", detail=f"restored into scratch and matched in {seconds:.1f}s", run_id=run_id
     )
     log.info("backup set %s verified in %.1fs (%d bytes)", set_id, seconds, manifest.size_bytes)
-    return {"set_id": set_id, "state": "verified", "seconds": round(seconds, 2), "bytes": manifest.size_bytes}
+    return {
+        "set_id": set_id,
+        "state": "verified",
+        "seconds": round(seconds, 2),
+        "bytes": manifest.size_bytes,
+        **({"warnings": warnings} if warnings else {}),
+    }
 
 
 def apply_retention(

@@ -5,6 +5,10 @@ A verification restores a set into empty throwaway databases on the same server,
 per-server create and drop are :func:`recreate_database` / :func:`drop_database` of the
 client module (:mod:`include.clients.postgres`, :mod:`include.clients.mysql`), which also
 says how long an identifier may be (``MAX_IDENT``, in bytes when ``IDENT_IN_BYTES``).
+
+Before a scratch restore, :func:`free_space` measures the room on the scratch server: ``statvfs`` of its data
+folder when the server runs on this host, else the node_exporter metrics of its host in the target's Prometheus
+(``backup.verify_prometheus_conn_id`` + ``verify_node_instance``), else it says why it cannot know.
 """
 
 from __future__ import annotations
@@ -14,8 +18,12 @@ import hashlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from types import ModuleType
+from typing import TYPE_CHECKING
 
 from include.targets import Endpoint
+
+if TYPE_CHECKING:
+    from include.inventory import Target
 
 SCRATCH_PREFIX = "aegis_scratch_"
 #: every create / drop of a scratch database is bounded by this
@@ -58,3 +66,47 @@ def scratch_databases(
     finally:
         for name in created:
             client.drop_database(endpoint, name, TIMEOUT_S)
+
+
+@dataclasses.dataclass(frozen=True)
+class FreeSpace:
+    """Free bytes where a scratch restore would write and how they were measured; ``free`` None: unknown, and
+    ``how`` says why."""
+
+    free: int | None
+    how: str
+
+
+def free_space(client: ModuleType, target: Target, endpoint: Endpoint, timeout_s: float) -> FreeSpace:
+    """The free space of the scratch server of ``endpoint`` (``client``: its kind's client module, which reads the
+    server's data folder; a server that cannot be reached raises, as the restore would). First ``statvfs`` of the
+    data folder when the server is on this host, then the target's Prometheus when configured; never raises for
+    a Prometheus that is down or has no series: the space is then unknown, and the reason says so."""
+    from include.clients import prometheus
+    from include.clients.local_disk import free_bytes_at
+
+    folder = client.data_folder(endpoint, timeout_s)
+    local = free_bytes_at(endpoint, folder)
+    if local is not None:
+        return FreeSpace(local, f"statvfs of {folder} on this host")
+    conn_id = target.backup.get("verify_prometheus_conn_id")
+    if not conn_id:
+        return FreeSpace(
+            None,
+            f"the server {endpoint.safe()} is not on this host (or its data folder is not visible here) and no"
+            " Prometheus is configured (backup.verify_prometheus_conn_id and verify_node_instance)",
+        )
+    instance = target.backup["verify_node_instance"]
+    try:
+        from include.targets import endpoint_for_conn
+
+        free, mount = prometheus.free_bytes(
+            endpoint_for_conn(conn_id),
+            instance,
+            timeout_s=timeout_s,
+            mountpoint=target.backup.get("verify_data_mountpoint") or None,
+            path=folder,
+        )
+    except Exception as exc:  # noqa: BLE001 - Prometheus down, refused, slow, no series: the space is unknown
+        return FreeSpace(None, f"Prometheus {conn_id!r} could not tell ({type(exc).__name__}: {exc})")
+    return FreeSpace(free, f"{prometheus.FREE_METRIC} of {instance} {mount} in Prometheus {conn_id!r}")

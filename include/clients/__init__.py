@@ -1,7 +1,7 @@
 """The connection layer: the only place a driver is opened.
 
 One module per kind of server (``postgres``, ``mysql``, ``redis``, ``milvus``, ``http``,
-``neo4j``, ``kubernetes``, ``alertmanager``). Each turns a resolved
+``neo4j``, ``kubernetes``, ``alertmanager``, ``prometheus``). Each turns a resolved
 :class:`include.targets.Endpoint` into a connected client in ONE typed way: connect and
 statement/socket timeouts always set, read-only sessions where the driver allows, TLS
 from the connection's extras, the password a keyword argument (never in a DSN, a log

@@ -131,11 +131,8 @@ def drop_database(endpoint: Endpoint, name: str, timeout_s: float) -> None:
         conn.close()
 
 
-def free_bytes(endpoint: Endpoint, timeout_s: float) -> int | None:
-    """Free space in the server's ``datadir`` when it can be measured from here (a server on this host); None
-    otherwise (a remote server: the check is left out)."""
-    from include.clients.local_disk import free_bytes_at
-
+def data_folder(endpoint: Endpoint, timeout_s: float) -> str | None:
+    """Where the server keeps its data (``@@datadir``, a path on the server's host)."""
     conn = connect(endpoint, timeout_s, NO_DATABASE)
     try:
         cur = conn.cursor()
@@ -143,4 +140,4 @@ def free_bytes(endpoint: Endpoint, timeout_s: float) -> int | None:
         row = cur.fetchone()
     finally:
         conn.close()
-    return free_bytes_at(endpoint, row[0] if row else None)
+    return row[0] if row else None

@@ -114,11 +114,8 @@ def drop_database(endpoint: Endpoint, name: str, timeout_s: float) -> None:
         conn.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))
 
 
-def free_bytes(endpoint: Endpoint, timeout_s: float) -> int | None:
-    """Free space where the server keeps its data, when it can be measured from here (a server on this host whose
-    ``data_directory`` this process can see); None otherwise (a remote server: the check is left out)."""
-    from include.clients.local_disk import free_bytes_at
-
+def data_folder(endpoint: Endpoint, timeout_s: float) -> str | None:
+    """Where the server keeps its data (``data_directory``, a path on the server's host)."""
     with connect(endpoint, timeout_s, maintenance_database(endpoint), application_name="aegis-backup") as conn:
         row = conn.execute("select setting from pg_settings where name = 'data_directory'").fetchone()
-    return free_bytes_at(endpoint, row[0] if row else None)
+    return row[0] if row else None

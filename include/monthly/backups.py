@@ -3,7 +3,8 @@ and the recovery point and recovery time against the inventory's objectives (``a
 ``audit.target_objectives``: ``rpo_hours``, ``rto_minutes``).
 
 - **restore test**: the newest complete or verified set is restored into a scratch copy and compared with
-  its manifest (:func:`include.backup.dag_support.verify_one`, the verify DAG's code); a failure is critical.
+  its manifest (:func:`include.backup.dag_support.verify_one`, the verify DAG's code); a failure is critical,
+  a test that could not run (scratch server unreachable, no room, free space unknown) a warning.
 - **stale**: the newest verified set (after that test) is older than the target's RPO: critical.
 - **recovery point**: the newest verified set's age now, and the worst case over the month (the longest
   stretch without a newer verified set).
@@ -92,8 +93,12 @@ def _restore_test(inventory, catalog, newest: dict, result: CheckResult, run_id:
     from include.backup.dag_support import verify_one
 
     outcome = verify_one(inventory, catalog, newest["set_id"], run_id)
-    if outcome["state"] != "verified":
+    if outcome["state"] == "skipped":  # the scratch server could not be used, or has no (known) room: not the set's
+        result.add(WARNING, f"restore test of the newest set {newest['set_id']} not run: {outcome.get('reason', '?')}")
+    elif outcome["state"] != "verified":
         result.add(CRITICAL, f"restore test of the newest set {newest['set_id']} failed: {outcome.get('reason', '?')}")
+    for warning in outcome.get("warnings", []):
+        result.add(WARNING, warning)
     return outcome
 
 
