@@ -304,7 +304,8 @@ def backup_world(tmp_path, monkeypatch):
     return {"tmp": tmp_path, "old": old, "catalog": catalog, "inventory": inventory}
 
 
-def test_a_scheduled_backup_applies_retention_only_where_the_inventory_says(airflow_db, backup_world, frozen):
+@pytest.mark.parametrize("run_type", ["scheduled", "backfill"])
+def test_a_scheduled_backup_applies_retention_only_where_the_inventory_says(airflow_db, backup_world, frozen, run_type):
     from include.backup.runner import sets_folder
 
     old, catalog, inventory = backup_world["old"], backup_world["catalog"], backup_world["inventory"]
@@ -312,9 +313,9 @@ def test_a_scheduled_backup_applies_retention_only_where_the_inventory_says(airf
     assert dag.params["apply_retention"] is False  # the form's default, which a scheduled run gets
 
     started = time.monotonic()
-    dag_run = dag_test_as("scheduled", dag, logical_date=NOW)
-    print(f"scheduled backup dag.test: {time.monotonic() - started:.1f}s")
-    assert dag_run.state == "success"
+    dag_run = dag_test_as(run_type, dag, logical_date=NOW)
+    print(f"{run_type} backup dag.test: {time.monotonic() - started:.1f}s")
+    assert dag_run.state == "success" and dag_run.run_type == run_type
 
     for set_id in old["trim"]:  # apply_retention: expired sets deleted, on disk and in the catalog
         assert catalog.backup_set(set_id)["state"] == "deleted"
@@ -328,7 +329,7 @@ def test_a_scheduled_backup_applies_retention_only_where_the_inventory_says(airf
     report, _ = latest_report(backup_world["tmp"], "backup")
     retention = {(a["target"], a["set_id"]): a for a in report["retention"]}
     assert {(t, a["action"], a["why"]) for (t, _), a in retention.items()} == {
-        ("trim", "deleted", "scheduled run, backup.apply_retention on"),
+        ("trim", "deleted", "scheduled run, backup.apply_retention on"),  # a backfill: as the scheduled run
         ("keep", "would delete", "scheduled run, backup.apply_retention off"),
     }
     assert {s for _, s in retention} == set(old["trim"] + old["keep"])
