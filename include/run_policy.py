@@ -50,7 +50,7 @@ class StepPlan:
         return {"applied": sorted(self.applied), "planned": dict(sorted(self.planned.items()))}
 
     def note(self) -> str:
-        """One line for the report, e.g. ``steps applied: partitions; only planned: purge (not in weekly.apply)``."""
+        """One line for the report: ``destructive steps applied: partitions; only planned: purge (not in weekly.apply)``."""
         done = ", ".join(sorted(self.applied)) or "none"
         planned = ", ".join(f"{step} ({why})" for step, why in sorted(self.planned.items())) or "none"
         return f"destructive steps applied: {done}; only planned: {planned}"
