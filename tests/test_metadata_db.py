@@ -85,3 +85,65 @@ def test_the_test_harness_gives_each_server_its_own_postgresql_database(tmp_path
     assert down.metadata_db is None and down.metadata_url.startswith("sqlite:///")
     for server in (one, two, forced, down):
         server.client.close()
+
+
+@pytest.mark.fullstack
+def test_concurrent_triggers_and_a_backfill_succeed_on_postgresql_metadata(tmp_path):
+    """Six triggers at once and a backfill while they start: on SQLite some answer HTTP 500 "Database error"
+    and the backfill 503 "Database is locked" (seen on `./aegis up` before this change); on PostgreSQL
+    metadata every request succeeds at its first attempt and every run finishes."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tests.helpers import write_inventory
+    from tests.test_fullstack import wait_for_dag, wait_for_run
+
+    (tmp_path / "logs").mkdir()
+    (tmp_path / "logs" / "app.log").write_text("2026-01-01T00:00:00 INFO quiet\n")
+    inventory = write_inventory(
+        tmp_path,
+        """
+        catalog: {path: catalog.db}
+        artifacts: {base: artifacts}
+        targets:
+          - {name: quiet-logs, kind: log_source, paths: ["logs/*.log"]}
+        """,
+    )
+    server = airflow_server.AirflowServer(tmp_path / "airflow-home", extra_env={"AEGIS_INVENTORY": str(inventory)})
+    if not server.metadata_db:
+        server.client.close()
+        pytest.skip("no PostgreSQL answers on 127.0.0.1:5432: the metadata DB would be SQLite")
+    started = time.monotonic()
+    server.start()
+    try:
+        server.wait_healthy()
+        server.login()
+        wait_for_dag(server, dag_id="daily_health_check")
+        server.patch("/api/v2/dags/daily_health_check", {"is_paused": False})
+        run_ids = [f"concurrent_{i}_{secrets.token_hex(3)}" for i in range(6)]
+
+        def trigger(run_id: str):  # one attempt each: no retry hides a locked database here
+            return server.client.post(
+                "/api/v2/dags/daily_health_check/dagRuns", json={"dag_run_id": run_id, "logical_date": None}
+            )
+
+        def backfill():
+            body = {
+                "dag_id": "daily_health_check",
+                "from_date": "2026-11-01T00:00:00Z",
+                "to_date": "2026-11-02T00:00:00Z",
+            }
+            return server.client.post("/api/v2/backfills", json=body)
+
+        with ThreadPoolExecutor(7) as pool:
+            answers = [pool.submit(trigger, r) for r in run_ids] + [pool.submit(backfill)]
+            responses = [a.result() for a in answers]
+        assert [r.status_code for r in responses] == [200] * 6 + [200], [r.text[:300] for r in responses]
+        runs = server.get("/api/v2/dags/daily_health_check/dagRuns", params={"limit": 50})["dag_runs"]
+        backfilled = [r["dag_run_id"] for r in runs if r["run_type"] == "backfill"]
+        assert len(backfilled) == 2  # 1 and 2 November
+        for run_id in run_ids + backfilled:
+            assert wait_for_run(server, run_id, timeout=420, dag_id="daily_health_check")["state"] == "success"
+        assert "database is locked" not in server.log_path.read_text(errors="replace")
+        print(f"7 concurrent requests and 8 runs on PostgreSQL metadata: {time.monotonic() - started:.0f}s")
+    finally:
+        server.stop()
