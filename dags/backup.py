@@ -11,7 +11,8 @@ The seeds' nightly backup (`backup.sh`: mysqldump, Redis RDB, ConfigMaps/Secrets
    with a `manifest.json` (sizes, SHA-256, tool versions, row/key counts) written **last**.
    Each completed set emits the `aegis-backup-sets` Asset: the **verify_backups** DAG restores it into scratch.
 3. **apply_retention** — by age (`retention_days`, 30) and count (`keep_last`), never the newest verified set.
-   **Dry run unless the form's `apply_retention` is on**; the log lists what would go.
+   A manual run: **dry run unless the form's `apply_retention` is on**; a scheduled or backfill run: per target
+   as the inventory's `backup.apply_retention` says (default off). The log and the report list what went or would go.
 4. **write_report** — the publish tail: HTML/JSON/Markdown report with sizes and throughput, the run in the catalog;
    alert when a backup failed; then the run **ends failed** when any target's backup failed.
 
@@ -62,7 +63,8 @@ BACKUP_TIMEOUT = timedelta(seconds=max([t.backup.get("timeout_seconds", 0) for t
             False,
             type="boolean",
             title="Delete sets past retention",
-            description="Off (default): only list what retention would delete.",
+            description="Off (default): only list what retention would delete. Manual runs only: a scheduled"
+            " run follows each target's backup.apply_retention.",
         ),
     },
 )
@@ -96,9 +98,11 @@ def backup():
     def apply_retention(
         targets: list[str] | dict, params=None, dag_run=None, data_interval_start=None, data_interval_end=None
     ) -> list[dict]:
-        """Retention by age and count with a floor (newest verified set); dry run unless asked."""
+        """Retention by age and count with a floor (newest verified set); dry run unless asked (manual run: the
+        form, scheduled run: the target's backup.apply_retention)."""
         from include.backup.runner import apply_retention as retain
         from include.catalog import Catalog
+        from include.run_policy import is_scheduled, run_type_of
 
         return retain(
             INVENTORY,
@@ -106,6 +110,7 @@ def backup():
             [INVENTORY.target(t) for t in selected(targets)],
             run_window(dag_run, data_interval_start, data_interval_end)[1],
             dry_run=not params["apply_retention"],
+            scheduled=is_scheduled(run_type_of(dag_run)),
         )
 
     @task(trigger_rule="all_done")

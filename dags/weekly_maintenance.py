@@ -24,8 +24,10 @@ parallel, and inside a group one mapped task per target (named after it).
     concern), the run and its metrics into the catalog, an alert when not healthy.
 
 A target that is down is reported *unreachable*; the run still finishes and reports it.
-**Dry run (default):** only destructive steps (purging rows, dropping partitions, deleting keys, logs or archives)
-are listed instead of done; VACUUM, ANALYZE and compaction run either way.
+**Dry run (default of a manual run):** only destructive steps (OPTIMIZE, purging rows, dropping partitions, deleting
+keys, rotating logs) are listed instead of done; VACUUM, ANALYZE, compaction and **adding partitions ahead** run
+either way. **Scheduled and backfill runs** ignore the form's `dry_run`: each target carries out the steps its
+inventory `weekly.apply` names (default: none) and only plans the others; the report says which per target.
 A retry or backfill of the same week rewrites that week's report and catalog rows.
 """
 
@@ -73,7 +75,8 @@ WEEK = timedelta(days=7)
             True,
             type="boolean",
             title="Dry run",
-            description="On (default): destructive steps are only listed. VACUUM/ANALYZE/compaction run anyway.",
+            description="On (default): destructive steps are only listed. VACUUM/ANALYZE/compaction and adding"
+            " partitions run anyway. Manual runs only: a scheduled run follows each target's weekly.apply.",
         ),
         "concerns": Param(
             list(ALL_CONCERNS),
@@ -112,12 +115,15 @@ def weekly_maintenance():
         return by_queue(INVENTORY, concern_targets(INVENTORY, concern, chosen, params["concerns"]))
 
     @task(map_index_template="{{ target_name }}")
-    def maintain(target_name: str, params=None) -> dict:
-        """One target's weekly maintenance, bounded by its max_seconds; a down target is an unreachable result."""
+    def maintain(target_name: str, params=None, dag_run=None) -> dict:
+        """One target's weekly maintenance, bounded by its max_seconds; a down target is an unreachable result.
+        Destructive steps: the form's dry_run in a manual run, the target's weekly.apply in a scheduled one."""
+        from include.run_policy import is_scheduled, run_type_of
         from include.weekly.routine import maintain_target
 
         label_mapped_task(target_name=target_name)
-        return maintain_target(INVENTORY, target_name, dry_run=params["dry_run"])
+        scheduled = is_scheduled(run_type_of(dag_run))
+        return maintain_target(INVENTORY, target_name, dry_run=params["dry_run"], scheduled=scheduled)
 
     @task(map_index_template="{{ target_name }}")
     def check_configuration(target_name: str) -> dict:
@@ -159,6 +165,7 @@ def weekly_maintenance():
         data_interval_end=None,
     ) -> dict:
         """Fold every concern's results into healthy / warning / critical with reasons (a missing result is critical)."""
+        from include.run_policy import is_scheduled, run_type_of
         from include.weekly.routine import build_report
 
         require_selection(chosen)  # the form was refused: no report, the run fails (never an empty "healthy")
@@ -169,6 +176,7 @@ def weekly_maintenance():
             *run_window(dag_run, data_interval_start, data_interval_end, WEEK),
             params["dry_run"],
             fail_run_on=INVENTORY.fail_run_on,
+            scheduled=is_scheduled(run_type_of(dag_run)),
         )
         print(f"overall: {report.verdict} ({report.mode})")
         for reason in report.summary.reasons:

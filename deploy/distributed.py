@@ -254,27 +254,18 @@ def _run(argv: list[str], env: dict[str, str], cwd: Path, what: str, timeout: fl
 
 def create_databases(settings: Settings) -> None:
     """The metadata and catalog databases in the local PostgreSQL (identifiers quoted by the driver)."""
-    import psycopg
-    from psycopg import sql
+    from deploy.metadata import ensure_database
 
-    with psycopg.connect(
-        host=PG_HOST, port=PG_PORT, user="postgres", dbname="postgres", autocommit=True, connect_timeout=10
-    ) as conn:
-        for db in (settings.metadata_db, settings.catalog_db):
-            if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (db,)).fetchone():
-                conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(db)))
+    for db in (settings.metadata_db, settings.catalog_db):
+        ensure_database(PG_HOST, PG_PORT, db)
 
 
 def drop_databases(settings: Settings) -> None:
     """Drop both databases (the test's teardown; ``down`` keeps them)."""
-    import psycopg
-    from psycopg import sql
+    from deploy.metadata import drop_database
 
-    with psycopg.connect(
-        host=PG_HOST, port=PG_PORT, user="postgres", dbname="postgres", autocommit=True, connect_timeout=10
-    ) as conn:
-        for db in (settings.metadata_db, settings.catalog_db):
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(db)))
+    for db in (settings.metadata_db, settings.catalog_db):
+        drop_database(PG_HOST, PG_PORT, db)
 
 
 def start_s3(settings: Settings, base_env: dict[str, str] | None = None) -> None:

@@ -70,9 +70,13 @@ BACKUP_DEFAULTS: dict[str, Any] = {
     "verify_data_mountpoint": "",
     # restore-test even when the scratch server's free space cannot be measured (false: skip with a finding)
     "verify_when_space_unknown": False,
+    # scheduled / backfill runs delete the sets past retention (manual runs: the form's apply_retention)
+    "apply_retention": False,
 }
 #: Settings of a target's ``weekly:`` block that every concern has (the rest come from the concern's DEFAULTS).
-WEEKLY_COMMON = {"enabled": True}
+#: ``apply``: the destructive steps a scheduled / backfill run carries out (include/run_policy.py); the rest
+#: are only planned. Default: ``defaults.weekly.apply`` (the steps of the target's kind), else none.
+WEEKLY_COMMON: dict[str, Any] = {"enabled": True, "apply": []}
 #: The ``security:`` section: a folder of OSV advisories (JSON), folders to look for world-writable files in,
 #: and how many PostgreSQL superusers that can log in are expected.
 SECURITY_DEFAULTS: dict[str, Any] = {"advisories": None, "writable_paths": [], "max_superusers": 2}
@@ -117,7 +121,7 @@ AUDIT_DEFAULTS: dict[str, Any] = {
     "airflow_target": None,  # an http_service target pointing at Airflow's API server: run durations per routine
 }
 #: Keys of the ``defaults:`` section.
-DEFAULTS_KEYS = {"timeout_seconds", "thresholds", "check_tasks", "fail_run_on"}
+DEFAULTS_KEYS = {"timeout_seconds", "thresholds", "check_tasks", "fail_run_on", "weekly", "backup"}
 #: ``defaults.fail_run_on``: from which verdict a daily or weekly check run ends failed (``never``: never).
 FAIL_RUN_ON_VALUES = ("critical", "warning", "never")
 #: At most this many parallel check tasks per daily run; more targets share tasks (threads inside each),
@@ -376,6 +380,8 @@ def parse_inventory(raw: Any, path: Path | str = "<inventory>") -> Inventory:
         if kind not in all_kinds():
             v.fail(f"defaults.thresholds.{kind}", f"unknown kind; expected one of {list(all_kinds())}")
         v.thresholds(kind, v.mapping(overrides, f"defaults.thresholds.{kind}"), f"defaults.thresholds.{kind}")
+    v.default_weekly(defaults.get("weekly"))
+    v.default_backup = v.backup_settings(v.mapping(defaults.get("backup"), "defaults.backup"), "defaults.backup")
 
     targets_raw = raw.get("targets")
     if not isinstance(targets_raw, list) or not targets_raw:
@@ -463,6 +469,30 @@ def _resolve(inventory_file: Path, value: str) -> str:
 class _Validator:
     def __init__(self, path: Path):
         self.path = path
+        self.default_apply: list[str] = []  # defaults.weekly.apply
+        self.default_backup: dict[str, Any] = dict(BACKUP_DEFAULTS)  # BACKUP_DEFAULTS with defaults.backup
+
+    def default_weekly(self, raw: Any) -> None:
+        """``defaults.weekly``: only ``apply`` (every other weekly setting belongs to one kind)."""
+        from include.weekly import all_steps
+
+        raw = self.mapping(raw, "defaults.weekly")
+        for key in raw:
+            if key != "apply":
+                self.fail(f"defaults.weekly.{key}", "unknown key; expected apply (the other settings are per target)")
+        self.default_apply = self.steps(raw.get("apply", []), "defaults.weekly.apply", sorted(all_steps()), "any kind")
+
+    def steps(self, value: Any, where: str, allowed: list[str], whose: str) -> list[str]:
+        """A list of destructive step names out of ``allowed`` (a clear error naming the unknown one)."""
+        if not isinstance(value, list) or not all(isinstance(s, str) for s in value):
+            self.fail(where, f"must be a list of step names ({', '.join(allowed) or 'none'}), got {value!r}")
+        for step in value:
+            if step not in allowed:
+                self.fail(
+                    where,
+                    f"unknown step {step!r}; the steps of {whose}: {', '.join(allowed) or 'none (nothing destructive)'}",
+                )
+        return list(dict.fromkeys(value))
 
     def fail(self, field_path: str, reason: str) -> NoReturn:
         raise InventoryError(self.path, field_path, reason)
@@ -590,8 +620,11 @@ class _Validator:
             if raw is not None:
                 self.fail(where, f"kind {kind!r} has no backup; backups exist for {sorted(kinds_with('backup'))}")
             return {}
-        raw = self.mapping(raw, where)
-        out = dict(BACKUP_DEFAULTS)
+        return self.backup_settings(self.mapping(raw, where), where, self.default_backup)
+
+    def backup_settings(self, raw: dict, where: str, base: dict[str, Any] | None = None) -> dict[str, Any]:
+        """``raw`` over ``base`` (BACKUP_DEFAULTS), each key known and of the defaults' type."""
+        out = dict(base or BACKUP_DEFAULTS)
         for key, value in raw.items():
             if key not in BACKUP_DEFAULTS:
                 self.fail(f"{where}.{key}", f"unknown backup setting; known: {sorted(BACKUP_DEFAULTS)}")
@@ -627,8 +660,9 @@ class _Validator:
         return out
 
     def weekly(self, kind: str, raw: Any, where: str) -> dict[str, Any]:
-        """The concern's DEFAULTS merged with ``weekly:``: known keys, the defaults' types, its own checks."""
-        from include.weekly import concern_module, defaults_for
+        """The concern's DEFAULTS merged with ``weekly:``: known keys, the defaults' types, its own checks;
+        ``apply`` defaults to the kind's steps named in ``defaults.weekly.apply``."""
+        from include.weekly import concern_module, defaults_for, steps_of
 
         if not spec(kind).weekly:
             if raw is not None:
@@ -638,7 +672,8 @@ class _Validator:
             return {}
         raw = self.mapping(raw, where)
         defaults = {**WEEKLY_COMMON, **defaults_for(kind)}
-        out = dict(defaults)
+        steps = sorted(steps_of(kind))
+        out = {**defaults, "apply": [s for s in self.default_apply if s in steps]}
         for key, value in raw.items():
             if key not in defaults:
                 self.fail(f"{where}.{key}", f"unknown weekly setting for kind {kind!r}; known: {sorted(defaults)}")
@@ -646,6 +681,8 @@ class _Validator:
             if problem:
                 self.fail(f"{where}.{key}", problem)
             out[key] = value
+        if "apply" in raw:
+            out["apply"] = self.steps(raw["apply"], f"{where}.apply", steps, f"kind {kind!r}")
         check = getattr(concern_module(kind), "check_settings", None)
         if check is not None:
             try:

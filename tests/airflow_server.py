@@ -3,6 +3,11 @@
 Used by the full-stack tests: it starts api-server, scheduler, dag-processor and
 triggerer as one process group on a free port, logs their output to a file,
 and stops every process it started (the whole session) afterwards.
+
+Metadata database: as ``./aegis up`` (:mod:`deploy.metadata`), the local PostgreSQL when it answers, in a
+database of the server's own (``aegis_test_meta_<random>``, dropped by ``stop()``) so it never meets a
+developer's ``./aegis up`` or another test; SQLite in the private home otherwise (``metadata="sqlite"`` or
+``AEGIS_TEST_METADATA=sqlite`` forces it).
 """
 
 from __future__ import annotations
@@ -21,7 +26,13 @@ from typing import Any
 import httpx
 import psutil
 
+from deploy.metadata import drop_database, ensure_database, postgres_answers, postgres_url
 from tests.helpers import REPO, free_port
+
+#: The local PostgreSQL the servers keep their metadata in when it answers.
+METADATA_PG = ("127.0.0.1", 5432)
+#: HTTP 500 bodies of a write that met another writer on SQLite: safe to repeat for idempotent requests.
+LOCKED = ("database is locked", "Database error")
 
 
 class AirflowServer:
@@ -34,9 +45,13 @@ class AirflowServer:
         username: str = "admin",
         command: tuple[str, ...] = ("standalone",),
         users: dict[str, str] | None = None,
+        metadata: str | None = None,
     ):
         """``command``: the ``airflow`` subcommand (``("api-server",)`` runs the API server alone, after
-        ``airflow db migrate``); ``users``: more simple-auth-manager users as ``{name: role}``."""
+        ``airflow db migrate``); ``users``: more simple-auth-manager users as ``{name: role}``;
+        ``metadata``: ``auto`` (PostgreSQL when it answers, else SQLite) or ``sqlite``; by default
+        ``AEGIS_TEST_METADATA`` or ``auto``."""
+        metadata = metadata or os.environ.get("AEGIS_TEST_METADATA") or "auto"
         self.home = Path(home)
         self.home.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
@@ -90,12 +105,30 @@ class AirflowServer:
                 "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
             }
         )
+        self.metadata_db: str | None = None  # the PostgreSQL database created for this server (dropped by stop)
+        if metadata == "auto" and postgres_answers(*METADATA_PG):
+            self.metadata_db = f"aegis_test_meta_{secrets.token_hex(4)}"
+            env.update(
+                {
+                    "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": postgres_url(*METADATA_PG, self.metadata_db),
+                    # a few idle connections per process: several servers (and other tests) share the server
+                    "AIRFLOW__DATABASE__SQL_ALCHEMY_POOL_SIZE": "2",
+                    "AIRFLOW__DATABASE__SQL_ALCHEMY_MAX_OVERFLOW": "8",
+                }
+            )
         env.update(extra_env or {})
         self.env = env
+
+    @property
+    def metadata_url(self) -> str:
+        """The metadata database this server uses (``sqlite:///…`` or ``postgresql+psycopg2://…``)."""
+        return self.env.get("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN") or f"sqlite:///{self.home / 'airflow.db'}"
 
     # -- process -------------------------------------------------------------------------------------
 
     def start(self) -> None:
+        if self.metadata_db:
+            ensure_database(*METADATA_PG, self.metadata_db)
         self._log_file = open(self.log_path, "ab")
         if self.command != ("standalone",):  # standalone migrates its database itself
             subprocess.run(
@@ -172,6 +205,8 @@ class AirflowServer:
         self.client.close()
         if self._log_file:
             self._log_file.close()
+        if self.metadata_db:
+            drop_database(*METADATA_PG, self.metadata_db)
 
     def exited(self) -> int | None:
         return None if self.proc is None else self.proc.poll()
@@ -224,8 +259,17 @@ class AirflowServer:
         self.client.headers["Authorization"] = f"Bearer {self.token}"
         return self.token
 
-    def request(self, method: str, path: str, expect: tuple[int, ...] = (200,), **kwargs) -> httpx.Response:
-        r = self.client.request(method, path, **kwargs)
+    def request(
+        self, method: str, path: str, expect: tuple[int, ...] = (200,), attempts: int = 5, **kwargs
+    ) -> httpx.Response:
+        """One API call; an idempotent one (not POST) that met a locked SQLite (HTTP 500 "database is
+        locked") is repeated, a few times with a growing pause."""
+        for attempt in range(1, attempts + 1):
+            r = self.client.request(method, path, **kwargs)
+            locked = r.status_code == 500 and any(text in r.text for text in LOCKED)
+            if not locked or method.upper() == "POST" or attempt == attempts:
+                break
+            time.sleep(attempt)
         assert r.status_code in expect, f"{method} {path}: HTTP {r.status_code}: {r.text[:2000]}"
         return r
 
@@ -242,7 +286,7 @@ class AirflowServer:
             r = self.client.post(f"/api/v2/dags/{dag_id}/dagRuns", json=body)
             if r.status_code == 200 or (r.status_code == 409 and attempt > 1):
                 return self.get(f"/api/v2/dags/{dag_id}/dagRuns/{run_id}")
-            if not (r.status_code == 500 and "Database error" in r.text) or attempt == attempts:
+            if not (r.status_code == 500 and any(text in r.text for text in LOCKED)) or attempt == attempts:
                 raise AssertionError(f"POST /api/v2/dags/{dag_id}/dagRuns: HTTP {r.status_code}: {r.text[:2000]}")
             time.sleep(2 * attempt)
         raise AssertionError("unreachable")

@@ -44,3 +44,25 @@ def mysql_run(*statements, args=None):
         return cur.fetchall()
     finally:
         conn.close()
+
+
+def dag_test_as(run_type: str, dag, **kwargs):
+    """``dag.test(**kwargs)`` as a run of ``run_type`` (``scheduled`` / ``backfill``): dag.test always
+    creates a manual run, so its run is re-typed in the metadata DB right after it is created (before any
+    task starts). The tasks then see ``dag_run.run_type`` as the scheduler's or a backfill's run would."""
+    from unittest import mock
+
+    from airflow.models import dagrun as dagrun_module
+    from airflow.utils.types import DagRunType
+
+    create = dagrun_module.get_or_create_dagrun
+
+    def create_typed(**create_kwargs):
+        run = create(**create_kwargs)
+        run.run_type = DagRunType(run_type)
+        create_kwargs["session"].merge(run)
+        create_kwargs["session"].commit()
+        return run
+
+    with mock.patch.object(dagrun_module, "get_or_create_dagrun", create_typed):
+        return dag.test(**kwargs)

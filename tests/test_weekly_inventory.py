@@ -42,7 +42,7 @@ def test_weekly_block_merges_over_the_module_defaults(tmp_path):
     assert pg["parallelism"] == 4 and pg["dead_ratio"] == 1
     assert pg["max_seconds"] == defaults_for("postgres")["max_seconds"] and pg["enabled"] is True
     assert inv.target("cache").weekly["patterns"] == ["app:tmp:*"] and inv.target("cache").weekly["enabled"] is False
-    assert inv.target("pg2").weekly == {"enabled": True, **defaults_for("postgres")}
+    assert inv.target("pg2").weekly == {"enabled": True, "apply": [], **defaults_for("postgres")}
     assert inv.target("box").weekly == {}
     assert inv.target("pg").with_thresholds({}).weekly == pg  # copies keep the weekly settings
 

@@ -295,19 +295,26 @@ def verify_set(
 
 
 def apply_retention(
-    inventory: Inventory, catalog, targets, now: datetime, dry_run: bool = True
+    inventory: Inventory, catalog, targets, now: datetime, dry_run: bool = True, *, scheduled: bool = False
 ) -> list[dict[str, str]]:
-    """Delete (or, in dry run, list) the sets retention lets go; the newest verified set always stays."""
+    """Delete (or, in dry run, list) the sets retention lets go; the newest verified set always stays.
+
+    ``scheduled`` (a scheduled / backfill run): each target's ``backup.apply_retention`` decides instead of
+    ``dry_run`` (:func:`include.run_policy.retention_dry_run`); every action says which decided (``why``)."""
+    from include.run_policy import retention_dry_run
+
     actions = []
     for target in targets:
+        dry, why = retention_dry_run(target.backup, scheduled=scheduled, form_apply=not dry_run)
         sets = catalog.backup_sets_of(target.name)
         for d in plan(sets, now, target.backup["retention_days"], target.backup["keep_last"]):
-            verb = "would delete" if dry_run else "deleting"
-            log.info("%s %s (%s)", verb, d.set_id, d.reason)
-            if not dry_run:
+            verb = "would delete" if dry else "deleting"
+            log.info("%s %s (%s; %s)", verb, d.set_id, d.reason, why)
+            if not dry:
                 store.delete_set(sets_folder(inventory, d.target, d.set_id))
                 catalog.backup_state(d.set_id, "deleted", detail=f"retention: {d.reason}")
-            actions.append({"set_id": d.set_id, "action": verb, "reason": d.reason})
+            action = verb if dry else "deleted"
+            actions.append({"set_id": d.set_id, "target": d.target, "action": action, "reason": d.reason, "why": why})
     if not actions:
         log.info("retention: nothing to delete")
     return actions

@@ -7,8 +7,9 @@ follows one contract::
 
     DEFAULTS: dict[str, Any]                      # its settings and their defaults (plain values)
     def check_settings(settings: dict) -> None    # optional: ValueError("<key>: <reason>")
+    STEPS: dict[str, str]                         # optional: its destructive steps (weekly.apply's names)
 
-    @concern(DEFAULTS, check_settings)
+    @concern(DEFAULTS, check_settings, STEPS)
     def maintain(target, endpoint, settings, budget, *, dry_run) -> CheckResult
 
 Callers call ``maintain(target, endpoint, settings, dry_run=...)``; :func:`.concern.concern` merges
@@ -16,6 +17,10 @@ Callers call ``maintain(target, endpoint, settings, dry_run=...)``; :func:`.conc
 loaded, see ``include/inventory.py``) over ``DEFAULTS``, checks them and starts a
 :class:`~.budget.Budget` of ``max_seconds``: the concern stops starting new work once it is spent
 and takes its "now" from it. Only destructive actions look at ``dry_run``.
+
+Which destructive steps a run carries out: :func:`run_concern` asks :mod:`include.run_policy`
+(a manual run: the form's ``dry_run``; a scheduled or backfill run: the target's ``weekly.apply``)
+and writes the answer into the result (``details.steps`` and a ``note`` line of the report).
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from typing import Any
 
 from include.checks.base import UNREACHABLE, CheckResult, run_bounded
 from include.kinds import kinds_with, spec
+from include.run_policy import weekly_steps
 
 log = logging.getLogger(__name__)
 
@@ -51,33 +57,52 @@ def defaults_for(kind: str) -> dict[str, Any]:
     return dict(concern_module(kind).DEFAULTS)
 
 
+def steps_of(kind: str) -> dict[str, str]:
+    """The destructive steps of ``kind``'s concern (``{name: what it does}``; empty when it has none)."""
+    if not spec(kind).weekly:
+        return {}
+    return dict(getattr(concern_module(kind), "STEPS", {}))
+
+
+def all_steps() -> dict[str, str]:
+    """Every destructive step name of every installed concern (what ``defaults.weekly.apply`` may name)."""
+    return {name: what for kind in kinds_with("weekly") for name, what in steps_of(kind).items()}
+
+
 def time_budget(settings: dict[str, Any]) -> float:
     """The wall-clock bound of one target's maintenance: its ``max_seconds`` plus the grace."""
     return float(settings.get("max_seconds") or DEFAULT_MAX_SECONDS) + BACKSTOP_GRACE_SECONDS
 
 
-def run_concern(target, endpoint, *, dry_run: bool = True, **extra: Any) -> dict[str, Any]:
+def run_concern(target, endpoint, *, dry_run: bool = True, scheduled: bool = False, **extra: Any) -> dict[str, Any]:
     """Run the weekly maintenance of one target, bounded in time; return the result as a dict.
 
+    ``scheduled``: a scheduled / backfill run, whose destructive steps are the target's ``weekly.apply``
+    (``dry_run`` is then not looked at); otherwise the form's ``dry_run`` decides for all of them.
     ``extra`` goes to the module's ``maintain`` as keyword arguments (the logs concern's
     ``archive_folder``). A target that cannot be reached, an exception or a run past the
     time budget becomes an ``unreachable`` result: the caller always gets a result.
     """
     module = concern_module(target.kind)
     settings = target.weekly or defaults_for(target.kind)
+    plan = weekly_steps(steps_of(target.kind), settings.get("apply") or [], scheduled=scheduled, dry_run=dry_run)
     log.info(
-        "%s (%s): weekly maintenance%s, budget %gs",
+        "%s (%s): weekly maintenance, %s, budget %gs",
         target.name,
         target.kind,
-        " (dry run: destructive steps only listed)" if dry_run else "",
+        plan.note() if plan.applied or plan.planned else "no destructive step",
         time_budget(settings),
     )
     result = run_bounded(
         target.name,
         target.kind,
-        lambda: module.maintain(target, endpoint, settings, dry_run=dry_run, **extra),
+        lambda: module.maintain(target, endpoint, settings, dry_run=dry_run, apply=plan.applied, **extra),
         time_budget(settings),
     )
+    if (plan.applied or plan.planned) and result.status != UNREACHABLE:
+        result.details["steps"] = plan.to_dict()
+        note = result.details.get("note")
+        result.details["note"] = plan.note() + (f"; {note}" if isinstance(note, str) else "")
     return result.to_dict()
 
 

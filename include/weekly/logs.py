@@ -82,7 +82,11 @@ def check_settings(settings: dict) -> None:
         raise ValueError(f"archive_folder: must be a file:// or s3:// URI, got {folder!r}")
 
 
-@concern(DEFAULTS, check_settings)
+#: The destructive step (the name ``weekly.apply`` takes): all three changes above.
+STEPS = {"log_rotation": "rotate and compress live logs, archive old ones (local copy deleted), expire archives"}
+
+
+@concern(DEFAULTS, check_settings, STEPS)
 def maintain(
     target: Any,
     endpoint: Endpoint,

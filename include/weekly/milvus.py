@@ -45,6 +45,11 @@ DEFAULTS: dict[str, Any] = {
     "release_collections": [],  # loaded collections nobody queries any more: released when not in dry-run
     "max_seconds": 1800,
 }
+#: Destructive steps (the names ``weekly.apply`` takes); compaction always runs (it keeps the data).
+STEPS = {
+    "milvus_rebuild": "drop and re-create a Failed index (the collection is released meanwhile)",
+    "milvus_release": "release the loaded collections listed in release_collections",
+}
 COMPACTION_DONE = "Completed"
 INDEX_FAILED = "Failed"
 #: describe_index keys that are not index build parameters
@@ -70,11 +75,18 @@ def check_settings(settings: dict) -> None:
     require_numbers(settings, positive=("compaction_timeout_seconds", "poll_seconds", "max_seconds"))
 
 
-@concern(DEFAULTS, check_settings)
+@concern(DEFAULTS, check_settings, STEPS)
 def maintain(
-    target: Any, endpoint: Endpoint, settings: dict[str, Any], budget: Budget, *, dry_run: bool = True
+    target: Any,
+    endpoint: Endpoint,
+    settings: dict[str, Any],
+    budget: Budget,
+    *,
+    dry_run: bool = True,
+    applied: frozenset[str] = frozenset(),
 ) -> CheckResult:
-    """Compact every collection, check (and rebuild failed) indexes, release the listed cold collections."""
+    """Compact every collection, check (and rebuild failed) indexes, release the listed cold collections
+    (each of the last two only when in ``applied``)."""
     result = CheckResult(target.name, target.kind)
     timeout = target.timeout_seconds
     uri = milvus_uri(endpoint)
@@ -94,7 +106,7 @@ def maintain(
                         WARNING, f"collection {name} not maintained: max_seconds ({settings['max_seconds']}s) reached"
                     )
                     continue
-                rows[name] = _maintain_collection(client, name, result, settings, dry_run, budget, timeout)
+                rows[name] = _maintain_collection(client, name, result, settings, applied, budget, timeout)
         finally:
             client.close()
     finally:
@@ -119,9 +131,15 @@ def maintain(
 
 
 def _maintain_collection(
-    client: Any, name: str, result: CheckResult, settings: dict[str, Any], dry_run: bool, budget: Budget, timeout: float
+    client: Any,
+    name: str,
+    result: CheckResult,
+    settings: dict[str, Any],
+    applied: frozenset[str],
+    budget: Budget,
+    timeout: float,
 ) -> dict[str, Any]:
-    """Compaction, indexes and release of one collection; a row for the report."""
+    """Compaction, indexes and release (the last two when in ``applied``) of one collection; a row for the report."""
     row: dict[str, Any] = {"rows": _row_count(client, name, timeout)}
     if settings["compact"]:
         until = time.monotonic() + budget.bounded(settings["compaction_timeout_seconds"])
@@ -135,7 +153,10 @@ def _maintain_collection(
                 "left to finish on the server",
             )
     row["load_state"] = load_state_name(client.get_load_state(name, timeout=timeout))
-    row["indexes"] = _indexes(client, name, row["load_state"], result, settings, dry_run, timeout)
+    row["indexes"] = _indexes(
+        client, name, row["load_state"], result, settings, "milvus_rebuild" not in applied, timeout
+    )
+    dry_run = "milvus_release" not in applied
     if row["load_state"] == LOADED and name in settings["release_collections"]:
         row["release"] = "would do" if dry_run else "done"
         if not dry_run:

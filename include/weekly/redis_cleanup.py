@@ -119,7 +119,11 @@ def check_settings(settings: dict) -> None:
     )
 
 
-@concern(DEFAULTS, check_settings)
+#: The destructive step (the name ``weekly.apply`` takes).
+STEPS = {"redis_cleanup": "UNLINK idle keys without a TTL under the configured patterns"}
+
+
+@concern(DEFAULTS, check_settings, STEPS)
 def maintain(
     target: Any, endpoint: Endpoint, settings: dict[str, Any], budget: Budget, *, dry_run: bool = True
 ) -> CheckResult:

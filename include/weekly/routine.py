@@ -112,10 +112,11 @@ def _on_target(inventory: Inventory, name: str, concern: str, work) -> dict[str,
     return {**result, "concern": concern}
 
 
-def maintain_target(inventory: Inventory, name: str, *, dry_run: bool) -> dict[str, Any]:
+def maintain_target(inventory: Inventory, name: str, *, dry_run: bool, scheduled: bool = False) -> dict[str, Any]:
     """Run one target's weekly maintenance (bounded); a missing connection or a down target is a result.
 
-    Logs are archived under ``<artifacts>/logs/<target>/`` unless the target's ``weekly.archive_folder`` says otherwise.
+    ``scheduled`` (a scheduled / backfill run): the target's ``weekly.apply`` says which destructive steps
+    are carried out, not ``dry_run`` (:mod:`include.run_policy`). Logs are archived under ``<artifacts>/logs/<target>/`` unless the target's ``weekly.archive_folder`` says otherwise.
     """
 
     def work(target, endpoint):
@@ -124,7 +125,7 @@ def maintain_target(inventory: Inventory, name: str, *, dry_run: bool) -> dict[s
             from include.artifacts import artifact_folder
 
             extra["archive_folder"] = artifact_folder(inventory, "logs", target.name)
-        return run_concern(target, endpoint, dry_run=dry_run, **extra)
+        return run_concern(target, endpoint, dry_run=dry_run, scheduled=scheduled, **extra)
 
     return _on_target(inventory, name, spec(inventory.target(name).kind).concern or "", work)
 
@@ -181,9 +182,11 @@ def build_report(
     dry_run: bool,
     *,
     fail_run_on: str | None = None,
+    scheduled: bool = False,
 ) -> Report:
     """Every concern's results in one report; a target expected by a concern but without a result is critical.
-    ``fail_run_on`` (the inventory's ``defaults.fail_run_on``) says from which verdict the run ends failed."""
+    ``fail_run_on`` (the inventory's ``defaults.fail_run_on``) says from which verdict the run ends failed;
+    ``scheduled``: a scheduled / backfill run (destructive steps per target's ``weekly.apply``, not ``dry_run``)."""
     rows: list[dict[str, Any]] = []
     for concern in ORDER:
         got = [r for r in (results.get(concern) or []) if r]
@@ -194,17 +197,25 @@ def build_report(
                 missing.add(CRITICAL, "the task produced no result (it failed; see its log)")
                 got.append(missing.to_dict())
         rows += sorted(({**r, "concern": concern} for r in got), key=lambda r: r["target"])
-    mode = "dry run: destructive steps were only listed" if dry_run else "destructive steps were carried out"
+    if scheduled:
+        mode = (
+            "scheduled run: each target's destructive steps were carried out as its weekly.apply allows and"
+            " only planned otherwise (see each target); missing partitions were added"
+        )
+        label = "scheduled"
+    else:
+        mode = "dry run: destructive steps were only listed" if dry_run else "destructive steps were carried out"
+        label = "dry run" if dry_run else "applied"
     return Report.build(
         ROUTINE,
-        f"Aegis weekly maintenance — {end:%Y-%m-%d %H:%M} UTC ({'dry run' if dry_run else 'applied'})",
+        f"Aegis weekly maintenance — {end:%Y-%m-%d %H:%M} UTC ({label})",
         run_id,
         start,
         end,
         rows,
         reasons_from=_labelled(rows),
         mode=mode,
-        extra={"dry_run": dry_run},
+        extra={"dry_run": dry_run and not scheduled, "scheduled": scheduled},
         fail_run_on=fail_run_on,
         sections=[
             Section(title, [c for c in concerns if c in ALL_CONCERNS])

@@ -1,9 +1,10 @@
 """MySQL / MariaDB weekly maintenance: three steps in order, each in its own module.
 
 1. :mod:`.optimize`: OPTIMIZE TABLE the fragmented InnoDB tables (with room on disk), ANALYZE TABLE those
-   with zero-cardinality indexes (dry run: lists them);
-2. :mod:`.purge`: delete expired rows in batches (dry run: counts them);
-3. :mod:`.partitions`: add the next time partitions, drop the expired ones (dry run: logs the DDL);
+   with zero-cardinality indexes (step ``optimize``; dry run: lists them);
+2. :mod:`.purge`: delete expired rows in batches (step ``purge``; dry run: counts them);
+3. :mod:`.partitions`: add the next time partitions (always, also in a dry run: it only adds), drop the
+   expired ones (step ``partitions``; dry run: logs the DDL);
 4. redundant indexes (duplicates and left prefixes, as ``pt-duplicate-key-checker`` finds them):
    recommended with the ``ALTER TABLE … DROP INDEX`` that removes each, never run.
 
@@ -35,6 +36,12 @@ DEFAULTS: dict[str, Any] = {
     "fragmentation_min_bytes": 64 << 20,
     "purge": [],  # [{table: "db.table", column, older_than_days, batch_size}]
     "partitions": [],  # [{table: "db.table", interval: day|month, premake, retention_days}]
+}
+#: Destructive steps (the names ``weekly.apply`` takes); adding partitions ahead is not one: it always runs.
+STEPS = {
+    "optimize": "OPTIMIZE TABLE fragmented InnoDB tables, ANALYZE TABLE those with zero-cardinality indexes",
+    "purge": "delete expired rows of the configured tables",
+    "partitions": "drop partitions past retention_days",
 }
 
 
@@ -81,11 +88,18 @@ def check_settings(settings: dict[str, Any]) -> None:
                 raise ValueError(f"{where}.column: empty")
 
 
-@concern(DEFAULTS, check_settings)
+@concern(DEFAULTS, check_settings, STEPS)
 def maintain(
-    target: Any, endpoint: Endpoint, settings: dict[str, Any], budget: Budget, *, dry_run: bool = True
+    target: Any,
+    endpoint: Endpoint,
+    settings: dict[str, Any],
+    budget: Budget,
+    *,
+    dry_run: bool = True,
+    applied: frozenset[str] = frozenset(),
 ) -> CheckResult:
-    """Optimize/analyze what needs it, then purge and rotate partitions (dry run unless told otherwise)."""
+    """Optimize/analyze what needs it, then purge and rotate partitions: each destructive step only when in
+    ``applied`` (else listed); missing partitions are added in every run."""
     from include.checks.mysql import redundant_indexes
     from include.weekly.mysql.optimize import (
         analyze_zero_cardinality,
@@ -104,22 +118,23 @@ def maintain(
         )
         result.details["databases"] = databases
         result.details["dry_run"] = dry_run
+        optimize, purge, drop = ("optimize" in applied, "purge" in applied, "partitions" in applied)
         result.details["tables"] = optimize_fragmented(
-            cur, databases, settings, budget, dry_run=dry_run, host=endpoint.host
+            cur, databases, settings, budget, dry_run=not optimize, host=endpoint.host
         )
-        result.details["tables"] += analyze_zero_cardinality(cur, databases, budget, dry_run=dry_run)
-        result.details["purge"] = [purge_one(cur, item, budget, dry_run) for item in settings["purge"]]
+        result.details["tables"] += analyze_zero_cardinality(cur, databases, budget, dry_run=not optimize)
+        result.details["purge"] = [purge_one(cur, item, budget, not purge) for item in settings["purge"]]
         result.details["partitions"] = []
         for item in settings["partitions"]:
-            result.details["partitions"] += rotate_partitions(cur, item, budget, dry_run)
+            result.details["partitions"] += rotate_partitions(cur, item, budget, not drop)
         result.details["redundant_indexes"] = redundant_indexes(cur, databases)  # recommended, never dropped here
     finally:
         conn.close()
-    _summarise(result, dry_run)
+    _summarise(result)
     return result
 
 
-def _summarise(result: CheckResult, dry_run: bool) -> None:
+def _summarise(result: CheckResult) -> None:
     """Metrics of the three steps, and a warning for every step that failed or was skipped."""
     d = result.details
     done = [r for r in d["tables"] if r["action"] == "done"]
@@ -157,10 +172,3 @@ def _summarise(result: CheckResult, dry_run: bool) -> None:
             if r["action"].startswith(("failed", "skipped")):
                 name = f"{r['database']}.{r['table']}" if "database" in r else r["table"]
                 result.add(WARNING, f"{what} {name}: {r['action']}")
-    pending_adds = [r for r in parts if r.get("operation") == "add" and r["action"] == "would do"]
-    if dry_run and pending_adds:
-        result.add(
-            WARNING,
-            f"dry run: {len(pending_adds)} partition(s) missing ahead of time were not added"
-            f" ({', '.join(sorted({r['table'] for r in pending_adds}))}); run with dry_run off",
-        )

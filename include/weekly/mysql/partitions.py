@@ -7,8 +7,9 @@ the ``premake``-th period after the current one (new ones named ``pYYYYMMDD`` / 
 the first day they hold, split off a ``MAXVALUE`` catch-all partition with ``REORGANIZE PARTITION``
 or appended with ``ADD PARTITION``), and drops the partitions whose range ends on or before today
 minus ``retention_days`` (never the catch-all, never the last one). "Today" is the run's date in UTC
-(:meth:`~include.weekly.budget.Budget.today`), passed in: nothing here reads a clock. Dry run (the
-default): logs the exact DDL it would run and the rows it would drop.
+(:meth:`~include.weekly.budget.Budget.today`), passed in: nothing here reads a clock. Adding partitions
+only adds (a table without a catch-all would otherwise reject next week's rows): it runs in every run,
+dry or not. Dropping is destructive: a dry run (the default) logs the exact DDL and the rows it would drop.
 """
 
 from __future__ import annotations
@@ -162,7 +163,7 @@ def plan_partitions(cur: Any, item: dict[str, Any], today: date) -> tuple[list[s
 
 
 def rotate_partitions(cur: Any, item: dict[str, Any], budget: Budget, dry_run: bool) -> list[dict]:
-    """Add the next partitions and drop the expired ones of one configured table (only logged in a dry run)."""
+    """Add the next partitions (always) and drop the expired ones (only logged in a dry run) of one table."""
     import MySQLdb
 
     try:
@@ -188,8 +189,9 @@ def rotate_partitions(cur: Any, item: dict[str, Any], budget: Budget, dry_run: b
                 "would be dropped (dry run)" if dry_run else "to drop",
             )
     outcome = {}
+    drops = {r["ddl"] for r in rows if r["operation"] == "drop"}
     for statement in ddl:
-        if dry_run:
+        if dry_run and statement in drops:
             log.info("dry run: would run %s", statement)
             outcome[statement] = "would do"
             continue
