@@ -133,6 +133,25 @@ def test_restore_swaps_in_a_side_schema_keeping_grants_definers_and_properties(a
     assert run(f"SELECT note FROM {q(db)}.zlog ORDER BY id DESC LIMIT 1") == (("score 5000",),)
 
 
+def test_a_rename_that_fails_leaves_the_live_schema_with_its_triggers(app_db, tmp_path, monkeypatch):
+    """Both sides' triggers are dropped just before the one RENAME TABLE; when it fails (here: refused, as a
+    metadata lock wait that timed out would be), the live triggers come back and the side schema goes."""
+    db, app = app_db
+    result = myb.dump(make_target([db]), endpoint(None), tmp_path)
+    run(f"INSERT INTO {q(db)}.scores VALUES (9001, 9)")
+    before = state(db, app)
+
+    def refused(cur, moves):
+        assert not run("SELECT 1 FROM information_schema.triggers WHERE trigger_schema = %s", args=(db,))
+        raise myb.MySQLdb.OperationalError(1205, "Lock wait timeout exceeded")
+
+    monkeypatch.setattr(myb, "_rename", refused)
+    with pytest.raises(myb.MySQLdb.OperationalError, match="Lock wait"):
+        myb.restore(endpoint(None), tmp_path, result.facts, timeout_s=120, replace=True)
+    assert state(db, app) == before
+    assert side_schemas(db) == []
+
+
 def test_a_failed_swap_confirmation_puts_everything_back(app_db, tmp_path, monkeypatch):
     """The swap itself ran, then the confirmation failed: tables renamed back, triggers, view, procedure and
     properties as they were, nothing left behind."""

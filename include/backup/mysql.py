@@ -703,14 +703,17 @@ def _load_side_and_swap(
     finally:
         conn.close()
     notes: list[str] = []
-    scratch_lifecycle.load_side_then_swap(
-        db,
-        load=lambda: _load_dump(endpoint, workdir, original, side, timeout_s),
-        observe=lambda: facts(endpoint, [side], timeout_s)["databases"][side],
-        expected=expected,
-        discard=lambda: my_client.drop_database(endpoint, side, timeout_s),
-        swap=lambda: notes.extend(_swap(endpoint, db, side, replaced, expected, props, timeout_s)),
-    )
+    try:
+        scratch_lifecycle.load_side_then_swap(
+            db,
+            load=lambda: _load_dump(endpoint, workdir, original, side, timeout_s),
+            observe=lambda: facts(endpoint, [side], timeout_s)["databases"][side],
+            expected=expected,
+            discard=lambda: my_client.drop_database(endpoint, side, timeout_s),
+            swap=lambda: notes.extend(_swap(endpoint, db, side, replaced, expected, props, timeout_s)),
+        )
+    finally:  # after the swap it holds at most the backup's views and routines (or its tables, swapped back)
+        my_client.drop_database(endpoint, side, timeout_s)
     return notes
 
 
@@ -762,8 +765,6 @@ def _swap(
         except BaseException:
             _drop_if_no_tables(cur, replaced)  # a rollback that failed half-way leaves the previous tables there
             raise
-        finally:
-            cur.execute(f"DROP DATABASE IF EXISTS {quote_ident(side)}")
         cur.execute(f"DROP DATABASE {quote_ident(replaced)}")
     finally:
         conn.close()
