@@ -51,6 +51,11 @@ def state(db: str, app: str) -> dict:
             " WHERE routine_schema = %s ORDER BY 1",
             args=(db,),
         ),
+        "events": run(
+            "SELECT event_name, definer, time_zone, event_definition, interval_value, status FROM"
+            " information_schema.events WHERE event_schema = %s ORDER BY 1",
+            args=(db,),
+        ),
         "properties": props,
     }
 
@@ -69,16 +74,16 @@ def side_schemas(db: str) -> list[str]:
 
 @pytest.fixture
 def app_db():
-    """A latin1 schema with a comment; an app account with grants on the schema, on a table and on a procedure;
-    tables ``accounts`` and ``scores`` (3000 rows each) and ``zlog``; a view, a trigger and a procedure whose
-    DEFINER is the app account."""
+    """A latin1 schema with a comment; an app account with grants on the schema, on a table, on a view and on a
+    procedure; tables ``accounts`` and ``scores`` (3000 rows each) and ``zlog``; a view, a trigger, a procedure and
+    an event whose DEFINER is the app account."""
     tag = uuid.uuid4().hex[:8]
     db, app = f"aegis_myswap_{tag}", f"aegis_app_{tag}"
     definer = f"DEFINER = '{app}'@'%'"
     run(
         f"CREATE DATABASE {q(db)} CHARACTER SET latin1 COLLATE latin1_german1_ci COMMENT 'the game''s data'",
         f"CREATE USER '{app}'@'%'",
-        f"GRANT SELECT, INSERT, UPDATE, DELETE, EXECUTE, TRIGGER ON {q(db)}.* TO '{app}'@'%'",
+        f"GRANT SELECT, INSERT, UPDATE, DELETE, EXECUTE, TRIGGER, EVENT ON {q(db)}.* TO '{app}'@'%'",
         f"USE {q(db)}",
         "CREATE TABLE accounts (id INT PRIMARY KEY, name VARCHAR(40), KEY by_name (name))",
         "INSERT INTO accounts SELECT seq, CONCAT('a', seq) FROM seq_1_to_3000",
@@ -91,6 +96,8 @@ def app_db():
         " INSERT INTO zlog (note) VALUES (CONCAT('score ', NEW.id))",
         f"CREATE {definer} PROCEDURE count_accounts() SQL SECURITY INVOKER SELECT COUNT(*) FROM accounts",
         f"GRANT ALTER ROUTINE ON PROCEDURE {q(db)}.count_accounts TO '{app}'@'%'",
+        f"GRANT SHOW VIEW ON {q(db)}.top_scores TO '{app}'@'%'",
+        f"CREATE {definer} EVENT trim_log ON SCHEDULE EVERY 1 DAY DISABLE DO DELETE FROM zlog WHERE id < 0",
         "INSERT INTO scores VALUES (3001, 1)",  # fires the trigger: zlog has a row
     )
     yield db, app
@@ -117,10 +124,12 @@ def test_restore_swaps_in_a_side_schema_keeping_grants_definers_and_properties(a
         # another body: the restore recreates the procedure, and must give back its grant
         "CREATE OR REPLACE PROCEDURE count_accounts() SELECT 1",
         f"GRANT ALTER ROUTINE ON PROCEDURE {q(db)}.count_accounts TO '{app}'@'%'",
+        "ALTER EVENT trim_log ON SCHEDULE EVERY 2 DAY",
         f"ALTER DATABASE {q(db)} CHARACTER SET utf8mb4 COLLATE utf8mb4_general_ci COMMENT 'changed'",
     )
     changed = state(db, app)
-    assert all(changed[k] != before[k] for k in ("content", "views", "triggers", "routines", "properties"))
+    assert all(changed[k] != before[k] for k in ("content", "views", "triggers", "routines", "events", "properties"))
+    assert changed["grants"] == before["grants"]
 
     observed = myb.restore(endpoint(None), tmp_path, result.facts, timeout_s=120, replace=True)
     notes = observed.pop("notes")
@@ -131,6 +140,24 @@ def test_restore_swaps_in_a_side_schema_keeping_grants_definers_and_properties(a
     # the swapped-in trigger fires on the swapped-in table
     run(f"INSERT INTO {q(db)}.scores VALUES (5000, 1)")
     assert run(f"SELECT note FROM {q(db)}.zlog ORDER BY id DESC LIMIT 1") == (("score 5000",),)
+
+
+def test_a_set_without_recorded_properties_leaves_the_schemas_own(app_db, tmp_path):
+    """A set written before the backup recorded ``database_properties``: the content is the backup's, the schema
+    keeps the charset, collation and comment it has now."""
+    db, app = app_db
+    result = myb.dump(make_target([db]), endpoint(None), tmp_path)
+    older = {"databases": result.facts["databases"]}
+    run(f"DELETE FROM {q(db)}.accounts WHERE id > 10", f"ALTER DATABASE {q(db)} COMMENT 'set after the backup'")
+    before = state(db, app)
+    assert myb.restore(endpoint(None), tmp_path, older, timeout_s=120, replace=True) == older
+    after = state(db, app)
+    assert after["properties"] == {**before["properties"], "comment": "set after the backup"}
+    assert after["content"]["accounts"] != before["content"]["accounts"]  # the backup's 3000 rows are back
+    assert {k: after[k] for k in ("grants", "views", "triggers", "routines")} == {
+        k: before[k] for k in ("grants", "views", "triggers", "routines")
+    }
+    assert side_schemas(db) == []
 
 
 def test_a_rename_that_fails_leaves_the_live_schema_with_its_triggers(app_db, tmp_path, monkeypatch):
