@@ -4,6 +4,10 @@
 and events, *without* ``--databases``: the file holds no ``CREATE DATABASE``/``USE`` and so
 restores into any database name (a scratch copy, for verification).
 
+A live restore never drops first: each database is loaded into a side schema and its tables swapped in with one
+``RENAME TABLE`` (:func:`_load_side_and_swap`, :func:`_swap`); the schema keeps its grants, and its views,
+routines, triggers and events come back with their DEFINERs (:mod:`include.backup.mysql_objects`).
+
 Credentials reach the tools through a ``--defaults-extra-file`` (always the first argument)
 in a private temporary folder outside the work folder; no password is on a command line.
 MySQLdb has no identifier type: names are quoted by the shared :func:`include.clients.mysql.quote_ident`.
@@ -22,12 +26,12 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import MySQLdb
 
+from include.backup import mysql_objects
 from include.backup import scratch as scratch_lifecycle
 from include.backup.base import BackupToolError, DumpResult, secret_file, tool_version
 from include.backup.scratch import scratch_databases
@@ -539,137 +543,6 @@ def _give_properties(cur, db: str, props: dict) -> None:
         cur.execute(f"ALTER DATABASE {quote_ident(db)} COMMENT %s", (props["comment"],))
 
 
-#: the schema objects a live restore carries over from the side copy, in the order they are created (a view may
-#: call a function, a trigger a procedure), each with the query listing them (triggers in their firing order)
-_OBJECT_KINDS: dict[str, str] = {
-    "FUNCTION": "SELECT routine_name FROM information_schema.routines"
-    " WHERE routine_schema = %s AND routine_type = 'FUNCTION' ORDER BY 1",
-    "PROCEDURE": "SELECT routine_name FROM information_schema.routines"
-    " WHERE routine_schema = %s AND routine_type = 'PROCEDURE' ORDER BY 1",
-    "VIEW": "SELECT table_name FROM information_schema.views WHERE table_schema = %s ORDER BY 1",
-    "TRIGGER": "SELECT trigger_name FROM information_schema.triggers WHERE trigger_schema = %s"
-    " ORDER BY event_object_table, action_timing, event_manipulation, action_order",
-    "EVENT": "SELECT event_name FROM information_schema.events WHERE event_schema = %s ORDER BY 1",
-}
-
-
-@dataclass(frozen=True)
-class _Definition:
-    """One schema object as ``SHOW CREATE`` gives it (read with its schema as the default one, so its own name and
-    the tables it uses are unqualified; ``DEFINER`` and ``SQL SECURITY`` included), with the ``sql_mode`` and
-    ``time_zone`` it was created under."""
-
-    statement: str
-    sql_mode: str | None = None
-    time_zone: str | None = None
-
-
-#: ``{kind: {name: definition}}`` of one schema
-_Objects = dict[str, dict[str, _Definition]]
-
-
-def _text(value) -> str | None:
-    return value.decode() if isinstance(value, bytes) else value
-
-
-def _objects(cur, schema: str) -> _Objects:
-    """The views, routines, triggers and events of ``schema`` with their definitions."""
-    cur.execute(f"USE {quote_ident(schema)}")
-    out: _Objects = {}
-    for kind, query in _OBJECT_KINDS.items():
-        cur.execute(query, (schema,))
-        out[kind] = {}
-        for name in [name for (name,) in cur.fetchall()]:
-            cur.execute(f"SHOW CREATE {kind} {quote_ident(name)}")
-            row = {col[0].lower(): _text(v) for col, v in zip(cur.description, cur.fetchone(), strict=True)}
-            statement = next(v for k, v in row.items() if k.startswith("create ") or k == "sql original statement")
-            if not statement:
-                raise BackupToolError(f"the definition of {kind} {schema}.{name} cannot be read by this login")
-            out[kind][name] = _Definition(statement, row.get("sql_mode"), row.get("time_zone"))
-    return out
-
-
-def _without_triggers(objects: _Objects) -> _Objects:
-    """``objects`` without its triggers (a table moves to another schema only without them)."""
-    return {**objects, "TRIGGER": {}}
-
-
-def _set_objects(cur, schema: str, current: _Objects, wanted: _Objects) -> None:
-    """Make ``schema``'s objects ``wanted`` (they are ``current``): those that differ or are not wanted are dropped,
-    the missing ones created (a view after the views it reads); the grants on a recreated routine are given back.
-    Identical objects are left alone."""
-    cur.execute(f"USE {quote_ident(schema)}")
-    differs = {
-        kind: [n for n, d in current.get(kind, {}).items() if wanted[kind].get(n) != d] for kind in _OBJECT_KINDS
-    }
-    grants = _routine_grants(cur, schema, differs["FUNCTION"] + differs["PROCEDURE"])
-    for kind in reversed(_OBJECT_KINDS):
-        for name in differs[kind]:
-            cur.execute(f"DROP {kind} IF EXISTS {quote_ident(name)}")
-    cur.execute("SELECT @@SESSION.sql_mode, @@SESSION.time_zone")
-    session_mode, session_zone = cur.fetchone()
-    for kind in _OBJECT_KINDS:
-        pending = {n: d for n, d in wanted[kind].items() if current.get(kind, {}).get(n) != d}
-        while pending:
-            failed: dict[str, Exception] = {}
-            for name, definition in pending.items():
-                cur.execute(
-                    "SET SESSION sql_mode = %s, SESSION time_zone = %s",
-                    (
-                        session_mode if definition.sql_mode is None else definition.sql_mode,
-                        definition.time_zone or session_zone,
-                    ),
-                )
-                try:
-                    cur.execute(definition.statement)
-                except MySQLdb.MySQLError as exc:
-                    if kind != "VIEW":
-                        raise
-                    failed[name] = exc  # it reads a view not created yet: the next round
-            if len(failed) == len(pending):
-                raise next(iter(failed.values()))
-            pending = {n: pending[n] for n in failed}
-    cur.execute("SET SESSION sql_mode = %s, SESSION time_zone = %s", (session_mode, session_zone))
-    _grant_routines(cur, schema, grants)
-
-
-def _routine_grants(cur, schema: str, routines: list[str]) -> list[tuple]:
-    """The ``mysql.procs_priv`` rows of ``routines`` (dropping a routine drops its grants)."""
-    if not routines:
-        return []
-    try:
-        cur.execute(
-            "SELECT User, Host, Routine_type, Routine_name, Proc_priv FROM mysql.procs_priv WHERE Db = %s", (schema,)
-        )
-    except MySQLdb.MySQLError as exc:  # no SELECT on mysql.procs_priv
-        log.warning(
-            "%s: grants on its routines unreadable (%s): a routine the restore recreates loses them", schema, exc
-        )
-        return []
-    wanted = {name.lower() for name in routines}
-    return [row for row in cur.fetchall() if str(_text(row[3])).lower() in wanted]
-
-
-def _grant_routines(cur, schema: str, grants: list[tuple]) -> None:
-    """Give back the routine grants :func:`_routine_grants` read (those whose routine exists again)."""
-    for user, host, kind, name, privileges in grants:
-        kind, name = _text(kind), str(_text(name))
-        held = set(privileges) if isinstance(privileges, set) else set(str(_text(privileges)).split(","))
-        given = [p.upper() for p in ("Execute", "Alter Routine") if p in held]
-        if kind not in ("FUNCTION", "PROCEDURE") or not given:
-            continue
-        cur.execute(
-            "SELECT 1 FROM information_schema.routines WHERE routine_schema = %s AND routine_name = %s", (schema, name)
-        )
-        if not cur.fetchone():
-            continue
-        grantee, args = ("%s", (user,)) if not host else ("%s@%s", (user, host))  # no host: a role
-        option = " WITH GRANT OPTION" if "Grant" in held else ""
-        cur.execute(
-            f"GRANT {', '.join(given)} ON {kind} {quote_ident(schema)}.{quote_ident(name)} TO {grantee}{option}", args
-        )
-
-
 def _rename(cur, moves: list[tuple[str, str, list[str]]]) -> None:
     """Every ``(from schema, to schema, tables)`` move in ONE ``RENAME TABLE`` statement: all of it or nothing."""
     pairs = [
@@ -739,27 +612,27 @@ def _swap(
         cur.execute(f"CREATE DATABASE IF NOT EXISTS {quote_ident(db)}{_charset_clause(props)}")
         old_props = schema_properties(cur, db)
         old_tables, new_tables = _base_tables(cur, db), _base_tables(cur, side)
-        old, new = _objects(cur, db), _objects(cur, side)
+        old, new = mysql_objects.read(cur, db), mysql_objects.read(cur, side)
         cur.execute(f"CREATE DATABASE {quote_ident(replaced)}")
         try:
             try:
-                _set_objects(cur, side, new, _without_triggers(new))
-                _set_objects(cur, db, old, _without_triggers(old))
+                mysql_objects.set_objects(cur, side, new, mysql_objects.without_triggers(new))
+                mysql_objects.set_objects(cur, db, old, mysql_objects.without_triggers(old))
                 _rename(cur, [(db, replaced, old_tables), (side, db, new_tables)])
             except BaseException:  # the live triggers back (nothing else was changed)
-                _set_objects(cur, db, _objects(cur, db), old)
+                mysql_objects.set_objects(cur, db, mysql_objects.read(cur, db), old)
                 raise
             try:
-                _set_objects(cur, db, _without_triggers(old), new)
+                mysql_objects.set_objects(cur, db, mysql_objects.without_triggers(old), new)
                 if props:
                     _give_properties(cur, db, props)
                 shows = facts(endpoint, [db], timeout_s)["databases"][db]
                 if shows != expected or (props is not None and schema_properties(cur, db) != props):
                     raise BackupToolError(f"{db} swapped in but does not match the backup")
             except BaseException:  # back to where it was
-                _set_objects(cur, db, _objects(cur, db), _without_triggers(old))
+                mysql_objects.set_objects(cur, db, mysql_objects.read(cur, db), mysql_objects.without_triggers(old))
                 _rename(cur, [(db, side, new_tables), (replaced, db, old_tables)])
-                _set_objects(cur, db, _without_triggers(old), old)
+                mysql_objects.set_objects(cur, db, mysql_objects.without_triggers(old), old)
                 _give_properties(cur, db, old_props)
                 raise
         except BaseException:
