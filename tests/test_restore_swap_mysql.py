@@ -79,31 +79,33 @@ def app_db():
     an event whose DEFINER is the app account."""
     tag = uuid.uuid4().hex[:8]
     db, app = f"aegis_myswap_{tag}", f"aegis_app_{tag}"
-    definer = f"DEFINER = '{app}'@'%'"
-    run(
-        f"CREATE DATABASE {q(db)} CHARACTER SET latin1 COLLATE latin1_german1_ci COMMENT 'the game''s data'",
-        f"CREATE USER '{app}'@'%'",
-        f"GRANT SELECT, INSERT, UPDATE, DELETE, EXECUTE, TRIGGER, EVENT ON {q(db)}.* TO '{app}'@'%'",
-        f"USE {q(db)}",
-        "CREATE TABLE accounts (id INT PRIMARY KEY, name VARCHAR(40), KEY by_name (name))",
-        "INSERT INTO accounts SELECT seq, CONCAT('a', seq) FROM seq_1_to_3000",
-        "CREATE TABLE scores (id INT PRIMARY KEY, score INT)",
-        "INSERT INTO scores SELECT seq, seq * 3 FROM seq_1_to_3000",
-        "CREATE TABLE zlog (id INT AUTO_INCREMENT PRIMARY KEY, note VARCHAR(40))",
-        f"GRANT ALTER ON {q(db)}.accounts TO '{app}'@'%'",
-        f"CREATE {definer} SQL SECURITY INVOKER VIEW top_scores AS SELECT id, score FROM scores WHERE score > 8000",
-        f"CREATE {definer} TRIGGER log_score AFTER INSERT ON scores FOR EACH ROW"
-        " INSERT INTO zlog (note) VALUES (CONCAT('score ', NEW.id))",
-        f"CREATE {definer} PROCEDURE count_accounts() SQL SECURITY INVOKER SELECT COUNT(*) FROM accounts",
-        f"GRANT ALTER ROUTINE ON PROCEDURE {q(db)}.count_accounts TO '{app}'@'%'",
-        f"GRANT SHOW VIEW ON {q(db)}.top_scores TO '{app}'@'%'",
-        f"CREATE {definer} EVENT trim_log ON SCHEDULE EVERY 1 DAY DISABLE DO DELETE FROM zlog WHERE id < 0",
-        "INSERT INTO scores VALUES (3001, 1)",  # fires the trigger: zlog has a row
-    )
-    yield db, app
-    run(f"DROP DATABASE IF EXISTS {q(db)}", f"DROP USER IF EXISTS '{app}'@'%'")
-    for name in side_schemas(db):
-        run(f"DROP DATABASE {q(name)}")
+    try:
+        definer = f"DEFINER = '{app}'@'%'"
+        run(
+            f"CREATE DATABASE {q(db)} CHARACTER SET latin1 COLLATE latin1_german1_ci COMMENT 'the game''s data'",
+            f"CREATE USER '{app}'@'%'",
+            f"GRANT SELECT, INSERT, UPDATE, DELETE, EXECUTE, TRIGGER, EVENT ON {q(db)}.* TO '{app}'@'%'",
+            f"USE {q(db)}",
+            "CREATE TABLE accounts (id INT PRIMARY KEY, name VARCHAR(40), KEY by_name (name))",
+            "INSERT INTO accounts SELECT seq, CONCAT('a', seq) FROM seq_1_to_3000",
+            "CREATE TABLE scores (id INT PRIMARY KEY, score INT)",
+            "INSERT INTO scores SELECT seq, seq * 3 FROM seq_1_to_3000",
+            "CREATE TABLE zlog (id INT AUTO_INCREMENT PRIMARY KEY, note VARCHAR(40))",
+            f"GRANT ALTER ON {q(db)}.accounts TO '{app}'@'%'",
+            f"CREATE {definer} SQL SECURITY INVOKER VIEW top_scores AS SELECT id, score FROM scores WHERE score > 8000",
+            f"CREATE {definer} TRIGGER log_score AFTER INSERT ON scores FOR EACH ROW"
+            " INSERT INTO zlog (note) VALUES (CONCAT('score ', NEW.id))",
+            f"CREATE {definer} PROCEDURE count_accounts() SQL SECURITY INVOKER SELECT COUNT(*) FROM accounts",
+            f"GRANT ALTER ROUTINE ON PROCEDURE {q(db)}.count_accounts TO '{app}'@'%'",
+            f"GRANT SHOW VIEW ON {q(db)}.top_scores TO '{app}'@'%'",
+            f"CREATE {definer} EVENT trim_log ON SCHEDULE EVERY 1 DAY DISABLE DO DELETE FROM zlog WHERE id < 0",
+            "INSERT INTO scores VALUES (3001, 1)",  # fires the trigger: zlog has a row
+        )
+        yield db, app
+    finally:  # also when the set-up itself failed half-way
+        run(f"DROP DATABASE IF EXISTS {q(db)}", f"DROP USER IF EXISTS '{app}'@'%'")
+        for name in side_schemas(db):
+            run(f"DROP DATABASE {q(name)}")
 
 
 def test_restore_swaps_in_a_side_schema_keeping_grants_definers_and_properties(app_db, tmp_path):
