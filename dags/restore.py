@@ -7,9 +7,10 @@ The seeds' restore procedure, run by hand from the form.
    restoring over a live target needs `dry_run` off **and** the target's name typed into `confirm`.
 2. **maintenance_on** (setup) — the maintenance flag consumers read (Airflow Variable `aegis_maintenance.<target>`,
    and the Redis key `aegis:maintenance:<target>` when the inventory names a flag Redis): stop or drain.
-3. **restore** — fetch the set (every file's checksum checked), load it over the target (PostgreSQL
-   `pg_restore --clean`, MySQL/MariaDB dump replay, Redis keys replaced and extra keys removed, Milvus
-   collections recreated, files extracted, ConfigMaps/Secrets applied), then compare with the manifest.
+3. **restore** — fetch the set (every file's checksum checked), load it over the target (PostgreSQL and
+   MySQL/MariaDB: loaded into a side copy on the same server, compared, then swapped in — a failed load leaves the
+   database as it was; Redis keys replaced and extra keys removed, Milvus collections recreated, files extracted,
+   ConfigMaps/Secrets applied), then compare with the manifest.
 4. **maintenance_off** (teardown: runs whatever happened) — the consumer comes back.
 5. **health_check** — the daily check's code on the restored target.
 6. **write_report** — the publish tail: what was restored, how fast, and the health afterwards; the run in the

@@ -4,6 +4,10 @@
 and events, *without* ``--databases``: the file holds no ``CREATE DATABASE``/``USE`` and so
 restores into any database name (a scratch copy, for verification).
 
+A live restore never drops first: each database is loaded into a side schema and its tables swapped in with one
+``RENAME TABLE`` (:func:`_load_side_and_swap`, :func:`_swap`); the schema keeps its grants, and its views,
+routines, triggers and events come back with their DEFINERs (:mod:`include.backup.mysql_objects`).
+
 Credentials reach the tools through a ``--defaults-extra-file`` (always the first argument)
 in a private temporary folder outside the work folder; no password is on a command line.
 MySQLdb has no identifier type: names are quoted by the shared :func:`include.clients.mysql.quote_ident`.
@@ -18,6 +22,7 @@ import shutil
 import subprocess
 import tempfile
 import threading
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -26,6 +31,7 @@ from typing import TYPE_CHECKING
 
 import MySQLdb
 
+from include.backup import mysql_objects
 from include.backup import scratch as scratch_lifecycle
 from include.backup.base import BackupToolError, DumpResult, secret_file, tool_version
 from include.backup.scratch import scratch_databases
@@ -126,14 +132,19 @@ def _stream(argv: list[str], *, timeout_s: float, source=None, sink=None) -> Non
         raise BackupToolError(f"{argv[0]} exited {code}: {tail}")
 
 
-def _count_tables(cur, db: str) -> dict[str, int]:
+def _base_tables(cur, db: str) -> list[str]:
+    """The base tables of ``db`` (no views), by name."""
     cur.execute(
         "SELECT table_name FROM information_schema.tables WHERE table_schema = %s"
         " AND table_type IN ('BASE TABLE', 'SYSTEM VERSIONED') ORDER BY table_name",
         (db,),
     )
+    return [table for (table,) in cur.fetchall()]
+
+
+def _count_tables(cur, db: str) -> dict[str, int]:
     counts = {}
-    for (table,) in cur.fetchall():
+    for table in _base_tables(cur, db):
         cur.execute(f"SELECT COUNT(*) FROM {quote_ident(db)}.{quote_ident(table)}")
         counts[table] = int(cur.fetchone()[0])
     return counts
@@ -156,6 +167,29 @@ def facts(endpoint, databases: list[str], timeout_s: float) -> dict:
     finally:
         conn.close()
     return {"databases": out}
+
+
+def schema_properties(cur, db: str) -> dict:
+    """What a live restore gives a schema back besides its objects: ``{charset, collation}``, plus ``comment``
+    on a server whose schemas have one (MariaDB 10.5+)."""
+    cur.execute("SELECT * FROM information_schema.schemata WHERE schema_name = %s", (db,))
+    row = cur.fetchone()
+    if row is None:
+        raise LookupError(f"no database {db!r} on the server")
+    values = {column[0].lower(): value for column, value in zip(cur.description, row, strict=True)}
+    props = {"charset": values["default_character_set_name"], "collation": values["default_collation_name"]}
+    if "schema_comment" in values:
+        props["comment"] = values["schema_comment"] or ""
+    return props
+
+
+def schemas_properties(endpoint: Endpoint, databases: list[str], timeout_s: float) -> dict[str, dict]:
+    """:func:`schema_properties` of each database (recorded by the backup as ``database_properties``)."""
+    conn = _connect(endpoint, timeout_s)
+    try:
+        return {db: schema_properties(conn.cursor(), db) for db in databases}
+    finally:
+        conn.close()
 
 
 def _dump_file(workdir: Path, db: str) -> Path:
@@ -209,6 +243,7 @@ def dump(target: Target, endpoint: Endpoint, workdir: Path) -> DumpResult:
     tool = _tool("mysqldump", "mariadb-dump")
     versions = {tool: tool_version([tool, "--version"])}
     result: dict[str, dict] = {}
+    properties = schemas_properties(endpoint, databases, timeout_s)
     with _defaults_file(endpoint) as defaults:
         for db in databases:
             path = _dump_file(workdir, db)
@@ -220,7 +255,7 @@ def dump(target: Target, endpoint: Endpoint, workdir: Path) -> DumpResult:
             result.update(facts(endpoint, [db], timeout_s)["databases"])
             with gzip.open(path, "wb", compresslevel=compress) as sink:
                 _stream([tool, defaults, *DUMP_FLAGS, db], timeout_s=timeout_s, sink=sink)
-    return DumpResult(tool_versions=versions, facts={"databases": result})
+    return DumpResult(tool_versions=versions, facts={"databases": result, "database_properties": properties})
 
 
 #: seconds to wait for the read lock on a database's tables (writes to them wait while it is held)
@@ -358,38 +393,59 @@ def restore(
     timeout_s: float,
     replace: bool = False,
 ) -> dict:
-    """Load each ``<db>.sql.gz`` into ``database_map[db]`` (default: the same name), created if missing.
+    """Load each ``<db>.sql.gz`` into ``database_map[db]`` (default: the same name).
 
-    With ``replace`` the database is dropped and recreated first (the result is exactly the
-    backup). Otherwise, over an existing database the dump's ``DROP … IF EXISTS`` statements replace its tables,
-    views and routines; tables created after the backup are left alone. Returns the facts
-    observed after the load, keyed by the original database names. Views, routines, triggers
-    and events keep their ``DEFINER``: restoring as a user other than the definer needs the
-    ``SET USER`` (MariaDB) / ``SET_USER_ID`` (MySQL) or ``SUPER`` privilege.
+    With ``replace`` (a live restore) each database is loaded into a side schema on the same server and swapped
+    in table by table only once its content matches the backup (:func:`_load_side_and_swap`): a failed or
+    timed-out load leaves the database as it was, and the schema itself (its grants, charset, comment) is never
+    dropped. Without it (a scratch copy for verification) a missing database is created and the dump replayed
+    over it: its ``DROP … IF EXISTS`` statements replace tables, views and routines; tables created after the
+    backup are left alone. Returns the facts observed after the load, keyed by the original database names (with
+    ``replace`` also their ``database_properties``, and ``notes`` on what else the swap did). Views, routines,
+    triggers and events keep their ``DEFINER``: restoring as a user other than the definer needs the ``SET USER``
+    (MariaDB) / ``SET_USER_ID`` (MySQL) or ``SUPER`` privilege.
     """
     originals = list(manifest_facts.get("databases", {}))
     database_map = database_map or {db: db for db in originals}
-    client = _tool("mariadb", "mysql")
-    conn = _connect(endpoint, timeout_s)
-    try:
+    recorded = manifest_facts.get("database_properties", {})
+    notes: list[str] = []
+    if replace:
         for db in originals:
-            if replace:
-                conn.cursor().execute(f"DROP DATABASE IF EXISTS {quote_ident(database_map[db])}")
-            conn.cursor().execute(f"CREATE DATABASE IF NOT EXISTS {quote_ident(database_map[db])}")
-    finally:
-        conn.close()
-    with _defaults_file(endpoint) as defaults:
+            notes += _load_side_and_swap(
+                endpoint, workdir, db, database_map[db], manifest_facts["databases"][db], recorded.get(db), timeout_s
+            )
+    else:
+        conn = _connect(endpoint, timeout_s)
+        try:
+            for db in originals:
+                conn.cursor().execute(f"CREATE DATABASE IF NOT EXISTS {quote_ident(database_map[db])}")
+        finally:
+            conn.close()
         for db in originals:
-            argv = [client, defaults, "--binary-mode", f"--database={database_map[db]}"]
-            with gzip.open(_dump_file(workdir, db), "rb") as source:
-                _stream(argv, timeout_s=timeout_s, source=source)
-            parts = sorted(_tables_folder(workdir, db).glob("*.sql.gz"))
-            if parts:  # a parallel dump: the tables exist now, empty; their data loads side by side
-                deferred = _drop_secondary_indexes(endpoint, database_map[db], timeout_s)
-                _load_parallel(argv, parts, timeout_s)
-                _add_indexes(endpoint, database_map[db], deferred, len(parts), timeout_s)
+            _load_dump(endpoint, workdir, db, database_map[db], timeout_s)
     observed = facts(endpoint, [database_map[db] for db in originals], timeout_s)["databases"]
-    return {"databases": {db: observed[database_map[db]] for db in originals}}
+    out: dict = {"databases": {db: observed[database_map[db]] for db in originals}}
+    if replace and recorded:
+        found = schemas_properties(endpoint, [database_map[db] for db in originals if db in recorded], timeout_s)
+        out["database_properties"] = {db: found[database_map[db]] for db in originals if db in recorded}
+    if notes:
+        out["notes"] = notes
+    return out
+
+
+def _load_dump(endpoint: Endpoint, workdir: Path, original: str, into: str, timeout_s: float) -> None:
+    """Replay the dump of ``original`` into the existing database ``into`` (a parallel dump: schema, then the
+    table groups side by side with their secondary indexes added afterwards)."""
+    client = _tool("mariadb", "mysql")
+    with _defaults_file(endpoint) as defaults:
+        argv = [client, defaults, "--binary-mode", f"--database={into}"]
+        with gzip.open(_dump_file(workdir, original), "rb") as source:
+            _stream(argv, timeout_s=timeout_s, source=source)
+        parts = sorted(_tables_folder(workdir, original).glob("*.sql.gz"))
+        if parts:  # a parallel dump: the tables exist now, empty; their data loads side by side
+            deferred = _drop_secondary_indexes(endpoint, into, timeout_s)
+            _load_parallel(argv, parts, timeout_s)
+            _add_indexes(endpoint, into, deferred, len(parts), timeout_s)
 
 
 _SECONDARY_KEY = re.compile(r"^\s+((?:FULLTEXT |SPATIAL )?KEY (`(?:[^`]|``)*`) .*?),?$")
@@ -405,12 +461,7 @@ def _drop_secondary_indexes(endpoint, db: str, timeout_s: float) -> dict[str, li
     conn = _connect(endpoint, timeout_s)
     try:
         cur = conn.cursor()
-        cur.execute(
-            "SELECT table_name FROM information_schema.tables WHERE table_schema = %s"
-            " AND table_type IN ('BASE TABLE', 'SYSTEM VERSIONED')",
-            (db,),
-        )
-        for (table,) in cur.fetchall():
+        for table in _base_tables(cur, db):
             name = f"{quote_ident(db)}.{quote_ident(table)}"
             cur.execute(f"SHOW CREATE TABLE {name}")
             ddl = cur.fetchone()[1]
@@ -462,6 +513,153 @@ def _load_parallel(argv: list[str], parts: list[Path], timeout_s: float) -> None
                 future.result()
 
 
+def side_name(role: str, db: str) -> str:
+    """``aegis_scratch_<role>_<UTC timestamp>_<db>``, cut to 64 characters (with a hash of ``db`` when cut): the
+    side schemas of a live restore, under the scratch prefix so the grant that allows verification's scratch
+    databases (``aegis\\_scratch\\_%``) allows them too, and a backup of "every database" leaves them out."""
+    stamp = time.strftime("%Y%m%d%H%M%S", time.gmtime())
+    return scratch_lifecycle.fit_name(my_client, f"{scratch_lifecycle.SCRATCH_PREFIX}{role}_{stamp}_{db}", db)
+
+
+_NAME = re.compile(r"^[A-Za-z0-9_]+$")
+
+
+def _charset_clause(props: dict | None) -> str:
+    """`` CHARACTER SET … COLLATE …`` of recorded schema properties (names checked: they are not quotable)."""
+    if not props:
+        return ""
+    for value in (props["charset"], props["collation"]):
+        if not _NAME.match(str(value)):
+            raise ValueError(f"unexpected character set or collation {value!r} in the backup's database_properties")
+    return f" CHARACTER SET {props['charset']} COLLATE {props['collation']}"
+
+
+def _give_properties(cur, db: str, props: dict) -> None:
+    """Give schema ``db`` the recorded default character set, collation and (MariaDB) comment, where they differ."""
+    now = schema_properties(cur, db)
+    if (now["charset"], now["collation"]) != (props["charset"], props["collation"]):
+        cur.execute(f"ALTER DATABASE {quote_ident(db)}{_charset_clause(props)}")
+    if "comment" in props and "comment" in now and now["comment"] != props["comment"]:
+        cur.execute(f"ALTER DATABASE {quote_ident(db)} COMMENT %s", (props["comment"],))
+
+
+def _rename(cur, moves: list[tuple[str, str, list[str]]]) -> None:
+    """Every ``(from schema, to schema, tables)`` move in ONE ``RENAME TABLE`` statement: all of it or nothing."""
+    pairs = [
+        f"{quote_ident(a)}.{quote_ident(t)} TO {quote_ident(b)}.{quote_ident(t)}" for a, b, ts in moves for t in ts
+    ]
+    if pairs:
+        cur.execute("RENAME TABLE " + ", ".join(pairs))
+
+
+#: seconds the swap waits for a table's metadata lock (a session still using the live tables)
+SWAP_LOCK_WAIT_S = 60
+
+
+def _load_side_and_swap(
+    endpoint: Endpoint, workdir: Path, original: str, db: str, expected: dict, props: dict | None, timeout_s: float
+) -> list[str]:
+    """Load the dump of ``original`` into a side schema next to ``db``, compare it with ``expected``, then swap the
+    tables (:func:`_swap`); what the report should know (tables that were live but not in the backup).
+
+    Until the swap nothing of ``db`` is touched: a failed load or comparison drops the side schema and raises
+    (:func:`include.backup.scratch.load_side_then_swap`, the order PostgreSQL follows too). The side schema gets
+    the recorded character set and collation (else ``db``'s), which objects without their own inherit.
+    """
+    side, replaced = side_name("new", db), side_name("replaced", db)
+    conn = _connect(endpoint, timeout_s)
+    try:
+        cur = conn.cursor()
+        cur.execute("SELECT 1 FROM information_schema.schemata WHERE schema_name = %s", (db,))
+        charset = props or (schema_properties(cur, db) if cur.fetchone() else None)
+        cur.execute(f"CREATE DATABASE {quote_ident(side)}{_charset_clause(charset)}")
+    finally:
+        conn.close()
+    notes: list[str] = []
+    try:
+        scratch_lifecycle.load_side_then_swap(
+            db,
+            load=lambda: _load_dump(endpoint, workdir, original, side, timeout_s),
+            observe=lambda: facts(endpoint, [side], timeout_s)["databases"][side],
+            expected=expected,
+            discard=lambda: my_client.drop_database(endpoint, side, timeout_s),
+            swap=lambda: notes.extend(_swap(endpoint, db, side, replaced, expected, props, timeout_s)),
+        )
+    finally:  # after the swap it holds at most the backup's views and routines (or its tables, swapped back)
+        my_client.drop_database(endpoint, side, timeout_s)
+    return notes
+
+
+def _swap(
+    endpoint: Endpoint, db: str, side: str, replaced: str, expected: dict, props: dict | None, timeout_s: float
+) -> list[str]:
+    """Move ``db``'s tables into ``replaced`` and ``side``'s into ``db`` in one ``RENAME TABLE``; confirm, then drop
+    ``replaced``.
+
+    The schema ``db`` itself stays, with its grants (``mysql.db`` and ``mysql.tables_priv`` are keyed by name, so
+    they apply to the tables swapped in), and gets back the recorded character set, collation and comment. A table
+    moves to another schema only without triggers: both sides' triggers are dropped just before the rename (the
+    live ones recreated if it fails), and the backup's recreated in ``db`` after it. Its views, routines and events
+    become the backup's, as read from the side copy (``DEFINER``, ``SQL SECURITY``, ``sql_mode`` kept); identical
+    ones are left alone. Until confirmed (``db`` shows the backup's row counts and properties) everything is put
+    back as it was when a step fails: tables renamed back, objects and properties restored. Tables that were live
+    but are not in the backup leave with the replaced ones (the restore returns the schema to the backup's
+    content) and are named in the returned notes.
+    """
+    conn = connect(endpoint, timeout_s, NO_DATABASE, lock_wait_timeout_s=min(timeout_s, SWAP_LOCK_WAIT_S))
+    try:
+        cur = conn.cursor()
+        cur.execute(f"CREATE DATABASE IF NOT EXISTS {quote_ident(db)}{_charset_clause(props)}")
+        old_props = schema_properties(cur, db)
+        old_tables, new_tables = _base_tables(cur, db), _base_tables(cur, side)
+        old, new = mysql_objects.read(cur, db), mysql_objects.read(cur, side)
+        cur.execute(f"CREATE DATABASE {quote_ident(replaced)}")
+        try:
+            try:
+                mysql_objects.set_objects(cur, side, new, mysql_objects.without_triggers(new))
+                mysql_objects.set_objects(cur, db, old, mysql_objects.without_triggers(old))
+                _rename(cur, [(db, replaced, old_tables), (side, db, new_tables)])
+            except BaseException:  # the live triggers back (nothing else was changed)
+                mysql_objects.set_objects(cur, db, mysql_objects.read(cur, db), old)
+                raise
+            try:
+                mysql_objects.set_objects(cur, db, mysql_objects.without_triggers(old), new)
+                if props:
+                    _give_properties(cur, db, props)
+                shows = facts(endpoint, [db], timeout_s)["databases"][db]
+                if shows != expected or (props is not None and schema_properties(cur, db) != props):
+                    raise BackupToolError(f"{db} swapped in but does not match the backup")
+            except BaseException:  # back to where it was
+                mysql_objects.set_objects(cur, db, mysql_objects.read(cur, db), mysql_objects.without_triggers(old))
+                _rename(cur, [(db, side, new_tables), (replaced, db, old_tables)])
+                mysql_objects.set_objects(cur, db, mysql_objects.without_triggers(old), old)
+                _give_properties(cur, db, old_props)
+                raise
+        except BaseException:
+            _drop_if_no_tables(cur, replaced)  # a rollback that failed half-way leaves the previous tables there
+            raise
+        cur.execute(f"DROP DATABASE {quote_ident(replaced)}")
+    finally:
+        conn.close()
+    extra = sorted(set(old_tables) - set(new_tables))
+    if not extra:
+        return []
+    note = (
+        f"{db}: table(s) not in the backup, kept in {replaced} until the swap was confirmed, then dropped:"
+        f" {', '.join(extra)}"
+    )
+    log.warning(note)
+    return [note]
+
+
+def _drop_if_no_tables(cur, schema: str) -> None:
+    """Drop ``schema`` when it holds no base table (else keep it: it holds the only copy of something)."""
+    if _base_tables(cur, schema):
+        log.error("%s kept: it holds the previous tables a failed swap could not put back", schema)
+        return
+    cur.execute(f"DROP DATABASE IF EXISTS {quote_ident(schema)}")
+
+
 def scratch_name(set_id: str, db: str) -> str:
     """``aegis_scratch_<hash of set id>_<db>``, cut to 64 characters (with a hash of ``db`` when cut)."""
     return scratch_lifecycle.scratch_name(my_client, set_id, db)
@@ -475,4 +673,14 @@ def scratch(endpoint: Endpoint, set_id: str, databases: list[str]) -> Iterator[t
         yield made
 
 
-__all__ = ["BackupToolError", "dump", "facts", "quote_ident", "restore", "scratch", "scratch_name"]
+__all__ = [
+    "BackupToolError",
+    "dump",
+    "facts",
+    "quote_ident",
+    "restore",
+    "schema_properties",
+    "scratch",
+    "scratch_name",
+    "side_name",
+]

@@ -290,7 +290,8 @@ def _load_side_and_swap(
 ) -> None:
     """Load ``folder`` into a new database next to ``db``, compare it with ``expected``, then swap them.
 
-    Until the swap nothing of ``db`` is touched: a failed load or comparison drops the side copy and raises.
+    Until the swap nothing of ``db`` is touched: a failed load or comparison drops the side copy and raises
+    (:func:`include.backup.scratch.load_side_then_swap`, the order MySQL follows too).
     The swap renames ``db`` to ``<db>_aegis_replaced_<ts>`` (connections to it refused and ended first) and the
     side copy to ``db``; the replaced database is dropped only once the swapped-in one shows the backup's
     tables and properties, and renamed back when the swap fails half-way.
@@ -301,7 +302,8 @@ def _load_side_and_swap(
         conn.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(side)))
         owner = sql.SQL(" owner {}").format(sql.Identifier(props["owner"])) if props else sql.SQL("")
         conn.execute(sql.SQL("create database {} template template0{}").format(sql.Identifier(side), owner))
-    try:
+
+    def load() -> None:
         run_tool(
             ["pg_restore", f"--jobs={jobs}", "--exit-on-error", "--no-password", _dbname_arg(side), str(folder)],
             env=env,
@@ -310,16 +312,15 @@ def _load_side_and_swap(
         with _connect(endpoint, admin_db, timeout_s, read_only=False) as conn:
             if props:
                 _give_properties(conn, side, props)
-        loaded = facts(endpoint, [side], timeout_s)["databases"][side]
-        if loaded != expected:
-            raise BackupToolError(
-                f"the load of {db} into its side copy differs from the backup ({loaded} vs"
-                f" {expected}): {db} left as it was"
-            )
-    except BaseException:
-        pg_client.drop_database(endpoint, side, timeout_s)
-        raise
-    _swap(endpoint, admin_db, db, side, replaced, expected, props, timeout_s)
+
+    scratch_lifecycle.load_side_then_swap(
+        db,
+        load=load,
+        observe=lambda: facts(endpoint, [side], timeout_s)["databases"][side],
+        expected=expected,
+        discard=lambda: pg_client.drop_database(endpoint, side, timeout_s),
+        swap=lambda: _swap(endpoint, admin_db, db, side, replaced, expected, props, timeout_s),
+    )
 
 
 def _swap(

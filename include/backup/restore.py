@@ -110,6 +110,7 @@ def restore_live(inventory: Inventory, target: Target, endpoint: Endpoint, plan:
                 "seconds": round(time.monotonic() - t0, 2),
                 "bytes": manifest.size_bytes,
             }
+    notes = observed.pop("notes", [])  # what else the load did (MySQL: live tables the backup does not hold)
     problems = runner.facts_difference(manifest.facts, observed)
     seconds = time.monotonic() - t0
     outcome = {
@@ -118,6 +119,7 @@ def restore_live(inventory: Inventory, target: Target, endpoint: Endpoint, plan:
         "seconds": round(seconds, 2),
         "bytes": manifest.size_bytes,
         "facts": observed,
+        **({"notes": notes} if notes else {}),
     }
     if problems:
         outcome["reason"] = "after restore the target differs from the backup: " + "; ".join(problems)
@@ -134,8 +136,8 @@ def restore_live(inventory: Inventory, target: Target, endpoint: Endpoint, plan:
 
 
 def _load(target: Target, endpoint: Endpoint, workdir: Path, facts: dict[str, Any]) -> dict[str, Any]:
-    """Load the fetched set over the target with its kind's module; the facts it shows afterwards.
-    PostgreSQL loads into a side copy and swaps it in (a failed load leaves the database as it was)."""
+    """Load the fetched set over the target with its kind's module; the facts it shows afterwards (and ``notes``).
+    PostgreSQL and MySQL load into a side copy and swap it in (a failed load leaves the database as it was)."""
     module = kind_module(target.kind)
     timeout_s = target.backup["timeout_seconds"]
     if target.kind in DATABASE_KINDS:

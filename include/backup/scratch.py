@@ -1,4 +1,5 @@
-"""Scratch databases for verifying a PostgreSQL or MySQL backup: the lifecycle, written once.
+"""Scratch databases for verifying a PostgreSQL or MySQL backup, and the side copy of a live restore: the
+lifecycles, written once.
 
 A verification restores a set into empty throwaway databases on the same server, named
 ``aegis_scratch_<hash of set id>_<db>``, and drops them afterwards whatever happens. The
@@ -9,17 +10,22 @@ says how long an identifier may be (``MAX_IDENT``, in bytes when ``IDENT_IN_BYTE
 Before a scratch restore, :func:`free_space` measures the room on the scratch server: ``statvfs`` of its data
 folder when the server runs on this host, else the node_exporter metrics of its host in the target's Prometheus
 (``backup.verify_prometheus_conn_id`` + ``verify_node_instance``), else it says why it cannot know.
+
+A live restore never drops first: :func:`load_side_then_swap` is the order both SQL kinds follow (load into a
+side copy on the same server, compare it with the manifest, and only then swap it in); each kind brings its own
+load, comparison and swap (PostgreSQL renames databases, MySQL moves tables with one ``RENAME TABLE``).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import ModuleType
 from typing import TYPE_CHECKING
 
+from include.backup.base import BackupToolError
 from include.targets import Endpoint
 
 if TYPE_CHECKING:
@@ -33,7 +39,11 @@ TIMEOUT_S = 30.0
 def scratch_name(client: ModuleType, set_id: str, db: str) -> str:
     """``aegis_scratch_<hash of set id>_<db>``, cut to the server's identifier limit (with a hash of ``db``
     when cut, so two long names stay different)."""
-    name = f"{SCRATCH_PREFIX}{hashlib.sha256(set_id.encode()).hexdigest()[:8]}_{db}"
+    return fit_name(client, f"{SCRATCH_PREFIX}{hashlib.sha256(set_id.encode()).hexdigest()[:8]}_{db}", db)
+
+
+def fit_name(client: ModuleType, name: str, db: str) -> str:
+    """``name`` (which ends with ``db``) cut to the server's identifier limit, with a hash of ``db`` when cut."""
     tail = "_" + hashlib.sha256(db.encode()).hexdigest()[:8]
     if client.IDENT_IN_BYTES:
         if len(name.encode()) <= client.MAX_IDENT:
@@ -110,3 +120,37 @@ def free_space(client: ModuleType, target: Target, endpoint: Endpoint, timeout_s
     except Exception as exc:  # noqa: BLE001 - Prometheus down, refused, slow, no series: the space is unknown
         return FreeSpace(None, f"Prometheus {conn_id!r} could not tell ({type(exc).__name__}: {exc})")
     return FreeSpace(free, f"{prometheus.FREE_METRIC} of {instance} {mount} in Prometheus {conn_id!r}")
+
+
+def load_side_then_swap(
+    db: str,
+    *,
+    load: Callable[[], None],
+    observe: Callable[[], dict],
+    expected: dict,
+    discard: Callable[[], None],
+    swap: Callable[[], None],
+) -> None:
+    r"""Restore ``db`` without dropping it first: ``load`` the backup into its side copy, ``observe`` the copy's
+    facts and compare them with ``expected``, and only then ``swap`` the copy in.
+
+    A failed, killed or timed-out load or a comparison that differs ``discard``\ s the side copy and raises
+    :class:`BackupToolError` saying that ``db`` kept its previous data (nothing of it was touched). The swap
+    is the kind's own, and so is undoing it when it fails half-way.
+    """
+    try:
+        load()
+        loaded = observe()
+    except Exception as exc:
+        discard()
+        raise BackupToolError(f"{exc}: {db} kept its previous data (its side copy was dropped)") from exc
+    except BaseException:
+        discard()
+        raise
+    if loaded != expected:
+        discard()
+        raise BackupToolError(
+            f"the load of {db} into its side copy differs from the backup ({loaded} vs {expected}):"
+            f" {db} kept its previous data (its side copy was dropped)"
+        )
+    swap()
