@@ -16,7 +16,6 @@ import sys
 import threading
 import time
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import psycopg
 import pytest
@@ -294,4 +293,49 @@ def test_lock_wait_s_is_validated(tmp_path):
         load_inventory(bad)
     good = write_inventory(tmp_path, "defaults: {lock_wait_s: 30}\ntargets: [{name: h, kind: host}]\n")
     assert load_inventory(good).lock_wait_s == 30.0
-    assert isinstance(Path(good), Path)
+
+
+def test_verify_of_a_set_whose_target_is_busy_is_skipped_and_the_set_keeps_its_state(world):
+    made = backup(world, T1)
+    inventory = world["inventory"] = dataclasses.replace(world["inventory"], lock_wait_s=0.2)
+    catalog = Catalog.for_inventory(inventory)
+    target = inventory.target("pg")
+    restorer = Holder("restore", "manual__r", "restore_target")
+    with target_lease(catalog, "pg", wait_s=0, holder=restorer):
+        outcome = runner.verify_set(inventory, target, endpoint_for(target), made["set_id"], catalog)
+    assert outcome["state"] == "skipped"
+    assert "busy: restore run manual__r (restore_target) holds pg" in outcome["reason"]
+    assert catalog.backup_set(made["set_id"])["state"] == "complete"
+
+
+def test_a_planned_update_of_a_busy_target_is_not_applied(world, tmp_path):
+    from include.update import apply
+    from include.update.plan import build_plan
+
+    (tmp_path / "migrations").mkdir()
+    (tmp_path / "migrations" / "001_add.sql").write_text("create table from_update (x int);")
+    inv_path = write_inventory(
+        tmp_path / "migrations",
+        f"""
+        catalog: {{path: {tmp_path / "catalog.db"}}}
+        defaults: {{lock_wait_s: 0.3}}
+        targets:
+          - {{name: pg, kind: postgres, conn_id: lk_pg, update: {{migration_roots: ["{tmp_path}"]}}}}
+        """,
+    )
+    inventory = load_inventory(inv_path)
+    params = {
+        "update_kind": "sql_migration",
+        "update_target": "pg",
+        "migrations_folder": str(tmp_path / "migrations"),
+        "dry_run": False,
+        "confirm": "pg",
+    }
+    plan = build_plan(inventory, params, T1)
+    backup_run = Holder("backup", "scheduled__b", "back_up[0]")
+    with target_lease(Catalog.for_inventory(inventory), "pg", wait_s=0, holder=backup_run):
+        outcome = apply.apply_update(inventory, plan, "manual__u", 60, {"from": None})
+    assert outcome["state"] == "failed" and outcome["changed"] is False
+    assert "busy: backup run scheduled__b (back_up[0]) holds pg" in outcome["reason"]
+    with psycopg.connect(host="127.0.0.1", user="postgres", dbname=world["db"]) as c:
+        assert c.execute("select to_regclass('public.from_update')").fetchone()[0] is None
