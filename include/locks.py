@@ -128,14 +128,19 @@ def try_acquire(catalog: Catalog, target: str, holder: Holder, ttl_s: float, now
         "acquired_at": _utc(now),
         "expires_at": _utc(now + timedelta(seconds=ttl_s)),
     }
-    own = sa.and_(t.routine == holder.routine, t.run_id == holder.run_id, t.step == holder.step)
     try:
         with catalog.engine.begin() as conn:
-            conn.execute(target_leases.delete().where(t.target == target, sa.or_(t.expires_at <= _utc(now), own)))
+            expired_or_own = sa.or_(t.expires_at <= _utc(now), _held_by(holder))
+            conn.execute(target_leases.delete().where(t.target == target, expired_or_own))
             conn.execute(target_leases.insert().values(**row))
         return None
     except sa.exc.IntegrityError:
         return lease_of(catalog, target) or {"routine": "?", "run_id": "?", "step": "?", "acquired_at": now}
+
+
+def _held_by(holder: Holder) -> sa.ColumnElement[bool]:
+    t = target_leases.c
+    return sa.and_(t.routine == holder.routine, t.run_id == holder.run_id, t.step == holder.step)
 
 
 def lease_of(catalog: Catalog, target: str) -> dict[str, Any] | None:
@@ -147,11 +152,10 @@ def lease_of(catalog: Catalog, target: str) -> dict[str, Any] | None:
 
 def renew(catalog: Catalog, target: str, holder: Holder, ttl_s: float, now: datetime) -> bool:
     """Push the lease's expiry to ``now + ttl``; False when it is no longer ``holder``'s (taken over)."""
-    t = target_leases.c
     with catalog.engine.begin() as conn:
         updated = conn.execute(
             target_leases.update()
-            .where(t.target == target, t.routine == holder.routine, t.run_id == holder.run_id, t.step == holder.step)
+            .where(target_leases.c.target == target, _held_by(holder))
             .values(expires_at=_utc(now + timedelta(seconds=ttl_s)))
         )
     return updated.rowcount == 1
@@ -159,13 +163,8 @@ def renew(catalog: Catalog, target: str, holder: Holder, ttl_s: float, now: date
 
 def release(catalog: Catalog, target: str, holder: Holder) -> None:
     """Delete the lease if it is still ``holder``'s (a lease taken over by someone else is theirs)."""
-    t = target_leases.c
     with catalog.engine.begin() as conn:
-        conn.execute(
-            target_leases.delete().where(
-                t.target == target, t.routine == holder.routine, t.run_id == holder.run_id, t.step == holder.step
-            )
-        )
+        conn.execute(target_leases.delete().where(target_leases.c.target == target, _held_by(holder)))
 
 
 class _Heartbeat(threading.Thread):

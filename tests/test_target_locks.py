@@ -339,3 +339,52 @@ def test_a_planned_update_of_a_busy_target_is_not_applied(world, tmp_path):
     assert "busy: backup run scheduled__b (back_up[0]) holds pg" in outcome["reason"]
     with psycopg.connect(host="127.0.0.1", user="postgres", dbname=world["db"]) as c:
         assert c.execute("select to_regclass('public.from_update')").fetchone()[0] is None
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def catalog_url(request, tmp_path) -> str:
+    """An empty catalog: a SQLite file, or a PostgreSQL database made for this test and dropped after."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'catalog.db'}"
+    return f"postgresql+psycopg://postgres@127.0.0.1:5432/{request.getfixturevalue('pg_database')}"
+
+
+def test_on_either_catalog_one_holder_at_a_time_and_expiry_by_the_clock(catalog_url):
+    catalog = Catalog(catalog_url)
+    inside, most, errors = [0], [0], []
+    guard = threading.Lock()
+    go = threading.Barrier(4)
+
+    def step(i):
+        try:
+            go.wait()
+            with target_lease(catalog, "db1", wait_s=60, holder=Holder("backup", f"run-{i}", "back_up")):
+                with guard:
+                    inside[0] += 1
+                    most[0] = max(most[0], inside[0])
+                time.sleep(0.05)
+                with guard:
+                    inside[0] -= 1
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=step, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert errors == [] and most[0] == 1
+    assert lease_of(catalog, "db1") is None
+    # a lease is live until its expiry by the clock the acquirers pass, then anyone's
+    t0 = datetime(2026, 2, 28, 23, 59, tzinfo=UTC)
+    dead = Holder("weekly_maintenance", "scheduled__w", "maintain_mysql[0]")
+    with target_lease(catalog, "db1", wait_s=0, holder=dead, ttl_s=60, clock=lambda: t0):
+        pass
+    from include.locks import try_acquire
+
+    assert try_acquire(catalog, "db1", dead, 60, t0) is None  # left held, as by a holder that died
+    other = Holder("restore", "manual__r", "restore_target")
+    held = try_acquire(catalog, "db1", other, 60, t0 + timedelta(seconds=59))
+    assert held is not None and held["run_id"] == "scheduled__w"
+    assert try_acquire(catalog, "db1", other, 60, t0 + timedelta(seconds=60)) is None  # 28 Feb → 1 Mar: expired
+    assert lease_of(catalog, "db1")["run_id"] == "manual__r"
