@@ -388,3 +388,15 @@ def test_on_either_catalog_one_holder_at_a_time_and_expiry_by_the_clock(catalog_
     assert held is not None and held["run_id"] == "scheduled__w"
     assert try_acquire(catalog, "db1", other, 60, t0 + timedelta(seconds=60)) is None  # 28 Feb → 1 Mar: expired
     assert lease_of(catalog, "db1")["run_id"] == "manual__r"
+
+
+def test_inside_airflow_the_holder_is_the_task_instance_so_a_retry_is_the_same_holder(airflow_db, world, lease_log):
+    """dag.test() of the backup DAG: the lease is held by (DAG id, run id, task id[map index]), what an Airflow retry
+    of that task instance has too."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    dag = DagBag(dag_folder=str(REPO / "dags" / "backup.py")).get_dag("backup")
+    run = dag.test(logical_date=T1)
+    assert run.state == "success"
+    taken = [msg for _, msg in lease_log if "lease taken" in msg]
+    assert taken == [f"pg: lease taken by backup run {run.run_id} (back_up[0])"]
