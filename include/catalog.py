@@ -90,6 +90,18 @@ target_status = sa.Table(
     sa.Column("findings", sa.Integer, nullable=False, server_default="0"),
     sa.Index("ix_aegis_target_status_target", "target", "routine", "interval_end"),
 )
+#: One row per target some step is changing right now (revision 0008): who holds it and until when; see
+#: :mod:`include.locks`. Times are UTC without a zone (the same on SQLite and PostgreSQL).
+target_leases = sa.Table(
+    "aegis_target_leases",
+    metadata,
+    sa.Column("target", sa.String(100), primary_key=True),
+    sa.Column("routine", sa.String(100), nullable=False),
+    sa.Column("run_id", sa.String(250), nullable=False),
+    sa.Column("step", sa.String(250), nullable=False),
+    sa.Column("acquired_at", sa.DateTime(), nullable=False),
+    sa.Column("expires_at", sa.DateTime(), nullable=False),
+)
 BACKUP_STATES = ("running", "complete", "verified", "failed", "deleted")
 
 #: The text of each log error signature the log check records a count of (revision 0006): its metric is

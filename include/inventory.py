@@ -121,7 +121,7 @@ AUDIT_DEFAULTS: dict[str, Any] = {
     "airflow_target": None,  # an http_service target pointing at Airflow's API server: run durations per routine
 }
 #: Keys of the ``defaults:`` section.
-DEFAULTS_KEYS = {"timeout_seconds", "thresholds", "check_tasks", "fail_run_on", "weekly", "backup"}
+DEFAULTS_KEYS = {"timeout_seconds", "thresholds", "check_tasks", "fail_run_on", "weekly", "backup", "lock_wait_s"}
 #: ``defaults.fail_run_on``: from which verdict a daily or weekly check run ends failed (``never``: never).
 FAIL_RUN_ON_VALUES = ("critical", "warning", "never")
 #: At most this many parallel check tasks per daily run; more targets share tasks (threads inside each),
@@ -200,6 +200,9 @@ class Inventory:
     check_tasks: int = DEFAULT_CHECK_TASKS
     #: from which verdict a daily / weekly check run ends failed (``defaults.fail_run_on``; FAIL_RUN_ON_VALUES)
     fail_run_on: str = "critical"
+    #: seconds a changing step waits for a target another routine holds, then skips it (``defaults.lock_wait_s``;
+    #: see include/locks.py)
+    lock_wait_s: float = 900.0
     #: a target's timeout unless it sets its own (``defaults.timeout_seconds``)
     timeout_seconds: float = 10
     #: Redis connection that carries the maintenance-mode flag for consumers (besides the Airflow Variable)
@@ -375,6 +378,9 @@ def parse_inventory(raw: Any, path: Path | str = "<inventory>") -> Inventory:
     fail_run_on = defaults.get("fail_run_on", "critical")
     if fail_run_on not in FAIL_RUN_ON_VALUES:
         v.fail("defaults.fail_run_on", f"must be one of {list(FAIL_RUN_ON_VALUES)}, got {fail_run_on!r}")
+    lock_wait_s = defaults.get("lock_wait_s", 900)
+    if isinstance(lock_wait_s, bool) or not isinstance(lock_wait_s, (int, float)) or lock_wait_s < 0:
+        v.fail("defaults.lock_wait_s", f"must be a number of seconds >= 0, got {lock_wait_s!r}")
     kind_overrides = v.mapping(defaults.get("thresholds", {}), "defaults.thresholds")
     for kind, overrides in kind_overrides.items():
         if kind not in all_kinds():
@@ -434,6 +440,7 @@ def parse_inventory(raw: Any, path: Path | str = "<inventory>") -> Inventory:
         path=path,
         check_tasks=check_tasks,
         fail_run_on=fail_run_on,
+        lock_wait_s=float(lock_wait_s),
         timeout_seconds=default_timeout,
         maintenance_redis_conn_id=maintenance.get("redis_conn_id"),
         security=v.security(raw.get("security")),

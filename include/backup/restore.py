@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from include.backup import runner, store
 from include.backup.runner import DATABASE_KINDS, kind_module
+from include.locks import TargetBusy, lease_for
 
 if TYPE_CHECKING:
     from include.inventory import Inventory, Target
@@ -81,7 +82,8 @@ def only_databases(facts: dict[str, Any], databases: list[str] | None) -> dict[s
 
 def restore_live(inventory: Inventory, target: Target, endpoint: Endpoint, plan: dict) -> dict[str, Any]:
     """Fetch the set (checksums verified on the way) and load it over the live target; ``plan["databases"]``
-    (when given) restores only those databases of the set."""
+    (when given) restores only those databases of the set. The load holds the target's lease
+    (:mod:`include.locks`): another routine holding it past the wait limit makes the outcome ``not-run``."""
     folder = runner.sets_folder(inventory, target.name, plan["set_id"])
     t0 = time.monotonic()
     with runner.workspace("restore") as workdir:
@@ -99,7 +101,11 @@ def restore_live(inventory: Inventory, target: Target, endpoint: Endpoint, plan:
             )
             return {**plan, "state": "dry-run", "bytes": manifest.size_bytes, "facts": manifest.facts}
         try:
-            observed = _load(target, endpoint, workdir, manifest.facts)
+            with lease_for(inventory, target.name):
+                observed = _load(target, endpoint, workdir, manifest.facts)
+        except TargetBusy as busy:  # another routine kept the target: nothing was loaded
+            log.error("restore of %s over %s NOT RUN: %s", plan["set_id"], target.name, busy)
+            return {**plan, "state": "not-run", "reason": f"not restored: {busy}", "bytes": manifest.size_bytes}
         except Exception as exc:  # noqa: BLE001 - a failed load is an outcome: the report and the alert must go out
             reason = f"the load failed: {type(exc).__name__}: {exc}"
             log.error("restore of %s over %s FAILED: %s", plan["set_id"], target.name, reason)

@@ -61,8 +61,25 @@ def backup_target(inventory: Inventory, target: Target, endpoint: Endpoint, ts: 
     """Dump one target and publish the set; the catalog follows it running → complete (or failed).
 
     Idempotent per interval: a set of this interval that is already complete or verified is
-    left alone (a retry or a second backfill does not back up twice).
+    left alone (a retry or a second backfill does not back up twice). Runs holding the target's lease
+    (:mod:`include.locks`); when another routine holds it past the wait limit the set is recorded failed with
+    the reason and :class:`~include.locks.TargetBusy` is raised.
     """
+    from include.locks import TargetBusy, lease_for
+
+    try:
+        with lease_for(inventory, target.name, catalog=catalog):
+            return _backup_target(inventory, target, endpoint, ts, catalog)
+    except TargetBusy as busy:
+        set_id = store.set_id_for(target.name, ts)
+        if (catalog.backup_set(set_id) or {}).get("state") not in ("complete", "verified"):
+            catalog.backup_started(set_id, target.name, target.kind, str(sets_folder(inventory, target.name, set_id)))
+            catalog.backup_state(set_id, "failed", detail=f"not backed up: {busy}")
+        raise
+
+
+def _backup_target(inventory: Inventory, target: Target, endpoint: Endpoint, ts: datetime, catalog) -> dict[str, Any]:
+    """:func:`backup_target`'s work, the lease held."""
     set_id = store.set_id_for(target.name, ts)
     existing = catalog.backup_set(set_id)
     if existing and existing["state"] in ("complete", "verified"):
@@ -214,13 +231,15 @@ UNREACHABLE_WORDS = (
 
 def infrastructure_error(exc: BaseException) -> bool:
     """Whether ``exc`` says the server could not be reached or answered too late (connection refused, timeout,
-    connection lost), as opposed to a set that does not restore or does not match."""
+    connection lost) or was busy with another routine, as opposed to a set that does not restore or does not match."""
     import psycopg
     import redis
 
+    from include.locks import TargetBusy
+
     if isinstance(exc, CorruptBackup):
         return False
-    if isinstance(exc, (NoRoomForScratch, FreeSpaceUnknown)):
+    if isinstance(exc, (NoRoomForScratch, FreeSpaceUnknown, TargetBusy)):
         return True
     if isinstance(exc, (ConnectionError, TimeoutError, redis.ConnectionError, redis.TimeoutError)):
         return True
@@ -252,6 +271,8 @@ def verify_set(
 ) -> dict[str, Any]:
     """Checksums, then a restore into scratch compared with the manifest's facts; marks verified (by ``run_id``,
     the verify_backups run) or failed."""
+    from include.locks import lease_for
+
     folder = sets_folder(inventory, target.name, set_id)
     t0 = time.monotonic()
     try:
@@ -259,18 +280,21 @@ def verify_set(
             manifest = store.fetch(folder, workdir)
             scratch_ep = scratch_server(target, endpoint)
             warnings = check_scratch_room(target, scratch_ep, manifest)
-            observed = restore_into_scratch(
-                target.kind, scratch_ep, workdir, manifest, target.backup["timeout_seconds"]
-            )
+            with lease_for(inventory, target.name, catalog=catalog):  # the scratch copy lives on the target's server
+                observed = restore_into_scratch(
+                    target.kind, scratch_ep, workdir, manifest, target.backup["timeout_seconds"]
+                )
         problems = facts_difference(manifest.facts, observed)
         if problems:
             raise CorruptBackup(f"backup set {set_id}: restored copy differs from the backup: " + "; ".join(problems))
     except Exception as exc:
+        from include.locks import TargetBusy
+
         if infrastructure_error(exc):  # the server's fault, not the set's: its state stays as it was
             record = catalog.backup_set(set_id) or {}
             why = (
                 str(exc)
-                if isinstance(exc, (NoRoomForScratch, FreeSpaceUnknown))
+                if isinstance(exc, (NoRoomForScratch, FreeSpaceUnknown, TargetBusy))
                 else (f"the server could not be used ({type(exc).__name__}: {exc})")
             )
             reason = f"not verified: {why}; the set stays {record.get('state', 'as it was')}"

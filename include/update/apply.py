@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 from include.inventory import Inventory
@@ -23,6 +24,13 @@ log = logging.getLogger(__name__)
 def current_version(inventory: Inventory, plan: UpdatePlan) -> str | None:
     """What runs now: the last migration file, the ``current`` release, or the container image."""
     return strategy_for(plan.kind).current_version(inventory, plan)
+
+
+def update_lease(inventory: Inventory, plan: UpdatePlan) -> AbstractContextManager:
+    """The update target's lease (:mod:`include.locks`); nothing to hold for an update without a target."""
+    from include.locks import lease_for
+
+    return lease_for(inventory, plan.update_target) if plan.update_target else nullcontext()
 
 
 def apply_update(
@@ -43,8 +51,9 @@ def apply_update(
             outcome.update(strategy.simulate(inventory, plan))  # reads only; raises when it could not be applied
             log.info("DRY RUN: would %s (now: %s)", describe(plan), outcome["from"])
             return outcome
-        outcome["changed"] = True  # from here on something may have changed: the rollback must run
-        outcome.update(strategy.apply(inventory, plan, run_id, timeout_s))
+        with update_lease(inventory, plan):  # raises TargetBusy (nothing changed) when another routine keeps it
+            outcome["changed"] = True  # from here on something may have changed: the rollback must run
+            outcome.update(strategy.apply(inventory, plan, run_id, timeout_s))
         outcome["state"] = "updated"
         log.info("updated %s: %s -> %s", plan.update_target or plan.kind, outcome["from"], outcome["to"])
     except Exception as exc:  # noqa: BLE001 - a failed update is an outcome: the branch decides the rollback

@@ -86,7 +86,10 @@ def roll_back(
 
     undone = {**(update or {}), **({"from": previous["from"]} if previous is not None else {})}
     try:
-        out = strategy_for(plan.kind).undo(inventory, plan, undone, backups or [])
+        from include.update.apply import update_lease
+
+        with update_lease(inventory, plan):
+            out = strategy_for(plan.kind).undo(inventory, plan, undone, backups or [])
         out.setdefault("state", "rolled-back")
     except Exception as exc:  # noqa: BLE001 - the report must say the rollback itself failed
         out = {"state": "failed", "reason": f"{type(exc).__name__}: {exc}"}

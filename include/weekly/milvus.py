@@ -29,7 +29,7 @@ from typing import Any
 
 from include.checks.base import WARNING, CheckResult
 from include.checks.milvus import INDEX_DONE, LOADED, describe_indexes, load_state_name
-from include.clients.milvus import connect, is_lite, lite_server_running, milvus_uri, release_lite_server
+from include.clients.milvus import session
 from include.targets import Endpoint
 from include.weekly.budget import Budget
 from include.weekly.concern import concern
@@ -89,29 +89,21 @@ def maintain(
     (each of the last two only when in ``applied``)."""
     result = CheckResult(target.name, target.kind)
     timeout = target.timeout_seconds
-    uri = milvus_uri(endpoint)
-    started_lite_server = is_lite(uri) and not lite_server_running(uri)
     rows: dict[str, dict[str, Any]] = {}
-    try:
-        client = connect(endpoint, timeout)
-        try:
-            names = sorted(client.list_collections(timeout=timeout))
-            unknown = sorted(set(settings["release_collections"]) - set(names))
-            if unknown:
-                result.add(WARNING, f"release_collections names unknown collection(s) {unknown}")
-            for name in names:
-                if budget.spent():
-                    rows[name] = {"action": "skipped: max_seconds reached before this collection"}
-                    result.add(
-                        WARNING, f"collection {name} not maintained: max_seconds ({settings['max_seconds']}s) reached"
-                    )
-                    continue
-                rows[name] = _maintain_collection(client, name, result, settings, applied, budget, timeout)
-        finally:
-            client.close()
-    finally:
-        if started_lite_server:
-            release_lite_server(uri)
+    # a Lite file: wait for another process's session (a daily check) rather than fail to open it
+    with session(endpoint, timeout, lite_wait_s=max(timeout, min(float(settings["max_seconds"]), 300))) as client:
+        names = sorted(client.list_collections(timeout=timeout))
+        unknown = sorted(set(settings["release_collections"]) - set(names))
+        if unknown:
+            result.add(WARNING, f"release_collections names unknown collection(s) {unknown}")
+        for name in names:
+            if budget.spent():
+                rows[name] = {"action": "skipped: max_seconds reached before this collection"}
+                result.add(
+                    WARNING, f"collection {name} not maintained: max_seconds ({settings['max_seconds']}s) reached"
+                )
+                continue
+            rows[name] = _maintain_collection(client, name, result, settings, applied, budget, timeout)
 
     result.details["collections"] = rows
     result.details["dry_run"] = dry_run

@@ -10,7 +10,7 @@ import logging
 from datetime import datetime
 from typing import Any
 
-from include.checks.base import CRITICAL, CheckResult
+from include.checks.base import CRITICAL, WARNING, CheckResult
 from include.inventory import Inventory
 from include.kinds import kinds_with, spec
 from include.report import Report, Section
@@ -120,12 +120,20 @@ def maintain_target(inventory: Inventory, name: str, *, dry_run: bool, scheduled
     """
 
     def work(target, endpoint):
+        from include.locks import TargetBusy, lease_for
+
         extra = {}
         if target.kind == "log_source" and not target.weekly.get("archive_folder"):
             from include.artifacts import artifact_folder
 
             extra["archive_folder"] = artifact_folder(inventory, "logs", target.name)
-        return run_concern(target, endpoint, dry_run=dry_run, scheduled=scheduled, **extra)
+        try:
+            with lease_for(inventory, target.name):  # one changing routine at a time on a target
+                return run_concern(target, endpoint, dry_run=dry_run, scheduled=scheduled, **extra)
+        except TargetBusy as busy:  # visible as a warning: this week's maintenance of the target did not run
+            skipped = CheckResult(target.name, target.kind)
+            skipped.add(WARNING, f"weekly maintenance not run: {busy}")
+            return skipped.to_dict()
 
     return _on_target(inventory, name, spec(inventory.target(name).kind).concern or "", work)
 
