@@ -43,7 +43,10 @@ class QuietHandler(BaseHTTPRequestHandler):
 
 
 class ServiceHandler(QuietHandler):
-    """A small service: /health is fine, /broken answers 503, /slow takes 300 ms."""
+    """A small service: /health is fine, /broken answers 503, /slow takes 300 ms, /moved redirects (302) to
+    /health, /login redirects (301) to a login page with a token in its query."""
+
+    REDIRECTS = {"/moved": (302, "/health"), "/login": (301, "/sso?next=/&token=s3cret-tok")}
 
     def do_GET(self):
         if self.path == "/health":
@@ -53,6 +56,12 @@ class ServiceHandler(QuietHandler):
         elif self.path == "/slow":
             time.sleep(0.3)
             self.reply(200, b'{"status":"UP"}')
+        elif self.path in self.REDIRECTS:
+            status, to = self.REDIRECTS[self.path]
+            self.send_response(status)
+            self.send_header("Location", to)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
         else:
             self.reply(404, b"{}")
 
@@ -121,33 +130,9 @@ def test_closed_port_is_unreachable_without_leaking_the_password():
     assert "pw-s3cret" not in repr(result.to_dict())
 
 
-class RedirectHandler(QuietHandler):
-    """/moved redirects (302) to /health, /login redirects (301) to a login page with a token in the query;
-    /health is fine."""
-
-    def do_GET(self):
-        if self.path == "/health":
-            self.reply(200, b'{"status":"UP"}')
-        elif self.path in ("/moved", "/login"):
-            to = {"/moved": "/health", "/login": "/sso?next=/&token=s3cret-tok"}[self.path]
-            self.send_response(302 if self.path == "/moved" else 301)
-            self.send_header("Location", to)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-        else:
-            self.reply(404, b"{}")
-
-
-@pytest.fixture(scope="module")
-def redirecting():
-    server, endpoint = serve(RedirectHandler)
-    yield endpoint
-    server.shutdown()
-
-
-def test_a_redirect_is_reported_with_where_it_points_not_followed(redirecting):
-    base = f"http://127.0.0.1:{redirecting.port}"
-    result = http_service.check(make_target("http_service", path="/moved"), redirecting, None)
+def test_a_redirect_is_reported_with_where_it_points_not_followed(service):
+    base = f"http://127.0.0.1:{service.port}"
+    result = http_service.check(make_target("http_service", path="/moved"), service, None)
     assert result.status == "critical"
     assert result.metrics["http.status"] == 302  # the answer of the URL asked, not of /health
     assert result.details["redirect_to"] == f"{base}/health"
@@ -157,22 +142,22 @@ def test_a_redirect_is_reported_with_where_it_points_not_followed(redirecting):
     ]
 
 
-def test_a_redirect_target_is_reported_without_its_secrets(redirecting):
-    result = http_service.check(make_target("http_service", path="/login"), redirecting, None)
+def test_a_redirect_target_is_reported_without_its_secrets(service):
+    result = http_service.check(make_target("http_service", path="/login"), service, None)
     assert result.status == "critical" and result.metrics["http.status"] == 301
     assert "s3cret-tok" not in json.dumps(result.to_dict())
-    assert result.details["redirect_to"].startswith(f"http://127.0.0.1:{redirecting.port}/sso?next=")
+    assert result.details["redirect_to"].startswith(f"http://127.0.0.1:{service.port}/sso?next=")
 
 
-def test_an_expected_redirect_is_ok_and_still_says_where_it_points(redirecting):
-    result = http_service.check(make_target("http_service", path="/moved", expected_status=302), redirecting, None)
+def test_an_expected_redirect_is_ok_and_still_says_where_it_points(service):
+    result = http_service.check(make_target("http_service", path="/moved", expected_status=302), service, None)
     assert result.status == "ok", result.findings
-    assert result.details["redirect_to"] == f"http://127.0.0.1:{redirecting.port}/health"
+    assert result.details["redirect_to"] == f"http://127.0.0.1:{service.port}/health"
 
 
-def test_follow_redirects_judges_where_it_leads_and_names_the_hops(redirecting):
-    base = f"http://127.0.0.1:{redirecting.port}"
-    result = http_service.check(make_target("http_service", path="/moved", follow_redirects=True), redirecting, None)
+def test_follow_redirects_judges_where_it_leads_and_names_the_hops(service):
+    base = f"http://127.0.0.1:{service.port}"
+    result = http_service.check(make_target("http_service", path="/moved", follow_redirects=True), service, None)
     assert result.status == "ok", result.findings
     assert result.metrics["http.status"] == 200
     assert result.details["final_url"] == f"{base}/health"
@@ -190,16 +175,16 @@ def test_follow_redirects_must_be_true_or_false_and_ints_stay_ints():
         make_target("http_service", expected_status=True)
 
 
-def test_an_api_call_answered_by_a_redirect_is_an_error_naming_it(redirecting):
+def test_an_api_call_answered_by_a_redirect_is_an_error_naming_it(service):
     import requests
 
     from include.clients import http
 
-    response = http.request(redirecting, "GET", "/login", timeout_s=5)
+    response = http.request(service, "GET", "/login", timeout_s=5)
     with pytest.raises(requests.HTTPError, match=r"^301 redirect from .*/login to .*/sso\?next=") as raised:
         http.raise_for_status(response)
     assert "s3cret-tok" not in str(raised.value)
-    http.raise_for_status(http.request(redirecting, "GET", "/health", timeout_s=5))  # a 200 passes
+    http.raise_for_status(http.request(service, "GET", "/health", timeout_s=5))  # a 200 passes
 
 
 @pytest.mark.parametrize(
