@@ -26,6 +26,20 @@ def write_inventory(tmp_path: Path, body: str) -> Path:
     return path
 
 
+def use_inventory(monkeypatch, tmp_path: Path, body: str) -> Path:
+    """``body`` as the inventory (:func:`write_inventory`), and ``AEGIS_INVENTORY`` pointing at it for this test."""
+    path = write_inventory(tmp_path, body)
+    monkeypatch.setenv("AEGIS_INVENTORY", str(path))
+    return path
+
+
+def load_dag(dag_id: str):
+    """The DAG ``dag_id`` parsed from ``dags/<dag_id>.py`` now (with the inventory ``AEGIS_INVENTORY`` names)."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    return DagBag(dag_folder=str(REPO / "dags" / f"{dag_id}.py")).get_dag(dag_id)
+
+
 def mysql_admin():
     """A root connection to the local MariaDB (autocommit)."""
     from include.clients.mysql import NO_DATABASE, connect

@@ -18,9 +18,8 @@ import psycopg
 import pytest
 import redis
 import sqlalchemy as sa
-from airflow.dag_processing.dagbag import DagBag
 
-from tests.helpers import REPO, free_port, write_inventory
+from tests.helpers import free_port, load_dag, use_inventory, write_inventory
 
 LOGICAL = datetime(2026, 3, 10, 0, 0, tzinfo=UTC)  # a backfilled interval: [03-09 00:00, 03-10 00:00)
 
@@ -96,7 +95,7 @@ def sick_world(tmp_path, monkeypatch, pg_database, redis_server, silent_server):
 
 
 def test_report_reflects_the_real_states_and_the_run_succeeds(airflow_db, sick_world):
-    dag = DagBag(dag_folder=str(REPO / "dags" / "daily_health_check.py")).get_dag("daily_health_check")
+    dag = load_dag("daily_health_check")
     started = time.monotonic()
     run = dag.test(
         logical_date=LOGICAL,
@@ -173,7 +172,7 @@ TARGET_METRICS = "select count(*) from aegis_metrics where target != 'aegis'"
 
 
 def test_recording_the_same_run_again_replaces_instead_of_adding(airflow_db, sick_world):
-    dag = DagBag(dag_folder=str(REPO / "dags" / "daily_health_check.py")).get_dag("daily_health_check")
+    dag = load_dag("daily_health_check")
     conf = {"targets": ["game-logs", "box"], "alert": False}
     assert dag.test(logical_date=LOGICAL, run_conf=conf).state == "success"
     first = json.loads(next((sick_world / "artifacts").rglob("report.json")).read_text())
@@ -217,21 +216,17 @@ def test_a_wrong_form_fails_at_once_and_is_not_retried(airflow_db, tmp_path, mon
     from airflow.models import TaskInstance
     from airflow.utils.session import create_session
 
-    monkeypatch.setenv(
-        "AEGIS_INVENTORY",
-        str(
-            write_inventory(
-                tmp_path,
-                """
+    use_inventory(
+        monkeypatch,
+        tmp_path,
+        """
         catalog: {path: catalog.db}
         artifacts: {base: artifacts}
         targets:
           - {name: box, kind: host}
     """,
-            )
-        ),
     )
-    dag = DagBag(dag_folder=str(REPO / "dags" / "daily_health_check.py")).get_dag("daily_health_check")
+    dag = load_dag("daily_health_check")
     run = dag.test(
         logical_date=LOGICAL + timedelta(days=30), run_conf={"thresholds": {"disk_warnign_pct": 70}, "alert": False}
     )

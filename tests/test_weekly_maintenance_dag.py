@@ -21,11 +21,10 @@ import psycopg
 import pytest
 import redis
 import sqlalchemy as sa
-from airflow.dag_processing.dagbag import DagBag
 
 from include.catalog import Catalog
 from include.clients.mysql import quote_ident as q
-from tests.helpers import REPO, free_port, mysql_run, write_inventory
+from tests.helpers import free_port, load_dag, mysql_run, use_inventory, write_inventory
 from tests.test_weekly_postgres import flush_stats, make_bloated, make_clean
 
 LOGICAL = datetime(2026, 3, 15, 0, 0, tzinfo=UTC)
@@ -138,7 +137,7 @@ def rows(report: dict, concern: str) -> dict[str, dict]:
 
 def test_weekly_run_dry_run_then_in_earnest(airflow_db, weekly_world):
     tmp, db, client, maria = weekly_world["tmp"], weekly_world["db"], weekly_world["redis"], weekly_world["maria"]
-    dag = DagBag(dag_folder=str(REPO / "dags" / "weekly_maintenance.py")).get_dag("weekly_maintenance")
+    dag = load_dag("weekly_maintenance")
     assert dag.params["dry_run"] is True
 
     started = time.monotonic()
@@ -244,21 +243,17 @@ def test_a_refused_form_fails_the_run_at_once_and_publishes_nothing(airflow_db, 
     from airflow.models import TaskInstance
     from airflow.utils.session import create_session
 
-    monkeypatch.setenv(
-        "AEGIS_INVENTORY",
-        str(
-            write_inventory(
-                tmp_path,
-                """
+    use_inventory(
+        monkeypatch,
+        tmp_path,
+        """
         catalog: {path: catalog.db}
         artifacts: {base: artifacts}
         targets:
           - {name: box, kind: host}
     """,
-            )
-        ),
     )
-    dag = DagBag(dag_folder=str(REPO / "dags" / "weekly_maintenance.py")).get_dag("weekly_maintenance")
+    dag = load_dag("weekly_maintenance")
     run = dag.test(logical_date=LOGICAL + timedelta(days=70), run_conf={"concerns": []})
     assert run.state == "failed"
     with create_session() as session:
