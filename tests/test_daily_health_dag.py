@@ -19,7 +19,7 @@ import pytest
 import redis
 import sqlalchemy as sa
 
-from tests.helpers import free_port, load_dag, use_inventory, write_inventory
+from tests.helpers import free_port, load_dag, task_states, use_inventory, write_inventory
 
 LOGICAL = datetime(2026, 3, 10, 0, 0, tzinfo=UTC)  # a backfilled interval: [03-09 00:00, 03-10 00:00)
 
@@ -213,9 +213,6 @@ def test_recording_the_same_run_again_replaces_instead_of_adding(airflow_db, sic
 def test_a_wrong_form_fails_at_once_and_is_not_retried(airflow_db, tmp_path, monkeypatch):
     """An unknown threshold in the trigger form is refused by select_targets on its first try:
     bad input does not get better a minute later, so it must not be retried (retries: 1)."""
-    from airflow.models import TaskInstance
-    from airflow.utils.session import create_session
-
     use_inventory(
         monkeypatch,
         tmp_path,
@@ -231,12 +228,8 @@ def test_a_wrong_form_fails_at_once_and_is_not_retried(airflow_db, tmp_path, mon
         logical_date=LOGICAL + timedelta(days=30), run_conf={"thresholds": {"disk_warnign_pct": 70}, "alert": False}
     )
     assert run.state == "failed"
-    with create_session() as session:
-        tis = {
-            ti.task_id: ti
-            for ti in session.query(TaskInstance).filter_by(dag_id="daily_health_check", run_id=run.run_id)
-        }
-        # neither the refused form nor the verdict over nothing waits a minute for a retry
-        assert (tis["select_targets"].state, tis["select_targets"].try_number) == ("failed", 1)
-        assert (tis["evaluate_health"].state, tis["evaluate_health"].try_number) == ("failed", 1)
+    states = task_states(run)
+    # neither the refused form nor the verdict over nothing waits a minute for a retry
+    assert states["select_targets"] == ("failed", 1)
+    assert states["evaluate_health"] == ("failed", 1)
     assert not list(tmp_path.rglob("report.json"))  # nothing checked, nothing reported as if it had been

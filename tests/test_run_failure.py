@@ -13,20 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import free_port, load_dag, mysql_run, use_inventory, write_inventory
+from tests.helpers import free_port, load_dag, mysql_run, task_states, use_inventory, write_inventory
 
 LOGICAL = datetime(2026, 4, 2, 2, 0, tzinfo=UTC)
-
-
-def task_states(run) -> dict[str, tuple[str, int]]:
-    from airflow.models import TaskInstance
-    from airflow.utils.session import create_session
-
-    with create_session() as session:
-        return {
-            (ti.task_id if ti.map_index < 0 else f"{ti.task_id}[{ti.map_index}]"): (ti.state, ti.try_number)
-            for ti in session.query(TaskInstance).filter_by(dag_id=run.dag_id, run_id=run.run_id)
-        }
 
 
 def only_report(tmp_path, routine: str) -> dict:
