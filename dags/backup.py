@@ -25,38 +25,30 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import pendulum
-from airflow.sdk import CronTriggerTimetable, Param, dag, get_current_context, task
+from airflow.sdk import Param, dag, get_current_context, task
 
 from include.backup.dag_support import BACKUP_SETS
 from include.dag_defaults import (
-    DEFAULT_ARGS,
     by_queue,
-    dag_doc,
     expand_by_queue,
     fail_without_retry,
     label_mapped_task,
     refuse_unknown_conf,
     run_window,
-    schedule_of,
+    scheduled_dag_args,
     selected,
     target_params,
 )
 from include.inventory import load_inventory
 
 INVENTORY = load_inventory()
-SCHEDULE = schedule_of(INVENTORY, "backup")
 BACKUP_TIMEOUT = timedelta(seconds=max([t.backup.get("timeout_seconds", 0) for t in INVENTORY.targets] + [600]) + 300)
 
 
 @dag(
-    schedule=CronTriggerTimetable(SCHEDULE.cron, timezone=SCHEDULE.timezone, interval=timedelta(days=1)),
-    start_date=pendulum.datetime(2026, 1, 1, tz=SCHEDULE.timezone),
-    catchup=False,
+    **scheduled_dag_args(INVENTORY, "backup", __doc__, timedelta(days=1)),
     max_active_runs=1,
-    default_args=DEFAULT_ARGS,
     tags=["aegis", "nightly", "backup"],
-    doc_md=dag_doc(__doc__, SCHEDULE),
     params={
         **target_params(INVENTORY, "backup"),
         "apply_retention": Param(

@@ -23,13 +23,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import pendulum
-from airflow.sdk import CronTriggerTimetable, Param, dag, task
+from airflow.sdk import Param, dag, task
 
 from include.dag_defaults import (
-    DEFAULT_ARGS,
     by_queue,
-    dag_doc,
     expand_by_queue,
     fail_without_retry,
     label_mapped_task,
@@ -37,25 +34,20 @@ from include.dag_defaults import (
     refuse_unknown_conf,
     require_selection,
     run_window,
-    schedule_of,
+    scheduled_dag_args,
     selected,
     target_params,
 )
 from include.inventory import load_inventory
 
 INVENTORY = load_inventory()
-SCHEDULE = schedule_of(INVENTORY, "daily_health_check")
 CHECK_TIMEOUT = timedelta(seconds=max(t.timeout_seconds for t in INVENTORY.targets) * 2 + 60)
 
 
 @dag(
-    schedule=CronTriggerTimetable(SCHEDULE.cron, timezone=SCHEDULE.timezone, interval=timedelta(days=1)),
-    start_date=pendulum.datetime(2026, 1, 1, tz=SCHEDULE.timezone),
-    catchup=False,
+    **scheduled_dag_args(INVENTORY, "daily_health_check", __doc__, timedelta(days=1)),
     max_active_runs=2,
-    default_args=DEFAULT_ARGS,
     tags=["aegis", "daily", "health-check"],
-    doc_md=dag_doc(__doc__, SCHEDULE),
     params={
         **target_params(INVENTORY, "check"),
         "thresholds": Param(

@@ -15,13 +15,12 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-import pendulum
 from airflow.providers.standard.operators.hitl import HITLOperator
 from airflow.sdk import Param, dag, get_current_context, task
 from airflow.sdk.bases.skipmixin import SkipMixin
 from airflow.sdk.exceptions import AirflowSkipException
 
-from include.dag_defaults import DEFAULT_ARGS, refuse_unknown_conf
+from include.dag_defaults import manual_dag_args, refuse_unknown_conf
 from include.inventory import load_inventory
 
 MAX_STEPS = 4
@@ -101,12 +100,8 @@ def _windows() -> list[float | None]:
 
 
 @dag(
-    schedule=None,
-    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
-    catchup=False,
-    default_args=DEFAULT_ARGS,
+    **manual_dag_args(__doc__),
     tags=["aegis", "incident"],
-    doc_md=__doc__,
     params={
         "labels": Param(
             {"alertname": "ManualIncident", "severity": "critical"},

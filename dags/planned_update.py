@@ -37,11 +37,10 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-import pendulum
 from airflow.providers.standard.sensors.date_time import DateTimeSensorAsync
 from airflow.sdk import dag, task
 
-from include.dag_defaults import DEFAULT_ARGS, refuse_unknown_conf
+from include.dag_defaults import manual_dag_args, refuse_unknown_conf
 from include.inventory import load_inventory
 from include.update import steps
 from include.update.form import update_form
@@ -53,13 +52,9 @@ Outcome = Any  # an upstream task's return value (JSON), None when it made none
 
 
 @dag(
-    schedule=None,
-    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
-    catchup=False,
+    **manual_dag_args(__doc__),
     max_active_runs=1,
-    default_args=DEFAULT_ARGS,
     tags=["aegis", "manual", "update", "maintenance"],
-    doc_md=__doc__,
     params=update_form(INVENTORY),
 )
 def planned_update():

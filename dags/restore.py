@@ -22,16 +22,15 @@ Otherwise it **replaces the target's data** with the backup's.
 
 from __future__ import annotations
 
-import pendulum
 from airflow.sdk import Param, dag, get_current_context, task
 
 from include.dag_defaults import (
-    DEFAULT_ARGS,
     SharedChoices,
     by_queue,
     dag_doc,
     expand_by_queue,
     fail_without_retry,
+    manual_dag_args,
     recent_set_ids,
     refuse_unknown_conf,
     routes_by_queue,
@@ -46,13 +45,9 @@ RESTORABLE = SharedChoices(sorted(t.name for t in INVENTORY.targets if spec(t.ki
 
 
 @dag(
-    schedule=None,
-    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
-    catchup=False,
+    **manual_dag_args(dag_doc(__doc__, None)),
     max_active_runs=1,
-    default_args=DEFAULT_ARGS,
     tags=["aegis", "manual", "backup", "restore"],
-    doc_md=dag_doc(__doc__, None),
     params={
         "target": Param(
             RESTORABLE[0] if RESTORABLE else "",

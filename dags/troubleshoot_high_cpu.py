@@ -12,37 +12,27 @@ from __future__ import annotations
 
 from typing import Any
 
-import pendulum
-from airflow.providers.standard.operators.hitl import ApprovalOperator
 from airflow.sdk import Param, dag, get_current_context, task
 from airflow.sdk.exceptions import AirflowSkipException
 
-from include.dag_defaults import DEFAULT_ARGS, incident_param, refuse_unknown_conf
-
-
-def _kube(target_name: str):
-    """The one place this DAG reaches Kubernetes: the target's connection through ``include/clients/kubernetes.py``."""
-    from include.clients.kubernetes import connect
-    from include.inventory import load_inventory
-    from include.targets import endpoint_for
-
-    return connect(endpoint_for(load_inventory().target(target_name)), 10)
+from include.dag_defaults import refuse_unknown_conf
+from include.incidents.troubleshooting import (
+    approval,
+    approved_deployment_action,
+    kube_client,
+    record_on_incident,
+    troubleshooting_dag_args,
+)
 
 
 @dag(
-    schedule=None,
-    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
-    catchup=False,
-    default_args=DEFAULT_ARGS,
-    tags=["aegis", "troubleshooting"],
-    doc_md=__doc__,
-    params={
-        "incident_id": incident_param(),
-        "kubernetes_target": Param(None, type=["null", "string"], title="Kubernetes target (optional)"),
-        "namespace": Param("default", type="string", title="Namespace"),
-        "deployment": Param(None, type=["null", "string"], title="Deployment to scale (optional)"),
-        "replicas": Param(10, type="integer", minimum=1, title="Replicas after scaling"),
-    },
+    **troubleshooting_dag_args(
+        __doc__,
+        kubernetes_target=Param(None, type=["null", "string"], title="Kubernetes target (optional)"),
+        namespace=Param("default", type="string", title="Namespace"),
+        deployment=Param(None, type=["null", "string"], title="Deployment to scale (optional)"),
+        replicas=Param(10, type="integer", minimum=1, title="Replicas after scaling"),
+    )
 )
 def troubleshoot_high_cpu():
     @task
@@ -64,7 +54,7 @@ def troubleshoot_high_cpu():
         params = get_current_context()["params"]
         if not params["kubernetes_target"]:
             raise AirflowSkipException("no Kubernetes target given")
-        client = _kube(params["kubernetes_target"])
+        client = kube_client(params["kubernetes_target"])
         selector = (
             deployment_selector(client, params["namespace"], params["deployment"]) if params["deployment"] else ""
         )
@@ -89,20 +79,17 @@ def troubleshoot_high_cpu():
         params = get_current_context()["params"]
         if not params["kubernetes_target"] or not params["deployment"]:
             return {"autoscalers": [], "note": "No deployment named: no autoscaler checked."}
-        found = autoscaler_state(_kube(params["kubernetes_target"]), params["namespace"], params["deployment"])
+        found = autoscaler_state(kube_client(params["kubernetes_target"]), params["namespace"], params["deployment"])
         note = autoscaler_note(found)
         print(note)
         return {"autoscalers": found, "note": note}
 
-    approve = ApprovalOperator(
-        task_id="approve_scale",
-        subject="Scale up?",
-        body=(
-            "Scale deployment {{ params.namespace }}/{{ params.deployment }} to {{ params.replicas }} replicas?\n\n"
-            "{{ (ti.xcom_pull(task_ids='autoscalers') or {}).get('note', 'Autoscaler state unknown.') }}"
-        ),
-        defaults="Reject",
-        doc_md="Approve to scale the deployment (the runbook's 'Scale up pods? (y/n)').",
+    approve = approval(
+        "approve_scale",
+        "Scale up?",
+        "Scale deployment {{ params.namespace }}/{{ params.deployment }} to {{ params.replicas }} replicas?\n\n"
+        "{{ (ti.xcom_pull(task_ids='autoscalers') or {}).get('note', 'Autoscaler state unknown.') }}",
+        "Approve to scale the deployment (the runbook's 'Scale up pods? (y/n)').",
     )
 
     @task
@@ -112,19 +99,11 @@ def troubleshoot_high_cpu():
 
         context = get_current_context()
         params = context["params"]
-        answer = context["ti"].xcom_pull(task_ids="approve_scale") or {}
-        if answer.get("chosen_options") != ["Approve"] or not params["deployment"] or not params["kubernetes_target"]:
-            raise AirflowSkipException("not approved, or no deployment named: nothing scaled")
-        client = _kube(params["kubernetes_target"])
+        answer = approved_deployment_action(context, "approve_scale", "nothing scaled")
+        client = kube_client(params["kubernetes_target"])
         before = scale_deployment(client.apps_v1, params["namespace"], params["deployment"], params["replicas"])
-        from include.incidents.response import record_action
-        from include.inventory import load_inventory
-
-        record_action(
-            load_inventory(),
-            params["incident_id"],
-            f"scaled {params['namespace']}/{params['deployment']} from {before} to {params['replicas']}",
-            (answer.get("responded_by_user") or {}).get("name"),
+        record_on_incident(
+            params, f"scaled {params['namespace']}/{params['deployment']} from {before} to {params['replicas']}", answer
         )
         return {"deployment": params["deployment"], "replicas_before": before, "replicas": params["replicas"]}
 

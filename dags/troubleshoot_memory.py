@@ -10,28 +10,27 @@ from __future__ import annotations
 
 from typing import Any
 
-import pendulum
-from airflow.providers.standard.operators.hitl import ApprovalOperator
 from airflow.sdk import Param, dag, get_current_context, task
 from airflow.sdk.exceptions import AirflowSkipException
 
-from include.dag_defaults import DEFAULT_ARGS, incident_param, refuse_unknown_conf
+from include.dag_defaults import refuse_unknown_conf
+from include.incidents.troubleshooting import (
+    approval,
+    approved_deployment_action,
+    kube_client,
+    record_on_incident,
+    troubleshooting_dag_args,
+)
 
 
 @dag(
-    schedule=None,
-    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
-    catchup=False,
-    default_args=DEFAULT_ARGS,
-    tags=["aegis", "troubleshooting"],
-    doc_md=__doc__,
-    params={
-        "incident_id": incident_param(),
-        "host_target": Param(None, type=["null", "string"], title="Host target (for growth since the last check)"),
-        "kubernetes_target": Param(None, type=["null", "string"], title="Kubernetes target (optional)"),
-        "namespace": Param("default", type="string", title="Namespace"),
-        "deployment": Param(None, type=["null", "string"], title="Deployment to restart (optional)"),
-    },
+    **troubleshooting_dag_args(
+        __doc__,
+        host_target=Param(None, type=["null", "string"], title="Host target (for growth since the last check)"),
+        kubernetes_target=Param(None, type=["null", "string"], title="Kubernetes target (optional)"),
+        namespace=Param("default", type="string", title="Namespace"),
+        deployment=Param(None, type=["null", "string"], title="Deployment to restart (optional)"),
+    )
 )
 def troubleshoot_memory():
     @task
@@ -62,37 +61,24 @@ def troubleshoot_memory():
         print(f"since the last check of {target}: {grown or 'no comparable metric recorded'}")
         return grown
 
-    approve = ApprovalOperator(
-        task_id="approve_restart",
-        subject="Restart?",
-        body="Restart deployment {{ params.namespace }}/{{ params.deployment }} (kubectl rollout restart)?",
-        defaults="Reject",
-        doc_md="Approve to restart the deployment (the runbook's immediate action).",
+    approve = approval(
+        "approve_restart",
+        "Restart?",
+        "Restart deployment {{ params.namespace }}/{{ params.deployment }} (kubectl rollout restart)?",
+        "Approve to restart the deployment (the runbook's immediate action).",
     )
 
     @task
     def restart() -> dict[str, Any]:
         """Restart only when approved and a deployment is named."""
-        from include.clients.kubernetes import KubeClient
         from include.incidents.host_usage import restart_deployment
-        from include.inventory import load_inventory
-        from include.targets import endpoint_for
 
         context = get_current_context()
         params = context["params"]
-        answer = context["ti"].xcom_pull(task_ids="approve_restart") or {}
-        if answer.get("chosen_options") != ["Approve"] or not params["deployment"] or not params["kubernetes_target"]:
-            raise AirflowSkipException("not approved, or no deployment named: nothing restarted")
-        from include.incidents.response import record_action
-
-        client = KubeClient.from_endpoint(endpoint_for(load_inventory().target(params["kubernetes_target"])), 10)
+        answer = approved_deployment_action(context, "approve_restart", "nothing restarted")
+        client = kube_client(params["kubernetes_target"])
         stamp = restart_deployment(client.apps_v1, params["namespace"], params["deployment"])
-        record_action(
-            load_inventory(),
-            params["incident_id"],
-            f"restarted {params['namespace']}/{params['deployment']}",
-            (answer.get("responded_by_user") or {}).get("name"),
-        )
+        record_on_incident(params, f"restarted {params['namespace']}/{params['deployment']}", answer)
         return {"deployment": params["deployment"], "restarted_at": stamp}
 
     [top_consumers(), growth()] >> approve >> restart()

@@ -11,12 +11,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import pendulum
-from airflow.providers.standard.operators.hitl import ApprovalOperator
 from airflow.sdk import Param, dag, get_current_context, task
 from airflow.sdk.exceptions import AirflowSkipException
 
-from include.dag_defaults import DEFAULT_ARGS, incident_param, refuse_unknown_conf
+from include.dag_defaults import refuse_unknown_conf
+from include.incidents.troubleshooting import Answer, approval, record_on_incident, troubleshooting_dag_args
 
 
 def _connect(target_name: str):
@@ -35,18 +34,12 @@ def _connect(target_name: str):
 
 
 @dag(
-    schedule=None,
-    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
-    catchup=False,
-    default_args=DEFAULT_ARGS,
-    tags=["aegis", "troubleshooting"],
-    doc_md=__doc__,
-    params={
-        "incident_id": incident_param(),
-        "target": Param("postgres", type="string", title="Target (PostgreSQL or MySQL)"),
-        "min_seconds": Param(10, type="number", minimum=0, title="Slower than (seconds)"),
-        "schemas": Param([], type="array", title="MySQL schemas to check for zero-cardinality indexes"),
-    },
+    **troubleshooting_dag_args(
+        __doc__,
+        target=Param("postgres", type="string", title="Target (PostgreSQL or MySQL)"),
+        min_seconds=Param(10, type="number", minimum=0, title="Slower than (seconds)"),
+        schemas=Param([], type="array", title="MySQL schemas to check for zero-cardinality indexes"),
+    )
 )
 def troubleshoot_slow_queries():
     @task
@@ -73,17 +66,14 @@ def troubleshoot_slow_queries():
         return max(found, key=lambda q: q.seconds).to_dict()
 
     slowest = find_slow()
-    approve = ApprovalOperator(
-        task_id="approve_cancel",
-        subject="Cancel this statement?",
-        body=(
-            "Session {{ ti.xcom_pull(task_ids='find_slow')['pid'] }} "
-            "(started {{ ti.xcom_pull(task_ids='find_slow')['session'] }}), running "
-            "{{ ti.xcom_pull(task_ids='find_slow')['seconds'] | round(1) }} s:\n\n"
-            "`{{ ti.xcom_pull(task_ids='find_slow')['query'] }}`"
-        ),
-        defaults="Reject",
-        doc_md="Approve to cancel exactly this statement in exactly this session.",
+    approve = approval(
+        "approve_cancel",
+        "Cancel this statement?",
+        "Session {{ ti.xcom_pull(task_ids='find_slow')['pid'] }} "
+        "(started {{ ti.xcom_pull(task_ids='find_slow')['session'] }}), running "
+        "{{ ti.xcom_pull(task_ids='find_slow')['seconds'] | round(1) }} s:\n\n"
+        "`{{ ti.xcom_pull(task_ids='find_slow')['query'] }}`",
+        "Approve to cancel exactly this statement in exactly this session.",
     )
 
     @task
@@ -91,21 +81,17 @@ def troubleshoot_slow_queries():
         """Cancel it if approved and still the same session; say why not otherwise."""
         from include.incidents.slow_queries import SlowQuery, cancel
 
-        answer = get_current_context()["ti"].xcom_pull(task_ids="approve_cancel") or {}
-        kind, conn = _connect(get_current_context()["params"]["target"])
+        context = get_current_context()
+        answer = Answer.of(context["ti"].xcom_pull(task_ids="approve_cancel"))
+        kind, conn = _connect(context["params"]["target"])
         with conn:
-            outcome = cancel(conn, SlowQuery(**slow), (answer.get("chosen_options") or ["Reject"])[0])
+            outcome = cancel(conn, SlowQuery(**slow), answer.option)
         print(outcome)
-        from include.incidents.response import record_action
-        from include.inventory import load_inventory
-
-        who = (answer.get("responded_by_user") or {}).get("name")
         verb = "cancelled" if outcome["cancelled"] else "did not cancel"
-        record_action(
-            load_inventory(),
-            get_current_context()["params"]["incident_id"],
+        record_on_incident(
+            context["params"],
             f"{verb} {slow['kind']} session {slow['pid']}: {slow['query']} ({outcome['why']})",
-            who,
+            answer,
         )
         return outcome
 

@@ -23,40 +23,29 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import pendulum
-from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, Param, dag, get_current_context, task
+from airflow.sdk import Param, dag, get_current_context, task
 
 from include.backup.dag_support import BACKUP_SETS
 from include.dag_defaults import (
-    DEFAULT_ARGS,
     by_queue,
-    dag_doc,
     expand_by_queue,
     label_mapped_task,
     recent_set_ids,
     refuse_unknown_conf,
     run_window,
-    schedule_of,
+    scheduled_dag_args,
     selected,
     target_params,
 )
 from include.inventory import load_inventory
 
 INVENTORY = load_inventory()
-SCHEDULE = schedule_of(INVENTORY, "verify_backups")
 
 
 @dag(
-    schedule=AssetOrTimeSchedule(
-        timetable=CronTriggerTimetable(SCHEDULE.cron, timezone=SCHEDULE.timezone, interval=timedelta(days=7)),
-        assets=BACKUP_SETS,
-    ),
-    start_date=pendulum.datetime(2026, 1, 1, tz=SCHEDULE.timezone),
-    catchup=False,
+    **scheduled_dag_args(INVENTORY, "verify_backups", __doc__, timedelta(days=7), assets=BACKUP_SETS),
     max_active_runs=1,
-    default_args=DEFAULT_ARGS,
     tags=["aegis", "weekly", "backup", "verify"],
-    doc_md=dag_doc(__doc__, SCHEDULE),
     params={
         **target_params(INVENTORY, "backup"),
         "set_ids": Param(

@@ -35,13 +35,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import pendulum
-from airflow.sdk import CronTriggerTimetable, Param, TaskGroup, dag, task
+from airflow.sdk import Param, TaskGroup, dag, task
 
 from include.dag_defaults import (
-    DEFAULT_ARGS,
     by_queue,
-    dag_doc,
     expand_by_queue,
     fail_without_retry,
     label_mapped_task,
@@ -49,7 +46,7 @@ from include.dag_defaults import (
     refuse_unknown_conf,
     require_selection,
     run_window,
-    schedule_of,
+    scheduled_dag_args,
     selected,
     target_params,
 )
@@ -57,18 +54,13 @@ from include.inventory import load_inventory
 from include.weekly.routine import ALL_CONCERNS, CONCERN_LABELS, POSTGRES_POOL, SECURITY, TRENDS, longest_budget
 
 INVENTORY = load_inventory()
-SCHEDULE = schedule_of(INVENTORY, "weekly_maintenance")
 WEEK = timedelta(days=7)
 
 
 @dag(
-    schedule=CronTriggerTimetable(SCHEDULE.cron, timezone=SCHEDULE.timezone, interval=WEEK),
-    start_date=pendulum.datetime(2026, 1, 1, tz=SCHEDULE.timezone),
-    catchup=False,
+    **scheduled_dag_args(INVENTORY, "weekly_maintenance", __doc__, WEEK),
     max_active_runs=1,
-    default_args=DEFAULT_ARGS,
     tags=["aegis", "weekly", "maintenance"],
-    doc_md=dag_doc(__doc__, SCHEDULE),
     params={
         **target_params(INVENTORY),
         "dry_run": Param(

@@ -8,11 +8,15 @@ import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
+import pendulum
 from airflow.sdk import Param, get_current_context, task
 
 from include.inventory import Inventory, Schedule
+
+if TYPE_CHECKING:
+    from airflow.sdk.definitions.asset import BaseAsset
 
 #: Each scheduled routine's schedule when the inventory's ``schedules:`` does not name one (cron, timezone).
 DEFAULT_SCHEDULES: dict[str, tuple[str, str]] = {
@@ -55,6 +59,43 @@ DEFAULT_ARGS = {
     "retry_delay": timedelta(minutes=1),
     "retry_exponential_backoff": True,
 }
+
+#: The first day of every Aegis DAG (in its schedule's timezone; UTC for the DAGs run by hand).
+FIRST_DAY = (2026, 1, 1)
+
+
+def scheduled_dag_args(
+    inventory: Inventory, routine: str, doc: str, interval: timedelta, assets: BaseAsset | None = None
+) -> dict[str, Any]:
+    """The ``@dag`` arguments every scheduled routine (:data:`DEFAULT_SCHEDULES`) shares.
+
+    Its schedule (:func:`schedule_of`) as a cron timetable whose runs cover ``interval`` (or, with ``assets``,
+    that timetable or an update of the assets), :data:`FIRST_DAY` in the schedule's timezone, no catch-up,
+    :data:`DEFAULT_ARGS`, and ``doc`` with the schedule in words (:func:`dag_doc`). The DAG adds its own
+    ``max_active_runs``, ``tags`` and ``params``."""
+    from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable
+
+    schedule = schedule_of(inventory, routine)
+    timetable = CronTriggerTimetable(schedule.cron, timezone=schedule.timezone, interval=interval)
+    return {
+        "schedule": AssetOrTimeSchedule(timetable=timetable, assets=assets) if assets is not None else timetable,
+        "start_date": pendulum.datetime(*FIRST_DAY, tz=schedule.timezone),
+        "catchup": False,
+        "default_args": DEFAULT_ARGS,
+        "doc_md": dag_doc(doc, schedule),
+    }
+
+
+def manual_dag_args(doc_md: str) -> dict[str, Any]:
+    """The ``@dag`` arguments every DAG without a schedule (run from its form, or triggered) shares:
+    :data:`FIRST_DAY` in UTC, no catch-up, :data:`DEFAULT_ARGS`, ``doc_md`` as given."""
+    return {
+        "schedule": None,
+        "start_date": pendulum.datetime(*FIRST_DAY, tz="UTC"),
+        "catchup": False,
+        "default_args": DEFAULT_ARGS,
+        "doc_md": doc_md,
+    }
 
 
 #: above this many targets a form offers their names as suggestions (examples), not as a closed list (enum)

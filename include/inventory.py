@@ -584,7 +584,7 @@ class _Validator:
             value = t.get(key, default)
             if value is None:
                 self.fail(f"{where}.{key}", f"required for kind {kind!r}")
-            if isinstance(value, bool) or not isinstance(value, typ):
+            if not _is_field_type(value, typ):
                 self.fail(f"{where}.{key}", f"must be {getattr(typ, '__name__', typ)}, got {value!r}")
             options[key] = value
         backup = self.backup(kind, t.get("backup"), f"{where}.backup")
@@ -819,6 +819,13 @@ class _FieldErrors:
 
     def resolve(self, path: str) -> str:
         return _resolve(self.validator.path, path)
+
+
+def _is_field_type(value: Any, typ: type | tuple[type, ...]) -> bool:
+    """Whether ``value`` is of a kind field's declared type(s); true or false is a value only of a bool field
+    (not of an int one, although Python's bool is an int)."""
+    types = typ if isinstance(typ, tuple) else (typ,)
+    return isinstance(value, types) and (not isinstance(value, bool) or bool in types)
 
 
 def _type_problem(default: Any, value: Any) -> str | None:

@@ -26,6 +26,33 @@ def write_inventory(tmp_path: Path, body: str) -> Path:
     return path
 
 
+def use_inventory(monkeypatch, tmp_path: Path, body: str) -> Path:
+    """``body`` as the inventory (:func:`write_inventory`), and ``AEGIS_INVENTORY`` pointing at it for this test."""
+    path = write_inventory(tmp_path, body)
+    monkeypatch.setenv("AEGIS_INVENTORY", str(path))
+    return path
+
+
+def load_dag(dag_id: str):
+    """The DAG ``dag_id`` parsed from ``dags/<dag_id>.py`` now (with the inventory ``AEGIS_INVENTORY`` names)."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    return DagBag(dag_folder=str(REPO / "dags" / f"{dag_id}.py")).get_dag(dag_id)
+
+
+def task_states(run) -> dict[str, tuple[str, int]]:
+    """``task id`` (``task id[map index]`` for a mapped one) -> (state, try number) of every task instance of
+    ``run`` (a finished ``dag.test()`` run), read from Airflow's metadata DB."""
+    from airflow.models import TaskInstance
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        return {
+            (ti.task_id if ti.map_index < 0 else f"{ti.task_id}[{ti.map_index}]"): (ti.state, ti.try_number)
+            for ti in session.query(TaskInstance).filter_by(dag_id=run.dag_id, run_id=run.run_id)
+        }
+
+
 def mysql_admin():
     """A root connection to the local MariaDB (autocommit)."""
     from include.clients.mysql import NO_DATABASE, connect

@@ -17,18 +17,13 @@ import psutil
 import psycopg
 import pytest
 import redis
-from airflow.dag_processing.dagbag import DagBag
 
 from tests.content_state import my_checksums, pg_checksums, redis_state
-from tests.helpers import REPO, write_inventory
+from tests.helpers import load_dag, write_inventory
 
 L1 = datetime(2026, 6, 1, 17, 0, tzinfo=UTC)
 PG_SECRET = "pg-Secret-never-shown-1"
 MY_SECRET = "my-Secret-never-shown-2"
-
-
-def dag(dag_id: str):
-    return DagBag(dag_folder=str(REPO / "dags" / f"{dag_id}.py")).get_dag(dag_id)
 
 
 @pytest.fixture
@@ -131,7 +126,7 @@ def test_backup_verify_restore_round_trip(airflow_db, world, capfd, caplog):
     assert len(before_pg) == 2 and before_my
 
     with ProcessWatcher() as watcher:
-        run = dag("backup").test(logical_date=L1)
+        run = load_dag("backup").test(logical_date=L1)
     assert run.state == "success"
     sets = {s["target"]: s for s in catalog().backup_sets_of()}
     assert {t: s["state"] for t, s in sets.items()} == dict.fromkeys(
@@ -143,7 +138,7 @@ def test_backup_verify_restore_round_trip(airflow_db, world, capfd, caplog):
     for argv in watcher.seen:
         assert PG_SECRET not in argv and MY_SECRET not in argv, argv
 
-    run = dag("verify_backups").test(run_conf={"set_ids": [s["set_id"] for s in sets.values()]})
+    run = load_dag("verify_backups").test(run_conf={"set_ids": [s["set_id"] for s in sets.values()]})
     assert run.state == "success"
     assert {s["target"]: s["state"] for s in catalog().backup_sets_of()} == dict.fromkeys(
         ["pg", "maria", "cache", "game-config"], "verified"
@@ -167,15 +162,15 @@ def test_backup_verify_restore_round_trip(airflow_db, world, capfd, caplog):
     assert pg_checksums(world["pg"]) != before_pg
 
     # A dry run changes nothing.
-    assert dag("restore").test(run_conf={"target": "pg", "dry_run": True}).state == "success"
+    assert load_dag("restore").test(run_conf={"target": "pg", "dry_run": True}).state == "success"
     assert "created_after" in str(pg_checksums(world["pg"]))
 
     # A live restore without the confirmation is refused, and changes nothing.
-    assert dag("restore").test(run_conf={"target": "maria", "dry_run": False, "confirm": ""}).state == "failed"
+    assert load_dag("restore").test(run_conf={"target": "maria", "dry_run": False, "confirm": ""}).state == "failed"
     assert my_checksums(world["my"]) != before_my
 
     for target in ("pg", "maria", "cache"):
-        run = dag("restore").test(run_conf={"target": target, "dry_run": False, "confirm": target})
+        run = load_dag("restore").test(run_conf={"target": target, "dry_run": False, "confirm": target})
         assert run.state == "success", target
     assert pg_checksums(world["pg"]) == before_pg
     assert my_checksums(world["my"]) == before_my
@@ -269,7 +264,7 @@ def test_live_restore_whose_load_times_out_leaves_the_database_and_still_reports
 ):
     from include.backup import postgres as pgb
 
-    assert dag("backup").test(logical_date=L1).state == "success"
+    assert load_dag("backup").test(logical_date=L1).state == "success"
     with psycopg.connect(host="127.0.0.1", user="postgres", dbname=world["pg"], autocommit=True) as c:
         c.execute("insert into docs values (900001, 'written after the backup')")
         oid = c.execute("select oid from pg_database where datname = current_database()").fetchone()[0]
@@ -281,7 +276,7 @@ def test_live_restore_whose_load_times_out_leaves_the_database_and_still_reports
 
     monkeypatch.setattr(pgb, "run_tool", pg_restore_cut_short)
     set_id = catalog().backup_sets_of("pg")[0]["set_id"]
-    run = dag("restore").test(run_conf={"target": "pg", "set_id": set_id, "dry_run": False, "confirm": "pg"})
+    run = load_dag("restore").test(run_conf={"target": "pg", "set_id": set_id, "dry_run": False, "confirm": "pg"})
     states = {ti.task_id: str(getattr(ti.state, "value", ti.state)) for ti in run.get_task_instances()}
     assert run.state == "failed" and states["restore_target"] == "success" and states["maintenance_off"] == "success"
     assert pg_checksums(world["pg"]) == before  # the previous data, the write after the backup included

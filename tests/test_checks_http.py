@@ -43,7 +43,10 @@ class QuietHandler(BaseHTTPRequestHandler):
 
 
 class ServiceHandler(QuietHandler):
-    """A small service: /health is fine, /broken answers 503, /slow takes 300 ms."""
+    """A small service: /health is fine, /broken answers 503, /slow takes 300 ms, /moved redirects (302) to
+    /health, /login redirects (301) to a login page with a token in its query."""
+
+    REDIRECTS = {"/moved": (302, "/health"), "/login": (301, "/sso?next=/&token=s3cret-tok")}
 
     def do_GET(self):
         if self.path == "/health":
@@ -53,6 +56,12 @@ class ServiceHandler(QuietHandler):
         elif self.path == "/slow":
             time.sleep(0.3)
             self.reply(200, b'{"status":"UP"}')
+        elif self.path in self.REDIRECTS:
+            status, to = self.REDIRECTS[self.path]
+            self.send_response(status)
+            self.send_header("Location", to)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
         else:
             self.reply(404, b"{}")
 
@@ -119,6 +128,63 @@ def test_closed_port_is_unreachable_without_leaking_the_password():
     assert "ConnectionError" in result.findings[0].message
     assert time.monotonic() - started < 3
     assert "pw-s3cret" not in repr(result.to_dict())
+
+
+def test_a_redirect_is_reported_with_where_it_points_not_followed(service):
+    base = f"http://127.0.0.1:{service.port}"
+    result = http_service.check(make_target("http_service", path="/moved"), service, None)
+    assert result.status == "critical"
+    assert result.metrics["http.status"] == 302  # the answer of the URL asked, not of /health
+    assert result.details["redirect_to"] == f"{base}/health"
+    assert [f.message for f in result.findings] == [
+        f"GET {base}/moved answered 302 Found, a redirect to {base}/health (not followed: follow_redirects is off);"
+        " expected 200"
+    ]
+
+
+def test_a_redirect_target_is_reported_without_its_secrets(service):
+    result = http_service.check(make_target("http_service", path="/login"), service, None)
+    assert result.status == "critical" and result.metrics["http.status"] == 301
+    assert "s3cret-tok" not in json.dumps(result.to_dict())
+    assert result.details["redirect_to"].startswith(f"http://127.0.0.1:{service.port}/sso?next=")
+
+
+def test_an_expected_redirect_is_ok_and_still_says_where_it_points(service):
+    result = http_service.check(make_target("http_service", path="/moved", expected_status=302), service, None)
+    assert result.status == "ok", result.findings
+    assert result.details["redirect_to"] == f"http://127.0.0.1:{service.port}/health"
+
+
+def test_follow_redirects_judges_where_it_leads_and_names_the_hops(service):
+    base = f"http://127.0.0.1:{service.port}"
+    result = http_service.check(make_target("http_service", path="/moved", follow_redirects=True), service, None)
+    assert result.status == "ok", result.findings
+    assert result.metrics["http.status"] == 200
+    assert result.details["final_url"] == f"{base}/health"
+    assert result.details["redirects"] == [{"status": 302, "to": f"{base}/health"}]
+    assert "redirect_to" not in result.details
+
+
+def test_follow_redirects_must_be_true_or_false_and_ints_stay_ints():
+    from include.inventory import InventoryError
+
+    assert make_target("http_service").options["follow_redirects"] is False
+    with pytest.raises(InventoryError, match=r"follow_redirects.*must be bool, got 'yes'"):
+        make_target("http_service", follow_redirects="yes")
+    with pytest.raises(InventoryError, match=r"expected_status.*must be int, got True"):
+        make_target("http_service", expected_status=True)
+
+
+def test_an_api_call_answered_by_a_redirect_is_an_error_naming_it(service):
+    import requests
+
+    from include.clients import http
+
+    response = http.request(service, "GET", "/login", timeout_s=5)
+    with pytest.raises(requests.HTTPError, match=r"^301 redirect from .*/login to .*/sso\?next=") as raised:
+        http.raise_for_status(response)
+    assert "s3cret-tok" not in str(raised.value)
+    http.raise_for_status(http.request(service, "GET", "/health", timeout_s=5))  # a 200 passes
 
 
 @pytest.mark.parametrize(

@@ -18,9 +18,8 @@ import psycopg
 import pytest
 import redis
 import sqlalchemy as sa
-from airflow.dag_processing.dagbag import DagBag
 
-from tests.helpers import REPO, free_port, write_inventory
+from tests.helpers import free_port, load_dag, task_states, use_inventory, write_inventory
 
 LOGICAL = datetime(2026, 3, 10, 0, 0, tzinfo=UTC)  # a backfilled interval: [03-09 00:00, 03-10 00:00)
 
@@ -96,7 +95,7 @@ def sick_world(tmp_path, monkeypatch, pg_database, redis_server, silent_server):
 
 
 def test_report_reflects_the_real_states_and_the_run_succeeds(airflow_db, sick_world):
-    dag = DagBag(dag_folder=str(REPO / "dags" / "daily_health_check.py")).get_dag("daily_health_check")
+    dag = load_dag("daily_health_check")
     started = time.monotonic()
     run = dag.test(
         logical_date=LOGICAL,
@@ -173,7 +172,7 @@ TARGET_METRICS = "select count(*) from aegis_metrics where target != 'aegis'"
 
 
 def test_recording_the_same_run_again_replaces_instead_of_adding(airflow_db, sick_world):
-    dag = DagBag(dag_folder=str(REPO / "dags" / "daily_health_check.py")).get_dag("daily_health_check")
+    dag = load_dag("daily_health_check")
     conf = {"targets": ["game-logs", "box"], "alert": False}
     assert dag.test(logical_date=LOGICAL, run_conf=conf).state == "success"
     first = json.loads(next((sick_world / "artifacts").rglob("report.json")).read_text())
@@ -214,34 +213,23 @@ def test_recording_the_same_run_again_replaces_instead_of_adding(airflow_db, sic
 def test_a_wrong_form_fails_at_once_and_is_not_retried(airflow_db, tmp_path, monkeypatch):
     """An unknown threshold in the trigger form is refused by select_targets on its first try:
     bad input does not get better a minute later, so it must not be retried (retries: 1)."""
-    from airflow.models import TaskInstance
-    from airflow.utils.session import create_session
-
-    monkeypatch.setenv(
-        "AEGIS_INVENTORY",
-        str(
-            write_inventory(
-                tmp_path,
-                """
+    use_inventory(
+        monkeypatch,
+        tmp_path,
+        """
         catalog: {path: catalog.db}
         artifacts: {base: artifacts}
         targets:
           - {name: box, kind: host}
     """,
-            )
-        ),
     )
-    dag = DagBag(dag_folder=str(REPO / "dags" / "daily_health_check.py")).get_dag("daily_health_check")
+    dag = load_dag("daily_health_check")
     run = dag.test(
         logical_date=LOGICAL + timedelta(days=30), run_conf={"thresholds": {"disk_warnign_pct": 70}, "alert": False}
     )
     assert run.state == "failed"
-    with create_session() as session:
-        tis = {
-            ti.task_id: ti
-            for ti in session.query(TaskInstance).filter_by(dag_id="daily_health_check", run_id=run.run_id)
-        }
-        # neither the refused form nor the verdict over nothing waits a minute for a retry
-        assert (tis["select_targets"].state, tis["select_targets"].try_number) == ("failed", 1)
-        assert (tis["evaluate_health"].state, tis["evaluate_health"].try_number) == ("failed", 1)
+    states = task_states(run)
+    # neither the refused form nor the verdict over nothing waits a minute for a retry
+    assert states["select_targets"] == ("failed", 1)
+    assert states["evaluate_health"] == ("failed", 1)
     assert not list(tmp_path.rglob("report.json"))  # nothing checked, nothing reported as if it had been

@@ -5,10 +5,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from airflow.dag_processing.dagbag import DagBag
-
 from include.monthly.airflow_runs import percentiles, routine_runs
-from tests.helpers import REPO, write_inventory
+from tests.helpers import load_dag, write_inventory
 
 LOGICAL = datetime(2026, 2, 1, 5, 0, tzinfo=UTC)
 
@@ -30,7 +28,7 @@ def test_runs_and_task_durations_come_from_the_rest_api(airflow_db, tmp_path, mo
     """,
     )
     monkeypatch.setenv("AEGIS_INVENTORY", str(inventory))
-    dag = DagBag(dag_folder=str(REPO / "dags" / "monthly_audit.py")).get_dag("monthly_audit")
+    dag = load_dag("monthly_audit")
     assert dag.test(logical_date=LOGICAL, run_conf={"alert": False, "sections": ["maintenance_log"]}).state == "success"
 
     monkeypatch.setenv("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS", "True")  # a token without a password

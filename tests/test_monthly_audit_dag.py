@@ -18,14 +18,13 @@ import psycopg
 import pytest
 import redis
 import time_machine
-from airflow.dag_processing.dagbag import DagBag
 from psycopg import sql
 
 from include.backup.runner import backup_target, sets_folder
 from include.catalog import Catalog
 from include.inventory import load_inventory
 from include.targets import Endpoint
-from tests.helpers import REPO, write_inventory
+from tests.helpers import REPO, load_dag, write_inventory
 
 APRIL = datetime(2026, 4, 1, 5, 0, tzinfo=UTC)
 MAY = datetime(2026, 5, 1, 5, 0, tzinfo=UTC)
@@ -137,7 +136,7 @@ def test_a_backfill_of_two_months_gives_two_reports(airflow_db, world, monkeypat
     back_up(world, "docs", MAY - timedelta(hours=5))
     back_up(world, "old", APRIL - timedelta(days=3))
     corrupt(world, "broken", back_up(world, "broken", MAY - timedelta(hours=3)))
-    dag = DagBag(dag_folder=str(REPO / "dags" / "monthly_audit.py")).get_dag("monthly_audit")
+    dag = load_dag("monthly_audit")
 
     # a data-interval schedule: the run of logical date May 1st audits April (as a backfill of April creates it)
     assert dag.test(logical_date=MAY, run_conf={"alert": False}).state == "success"

@@ -21,10 +21,9 @@ import MySQLdb
 import psycopg
 import pytest
 import redis
-from airflow.dag_processing.dagbag import DagBag
 
 from tests.content_state import my_checksums, pg_checksums, redis_state
-from tests.helpers import REPO, write_inventory
+from tests.helpers import load_dag, write_inventory
 
 PG_SECRET = "pu-Secret-never-shown-7"
 RELAXED = """thresholds: {connections_warning_pct: 99, connections_critical_pct: 100,
@@ -38,7 +37,7 @@ MY_RELAXED = """thresholds: {connections_warning_pct: 99, connections_critical_p
 
 
 def the_dag():
-    return DagBag(dag_folder=str(REPO / "dags" / "planned_update.py")).get_dag("planned_update")
+    return load_dag("planned_update")
 
 
 def states(run) -> dict[str, str]:

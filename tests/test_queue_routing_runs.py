@@ -8,13 +8,8 @@ import json
 
 import pytest
 import redis
-from airflow.dag_processing.dagbag import DagBag
 
-from tests.helpers import REPO, write_inventory
-
-
-def dag(dag_id: str):
-    return DagBag(dag_folder=str(REPO / "dags" / f"{dag_id}.py")).get_dag(dag_id)
+from tests.helpers import load_dag, write_inventory
 
 
 def states(run) -> dict[tuple[str, int], str]:
@@ -53,11 +48,11 @@ def test_backup_verify_restore_and_weekly_run_through_the_queue_copies(airflow_d
     from include.catalog import Catalog
     from include.inventory import load_inventory
 
-    assert dag("backup").test().state == "success"
+    assert load_dag("backup").test().state == "success"
     sets = {s["target"]: s["set_id"] for s in Catalog.for_inventory(load_inventory()).backup_sets_of()}
     assert set(sets) == {"cache", "game-config"}
 
-    run = dag("verify_backups").test(run_conf={"set_ids": [sets["cache"], sets["game-config"]]})
+    run = load_dag("verify_backups").test(run_conf={"set_ids": [sets["cache"], sets["game-config"]]})
     assert run.state == "success"
     ran = states(run)
     assert ran[("verify__near-db", 0)] == ran[("verify__default", 0)] == "success"
@@ -66,7 +61,7 @@ def test_backup_verify_restore_and_weekly_run_through_the_queue_copies(airflow_d
     assert states_now == {"cache": "verified", "game-config": "verified"}
 
     two_queues.set("game:player:1", "hacked")
-    run = dag("restore").test(run_conf={"target": "cache", "dry_run": False, "confirm": "cache"})
+    run = load_dag("restore").test(run_conf={"target": "cache", "dry_run": False, "confirm": "cache"})
     assert run.state == "success"
     ran = states(run)
     assert ran[("restore_target__near-db", 0)] == "success"
@@ -76,7 +71,7 @@ def test_backup_verify_restore_and_weekly_run_through_the_queue_copies(airflow_d
     assert report["outcome"] == "restored"  # the routed copy's outcome reached the report
     assert report["results"][0]["target"] == "cache" and report["results"][0]["details"]["state"] == "restored"
 
-    run = dag("weekly_maintenance").test(run_conf={"concerns": ["redis", "security"]})
+    run = load_dag("weekly_maintenance").test(run_conf={"concerns": ["redis", "security"]})
     assert run.state == "success"
     ran = states(run)
     assert ran[("redis.maintain__near-db", 0)] == "success"

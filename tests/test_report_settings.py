@@ -3,30 +3,24 @@
 import json
 from datetime import UTC, datetime
 
-from airflow.dag_processing.dagbag import DagBag
-
-from tests.helpers import REPO, write_inventory
+from tests.helpers import load_dag, use_inventory, write_inventory
 
 LOGICAL = datetime(2026, 7, 8, 0, 0, tzinfo=UTC)
 
 
 def test_a_daily_report_shows_the_form_values_and_the_inventory_overrides(airflow_db, tmp_path, monkeypatch):
-    monkeypatch.setenv(
-        "AEGIS_INVENTORY",
-        str(
-            write_inventory(
-                tmp_path,
-                """
+    use_inventory(
+        monkeypatch,
+        tmp_path,
+        """
         catalog: {path: catalog.db}
         artifacts: {base: artifacts}
         defaults: {fail_run_on: never, thresholds: {host: {memory_warning_pct: 95}}}
         targets:
           - {name: box, kind: host, mounts: ["/"], timeout_seconds: 7, thresholds: {disk_critical_pct: 97}}
     """,
-            )
-        ),
     )
-    dag = DagBag(dag_folder=str(REPO / "dags" / "daily_health_check.py")).get_dag("daily_health_check")
+    dag = load_dag("daily_health_check")
 
     run = dag.test(logical_date=LOGICAL, run_conf={"thresholds": {"disk_warning_pct": 70}, "alert": False})
 

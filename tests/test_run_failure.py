@@ -12,26 +12,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from airflow.dag_processing.dagbag import DagBag
 
-from tests.helpers import REPO, free_port, mysql_run, write_inventory
+from tests.helpers import free_port, load_dag, mysql_run, task_states, use_inventory, write_inventory
 
 LOGICAL = datetime(2026, 4, 2, 2, 0, tzinfo=UTC)
-
-
-def dag(dag_id: str):
-    return DagBag(dag_folder=str(REPO / "dags" / f"{dag_id}.py")).get_dag(dag_id)
-
-
-def task_states(run) -> dict[str, tuple[str, int]]:
-    from airflow.models import TaskInstance
-    from airflow.utils.session import create_session
-
-    with create_session() as session:
-        return {
-            (ti.task_id if ti.map_index < 0 else f"{ti.task_id}[{ti.map_index}]"): (ti.state, ti.try_number)
-            for ti in session.query(TaskInstance).filter_by(dag_id=run.dag_id, run_id=run.run_id)
-        }
 
 
 def only_report(tmp_path, routine: str) -> dict:
@@ -51,24 +35,20 @@ def no_retries(monkeypatch):
 def test_a_failed_backup_target_fails_the_run_after_the_report(airflow_db, tmp_path, monkeypatch, no_retries, caplog):
     (tmp_path / "conf").mkdir()
     (tmp_path / "conf" / "app.yaml").write_text("a: 1\n")
-    monkeypatch.setenv(
-        "AEGIS_INVENTORY",
-        str(
-            write_inventory(
-                tmp_path,
-                """
+    use_inventory(
+        monkeypatch,
+        tmp_path,
+        """
         catalog: {path: catalog.db}
         artifacts: {base: artifacts}
         targets:
           - {name: conf, kind: files, paths: [conf]}
           - {name: maria-down, kind: mysql, conn_id: rf_down, databases: [shop], timeout_seconds: 2}
     """,
-            )
-        ),
     )
     monkeypatch.setenv("AIRFLOW_CONN_RF_DOWN", f"mysql://root@127.0.0.1:{free_port()}/")
 
-    run = dag("backup").test(logical_date=LOGICAL)
+    run = load_dag("backup").test(logical_date=LOGICAL)
 
     assert run.state == "failed"
     states = task_states(run)
@@ -82,22 +62,18 @@ def test_a_failed_backup_target_fails_the_run_after_the_report(airflow_db, tmp_p
 
 
 def test_verifying_an_unknown_set_fails_the_run(airflow_db, tmp_path, monkeypatch, no_retries, caplog):
-    monkeypatch.setenv(
-        "AEGIS_INVENTORY",
-        str(
-            write_inventory(
-                tmp_path,
-                """
+    use_inventory(
+        monkeypatch,
+        tmp_path,
+        """
         catalog: {path: catalog.db}
         artifacts: {base: artifacts}
         targets:
           - {name: conf, kind: files, paths: [conf]}
     """,
-            )
-        ),
     )
 
-    run = dag("verify_backups").test(logical_date=LOGICAL, run_conf={"set_ids": ["conf-19990101T000000Z"]})
+    run = load_dag("verify_backups").test(logical_date=LOGICAL, run_conf={"set_ids": ["conf-19990101T000000Z"]})
 
     assert run.state == "failed"
     report = only_report(tmp_path, "verify_backups")
@@ -111,25 +87,21 @@ def test_a_critical_daily_verdict_fails_the_run_unless_never(
     airflow_db, tmp_path, monkeypatch, caplog, fail_run_on, state
 ):
     defaults = f"defaults: {{fail_run_on: {fail_run_on}}}" if fail_run_on else ""
-    monkeypatch.setenv(
-        "AEGIS_INVENTORY",
-        str(
-            write_inventory(
-                tmp_path,
-                f"""
+    use_inventory(
+        monkeypatch,
+        tmp_path,
+        f"""
         catalog: {{path: catalog.db}}
         artifacts: {{base: artifacts}}
         {defaults}
         targets:
           - {{name: pg-down, kind: postgres, conn_id: rf_pg_down, timeout_seconds: 2}}
     """,
-            )
-        ),
     )
     monkeypatch.setenv("AIRFLOW_CONN_RF_PG_DOWN", f"postgresql://postgres@127.0.0.1:{free_port()}/x")
     logical = LOGICAL + timedelta(days=1 if fail_run_on else 2)
 
-    run = dag("daily_health_check").test(logical_date=logical, run_conf={"alert": False})
+    run = load_dag("daily_health_check").test(logical_date=logical, run_conf={"alert": False})
 
     assert run.state == state
     report = only_report(tmp_path, "daily_health_check")

@@ -692,11 +692,9 @@ def test_rerun_update_after_a_crash_rolls_back_to_the_recorded_previous_release(
 
 
 def test_the_update_task_is_never_retried_and_runs_after_the_version_is_recorded(airflow_db):
-    from airflow.dag_processing.dagbag import DagBag
+    from tests.helpers import load_dag
 
-    from tests.helpers import REPO
-
-    dag = DagBag(dag_folder=str(REPO / "dags" / "planned_update.py")).get_dag("planned_update")
+    dag = load_dag("planned_update")
     apply_task = dag.get_task("apply_update")
     assert apply_task.retries == 0
     assert "record_current_version" in apply_task.upstream_task_ids

@@ -21,11 +21,10 @@ import psycopg
 import pytest
 import redis
 import sqlalchemy as sa
-from airflow.dag_processing.dagbag import DagBag
 
 from include.catalog import Catalog
 from include.clients.mysql import quote_ident as q
-from tests.helpers import REPO, free_port, mysql_run, write_inventory
+from tests.helpers import free_port, load_dag, mysql_run, task_states, use_inventory, write_inventory
 from tests.test_weekly_postgres import flush_stats, make_bloated, make_clean
 
 LOGICAL = datetime(2026, 3, 15, 0, 0, tzinfo=UTC)
@@ -138,7 +137,7 @@ def rows(report: dict, concern: str) -> dict[str, dict]:
 
 def test_weekly_run_dry_run_then_in_earnest(airflow_db, weekly_world):
     tmp, db, client, maria = weekly_world["tmp"], weekly_world["db"], weekly_world["redis"], weekly_world["maria"]
-    dag = DagBag(dag_folder=str(REPO / "dags" / "weekly_maintenance.py")).get_dag("weekly_maintenance")
+    dag = load_dag("weekly_maintenance")
     assert dag.params["dry_run"] is True
 
     started = time.monotonic()
@@ -241,31 +240,20 @@ def test_weekly_run_dry_run_then_in_earnest(airflow_db, weekly_world):
 def test_a_refused_form_fails_the_run_at_once_and_publishes_nothing(airflow_db, tmp_path, monkeypatch):
     """A form that chooses no concern: select_targets fails on its first try (no retry), nothing is
     maintained and no "healthy" report of an empty run is written."""
-    from airflow.models import TaskInstance
-    from airflow.utils.session import create_session
-
-    monkeypatch.setenv(
-        "AEGIS_INVENTORY",
-        str(
-            write_inventory(
-                tmp_path,
-                """
+    use_inventory(
+        monkeypatch,
+        tmp_path,
+        """
         catalog: {path: catalog.db}
         artifacts: {base: artifacts}
         targets:
           - {name: box, kind: host}
     """,
-            )
-        ),
     )
-    dag = DagBag(dag_folder=str(REPO / "dags" / "weekly_maintenance.py")).get_dag("weekly_maintenance")
+    dag = load_dag("weekly_maintenance")
     run = dag.test(logical_date=LOGICAL + timedelta(days=70), run_conf={"concerns": []})
     assert run.state == "failed"
-    with create_session() as session:
-        tis = {
-            ti.task_id: ti
-            for ti in session.query(TaskInstance).filter_by(dag_id="weekly_maintenance", run_id=run.run_id)
-        }
-        assert (tis["select_targets"].state, tis["select_targets"].try_number) == ("failed", 1)
-        assert (tis["evaluate"].state, tis["evaluate"].try_number) == ("failed", 1)
+    states = task_states(run)
+    assert states["select_targets"] == ("failed", 1)
+    assert states["evaluate"] == ("failed", 1)
     assert not list(tmp_path.rglob("report.json"))

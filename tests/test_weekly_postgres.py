@@ -286,6 +286,8 @@ def test_bad_settings_are_named():
         wpg.check_settings({**wpg.DEFAULTS, "dead_ratio": "lots"})
     with pytest.raises(ValueError, match="^pool_size"):
         wpg.check_settings({**wpg.DEFAULTS, "pool_size": -3})
+    with pytest.raises(ValueError, match="^seq_scan_min: must be >= 0, got -1"):  # the shared wording
+        wpg.check_settings({**wpg.DEFAULTS, "seq_scan_min": -1})
 
 
 def test_down_target_fails_within_the_connect_timeout():

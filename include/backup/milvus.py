@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from include.backup.base import BackupToolError, DumpResult
+from include.checks.milvus import index_definition, index_params, load_state_name
 from include.clients.milvus import release_lite_server
 from include.clients.milvus import session as milvus_client
 from include.targets import Endpoint
@@ -43,17 +44,6 @@ log = logging.getLogger(__name__)
 
 SCHEMA, INDEXES, DATA = "schema.json", "indexes.json", "data.jsonl"
 BATCH = 1000
-#: describe_index keys that are not index build parameters
-INDEX_INFO_KEYS = {
-    "index_type",
-    "metric_type",
-    "field_name",
-    "index_name",
-    "total_rows",
-    "indexed_rows",
-    "pending_index_rows",
-    "state",
-}
 FIELD_FLAGS = ("is_primary", "auto_id", "is_partition_key", "is_clustering_key", "nullable")
 
 
@@ -136,28 +126,17 @@ def schema_of(client, collection: str) -> dict[str, Any]:
 
 
 def indexes_of(client, collection: str) -> list[dict[str, Any]]:
-    """Every index: name, field, type, metric and build parameters."""
-    out = []
-    for index_name in client.list_indexes(collection):
-        info = client.describe_index(collection, index_name) or {}
-        out.append(
-            json_safe(
-                {
-                    "index_name": index_name,
-                    "field": info.get("field_name"),
-                    "index_type": info.get("index_type"),
-                    "metric_type": info.get("metric_type"),
-                    "params": {k: v for k, v in info.items() if k not in INDEX_INFO_KEYS},
-                }
-            )
-        )
-    return out
+    """Every index: name, field, type, metric and build parameters (:func:`include.checks.milvus.index_definition`)."""
+    return [
+        json_safe(index_definition(index_name, client.describe_index(collection, index_name) or {}))
+        for index_name in client.list_indexes(collection)
+    ]
 
 
 def export_rows(client, collection: str, path: Path, deadline: float) -> int:
     """Stream all rows (all fields, dynamic ones too) into JSON lines with ``query_iterator``; return the count."""
     # Milvus cannot query an unloaded collection
-    if load_state(client, collection) != "Loaded":
+    if load_state_name(client.get_load_state(collection)) != "Loaded":
         client.load_collection(collection)
     iterator = client.query_iterator(collection, batch_size=BATCH, output_fields=["*"])
     rows = 0
@@ -172,13 +151,6 @@ def export_rows(client, collection: str, path: Path, deadline: float) -> int:
     finally:
         iterator.close()
     return rows
-
-
-def load_state(client, collection: str) -> str:
-    """``Loaded`` / ``NotLoad`` / …"""
-    state = client.get_load_state(collection)
-    value = state.get("state") if isinstance(state, dict) else state
-    return getattr(value, "name", str(value))
 
 
 # ---------------------------------------------------------------------- restore
@@ -253,18 +225,8 @@ def insert_batch(client, name: str, rows: list[dict], deadline: float) -> int:
 
 def create_indexes(client, name: str, indexes: list[dict]) -> None:
     """Build the backed-up indexes (same field, type, metric, params and name)."""
-    if not indexes:
-        return
-    params = client.prepare_index_params()
-    for index in indexes:
-        params.add_index(
-            field_name=index["field"],
-            index_type=index.get("index_type") or "",
-            index_name=index.get("index_name") or "",
-            metric_type=index.get("metric_type") or "",
-            params=index.get("params") or {},
-        )
-    client.create_index(name, params)
+    if indexes:
+        client.create_index(name, index_params(client, indexes))
 
 
 def count_rows(client, name: str) -> int:

@@ -147,6 +147,12 @@ def run_bounded(target: str, kind: str, check: Callable[[], CheckResult], timeou
     return result
 
 
+def counter_growth(total: float, before: float) -> float:
+    """How much a counter that only counts up grew since the previous check's ``before``; a counter below it
+    was reset (a restart, a statistics reset) and counts from zero, so its whole ``total`` is the growth."""
+    return total - before if total >= before else total
+
+
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return text[0] if text else ""

@@ -1,6 +1,8 @@
 """HTTP service check: GET a health endpoint, compare the status and grade the latency.
 
-The request goes through :mod:`include.clients.http` (URL, credentials, TLS, timeout).
+The request goes through :mod:`include.clients.http` (URL, credentials, TLS, timeout). A redirect is not
+followed unless the target's ``follow_redirects`` is on: the check judges the URL it was given, and a 3xx
+it did not expect is reported with where it points. Followed, the details name every hop and the final URL.
 """
 
 from __future__ import annotations
@@ -30,19 +32,31 @@ def check(target: Target, endpoint: Endpoint, window=None) -> CheckResult:
     shown = redact.url(url)
     expected = int(target.options.get("expected_status", 200))
 
+    follow = bool(target.options.get("follow_redirects", False))
+
     started = time.monotonic()
-    response = http.request(endpoint, "GET", path, timeout_s=request_timeout(target))
+    response = http.request(endpoint, "GET", path, timeout_s=request_timeout(target), follow_redirects=follow)
     latency_ms = round((time.monotonic() - started) * 1000, 1)
+    location = http.redirect_location(response)
 
     result.metrics["http.status"] = float(response.status_code)
     result.details.update(
         url=shown, status=response.status_code, expected_status=expected, latency_ms=latency_ms, reason=response.reason
     )
+    if location is not None:
+        result.details["redirect_to"] = redact.url(location)
+    if response.history:  # followed (follow_redirects): every hop, and where the answer came from
+        result.details["redirects"] = [
+            {"status": r.status_code, "to": redact.url(http.redirect_location(r) or "")} for r in response.history
+        ]
+        result.details["final_url"] = redact.url(response.url)
     if response.status_code != expected:
-        result.add(
-            CRITICAL,
-            f"GET {shown} answered {response.status_code} {response.reason or ''}".rstrip() + f"; expected {expected}",
-        )
+        answered = f"GET {shown} answered {response.status_code} {response.reason or ''}".rstrip()
+        if location is not None:
+            answered += f", a redirect to {redact.url(location)} (not followed: follow_redirects is off)"
+        elif response.history:
+            answered += f" at {redact.url(response.url)} after {len(response.history)} redirect(s)"
+        result.add(CRITICAL, f"{answered}; expected {expected}")
     result.grade(
         "http.latency_ms",
         latency_ms,

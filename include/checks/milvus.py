@@ -16,6 +16,20 @@ from include.targets import Endpoint
 
 INDEX_DONE = "Finished"
 LOADED = "Loaded"
+#: ``describe_index`` keys that tell an index's name, field and state, not how it is built
+INDEX_INFO_KEYS = frozenset(
+    {
+        "index_type",
+        "metric_type",
+        "field_name",
+        "index_name",
+        "total_rows",
+        "indexed_rows",
+        "pending_index_rows",
+        "state",
+        "fail_reason",
+    }
+)
 
 
 def load_state_name(state: Any) -> str:
@@ -42,11 +56,43 @@ def describe_indexes(client, collection: str, timeout: float) -> list[dict[str, 
     return indexes
 
 
+def index_definition(index_name: str, info: dict[str, Any]) -> dict[str, Any]:
+    """How an index is built, from its ``describe_index`` answer ``info``: ``index_name``, ``field``,
+    ``index_type``, ``metric_type`` and ``params`` (every key of ``info`` not in :data:`INDEX_INFO_KEYS`).
+    The backup stores it; :func:`index_params` builds the index again from it."""
+    return {
+        "index_name": index_name,
+        "field": info.get("field_name"),
+        "index_type": info.get("index_type"),
+        "metric_type": info.get("metric_type"),
+        "params": {k: v for k, v in info.items() if k not in INDEX_INFO_KEYS},
+    }
+
+
+def index_params(client, definitions: list[dict[str, Any]]) -> Any:
+    """The ``IndexParams`` for ``client.create_index`` that build ``definitions`` (:func:`index_definition`)
+    again: same field, type, metric, parameters and name."""
+    params = client.prepare_index_params()
+    for index in definitions:
+        params.add_index(
+            field_name=index["field"],
+            index_type=index.get("index_type") or "",
+            index_name=index.get("index_name") or "",
+            metric_type=index.get("metric_type") or "",
+            params=index.get("params") or {},
+        )
+    return params
+
+
+def row_count(client, collection: str, timeout: float) -> int:
+    """The row count of ``collection`` as its statistics (``get_collection_stats``) report it."""
+    return int((client.get_collection_stats(collection, timeout=timeout) or {}).get("row_count") or 0)
+
+
 def describe_collection(client, collection: str, timeout: float) -> dict[str, Any]:
     """Row count, load state and indexes of one collection."""
-    stats = client.get_collection_stats(collection, timeout=timeout) or {}
     return {
-        "rows": int(stats.get("row_count") or 0),
+        "rows": row_count(client, collection, timeout),
         "load_state": load_state_name(client.get_load_state(collection, timeout=timeout)),
         "indexes": describe_indexes(client, collection, timeout),
     }

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import psycopg
 
-from include.checks.base import CheckResult, literal
+from include.checks.base import CheckResult, counter_growth, literal
 from include.clients.postgres import connect, scalar
 from include.redact import statement, statements_in
 
@@ -301,8 +301,7 @@ def _archiver(conn, result: CheckResult, previous: dict, t: dict) -> None:
         "last_failed_wal": last_failed_wal,
         "failing_now": failing,
     }
-    before = previous.get("pg.archive_failed_total", 0)
-    growth = failed - before if failed >= before else failed  # statistics reset or restart
+    growth = counter_growth(failed, previous.get("pg.archive_failed_total", 0))  # statistics reset or restart
     result.grade(
         "pg.archive_failures",
         growth,

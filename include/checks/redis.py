@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 import redis
 
-from include.checks.base import CheckResult, literal
+from include.checks.base import CheckResult, counter_growth, literal
 from include.clients.redis import connect
 
 if TYPE_CHECKING:
@@ -66,8 +66,7 @@ def _memory(result: CheckResult, info: dict, t: dict) -> None:
 def _evictions(result: CheckResult, info: dict, previous: dict, t: dict) -> None:
     total = int(info.get("evicted_keys", 0))
     result.metrics["redis.evicted_keys_total"] = total
-    before = previous.get("redis.evicted_keys_total", 0)
-    growth = total - before if total >= before else total  # counter reset on restart
+    growth = counter_growth(total, previous.get("redis.evicted_keys_total", 0))  # counter reset on restart
     result.grade(
         "redis.evictions",
         growth,
@@ -182,8 +181,7 @@ def _counter_growth(info: dict, name: str, metric: str, result: CheckResult, pre
     """The growth of INFO counter ``name`` since the previous run (counted from zero after a restart)."""
     total = int(info.get(name, 0))
     result.metrics[metric] = total
-    before = previous.get(metric, 0)
-    return int(total - before) if total >= before else total
+    return int(counter_growth(total, previous.get(metric, 0)))
 
 
 def _rejected_connections(result: CheckResult, info: dict, previous: dict, t: dict) -> None:

@@ -8,4 +8,6 @@
 - :mod:`.postmortem` — the seed's post-mortem template filled from the timeline;
 - :mod:`.metrics` — the routine metrics Aegis exports for its own alert rules;
 - :mod:`.slow_queries` — find, and after approval cancel, slow PostgreSQL / MySQL statements.
+- :mod:`.troubleshooting` — the ``troubleshoot_*`` DAGs' shared glue: header, approval and its answer,
+  the Kubernetes target, the action on the incident's timeline.
 """

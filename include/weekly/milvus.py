@@ -28,7 +28,15 @@ import time
 from typing import Any
 
 from include.checks.base import WARNING, CheckResult
-from include.checks.milvus import INDEX_DONE, LOADED, describe_indexes, load_state_name
+from include.checks.milvus import (
+    INDEX_DONE,
+    LOADED,
+    describe_indexes,
+    index_definition,
+    index_params,
+    load_state_name,
+    row_count,
+)
 from include.clients.milvus import session
 from include.targets import Endpoint
 from include.weekly.budget import Budget
@@ -52,18 +60,6 @@ STEPS = {
 }
 COMPACTION_DONE = "Completed"
 INDEX_FAILED = "Failed"
-#: describe_index keys that are not index build parameters
-_INDEX_META = {
-    "index_type",
-    "metric_type",
-    "field_name",
-    "index_name",
-    "total_rows",
-    "indexed_rows",
-    "pending_index_rows",
-    "state",
-    "fail_reason",
-}
 
 
 def check_settings(settings: dict) -> None:
@@ -132,11 +128,11 @@ def _maintain_collection(
     timeout: float,
 ) -> dict[str, Any]:
     """Compaction, indexes and release (the last two when in ``applied``) of one collection; a row for the report."""
-    row: dict[str, Any] = {"rows": _row_count(client, name, timeout)}
+    row: dict[str, Any] = {"rows": row_count(client, name, timeout)}
     if settings["compact"]:
         until = time.monotonic() + budget.bounded(settings["compaction_timeout_seconds"])
         row["compaction"] = compact(client, name, until, float(settings["poll_seconds"]), timeout)
-        row["rows_after"] = _row_count(client, name, timeout)
+        row["rows_after"] = row_count(client, name, timeout)
         if row["compaction"]["state"] != COMPACTION_DONE:
             result.add(
                 WARNING,
@@ -213,18 +209,11 @@ def _indexes(
 def rebuild_index(client, collection: str, index_name: str, *, reload: bool, timeout: float) -> dict[str, Any]:
     """Drop and re-create one index with its own type, metric and parameters; reload when it was loaded."""
     info = client.describe_index(collection, index_name, timeout=timeout) or {}
-    params = {k: v for k, v in info.items() if k not in _INDEX_META}
-    index_params = client.prepare_index_params()
-    index_params.add_index(
-        field_name=info["field_name"],
-        index_type=info.get("index_type") or "",
-        index_name=index_name,
-        metric_type=info.get("metric_type") or "",
-        params=params,
-    )
+    definition = index_definition(index_name, info)
+    rebuild = index_params(client, [definition])  # made before anything is dropped
     client.release_collection(collection, timeout=timeout)
     client.drop_index(collection, index_name, timeout=timeout)
-    client.create_index(collection, index_params, timeout=timeout)
+    client.create_index(collection, rebuild, timeout=timeout)
     if reload:
         client.load_collection(collection, timeout=timeout)
     log.info(
@@ -233,10 +222,6 @@ def rebuild_index(client, collection: str, index_name: str, *, reload: bool, tim
         collection,
         info.get("index_type"),
         info.get("metric_type"),
-        params,
+        definition["params"],
     )
     return info
-
-
-def _row_count(client, name: str, timeout: float) -> int:
-    return int((client.get_collection_stats(name, timeout=timeout) or {}).get("row_count") or 0)

@@ -54,6 +54,7 @@ from include.checks.base import WARNING, CheckResult
 from include.targets import Endpoint
 from include.weekly.budget import Budget
 from include.weekly.concern import concern
+from include.weekly.settings_check import require_numbers
 
 log = logging.getLogger(__name__)
 
@@ -114,14 +115,7 @@ TABLE_AFTER = (
 def check_settings(settings: dict) -> None:
     """Raise ``ValueError("<key>: <reason>")`` for a setting that cannot work (missing keys: the defaults)."""
     settings = {**DEFAULTS, **settings}
-    for key in _POSITIVE + _NON_NEGATIVE:
-        value = settings.get(key)
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ValueError(f"{key}: must be a number, got {value!r}")
-        if key in _POSITIVE and value <= 0:
-            raise ValueError(f"{key}: must be greater than 0, got {value!r}")
-        if value < 0:
-            raise ValueError(f"{key}: must not be negative, got {value!r}")
+    require_numbers(settings, positive=_POSITIVE, non_negative=_NON_NEGATIVE)
     if not isinstance(settings["parallelism"], int):
         raise ValueError(f"parallelism: must be a whole number of connections, got {settings['parallelism']!r}")
     pool = settings.get("pool_size")
