@@ -16,10 +16,9 @@ import pytest
 from include.backup import mysql as myb
 from include.backup import store
 from include.backup.mysql import quote_ident as q
+from tests.helpers import load_dag, write_inventory
 from tests.helpers import mysql_run as run
-from tests.helpers import write_inventory
 from tests.test_backup_mysql import checksums, endpoint, make_target
-from tests.test_backup_roundtrip import dag
 from tests.test_run_failure import no_retries  # noqa: F401  (a fixture: the failure under test is final)
 
 L1 = datetime(2026, 6, 1, 17, 0, tzinfo=UTC)
@@ -286,7 +285,7 @@ def test_a_load_failing_half_way_keeps_the_target_and_the_run_fails_after_its_re
         monkeypatch.setattr(myb, "_stream", load_cut_short)
         expected_reason = "did not finish within 1s"
 
-    run_ = dag("restore").test(
+    run_ = load_dag("restore").test(
         run_conf={"target": "maria", "set_id": outcome["set_id"], "dry_run": False, "confirm": "maria"}
     )
     states = {ti.task_id: str(getattr(ti.state, "value", ti.state)) for ti in run_.get_task_instances()}
