@@ -263,6 +263,10 @@ def load_inventory(path: Path | str | None = None) -> Inventory:
         stat = path.stat()
     except FileNotFoundError:
         raise InventoryError(path, "<file>", "file not found (set AEGIS_INVENTORY or create it)") from None
+    except IsADirectoryError:
+        raise InventoryError(path, "<file>", "is a folder, not a YAML file (set AEGIS_INVENTORY to the file)") from None
+    except OSError as exc:  # permissions, an I/O error: named, not a traceback from deep in a DAG file
+        raise InventoryError(path, "<file>", f"cannot be read: {exc.strerror or exc}") from None
     key = (str(path.resolve()), stat.st_mtime_ns, stat.st_size, hashlib.sha256(data).hexdigest())
     return cached_inventory(key, lambda: _read_inventory(path, data))
 
@@ -272,7 +276,10 @@ def _read_inventory(path: Path, data: bytes) -> Inventory:
     try:
         raw = yaml.load(data, Loader=_YAML_LOADER)
     except yaml.YAMLError as exc:
-        raise InventoryError(path, "<file>", f"not valid YAML: {exc}") from None
+        mark = getattr(exc, "problem_mark", None)
+        line = data.splitlines()[mark.line : mark.line + 1] if mark is not None else []
+        hint = " (a tab character: YAML indents with spaces only)" if line and b"\t" in line[0] else ""
+        raise InventoryError(path, "<file>", f"not valid YAML{hint}: {exc}") from None
     return parse_inventory(raw, path)
 
 

@@ -208,3 +208,21 @@ def test_backup_settings_refuse_zero(key):
     with pytest.raises(InventoryError) as err:
         parse_inventory({"targets": [{"name": "p", "kind": "postgres", "conn_id": "p", "backup": {key: 0}}]})
     assert err.value.field == f"targets[0].backup.{key}" and "at least 1" in str(err.value)
+
+
+def test_unreadable_inventory_files_name_the_file_and_line(tmp_path):
+    """A folder where the file should be, a tab-indented file, an empty one: an InventoryError naming the file
+    (and, for YAML, the line), never a bare OSError from deep inside a DAG file."""
+    folder = tmp_path / "inventory.yaml"
+    folder.mkdir()
+    with pytest.raises(InventoryError, match=r"inventory\.yaml.*is a folder, not a YAML file"):
+        load_inventory(folder)
+    tabbed = tmp_path / "tabbed.yaml"
+    tabbed.write_text("targets:\n\t- name: a\n\t  kind: host\n")
+    with pytest.raises(InventoryError, match=r"(?s)tabbed\.yaml.*a tab character.*line 2") as err:
+        load_inventory(tabbed)
+    assert "column 1" in str(err.value)
+    empty = tmp_path / "empty.yaml"
+    empty.write_text("")
+    with pytest.raises(InventoryError, match=r"empty\.yaml.*top level must be a mapping"):
+        load_inventory(empty)
