@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from include.backup import runner, store
+from include.backup.manifest import CorruptBackup
 from include.backup.runner import DATABASE_KINDS, kind_module
 from include.locks import TargetBusy, lease_for
 
@@ -87,7 +88,12 @@ def restore_live(inventory: Inventory, target: Target, endpoint: Endpoint, plan:
     folder = runner.sets_folder(inventory, target.name, plan["set_id"])
     t0 = time.monotonic()
     with runner.workspace("restore") as workdir:
-        manifest = store.fetch(folder, workdir)
+        try:
+            manifest = store.fetch(folder, workdir)
+        except CorruptBackup as exc:  # the set is at fault; nothing was loaded: the report names what is wrong
+            reason = f"not restored, {target.name} untouched: {exc}"
+            log.error("restore of %s over %s REFUSED: %s", plan["set_id"], target.name, reason)
+            return {**plan, "state": "failed", "reason": reason}
         if target.kind in DATABASE_KINDS:
             manifest.facts = only_databases(manifest.facts, plan.get("databases"))
         if plan["dry_run"]:

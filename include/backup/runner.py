@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
+import re
 import shutil
 import tempfile
 import time
@@ -49,12 +51,37 @@ def sets_folder(inventory: Inventory, target: str, set_id: str | None = None):
 
 @contextmanager
 def workspace(prefix: str) -> Iterator[Path]:
-    """A private local folder, removed afterwards whatever happens."""
-    path = Path(tempfile.mkdtemp(prefix=f"aegis-{prefix}-"))
+    """A private local folder, removed afterwards whatever happens; named after this process
+    (``aegis-<prefix>-<pid>-…``) so that the folders of a process that was killed (SIGKILL: no ``finally``)
+    are found and removed by the next workspace made on this host (:func:`sweep_dead_workspaces`)."""
+    sweep_dead_workspaces()
+    path = Path(tempfile.mkdtemp(prefix=f"aegis-{prefix}-{os.getpid()}-"))
     try:
         yield path
     finally:
         shutil.rmtree(path, ignore_errors=True)
+
+
+#: the work folders :func:`workspace` makes: ``aegis-<prefix>-<pid>-<random>``
+_WORKSPACE = re.compile(r"aegis-(?:backup|verify|restore)-(\d+)-[^/]+")
+
+
+def sweep_dead_workspaces() -> list[Path]:
+    """Remove the work folders (a dump, a fetched set: possibly large) of processes no longer alive."""
+    import psutil
+
+    removed = []
+    for path in Path(tempfile.gettempdir()).glob("aegis-*-*-*"):
+        match = _WORKSPACE.fullmatch(path.name)
+        if not match or not path.is_dir() or path.is_symlink():
+            continue
+        pid = int(match.group(1))
+        if pid == os.getpid() or psutil.pid_exists(pid):
+            continue
+        shutil.rmtree(path, ignore_errors=True)
+        log.warning("removed %s, left by process %d which no longer runs (killed?)", path, pid)
+        removed.append(path)
+    return removed
 
 
 def backup_target(inventory: Inventory, target: Target, endpoint: Endpoint, ts: datetime, catalog) -> dict[str, Any]:
@@ -85,6 +112,7 @@ def _backup_target(inventory: Inventory, target: Target, endpoint: Endpoint, ts:
     if existing and existing["state"] in ("complete", "verified"):
         log.info("backup set %s is already %s: nothing to do", set_id, existing["state"])
         return {"set_id": set_id, "state": existing["state"], "skipped": True, "uri": existing["uri"]}
+    fail_interrupted_sets(inventory, target.name, set_id, catalog)
     folder = sets_folder(inventory, target.name, set_id)
     catalog.backup_started(set_id, target.name, target.kind, str(folder))
     started = datetime.now(UTC)
@@ -124,6 +152,20 @@ def _backup_target(inventory: Inventory, target: Target, endpoint: Endpoint, ts:
         "seconds": round(seconds, 2),
         "facts": manifest.facts,
     }
+
+
+def fail_interrupted_sets(inventory: Inventory, target: str, set_id: str, catalog) -> list[str]:
+    """Mark ``failed`` (and remove the files of) every other set of ``target`` still recorded ``running``: the
+    backup that wrote it was killed before it could record anything (SIGKILL, a lost worker). Called holding the
+    target's lease, which every backup of the target holds while it runs: no other backup of it is running."""
+    stale = [s["set_id"] for s in catalog.backup_sets_of(target, states=("running",)) if s["set_id"] != set_id]
+    for old in stale:
+        log.warning("backup set %s was left running by an interrupted backup: marking it failed", old)
+        catalog.backup_state(
+            old, "failed", detail=f"interrupted: its backup stopped without finishing (found by the backup of {set_id})"
+        )
+        _discard_partial(sets_folder(inventory, target, old))
+    return stale
 
 
 def _s3_write_options(options: dict) -> dict:

@@ -15,7 +15,16 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path, PureWindowsPath
 
-from include.backup.manifest import CHUNK, MANIFEST, CorruptBackup, FileEntry, Manifest, check_files, sha256_of
+from include.backup.manifest import (
+    CHUNK,
+    MANIFEST,
+    CorruptBackup,
+    FileEntry,
+    Manifest,
+    check_files,
+    extra_files,
+    sha256_of,
+)
 
 log = logging.getLogger(__name__)
 
@@ -34,10 +43,10 @@ def publish(workdir: Path, folder, manifest: Manifest, write_options: dict | Non
 
     ``write_options`` go to the storage's ``open`` (for S3, e.g. the storage class).
     """
+    if folder.exists():  # a re-run of an interval rewrites the set: what an earlier try left goes first
+        log.info("removing what an earlier try left in %s", folder)
+        delete_set(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    stale = folder / MANIFEST
-    if stale.exists():  # a re-run of an interval rewrites the set: drop the old manifest first
-        stale.unlink()
     with ThreadPoolExecutor(max_workers=PUBLISH_THREADS, thread_name_prefix="publish") as pool:
         entries = list(
             pool.map(lambda path: _publish_file(workdir, path, folder, write_options or {}), local_files(workdir))
@@ -81,13 +90,18 @@ def _publish_file(workdir: Path, path: Path, folder, write_options: dict) -> Fil
 
 
 def read_manifest(folder) -> Manifest:
+    """The set's manifest, checked: :class:`CorruptBackup` when the set's folder (or its target's) or the manifest
+    is a link (a set must not lead out of the store), the manifest is missing, unreadable or names an unsafe path."""
     path = folder / MANIFEST
+    for link in (folder.parent, folder, path):
+        if _is_link(link):
+            raise CorruptBackup(f"backup set {folder.name}: {link} is a link: refusing to follow it out of the store")
     if not path.exists():
         raise CorruptBackup(f"{folder}: no {MANIFEST}: the set never completed")
     try:
         manifest = Manifest.from_json(path.read_text())
-    except (ValueError, TypeError, KeyError) as exc:
-        raise CorruptBackup(f"{path}: unreadable manifest: {exc}") from None
+    except (ValueError, TypeError, KeyError) as exc:  # UnicodeDecodeError and JSON errors are ValueErrors
+        raise CorruptBackup(f"backup set {folder.name}: unreadable manifest {path}: {exc}") from None
     for entry in manifest.files:
         problem = unsafe_member(entry.path)
         if problem:
@@ -130,6 +144,9 @@ def fetch(folder, workdir: Path) -> Manifest:
     The files stay inside the set and the workdir: a manifest naming an absolute path or ``..`` is refused
     (:func:`read_manifest`), and so is a file that is a link or would be written through one."""
     manifest = read_manifest(folder)
+    extra = extra_files(folder, manifest)
+    if extra:
+        raise CorruptBackup(f"backup set {manifest.set_id} is corrupt: " + "; ".join(extra))
     workdir.mkdir(parents=True, exist_ok=True)
     inside = workdir.resolve()
     for entry in manifest.files:  # read_manifest refused absolute names and '..'
@@ -143,6 +160,8 @@ def fetch(folder, workdir: Path) -> Manifest:
             )
         if not src.exists():
             raise CorruptBackup(f"backup set {manifest.set_id} is corrupt: {entry.path}: missing")
+        if not src.is_file():
+            raise CorruptBackup(f"backup set {manifest.set_id} is corrupt: {entry.path}: a folder, not a file")
         with src.open("rb") as fh, dest.open("wb") as out:
             shutil.copyfileobj(fh, out, CHUNK)
     problems = check_files(workdir, manifest)
