@@ -229,13 +229,82 @@ def engine_for(url: str | sa.engine.URL) -> sa.Engine:
             from include.clients import catalog as catalog_db
 
             engine = catalog_db.engine(url)
+            if url.get_backend_name() == "sqlite":
+                sa.event.listen(engine, "handle_error", _name_the_file)
             try:
+                refuse_newer(engine, url)
                 upgrade(engine)
-            except Exception:
+            except CatalogUnavailable:
                 engine.dispose()
                 raise
+            except Exception as exc:
+                engine.dispose()
+                raise CatalogUnavailable(describe_failure(url, exc)) from exc
             _ENGINES[key] = engine
     return engine
+
+
+class CatalogUnavailable(RuntimeError):
+    """The catalog cannot be opened (not a database, damaged, read-only, locked, down, or at a revision this
+    code does not know); the message names it and what to do."""
+
+
+def catalog_name(url: sa.engine.URL) -> str:
+    """The catalog as an operator knows it: the SQLite file, else the URL without its password."""
+    if url.get_backend_name() == "sqlite":
+        return f"SQLite file {url.database}"
+    return url.render_as_string(hide_password=True)
+
+
+#: what SQLite says → what an operator does about it
+_SQLITE_ADVICE = (
+    ("file is not a database", "it is not an SQLite database: restore it from a copy, or move it aside"),
+    ("malformed", "it is damaged (truncated?): restore it from a copy, or move it aside"),
+    ("readonly", "it cannot be written: give the user Airflow runs as write access to it and to its folder"),
+    ("unable to open", "it cannot be opened: check that its folder exists and can be written"),
+    ("locked", "another process holds its write lock past the busy timeout: find it (fuser / lsof on the file)"),
+    ("disk i/o error", "the disk failed a read or write: check the file system"),
+)
+
+
+def describe_failure(url: sa.engine.URL, exc: BaseException) -> str:
+    """``catalog <which> cannot be used: <why>; <what to do>`` for an error met while opening it."""
+    why = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+    advice = "check that the catalog's server answers and the login may create tables in it"
+    if url.get_backend_name() == "sqlite":
+        advice = next((hint for words, hint in _SQLITE_ADVICE if words in why.lower()), advice)
+        if "move it aside" in advice:
+            advice += " (a new, empty catalog is made in its place: the history in it is lost to the reports)"
+    return f"catalog {catalog_name(url)} cannot be used: {why}; {advice}"
+
+
+def _name_the_file(context) -> None:
+    """SQLAlchemy's ``handle_error`` hook on a SQLite catalog: an error that is the file's (damaged, read-only,
+    unreadable) becomes :class:`CatalogUnavailable` naming the file and what to do. A busy lock is left as it is
+    (opening the catalog retries it, then names the file)."""
+    why = str(context.original_exception).lower()
+    if "locked" in why or not any(words in why for words, _ in _SQLITE_ADVICE):
+        return
+    url = context.engine.url if context.engine is not None else None
+    if url is not None:
+        raise CatalogUnavailable(describe_failure(url, context.original_exception)) from context.original_exception
+
+
+def refuse_newer(engine: sa.Engine, url: sa.engine.URL) -> None:
+    """:class:`CatalogUnavailable` when the catalog is at a revision this code's migrations do not know: a newer
+    Aegis migrated it, and this one would misread it (and cannot downgrade it)."""
+    from alembic.script import ScriptDirectory
+
+    current = current_revision(engine)
+    if current is None:
+        return
+    known = {rev.revision for rev in ScriptDirectory.from_config(alembic_config()).walk_revisions()}
+    if current not in known:
+        raise CatalogUnavailable(
+            f"catalog {catalog_name(url)} is at revision {current!r}, which this Aegis does not know (its newest is"
+            f" {head_revision()!r}): a newer Aegis migrated it. Run that version's code, or restore the catalog"
+            " from a copy made before the upgrade"
+        )
 
 
 class Catalog:

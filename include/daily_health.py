@@ -62,6 +62,30 @@ def spread(names: list[str], max_tasks: int) -> list[list[str]]:
 CHECK_THREADS = 32
 
 
+def catalog_for_checks(inventory: Inventory):
+    """The catalog the checks read their previous values from, or None when it cannot be used (damaged, locked,
+    at an unknown revision): the checks run without the values "since the previous run" then, and the report's
+    publishing, which records the run in the catalog, names the problem, alerts and ends the run failed."""
+    from include.catalog import Catalog
+
+    try:
+        return Catalog.for_inventory(inventory)
+    except Exception as exc:  # noqa: BLE001 - the targets are still checked; publishing fails the run after
+        log.error("checking without the catalog's previous values: %s", exc)
+        return None
+
+
+def previous_metrics(catalog, name: str, end: datetime) -> dict[str, float]:
+    """The target's metrics of the previous run ({} without a catalog, or when reading it fails)."""
+    if catalog is None:
+        return {}
+    try:
+        return catalog.previous_metrics(name, end)
+    except Exception as exc:  # noqa: BLE001 - a catalog that blinks does not cost the check of the target
+        log.error("%s: previous values unreadable, checked without them: %s", name, exc)
+        return {}
+
+
 def check_many(
     inventory: Inventory,
     names: list[str],
@@ -82,7 +106,7 @@ def check_one(
 ) -> dict[str, Any]:
     """Check one target within its timeout; any failure becomes an ``unreachable`` result."""
     target = inventory.target(name).with_thresholds(threshold_overrides)
-    previous = catalog.previous_metrics(name, end) if catalog is not None else {}
+    previous = previous_metrics(catalog, name, end)
     try:
         endpoint = endpoint_for(target)
     except Exception as exc:  # noqa: BLE001 - a missing connection is a finding about this target

@@ -61,15 +61,20 @@ def publish(
     report was written (``{"json": uri, "md": uri, "html": uri}``)."""
     if not report.settings:
         report.settings = run_settings(report, inventory, (context or {}).get("params"))
-    written = write(report, inventory)
-    duration_s = run_duration_s(context)
     failed_steps = []
+    try:
+        written = write(report, inventory)
+    except Exception as exc:  # noqa: BLE001 - an unwritable report folder still records, notifies, fails the run
+        log.exception("publishing %s: writing the report failed", report.routine)
+        written, failed_steps = {}, [f"write the report: {type(exc).__name__}: {exc}"]
+    duration_s = run_duration_s(context)
     for step, run in (
         (
             "record in the catalog",
             lambda: record(report, inventory, written, metrics=record_metrics, duration_s=duration_s),
         ),
-        ("notify", lambda: notify(report, inventory, written, alert, context)),
+        # a step that failed is news whatever the verdict: the alert goes out and says which
+        ("notify", lambda: notify(report, inventory, written, alert, context, problems=failed_steps)),
         ("export metrics", lambda: export_metrics(report, context, duration_s)),
     ):
         try:
@@ -78,7 +83,7 @@ def publish(
             log.exception("publishing %s: %s failed", report.routine, step)
             failed_steps.append(f"{step}: {type(exc).__name__}: {exc}")
     if failed_steps:
-        raise RuntimeError(f"report written, but {'; '.join(failed_steps)}")
+        raise RuntimeError(f"{'report written, but ' if written else 'publishing failed: '}{'; '.join(failed_steps)}")
     failure = run_failure(report)
     if failure is not None:
         raise failure
@@ -181,26 +186,43 @@ def record(
 
 
 def notify(
-    report: Report, inventory, written: dict[str, str], when: AlertWhen, context: Mapping[str, Any] | None
+    report: Report,
+    inventory,
+    written: dict[str, str],
+    when: AlertWhen,
+    context: Mapping[str, Any] | None,
+    problems: list[str] | None = None,
 ) -> dict[str, str]:
-    """Send the report through the configured notifiers when ``when`` says so; each channel's outcome."""
+    """Send the report through the configured notifiers when ``when`` says so, or whenever an earlier publishing
+    step failed (``problems``: the report not written, the catalog not recorded); each channel's outcome."""
     from include.alerting import send_alert
 
-    if when is AlertWhen.NEVER or (when is AlertWhen.UNHEALTHY and report.verdict is Verdict.HEALTHY):
+    quiet = when is AlertWhen.NEVER or (when is AlertWhen.UNHEALTHY and report.verdict is Verdict.HEALTHY)
+    if quiet and not problems:
         log.info("no alert: verdict %s, alert %s", report.verdict, when)
         return {}
-    return send_alert(inventory.alerting, *alert_text(report, written), context=context)
+    return send_alert(inventory.alerting, *alert_text(report, written, problems), context=context)
 
 
-def alert_text(report: Report, written: dict[str, str]) -> tuple[str, str, str]:
-    """Subject, Markdown text and HTML body of the notification."""
+def alert_text(report: Report, written: dict[str, str], problems: list[str] | None = None) -> tuple[str, str, str]:
+    """Subject, Markdown text and HTML body of the notification; ``problems`` (publishing steps that failed) are
+    named in the subject and first in the text."""
+    from html import escape
+
     from include.rendering import render_html, render_markdown
 
     subject = report.alert_subject or (
         f"[Aegis] {report.routine}: {report.verdict.upper()} ({len(report.summary.reasons)} reason(s))"
     )
     text = render_markdown(report) + f"\nFull report: {written.get('html', '(not written)')}\n"
-    return subject, text, render_html(report)
+    body = render_html(report)
+    if problems:
+        subject = f"{subject} — publishing failed"
+        lines = [f"- {p}" for p in problems]
+        text = "**Publishing failed:**\n" + "\n".join(lines) + "\n\n" + text
+        block = "<p><b>Publishing failed:</b></p><ul>" + "".join(f"<li>{escape(p)}</li>" for p in problems) + "</ul>"
+        body = body.replace("<body>", "<body>" + block, 1) if "<body>" in body else block + body
+    return subject, text, body
 
 
 #: Verdicts as the numbers the ``aegis.<routine>.verdict`` gauge carries.
