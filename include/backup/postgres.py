@@ -11,6 +11,7 @@ is ever on a command line. Identifiers are always quoted with ``psycopg.sql.Iden
 
 from __future__ import annotations
 
+import logging
 import os
 import tempfile
 import time
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
     from include.inventory import Target
 
 
+log = logging.getLogger(__name__)
 CONNECT_TIMEOUT_S = 30
 
 COUNTED_TABLES = """
@@ -299,6 +301,7 @@ def _load_side_and_swap(
     side, replaced = side_name(db, "new"), side_name(db, "replaced")
     admin_db = maintenance_database(endpoint, avoid=db)
     with _connect(endpoint, admin_db, timeout_s, read_only=False) as conn:
+        _clear_interrupted(conn, db)
         conn.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(side)))
         owner = sql.SQL(" owner {}").format(sql.Identifier(props["owner"])) if props else sql.SQL("")
         conn.execute(sql.SQL("create database {} template template0{}").format(sql.Identifier(side), owner))
@@ -321,6 +324,37 @@ def _load_side_and_swap(
         discard=lambda: pg_client.drop_database(endpoint, side, timeout_s),
         swap=lambda: _swap(endpoint, admin_db, db, side, replaced, expected, props, timeout_s),
     )
+
+
+def _side_copies(conn: psycopg.Connection, db: str, role: str) -> list[str]:
+    """The databases :func:`side_name` named for ``db`` and ``role`` (any timestamp), oldest first."""
+    prefix = side_name(db, role)[: -len("YYYYmmddHHMMSS")]
+    names = conn.execute("select datname from pg_database where starts_with(datname, %s)", (prefix,)).fetchall()
+    return sorted(name for (name,) in names if name[len(prefix) :].isdigit() and len(name) == len(prefix) + 14)
+
+
+def _clear_interrupted(conn: psycopg.Connection, db: str) -> None:
+    """Before a live restore of ``db`` (the target's lease held): what a restore killed half-way left.
+
+    A side copy (``<db>_aegis_new_<ts>``) is a load never swapped in: dropped. A killed swap may have left ``db``
+    renamed to ``<db>_aegis_replaced_<ts>`` and nothing in its place: renamed back (connections allowed again),
+    so the restore starts from the previous state; a replaced copy beside a present ``db`` is kept and named in
+    the log (the swap got that far: which one holds what is for a person to judge)."""
+    for side in _side_copies(conn, db, "new"):
+        log.warning("dropping %s, the side copy of a restore of %s that was interrupted", side, db)
+        conn.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(side)))
+    replaced = _side_copies(conn, db, "replaced")
+    if replaced and not _exists(conn, db):
+        previous = replaced.pop()
+        log.warning(
+            "%s is missing and %s holds its previous data (a swap was interrupted): renaming it back", db, previous
+        )
+        conn.execute(sql.SQL("alter database {} rename to {}").format(sql.Identifier(previous), sql.Identifier(db)))
+        conn.execute(sql.SQL("alter database {} allow_connections true").format(sql.Identifier(db)))
+    for left in replaced:
+        log.warning(
+            "%s is left from an interrupted restore of %s: kept; drop it once %s is as it should be", left, db, db
+        )
 
 
 def _swap(
