@@ -122,7 +122,8 @@ def backup():
         from include.publish import publish
 
         start, end = run_window(dag_run, data_interval_start, data_interval_end)
-        rows = outcome_rows(INVENTORY, Catalog.for_inventory(INVENTORY), list(outcomes), selected(targets), end)
+        catalog = Catalog.for_inventory_if_usable(INVENTORY, "reporting without the catalog")
+        rows = outcome_rows(INVENTORY, catalog, list(outcomes), selected(targets), end)
         report = build(
             f"Aegis backup — {end:%Y-%m-%d %H:%M} UTC",
             "backup",

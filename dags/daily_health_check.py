@@ -81,11 +81,19 @@ def daily_health_check():
         names: list[str], params=None, dag_run=None, data_interval_start=None, data_interval_end=None
     ) -> list[dict]:
         """Check the task's target(s), each bounded by its timeout; an unreachable target is a result, not a failure."""
-        from include.daily_health import catalog_for_checks, check_many
+        from include.catalog import Catalog
+        from include.daily_health import check_many
 
         label_mapped_task(target_names=", ".join(names)[:250])
         start, end = run_window(dag_run, data_interval_start, data_interval_end)
-        return check_many(INVENTORY, names, params["thresholds"] or {}, start, end, catalog_for_checks(INVENTORY))
+        return check_many(
+            INVENTORY,
+            names,
+            params["thresholds"] or {},
+            start,
+            end,
+            Catalog.for_inventory_if_usable(INVENTORY, "checking without the catalog's previous values"),
+        )
 
     @task(trigger_rule="all_done")
     def evaluate_health(

@@ -333,6 +333,17 @@ class Catalog:
         Path(inventory.catalog_path).parent.mkdir(parents=True, exist_ok=True)
         return cls(f"sqlite:///{inventory.catalog_path}")
 
+    @classmethod
+    def for_inventory_if_usable(cls, inventory, why: str) -> Catalog | None:
+        """:meth:`for_inventory`, or None (logged with ``why`` the caller goes on without it) when the catalog cannot
+        be used: a step that only reads from it (previous values, a report's rows) still does its work, and the
+        report's publishing, which records in the catalog, names the problem, alerts and ends the run failed."""
+        try:
+            return cls.for_inventory(inventory)
+        except Exception as exc:  # noqa: BLE001 - the caller's work goes on; publishing fails the run after
+            log.error("%s: %s", why, exc)
+            return None
+
     def record_check_run(
         self,
         routine: str,

@@ -62,19 +62,6 @@ def spread(names: list[str], max_tasks: int) -> list[list[str]]:
 CHECK_THREADS = 32
 
 
-def catalog_for_checks(inventory: Inventory):
-    """The catalog the checks read their previous values from, or None when it cannot be used (damaged, locked,
-    at an unknown revision): the checks run without the values "since the previous run" then, and the report's
-    publishing, which records the run in the catalog, names the problem, alerts and ends the run failed."""
-    from include.catalog import Catalog
-
-    try:
-        return Catalog.for_inventory(inventory)
-    except Exception as exc:  # noqa: BLE001 - the targets are still checked; publishing fails the run after
-        log.error("checking without the catalog's previous values: %s", exc)
-        return None
-
-
 def previous_metrics(catalog, name: str, end: datetime) -> dict[str, float]:
     """The target's metrics of the previous run ({} without a catalog, or when reading it fails)."""
     if catalog is None:

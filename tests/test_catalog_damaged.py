@@ -162,3 +162,30 @@ def test_the_daily_check_with_a_damaged_catalog_checks_reports_alerts_and_fails(
     text = "\n".join([out, err, caplog.text])
     assert f"catalog SQLite file {tmp_path / 'catalog.db'} cannot be used: file is not a database" in text
     assert "— publishing failed" in text and "- record in the catalog: CatalogUnavailable" in text  # the alert
+
+
+def test_the_backup_with_a_damaged_catalog_still_reports_alerts_and_fails(
+    airflow_db, tmp_path, monkeypatch, no_retries, capfd, caplog
+):
+    (tmp_path / "conf").mkdir()
+    (tmp_path / "conf" / "app.yaml").write_text("a: 1\n")
+    inv = write_inventory(
+        tmp_path,
+        """
+        catalog: {path: catalog.db}
+        artifacts: {base: artifacts}
+        targets:
+          - {name: conf, kind: files, paths: [conf]}
+    """,
+    )
+    monkeypatch.setenv("AEGIS_INVENTORY", str(inv))
+    (tmp_path / "catalog.db").write_bytes(b"garbage, not SQLite\n" * 100)
+    run = load_dag("backup").test(logical_date=datetime(2026, 5, 4, tzinfo=UTC))
+    assert run.state == "failed"
+    report = json.loads(next((tmp_path / "artifacts").rglob("report.json")).read_text())
+    row = next(r for r in report["results"] if r["target"] == "conf")
+    assert row["status"] == "critical" and "catalog that would say why cannot be used" in json.dumps(row)
+    out, err = capfd.readouterr()
+    text = "\n".join([out, err, caplog.text])
+    assert f"catalog SQLite file {tmp_path / 'catalog.db'} cannot be used: file is not a database" in text
+    assert "— publishing failed" in text and "- record in the catalog: CatalogUnavailable" in text

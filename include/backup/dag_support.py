@@ -32,7 +32,8 @@ def backup_targets(inventory: Inventory, names: list[str] | None = None, tags: l
 
 
 def outcome_rows(inventory: Inventory, catalog, outcomes: list[dict], expected: list[str], ts: datetime) -> list[dict]:
-    """Report rows for every expected target; a target without an outcome gets its catalog state and error."""
+    """Report rows for every expected target; a target without an outcome gets its catalog state and error (without
+    a usable catalog, ``None``: failed, the task's own failure)."""
     from include.backup.reporting import as_result
     from include.backup.store import set_id_for
 
@@ -42,11 +43,13 @@ def outcome_rows(inventory: Inventory, catalog, outcomes: list[dict], expected: 
         target = inventory.target(name)
         outcome = by_target.get(name)
         if outcome is None:
-            record = catalog.backup_set(set_id_for(name, ts)) or {}
-            outcome = {
-                "state": record.get("state", "failed"),
-                "reason": record.get("detail") or "the backup task failed before recording anything",
-            }
+            record = (catalog.backup_set(set_id_for(name, ts)) if catalog is not None else None) or {}
+            unknown = (
+                "the backup task failed before recording anything"
+                if catalog is not None
+                else "the backup task failed, and the catalog that would say why cannot be used (see the alert)"
+            )
+            outcome = {"state": record.get("state", "failed"), "reason": record.get("detail") or unknown}
         rows.append(as_result(outcome, name, target.kind))
     return rows
 
