@@ -223,3 +223,30 @@ def test_a_backup_killed_half_way_is_marked_failed_and_cleaned_by_the_next_backu
     assert not killed.exists()  # the partial files are gone
     assert workspaces(world) == []  # and so is the dead process's work folder
     assert [s["set_id"] for s in cat.backup_sets_of("game-config", states=("running",))] == []
+
+
+def test_the_verify_and_restore_dags_report_a_damaged_set_by_name_and_end_failed(airflow_db, world, monkeypatch):
+    from include import dag_defaults
+    from tests.helpers import load_dag
+
+    monkeypatch.setitem(dag_defaults.DEFAULT_ARGS, "retries", 0)  # the failure under test is final
+    set_id, folder = back_up(world)
+    (folder / "planted.sh").write_text("rm -rf /\n")
+    words = "file(s) the manifest does not name: planted.sh"
+
+    verify = load_dag("verify_backups").test(run_conf={"set_ids": [set_id]})
+    assert verify.state == "failed"
+    restore = load_dag("restore").test(run_conf={"target": "game-config", "set_id": set_id})  # a dry run
+    assert restore.state == "failed"  # verify marked the set failed: the plan refuses it
+    # a set whose damage came after its verification: the restore's fetch refuses it, and its report says why
+    world["catalog"].backup_state(set_id, "verified", detail="verified before the damage")
+    restore = load_dag("restore").test(run_conf={"target": "game-config", "set_id": set_id})
+    assert restore.state == "failed"
+    reports = {
+        routine: json.loads(next((world["tmp"] / "artifacts" / "reports" / routine).rglob("report.json")).read_text())
+        for routine in ("verify_backups", "restore")
+    }
+    (verified,) = reports["verify_backups"]["results"]
+    assert verified["target"] == set_id and verified["status"] == "critical" and words in json.dumps(verified)
+    restored = reports["restore"]["results"][0]
+    assert restored["status"] == "critical" and words in json.dumps(restored) and "untouched" in json.dumps(restored)
