@@ -110,3 +110,91 @@ def test_a_restore_killed_during_the_load_leaves_the_target_and_the_next_restore
     assert outcome["state"] == "restored", outcome
     assert pg_checksums(world["db"]) == backed_up
     assert side_copies(world["db"]) == []  # the killed restore's side copy is gone too
+
+
+MYSQL_CHILD = CHILD.replace(
+    "from include.backup import postgres as pgb, restore", "from include.backup import mysql as myb, restore"
+)
+MYSQL_CHILD = (
+    MYSQL_CHILD.replace("real = pgb.run_tool", "real = myb._load_dump")
+    .replace('if argv[0] == "pg_restore":', "if True:")
+    .replace("pgb.run_tool = load_then_die", "myb._load_dump = load_then_die")
+    .replace(
+        "def load_then_die(argv, **kw):\n    out = real(argv, **kw)",
+        "def load_then_die(*args, **kw):\n    out = real(*args, **kw)",
+    )
+    .replace('"pg"', '"my"')
+)
+
+
+@pytest.fixture
+def my_world(tmp_path, monkeypatch):
+    import time
+
+    import MySQLdb
+
+    db = f"aegis_rk_{int(time.time() * 1000) % 10**9}"
+    admin = MySQLdb.connect(host="127.0.0.1", user="root", autocommit=True)
+    cur = admin.cursor()
+    cur.execute(f"CREATE DATABASE `{db}`")
+    cur.execute(f"USE `{db}`")
+    cur.execute(f"CREATE TABLE `{db}`.players (id INT PRIMARY KEY, name VARCHAR(50))")
+    cur.execute(f"INSERT INTO `{db}`.players SELECT seq, CONCAT('p', seq) FROM seq_1_to_5000")
+    inv = write_inventory(
+        tmp_path,
+        f"""
+        catalog: {{path: catalog.db}}
+        artifacts: {{base: artifacts}}
+        targets:
+          - {{name: my, kind: mysql, conn_id: rk_my, databases: [{db}]}}
+        """,
+    )
+    monkeypatch.setenv("AEGIS_INVENTORY", str(inv))
+    monkeypatch.setenv("AIRFLOW_CONN_RK_MY", f"mysql://root@127.0.0.1:3306/{db}")
+    yield {"db": db, "cur": cur}
+    cur.execute(f"DROP DATABASE IF EXISTS `{db}`")
+    cur.execute("SELECT schema_name FROM information_schema.schemata WHERE schema_name LIKE %s", (f"%\\_{db}",))
+    for (name,) in cur.fetchall():
+        cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
+    admin.close()
+
+
+def test_a_mysql_restore_killed_during_the_load_leaves_the_target_and_the_next_restore_clears_its_side_schema(
+    my_world,
+):
+    from include.backup import restore, runner
+    from include.catalog import Catalog
+    from include.inventory import load_inventory
+    from include.targets import endpoint_for
+    from tests.content_state import my_checksums
+
+    db, cur = my_world["db"], my_world["cur"]
+
+    def side_schemas() -> list[str]:
+        cur.execute("SELECT schema_name FROM information_schema.schemata WHERE schema_name LIKE %s", (f"%\\_{db}",))
+        return [name for (name,) in cur.fetchall() if name.startswith("aegis_scratch_")]
+
+    inv = load_inventory()
+    cat = Catalog.for_inventory(inv)
+    target = inv.target("my")
+    set_id = runner.backup_target(inv, target, endpoint_for(target), L1, cat)["set_id"]
+    backed_up = my_checksums(db)
+    cur.execute(f"DELETE FROM `{db}`.players WHERE id % 2 = 0")
+    changed = my_checksums(db)
+
+    child = subprocess.run(
+        [sys.executable, "-c", MYSQL_CHILD.format(repo=str(REPO), set_id=set_id)],
+        env=dict(os.environ),
+        capture_output=True,
+        timeout=300,
+    )
+    assert child.returncode == -signal.SIGKILL, child.stderr.decode()[-2000:]
+    left = side_schemas()
+    assert len(left) == 1 and left[0].startswith("aegis_scratch_new_")  # the loaded side schema, left behind
+    assert my_checksums(db) == changed  # the target as it was
+
+    plan = restore.plan_restore(inv, cat, "my", set_id, dry_run=False, confirm="my")
+    outcome = restore.restore_live(inv, target, endpoint_for(target), plan)
+    assert outcome["state"] == "restored", outcome
+    assert my_checksums(db) == backed_up
+    assert side_schemas() == []

@@ -521,6 +521,32 @@ def side_name(role: str, db: str) -> str:
     return scratch_lifecycle.fit_name(my_client, f"{scratch_lifecycle.SCRATCH_PREFIX}{role}_{stamp}_{db}", db)
 
 
+def _side_schemas(cur, role: str, db: str) -> list[str]:
+    """The schemas :func:`side_name` named for ``role`` and ``db`` (any timestamp), oldest first."""
+    stamp = "0" * 14
+    template = scratch_lifecycle.fit_name(my_client, f"{scratch_lifecycle.SCRATCH_PREFIX}{role}_{stamp}_{db}", db)
+    at = len(f"{scratch_lifecycle.SCRATCH_PREFIX}{role}_")
+    pattern = re.compile(re.escape(template[:at]) + r"\d{14}" + re.escape(template[at + 14 :]))
+    cur.execute(
+        "SELECT schema_name FROM information_schema.schemata WHERE schema_name LIKE %s",
+        (template[:at].replace("_", "\\_") + "%",),
+    )
+    return sorted(name for (name,) in cur.fetchall() if pattern.fullmatch(name))
+
+
+def _clear_interrupted(cur, db: str) -> None:
+    """Before a live restore of ``db`` (the target's lease held): a side schema left by a restore killed half-way
+    (never swapped in, or holding at most the backup's views and routines after the swap) is dropped; a replaced
+    schema (the previous tables, when a kill came after the swap's rename) is kept and named in the log."""
+    for side in _side_schemas(cur, "new", db):
+        log.warning("dropping %s, the side schema of a restore of %s that was interrupted", side, db)
+        cur.execute(f"DROP DATABASE IF EXISTS {quote_ident(side)}")
+    for left in _side_schemas(cur, "replaced", db):
+        log.warning(
+            "%s is left from an interrupted restore of %s: kept; drop it once %s is as it should be", left, db, db
+        )
+
+
 _NAME = re.compile(r"^[A-Za-z0-9_]+$")
 
 
@@ -570,6 +596,7 @@ def _load_side_and_swap(
     conn = _connect(endpoint, timeout_s)
     try:
         cur = conn.cursor()
+        _clear_interrupted(cur, db)
         cur.execute("SELECT 1 FROM information_schema.schemata WHERE schema_name = %s", (db,))
         charset = props or (schema_properties(cur, db) if cur.fetchone() else None)
         cur.execute(f"CREATE DATABASE {quote_ident(side)}{_charset_clause(charset)}")
