@@ -35,6 +35,7 @@ from include.dag_defaults import (
     label_mapped_task,
     refuse_unknown_conf,
     run_window,
+    schedule_of,
     scheduled_dag_args,
     selected,
     target_params,
@@ -42,6 +43,7 @@ from include.dag_defaults import (
 from include.inventory import load_inventory
 
 INVENTORY = load_inventory()
+TZ = schedule_of(INVENTORY, "backup").timezone  # the windows' days are this zone's
 BACKUP_TIMEOUT = timedelta(seconds=max([t.backup.get("timeout_seconds", 0) for t in INVENTORY.targets] + [600]) + 300)
 
 
@@ -121,7 +123,7 @@ def backup():
         from include.catalog import Catalog
         from include.publish import publish
 
-        start, end = run_window(dag_run, data_interval_start, data_interval_end)
+        start, end = run_window(dag_run, data_interval_start, data_interval_end, timezone=TZ)
         catalog = Catalog.for_inventory_if_usable(INVENTORY, "reporting without the catalog")
         rows = outcome_rows(INVENTORY, catalog, list(outcomes), selected(targets), end)
         report = build(

@@ -34,6 +34,7 @@ from include.dag_defaults import (
     refuse_unknown_conf,
     require_selection,
     run_window,
+    schedule_of,
     scheduled_dag_args,
     selected,
     target_params,
@@ -41,6 +42,7 @@ from include.dag_defaults import (
 from include.inventory import load_inventory
 
 INVENTORY = load_inventory()
+TZ = schedule_of(INVENTORY, "daily_health_check").timezone  # the windows' days are this zone's
 CHECK_TIMEOUT = timedelta(seconds=max(t.timeout_seconds for t in INVENTORY.targets) * 2 + 60)
 
 
@@ -85,7 +87,7 @@ def daily_health_check():
         from include.daily_health import check_many
 
         label_mapped_task(target_names=", ".join(names)[:250])
-        start, end = run_window(dag_run, data_interval_start, data_interval_end)
+        start, end = run_window(dag_run, data_interval_start, data_interval_end, timezone=TZ)
         return check_many(
             INVENTORY,
             names,
@@ -112,7 +114,7 @@ def daily_health_check():
             [r for batch in results if batch for r in batch],
             expected,
             run_id,
-            *run_window(dag_run, data_interval_start, data_interval_end),
+            *run_window(dag_run, data_interval_start, data_interval_end, timezone=TZ),
             fail_run_on=INVENTORY.fail_run_on,
         )
         print(f"overall: {report.verdict}")

@@ -33,6 +33,7 @@ from include.dag_defaults import (
     recent_set_ids,
     refuse_unknown_conf,
     run_window,
+    schedule_of,
     scheduled_dag_args,
     selected,
     target_params,
@@ -40,6 +41,7 @@ from include.dag_defaults import (
 from include.inventory import load_inventory
 
 INVENTORY = load_inventory()
+TZ = schedule_of(INVENTORY, "verify_backups").timezone  # the windows' days are this zone's
 
 
 @dag(
@@ -94,7 +96,7 @@ def verify_backups():
         from include.backup.reporting import as_result, build
         from include.publish import publish
 
-        start, end = run_window(dag_run, data_interval_start, data_interval_end, timedelta(days=7))
+        start, end = run_window(dag_run, data_interval_start, data_interval_end, timedelta(days=7), TZ)
         rows = [
             as_result(o, o["set_id"], INVENTORY.target(o["target"]).kind if o["target"] != "?" else "?")
             for o in outcomes

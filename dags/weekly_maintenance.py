@@ -46,6 +46,7 @@ from include.dag_defaults import (
     refuse_unknown_conf,
     require_selection,
     run_window,
+    schedule_of,
     scheduled_dag_args,
     selected,
     target_params,
@@ -54,6 +55,7 @@ from include.inventory import load_inventory
 from include.weekly.routine import ALL_CONCERNS, CONCERN_LABELS, POSTGRES_POOL, SECURITY, TRENDS, longest_budget
 
 INVENTORY = load_inventory()
+TZ = schedule_of(INVENTORY, "weekly_maintenance").timezone  # the windows' days are this zone's
 WEEK = timedelta(days=7)
 
 
@@ -141,7 +143,7 @@ def weekly_maintenance():
         from include.catalog import Catalog
         from include.weekly.routine import trends
 
-        end = run_window(dag_run, data_interval_start, data_interval_end, WEEK)[1]
+        end = run_window(dag_run, data_interval_start, data_interval_end, WEEK, TZ)[1]
         return trends(INVENTORY, Catalog.for_inventory(INVENTORY), selected(names), end)
 
     @task(trigger_rule="all_done")
@@ -165,7 +167,7 @@ def weekly_maintenance():
             {c: list(r or []) + (list(packages or []) if c == SECURITY else []) for c, r in results.items()},
             {c: selected(n or []) for c, n in expected.items()},
             run_id,
-            *run_window(dag_run, data_interval_start, data_interval_end, WEEK),
+            *run_window(dag_run, data_interval_start, data_interval_end, WEEK, TZ),
             params["dry_run"],
             fail_run_on=INVENTORY.fail_run_on,
             scheduled=is_scheduled(run_type_of(dag_run)),

@@ -7,8 +7,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, cast
+from zoneinfo import ZoneInfo
 
 import pendulum
 from airflow.sdk import Param, get_current_context, task
@@ -169,15 +170,36 @@ def run_window(
     data_interval_start: datetime | None,
     data_interval_end: datetime | None,
     default_span: timedelta = timedelta(days=1),
+    timezone: str | None = None,
 ) -> tuple[datetime, datetime]:
     """The interval a run works on, the same in every task of the run.
 
     A scheduled or backfilled run has its data interval. A run triggered without a logical
     date has none: it ends at the run's ``run_after`` and looks back ``default_span``.
+
+    With the schedule's ``timezone``, an interval of whole days starts at the same wall-clock time that
+    many days before its end (:func:`calendar_start`): Airflow's cron trigger subtracts 24 hours per day
+    in UTC, so across a DST change consecutive daily windows would overlap by an hour (spring) or leave
+    an hour out (autumn); these meet exactly, on 23- and 25-hour days too.
     """
     end = data_interval_end or dag_run.run_after
-    start = data_interval_start if data_interval_start is not None and data_interval_start < end else end - default_span
-    return start, end
+    if data_interval_start is None or data_interval_start >= end:
+        return end - default_span, end
+    return (calendar_start(data_interval_start, end, timezone) if timezone else data_interval_start), end
+
+
+def calendar_start(start: datetime, end: datetime, timezone: str) -> datetime:
+    """``start`` moved to the same wall-clock time in ``timezone`` as ``end``, whole days before it (UTC),
+    when ``end - start`` is a whole number of days; otherwise ``start`` unchanged.
+
+    Not covered: a schedule whose time falls in the hour a DST change skips (02:30 on the spring Sunday in
+    Europe fires at 03:30): that one run's window starts at 03:30 the period before, an hour later than the
+    previous run ended."""
+    span = timedelta(seconds=end.timestamp() - start.timestamp())  # Airflow hands pendulum's; this is plain
+    if span % timedelta(days=1):
+        return start
+    local_end = datetime.fromtimestamp(end.timestamp(), ZoneInfo(timezone))
+    return (local_end - span).astimezone(UTC)  # same-zone arithmetic is wall-clock arithmetic
 
 
 @contextmanager

@@ -6,7 +6,8 @@ recent compressed logs, a MariaDB table with expired sessions, a PostgreSQL targ
 and a catalog holding two weeks of daily metrics. The first run is a dry run (the form's default):
 VACUUM still runs, nothing is deleted. The second, in earnest for the cache, the logs and MySQL,
 deletes exactly the idle keys, the archived old log and the expired rows. Both runs succeed; the
-down target is reported unreachable.
+down target is reported unreachable. The whole test runs on Python's clock moved to calendar edges
+(``edge_clock``): rows and file ages are built from it and the run's cut-offs come from it.
 """
 
 from __future__ import annotations
@@ -21,9 +22,11 @@ import psycopg
 import pytest
 import redis
 import sqlalchemy as sa
+import time_machine
 
 from include.catalog import Catalog
 from include.clients.mysql import quote_ident as q
+from tests.clock_edges import CALENDAR_EDGES
 from tests.helpers import free_port, load_dag, mysql_run, task_states, use_inventory, write_inventory
 from tests.test_weekly_postgres import flush_stats, make_bloated, make_clean
 
@@ -33,16 +36,29 @@ KEEP = ["aegis:cache:with_ttl", "app:other:1"]
 OLD_GZ, RECENT_GZ = "app.log.20260101T000000Z.gz", "app.log.20260312T000000Z.gz"
 
 
+@pytest.fixture(params=["31-dec", "dst-spring-berlin"])
+def edge_clock(request):
+    """Python's clock moved to a calendar edge and ticking from there (Airflow's dag.test needs time to pass;
+    the 31-Dec edge crosses into the new year mid-run). The weekly run pins its MariaDB session's clock to
+    it (include/weekly/mysql/session.py), and the rows and file times below are built from it."""
+    when = CALENDAR_EDGES[request.param]
+    with time_machine.travel(when, tick=True):
+        yield when
+
+
 @pytest.fixture
-def maria_database():
-    """A MariaDB database whose sessions table has 20 rows older than 30 days and 5 recent ones; dropped after."""
+def maria_database(edge_clock):
+    """A MariaDB database whose sessions table has 20 rows older than 30 days and 5 recent ones (relative to
+    the moved clock, not the server's); dropped after."""
     name = f"aegis_wkdag_{os.getpid()}_{int(time.time() * 1000) % 10**8}"
     mysql_run(f"CREATE DATABASE {q(name)}")
     t = f"{q(name)}.{q('sessions')}"
+    now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")
+    mysql_run(f"CREATE TABLE {t} (id INT AUTO_INCREMENT PRIMARY KEY, created DATETIME NOT NULL)")
     mysql_run(
-        f"CREATE TABLE {t} (id INT AUTO_INCREMENT PRIMARY KEY, created DATETIME NOT NULL)",
-        f"INSERT INTO {t} (created) SELECT NOW() - INTERVAL 40 DAY - INTERVAL seq MINUTE FROM {q(name)}.seq_1_to_20",
-        f"INSERT INTO {t} (created) SELECT NOW() - INTERVAL seq HOUR FROM {q(name)}.seq_1_to_5",
+        f"INSERT INTO {t} (created) SELECT %s - INTERVAL 40 DAY - INTERVAL seq MINUTE FROM {q(name)}.seq_1_to_20",
+        f"INSERT INTO {t} (created) SELECT %s - INTERVAL seq HOUR FROM {q(name)}.seq_1_to_5",
+        args=(now,),
     )
     yield name
     mysql_run(f"DROP DATABASE IF EXISTS {q(name)}")

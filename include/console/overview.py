@@ -64,14 +64,17 @@ class TargetRow:
 
 
 def allowed_age(schedule: Schedule, now: datetime) -> timedelta:
-    """How old the last result may be: the schedule's period (between its two latest fire times) plus GRACE."""
+    """How old the last result may be: the schedule's period (between its two latest fire times) plus GRACE.
+
+    The period is elapsed time (23 or 25 hours for a daily schedule across a DST change), not the
+    wall-clock difference Python gives for two times of one zone (always 24 hours)."""
     from zoneinfo import ZoneInfo
 
     from croniter import croniter
 
     it = croniter(schedule.cron, now.astimezone(ZoneInfo(schedule.timezone)))
-    last = it.get_prev(datetime)
-    before = it.get_prev(datetime)
+    last = it.get_prev(datetime).astimezone(UTC)
+    before = it.get_prev(datetime).astimezone(UTC)
     return (last - before) + GRACE
 
 

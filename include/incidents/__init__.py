@@ -2,7 +2,7 @@
 
 - :mod:`.settings` — the inventory's ``oncall:`` and ``incidents:`` sections, validated;
 - :mod:`.levels` — P1–P4 and how an alert's labels are classified;
-- :mod:`.oncall` — who is on call (rotation by ISO week, overrides) and the escalation path;
+- :mod:`.oncall` — who is on call (weekly rotation, overrides) and the escalation path;
 - :mod:`.store` — incidents, their timeline and the knowledge base in the catalog;
 - :mod:`.webhook` — Alertmanager ``webhook_config`` payloads (version 4) checked and turned into incidents;
 - :mod:`.postmortem` — the seed's post-mortem template filled from the timeline;

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, date, datetime
 
 from include.incidents.settings import IncidentSettings
 
@@ -19,13 +19,24 @@ class Page:
     email: str | None
 
 
+#: The Monday of ISO week 1 of 2026: the week the rotation's first entry is on call; it moves on every Monday.
+ROTATION_EPOCH = date(2025, 12, 29)
+
+
+def rotation_week(now: datetime) -> int:
+    """Weeks (Monday 00:00 UTC to Monday) from :data:`ROTATION_EPOCH` to ``now``: a count that goes on
+    across year ends. The ISO week number restarts at 1 after week 52 or 53, so "entry of (week - 1)"
+    put one person on call two weeks running (or skipped one) at every year end."""
+    return (now.astimezone(UTC).date() - ROTATION_EPOCH).days // 7
+
+
 def on_call(settings: IncidentSettings, now: datetime) -> dict[str, str]:
-    """Primary and secondary at ``now``: the rotation entry of the ISO week (week 1 → the first entry,
-    round and round), then any override covering ``now`` (the last one listed wins)."""
+    """Primary and secondary at ``now``: the rotation entry of the week (:func:`rotation_week`: the ISO
+    week 1 of 2026 → the first entry, then the next every Monday 00:00 UTC, round and round, across year
+    ends too), then any override covering ``now`` (the last one listed wins)."""
     if not settings.rotation:
         raise ValueError("oncall.rotation is empty: nobody to page")
-    week = now.isocalendar().week
-    primary, secondary = settings.rotation[(week - 1) % len(settings.rotation)]
+    primary, secondary = settings.rotation[rotation_week(now) % len(settings.rotation)]
     for o in settings.overrides:
         if o.start <= now < o.end:
             primary, secondary = o.primary or primary, o.secondary or secondary

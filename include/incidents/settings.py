@@ -2,7 +2,7 @@
 
 ```yaml
 oncall:
-  rotation:                       # by ISO week: week 1 is the first entry, then round and round
+  rotation:                       # weekly from ISO week 1 of 2026 (first entry), next every Monday 00:00 UTC, round and round
     - {primary: alice, secondary: bob}
     - {primary: bob, secondary: charlie}
   overrides:                      # a swap for a while (ISO times with offset)

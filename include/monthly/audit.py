@@ -12,7 +12,7 @@ from typing import Any
 
 import pendulum
 
-from include.inventory import Inventory
+from include.inventory import Inventory, Schedule
 from include.monthly import SECTIONS
 from include.report import Report, Section
 
@@ -36,6 +36,20 @@ def month_window(
     if data_interval_start is not None and data_interval_start < end:
         return _plain(data_interval_start), _plain(end)
     return _plain(pendulum.instance(end).subtract(months=1)), _plain(end)
+
+
+def schedule(inventory: Inventory) -> Schedule:
+    """The audit's schedule: the inventory's ``schedules.monthly_audit``, else 05:00 on the 1st in the daily
+    check's timezone."""
+    daily_tz = inventory.schedule("daily_health_check", "0 9 * * *", "UTC").timezone
+    return inventory.schedule(ROUTINE, default_cron="0 5 1 * *", default_tz=daily_tz)
+
+
+def previous_month_start(start: datetime, timezone: str) -> datetime:
+    """The start of the month before the one starting at ``start``: a calendar month earlier at the same
+    wall-clock time in the schedule's ``timezone`` (plain UTC). In UTC the two would differ by an hour when
+    one of the two 1sts is in summer time and the other is not (the windows would overlap or leave a gap)."""
+    return _plain(pendulum.instance(start).in_timezone(timezone).subtract(months=1))
 
 
 def _plain(when: datetime) -> datetime:
@@ -74,7 +88,7 @@ def performance_section(inventory, catalog, selection: dict, start: datetime, en
 
     if (skipped := _skipped("performance", selection)) is not None:
         return skipped
-    previous_start = _plain(pendulum.instance(start).subtract(months=1))
+    previous_start = previous_month_start(start, schedule(inventory).timezone)
     rows = [target_performance(catalog, inventory.target(n), previous_start, start, end) for n in selection["targets"]]
     this, last = month_runs(catalog.engine, start, end), month_runs(catalog.engine, previous_start, start)
     return {
