@@ -2,8 +2,8 @@
 ### Monthly audit
 
 The report a team lead reads in the monthly review (seeds: `MonthlyMaintenanceTasks`, the execution log).
-Scheduled on the 1st at 05:00 in the inventory's timezone (`schedules.monthly_audit`); each run audits the month
-that just ended, so a backfill gives one report per past month.
+By default on the 1st at 05:00 in the daily check's timezone (`schedules.monthly_audit`; the schedule in words
+is at the end); each run audits the month that just ended, so a backfill gives one report per past month.
 
 1. **select** — the form: targets (names, tags), which sections, whether to alert.
 2. one task per section, side by side:
@@ -34,15 +34,23 @@ import pendulum
 from airflow.sdk import Param, dag, get_current_context, task
 from airflow.timetables.interval import CronDataIntervalTimetable
 
-from include.dag_defaults import DEFAULT_ARGS, fail_without_retry, refuse_unknown_conf, target_params
+from include.dag_defaults import (
+    DEFAULT_ARGS,
+    dag_doc,
+    fail_without_retry,
+    refuse_unknown_conf,
+    schedule_of,
+    target_params,
+)
 from include.inventory import load_inventory
 from include.monthly import SECTIONS
 
 INVENTORY = load_inventory()
+#: the inventory's ``schedules.monthly_audit``, else the 1st at 05:00 in the daily check's timezone
 SCHEDULE = INVENTORY.schedule(
     "monthly_audit",
     default_cron="0 5 1 * *",
-    default_tz=INVENTORY.schedule("daily_health_check", "0 9 * * *", "UTC").timezone,
+    default_tz=schedule_of(INVENTORY, "daily_health_check").timezone,
 )
 SECTION_TIMEOUT = timedelta(hours=2)
 
@@ -54,7 +62,7 @@ SECTION_TIMEOUT = timedelta(hours=2)
     max_active_runs=1,
     default_args=DEFAULT_ARGS,
     tags=["aegis", "monthly", "audit"],
-    doc_md=__doc__,
+    doc_md=dag_doc(__doc__, SCHEDULE),
     params={
         **target_params(INVENTORY),
         "sections": Param(

@@ -75,3 +75,40 @@ def test_set_id_suggestions_are_the_newest_usable_sets(tmp_path):
         )
     )
     assert recent_set_ids(broken) == []  # a catalog that cannot be read offers no suggestions
+
+
+def test_every_dags_doc_ends_with_its_schedule_in_the_inventorys_timezone(tmp_path, monkeypatch):
+    """Scheduled DAGs say when they run in words, in the timezone of the inventory's schedules (the monthly
+    audit by default in the daily check's timezone); DAGs run from their form say they have no schedule."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    from tests.helpers import REPO, use_inventory
+
+    use_inventory(
+        monkeypatch,
+        tmp_path,
+        """
+        version: 1
+        catalog: {path: catalog.db}
+        schedules:
+          daily_health_check: {cron: "0 7 * * *", timezone: Europe/Berlin}
+          backup: {cron: "30 1 * * *", timezone: Europe/Berlin}
+        targets: [{name: box, kind: host}]
+    """,
+    )
+    bag = DagBag(dag_folder=str(REPO / "dags"))
+    assert bag.import_errors == {} and len(bag.dags) >= 10
+    for dag_id, dag in bag.dags.items():
+        last = dag.doc_md.rstrip().splitlines()[-1]
+        assert last.startswith("**Schedule:** "), (dag_id, last)
+        if type(dag.timetable).__name__ == "NullTimetable":  # the SDK's or the core's (schedule=None)
+            assert last == "**Schedule:** none, run from the form.", (dag_id, last)
+        else:  # the inventory's timezone for the routines it schedules, the default (Asia/Seoul) for the others
+            assert "(Europe/Berlin; cron `" in last or "(Asia/Seoul; cron `" in last, (dag_id, last)
+    assert bag.dags["daily_health_check"].doc_md.rstrip().endswith("(Europe/Berlin; cron `0 7 * * *`).")
+    assert (
+        bag.dags["monthly_audit"]
+        .doc_md.rstrip()
+        .endswith("**Schedule:** At 05:00, on day 1 of the month (Europe/Berlin; cron `0 5 1 * *`).")
+    )
+    assert bag.dags["weekly_maintenance"].doc_md.rstrip().endswith("(Asia/Seoul; cron `0 3 * * 0`).")  # default
