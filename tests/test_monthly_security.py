@@ -74,7 +74,7 @@ def test_postgres_login_role_without_a_password_and_create_on_public(tmp_path, m
     """A login role with no password at all is reported (it logs in wherever pg_hba trusts it); ``CREATE`` on
     the ``public`` schema for every role is reported while granted and gone once revoked."""
     role = f"aegis_nopw_{uuid.uuid4().hex[:8]}"
-    admin = dict(host="127.0.0.1", user="postgres", autocommit=True)
+    admin: dict = {"host": "127.0.0.1", "user": "postgres", "autocommit": True}
     with psycopg.connect(dbname="postgres", **admin) as c:
         c.execute(sql.SQL("create role {} login").format(sql.Identifier(role)))
     try:
