@@ -1,9 +1,9 @@
 """The sizes the monthly capacity section forecasts are recorded by the daily checks: database and table sizes
-of a real PostgreSQL and MariaDB, and their history (with Milvus rows) is forecast as a resource each."""
+of a real PostgreSQL (MariaDB: tests/test_checks_mysql_deep.py), and their history (with Milvus rows) is
+forecast as a resource each."""
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime, timedelta
 
 import psycopg
@@ -15,7 +15,6 @@ from include.inventory import parse_inventory
 from include.monthly.capacity import is_resource, target_capacity
 from include.targets import Endpoint
 from include.trends import category
-from tests.helpers import mysql_run
 
 NOW = datetime.now(UTC)
 WINDOW = Window(NOW, NOW)
@@ -25,14 +24,6 @@ def target(kind: str, databases: list[str] | None = None):
     return parse_inventory(
         {"targets": [{"name": "db", "kind": kind, "conn_id": "c", "databases": databases or []}]}
     ).targets[0]
-
-
-@pytest.fixture
-def mysql_database():
-    name = f"aegis_test_{uuid.uuid4().hex[:10]}"
-    mysql_run(f"CREATE DATABASE `{name}`")
-    yield name
-    mysql_run(f"DROP DATABASE IF EXISTS `{name}`")
 
 
 def test_the_postgres_check_records_database_and_table_sizes(pg_database):
@@ -49,23 +40,6 @@ def test_the_postgres_check_records_database_and_table_sizes(pg_database):
     assert result.metrics[f"pg.database_bytes[{pg_database}]"] > table
     assert "pg.database_bytes[template0]" not in result.metrics
     assert not any(m.startswith("pg.table_bytes[pg_catalog.") for m in result.metrics)
-
-
-def test_the_mysql_check_records_database_and_table_sizes(mysql_database):
-    mysql_run(
-        f"CREATE TABLE `{mysql_database}`.events (id INT PRIMARY KEY, body TEXT) ENGINE=InnoDB",
-        f"INSERT INTO `{mysql_database}`.events SELECT seq, REPEAT('x', 500) FROM `{mysql_database}`.seq_1_to_2000",
-        f"ANALYZE TABLE `{mysql_database}`.events",
-    )
-    [(size,)] = mysql_run(
-        "SELECT data_length + index_length FROM information_schema.tables WHERE table_schema = %s"
-        " AND table_name = 'events'",
-        args=(mysql_database,),
-    )
-    result = run_check(target("mysql", [mysql_database]), Endpoint(host="127.0.0.1", port=3306, login="root"), WINDOW)
-    assert result.status != "unreachable", result.findings
-    assert result.metrics[f"mysql.table_bytes[{mysql_database}.events]"] == float(size) > 0
-    assert result.metrics[f"mysql.database_bytes[{mysql_database}]"] >= float(size)
 
 
 def test_database_table_sizes_and_milvus_rows_are_forecast_as_resources(tmp_path):
