@@ -126,6 +126,28 @@ def test_mariadb_anonymous_account(tmp_path, monkeypatch, anonymous_mysql_accoun
     assert rule["severity"] == "critical" and rule["fix"].startswith("DROP USER")
 
 
+def test_mariadb_root_from_any_host_and_an_account_without_a_password(tmp_path, monkeypatch):
+    """``root``@``%`` (created here with no privilege at all and a random password, dropped at once) and an
+    account without a password are rules of the monthly audit, through the weekly security checks."""
+    nopw = f"aegis_nopw_{uuid.uuid4().hex[:8]}"
+    mysql_run("CREATE USER %s@'localhost' IDENTIFIED BY ''", args=(nopw,))
+    try:
+        mysql_run("CREATE USER 'root'@'%%' IDENTIFIED BY %s", args=(uuid.uuid4().hex * 2,))
+        try:
+            monkeypatch.setenv("AIRFLOW_CONN_A_MARIA", "mysql://root@127.0.0.1:3306/")
+            inventory = inventory_for(tmp_path, [{"name": "maria", "kind": "mysql", "conn_id": "a_maria"}])
+            with_root = rules_of(audit_target(inventory, inventory.target("maria")))
+        finally:
+            mysql_run("DROP USER IF EXISTS 'root'@'%'")  # no args: no %-formatting
+        without_root = rules_of(audit_target(inventory, inventory.target("maria")))
+    finally:
+        mysql_run("DROP USER IF EXISTS %s@'localhost'", args=(nopw,))
+    root = with_root["mysql.root_from_any_host"]
+    assert root["severity"] == "critical" and "root" in root["fix"]
+    assert "mysql.root_from_any_host" not in without_root
+    assert f"'{nopw}'@'localhost'" in with_root["mysql.accounts_without_a_password"]["evidence"]
+
+
 def test_kernel_drift_is_read_from_the_configured_path_and_never_changed(tmp_path):
     root = tmp_path / "sys"
     (root / "net" / "core").mkdir(parents=True)
