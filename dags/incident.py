@@ -124,7 +124,7 @@ def _windows() -> list[float | None]:
             title="Level",
             description="Set by the alert webhook (the level it classified); the incident's stored level counts.",
         ),
-        "fix": Param("", type="string", title="Fix", description="What fixed it (for the knowledge base)."),
+        "fix": Param("", type=["string", "null"], title="Fix", description="What fixed it (for the knowledge base)."),
     },
 )
 def incident():

@@ -56,7 +56,7 @@ SECTION_TIMEOUT = timedelta(hours=2)
         **target_params(INVENTORY),
         "sections": Param(
             [],
-            type="array",
+            type=["array", "null"],
             items={"type": "string", "enum": list(SECTIONS)},
             title="Sections",
             description="Only these sections (empty: all of them).",

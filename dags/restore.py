@@ -27,7 +27,6 @@ from airflow.sdk import Param, dag, get_current_context, task
 from include.dag_defaults import (
     SharedChoices,
     by_queue,
-    dag_doc,
     expand_by_queue,
     fail_without_retry,
     manual_dag_args,
@@ -45,7 +44,7 @@ RESTORABLE = SharedChoices(sorted(t.name for t in INVENTORY.targets if spec(t.ki
 
 
 @dag(
-    **manual_dag_args(dag_doc(__doc__, None)),
+    **manual_dag_args(__doc__),
     max_active_runs=1,
     tags=["aegis", "manual", "backup", "restore"],
     params={

@@ -38,7 +38,9 @@ def _connect(target_name: str):
         __doc__,
         target=Param("postgres", type="string", title="Target (PostgreSQL or MySQL)"),
         min_seconds=Param(10, type="number", minimum=0, title="Slower than (seconds)"),
-        schemas=Param([], type="array", title="MySQL schemas to check for zero-cardinality indexes"),
+        schemas=Param(
+            [], type=["array", "null"], title="MySQL schemas to check for zero-cardinality indexes (optional)"
+        ),
     )
 )
 def troubleshoot_slow_queries():
@@ -57,7 +59,7 @@ def troubleshoot_slow_queries():
             else:
                 print(f"locked tables: {sq.mysql_locked_tables(conn)}")
                 print(f"slow log: {sq.mysql_slow_log(conn) or 'off, or not written to a table'}")
-                for schema in params["schemas"]:
+                for schema in params["schemas"] or []:
                     print(f"zero-cardinality indexes in {schema}: {sq.mysql_zero_cardinality_indexes(conn, schema)}")
         for q in found:
             print(f"{q.seconds:8.1f} s  pid/id {q.pid}  {q.user}@{q.database}  {q.query}")

@@ -89,13 +89,14 @@ def scheduled_dag_args(
 
 def manual_dag_args(doc_md: str) -> dict[str, Any]:
     """The ``@dag`` arguments every DAG without a schedule (run from its form, or triggered) shares:
-    :data:`FIRST_DAY` in UTC, no catch-up, :data:`DEFAULT_ARGS`, ``doc_md`` as given."""
+    :data:`FIRST_DAY` in UTC, no catch-up, :data:`DEFAULT_ARGS`, ``doc_md`` saying it has no schedule
+    (:func:`dag_doc`)."""
     return {
         "schedule": None,
         "start_date": pendulum.datetime(*FIRST_DAY, tz="UTC"),
         "catchup": False,
         "default_args": DEFAULT_ARGS,
-        "doc_md": doc_md,
+        "doc_md": dag_doc(doc_md, None),
     }
 
 

@@ -107,7 +107,8 @@ def build_app(
         if routine and not can_read(dag_of(routine)):
             raise HTTPException(403, f"you may not read the {dag_of(routine)} DAG, so not its reports either")
         catalog = catalog_factory()
-        known = [r for r in catalog.routines() if can_read(dag_of(r))]
+        recorded = catalog.routines()  # every routine of Aegis, then any other that recorded runs
+        known = [r for r in [*ROUTINE_TITLES, *sorted(set(recorded) - set(ROUTINE_TITLES))] if can_read(dag_of(r))]
         shown = [routine] if routine else known
         if routine and routine not in known:
             shown = []

@@ -42,9 +42,10 @@ NEVER_FLAGGED = re.compile(r"_total$|uptime|hit_ratio|hit_pct")
 
 def category(metric: str) -> str | None:
     """The growth category of ``metric`` (errors, connections, latency, sizes), None when growth is not a concern."""
-    if NEVER_FLAGGED.search(metric):
+    base = re.sub(r"\[.*\]$", "", metric)  # by the metric, not its item: a table named "errors" is a size
+    if NEVER_FLAGGED.search(base):
         return None
-    return next((name for name, pattern in WATCHED if pattern.search(metric)), None)
+    return next((name for name, pattern in WATCHED if pattern.search(base)), None)
 
 
 def compare(series: list[tuple[str, float]], end: datetime) -> dict[str, Any] | None:

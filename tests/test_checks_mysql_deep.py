@@ -51,6 +51,23 @@ def test_not_a_replica_is_not_graded(mysql_database):
     assert "mysql.replication_lag_s" not in result.metrics
 
 
+def test_the_check_records_database_and_table_sizes(mysql_database):
+    """Metrics only (the monthly capacity forecast's history), from information_schema.tables."""
+    mysql_run(
+        f"CREATE TABLE `{mysql_database}`.events (id INT PRIMARY KEY, body TEXT) ENGINE=InnoDB",
+        f"INSERT INTO `{mysql_database}`.events SELECT seq, REPEAT('x', 500) FROM `{mysql_database}`.seq_1_to_2000",
+        f"ANALYZE TABLE `{mysql_database}`.events",
+    )
+    [(size,)] = mysql_run(
+        "SELECT data_length + index_length FROM information_schema.tables WHERE table_schema = %s"
+        " AND table_name = 'events'",
+        args=(mysql_database,),
+    )
+    result = check([mysql_database])
+    assert result.metrics[f"mysql.table_bytes[{mysql_database}.events]"] == float(size) > 0
+    assert result.metrics[f"mysql.database_bytes[{mysql_database}]"] >= float(size)
+
+
 def test_tables_without_a_primary_key(mysql_database):
     mysql_run(
         f"CREATE TABLE `{mysql_database}`.events (at DATETIME, what TEXT)",

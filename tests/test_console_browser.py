@@ -3,7 +3,8 @@ driven by Selenium) against ``airflow standalone`` (one start for the module), a
 
 Log in; the DAG list shows the Aegis DAGs and no import error; trigger the daily check from its form by
 picking a target from the list; open the Aegis console from the navigation and see the target's tile take the
-run's verdict; open the report and go back; follow a backup set's restore link into the pre-filled form;
+run's verdict; open the report and go back; follow a backup set's restore link into the pre-filled form and
+submit it (a dry-run restore of that set is queued as the logged-in user);
 see the run's data point on the trends page. Screenshots are saved (``AEGIS_TEST_ARTIFACTS``, default
 ``.aegis/test-artifacts/browser``; with ``AEGIS_README_SCREENSHOTS=1`` also the README tour's in
 ``docs/screenshots/``), and the browser's console must show no error.
@@ -289,6 +290,16 @@ def test_an_operators_morning_in_the_browser(world, airflow, browser):
     assert page.find("input#dry_run", within=form).is_selected(), "the restore form opens as a dry run"
     page.driver.switch_to.default_content()
     page.shot("restore-form", readme=True)
+    # submitted as it opened: a dry-run restore of that set is triggered as the logged-in user (REST API)
+    page.driver.switch_to.frame(page.find("iframe"))
+    page.find("button[type=submit]", within=page.find("form#restore-form")).click()
+    result = page.find("#restore-result")
+    page.until("the restore form's answer", lambda: result.text not in ("", "triggering…"))
+    assert result.text.startswith("queued: "), result.text
+    restores = airflow.get("/api/v2/dags/restore/dagRuns", params={"limit": 10})["dag_runs"]
+    [queued] = [r for r in restores if r["dag_run_id"] == result.text.removeprefix("queued: ")]
+    assert queued["conf"] == {"target": PG, "set_id": SET_ID, "dry_run": True, "confirm": ""}, queued["conf"]
+    page.driver.switch_to.default_content()
 
     # 7. the trends page: a chart with the run's data point
     page.open("/dags")

@@ -75,3 +75,104 @@ def test_set_id_suggestions_are_the_newest_usable_sets(tmp_path):
         )
     )
     assert recent_set_ids(broken) == []  # a catalog that cannot be read offers no suggestions
+
+
+def test_every_dags_doc_ends_with_its_schedule_in_the_inventorys_timezone(tmp_path, monkeypatch):
+    """Scheduled DAGs say when they run in words, in the timezone of the inventory's schedules (the monthly
+    audit by default in the daily check's timezone); DAGs run from their form say they have no schedule."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    from tests.helpers import REPO, use_inventory
+
+    use_inventory(
+        monkeypatch,
+        tmp_path,
+        """
+        version: 1
+        catalog: {path: catalog.db}
+        schedules:
+          daily_health_check: {cron: "0 7 * * *", timezone: Europe/Berlin}
+          backup: {cron: "30 1 * * *", timezone: Europe/Berlin}
+        targets: [{name: box, kind: host}]
+    """,
+    )
+    bag = DagBag(dag_folder=str(REPO / "dags"))
+    assert bag.import_errors == {} and len(bag.dags) >= 10
+    for dag_id, dag in bag.dags.items():
+        last = dag.doc_md.rstrip().splitlines()[-1]
+        assert last.startswith("**Schedule:** "), (dag_id, last)
+        if type(dag.timetable).__name__ == "NullTimetable":  # the SDK's or the core's (schedule=None)
+            assert last == "**Schedule:** none, run from the form.", (dag_id, last)
+        else:  # the inventory's timezone for the routines it schedules, the default (Asia/Seoul) for the others
+            assert "(Europe/Berlin; cron `" in last or "(Asia/Seoul; cron `" in last, (dag_id, last)
+    assert bag.dags["daily_health_check"].doc_md.rstrip().endswith("(Europe/Berlin; cron `0 7 * * *`).")
+    assert (
+        bag.dags["monthly_audit"]
+        .doc_md.rstrip()
+        .endswith("**Schedule:** At 05:00, on day 1 of the month (Europe/Berlin; cron `0 5 1 * *`).")
+    )
+    assert bag.dags["weekly_maintenance"].doc_md.rstrip().endswith("(Asia/Seoul; cron `0 3 * * 0`).")  # default
+
+
+#: empty-by-default fields that are a closed pick list whose empty choice is one of the list's own items
+EMPTY_CHOICE_IN_LIST = {("planned_update", "update_target")}
+
+
+def test_no_form_marks_a_field_required_that_may_stay_empty(tmp_path, monkeypatch):
+    """Airflow's trigger form marks a field required unless its type allows null: every field whose default
+    is empty (meaning "all", "none" or "not given") allows null, so the form lets it stay empty."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    from tests.helpers import REPO, use_inventory
+
+    use_inventory(
+        monkeypatch,
+        tmp_path,
+        """
+        version: 1
+        catalog: {path: catalog.db}
+        targets: [{name: box, kind: host}, {name: pg, kind: postgres, conn_id: pg, tags: [db]}]
+    """,
+    )
+    bag = DagBag(dag_folder=str(REPO / "dags"))
+    assert bag.import_errors == {}
+    required_but_empty = []
+    for dag_id, dag in sorted(bag.dags.items()):
+        for name in dag.params:
+            param = dag.params.get_param(name)
+            types = param.schema.get("type")
+            types = types if isinstance(types, list) else [types]
+            if param.value in ("", []) and "null" not in types and (dag_id, name) not in EMPTY_CHOICE_IN_LIST:
+                required_but_empty.append(f"{dag_id}.{name}")
+            if "null" in types:
+                param.resolve(None)  # an emptied field validates
+    assert required_but_empty == []
+    assert "monthly_audit" in bag.dags and "planned_update" in bag.dags
+
+
+def test_a_planned_update_whose_emptied_fields_arrive_as_null_plans_as_with_their_defaults():
+    """An optional field the user emptied reaches the run as null: the plan is the one its default gives."""
+    from include.inventory import parse_inventory
+    from include.update.form import update_form
+    from include.update.plan import build_plan
+
+    inv = parse_inventory({"targets": [{"name": "box", "kind": "host", "update": {"packages": ["bash"]}}]})
+    form = update_form(inv)
+    defaults = {name: param.value for name, param in form.items()}
+    chosen = {"update_kind": "host_packages", "update_target": "box", "packages": ["bash"]}
+    nullable = [n for n, p in form.items() if "null" in p.schema["type"] and n not in chosen]
+    assert {"confirm", "targets", "window_start", "sql_assertions", "http_checks", "image"} <= set(nullable)
+    now = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
+    as_defaults = build_plan(inv, {**defaults, **chosen}, now)
+    as_nulls = build_plan(inv, {**defaults, **dict.fromkeys(nullable), **chosen}, now)
+    assert as_nulls == as_defaults and as_nulls.packages.packages == ["bash"] and as_nulls.dry_run
+
+
+def test_the_monthly_audits_emptied_fields_choose_everything():
+    from include.inventory import parse_inventory
+    from include.monthly import SECTIONS
+    from include.monthly.audit import select
+
+    inv = parse_inventory({"targets": [{"name": "box", "kind": "host"}, {"name": "web", "kind": "host"}]})
+    assert select(inv, None, None, None) == {"targets": ["box", "web"], "sections": list(SECTIONS)}
+    assert select(inv, [], [], ["updates"]) == {"targets": ["box", "web"], "sections": ["updates"]}

@@ -124,6 +124,36 @@ def test_the_maintenance_log_and_the_routines_of_the_month(catalog):
     ]
 
 
+def test_the_maintenance_log_shows_each_runs_recorded_duration_in_html_and_markdown(catalog):
+    """A run's duration is the ``aegis.<routine>.duration_s`` metric ``publish`` records with the run (same
+    routine, interval end and run id); a run without one shows none."""
+    from include.monthly.audit import maintenance_log_section
+
+    when = JUNE + timedelta(days=5)
+    catalog.record_check_run(
+        "backup",
+        when,
+        "b-timed",
+        "complete",
+        None,
+        {},
+        [{"target": "aegis", "kind": "aegis", "metrics": {"aegis.backup.duration_s": 95.04}}],
+    )
+    catalog.record_check_run(  # the same interval end, another run: not this run's duration
+        "backup", when, "b-other", "failed", None, {}, [{"target": "aegis", "kind": "aegis", "metrics": {}}]
+    )
+    runs = {r["run_id"]: r for r in month_runs(catalog.engine, JUNE, JULY)}
+    assert runs["b-timed"]["duration_s"] == 95.0
+    assert runs["b-other"]["duration_s"] is None and runs["u"]["duration_s"] is None
+    selection = {"targets": ["cache"], "sections": ["maintenance_log"]}
+    report = build_report(selection, [maintenance_log_section(catalog, selection, JUNE, JULY)], "m", JUNE, JULY)
+    markdown = render_markdown(report)
+    assert f"| {when:%Y-%m-%dT%H:%M:%SZ} | backup | complete | 95.0 s | 0 |  |" in markdown
+    assert "| planned_update | rolled-back |  | 1 | image app:1.2 -> app:1.3 |" in markdown
+    html = render_html(report)
+    assert "<td>95.0 s</td>" in html and "<th>duration</th>" in html
+
+
 def test_log_errors_by_signature_this_month_against_the_last(tmp_path):
     """The daily log check over real log files, two months of days recorded: the month's count per signature."""
     catalog = Catalog(f"sqlite:///{tmp_path / 'catalog.db'}")

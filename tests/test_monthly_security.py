@@ -70,6 +70,33 @@ def test_postgres_role_whose_password_never_expires(tmp_path, monkeypatch, pg_da
     assert "x-" not in str(row) and "y-" not in str(row)  # no password in the report
 
 
+def test_postgres_login_role_without_a_password_and_create_on_public(tmp_path, monkeypatch, pg_database):
+    """A login role with no password at all is reported (it logs in wherever pg_hba trusts it); ``CREATE`` on
+    the ``public`` schema for every role is reported while granted and gone once revoked."""
+    role = f"aegis_nopw_{uuid.uuid4().hex[:8]}"
+    admin: dict = {"host": "127.0.0.1", "user": "postgres", "autocommit": True}
+    with psycopg.connect(dbname="postgres", **admin) as c:
+        c.execute(sql.SQL("create role {} login").format(sql.Identifier(role)))
+    try:
+        monkeypatch.setenv("AIRFLOW_CONN_A_PG", f"postgresql://postgres@127.0.0.1:5432/{pg_database}")
+        inventory = inventory_for(tmp_path, [{"name": "pg", "kind": "postgres", "conn_id": "a_pg"}])
+        with psycopg.connect(dbname=pg_database, **admin) as c:
+            c.execute("grant create on schema public to public")
+        granted = rules_of(audit_target(inventory, inventory.target("pg")))
+        with psycopg.connect(dbname=pg_database, **admin) as c:
+            c.execute("revoke create on schema public from public")
+        revoked = rules_of(audit_target(inventory, inventory.target("pg")))
+    finally:
+        with psycopg.connect(dbname="postgres", **admin) as c:
+            c.execute(sql.SQL("drop role if exists {}").format(sql.Identifier(role)))
+    no_password = granted["postgres.login_without_password"]
+    assert role in no_password["evidence"]
+    assert role not in granted.get("postgres.password_never_expires", {}).get("evidence", [])
+    assert granted["postgres.public_schema_create"]["evidence"] == pg_database
+    assert "postgres.public_schema_create" not in revoked
+    assert role in revoked["postgres.login_without_password"]["evidence"]
+
+
 def test_redis_without_a_password_is_critical_and_with_one_is_not(tmp_path, monkeypatch, redis_server):
     with private_server() as locked_port:
         redis.Redis(port=locked_port, socket_timeout=2).config_set("requirepass", "s3cret-never-shown")
@@ -97,6 +124,28 @@ def test_mariadb_anonymous_account(tmp_path, monkeypatch, anonymous_mysql_accoun
     rule = rules_of(audit_target(inventory, inventory.target("maria")))["mysql.anonymous_accounts"]
     assert f"''@'{anonymous_mysql_account}'" in rule["evidence"]
     assert rule["severity"] == "critical" and rule["fix"].startswith("DROP USER")
+
+
+def test_mariadb_root_from_any_host_and_an_account_without_a_password(tmp_path, monkeypatch):
+    """``root``@``%`` (created here with no privilege at all and a random password, dropped at once) and an
+    account without a password are rules of the monthly audit, through the weekly security checks."""
+    nopw = f"aegis_nopw_{uuid.uuid4().hex[:8]}"
+    mysql_run("CREATE USER %s@'localhost' IDENTIFIED BY ''", args=(nopw,))
+    try:
+        mysql_run("CREATE USER 'root'@'%%' IDENTIFIED BY %s", args=(uuid.uuid4().hex * 2,))
+        try:
+            monkeypatch.setenv("AIRFLOW_CONN_A_MARIA", "mysql://root@127.0.0.1:3306/")
+            inventory = inventory_for(tmp_path, [{"name": "maria", "kind": "mysql", "conn_id": "a_maria"}])
+            with_root = rules_of(audit_target(inventory, inventory.target("maria")))
+        finally:
+            mysql_run("DROP USER IF EXISTS 'root'@'%'")  # no args: no %-formatting
+        without_root = rules_of(audit_target(inventory, inventory.target("maria")))
+    finally:
+        mysql_run("DROP USER IF EXISTS %s@'localhost'", args=(nopw,))
+    root = with_root["mysql.root_from_any_host"]
+    assert root["severity"] == "critical" and "root" in root["fix"]
+    assert "mysql.root_from_any_host" not in without_root
+    assert f"'{nopw}'@'localhost'" in with_root["mysql.accounts_without_a_password"]["evidence"]
 
 
 def test_kernel_drift_is_read_from_the_configured_path_and_never_changed(tmp_path):

@@ -127,6 +127,29 @@ def test_overview_tiles_show_each_targets_latest_state_and_what_is_stale(world):
     assert page.index("data-target='pg-main'") < page.index("data-target='cache'")
 
 
+def test_a_weekly_maintenance_that_stopped_running_makes_the_tile_stale(world):
+    """Weekly maintenance counts in a tile's state once it has run on the target: stale when its last run is
+    older than the weekly schedule allows, its verdict when recent."""
+    _, catalog = world
+    catalog.record_check_run(
+        "weekly_maintenance", NOW - timedelta(days=20), "w-old", "ok", None, {}, [], statuses=[row("cache", "ok")]
+    )
+    cache = tile(client_for(world).get("/").text, "cache")
+    assert "data-state='stale'" in cache and "healthy · stale" in cache
+    catalog.record_check_run(
+        "weekly_maintenance",
+        NOW - timedelta(days=1),
+        "w-new",
+        "warning",
+        None,
+        {},
+        [],
+        statuses=[row("cache", "warning")],
+    )
+    cache = tile(client_for(world).get("/").text, "cache")
+    assert "data-state='warning'" in cache and "stale" not in cache
+
+
 def test_overview_filters_by_kind_and_tag_and_sorts(world):
     client = client_for(world)
     only_redis = client.get("/", params={"kind": "redis"}).text
@@ -144,6 +167,10 @@ def test_reports_lists_every_routine_in_the_catalog_with_links(world):
     page = client_for(world).get("/reports").text
     for routine in ("daily_health_check", "backup", "monthly_audit"):
         assert f"data-routine='{routine}'" in page
+    # a routine that has not run yet is listed too, saying so
+    planned = re.search(r"<section class='routine' data-routine='planned_update'>.*?</section>", page, re.S)
+    assert planned and "No run recorded yet." in planned.group(0)
+    assert page.index("data-routine='daily_health_check'") < page.index("data-routine='incident'")
     assert "href='/dags/daily_health_check/runs/manual__r1' data-airflow" in page
     assert "report?routine=backup&amp;interval_end=2026-05-07T12%3A00%3A00Z" in page
     one = client_for(world).get("/reports", params={"routine": "backup"}).text

@@ -1,7 +1,8 @@
 """MySQL / MariaDB: connections against max_connections, Slow_queries growth, statements running
 longer than the threshold (10 s in the seeds), replication state (when a replica), InnoDB deadlocks
 since the previous run, tables without a primary key, and duplicate / left-prefix redundant indexes
-(as ``pt-duplicate-key-checker`` finds them, with the ``ALTER`` that drops them: recommended, never run).
+(as ``pt-duplicate-key-checker`` finds them, with the ``ALTER`` that drops them: recommended, never run);
+database and largest-table sizes as metrics (the monthly audit's capacity forecast).
 
 Reads only; every statement has a server-side time limit (MariaDB ``max_statement_time``, MySQL
 ``max_execution_time``) under the client's read timeout, and every query is bounded by a LIMIT.
@@ -49,6 +50,7 @@ def check(target: Target, endpoint: Endpoint, window: Window) -> CheckResult:
         _deadlocks(cur, result, int(status["Uptime"]), window.previous, t)
         databases = list(target.options.get("databases") or []) or _user_databases(cur)
         _tables_without_primary_key(cur, result, databases, t)
+        sizes(cur, result, databases)
         found = redundant_indexes(cur, databases)
         result.details["redundant_indexes"] = found
         result.grade(
@@ -127,6 +129,33 @@ def _limit_statement_time(cur, version: str, timeout_s: float) -> None:
         cur.execute("SET SESSION max_statement_time = %s", (float(timeout_s),))
     else:
         cur.execute("SET SESSION max_execution_time = %s", (int(timeout_s * 1000),))
+
+
+#: how many tables (largest first) get a size metric
+SIZE_TABLES = 10
+
+
+def sizes(cur, result: CheckResult, databases: list[str]) -> None:
+    """Metrics only, never graded: ``mysql.database_bytes[<database>]`` (data + indexes) of each checked
+    database and ``mysql.table_bytes[<database>.<table>]`` of their largest tables, from
+    ``information_schema.tables``: the history the monthly audit's capacity section fits a trend to."""
+    if not databases:
+        return
+    cur.execute(
+        "SELECT table_schema, COALESCE(SUM(data_length + index_length), 0) FROM information_schema.tables"
+        " WHERE table_schema IN %s GROUP BY table_schema LIMIT 1000",
+        (tuple(databases),),
+    )
+    for database, size in cur.fetchall():
+        result.metrics[f"mysql.database_bytes[{database}]"] = float(size)
+    cur.execute(
+        "SELECT table_schema, table_name, COALESCE(data_length + index_length, 0) AS size"
+        " FROM information_schema.tables WHERE table_schema IN %s AND table_type = 'BASE TABLE'"
+        " ORDER BY size DESC, table_schema, table_name LIMIT %s",
+        (tuple(databases), SIZE_TABLES),
+    )
+    for database, table, size in cur.fetchall():
+        result.metrics[f"mysql.table_bytes[{database}.{table}]"] = float(size)
 
 
 def _user_databases(cur) -> list[str]:

@@ -1,7 +1,8 @@
 """PostgreSQL: reachability, connections, long transactions and statements, idle-in-transaction
 sessions, blocking lock chains, prepared transactions, replication lag and slots, WAL archiving,
 time since the last checkpoint, wraparound age, sequences near exhaustion, cache hit ratio per
-database and slow statements (pg_stat_statements).
+database and slow statements (pg_stat_statements); database sizes and the connected database's largest
+tables as metrics (the monthly audit's capacity forecast).
 
 Read-only: every query is a catalog/statistics view, run in a read-only
 session with a statement timeout.
@@ -40,6 +41,7 @@ def check(target: Target, endpoint: Endpoint, window: Window) -> CheckResult:
         _checkpoint_age(conn, result, target.thresholds)
         _wraparound(conn, result, target.thresholds)
         _cache_hit(conn, result, target.thresholds)
+        sizes(conn, result)
         slow_statements(conn, result, target.thresholds["slow_statement_ms"])
         if not target.options.get("databases"):
             _key_ranges(conn, result, target.thresholds)
@@ -466,6 +468,40 @@ def _wraparound(conn, result: CheckResult, t: dict) -> None:
         + literal(datname)
         + " (warning {warning:,.0f}, critical {critical:,.0f}): vacuum it",
     )
+
+
+#: how many databases (largest first) and tables of the connected database get a size metric
+SIZE_DATABASES, SIZE_TABLES = 50, 10
+
+
+def sizes(conn, result: CheckResult) -> None:
+    """Metrics only, never graded: ``pg.database_bytes[<database>]`` of the largest databases the login may
+    connect to and ``pg.table_bytes[<schema>.<table>]`` (heap, indexes, TOAST) of the connected database's
+    largest tables: the history the monthly audit's capacity section fits a trend to. A size that cannot be
+    read (a database dropped meanwhile, a statement timeout) is a note, not a failure of the check."""
+    queries = {
+        "pg.database_bytes": (
+            "select datname, pg_database_size(oid) from pg_database"
+            " where datallowconn and not datistemplate and has_database_privilege(oid, 'CONNECT')"
+            " order by 2 desc, 1 limit %s",
+            SIZE_DATABASES,
+        ),
+        "pg.table_bytes": (
+            "select n.nspname || '.' || c.relname, pg_total_relation_size(c.oid) from pg_class c"
+            " join pg_namespace n on n.oid = c.relnamespace"
+            " where c.relkind in ('r', 'm') and n.nspname <> 'information_schema' and n.nspname !~ '^pg_'"
+            " order by 2 desc, 1 limit %s",
+            SIZE_TABLES,
+        ),
+    }
+    for metric, (query, limit) in queries.items():
+        try:
+            rows = conn.execute(query, (limit,)).fetchall()
+        except psycopg.Error as exc:
+            result.details.setdefault("sizes_not_read", {})[metric] = _first_line(exc)
+            continue
+        for name, size in rows:
+            result.metrics[f"{metric}[{name}]"] = float(size)
 
 
 CACHE_HIT_MIN_BLOCKS = 10_000  # fewer block reads than this and a database's ratio means nothing yet

@@ -57,8 +57,10 @@ class TargetRow:
 
     @property
     def overall(self) -> str:
-        """The worst of the tile: critical, then stale, then warning, else healthy (unknown when nothing is known)."""
+        """The worst of the tile: critical, then stale, then warning, else healthy (unknown when nothing is known).
+        Health and backup always count; weekly maintenance once it has run on the target (stale when it stops)."""
         cells = [self.health] + ([self.backup] if self.backup.state != "n/a" else [])
+        cells += [self.weekly] if self.weekly.at is not None else []
         states = ["stale" if c.stale else c.state for c in cells]
         return min(states, key=lambda s: SEVERITY.get(s, UNRANKED)) if states else "unknown"
 

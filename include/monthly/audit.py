@@ -57,8 +57,12 @@ def _plain(when: datetime) -> datetime:
     return datetime.fromtimestamp(when.timestamp(), tz=UTC)
 
 
-def select(inventory: Inventory, names: list[str], tags: list[str], sections: list[str]) -> dict[str, list[str]]:
-    """The targets and sections of this run; unknown names or sections are a clear error."""
+def select(
+    inventory: Inventory, names: list[str] | None, tags: list[str] | None, sections: list[str] | None
+) -> dict[str, list[str]]:
+    """The targets and sections of this run (an empty or null choice: all); unknown names or sections are a
+    clear error."""
+    sections = sections or []
     unknown = sorted(set(sections) - set(SECTIONS))
     if unknown:
         raise ValueError(f"unknown section(s) {unknown}; known: {list(SECTIONS)}")

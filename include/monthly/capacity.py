@@ -2,9 +2,10 @@
 
 Resources are the metrics the checks record that grow toward a limit (disk and inode use per mount,
 memory, connections, XID age: these have warning/critical thresholds) or that are sizes worth
-watching (database and key sizes, Redis memory, Milvus rows, log volume ``logs.bytes``: trend only). The fit uses
-the last :data:`FIT_DAYS` days before the interval end; a resource set to cross a threshold within
-:data:`SOON_DAYS` days is a finding (critical threshold: critical) and its target leads the section.
+watching (database and table sizes ``pg.database_bytes[db]`` / ``pg.table_bytes[schema.table]`` and their
+``mysql.`` pair, key sizes, Redis memory, Milvus rows ``milvus.rows_total``, log volume ``logs.bytes``: trend
+only). The fit uses the last :data:`FIT_DAYS` days before the interval end; a resource set to cross a threshold
+within :data:`SOON_DAYS` days is a finding (critical threshold: critical) and its target leads the section.
 Reads only the catalog.
 """
 
@@ -50,8 +51,13 @@ def thresholds_for(metric: str, thresholds: dict[str, float]) -> dict[str, float
     return found
 
 
+#: Sizes recorded as running totals (``*_total``, never flagged as weekly growth) that are still resources.
+SIZE_TOTALS = frozenset({"milvus.rows_total"})
+
+
 def is_resource(metric: str) -> bool:
-    return re.sub(r"\[.*\]$", "", metric) in THRESHOLD_STEMS or category(metric) in ("sizes", "connections")
+    base = re.sub(r"\[.*\]$", "", metric)
+    return base in THRESHOLD_STEMS or base in SIZE_TOTALS or category(metric) in ("sizes", "connections")
 
 
 def target_capacity(catalog, target, end: datetime) -> CheckResult:

@@ -14,6 +14,10 @@ from airflow.sdk import Param
 from include.inventory import Inventory
 from include.update.strategies import KINDS, UPDATE_TARGET_KINDS
 
+#: JSON-schema types of a field that may stay empty: with null allowed, Airflow's form does not mark it required
+#: (:func:`include.update.plan.build_plan` reads an empty or null field as not given).
+OPTIONAL_STRING, OPTIONAL_ARRAY = ["string", "null"], ["array", "null"]
+
 UPDATE, SQL, RELEASE, K8S, PACKAGES, TESTS, WINDOW = (
     "The update",
     "sql_migration",
@@ -46,7 +50,7 @@ def update_form(inventory: Inventory) -> dict[str, Param]:
         "confirm": field(
             "",
             UPDATE,
-            type="string",
+            type=OPTIONAL_STRING,
             title="Confirm (live update)",
             description="With dry run off: type the update target's name (release_switch: the release"
             " root) to confirm the change.",
@@ -64,7 +68,7 @@ def update_form(inventory: Inventory) -> dict[str, Param]:
         "targets": field(
             [],
             UPDATE,
-            type="array",
+            type=OPTIONAL_ARRAY,
             items={"type": "string", "enum": all_targets},
             title="Also affected",
             description="Other targets in the window: flagged, drained, backed up, health-checked.",
@@ -72,42 +76,42 @@ def update_form(inventory: Inventory) -> dict[str, Param]:
         "migrations_folder": field(
             "",
             SQL,
-            type="string",
+            type=OPTIONAL_STRING,
             title="Migrations folder",
             description="sql_migration: absolute folder of *.sql files, applied in name order.",
         ),
         "database": field(
             "",
             SQL,
-            type="string",
+            type=OPTIONAL_STRING,
             title="Database",
             description="sql_migration: empty = the target's first database or its connection's.",
         ),
         "release_root": field(
             "",
             RELEASE,
-            type="string",
+            type=OPTIONAL_STRING,
             title="Release root",
             description="release_switch: folder holding releases/<version>/ and the current link.",
         ),
-        "release_version": field("", RELEASE, type="string", title="Release version"),
+        "release_version": field("", RELEASE, type=OPTIONAL_STRING, title="Release version"),
         "release_command": field(
             [],
             RELEASE,
-            type="array",
+            type=OPTIONAL_ARRAY,
             items={"type": "string"},
             title="Command after the switch",
             description='argv, no shell, e.g. ["systemctl", "restart", "game"]. No secrets.',
         ),
         "command_timeout_seconds": field(300, RELEASE, type="integer", minimum=1),
-        "deployment": field("", K8S, type="string", title="Deployment"),
-        "container": field("", K8S, type="string", title="Container"),
-        "image": field("", K8S, type="string", title="New image"),
+        "deployment": field("", K8S, type=OPTIONAL_STRING, title="Deployment"),
+        "container": field("", K8S, type=OPTIONAL_STRING, title="Container"),
+        "image": field("", K8S, type=OPTIONAL_STRING, title="New image"),
         "rollout_timeout_seconds": field(300, K8S, type="integer", minimum=1),
         "packages": field(
             [],
             PACKAGES,
-            type=["array", "null"],
+            type=OPTIONAL_ARRAY,
             items={"type": "string"},
             title="Packages to upgrade",
             description="host_packages: Debian package names the host target's update.packages allows;"
@@ -116,16 +120,18 @@ def update_form(inventory: Inventory) -> dict[str, Param]:
         "sql_assertions": field(
             [],
             TESTS,
-            type="array",
+            type=OPTIONAL_ARRAY,
             items={"type": "object"},
             title="SQL assertions",
             description='[{"target": "db", "sql": "select count(*) from t", "expect": 3}]',
         ),
-        "http_checks": field([], TESTS, type="array", items={"type": "string"}, title="HTTP health URLs (expect 200)"),
+        "http_checks": field(
+            [], TESTS, type=OPTIONAL_ARRAY, items={"type": "string"}, title="HTTP health URLs (expect 200)"
+        ),
         "window_start": field(
             "",
             WINDOW,
-            type="string",
+            type=OPTIONAL_STRING,
             title="Window start",
             description="ISO date-time with offset; empty: now. The run waits (deferred) for it.",
         ),
@@ -135,7 +141,7 @@ def update_form(inventory: Inventory) -> dict[str, Param]:
         "maintenance_configmap": field(
             "",
             WINDOW,
-            type="string",
+            type=OPTIONAL_STRING,
             title="Maintenance ConfigMap",
             description="Kubernetes targets: ConfigMap whose data.maintenance_mode is set.",
         ),
