@@ -92,8 +92,9 @@ def publish(
 
 def run_settings(report: Report, inventory, params: dict[str, Any] | None) -> dict[str, Any]:
     """What the run ran with, for its report: ``form``, the trigger form's values (e.g. ``thresholds:
-    {"disk_warning_pct": 70}``); ``inventory``, ``fail_run_on`` and, per target of the report, every
-    threshold, backup and weekly setting that differs from its kind's default, and a timeout of its own."""
+    {"disk_warning_pct": 70}``); ``inventory``, the run-wide ``fail_run_on``, ``lock_wait_s`` and
+    ``timeout_seconds`` and, per target of the report, every threshold, backup and weekly setting that differs
+    from its kind's default (e.g. ``weekly.apply``, ``backup.apply_retention``), and a timeout of its own."""
     form = json.loads(json.dumps(dict(params or {}), default=str))
     known = {t.name for t in inventory.targets}
     targets = {
@@ -101,7 +102,15 @@ def run_settings(report: Report, inventory, params: dict[str, Any] | None) -> di
         for name in sorted({r.target for r in report.rows} & known)
         if (overrides := target_overrides(inventory.target(name), inventory))
     }
-    return {"form": form, "inventory": {"fail_run_on": inventory.fail_run_on, "targets": targets}}
+    return {
+        "form": form,
+        "inventory": {
+            "fail_run_on": inventory.fail_run_on,
+            "lock_wait_s": inventory.lock_wait_s,
+            "timeout_seconds": inventory.timeout_seconds,
+            "targets": targets,
+        },
+    }
 
 
 def target_overrides(target, inventory) -> dict[str, Any]:

@@ -102,12 +102,21 @@ def _view(report: Report) -> dict[str, Any]:
     }
 
 
+#: the inventory's run-wide settings a report shows (:func:`include.publish.run_settings`)
+RUN_WIDE = ("fail_run_on", "lock_wait_s", "timeout_seconds")
+
+
 def settings_lines(report: Report) -> list[str]:
     """The run's settings as lines, e.g. ``form thresholds: {"disk_warning_pct": 70}``."""
     form, inventory = report.settings.get("form", {}), report.settings.get("inventory", {})
     lines = [f"form {key}: {json.dumps(value, sort_keys=True, default=str)}" for key, value in sorted(form.items())]
-    if "fail_run_on" in inventory:
-        lines.append(f"inventory fail_run_on: {inventory['fail_run_on']}")
+    lines += [
+        f"inventory {key}: {inventory[key]:g}"
+        if isinstance(inventory[key], float)
+        else f"inventory {key}: {inventory[key]}"
+        for key in RUN_WIDE
+        if key in inventory
+    ]
     lines += [
         f"inventory {name}: {json.dumps(overrides, sort_keys=True, default=str)}"
         for name, overrides in sorted(inventory.get("targets", {}).items())

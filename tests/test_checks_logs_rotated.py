@@ -53,3 +53,37 @@ def test_an_error_rotated_into_a_gz_of_the_window_is_counted(tmp_path):
     assert result.details["signature_texts"][top["id"]] == "payment gateway timeout (order <n>)"
     # the log volume: every file the check looked at, the compressed siblings as stored (not "other.log")
     assert result.metrics["logs.bytes"] == sum(os.path.getsize(p) for p in (live, old, rotated))
+
+
+def test_errors_the_weekly_rotation_moved_into_a_gz_are_counted_by_the_next_daily_check(tmp_path):
+    """End to end on real files: the weekly copy-truncate rotation (include.weekly.logs, in earnest) moves the
+    day's errors into ``app.log.<stamp>.gz`` and empties the live log; more errors are written after it; the
+    daily check of that day counts both. On a frozen clock (time-machine): the stamp and the window are its."""
+    import time_machine
+
+    from include.weekly import logs as weekly_logs
+
+    now = START + timedelta(hours=18)
+    live = tmp_path / "app.log"
+    live.write_text(
+        "2026-03-09T09:00:00 ERROR payment gateway timeout (order 1)\n"
+        "2026-03-09T10:00:00 INFO fine\n"
+        "2026-03-09T11:00:00 ERROR payment gateway timeout (order 2)\n"
+    )
+    dated(live, now - timedelta(minutes=5))
+    target = parse_inventory(
+        {"targets": [{"name": "app", "kind": "log_source", "paths": [str(tmp_path / "*.log")]}]}
+    ).targets[0]
+    with time_machine.travel(now, tick=False):
+        done = weekly_logs.maintain(target, Endpoint(), dict(weekly_logs.DEFAULTS), dry_run=False)
+    [rotated] = tmp_path.glob("app.log.*.gz")
+    assert done.metrics["logs.rotated_files"] == 1 and live.stat().st_size == 0  # really rotated and truncated
+    assert b"order 2" in gzip.decompress(rotated.read_bytes())
+    with live.open("a") as fh:
+        fh.write("2026-03-09T20:00:00 ERROR payment gateway timeout (order 3)\n")
+    dated(live, END - timedelta(hours=1))
+
+    result = check(target, Endpoint(), Window(START, END, {}))
+
+    assert result.metrics["logs.errors"] == 3  # two from the rotated .gz, one written after the rotation
+    assert result.details["files"] == {str(live): 1, str(rotated): 2}

@@ -520,13 +520,38 @@ def write_after_backup(monkeypatch, db: str) -> None:
     monkeypatch.setattr(backups, "back_up_all", then_write)
 
 
-def assert_not_applied(world, run, oid, cause) -> None:
+def pg_snapshot(db: str) -> dict:
+    """Every table's checksum and the database's owner, ACL, settings and comment, read from the catalogs."""
+    from include.backup.postgres import database_properties
+
+    with psycopg.connect(host="127.0.0.1", user="postgres", dbname="postgres") as c:
+        properties = database_properties(c, db)
+    return {"contents": pg_checksums(db), "properties": properties}
+
+
+def give_database_properties(db: str) -> None:
+    """A comment, a setting and a revoked PUBLIC connect (so "the same properties after" compares something)."""
+    from psycopg import sql
+
+    with psycopg.connect(host="127.0.0.1", user="postgres", dbname="postgres", autocommit=True) as c:
+        c.execute(sql.SQL("comment on database {} is 'the game'").format(sql.Identifier(db)))
+        c.execute(sql.SQL("alter database {} set work_mem = '9MB'").format(sql.Identifier(db)))
+        c.execute(sql.SQL("revoke connect on database {} from public").format(sql.Identifier(db)))
+
+
+def assert_not_applied(world, run, oid, before, cause) -> None:
     s = states(run)
     assert run.state == "failed", s
     assert s["apply_update"] == "failed" and s["rollback"] == "skipped" and s["promote"] == "skipped", s
     assert pg_oid(world["pg"]) == oid  # the database was not dropped and recreated
-    with psycopg.connect(host="127.0.0.1", user="postgres", dbname=world["pg"]) as c:
+    with psycopg.connect(host="127.0.0.1", user="postgres", dbname=world["pg"], autocommit=True) as c:
         assert c.execute("select name from players where id = 90001").fetchone() == ("after the backup",)
+        c.execute("delete from players where id = 90001")  # without the later write: everything as before the run
+    after = pg_snapshot(world["pg"])
+    if "public.aegis_schema_version" not in before["contents"]:  # Aegis's bookkeeping table, created by the run:
+        created = after["contents"].pop("public.aegis_schema_version", "0:")  # it records no applied file
+        assert created.startswith("0:"), created
+    assert after == before
     report = report_of(world, run)
     assert report["outcome"] == "not-applied"
     why = json.dumps(report["summary"]["reasons"])
@@ -537,7 +562,9 @@ def assert_not_applied(world, run, oid, cause) -> None:
 def test_pg_first_migration_file_failing_is_not_applied_and_keeps_later_writes(
     airflow_db, world, capfd, caplog, monkeypatch
 ):
-    oid = pg_oid(world["pg"])
+    give_database_properties(world["pg"])
+    oid, before = pg_oid(world["pg"]), pg_snapshot(world["pg"])
+    assert before["properties"]["comment"] == "the game" and before["properties"]["settings"]
     write_after_backup(monkeypatch, world["pg"])
     folder = migrations(
         world["tmp"],
@@ -548,7 +575,7 @@ def test_pg_first_migration_file_failing_is_not_applied_and_keeps_later_writes(
         },
     )
     run = the_dag().test(run_conf=conf(update_kind="sql_migration", update_target="pg", migrations_folder=folder))
-    assert_not_applied(world, run, oid, "001_bad.sql failed")
+    assert_not_applied(world, run, oid, before, "001_bad.sql failed")  # the column list is in the checksums too
     with psycopg.connect(host="127.0.0.1", user="postgres", dbname=world["pg"]) as c:
         cols = [
             r[0] for r in c.execute("select column_name from information_schema.columns where table_name = 'players'")
@@ -564,11 +591,11 @@ def test_pg_refused_checksum_is_not_applied(airflow_db, world, capfd, caplog, mo
             " applied_at timestamptz not null default now(), run_id text)"
         )
         c.execute("insert into aegis_schema_version values ('001_add_level.sql', 'an older content', now(), 'r0')")
-    oid = pg_oid(world["pg"])
+    oid, before = pg_oid(world["pg"]), pg_snapshot(world["pg"])
     write_after_backup(monkeypatch, world["pg"])
     folder = migrations(world["tmp"], "changed", GOOD_PG)
     run = the_dag().test(run_conf=conf(update_kind="sql_migration", update_target="pg", migrations_folder=folder))
-    assert_not_applied(world, run, oid, "applied before with different content")
+    assert_not_applied(world, run, oid, before, "applied before with different content")
 
 
 def test_migration_of_a_database_not_in_the_backup_is_refused_before_anything_runs(airflow_db, world, capfd, caplog):

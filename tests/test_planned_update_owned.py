@@ -19,9 +19,12 @@ import psycopg
 import pytest
 from psycopg import sql
 
+from include.clients.mysql import quote_ident as myq
 from tests.content_state import pg_checksums
-from tests.helpers import write_inventory
-from tests.test_planned_update import RELAXED, assert_rolled_back, conf, migrations, output, the_dag
+from tests.helpers import mysql_run, write_inventory
+from tests.test_planned_update import MY_RELAXED, RELAXED, assert_rolled_back, conf, migrations, output, the_dag
+from tests.test_restore_swap_mysql import app_db, side_schemas  # noqa: F401  (app_db: a fixture)
+from tests.test_restore_swap_mysql import state as my_state
 
 ADMIN = {"host": "127.0.0.1", "user": "postgres"}
 
@@ -212,3 +215,91 @@ def test_a_failure_after_a_change_leaves_an_app_owned_database_identical(airflow
     with admin() as c:
         left = c.execute("select datname from pg_database where datname like %s", (db + "_aegis_%",)).fetchall()
     assert left == []  # no side copy or replaced database left behind
+
+
+# ----------------------------------------------------------------------------------------- MariaDB
+@pytest.fixture
+def maria_owned(app_db, tmp_path, monkeypatch, redis_server, alertmanager_server):  # noqa: F811
+    """The app schema of :func:`tests.test_restore_swap_mysql.app_db` (an app account with grants on the schema,
+    a table, a view and a procedure; a view, trigger, procedure and event with the app account as DEFINER; latin1
+    with a comment) and a second schema in the same backup, as target ``maria`` of an inventory."""
+    db, app = app_db
+    other = f"{db}_other"
+    mysql_run(
+        f"CREATE DATABASE {myq(other)}",
+        f"CREATE TABLE {myq(other)}.notes (id INT PRIMARY KEY, body VARCHAR(40))",
+        f"INSERT INTO {myq(other)}.notes VALUES (1, 'before the backup')",
+    )
+    inv = write_inventory(
+        tmp_path,
+        f"""
+        catalog: {{path: catalog.db}}
+        artifacts: {{base: artifacts}}
+        maintenance: {{redis_conn_id: pu_cache}}
+        targets:
+          - name: maria
+            kind: mysql
+            conn_id: pu_maria
+            databases: [{db}, {other}]
+            update: {{migration_roots: ["{tmp_path}"]}}
+            {MY_RELAXED}
+          - {{name: cache, kind: redis, conn_id: pu_cache}}
+          - {{name: am, kind: alertmanager, conn_id: pu_am}}
+    """,
+    )
+    monkeypatch.setenv("AEGIS_INVENTORY", str(inv))
+    monkeypatch.setenv("AIRFLOW_CONN_PU_MARIA", "mysql://root@127.0.0.1:3306/")
+    monkeypatch.setenv("AIRFLOW_CONN_PU_CACHE", f"redis://127.0.0.1:{redis_server}/0")
+    monkeypatch.setenv("AIRFLOW_CONN_PU_AM", f"http://127.0.0.1:{alertmanager_server.port}")
+    yield {"tmp": tmp_path, "db": db, "app": app, "other": other, "redis": redis_server, "am": alertmanager_server}
+    mysql_run(f"DROP DATABASE IF EXISTS {myq(other)}")
+
+
+def test_a_mariadb_failure_after_a_change_gives_back_definers_grants_and_properties_of_that_schema_only(
+    airflow_db, maria_owned, monkeypatch, capfd, caplog
+):
+    """The first file changes rows, a column, the trigger, the view, the procedure, the event, the schema's
+    charset and comment (MariaDB commits each DDL at once); the second fails. The rollback restores that schema
+    only: it is as before (every table's checksum, the app account's grants, the definitions and DEFINERs, charset,
+    collation, comment), and a write made to the backup's other schema after the backup is still there."""
+    from include.update import backups
+
+    db, app, other = maria_owned["db"], maria_owned["app"], maria_owned["other"]
+    real = backups.back_up_all
+
+    def then_write(*args, **kwargs):  # an application write to the other schema between the backup and the update
+        out = real(*args, **kwargs)
+        mysql_run(f"INSERT INTO {myq(other)}.notes VALUES (2, 'after the backup')")
+        return out
+
+    monkeypatch.setattr(backups, "back_up_all", then_write)
+    before = my_state(db, app)
+    assert before["triggers"] and before["views"] and before["routines"] and before["events"]
+    folder = migrations(
+        maria_owned["tmp"],
+        "my-change-then-fail",
+        {
+            "001_change_everything.sql": f"""
+                ALTER TABLE accounts ADD COLUMN level INT NOT NULL DEFAULT 1;
+                UPDATE accounts SET name = 'migrated' WHERE id <= 100;
+                DELETE FROM scores WHERE id > 2500;
+                DROP TRIGGER log_score;
+                CREATE OR REPLACE SQL SECURITY DEFINER VIEW top_scores AS SELECT id FROM scores;
+                DROP PROCEDURE count_accounts;
+                CREATE PROCEDURE count_accounts() SELECT 1;
+                ALTER EVENT trim_log ON SCHEDULE EVERY 2 DAY;
+                ALTER DATABASE {myq(db)} CHARACTER SET utf8mb4 COLLATE utf8mb4_general_ci COMMENT 'migrated';
+                CREATE TABLE added_by_migration (id INT);
+            """,
+            "002_fails.sql": "CREATE TABLE half (id INT); SELECT * FROM no_such_table;",
+        },
+    )
+    run = the_dag().test(run_conf=conf(update_kind="sql_migration", update_target="maria", migrations_folder=folder))
+    assert_rolled_back(maria_owned, run, lambda: my_state(db, app), before, "002_fails.sql failed", "no_such_table")
+    assert "DECISION: ROLLBACK" in output(capfd, caplog)
+    assert side_schemas(db) == []  # no side or replaced schema left behind
+    # only the migrated schema was restored: the other schema of the same backup keeps its later write
+    assert mysql_run(f"SELECT id, body FROM {myq(other)}.notes ORDER BY id") == (
+        (1, "before the backup"),
+        (2, "after the backup"),
+    )

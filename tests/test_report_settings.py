@@ -15,7 +15,7 @@ def test_a_daily_report_shows_the_form_values_and_the_inventory_overrides(airflo
         """
         catalog: {path: catalog.db}
         artifacts: {base: artifacts}
-        defaults: {fail_run_on: never, thresholds: {host: {memory_warning_pct: 95}}}
+        defaults: {fail_run_on: never, lock_wait_s: 45, thresholds: {host: {memory_warning_pct: 95}}}
         targets:
           - {name: box, kind: host, mounts: ["/"], timeout_seconds: 7, thresholds: {disk_critical_pct: 97}}
     """,
@@ -32,6 +32,8 @@ def test_a_daily_report_shows_the_form_values_and_the_inventory_overrides(airflo
     assert settings["form"]["alert"] is False
     assert settings["inventory"] == {
         "fail_run_on": "never",
+        "lock_wait_s": 45.0,
+        "timeout_seconds": 10.0,  # the built-in default, shown as what the run ran with
         "targets": {
             "box": {"thresholds": {"memory_warning_pct": 95.0, "disk_critical_pct": 97.0}, "timeout_seconds": 7.0}
         },
@@ -43,7 +45,7 @@ def test_a_daily_report_shows_the_form_values_and_the_inventory_overrides(airflo
             if name.endswith("html")
             else 'form thresholds: {"disk_warning_pct": 70}' in text
         )
-        assert "inventory fail_run_on: never" in text
+        assert "inventory fail_run_on: never" in text and "inventory lock_wait_s: 45" in text
         assert "disk_critical_pct" in text and "memory_warning_pct" in text
 
 
@@ -59,17 +61,34 @@ def test_weekly_and_backup_settings_that_differ_from_the_defaults_are_shown(tmp_
         targets:
           - {name: pg, kind: postgres, conn_id: x, backup: {keep_last: 3}, weekly: {enabled: false}}
           - {name: plain, kind: postgres, conn_id: y}
+          - name: maria
+            kind: mysql
+            conn_id: z
+            backup: {apply_retention: true}
+            weekly: {apply: [partitions, purge]}
     """,
         )
     )
     rows = [
         {"target": t, "kind": "postgres", "status": "ok", "findings": [], "metrics": {}, "details": {}, "duration_s": 0}
-        for t in ("pg", "plain")
+        for t in ("pg", "plain", "maria")
     ]
     report = Report.build("weekly_maintenance", "t", "r", LOGICAL, LOGICAL, rows)
 
     settings = run_settings(report, inventory, {"dry_run": True, "concerns": ["postgres"]})
 
     assert settings["form"] == {"dry_run": True, "concerns": ["postgres"]}
-    assert settings["inventory"]["targets"] == {"pg": {"backup": {"keep_last": 3}, "weekly": {"enabled": False}}}
-    assert Report.from_dict({**report.to_dict(), "settings": settings}).settings == settings
+    assert settings["inventory"]["targets"] == {
+        "pg": {"backup": {"keep_last": 3}, "weekly": {"enabled": False}},
+        "maria": {"backup": {"apply_retention": True}, "weekly": {"apply": ["partitions", "purge"]}},
+    }
+    assert settings["inventory"]["lock_wait_s"] == 900.0  # the default wait for a busy target, shown too
+    restored = Report.from_dict({**report.to_dict(), "settings": settings})
+    assert restored.settings == settings
+    from include.rendering import settings_lines
+
+    lines = settings_lines(restored)
+    assert "inventory lock_wait_s: 900" in lines
+    assert (
+        'inventory maria: {"backup": {"apply_retention": true}, "weekly": {"apply": ["partitions", "purge"]}}' in lines
+    )

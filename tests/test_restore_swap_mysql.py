@@ -143,6 +143,33 @@ def test_restore_swaps_in_a_side_schema_keeping_grants_definers_and_properties(a
     assert run(f"SELECT note FROM {q(db)}.zlog ORDER BY id DESC LIMIT 1") == (("score 5000",),)
 
 
+def test_a_routine_dropped_after_the_backup_comes_back_with_its_grants(app_db, tmp_path):
+    """``DROP PROCEDURE`` drops the grants on it (``mysql.procs_priv``); the backup records them, and the restore
+    that recreates the procedure gives them back, without taking away a grant given after the backup."""
+    db, app = app_db
+    result = myb.dump(make_target([db]), endpoint(None), tmp_path)
+    assert [g[2:] for g in result.facts["routine_grants"][db]] == [["PROCEDURE", "count_accounts", "Alter Routine"]]
+    before = state(db, app)
+    run(
+        f"USE {q(db)}",
+        "DROP PROCEDURE count_accounts",
+        "CREATE PROCEDURE count_accounts() SELECT 2",
+        f"GRANT EXECUTE ON PROCEDURE {q(db)}.count_accounts TO '{app}'@'%'",  # given after the backup: kept
+    )
+    assert not any("ALTER ROUTINE ON PROCEDURE" in g for g in state(db, app)["grants"])  # gone with the DROP
+
+    observed = myb.restore(endpoint(None), tmp_path, result.facts, timeout_s=120, replace=True)
+    assert observed == result.facts
+    after = state(db, app)
+    assert {k: after[k] for k in ("content", "routines", "views", "triggers", "properties")} == {
+        k: before[k] for k in ("content", "routines", "views", "triggers", "properties")
+    }
+    assert set(after["grants"]) - set(before["grants"]) == {
+        f"GRANT EXECUTE, ALTER ROUTINE ON PROCEDURE `{db}`.`count_accounts` TO `{app}`@`%`"
+    }  # the backup's ALTER ROUTINE back, the later EXECUTE kept
+    assert side_schemas(db) == []
+
+
 def test_a_set_without_recorded_properties_leaves_the_schemas_own(app_db, tmp_path):
     """A set written before the backup recorded ``database_properties``: the content is the backup's, the schema
     keeps the charset, collation and comment it has now."""

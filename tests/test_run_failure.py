@@ -112,6 +112,33 @@ def test_a_critical_daily_verdict_fails_the_run_unless_never(
         assert "pg-down" in caplog.text and "run fails (fail_run_on: critical)" in caplog.text
 
 
+def test_a_critical_weekly_verdict_fails_the_run_after_its_report(airflow_db, tmp_path, monkeypatch, capfd, caplog):
+    """The weekly maintenance of a PostgreSQL target on a closed port, ``fail_run_on`` at its default: the run is
+    red, its report (critical) is written first, and the failing task's log names the target and why."""
+    use_inventory(
+        monkeypatch,
+        tmp_path,
+        """
+        catalog: {path: catalog.db}
+        artifacts: {base: artifacts}
+        targets:
+          - {name: pg-down, kind: postgres, conn_id: rf_wk_down, timeout_seconds: 2, weekly: {connect_timeout_s: 2}}
+    """,
+    )
+    monkeypatch.setenv("AIRFLOW_CONN_RF_WK_DOWN", f"postgresql://postgres@127.0.0.1:{free_port()}/x")
+
+    run = load_dag("weekly_maintenance").test(
+        logical_date=LOGICAL + timedelta(days=3), run_conf={"concerns": ["postgres"]}
+    )
+
+    assert run.state == "failed"
+    report = only_report(tmp_path, "weekly_maintenance")
+    assert report["summary"]["status"] == "critical"
+    assert task_states(run)["write_report"] == ("failed", 1)
+    logs = "".join(capfd.readouterr()) + caplog.text  # dag.test() runs the tasks here: their log is in either
+    assert "pg-down" in logs and "run fails (fail_run_on: critical)" in logs
+
+
 def test_run_failure_follows_the_level(tmp_path):
     from include.publish import run_failure
     from include.report import Report

@@ -263,6 +263,10 @@ def test_a_scheduled_weekly_run_adds_partitions_and_drops_only_where_weekly_appl
     assert plans["purge"][0]["action"] == "would do" and plans["purge"][0]["deleted"] == 0
     assert "destructive steps applied: partitions; only planned: optimize (not in weekly.apply)" in markdown
     assert "destructive steps applied: none; only planned: optimize (not in weekly.apply), partitions" in markdown
+    # the report shows what the run ran with: the form's defaults and each target's weekly.apply
+    assert report["settings"]["form"]["dry_run"] is True
+    assert report["settings"]["inventory"]["targets"]["maria-applies"]["weekly"]["apply"] == ["partitions"]
+    assert '"apply": ["partitions"]' in markdown
 
 
 # -- a scheduled backup applies retention per target --------------------------------------------------------------
@@ -333,3 +337,7 @@ def test_a_scheduled_backup_applies_retention_only_where_the_inventory_says(airf
         ("keep", "would delete", "scheduled run, backup.apply_retention off"),
     }
     assert {s for _, s in retention} == set(old["trim"] + old["keep"])
+    # the report shows the form's apply_retention and the target that overrides it in the inventory
+    assert report["settings"]["form"]["apply_retention"] is False
+    assert report["settings"]["inventory"]["targets"]["trim"]["backup"]["apply_retention"] is True
+    assert "apply_retention" not in report["settings"]["inventory"]["targets"].get("keep", {}).get("backup", {})

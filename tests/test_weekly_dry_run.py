@@ -1,12 +1,17 @@
 """A weekly dry run only reads: on the real MariaDB and a real log folder, a dry run of the MySQL and log
-concerns leaves every table's ``information_schema`` version (create/update time, sizes, data_free) and
-every log file's inode, size and content as they were; in earnest OPTIMIZE touches InnoDB tables only, and
-only when the free disk exceeds the table's size."""
+concerns leaves every table's and partition's ``information_schema`` version (create/update time, sizes,
+data_free, rows) and every log file's inode, size and content as they were; in earnest OPTIMIZE touches
+InnoDB tables only, and only when the free disk exceeds the table's size.
+
+Adding missing partitions ahead is non-destructive upkeep and runs in a dry run too (by design). So the
+partitioned table here already HAS its partitions ahead: the dry run has nothing to add, and an unchanged
+table proves it neither dropped the partitions past retention nor purged the old rows it plans to."""
 
 from __future__ import annotations
 
 import os
 import time
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -18,6 +23,11 @@ from tests.helpers import write_inventory
 VERSION = (
     "SELECT table_name, engine, create_time, update_time, data_length, index_length, data_free"
     " FROM information_schema.tables WHERE table_schema = %s ORDER BY table_name"
+)
+PARTITIONS = (
+    "SELECT table_name, partition_name, partition_description, table_rows, data_length, create_time, update_time"
+    " FROM information_schema.partitions WHERE table_schema = %s AND partition_name IS NOT NULL"
+    " ORDER BY table_name, partition_ordinal_position"
 )
 
 
@@ -31,8 +41,13 @@ def my_database():
 
 @pytest.fixture
 def world(tmp_path, monkeypatch, my_database):
-    """A fragmented MyISAM table, an InnoDB table, an unanalysed MyISAM index, and a live log and a rotated one."""
+    """A fragmented MyISAM table, an InnoDB table, an unanalysed MyISAM index, a daily-partitioned table with two
+    partitions past retention, old rows to purge and its partitions ahead already there (up to 6 days ahead,
+    ``premake: 3`` asks for 3), and a live log and a rotated one."""
     db = my_database
+    today = datetime.now(UTC).date()
+    bounds = {"p_old1": today - timedelta(20), "p_old2": today - timedelta(10), "p_ahead": today + timedelta(6)}
+    parts = ", ".join(f"PARTITION {n} VALUES LESS THAN (TO_DAYS('{b}'))" for n, b in bounds.items())
     run(
         f"CREATE TABLE {q(db)}.frag (id INT PRIMARY KEY, pad VARCHAR(300)) ENGINE=MyISAM",
         f"INSERT INTO {q(db)}.frag SELECT seq, REPEAT('x', 250) FROM {q(db)}.seq_1_to_2000",
@@ -42,6 +57,12 @@ def world(tmp_path, monkeypatch, my_database):
         f"CREATE TABLE {q(db)}.unanalyzed (id INT, k INT, KEY by_k (k)) ENGINE=MyISAM",
         f"INSERT INTO {q(db)}.unanalyzed VALUES (0, 0)",
         f"INSERT INTO {q(db)}.unanalyzed SELECT seq, seq % 10 FROM {q(db)}.seq_1_to_500",
+        f"CREATE TABLE {q(db)}.events (id INT AUTO_INCREMENT, created DATE NOT NULL, PRIMARY KEY (id, created))"
+        f" ENGINE=InnoDB PARTITION BY RANGE (TO_DAYS(created)) ({parts})",
+    )
+    run(
+        f"INSERT INTO {q(db)}.events (created) SELECT %s - INTERVAL seq DAY FROM {q(db)}.seq_0_to_25",
+        args=(str(today),),
     )
     logs = tmp_path / "logs"
     logs.mkdir()
@@ -58,7 +79,11 @@ def world(tmp_path, monkeypatch, my_database):
             kind: mysql
             conn_id: dry_maria
             databases: [{db}]
-            weekly: {{fragmentation_min_bytes: 0, fragmentation_ratio: 0}}
+            weekly:
+              fragmentation_min_bytes: 0
+              fragmentation_ratio: 0
+              partitions: [{{table: {db}.events, interval: day, premake: 3, retention_days: 7}}]
+              purge: [{{table: {db}.events, column: created, older_than_days: 15, batch_size: 100}}]
           - {{name: app-logs, kind: log_source, paths: ["logs/*.log"]}}
     """,
     )
@@ -81,11 +106,15 @@ def test_a_weekly_dry_run_leaves_tables_and_logs_unchanged(world):
 
     inventory = load_inventory()
     tables_before, logs_before = run(VERSION, args=(world["db"],)), files(world["logs"])
+    partitions_before = run(PARTITIONS, args=(world["db"],))
+    rows_before = run(f"SELECT COUNT(*), MIN(created) FROM {q(world['db'])}.events")
 
     maria = maintain_target(inventory, "maria", dry_run=True)
     app_logs = maintain_target(inventory, "app-logs", dry_run=True)
 
     assert run(VERSION, args=(world["db"],)) == tables_before
+    assert run(PARTITIONS, args=(world["db"],)) == partitions_before
+    assert run(f"SELECT COUNT(*), MIN(created) FROM {q(world['db'])}.events") == rows_before
     assert files(world["logs"]) == logs_before
     assert not list((world["logs"].parent / "artifacts").rglob("*.gz"))  # nothing archived either
     planned = {(r["operation"], r["table"]): r["action"] for r in maria["details"]["tables"]}
@@ -93,6 +122,10 @@ def test_a_weekly_dry_run_leaves_tables_and_logs_unchanged(world):
     assert planned[("OPTIMIZE TABLE", "frag")].startswith("left alone: engine MyISAM")
     assert planned[("ANALYZE TABLE", "unanalyzed")] == "would do"
     assert maria["metrics"]["mysql.optimize.tables"] == 0
+    partitions = {(r["operation"], r["partition"]): r["action"] for r in maria["details"]["partitions"]}
+    assert partitions[("drop", "p_old1")] == partitions[("drop", "p_old2")] == "would do"
+    assert not [key for key in partitions if key[0] == "add"]  # nothing missing: the upkeep had nothing to do
+    assert maria["details"]["purge"][0]["action"] == "would do" and maria["details"]["purge"][0]["deleted"] == 0
     rotate = [r for r in app_logs["details"]["files"] if r["step"] == "rotate"]
     assert [r["action"] for r in rotate] == ["would do"]
     assert app_logs["metrics"]["logs.rotated_files"] == 0
@@ -113,7 +146,8 @@ def test_in_earnest_only_innodb_tables_are_optimized_and_only_with_room_on_disk(
     after = {row[0]: row for row in run(VERSION, args=(world["db"],))}
     assert after["frag"] == before["frag"]  # the MyISAM table was not rebuilt
     assert after["inno"][2] != before["inno"][2]  # InnoDB rebuilt: a new create_time
-    assert maria["metrics"]["mysql.optimize.tables"] == 1
+    assert {t for t, r in rows.items() if r["action"] == "done"} == {"inno", "events"}  # the InnoDB ones only
+    assert maria["metrics"]["mysql.optimize.tables"] == 2
 
 
 def test_optimize_needs_more_free_disk_than_the_table():

@@ -192,6 +192,16 @@ def schemas_properties(endpoint: Endpoint, databases: list[str], timeout_s: floa
         conn.close()
 
 
+def schemas_routine_grants(endpoint: Endpoint, databases: list[str], timeout_s: float) -> dict[str, list]:
+    """:func:`include.backup.mysql_objects.routine_grants` of each database (recorded by the backup as
+    ``routine_grants``: dropping a routine drops its grants, which a restore that recreates it gives back)."""
+    conn = _connect(endpoint, timeout_s)
+    try:
+        return {db: mysql_objects.routine_grants(conn.cursor(), db) for db in databases}
+    finally:
+        conn.close()
+
+
 def _dump_file(workdir: Path, db: str) -> Path:
     if not db or "/" in db or "\0" in db or db.startswith("."):
         raise ValueError(f"database name {db!r} cannot be used as a backup file name")
@@ -244,6 +254,7 @@ def dump(target: Target, endpoint: Endpoint, workdir: Path) -> DumpResult:
     versions = {tool: tool_version([tool, "--version"])}
     result: dict[str, dict] = {}
     properties = schemas_properties(endpoint, databases, timeout_s)
+    grants = schemas_routine_grants(endpoint, databases, timeout_s)
     with _defaults_file(endpoint) as defaults:
         for db in databases:
             path = _dump_file(workdir, db)
@@ -255,7 +266,10 @@ def dump(target: Target, endpoint: Endpoint, workdir: Path) -> DumpResult:
             result.update(facts(endpoint, [db], timeout_s)["databases"])
             with gzip.open(path, "wb", compresslevel=compress) as sink:
                 _stream([tool, defaults, *DUMP_FLAGS, db], timeout_s=timeout_s, sink=sink)
-    return DumpResult(tool_versions=versions, facts={"databases": result, "database_properties": properties})
+    return DumpResult(
+        tool_versions=versions,
+        facts={"databases": result, "database_properties": properties, "routine_grants": grants},
+    )
 
 
 #: seconds to wait for the read lock on a database's tables (writes to them wait while it is held)
@@ -408,11 +422,19 @@ def restore(
     originals = list(manifest_facts.get("databases", {}))
     database_map = database_map or {db: db for db in originals}
     recorded = manifest_facts.get("database_properties", {})
+    grants = manifest_facts.get("routine_grants", {})
     notes: list[str] = []
     if replace:
         for db in originals:
             notes += _load_side_and_swap(
-                endpoint, workdir, db, database_map[db], manifest_facts["databases"][db], recorded.get(db), timeout_s
+                endpoint,
+                workdir,
+                db,
+                database_map[db],
+                manifest_facts["databases"][db],
+                recorded.get(db),
+                timeout_s,
+                grants.get(db, []),
             )
     else:
         conn = _connect(endpoint, timeout_s)
@@ -428,9 +450,24 @@ def restore(
     if replace and recorded:
         found = schemas_properties(endpoint, [database_map[db] for db in originals if db in recorded], timeout_s)
         out["database_properties"] = {db: found[database_map[db]] for db in originals if db in recorded}
+    if replace and "routine_grants" in manifest_facts:  # those of the backup's grants the schema holds now
+        out["routine_grants"] = _held_routine_grants(endpoint, grants, database_map, originals, timeout_s)
     if notes:
         out["notes"] = notes
     return out
+
+
+def _held_routine_grants(
+    endpoint: Endpoint, recorded: dict[str, list], database_map: dict[str, str], originals: list[str], timeout_s: float
+) -> dict[str, list]:
+    """Of each database's recorded routine grants, those its schema holds after the restore (so the restore's
+    comparison with the manifest names a grant it could not give back)."""
+    now = schemas_routine_grants(endpoint, [database_map[db] for db in originals], timeout_s)
+
+    def held(grant: list, grants_now: list) -> bool:  # the same grantee and routine with at least those privileges
+        return any(g[:4] == grant[:4] and set(grant[4].split(",")) <= set(g[4].split(",")) for g in grants_now)
+
+    return {db: [g for g in recorded.get(db, []) if held(g, now[database_map[db]])] for db in originals}
 
 
 def _load_dump(endpoint: Endpoint, workdir: Path, original: str, into: str, timeout_s: float) -> None:
@@ -583,7 +620,14 @@ SWAP_LOCK_WAIT_S = 60
 
 
 def _load_side_and_swap(
-    endpoint: Endpoint, workdir: Path, original: str, db: str, expected: dict, props: dict | None, timeout_s: float
+    endpoint: Endpoint,
+    workdir: Path,
+    original: str,
+    db: str,
+    expected: dict,
+    props: dict | None,
+    timeout_s: float,
+    grants: list | None = None,
 ) -> list[str]:
     """Load the dump of ``original`` into a side schema next to ``db``, compare it with ``expected``, then swap the
     tables (:func:`_swap`); what the report should know (tables that were live but not in the backup).
@@ -610,7 +654,7 @@ def _load_side_and_swap(
             observe=lambda: facts(endpoint, [side], timeout_s)["databases"][side],
             expected=expected,
             discard=lambda: my_client.drop_database(endpoint, side, timeout_s),
-            swap=lambda: notes.extend(_swap(endpoint, db, side, replaced, expected, props, timeout_s)),
+            swap=lambda: notes.extend(_swap(endpoint, db, side, replaced, expected, props, timeout_s, grants or [])),
         )
     finally:  # after the swap it holds at most the backup's views and routines (or its tables, swapped back)
         my_client.drop_database(endpoint, side, timeout_s)
@@ -618,7 +662,14 @@ def _load_side_and_swap(
 
 
 def _swap(
-    endpoint: Endpoint, db: str, side: str, replaced: str, expected: dict, props: dict | None, timeout_s: float
+    endpoint: Endpoint,
+    db: str,
+    side: str,
+    replaced: str,
+    expected: dict,
+    props: dict | None,
+    timeout_s: float,
+    grants: list | None = None,
 ) -> list[str]:
     """Move ``db``'s tables into ``replaced`` and ``side``'s into ``db`` in one ``RENAME TABLE``; confirm, then drop
     ``replaced``.
@@ -628,7 +679,8 @@ def _swap(
     moves to another schema only without triggers: both sides' triggers are dropped just before the rename (the
     live ones recreated if it fails), and the backup's recreated in ``db`` after it. Its views, routines and events
     become the backup's, as read from the side copy (``DEFINER``, ``SQL SECURITY``, ``sql_mode`` kept); identical
-    ones are left alone. Until confirmed (``db`` shows the backup's row counts and properties) everything is put
+    ones are left alone, and the backup's ``grants`` on its routines are given (again: dropping a routine after
+    the backup dropped them). Until confirmed (``db`` shows the backup's row counts and properties) everything is put
     back as it was when a step fails: tables renamed back, objects and properties restored. Tables that were live
     but are not in the backup leave with the replaced ones (the restore returns the schema to the backup's
     content) and are named in the returned notes.
@@ -651,6 +703,7 @@ def _swap(
                 raise
             try:
                 mysql_objects.set_objects(cur, db, mysql_objects.without_triggers(old), new)
+                mysql_objects.give_routine_grants(cur, db, grants or [])
                 if props:
                     _give_properties(cur, db, props)
                 shows = facts(endpoint, [db], timeout_s)["databases"][db]

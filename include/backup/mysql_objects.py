@@ -129,6 +129,30 @@ def _routine_grants(cur, schema: str, routines: list[str]) -> list[tuple]:
     return [row for row in cur.fetchall() if str(_text(row[3])).lower() in wanted]
 
 
+def routine_grants(cur, schema: str) -> list[list[str]]:
+    """Every grant on ``schema``'s routines (``mysql.procs_priv``) as ``[user, host, type, name, privileges]``
+    (privileges comma-joined, sorted), what a backup records so that a restore can give back a grant dropped with
+    its routine after the backup; [] when this login cannot read ``mysql.procs_priv`` (logged)."""
+    try:
+        cur.execute(
+            "SELECT User, Host, Routine_type, Routine_name, Proc_priv FROM mysql.procs_priv WHERE Db = %s", (schema,)
+        )
+    except MySQLdb.MySQLError as exc:
+        log.warning("%s: grants on its routines unreadable (%s): not recorded", schema, exc)
+        return []
+    out = []
+    for user, host, kind, name, privileges in cur.fetchall():
+        held = privileges if isinstance(privileges, set) else set(str(_text(privileges)).split(","))
+        out.append([str(_text(user)), str(_text(host)), str(_text(kind)), str(_text(name)), ",".join(sorted(held))])
+    return sorted(out)
+
+
+def give_routine_grants(cur, schema: str, recorded: list[list[str]]) -> None:
+    """GRANT ``recorded`` (:func:`routine_grants` of a backup) on ``schema``'s routines that exist; a GRANT only
+    adds, so grants given after the backup stay."""
+    _grant_routines(cur, schema, [tuple(g) for g in recorded])
+
+
 def _grant_routines(cur, schema: str, grants: list[tuple]) -> None:
     """Give back the routine grants :func:`_routine_grants` read (those whose routine exists again)."""
     for user, host, kind, name, privileges in grants:
