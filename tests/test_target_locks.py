@@ -400,3 +400,120 @@ def test_inside_airflow_the_holder_is_the_task_instance_so_a_retry_is_the_same_h
     assert run.state == "success"
     taken = [msg for _, msg in lease_log if "lease taken" in msg]
     assert taken == [f"pg: lease taken by backup run {run.run_id} (back_up[0])"]
+
+
+# -- backup sets: retention never deletes a set under a reader; verify never reads a set still being written --
+
+
+def pause(monkeypatch, module, name: str, before: bool = True):
+    """Make ``module.name`` stop (before or after the real call) until the returned ``go`` is set; ``there`` is
+    set once the caller has arrived. Only the pause is added: the real function does the work."""
+    real, there, go = getattr(module, name), threading.Event(), threading.Event()
+
+    def paused(*args, **kwargs):
+        if before:
+            there.set()
+            assert go.wait(120)
+        out = real(*args, **kwargs)
+        if not before:
+            there.set()
+            assert go.wait(120)
+        return out
+
+    monkeypatch.setattr(module, name, paused)
+    return there, go
+
+
+def retain(world):
+    """Retention in earnest on pg with keep_last 1 and 1 day, run 5 days after the newest set was started (the
+    catalog stamps sets with the real clock): every set but the newest (and the newest verified) goes."""
+    t = world["inventory"].target("pg")
+    t = dataclasses.replace(t, backup={**t.backup, "keep_last": 1, "retention_days": 1})
+    catalog = Catalog.for_inventory(world["inventory"])
+    newest = max(s["started_at"] for s in catalog.backup_sets_of("pg"))
+    now = (newest if newest.tzinfo else newest.replace(tzinfo=UTC)) + timedelta(days=5)
+    return {a["set_id"]: a for a in runner.apply_retention(world["inventory"], catalog, [t], now, dry_run=False)}
+
+
+def test_retention_keeps_a_set_a_restore_is_reading_and_deletes_it_on_a_later_run(world, monkeypatch):
+    old, new = backup(world, T1), backup(world, T2)
+    change(world["db"])
+    catalog = Catalog.for_inventory(world["inventory"])
+    there, go = pause(monkeypatch, store, "fetch")  # the restore stops at its download (set lease held)
+    result: dict = {}
+    reader = threading.Thread(target=lambda: result.update(restore_set(world, old["set_id"])))
+    reader.start()
+    try:
+        assert there.wait(60)
+        actions = retain(world)
+    finally:
+        go.set()
+        reader.join(300)
+    kept = actions[old["set_id"]]
+    assert kept["action"] == "kept" and "in use: busy: aegis run" in kept["reason"]
+    assert f"holds set:{old['set_id']}" in kept["reason"]
+    assert new["set_id"] not in actions  # the newest stays anyway
+    assert result["state"] == "restored", result  # the restore read its whole set
+    assert set_facts(world, old["set_id"]) == result["facts"]["databases"]
+    assert catalog.backup_set(old["set_id"])["state"] == "complete"
+    # no reader any more: the next retention deletes it
+    assert retain(world)[old["set_id"]]["action"] == "deleted"
+    assert catalog.backup_set(old["set_id"])["state"] == "deleted"
+    assert not runner.sets_folder(world["inventory"], "pg", old["set_id"]).exists()
+    assert lease_of(catalog, f"set:{old['set_id']}") is None
+
+
+def test_a_restore_of_a_set_retention_deleted_since_the_plan_is_not_run(world):
+    old, _ = backup(world, T1), backup(world, T2)
+    inventory, catalog = world["inventory"], Catalog.for_inventory(world["inventory"])
+    plan = restore.plan_restore(inventory, catalog, "pg", old["set_id"], dry_run=False, confirm="pg")
+    change(world["db"])
+    before = pg_checksums(world["db"])
+    assert retain(world)[old["set_id"]]["action"] == "deleted"
+    outcome = restore.restore_live(inventory, inventory.target("pg"), endpoint_for(inventory.target("pg")), plan)
+    assert outcome["state"] == "not-run"
+    assert f"not restored: backup set {old['set_id']} is deleted" in outcome["reason"]
+    assert pg_checksums(world["db"]) == before
+
+
+def test_verify_of_a_set_still_being_written_skips_it_and_the_backup_completes_it(world, monkeypatch):
+    from include.backup.dag_support import verify_one
+
+    catalog = Catalog.for_inventory(world["inventory"])
+    set_id = store.set_id_for("pg", T1)
+    there, go = pause(monkeypatch, store, "publish")  # the backup has dumped; its set is running, no manifest
+    result: dict = {}
+    writer = threading.Thread(target=lambda: result.update(backup(world, T1)))
+    writer.start()
+    try:
+        assert there.wait(120)
+        assert catalog.backup_set(set_id)["state"] == "running"
+        outcome = verify_one(world["inventory"], catalog, set_id, "manual__verify")
+        assert catalog.backup_set(set_id)["state"] == "running"  # verify did not touch it
+    finally:
+        go.set()
+        writer.join(300)
+    assert outcome["state"] == "skipped"
+    assert "is running (its backup is still writing it)" in outcome["reason"]
+    assert result["state"] == "complete"
+    assert verify_one(world["inventory"], catalog, set_id, "manual__verify")["state"] == "verified"
+
+
+def test_a_set_retention_deletes_while_verify_restores_it_is_not_marked_verified(world, monkeypatch):
+    old, _ = backup(world, T1), backup(world, T2)
+    catalog = Catalog.for_inventory(world["inventory"])
+    there, go = pause(monkeypatch, runner, "restore_into_scratch", before=False)  # downloaded, restore-tested
+    result: dict = {}
+    target = world["inventory"].target("pg")
+    args = (world["inventory"], target, endpoint_for(target), old["set_id"], catalog, "manual__verify")
+    verifier = threading.Thread(target=lambda: result.update(runner.verify_set(*args)))
+    verifier.start()
+    try:
+        assert there.wait(120)
+        assert retain(world)[old["set_id"]]["action"] == "deleted"  # not being read
+    finally:
+        go.set()
+        verifier.join(300)
+    assert result["state"] == "skipped"
+    assert "matched, but not marked verified: backup set" in result["reason"] and "is deleted" in result["reason"]
+    assert catalog.backup_set(old["set_id"])["state"] == "deleted"
