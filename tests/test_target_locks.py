@@ -519,3 +519,26 @@ def test_a_set_retention_deletes_while_verify_restores_it_is_not_marked_verified
     assert result["state"] == "skipped"
     assert "matched, but not marked verified: backup set" in result["reason"] and "is deleted" in result["reason"]
     assert catalog.backup_set(old["set_id"])["state"] == "deleted"
+
+
+def test_two_backups_of_one_interval_at_once_make_one_set_and_the_second_does_nothing(world, lease_log):
+    """Two runs of the same interval (a backfill beside a retry, say) start together: the second waits for the
+    lease, then finds the set complete and leaves it alone: one dump, one intact set."""
+    results: list[dict] = []
+    threads = [threading.Thread(target=lambda: results.append(backup(world, T1))) for _ in range(2)]
+    catalog = Catalog.for_inventory(world["inventory"])
+    threads[0].start()
+    deadline = time.monotonic() + 60
+    while lease_of(catalog, "pg") is None and threads[0].is_alive() and time.monotonic() < deadline:
+        time.sleep(0.005)
+    threads[1].start()  # while the first dumps
+    for t in threads:
+        t.join(300)
+    set_id = store.set_id_for("pg", T1)
+    assert sorted(bool(r.get("skipped")) for r in results) == [False, True], results
+    assert {r["set_id"] for r in results} == {set_id} and {r["state"] for r in results} == {"complete"}
+    assert any("pg is busy" in msg for _, msg in lease_log)  # the second waited for the first
+    assert catalog.backup_set(set_id)["state"] == "complete"
+    (dumped,) = [r for r in results if not r.get("skipped")]
+    with runner.workspace("check") as workdir:  # every file matches its checksum: nothing was written twice
+        assert store.fetch(runner.sets_folder(world["inventory"], "pg", set_id), workdir).facts == dumped["facts"]
