@@ -12,7 +12,8 @@ The seeds' nightly backup (`backup.sh`: mysqldump, Redis RDB, ConfigMaps/Secrets
    Each completed set emits the `aegis-backup-sets` Asset: the **verify_backups** DAG restores it into scratch.
 3. **apply_retention** — by age (`retention_days`, 30) and count (`keep_last`), never the newest verified set.
    A manual run: **dry run unless the form's `apply_retention` is on**; a scheduled or backfill run: per target
-   as the inventory's `backup.apply_retention` says (default off). The log and the report list what went or would go.
+   as the inventory's `backup.apply_retention` says (default off). The log and the report list what went or would go;
+   a set a verify or a restore is downloading right now is kept (`kept`, in use) for a later run.
 4. **write_report** — the publish tail: HTML/JSON/Markdown report with sizes and throughput, the run in the catalog;
    alert when a backup failed; then the run **ends failed** when any target's backup failed.
 

@@ -131,11 +131,15 @@ def incident():
     @task
     def open_incident() -> dict[str, Any]:
         """Classify P1–P4, open (or join) the incident in the catalog, resolve the escalation path."""
+        from include.incidents.response import AlreadyHandled
         from include.incidents.response import open_incident as open_it
 
         refuse_unknown_conf()
         context = get_current_context()
-        return open_it(_store(), load_inventory().incidents, dict(context["params"]), context["run_id"])
+        try:
+            return open_it(_store(), load_inventory().incidents, dict(context["params"]), context["run_id"])
+        except AlreadyHandled as exc:  # the rest of this run is skipped: the other run pages and closes it
+            raise AirflowSkipException(str(exc)) from exc
 
     @task.short_circuit(ignore_downstream_trigger_rules=False)
     def war_room_needed(incident: dict[str, Any]) -> bool:

@@ -14,8 +14,12 @@ from typing import Any
 from airflow.sdk import Param, dag, get_current_context, task
 from airflow.sdk.exceptions import AirflowSkipException
 
-from include.dag_defaults import refuse_unknown_conf
+from include.dag_defaults import SharedChoices, fail_without_retry, refuse_unknown_conf
 from include.incidents.troubleshooting import Answer, approval, record_on_incident, troubleshooting_dag_args
+from include.inventory import load_inventory
+
+#: the form's suggestions: the inventory's PostgreSQL and MySQL targets (the first is the default)
+SQL_TARGETS = SharedChoices(t.name for t in load_inventory().targets if t.kind in ("postgres", "mysql"))
 
 
 def _connect(target_name: str):
@@ -36,7 +40,13 @@ def _connect(target_name: str):
 @dag(
     **troubleshooting_dag_args(
         __doc__,
-        target=Param("postgres", type="string", title="Target (PostgreSQL or MySQL)"),
+        target=Param(
+            SQL_TARGETS[0] if SQL_TARGETS else "",
+            type="string",
+            examples=SQL_TARGETS,
+            title="Target (PostgreSQL or MySQL)",
+            description="A PostgreSQL or MySQL/MariaDB target of the inventory.",
+        ),
         min_seconds=Param(10, type="number", minimum=0, title="Slower than (seconds)"),
         schemas=Param(
             [], type=["array", "null"], title="MySQL schemas to check for zero-cardinality indexes (optional)"
@@ -51,7 +61,8 @@ def troubleshoot_slow_queries():
 
         refuse_unknown_conf()
         params = get_current_context()["params"]
-        kind, conn = _connect(params["target"])
+        with fail_without_retry(KeyError, ValueError):  # a target the inventory lacks, or of another kind
+            kind, conn = _connect(params["target"])
         with conn:
             found = (sq.find_postgres if kind == "postgres" else sq.find_mysql)(conn, params["min_seconds"])
             if kind == "postgres":

@@ -10,7 +10,8 @@ A backup is only worth what a restore proves. Runs on every set the **backup** D
    no room, or unknown: skipped with a finding); restore it into a **scratch** copy (a throwaway database, a private
    `redis-server`, a temporary Milvus Lite file, a temporary folder); compare what the copy holds (tables and
    row counts, key counts, collection row counts) with what the manifest recorded at backup time; drop the
-   scratch copy; mark the set `verified` or `failed` in the catalog. A flipped byte, a missing file or a
+   scratch copy; mark the set `verified` or `failed` in the catalog (a set still being written, `running`, or
+   deleted by retention meanwhile is skipped and keeps its state). A flipped byte, a missing file or a
    truncated dump is caught by the checksums before anything is restored.
 3. **write_report** — the publish tail: per set, with the reason of every failure; the run in the catalog;
    alert when one failed; then the run **ends failed** when any set is unknown or failed verification.

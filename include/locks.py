@@ -11,6 +11,8 @@ revision ``0008_target_leases``): the target, who holds it (routine, run id, ste
 - **Held**: a heartbeat thread pushes ``expires_at`` forward every third of the TTL. A holder that dies (a worker
   killed, a machine gone) stops renewing, and its lease expires after at most the TTL.
 - **Release** deletes the row only while it is still the caller's.
+- **Backup sets** have leases of their own (:func:`set_key`): held while a set is read or deleted, never while
+  waiting for another lease, so they cannot deadlock with the target leases.
 - **The loser** polls with a growing pause, logging who holds the target, up to the wait limit (the inventory's
   ``defaults.lock_wait_s``), then gets :class:`TargetBusy`, whose message goes into the report.
 """
@@ -250,6 +252,12 @@ def target_lease(
         beat.join(timeout=ttl_s)
         release(catalog, target, holder)
         log.info("%s: lease released by %s", target, holder.describe())
+
+
+def set_key(set_id: str) -> str:
+    """The lease key of one backup set: a reader (verify's and restore's download) holds it while it reads the set,
+    retention takes it before deleting the set, so a set is never deleted under a reader."""
+    return f"set:{set_id}"
 
 
 @contextmanager

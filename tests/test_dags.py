@@ -115,3 +115,20 @@ def test_unknown_conf_key_fails_the_first_task_at_once_naming_it(airflow_db, tmp
         .test(run_conf={"targets": ["web"]})
     )
     assert [str(getattr(ti.state, "value", ti.state)) for ti in run.get_task_instances()] == ["success"]
+
+
+def test_the_slow_queries_form_defaults_to_a_sql_target_of_the_inventory(tmp_path, monkeypatch):
+    """Triggered with its form's defaults on the demo inventory, the runbook looks at a target that exists."""
+    from include.inventory import load_inventory
+
+    def load_dag(dag_id):
+        return DagBag(dag_folder=str(REPO / "dags" / f"{dag_id}.py")).dags[dag_id]
+
+    demo = load_inventory(REPO / "config" / "inventory.yaml")
+    monkeypatch.setenv("AEGIS_INVENTORY", str(REPO / "config" / "inventory.yaml"))
+    target = load_dag("troubleshoot_slow_queries").params.get_param("target")
+    assert demo.target(target.value).kind in ("postgres", "mysql")
+    assert set(target.schema["examples"]) == {t.name for t in demo.targets if t.kind in ("postgres", "mysql")}
+    other = write_inventory(tmp_path, "targets: [{name: db2, kind: mysql, conn_id: x}, {name: h, kind: host}]\n")
+    monkeypatch.setenv("AEGIS_INVENTORY", str(other))
+    assert load_dag("troubleshoot_slow_queries").params.get_param("target").value == "db2"

@@ -264,6 +264,25 @@ def test_postmortem_timeline_and_knowledge_base(store, tmp_path):
     assert all(k["incident_id"] == opened["id"] for k in nxt["known"])
 
 
+def test_a_second_run_for_the_same_alert_joins_the_incident_and_pages_nobody(store, tmp_path):
+    """Two triggers of the incident DAG for one alert (two form runs, or a form run beside the webhook's): one
+    incident, handled by the first run; the second stops with the reason; a retry of the first goes on."""
+    inventory = parse_inventory({"targets": TARGETS, "oncall": ONCALL}, tmp_path / "inventory.yaml")
+    labels = am_alert()["labels"]
+    first = response.open_incident(store, inventory.incidents, {"labels": labels}, "manual__a")
+    with pytest.raises(response.AlreadyHandled, match=rf"INC-{first['id']} .* already handled by run manual__a"):
+        response.open_incident(store, inventory.incidents, {"labels": labels}, "manual__b")
+    with pytest.raises(response.AlreadyHandled, match="manual__a"):  # by the incident id (the webhook's conf)
+        response.open_incident(store, inventory.incidents, {"incident_id": first["id"]}, "manual__c")
+    again = response.open_incident(store, inventory.incidents, {"labels": labels}, "manual__a")  # a retry
+    assert again["id"] == first["id"]
+    incident = store.get(first["id"])
+    assert incident["dag_run_id"] == "manual__a" and incident["alerts"] == 3
+    store.resolve(first["id"], "alertmanager", "alert resolved")
+    nxt = response.open_incident(store, inventory.incidents, {"labels": labels}, "manual__b")
+    assert nxt["id"] != first["id"] and store.get(nxt["id"])["dag_run_id"] == "manual__b"
+
+
 # ---------------------------------------------------------------------------------------- Aegis's own metrics
 def _reasons(*pairs):
     return {"status": "critical", "reasons": [{"target": t, "level": lvl, "message": "m"} for t, lvl in pairs]}

@@ -137,9 +137,11 @@ def test_a_restore_and_a_backup_started_together_take_turns(world, lease_log, fi
     assert results["restore"]["state"] == "restored", results["restore"]
     assert results["backup"]["state"] == "complete", results["backup"]
     # the second waited: it logged who held the target, and the lease was never held by both at once
-    assert any(who == second and "is busy: aegis run" in msg for who, msg in lease_log), lease_log
-    turns = [
-        (who, msg.split(": ")[1].split(" by")[0]) for who, msg in lease_log if "lease taken" in msg or "released" in msg
+    assert any(who == second and msg.startswith("pg is busy: aegis run") for who, msg in lease_log), lease_log
+    turns = [  # the target's lease (the restore also holds its set's lease, set:<id>, while downloading it)
+        (who, msg.split(": ")[1].split(" by")[0])
+        for who, msg in lease_log
+        if msg.startswith("pg: ") and ("lease taken" in msg or "released" in msg)
     ]
     assert turns == [
         (first, "lease taken"),
@@ -400,3 +402,143 @@ def test_inside_airflow_the_holder_is_the_task_instance_so_a_retry_is_the_same_h
     assert run.state == "success"
     taken = [msg for _, msg in lease_log if "lease taken" in msg]
     assert taken == [f"pg: lease taken by backup run {run.run_id} (back_up[0])"]
+
+
+# -- backup sets: retention never deletes a set under a reader; verify never reads a set still being written --
+
+
+def pause(monkeypatch, module, name: str, before: bool = True):
+    """Make ``module.name`` stop (before or after the real call) until the returned ``go`` is set; ``there`` is
+    set once the caller has arrived. Only the pause is added: the real function does the work."""
+    real, there, go = getattr(module, name), threading.Event(), threading.Event()
+
+    def paused(*args, **kwargs):
+        if before:
+            there.set()
+            assert go.wait(120)
+        out = real(*args, **kwargs)
+        if not before:
+            there.set()
+            assert go.wait(120)
+        return out
+
+    monkeypatch.setattr(module, name, paused)
+    return there, go
+
+
+def retain(world):
+    """Retention in earnest on pg with keep_last 1 and 1 day, run 5 days after the newest set was started (the
+    catalog stamps sets with the real clock): every set but the newest (and the newest verified) goes."""
+    t = world["inventory"].target("pg")
+    t = dataclasses.replace(t, backup={**t.backup, "keep_last": 1, "retention_days": 1})
+    catalog = Catalog.for_inventory(world["inventory"])
+    newest = max(s["started_at"] for s in catalog.backup_sets_of("pg"))
+    now = (newest if newest.tzinfo else newest.replace(tzinfo=UTC)) + timedelta(days=5)
+    return {a["set_id"]: a for a in runner.apply_retention(world["inventory"], catalog, [t], now, dry_run=False)}
+
+
+def test_retention_keeps_a_set_a_restore_is_reading_and_deletes_it_on_a_later_run(world, monkeypatch):
+    old, new = backup(world, T1), backup(world, T2)
+    change(world["db"])
+    catalog = Catalog.for_inventory(world["inventory"])
+    there, go = pause(monkeypatch, store, "fetch")  # the restore stops at its download (set lease held)
+    result: dict = {}
+    reader = threading.Thread(target=lambda: result.update(restore_set(world, old["set_id"])))
+    reader.start()
+    try:
+        assert there.wait(60)
+        actions = retain(world)
+    finally:
+        go.set()
+        reader.join(300)
+    kept = actions[old["set_id"]]
+    assert kept["action"] == "kept" and "in use: busy: aegis run" in kept["reason"]
+    assert f"holds set:{old['set_id']}" in kept["reason"]
+    assert new["set_id"] not in actions  # the newest stays anyway
+    assert result["state"] == "restored", result  # the restore read its whole set
+    assert set_facts(world, old["set_id"]) == result["facts"]["databases"]
+    assert catalog.backup_set(old["set_id"])["state"] == "complete"
+    # no reader any more: the next retention deletes it
+    assert retain(world)[old["set_id"]]["action"] == "deleted"
+    assert catalog.backup_set(old["set_id"])["state"] == "deleted"
+    assert not runner.sets_folder(world["inventory"], "pg", old["set_id"]).exists()
+    assert lease_of(catalog, f"set:{old['set_id']}") is None
+
+
+def test_a_restore_of_a_set_retention_deleted_since_the_plan_is_not_run(world):
+    old, _ = backup(world, T1), backup(world, T2)
+    inventory, catalog = world["inventory"], Catalog.for_inventory(world["inventory"])
+    plan = restore.plan_restore(inventory, catalog, "pg", old["set_id"], dry_run=False, confirm="pg")
+    change(world["db"])
+    before = pg_checksums(world["db"])
+    assert retain(world)[old["set_id"]]["action"] == "deleted"
+    outcome = restore.restore_live(inventory, inventory.target("pg"), endpoint_for(inventory.target("pg")), plan)
+    assert outcome["state"] == "not-run"
+    assert f"not restored: backup set {old['set_id']} is deleted" in outcome["reason"]
+    assert pg_checksums(world["db"]) == before
+
+
+def test_verify_of_a_set_still_being_written_skips_it_and_the_backup_completes_it(world, monkeypatch):
+    from include.backup.dag_support import verify_one
+
+    catalog = Catalog.for_inventory(world["inventory"])
+    set_id = store.set_id_for("pg", T1)
+    there, go = pause(monkeypatch, store, "publish")  # the backup has dumped; its set is running, no manifest
+    result: dict = {}
+    writer = threading.Thread(target=lambda: result.update(backup(world, T1)))
+    writer.start()
+    try:
+        assert there.wait(120)
+        assert catalog.backup_set(set_id)["state"] == "running"
+        outcome = verify_one(world["inventory"], catalog, set_id, "manual__verify")
+        assert catalog.backup_set(set_id)["state"] == "running"  # verify did not touch it
+    finally:
+        go.set()
+        writer.join(300)
+    assert outcome["state"] == "skipped"
+    assert "is running (its backup is still writing it)" in outcome["reason"]
+    assert result["state"] == "complete"
+    assert verify_one(world["inventory"], catalog, set_id, "manual__verify")["state"] == "verified"
+
+
+def test_a_set_retention_deletes_while_verify_restores_it_is_not_marked_verified(world, monkeypatch):
+    old, _ = backup(world, T1), backup(world, T2)
+    catalog = Catalog.for_inventory(world["inventory"])
+    there, go = pause(monkeypatch, runner, "restore_into_scratch", before=False)  # downloaded, restore-tested
+    result: dict = {}
+    target = world["inventory"].target("pg")
+    args = (world["inventory"], target, endpoint_for(target), old["set_id"], catalog, "manual__verify")
+    verifier = threading.Thread(target=lambda: result.update(runner.verify_set(*args)))
+    verifier.start()
+    try:
+        assert there.wait(120)
+        assert retain(world)[old["set_id"]]["action"] == "deleted"  # not being read
+    finally:
+        go.set()
+        verifier.join(300)
+    assert result["state"] == "skipped"
+    assert "matched, but not marked verified: backup set" in result["reason"] and "is deleted" in result["reason"]
+    assert catalog.backup_set(old["set_id"])["state"] == "deleted"
+
+
+def test_two_backups_of_one_interval_at_once_make_one_set_and_the_second_does_nothing(world, lease_log):
+    """Two runs of the same interval (a backfill beside a retry, say) start together: the second waits for the
+    lease, then finds the set complete and leaves it alone: one dump, one intact set."""
+    results: list[dict] = []
+    threads = [threading.Thread(target=lambda: results.append(backup(world, T1))) for _ in range(2)]
+    catalog = Catalog.for_inventory(world["inventory"])
+    threads[0].start()
+    deadline = time.monotonic() + 60
+    while lease_of(catalog, "pg") is None and threads[0].is_alive() and time.monotonic() < deadline:
+        time.sleep(0.005)
+    threads[1].start()  # while the first dumps
+    for t in threads:
+        t.join(300)
+    set_id = store.set_id_for("pg", T1)
+    assert sorted(bool(r.get("skipped")) for r in results) == [False, True], results
+    assert {r["set_id"] for r in results} == {set_id} and {r["state"] for r in results} == {"complete"}
+    assert any("pg is busy" in msg for _, msg in lease_log)  # the second waited for the first
+    assert catalog.backup_set(set_id)["state"] == "complete"
+    (dumped,) = [r for r in results if not r.get("skipped")]
+    with runner.workspace("check") as workdir:  # every file matches its checksum: nothing was written twice
+        assert store.fetch(runner.sets_folder(world["inventory"], "pg", set_id), workdir).facts == dumped["facts"]

@@ -86,11 +86,17 @@ def restore_live(inventory: Inventory, target: Target, endpoint: Endpoint, plan:
     """Fetch the set (checksums verified on the way) and load it over the live target; ``plan["databases"]``
     (when given) restores only those databases of the set. The load holds the target's lease
     (:mod:`include.locks`): another routine holding it past the wait limit makes the outcome ``not-run``."""
+    from include.catalog import Catalog
+
     folder = runner.sets_folder(inventory, target.name, plan["set_id"])
     t0 = time.monotonic()
     with runner.workspace("restore") as workdir:
-        try:
-            manifest = store.fetch(folder, workdir)
+        try:  # held while downloading: retention does not delete the set under the restore
+            with runner.holding_set(inventory, Catalog.for_inventory(inventory), plan["set_id"]):
+                manifest = store.fetch(folder, workdir)
+        except (TargetBusy, runner.SetNotReadable) as exc:  # deleted or busy since the plan: nothing was loaded
+            log.error("restore of %s over %s NOT RUN: %s", plan["set_id"], target.name, exc)
+            return {**plan, "state": "not-run", "reason": f"not restored: {exc}"}
         except CorruptBackup as exc:  # the set is at fault; nothing was loaded: the report names what is wrong
             reason = f"not restored, {target.name} untouched: {exc}"
             log.error("restore of %s over %s REFUSED: %s", plan["set_id"], target.name, reason)

@@ -84,6 +84,37 @@ def sweep_dead_workspaces() -> list[Path]:
     return removed
 
 
+#: the states in which a set may be read (verified, restored)
+READABLE_STATES = ("complete", "verified")
+
+
+class SetNotReadable(Exception):
+    """The set is not complete or verified (its backup is still writing it, it failed, retention deleted it):
+    it was not read."""
+
+    def __init__(self, set_id: str, state: str | None):
+        self.set_id, self.state = set_id, state
+        why = " (its backup is still writing it)" if state == "running" else ""
+        super().__init__(
+            f"backup set {set_id} is {state or 'not in the catalog'}{why}: only a complete or verified set is read"
+        )
+
+
+@contextmanager
+def holding_set(inventory: Inventory, catalog, set_id: str) -> Iterator[dict[str, Any]]:
+    """Hold the set's lease (:func:`include.locks.set_key`) for the block and yield its catalog row;
+    :class:`SetNotReadable` when it is not complete or verified then. Retention deletes a set only under the same
+    lease, so a set is not deleted while a verify or a restore downloads it, nor marked after it was deleted.
+    Never wait for another lease inside the block (the set leases stay out of any wait cycle)."""
+    from include.locks import lease_for, set_key
+
+    with lease_for(inventory, set_key(set_id), catalog=catalog):
+        record = catalog.backup_set(set_id)
+        if record is None or record["state"] not in READABLE_STATES:
+            raise SetNotReadable(set_id, record["state"] if record else None)
+        yield record
+
+
 def backup_target(inventory: Inventory, target: Target, endpoint: Endpoint, ts: datetime, catalog) -> dict[str, Any]:
     """Dump one target and publish the set; the catalog follows it running → complete (or failed).
 
@@ -313,13 +344,14 @@ def verify_set(
 ) -> dict[str, Any]:
     """Checksums, then a restore into scratch compared with the manifest's facts; marks verified (by ``run_id``,
     the verify_backups run) or failed."""
-    from include.locks import lease_for
+    from include.locks import TargetBusy, lease_for
 
     folder = sets_folder(inventory, target.name, set_id)
     t0 = time.monotonic()
     try:
         with workspace("verify") as workdir:
-            manifest = store.fetch(folder, workdir)
+            with holding_set(inventory, catalog, set_id):  # not deleted by retention while it is downloaded
+                manifest = store.fetch(folder, workdir)
             scratch_ep = scratch_server(target, endpoint)
             warnings = check_scratch_room(target, scratch_ep, manifest)
             with lease_for(inventory, target.name, catalog=catalog):  # the scratch copy lives on the target's server
@@ -329,9 +361,11 @@ def verify_set(
         problems = facts_difference(manifest.facts, observed)
         if problems:
             raise CorruptBackup(f"backup set {set_id}: restored copy differs from the backup: " + "; ".join(problems))
+    except SetNotReadable as exc:  # still being written, or deleted meanwhile: skipped; a failed set fails
+        state = "failed" if exc.state in (None, "failed") else "skipped"
+        log.warning("backup set %s not verified: %s", set_id, exc)
+        return {"set_id": set_id, "state": state, "reason": f"not verified: {exc}"}
     except Exception as exc:
-        from include.locks import TargetBusy
-
         if infrastructure_error(exc):  # the server's fault, not the set's: its state stays as it was
             record = catalog.backup_set(set_id) or {}
             why = (
@@ -342,14 +376,22 @@ def verify_set(
             reason = f"not verified: {why}; the set stays {record.get('state', 'as it was')}"
             log.warning("backup set %s: %s", set_id, reason)
             return {"set_id": set_id, "state": "skipped", "reason": reason}
-        if catalog.backup_set(set_id):
-            catalog.backup_state(set_id, "failed", detail=f"verification failed: {exc}")
+        _mark(inventory, catalog, set_id, "failed", detail=f"verification failed: {exc}")
         log.error("backup set %s FAILED verification: %s", set_id, exc)
         return {"set_id": set_id, "state": "failed", "reason": str(exc)}
     seconds = time.monotonic() - t0
-    catalog.backup_state(
-        set_id, "verified", detail=f"restored into scratch and matched in {seconds:.1f}s", run_id=run_id
+    unmarked = _mark(
+        inventory,
+        catalog,
+        set_id,
+        "verified",
+        detail=f"restored into scratch and matched in {seconds:.1f}s",
+        run_id=run_id,
     )
+    if unmarked:
+        reason = f"restored into scratch and matched, but not marked verified: {unmarked}"
+        log.warning("backup set %s: %s", set_id, reason)
+        return {"set_id": set_id, "state": "skipped", "reason": reason}
     log.info("backup set %s verified in %.1fs (%d bytes)", set_id, seconds, manifest.size_bytes)
     return {
         "set_id": set_id,
@@ -358,6 +400,19 @@ def verify_set(
         "bytes": manifest.size_bytes,
         **({"warnings": warnings} if warnings else {}),
     }
+
+
+def _mark(inventory: Inventory, catalog, set_id: str, state: str, **values: Any) -> str | None:
+    """Record verify's verdict on the set, holding its lease, unless the set changed meanwhile (retention deleted
+    it): then the catalog is left as it is and the reason is returned."""
+    from include.locks import TargetBusy
+
+    try:
+        with holding_set(inventory, catalog, set_id):
+            catalog.backup_state(set_id, state, **values)
+    except (SetNotReadable, TargetBusy) as exc:
+        return str(exc)
+    return None
 
 
 def apply_retention(
@@ -376,11 +431,29 @@ def apply_retention(
         for d in plan(sets, now, target.backup["retention_days"], target.backup["keep_last"]):
             verb = "would delete" if dry else "deleting"
             log.info("%s %s (%s; %s)", verb, d.set_id, d.reason, why)
+            action, reason = verb, d.reason
             if not dry:
-                store.delete_set(sets_folder(inventory, d.target, d.set_id))
-                catalog.backup_state(d.set_id, "deleted", detail=f"retention: {d.reason}")
-            action = verb if dry else "deleted"
-            actions.append({"set_id": d.set_id, "target": d.target, "action": action, "reason": d.reason, "why": why})
+                action, reason = _delete_set(inventory, catalog, d)
+            actions.append({"set_id": d.set_id, "target": d.target, "action": action, "reason": reason, "why": why})
     if not actions:
         log.info("retention: nothing to delete")
     return actions
+
+
+def _delete_set(inventory: Inventory, catalog, d) -> tuple[str, str]:
+    """Delete one set retention let go, holding its lease without waiting: a set a verify or a restore is reading
+    right now, or one another run deleted already, is kept / left (the action and the reason say so)."""
+    from include.locks import TargetBusy, set_key, target_lease
+
+    try:
+        with target_lease(catalog, set_key(d.set_id), wait_s=0):
+            state = (catalog.backup_set(d.set_id) or {}).get("state")
+            if state not in ("complete", "verified", "failed"):
+                log.info("%s is %s now: left alone", d.set_id, state)
+                return "left", f"{state} now (another run got there first)"
+            store.delete_set(sets_folder(inventory, d.target, d.set_id))
+            catalog.backup_state(d.set_id, "deleted", detail=f"retention: {d.reason}")
+    except TargetBusy as busy:
+        log.warning("kept %s: it is being read (%s); a later retention deletes it", d.set_id, busy)
+        return "kept", f"in use: {busy}; a later retention deletes it"
+    return "deleted", d.reason

@@ -51,10 +51,15 @@ def runbook_for(labels: dict[str, str], annotations: dict[str, str]) -> dict[str
     return {"name": key, "steps": RUNBOOKS.get(key, "No runbook for this alert yet: add one to RUNBOOKS.")}
 
 
+class AlreadyHandled(Exception):
+    """Another run of the incident DAG handles this incident (pages, escalates, closes it): this run stops."""
+
+
 def open_incident(store: IncidentStore, settings, conf: dict[str, Any], run_id: str) -> dict[str, Any]:
     """The incident of this run: the one the webhook opened (``conf.incident_id``), else opened (or joined)
     from the form's labels. Returns what the later tasks need: id, level, the escalation path, the runbook
-    and what the knowledge base knows about the signature."""
+    and what the knowledge base knows about the signature. :class:`AlreadyHandled` when another run handles the
+    incident already (two triggers for one alert)."""
     if conf.get("incident_id"):
         incident = store.get(int(conf["incident_id"]))
     else:
@@ -64,7 +69,13 @@ def open_incident(store: IncidentStore, settings, conf: dict[str, Any], run_id: 
         title = (conf.get("annotations") or {}).get("summary") or labels["alertname"]
         incident_id, _ = store.open_or_join(labels, title, classify(labels, settings).name, actor="form")
         incident = store.get(incident_id)
-    store.attach_run(incident["id"], run_id)
+    handler = store.attach_run(incident["id"], run_id)
+    if handler != run_id:  # a second run for one alert: the first pages and escalates, this one only joined it
+        raise AlreadyHandled(
+            f"INC-{incident['id']} ({incident['title']}) is already handled by run {handler}: this trigger joined it"
+            f" (alert count {store.get(incident['id'])['alerts']}); nobody is paged twice. Once INC-{incident['id']}"
+            " is resolved, the next alert opens a new incident."
+        )
     path = escalation_path(settings, incident["opened_at"])
     annotations = conf.get("annotations") or {}
     known = store.known_fixes(signatures_of(incident["labels"], annotations), excluding=incident["id"])

@@ -159,9 +159,17 @@ class IncidentStore:
                 events.insert().values(incident_id=incident_id, at=at or _now(), kind=kind, actor=actor, detail=detail)
             )
 
-    def attach_run(self, incident_id: int, dag_run_id: str) -> None:
+    def attach_run(self, incident_id: int, dag_run_id: str) -> str | None:
+        """Make ``dag_run_id`` the run handling the incident unless another run handles it already (one
+        statement: two runs at once never both win). Returns the run that handles it."""
+        t = incidents.c
         with self.engine.begin() as conn:
-            conn.execute(incidents.update().where(incidents.c.id == incident_id).values(dag_run_id=dag_run_id))
+            conn.execute(
+                incidents.update()
+                .where(t.id == incident_id, sa.or_(t.dag_run_id.is_(None), t.dag_run_id == dag_run_id))
+                .values(dag_run_id=dag_run_id)
+            )
+            return conn.execute(sa.select(t.dag_run_id).where(t.id == incident_id)).scalar()
 
     def acknowledge(self, incident_id: int, by: str, at: datetime | None = None) -> None:
         at = at or _now()
