@@ -136,19 +136,24 @@ def test_a_damaged_set_fails_verify_and_no_restore_touches_the_target(world, dam
     before = {p.name: p.read_bytes() for p in world["conf"].iterdir()}
     target, ep = world["target"], endpoint_for(world["target"])
 
+    plan = {"target": target.name, "kind": "files", "set_id": set_id, "uri": str(folder)}
+    for dry_run in (True, False):  # the set still looks complete in the catalog: the fetch finds the damage
+        outcome = restore.restore_live(world["inv"], target, ep, {**plan, "dry_run": dry_run})
+        assert outcome["state"] == "failed", (dry_run, outcome)
+        assert set_id in outcome["reason"] and words in outcome["reason"], outcome["reason"]
+        assert "game-config untouched" in outcome["reason"]
+        assert {p.name: p.read_bytes() for p in world["conf"].iterdir()} == before
+
     verdict = runner.verify_set(world["inv"], target, ep, set_id, world["catalog"])
     assert verdict["state"] == "failed", verdict
     assert set_id in verdict["reason"] and words in verdict["reason"], verdict["reason"]
     record = world["catalog"].backup_set(set_id)
     assert record["state"] == "failed" and words in record["detail"]
 
-    plan = {"target": target.name, "kind": "files", "set_id": set_id, "uri": str(folder)}
-    for dry_run in (True, False):
-        outcome = restore.restore_live(world["inv"], target, ep, {**plan, "dry_run": dry_run})
-        assert outcome["state"] == "failed", (dry_run, outcome)
-        assert set_id in outcome["reason"] and words in outcome["reason"], outcome["reason"]
-        assert "game-config untouched" in outcome["reason"]
-        assert {p.name: p.read_bytes() for p in world["conf"].iterdir()} == before
+    # once verify has marked it failed, a restore does not even read it
+    outcome = restore.restore_live(world["inv"], target, ep, {**plan, "dry_run": False})
+    assert outcome["state"] == "not-run" and f"backup set {set_id} is failed" in outcome["reason"], outcome
+    assert {p.name: p.read_bytes() for p in world["conf"].iterdir()} == before
     assert workspaces(world) == []  # no fetched copy left behind
 
 
