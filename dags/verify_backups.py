@@ -69,7 +69,7 @@ def verify_backups():
 
         catalog = Catalog.for_inventory(INVENTORY)
         events = [e.extra or {} for evs in (triggering_asset_events or {}).values() for e in evs]
-        set_ids = params["set_ids"] or sets_to_verify(INVENTORY, catalog, events, params["targets"])
+        set_ids = params["set_ids"] or sets_to_verify(INVENTORY, catalog, events, params["targets"], params["tags"])
         return by_queue(INVENTORY, set_ids, target_of=lambda set_id: target_of_set(catalog, set_id))
 
     @task(map_index_template="{{ set_id }}", execution_timeout=timedelta(hours=3))

@@ -1,0 +1,73 @@
+"""Hostile trigger conf and inventory values: each refused with an error naming the field, or honoured."""
+
+from __future__ import annotations
+
+import pytest
+
+from include.inventory import InventoryError, load_inventory
+from tests.helpers import load_dag, use_inventory, write_inventory
+
+INVENTORY = """
+catalog: {path: catalog.db}
+artifacts: {base: artifacts}
+targets:
+  - {name: pg-a, kind: postgres, conn_id: aegis_none_a, backup: {enabled: true}, tags: [team-a]}
+  - {name: pg-b, kind: postgres, conn_id: aegis_none_b, backup: {enabled: true}, tags: [team-b]}
+"""
+
+
+def selected_sets(run) -> list[str]:
+    """What the run's ``select_sets`` task returned (its XCom)."""
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        row = (
+            session.query(XComModel)
+            .filter_by(dag_id=run.dag_id, run_id=run.run_id, task_id="select_sets", key="return_value")
+            .one()
+        )
+        return XComModel.deserialize_value(row)
+
+
+def test_verify_backups_honours_the_tags_field(airflow_db, tmp_path, monkeypatch):
+    """The form's tags pick the targets whose newest set is verified (they were ignored: every target's was)."""
+    from include.catalog import Catalog
+
+    path = use_inventory(monkeypatch, tmp_path, INVENTORY)
+    catalog = Catalog.for_inventory(load_inventory(path))
+    for target in ("pg-a", "pg-b"):
+        catalog.backup_started(f"{target}-set", target, "postgres", f"file:///nowhere/{target}")
+        catalog.backup_state(f"{target}-set", "complete")
+    dag = load_dag("verify_backups").partial_subset(task_ids=["select_sets"], include_downstream=False)
+    run = dag.test(run_conf={"tags": ["team-b"]})
+    assert selected_sets(run) == ["pg-b-set"]
+
+
+@pytest.mark.parametrize(
+    "body, field, reason",
+    [
+        ("schedules: {daily_health: {cron: '0 9 * * *'}}", "schedules.daily_health", "unknown routine"),
+        ("schedules: {backup: {cron: '0 2 * * *', timezone: 'Mars/Olympus'}}", "schedules.backup.timezone", "unknown"),
+        ("targets: [{name: a, kind: host, timeout_seconds: .nan}]", "targets[0].timeout_seconds", "positive"),
+        ("targets: [{name: a, kind: host, timeout_seconds: .inf}]", "targets[0].timeout_seconds", "finite"),
+        (
+            "targets: [{name: a, kind: postgres, conn_id: c, thresholds: {blocked_warning_s: .nan}}]",
+            "targets[0].thresholds.blocked_warning_s",
+            "finite",
+        ),
+    ],
+)
+def test_inventory_values_that_would_be_silently_ignored_are_refused(tmp_path, body, field, reason):
+    text = body if body.startswith("targets") else body + "\ntargets: [{name: a, kind: host}]"
+    with pytest.raises(InventoryError) as err:
+        load_inventory(write_inventory(tmp_path, text))
+    assert f"field '{field}'" in str(err.value) and reason in str(err.value)
+
+
+def test_daily_threshold_override_that_is_not_a_finite_number_is_refused(tmp_path):
+    from include.daily_health import select_targets
+
+    inventory = load_inventory(write_inventory(tmp_path, "targets: [{name: a, kind: host}]"))
+    with pytest.raises(ValueError, match="disk_warning_pct"):
+        select_targets(inventory, [], [], {"disk_warning_pct": float("nan")})
