@@ -104,3 +104,25 @@ def test_mysql_hostile_names_dump_scratch_and_live_restore(hostile_my_db, tmp_pa
     observed = myb.restore(my_endpoint(db), tmp_path, result.facts, timeout_s=60, replace=True)
     assert observed["databases"][db] == result.facts["databases"][db]
     assert checksums(db) == before
+
+
+def test_side_and_scratch_names_of_long_hostile_names_fit_and_stay_different():
+    """Two databases at the identifier limit that differ only at the end get different side copies (they were both
+    cut to the same prefix) and different scratch databases, on both servers, each within the server's limit."""
+    from include.backup import mysql as myb
+
+    a, b = hostile_pg_name("a"), hostile_pg_name("a")[:-1] + "y"
+    assert len(a.encode()) == len(b.encode()) == 63
+    for role in ("new", "replaced"):
+        sides = {pgb.side_name(db, role) for db in (a, b)}
+        assert len(sides) == 2 and all(len(s.encode()) <= 63 and f"_aegis_{role}_" in s for s in sides)
+    assert pgb.side_name("short", "new").startswith("short_aegis_new_")  # a name that fits is kept whole
+    assert pgb.side_name("é" * 31, "new").encode().decode()  # cut on a character boundary
+    assert len({pgb.scratch_name("set", db) for db in (a, b)}) == 2
+    c, d = "é" * 63 + "a", "é" * 63 + "b"
+    for role in ("new", "replaced"):
+        sides = {myb.side_name(role, db) for db in (c, d)}
+        assert len(sides) == 2 and all(len(s) <= 64 for s in sides)
+    assert len({myb.scratch_name("set", db) for db in (c, d)}) == 2 and all(
+        len(myb.scratch_name("set", db)) <= 64 for db in (c, d)
+    )

@@ -273,9 +273,10 @@ def restore(
 
 
 def side_name(db: str, role: str) -> str:
-    """``<db>_aegis_<role>_<UTC timestamp>``, ``db`` cut so that the name fits in 63 bytes."""
+    """``<db>_aegis_<role>_<UTC timestamp>``, ``db`` cut (with a hash of it, so two long names stay different)
+    when the name would not fit in 63 bytes."""
     suffix = f"_aegis_{role}_{time.strftime('%Y%m%d%H%M%S', time.gmtime())}"
-    return db.encode()[: pg_client.MAX_IDENT - len(suffix)].decode(errors="ignore") + suffix
+    return scratch_lifecycle.fit_name(pg_client, db, db, suffix)
 
 
 def _load_side_and_swap(
