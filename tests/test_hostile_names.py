@@ -8,6 +8,7 @@ import pytest
 from psycopg import sql
 
 from include.backup import postgres as pgb
+from include.targets import Endpoint
 from tests.test_backup_postgres import admin, checksums, endpoint, make_target
 
 
@@ -72,13 +73,16 @@ def hostile_my_db():
 
     tag = uuid.uuid4().hex[:8]
     VAL = 'Va"l'  # noqa: N806
-    name = f"Ae'\"`; --%_é{tag}"
+    name = f"Ae'\"`; --%_é.{tag}"
     db = name + "x" * (64 - len(name))  # MySQL's limit: 64 characters
     mysql_run(
         f"CREATE DATABASE {q(db)}",
         f"CREATE TABLE {q(db)}.{q('Ta`ble; --%_')} ({q('I d')} INT PRIMARY KEY, {q(VAL)} TEXT)",
         f"INSERT INTO {q(db)}.{q('Ta`ble; --%_')} VALUES (1, 'a'), (2, 'b;--'), (3, 'c')",
         f"CREATE VIEW {q(db)}.{q('Vi`ew %')} AS SELECT * FROM {q(db)}.{q('Ta`ble; --%_')}",
+        f"ALTER DATABASE {q(db)} COMMENT 'it''s; -- %_'",
+        f"CREATE TABLE {q(db)}.ev (id INT PRIMARY KEY, created DATETIME)",
+        f"INSERT INTO {q(db)}.ev VALUES (1, NOW() - INTERVAL 90 DAY), (2, NOW() - INTERVAL 80 DAY), (3, NOW())",
     )
     yield db
     for (schema,) in mysql_run("SELECT schema_name FROM information_schema.schemata"):
@@ -101,9 +105,30 @@ def test_mysql_hostile_names_dump_scratch_and_live_restore(hostile_my_db, tmp_pa
         observed = myb.restore(scratch_endpoint, tmp_path, result.facts, database_map=names, timeout_s=60)
         assert observed["databases"][db] == result.facts["databases"][db]
     mysql_run(f"DELETE FROM {myb.quote_ident(db)}.{myb.quote_ident('Ta`ble; --%_')} WHERE {myb.quote_ident('I d')} > 1")
+    mysql_run(f"ALTER DATABASE {myb.quote_ident(db)} COMMENT 'changed'")
     observed = myb.restore(my_endpoint(db), tmp_path, result.facts, timeout_s=60, replace=True)
     assert observed["databases"][db] == result.facts["databases"][db]
     assert checksums(db) == before
+    assert myb.schemas_properties(my_endpoint(db), [db], 10)[db] == result.facts["database_properties"][db]
+
+    # the weekly purge of a table in this database (named with the dot in backticks): counted in a dry run, then done
+    from datetime import UTC, datetime
+
+    from include.checks import Window, run_check
+    from include.inventory import parse_inventory
+    from include.weekly import mysql as wmy
+
+    target = parse_inventory(
+        {"targets": [{"name": "my-hostile", "kind": "mysql", "conn_id": "x", "databases": [db]}]}
+    ).targets[0]
+    purge = [{"table": f"{myb.quote_ident(db)}.ev", "column": "created", "older_than_days": 30, "batch_size": 10}]
+    for dry_run, expected in ((True, (2, 0, "would do")), (False, (2, 2, "done"))):
+        weekly = wmy.maintain(target, my_endpoint(None), {**wmy.DEFAULTS, "purge": purge}, dry_run=dry_run)
+        assert [(r["expired"], r["deleted"], r["action"]) for r in weekly.details["purge"]] == [expected]
+    assert mysql_run(f"SELECT id FROM {myb.quote_ident(db)}.ev") == ((3,),)
+    now = datetime.now(UTC)
+    daily = run_check(target, my_endpoint(db), Window(now, now))
+    assert not [f for f in daily.findings if "Error" in f.message], daily.findings  # no SQL error on the names
 
 
 def test_side_and_scratch_names_of_long_hostile_names_fit_and_stay_different():
@@ -126,3 +151,65 @@ def test_side_and_scratch_names_of_long_hostile_names_fit_and_stay_different():
     assert len({myb.scratch_name("set", db) for db in (c, d)}) == 2 and all(
         len(myb.scratch_name("set", db)) <= 64 for db in (c, d)
     )
+
+
+#: Redis keys with spaces, newlines, binary bytes, glob metacharacters and the empty name
+HOSTILE_KEYS = [
+    b"",
+    b"a b",
+    b"new\nline\r\n",
+    b"\x00\xff\xfe bin",
+    b"glob*?[x]\\",
+    b"aegis:cache:*",
+    b"aegis:cache:\n[?]",
+]
+
+
+def test_redis_hostile_keys_survive_backup_restore_and_only_pattern_keys_are_cleaned(redis_server, tmp_path):
+    import time
+
+    import redis
+
+    from include.backup import redis as redis_backup
+    from include.weekly import redis_cleanup
+    from tests.test_backup_redis import no_sync_delay, redis_target
+    from tests.test_weekly_redis_cleanup import TARGET
+
+    no_sync_delay(redis_server)
+    client = redis.Redis(port=redis_server, socket_timeout=5)
+    for i, key in enumerate(HOSTILE_KEYS):
+        client.set(key, b"v\x00" + bytes([i]))
+    client.hset(b"h \n*", mapping={b"f\x00": b"\xff"})
+    before = {k: client.dump(k) for k in client.scan_iter(count=100)}
+    assert len(before) == len(HOSTILE_KEYS) + 1
+    endpoint = Endpoint(host="127.0.0.1", port=redis_server)
+    result = redis_backup.dump(redis_target(), endpoint, tmp_path)
+    assert result.facts == {"keys_without_ttl": {"db0": len(before)}}
+    client.delete(b"\x00\xff\xfe bin", b"")
+    client.set(b"glob*?[x]\\", b"changed")
+    redis_backup.restore(endpoint, tmp_path, result.facts, timeout_s=60, flush=True)
+    assert {k: client.dump(k) for k in client.scan_iter(count=100)} == before
+
+    time.sleep(2.2)  # idle past the cleanup's threshold (OBJECT IDLETIME has a 1 s resolution)
+    settings = {**redis_cleanup.DEFAULTS, "patterns": ["aegis:cache:*"], "idle_seconds": 1}
+    dry = redis_cleanup.maintain(TARGET, endpoint, settings, dry_run=True)
+    (row,) = dry.details["patterns"]
+    assert row["matched"] == 2 and row["deleted"] == 0
+    assert sorted(s["key"] for s in row["samples"]) == ["aegis:cache:\n[?]", "aegis:cache:*"]
+    assert set(client.scan_iter(count=100)) == set(before)  # a dry run deletes nothing (SCAN touches no key)
+    redis_cleanup.maintain(TARGET, endpoint, settings, dry_run=False)
+    left = set(client.scan_iter(count=100))
+    assert left == set(before) - {b"aegis:cache:*", b"aegis:cache:\n[?]"}
+    client.close()
+
+
+def test_mysql_table_setting_takes_a_database_name_with_a_dot_in_backticks():
+    from include.weekly.mysql.session import split_table
+
+    assert split_table("app.events") == ("app", "events")
+    assert split_table("app.ses`sions; x") == ("app", "ses`sions; x")  # the table part as written, as before
+    assert split_table("`my.db`.events") == ("my.db", "events")
+    assert split_table("`a``b.c`.`t.x`") == ("a`b.c", "t.x")
+    for bad in ("events", "`my.db`", "`my.db`.", "`open.events", ".events"):
+        with pytest.raises(ValueError, match="purge.0..table: must be 'database.table'"):
+            split_table(bad, "purge[0].table")
