@@ -66,6 +66,9 @@ def test_postgres_hostile_names_dump_scratch_and_live_restore(hostile_pg_db, tmp
     assert props == result.facts["database_properties"][db]
 
 
+USER = "aegis_h%x_"  # a grantee of the hostile database's procedure
+
+
 @pytest.fixture
 def hostile_my_db():
     from include.backup.mysql import quote_ident as q
@@ -73,14 +76,18 @@ def hostile_my_db():
 
     tag = uuid.uuid4().hex[:8]
     VAL = 'Va"l'  # noqa: N806
-    name = f"Ae'\"`; --%_é.{tag}"
+    # ASCII only: MariaDB 10.11 stores a non-ASCII database name double-encoded in mysql.procs_priv (see the report)
+    name = f"Ae'\"`; --%_.{tag}"
     db = name + "x" * (64 - len(name))  # MySQL's limit: 64 characters
     mysql_run(
         f"CREATE DATABASE {q(db)}",
-        f"CREATE TABLE {q(db)}.{q('Ta`ble; --%_')} ({q('I d')} INT PRIMARY KEY, {q(VAL)} TEXT)",
-        f"INSERT INTO {q(db)}.{q('Ta`ble; --%_')} VALUES (1, 'a'), (2, 'b;--'), (3, 'c')",
-        f"CREATE VIEW {q(db)}.{q('Vi`ew %')} AS SELECT * FROM {q(db)}.{q('Ta`ble; --%_')}",
+        f"CREATE TABLE {q(db)}.{q('Ta`ble; --%_é')} ({q('I d')} INT PRIMARY KEY, {q(VAL)} TEXT)",
+        f"INSERT INTO {q(db)}.{q('Ta`ble; --%_é')} VALUES (1, 'a'), (2, 'b;--'), (3, 'c')",
+        f"CREATE VIEW {q(db)}.{q('Vi`ew %')} AS SELECT * FROM {q(db)}.{q('Ta`ble; --%_é')}",
         f"ALTER DATABASE {q(db)} COMMENT 'it''s; -- %_'",
+        f"CREATE USER {q(USER + tag)}@'%'",
+        f"CREATE PROCEDURE {q(db)}.{q('pr%oc`_x')}() SELECT 1",
+        f"GRANT EXECUTE ON PROCEDURE {q(db)}.{q('pr%oc`_x')} TO {q(USER + tag)}@'%'",
         f"CREATE TABLE {q(db)}.ev (id INT PRIMARY KEY, created DATETIME)",
         f"INSERT INTO {q(db)}.ev VALUES (1, NOW() - INTERVAL 90 DAY), (2, NOW() - INTERVAL 80 DAY), (3, NOW())",
     )
@@ -88,6 +95,7 @@ def hostile_my_db():
     for (schema,) in mysql_run("SELECT schema_name FROM information_schema.schemata"):
         if tag in schema:
             mysql_run(f"DROP DATABASE {q(schema)}")
+    mysql_run(f"DROP USER IF EXISTS {q(USER + tag)}@'%'")
 
 
 def test_mysql_hostile_names_dump_scratch_and_live_restore(hostile_my_db, tmp_path):
@@ -104,12 +112,23 @@ def test_mysql_hostile_names_dump_scratch_and_live_restore(hostile_my_db, tmp_pa
         assert len(names[db]) <= 64
         observed = myb.restore(scratch_endpoint, tmp_path, result.facts, database_map=names, timeout_s=60)
         assert observed["databases"][db] == result.facts["databases"][db]
-    mysql_run(f"DELETE FROM {myb.quote_ident(db)}.{myb.quote_ident('Ta`ble; --%_')} WHERE {myb.quote_ident('I d')} > 1")
+    mysql_run(
+        f"DELETE FROM {myb.quote_ident(db)}.{myb.quote_ident('Ta`ble; --%_é')} WHERE {myb.quote_ident('I d')} > 1"
+    )
     mysql_run(f"ALTER DATABASE {myb.quote_ident(db)} COMMENT 'changed'")
+    proc = f"{myb.quote_ident(db)}.{myb.quote_ident('pr%oc`_x')}"
+    grant = f"GRANT EXECUTE ON PROCEDURE {proc} TO {myb.quote_ident(USER + db.rstrip('x')[-8:])}@'%'"
+    mysql_run(
+        f"DROP PROCEDURE {proc}", f"CREATE PROCEDURE {proc}() SELECT 2", grant
+    )  # differs: the restore recreates it
     observed = myb.restore(my_endpoint(db), tmp_path, result.facts, timeout_s=60, replace=True)
     assert observed["databases"][db] == result.facts["databases"][db]
     assert checksums(db) == before
     assert myb.schemas_properties(my_endpoint(db), [db], 10)[db] == result.facts["database_properties"][db]
+    grants = mysql_run(
+        "SELECT Db, Routine_name, Proc_priv FROM mysql.procs_priv WHERE User LIKE %s", args=(USER + "%",)
+    )
+    assert [(d, n, p) for d, n, p in grants if d == db] == [(db, "pr%oc`_x", "Execute")]  # the grant given back
 
     # the weekly purge of a table in this database (named with the dot in backticks): counted in a dry run, then done
     from datetime import UTC, datetime
