@@ -71,3 +71,28 @@ def test_daily_threshold_override_that_is_not_a_finite_number_is_refused(tmp_pat
     inventory = load_inventory(write_inventory(tmp_path, "targets: [{name: a, kind: host}]"))
     with pytest.raises(ValueError, match="disk_warning_pct"):
         select_targets(inventory, [], [], {"disk_warning_pct": float("nan")})
+
+
+def first_task_outcome(dag_id: str, task_id: str, conf: dict, capfd, caplog) -> tuple[str, str]:
+    """(state, everything logged) of ``task_id`` run alone with ``conf``."""
+    run = load_dag(dag_id).partial_subset(task_ids=[task_id], include_downstream=False).test(run_conf=conf)
+    (ti,) = run.get_task_instances()
+    out, err = capfd.readouterr()
+    return str(getattr(ti.state, "value", ti.state)), out + err + caplog.text
+
+
+@pytest.mark.parametrize(
+    "dag_id, task_id, conf, message",
+    [  # roots that run beside the one test_dags checks: each refuses a bad conf itself
+        ("troubleshoot_high_cpu", "pods", {"kubernetes_targte": "k8s"}, "unknown conf key(s) ['kubernetes_targte']"),
+        ("troubleshoot_high_cpu", "autoscalers", {"replica": 3}, "unknown conf key(s) ['replica']"),
+        ("troubleshoot_memory", "growth", {"host": "web"}, "unknown conf key(s) ['host']"),
+        ("troubleshoot_memory", "growth", {"host_target": "../../etc/passwd"}, "no target named '../../etc/passwd'"),
+    ],
+)
+def test_troubleshooting_roots_refuse_bad_conf_naming_it(
+    airflow_db, tmp_path, monkeypatch, capfd, caplog, dag_id, task_id, conf, message
+):
+    use_inventory(monkeypatch, tmp_path, INVENTORY)
+    state, logged = first_task_outcome(dag_id, task_id, conf, capfd, caplog)
+    assert state == "failed" and message in logged, (state, logged[-2000:])

@@ -65,6 +65,31 @@ def test_postgres_hostile_names_dump_scratch_and_live_restore(hostile_pg_db, tmp
         props = pgb.database_properties(c, db)
     assert props == result.facts["database_properties"][db]
 
+    # weekly maintenance (dry run) and the daily check, on the hostile names
+    from datetime import UTC, datetime
+
+    from include.checks import Window, run_check
+    from include.inventory import parse_inventory
+    from include.weekly import postgres as wpg
+
+    target = parse_inventory(
+        {"targets": [{"name": "pg-hostile", "kind": "postgres", "conn_id": "x", "databases": [db]}]}
+    ).targets[0]
+    with admin(db) as c:
+        c.execute('delete from "Sch\'em a;--%"."Ta""ble `x`_%" where "I d" > 40')  # dead tuples to look at
+    weekly = wpg.maintain(target, endpoint(None), {**wpg.DEFAULTS, "dead_tuples_min": 1}, dry_run=True)
+    assert not [f for f in weekly.findings if "rror" in f.message], weekly.findings
+    (row,) = weekly.details["tables"]
+    assert (row["database"], row["schema"], row["table"], row["dead_tuples_before"]) == (
+        db,
+        "Sch'em a;--%",
+        'Ta"ble `x`_%',
+        10,
+    )
+    now = datetime.now(UTC)
+    daily = run_check(target, endpoint(db), Window(now, now))
+    assert not [f for f in daily.findings if "rror" in f.message], daily.findings
+
 
 USER = "aegis_h%x_"  # a grantee of the hostile database's procedure
 
