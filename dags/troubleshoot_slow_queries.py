@@ -14,7 +14,7 @@ from typing import Any
 from airflow.sdk import Param, dag, get_current_context, task
 from airflow.sdk.exceptions import AirflowSkipException
 
-from include.dag_defaults import refuse_unknown_conf
+from include.dag_defaults import fail_without_retry, refuse_unknown_conf
 from include.incidents.troubleshooting import Answer, approval, record_on_incident, troubleshooting_dag_args
 
 
@@ -49,7 +49,8 @@ def troubleshoot_slow_queries():
 
         refuse_unknown_conf()
         params = get_current_context()["params"]
-        kind, conn = _connect(params["target"])
+        with fail_without_retry(KeyError, ValueError):  # not in the inventory, or not a SQL kind: no retry
+            kind, conn = _connect(params["target"])
         with conn:
             found = (sq.find_postgres if kind == "postgres" else sq.find_mysql)(conn, params["min_seconds"])
             if kind == "postgres":

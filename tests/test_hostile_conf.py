@@ -96,3 +96,25 @@ def test_troubleshooting_roots_refuse_bad_conf_naming_it(
     use_inventory(monkeypatch, tmp_path, INVENTORY)
     state, logged = first_task_outcome(dag_id, task_id, conf, capfd, caplog)
     assert state == "failed" and message in logged, (state, logged[-2000:])
+
+
+@pytest.mark.parametrize(
+    "conf, message",
+    [
+        ({"target": "nope"}, "no target named 'nope'"),
+        ({"target": "web"}, "target 'web' is host; slow queries are PostgreSQL or MySQL only"),
+    ],
+)
+def test_slow_queries_refuses_a_wrong_target_at_once_without_retry(
+    airflow_db, tmp_path, monkeypatch, capfd, caplog, conf, message
+):
+    use_inventory(monkeypatch, tmp_path, INVENTORY + "  - {name: web, kind: host}\n")
+    run = (
+        load_dag("troubleshoot_slow_queries")
+        .partial_subset(task_ids=["find_slow"], include_downstream=False)
+        .test(run_conf=conf)
+    )
+    (ti,) = run.get_task_instances()
+    out, err = capfd.readouterr()
+    assert str(getattr(ti.state, "value", ti.state)) == "failed" and ti.try_number == 1
+    assert message in out + err + caplog.text
