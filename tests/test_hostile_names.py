@@ -257,3 +257,52 @@ def test_mysql_table_setting_takes_a_database_name_with_a_dot_in_backticks():
     for bad in ("events", "`my.db`", "`my.db`.", "`open.events", ".events"):
         with pytest.raises(ValueError, match="purge.0..table: must be 'database.table'"):
             split_table(bad, "purge[0].table")
+
+
+@pytest.mark.parametrize(
+    "password",
+    [
+        "p$(touch {canary})`touch {canary}`;|&<>'\"\\#!* ~",  # shell metacharacters: never run by a shell
+        "  lead, tab\tand trail  ",
+        "new\nline and \r return",
+        "x$'\"\\" * 200,  # 1000 characters
+    ],
+)
+def test_mysql_tools_log_in_with_a_hostile_password_given_only_through_the_defaults_file(
+    password, tmp_path, monkeypatch
+):
+    """Real authentication (MariaDB checks the password): the dump tools read it from the option file, quoted so
+    that none of these characters is lost or interpreted; no process argument carries it."""
+    import subprocess
+
+    from include.backup import mysql as myb
+    from tests.helpers import mysql_run
+    from tests.test_backup_mysql import endpoint as my_endpoint
+    from tests.test_backup_mysql import make_target as my_target
+
+    canary = tmp_path / "injected"
+    password = password.replace("{canary}", str(canary))
+    tag = uuid.uuid4().hex[:8]
+    db, user = f"aegis_pw_{tag}", f"aegis_pw_{tag}"
+    q = myb.quote_ident
+    argvs: list[list[str]] = []
+
+    class Spy(subprocess.Popen):
+        def __init__(self, args, *a, **kw):
+            argvs.append([str(x) for x in args])
+            super().__init__(args, *a, **kw)
+
+    mysql_run(f"CREATE DATABASE {q(db)}", f"CREATE TABLE {q(db)}.t (x INT)", f"INSERT INTO {q(db)}.t VALUES (1), (2)")
+    try:
+        mysql_run(f"CREATE USER {q(user)}@'%%' IDENTIFIED BY %s", args=(password,))
+        mysql_run(f"GRANT ALL PRIVILEGES ON {q(db)}.* TO {q(user)}@'%'")
+        monkeypatch.setattr(subprocess, "Popen", Spy)
+        work = tmp_path / "work"
+        work.mkdir()
+        result = myb.dump(my_target([db]), my_endpoint(db, login=user, password=password), work)
+    finally:
+        monkeypatch.undo()
+        mysql_run(f"DROP DATABASE IF EXISTS {q(db)}", f"DROP USER IF EXISTS {q(user)}@'%'")
+    assert result.facts["databases"][db] == {"tables": {"t": 2}}
+    assert any("dump" in argv[0] for argv in argvs) and not any(password in " ".join(a) for a in argvs)
+    assert not canary.exists()
