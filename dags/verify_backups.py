@@ -26,6 +26,7 @@ from datetime import timedelta
 from airflow.sdk import Param, dag, get_current_context, task
 
 from include.backup.dag_support import BACKUP_SETS
+from include.backup.store import SET_ID_PATTERN
 from include.dag_defaults import (
     by_queue,
     expand_by_queue,
@@ -51,7 +52,7 @@ INVENTORY = load_inventory()
         "set_ids": Param(
             [],
             type=["array", "null"],
-            items={"type": "string"},
+            items={"type": "string", "pattern": SET_ID_PATTERN},
             examples=recent_set_ids(INVENTORY),
             title="Backup set ids",
             description="Verify exactly these sets (suggestions: the newest complete or verified sets). "

@@ -118,3 +118,31 @@ def test_slow_queries_refuses_a_wrong_target_at_once_without_retry(
     out, err = capfd.readouterr()
     assert str(getattr(ti.state, "value", ti.state)) == "failed" and ti.try_number == 1
     assert message in out + err + caplog.text
+
+
+@pytest.mark.parametrize(
+    "dag_id, conf",
+    [
+        ("restore", {"target": "pg-a", "set_id": "../../etc/passwd"}),
+        ("restore", {"target": "pg-a", "set_id": "pg-a-20260101T000000Z\x00"}),
+        ("restore", {"target": "pg-a", "set_id": "pg-a-20260101T000000Z" + "x" * 100_000}),
+        ("verify_backups", {"set_ids": ["pg-a-20260101T000000Z", "../../etc/passwd"]}),
+        ("verify_backups", {"set_ids": ["x" * 100_000]}),  # over the 250 characters of a mapped task's label
+    ],
+)
+def test_a_set_id_that_no_backup_can_have_is_refused_when_triggered(airflow_db, tmp_path, monkeypatch, dag_id, conf):
+    from airflow.sdk.definitions.param import ParamValidationError
+
+    use_inventory(monkeypatch, tmp_path, INVENTORY)
+    with pytest.raises(ParamValidationError, match="Invalid input for param set_id"):
+        load_dag(dag_id).test(run_conf=conf)
+
+
+def test_the_set_id_pattern_takes_every_id_a_backup_makes():
+    import re
+    from datetime import UTC, datetime
+
+    from include.backup.store import SET_ID_PATTERN, set_id_for
+
+    for target in ("a", "pg-a", "x" * 63, "db.main_2"):
+        assert re.match(SET_ID_PATTERN, set_id_for(target, datetime(2026, 12, 31, 23, 59, 59, tzinfo=UTC)))
