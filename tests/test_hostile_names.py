@@ -306,3 +306,54 @@ def test_mysql_tools_log_in_with_a_hostile_password_given_only_through_the_defau
     assert result.facts["databases"][db] == {"tables": {"t": 2}}
     assert any("dump" in argv[0] for argv in argvs) and not any(password in " ".join(a) for a in argvs)
     assert not canary.exists()
+
+
+@pytest.fixture(scope="module")
+def scram_cluster():
+    """A private PostgreSQL (initdb, pg_ctl) whose TCP logins need a password (scram-sha-256); the socket trusts."""
+    import shutil
+    import subprocess
+    import tempfile
+    from pathlib import Path
+
+    from tests.helpers import free_port
+    from tests.test_checks_postgres_deep import PG_BIN
+
+    if not (PG_BIN / "initdb").exists():
+        pytest.skip("PostgreSQL server binaries not installed")
+    folder = Path(tempfile.mkdtemp(prefix="aegis-pg-scram-"))
+    shutil.chown(folder, "postgres", "postgres")
+    data, port = folder / "data", free_port()
+    as_postgres = ["runuser", "-u", "postgres", "--"]
+    initdb = [str(PG_BIN / "initdb"), "-D", str(data), "--auth-host=scram-sha-256", "--auth-local=trust"]
+    subprocess.run([*as_postgres, *initdb, "-U", "postgres"], check=True, capture_output=True, timeout=120)
+    options = f"-p {port} -k {folder} -c listen_addresses=127.0.0.1"
+    pg_ctl = [*as_postgres, str(PG_BIN / "pg_ctl"), "-D", str(data)]
+    subprocess.run([*pg_ctl, "-l", str(folder / "log"), "-w", "-o", options, "start"], check=True, timeout=120)
+    try:
+        yield folder, port
+    finally:
+        subprocess.run([*pg_ctl, "-m", "immediate", "-w", "stop"], capture_output=True, timeout=60, check=False)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.mark.parametrize(
+    "password",
+    ["p$(id)`id`;|&<>'\"\\#!* ~:colon", "  lead and trail  ", "new\nline", "x$'\"\\:" * 200],
+)
+def test_postgres_tools_log_in_with_a_hostile_password(scram_cluster, password, tmp_path):
+    """Real authentication: pg_dump gets the password only through its private password file, and logs in."""
+    import psycopg
+
+    folder, port = scram_cluster
+    with psycopg.connect(host=str(folder), port=port, user="postgres", dbname="postgres", autocommit=True) as c:
+        c.execute("drop database if exists hostile_pw")
+        c.execute("drop role if exists hostile_pw")
+        c.execute(sql.SQL("create role hostile_pw login password {}").format(sql.Literal(password)))
+        c.execute("create database hostile_pw owner hostile_pw")
+    ep = Endpoint(host="127.0.0.1", port=port, login="hostile_pw", password=password, schema="hostile_pw")
+    with psycopg.connect(host="127.0.0.1", port=port, user="hostile_pw", password=password, dbname="hostile_pw") as c:
+        c.execute("create table t (x int)")
+        c.execute("insert into t values (1), (2)")
+    result = pgb.dump(make_target(["hostile_pw"]), ep, tmp_path)
+    assert result.facts["databases"]["hostile_pw"]["tables"] == {"public.t": 2}
