@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from airflow.sdk import Param, dag, get_current_context, task
 
+from include.backup.store import SET_ID_PATTERN
 from include.dag_defaults import (
     SharedChoices,
     by_queue,
@@ -59,6 +60,7 @@ RESTORABLE = SharedChoices(sorted(t.name for t in INVENTORY.targets if spec(t.ki
         "set_id": Param(
             "",
             type=["string", "null"],
+            pattern=f"^$|{SET_ID_PATTERN}",
             title="Backup set id",
             examples=SET_IDS,
             description="A set of this target (suggestions: the newest complete or verified sets). "

@@ -51,7 +51,9 @@ def troubleshoot_high_cpu():
         """The pods (of the deployment, when named) by CPU use, with requests, limits and restarts."""
         from include.incidents.host_usage import deployment_selector, pods_by_usage
 
-        params = get_current_context()["params"]
+        context = get_current_context()
+        refuse_unknown_conf(context)  # a root beside top_processes: it too refuses a bad conf before the cluster
+        params = context["params"]
         if not params["kubernetes_target"]:
             raise AirflowSkipException("no Kubernetes target given")
         client = kube_client(params["kubernetes_target"])
@@ -76,7 +78,9 @@ def troubleshoot_high_cpu():
         """The HorizontalPodAutoscalers targeting the deployment, and whether one is at its max."""
         from include.incidents.host_usage import autoscaler_note, autoscaler_state
 
-        params = get_current_context()["params"]
+        context = get_current_context()
+        refuse_unknown_conf(context)
+        params = context["params"]
         if not params["kubernetes_target"] or not params["deployment"]:
             return {"autoscalers": [], "note": "No deployment named: no autoscaler checked."}
         found = autoscaler_state(kube_client(params["kubernetes_target"]), params["namespace"], params["deployment"])

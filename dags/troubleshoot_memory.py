@@ -13,7 +13,7 @@ from typing import Any
 from airflow.sdk import Param, dag, get_current_context, task
 from airflow.sdk.exceptions import AirflowSkipException
 
-from include.dag_defaults import refuse_unknown_conf
+from include.dag_defaults import fail_without_retry, refuse_unknown_conf
 from include.incidents.troubleshooting import (
     approval,
     approved_deployment_action,
@@ -53,10 +53,15 @@ def troubleshoot_memory():
         from include.incidents.host_usage import growth_since, memory_now
         from include.inventory import load_inventory
 
-        target = get_current_context()["params"]["host_target"]
+        context = get_current_context()
+        refuse_unknown_conf(context)  # a root beside top_consumers: it too refuses a bad conf
+        target = context["params"]["host_target"]
         if not target:
             raise AirflowSkipException("no host target given")
-        previous = Catalog.for_inventory(load_inventory()).previous_metrics(target, datetime.now(UTC))
+        inventory = load_inventory()
+        with fail_without_retry(KeyError):  # a name not in the inventory: said, not "no metric recorded"
+            inventory.target(target)
+        previous = Catalog.for_inventory(inventory).previous_metrics(target, datetime.now(UTC))
         grown = growth_since(previous, memory_now())
         print(f"since the last check of {target}: {grown or 'no comparable metric recorded'}")
         return grown

@@ -27,6 +27,7 @@ from datetime import timedelta
 from airflow.sdk import Param, dag, get_current_context, task
 
 from include.backup.dag_support import BACKUP_SETS
+from include.backup.store import SET_ID_PATTERN
 from include.dag_defaults import (
     by_queue,
     expand_by_queue,
@@ -54,7 +55,7 @@ TZ = schedule_of(INVENTORY, "verify_backups").timezone  # the windows' days are 
         "set_ids": Param(
             [],
             type=["array", "null"],
-            items={"type": "string"},
+            items={"type": "string", "pattern": SET_ID_PATTERN},
             examples=recent_set_ids(INVENTORY),
             title="Backup set ids",
             description="Verify exactly these sets (suggestions: the newest complete or verified sets). "
@@ -72,7 +73,7 @@ def verify_backups():
 
         catalog = Catalog.for_inventory(INVENTORY)
         events = [e.extra or {} for evs in (triggering_asset_events or {}).values() for e in evs]
-        set_ids = params["set_ids"] or sets_to_verify(INVENTORY, catalog, events, params["targets"])
+        set_ids = params["set_ids"] or sets_to_verify(INVENTORY, catalog, events, params["targets"], params["tags"])
         return by_queue(INVENTORY, set_ids, target_of=lambda set_id: target_of_set(catalog, set_id))
 
     @task(map_index_template="{{ set_id }}", execution_timeout=timedelta(hours=3))

@@ -215,17 +215,19 @@ def fail_without_retry(*errors: type[BaseException]) -> Iterator[None]:
         raise AirflowFailException(f"{type(exc).__name__}: {exc}") from exc
 
 
-def refuse_unknown_conf() -> None:
+def refuse_unknown_conf(context: Any = None) -> None:
     """Fail the run's first task at once (no retry) when the trigger's conf has a key the DAG's form does not.
 
     Airflow merges the conf into the params, so a typo (``dry-run`` for ``dry_run``) would be silently
-    ignored and the default used; every DAG's first task calls this before it reads a param.
+    ignored and the default used; every DAG's first task (each root, when several start at once) calls this
+    before it reads a param. ``context``: the running task's (default: :func:`get_current_context`).
     """
-    from airflow.sdk import get_current_context
     from airflow.sdk.exceptions import AirflowFailException
 
-    context = get_current_context()
-    conf = getattr(context["dag_run"], "conf", None) or {}
+    context = context if context is not None else get_current_context()
+    conf = getattr(context.get("dag_run"), "conf", None) or {}
+    if not conf:
+        return
     known = set(context["dag"].params)
     unknown = sorted(set(conf) - known)
     if unknown:

@@ -7,6 +7,7 @@ shell without a scheduler.
 from __future__ import annotations
 
 import logging
+import math
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
@@ -31,9 +32,13 @@ def select_targets(
     unknown = sorted(set(threshold_overrides) - known_keys)
     if unknown:
         raise ValueError(f"unknown threshold override(s) {unknown}; known thresholds: {sorted(known_keys)}")
-    bad = {k: v for k, v in threshold_overrides.items() if isinstance(v, bool) or not isinstance(v, (int, float))}
+    bad = {
+        k: v
+        for k, v in threshold_overrides.items()
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v)
+    }
     if bad:
-        raise ValueError(f"threshold overrides must be numbers: {bad}")
+        raise ValueError(f"threshold overrides must be (finite) numbers: {bad}")
     chosen = [t.name for t in inventory.select(names=names or None, tags=tags or None, kinds=list(kinds_with("check")))]
     if not chosen:
         raise ValueError(f"no target matches names={names} tags={tags}")

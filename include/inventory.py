@@ -15,6 +15,7 @@ from the kind registry, :mod:`include.kinds`.
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import pickle
 import re
@@ -128,6 +129,9 @@ FAIL_RUN_ON_VALUES = ("critical", "warning", "never")
 #: because every task is a process of its own (interpreter, Task SDK, DAG parse) and a small worker
 #: spends longer starting fifty of them than checking fifty targets.
 DEFAULT_CHECK_TASKS = 10
+#: The routines the inventory's ``schedules:`` may name (each DAG's default lives in its DAG file's helpers).
+SCHEDULED_ROUTINES = ("daily_health_check", "backup", "verify_backups", "weekly_maintenance", "monthly_audit")
+
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")
 
 
@@ -412,6 +416,8 @@ def parse_inventory(raw: Any, path: Path | str = "<inventory>") -> Inventory:
 
     schedules = {}
     for routine, s in v.mapping(raw.get("schedules", {}), "schedules").items():
+        if routine not in SCHEDULED_ROUTINES:  # a misspelt routine would silently keep its default schedule
+            v.fail(f"schedules.{routine}", f"unknown routine; expected one of {list(SCHEDULED_ROUTINES)}")
         s = v.mapping(s, f"schedules.{routine}")
         cron = v.string(s.get("cron"), f"schedules.{routine}.cron")
         v.cron(cron, f"schedules.{routine}.cron")
@@ -524,8 +530,8 @@ class _Validator:
         return value
 
     def positive(self, value: Any, where: str) -> float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-            self.fail(where, f"must be a positive number, got {value!r}")
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+            self.fail(where, f"must be a positive number (finite), got {value!r}")
         return float(value)
 
     def cron(self, expr: str, where: str) -> None:
@@ -540,8 +546,8 @@ class _Validator:
         for key, value in values.items():
             if key not in known:
                 self.fail(f"{where}.{key}", f"unknown threshold for kind {kind!r}; known: {sorted(known)}")
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
-                self.fail(f"{where}.{key}", f"must be a number, got {value!r}")
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                self.fail(f"{where}.{key}", f"must be a number (finite), got {value!r}")
             out[key] = float(value)
         merged = {**known, **out}
         for key in merged:

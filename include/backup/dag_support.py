@@ -54,14 +54,21 @@ def outcome_rows(inventory: Inventory, catalog, outcomes: list[dict], expected: 
     return rows
 
 
-def sets_to_verify(inventory: Inventory, catalog, asset_events: list[dict], names: list[str] | None) -> list[str]:
-    """Set ids to verify: the ones announced by the backup DAG, else the newest set of every target."""
+def sets_to_verify(
+    inventory: Inventory,
+    catalog,
+    asset_events: list[dict],
+    names: list[str] | None,
+    tags: list[str] | None = None,
+) -> list[str]:
+    """Set ids to verify: the ones announced by the backup DAG, else the newest set of every target (of those
+    picked by ``names`` and ``tags``, :func:`backup_targets`)."""
     announced = [e["set_id"] for e in asset_events if e.get("set_id")]
     if announced:
         log.info("verifying the announced set(s): %s", ", ".join(announced))
         return sorted(set(announced))
     chosen = []
-    for name in backup_targets(inventory, names):
+    for name in backup_targets(inventory, names, tags):
         newest = catalog.backup_sets_of(name, states=("complete", "verified"))
         if newest:
             chosen.append(newest[0]["set_id"])

@@ -36,7 +36,7 @@ from include.backup import scratch as scratch_lifecycle
 from include.backup.base import BackupToolError, DumpResult, secret_file, tool_version
 from include.backup.scratch import scratch_databases
 from include.clients import mysql as my_client
-from include.clients.mysql import NO_DATABASE, connect, quote_ident
+from include.clients.mysql import NO_DATABASE, connect, quote_ident, quote_ident_with_args
 from include.targets import Endpoint
 
 if TYPE_CHECKING:
@@ -603,7 +603,7 @@ def _give_properties(cur, db: str, props: dict) -> None:
     if (now["charset"], now["collation"]) != (props["charset"], props["collation"]):
         cur.execute(f"ALTER DATABASE {quote_ident(db)}{_charset_clause(props)}")
     if "comment" in props and "comment" in now and now["comment"] != props["comment"]:
-        cur.execute(f"ALTER DATABASE {quote_ident(db)} COMMENT %s", (props["comment"],))
+        cur.execute(f"ALTER DATABASE {quote_ident_with_args(db)} COMMENT %s", (props["comment"],))
 
 
 def _rename(cur, moves: list[tuple[str, str, list[str]]]) -> None:

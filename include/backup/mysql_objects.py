@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import MySQLdb
 
 from include.backup.base import BackupToolError
-from include.clients.mysql import quote_ident
+from include.clients.mysql import quote_ident, quote_ident_with_args
 
 log = logging.getLogger(__name__)
 
@@ -169,5 +169,7 @@ def _grant_routines(cur, schema: str, grants: list[tuple]) -> None:
         grantee, args = ("%s", (user,)) if not host else ("%s@%s", (user, host))  # no host: a role
         option = " WITH GRANT OPTION" if "Grant" in held else ""
         cur.execute(
-            f"GRANT {', '.join(given)} ON {kind} {quote_ident(schema)}.{quote_ident(name)} TO {grantee}{option}", args
+            f"GRANT {', '.join(given)} ON {kind} {quote_ident_with_args(schema)}.{quote_ident_with_args(name)}"
+            f" TO {grantee}{option}",
+            args,
         )

@@ -5,8 +5,8 @@ of every user table inside it, and stays open while ``pg_dump --snapshot=<id>`` 
 the counts recorded in the manifest and the dump see exactly the same data.
 
 Credentials reach the tools through a PGPASSFILE in a private temporary folder (never
-the work folder, whose content is uploaded) and PG* environment variables; no password
-is ever on a command line. Identifiers are always quoted with ``psycopg.sql.Identifier``.
+the work folder, whose content is uploaded) and PG* environment variables (``PGPASSWORD`` only for a password
+with a line break, which a password file cannot hold); no password is ever on a command line. Identifiers are always quoted with ``psycopg.sql.Identifier``.
 """
 
 from __future__ import annotations
@@ -96,7 +96,8 @@ def _count_tables(conn: psycopg.Connection) -> dict[str, int]:
 
 @contextmanager
 def _tool_env(endpoint: Endpoint, connect_s: float) -> Iterator[dict[str, str]]:
-    """Environment for the native tools: PGPASSFILE in a private temp folder, removed afterwards."""
+    """Environment for the native tools: PGPASSFILE in a private temp folder, removed afterwards. A password with a
+    line break, which a password file cannot hold, goes in the tools' own environment (``PGPASSWORD``) instead."""
     env = {
         "PGHOST": endpoint.host or "127.0.0.1",
         "PGPORT": str(endpoint.port or 5432),
@@ -107,7 +108,11 @@ def _tool_env(endpoint: Endpoint, connect_s: float) -> Iterator[dict[str, str]]:
         env["PGSSLMODE"] = str(endpoint.extra["sslmode"])
     with tempfile.TemporaryDirectory(prefix="aegis-pgpass-") as private:
         esc = lambda s: s.replace("\\", "\\\\").replace(":", "\\:")  # noqa: E731 - .pgpass field escaping
-        line = f"*:*:*:{esc(env['PGUSER'])}:{esc(endpoint.password or '')}\n"
+        password = endpoint.password or ""
+        if "\n" in password or "\r" in password:
+            env["PGPASSWORD"] = password
+            password = ""
+        line = f"*:*:*:{esc(env['PGUSER'])}:{esc(password)}\n"
         env["PGPASSFILE"] = str(secret_file(Path(private), "pgpass", line))
         yield env
 
@@ -275,9 +280,10 @@ def restore(
 
 
 def side_name(db: str, role: str) -> str:
-    """``<db>_aegis_<role>_<UTC timestamp>``, ``db`` cut so that the name fits in 63 bytes."""
+    """``<db>_aegis_<role>_<UTC timestamp>``, ``db`` cut (with a hash of it, so two long names stay different)
+    when the name would not fit in 63 bytes."""
     suffix = f"_aegis_{role}_{time.strftime('%Y%m%d%H%M%S', time.gmtime())}"
-    return db.encode()[: pg_client.MAX_IDENT - len(suffix)].decode(errors="ignore") + suffix
+    return scratch_lifecycle.fit_name(pg_client, db, db, suffix)
 
 
 def _load_side_and_swap(

@@ -42,16 +42,20 @@ def scratch_name(client: ModuleType, set_id: str, db: str) -> str:
     return fit_name(client, f"{SCRATCH_PREFIX}{hashlib.sha256(set_id.encode()).hexdigest()[:8]}_{db}", db)
 
 
-def fit_name(client: ModuleType, name: str, db: str) -> str:
-    """``name`` (which ends with ``db``) cut to the server's identifier limit, with a hash of ``db`` when cut."""
-    tail = "_" + hashlib.sha256(db.encode()).hexdigest()[:8]
-    if client.IDENT_IN_BYTES:
-        if len(name.encode()) <= client.MAX_IDENT:
-            return name
-        return name.encode()[: client.MAX_IDENT - len(tail)].decode(errors="ignore") + tail
-    if len(name) <= client.MAX_IDENT:
-        return name
-    return name[: client.MAX_IDENT - len(tail)] + tail
+def fit_name(client: ModuleType, name: str, db: str, suffix: str = "") -> str:
+    """``name + suffix`` (``name`` ends with or is ``db``) cut to the server's identifier limit: when it does not
+    fit, ``name`` is cut and a hash of ``db`` put before ``suffix``, so two long names stay different."""
+    if _size(client, name + suffix) <= client.MAX_IDENT:
+        return name + suffix
+    tail = "_" + hashlib.sha256(db.encode()).hexdigest()[:8] + suffix
+    room = client.MAX_IDENT - _size(client, tail)
+    cut = name.encode()[:room].decode(errors="ignore") if client.IDENT_IN_BYTES else name[:room]
+    return cut + tail
+
+
+def _size(client: ModuleType, name: str) -> int:
+    """``name``'s length as the server counts it (bytes or characters)."""
+    return len(name.encode()) if client.IDENT_IN_BYTES else len(name)
 
 
 @contextmanager

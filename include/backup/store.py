@@ -34,6 +34,11 @@ def set_id_for(target: str, ts: datetime) -> str:
     return f"{target}-{ts.astimezone(UTC):%Y%m%dT%H%M%SZ}"
 
 
+#: What :func:`set_id_for` makes (a target name, see ``include.inventory.NAME_RE``, and a UTC time), as a JSON-schema
+#: pattern for the forms: a path, a NUL or a megabyte of text is refused when the run is triggered.
+SET_ID_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,62}-[0-9]{8}T[0-9]{6}Z$"
+
+
 def local_files(workdir: Path) -> list[Path]:
     return sorted(p for p in workdir.rglob("*") if p.is_file())
 

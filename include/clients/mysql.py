@@ -26,6 +26,12 @@ def quote_ident(name: str) -> str:
     return "`" + name.replace("`", "``") + "`"
 
 
+def quote_ident_with_args(name: str) -> str:
+    """:func:`quote_ident` for a statement executed *with* parameters: MySQLdb fills its ``%s`` by ``%``-formatting
+    the whole statement, so a ``%`` in the name is doubled (without parameters it must not be)."""
+    return quote_ident(name).replace("%", "%%")
+
+
 def connect(
     endpoint: Endpoint,
     timeout_s: float,

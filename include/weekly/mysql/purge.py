@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from include.clients.mysql import quote_ident as q
+from include.clients.mysql import quote_ident_with_args as q  # every statement here has a parameter
 from include.weekly.budget import Budget, BudgetSpent
 from include.weekly.mysql.session import error_text, split_table
 

@@ -9,6 +9,7 @@ the partition dates are fixed at the start of the run, and a test that freezes t
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from include.targets import Endpoint
@@ -42,12 +43,24 @@ def user_databases(cur: Any) -> list[str]:
     return [r[0] for r in cur.fetchall()]
 
 
+#: one identifier in backticks (a backtick inside doubled)
+_QUOTED = r"`((?:[^`]|``)+)`"
+
+
 def split_table(name: str, where: str = "table") -> tuple[str, str]:
-    """``"db.table"`` → ``("db", "table")`` (split at the first dot), or a ValueError naming ``where``."""
-    db, dot, table = name.partition(".")
-    if not dot or not db or not table:
-        raise ValueError(f"{where}: must be 'database.table', got {name!r}")
-    return db, table
+    """``"db.table"`` → ``("db", "table")`` (split at the first dot), or a ValueError naming ``where``. A database
+    name with a dot is written in backticks, as in SQL (``"`my.db`.events"``); so may the table's be."""
+    quoted = re.fullmatch(_QUOTED + r"\.(.+)", name, re.S) if isinstance(name, str) else None
+    if quoted:
+        db, table = quoted.group(1).replace("``", "`"), quoted.group(2)
+    elif isinstance(name, str) and not name.startswith("`"):
+        db, _, table = name.partition(".")
+    else:
+        db = table = ""
+    if not db or not table:
+        raise ValueError(f"{where}: must be 'database.table' (a database name with a dot in `backticks`), got {name!r}")
+    quoted_table = re.fullmatch(_QUOTED, table, re.S)
+    return db, quoted_table.group(1).replace("``", "`") if quoted_table else table
 
 
 def error_text(exc: BaseException) -> str:
