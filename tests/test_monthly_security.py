@@ -15,8 +15,10 @@ from psycopg import sql
 from include.catalog import Catalog
 from include.clients.redis import private_server
 from include.inventory import parse_inventory
+from include.monthly.audit import build_report, security_section
 from include.monthly.findings import compare_and_record
 from include.monthly.security_audit import airflow_rules, audit_target, kernel_rules
+from include.rendering import render_html
 from tests.helpers import mysql_run
 
 END = datetime(2026, 6, 1, 5, 0, tzinfo=UTC)
@@ -209,3 +211,50 @@ def test_last_months_findings_partly_resolved_are_counted(tmp_path):
     # a run limited to one target does not call the other's findings resolved
     july = compare_and_record(engine, june + timedelta(days=30), [security_row("cache")])
     assert july["counts"] == {"new": 0, "still_open": 0, "resolved": 1}
+
+
+def test_monthly_security_section_reports_an_open_redis_with_dangerous_commands(tmp_path, monkeypatch):
+    """A private Redis started without a password and with FLUSHALL, CONFIG, ... under their own names: the
+    monthly audit's security section (and its HTML) reports both rules, new this month, with id, severity,
+    evidence and fix; a server with those commands renamed away is not reported for them."""
+    renamed = [
+        o
+        for c in ("FLUSHALL", "FLUSHDB", "CONFIG", "DEBUG", "KEYS", "SHUTDOWN", "MODULE")
+        for o in ("--rename-command", c, "")
+    ]
+    with private_server() as open_port, private_server(options=renamed) as renamed_port:
+        client = redis.Redis(port=open_port, socket_timeout=2)
+        client.set("canary", "1")
+        dir_before = client.config_get("dir")
+        monkeypatch.setenv("AIRFLOW_CONN_A_WIDE_OPEN", f"redis://127.0.0.1:{open_port}/0")
+        monkeypatch.setenv("AIRFLOW_CONN_A_RENAMED", f"redis://127.0.0.1:{renamed_port}/0")
+        inventory = inventory_for(
+            tmp_path,
+            [
+                {"name": "wide-open", "kind": "redis", "conn_id": "a_wide_open"},
+                {"name": "renamed", "kind": "redis", "conn_id": "a_renamed"},
+            ],
+        )
+        catalog = Catalog(f"sqlite:///{tmp_path / 'catalog.db'}")
+        selection = {"targets": ["wide-open", "renamed"], "sections": ["security"]}
+        section = security_section(inventory, catalog, selection, END)
+        # only asked (ACL DRYRUN): nothing was flushed, the configuration is as it was
+        assert client.get("canary") == b"1" and client.config_get("dir") == dir_before
+
+    rows = {r["target"]: r for r in section["rows"]}
+    found = rules_of(rows["wide-open"])
+    password = found["redis.login_without_password"]
+    assert (password["severity"], password["evidence"], password["state"]) == ("critical", "accepted", "new")
+    assert "requirepass" in password["fix"]
+    dangerous = found["redis.dangerous_commands_usable_by_the_default_user"]
+    assert dangerous["severity"] == "warning" and dangerous["state"] == "new"
+    assert {"FLUSHALL", "FLUSHDB", "CONFIG", "DEBUG", "SHUTDOWN"} <= set(dangerous["evidence"])
+    assert "FLUSHALL" in dangerous["message"] and "rename-command" in dangerous["fix"]
+    assert rows["wide-open"]["status"] == "critical"
+    assert "redis.dangerous_commands_usable_by_the_default_user" not in rules_of(rows["renamed"])
+    assert "redis.login_without_password" in rules_of(rows["renamed"])  # still no password there
+
+    html = render_html(build_report(selection, [section], "m", END - timedelta(days=30), END))
+    for text in ("redis.dangerous_commands_usable_by_the_default_user", "redis.login_without_password"):
+        assert f"<code>{text}</code>" in html
+    assert "ACL SETUSER default -@dangerous" in html and '<code>["FLUSHALL", ' in html  # fix and evidence

@@ -398,6 +398,11 @@ def verify_set(
         "state": "verified",
         "seconds": round(seconds, 2),
         "bytes": manifest.size_bytes,
+        **(
+            {"databases": sorted(manifest.facts["databases"])}
+            if isinstance(manifest.facts.get("databases"), dict)
+            else {}
+        ),
         **({"warnings": warnings} if warnings else {}),
     }
 

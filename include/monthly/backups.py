@@ -8,9 +8,13 @@ and the recovery point and recovery time against the inventory's objectives (``a
 - **stale**: the newest verified set (after that test) is older than the target's RPO: critical.
 - **recovery point**: the newest verified set's age now, and the worst case over the month (the longest
   stretch without a newer verified set).
-- **recovery time**: the restore test's duration scaled to the live size where a check records it
-  (:data:`LIVE_SIZE_METRICS`), else to the set's size; over the RTO is a warning.
-- the month's sets: count, failures, total and newest size, growth against the month before, durations.
+- **recovery time**: the restore test's duration scaled to the live size where a check records it, else to the
+  set's size (the report says which); over the RTO is a warning. PostgreSQL and MySQL/MariaDB: the daily checks'
+  database sizes (:data:`DATABASE_SIZE_METRICS`) of the set's databases, now (newest sample) over when the set was
+  taken (newest sample at or before its start); Redis and Neo4j: the live size (:data:`LIVE_SIZE_METRICS`) over
+  the set's size. A live size that shrank never scales the measured time down.
+- the month's sets: count, failures, total and newest size, growth first to last set of the month, durations;
+  and the newest size and mean duration against the month before (``growth``).
 
 The restore test writes only into a scratch copy next to the target, dropped afterwards (as the verify DAG).
 """
@@ -20,10 +24,13 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from include.catalog import iso
 from include.checks.base import CRITICAL, WARNING, CheckResult
 
 #: The metric a daily check records for a kind's live data size (the restore time is scaled to it).
 LIVE_SIZE_METRICS = {"redis": "redis.used_memory_bytes", "neo4j": "neo4j.store_bytes"}
+#: The per-database size metric (``<metric>[<database>]``) a daily check records for a kind.
+DATABASE_SIZE_METRICS = {"postgres": "pg.database_bytes", "mysql": "mysql.database_bytes"}
 GOOD = ("complete", "verified")
 
 
@@ -56,6 +63,7 @@ def validate_target(
         month=month_sets(sets, start, end),
         previous_month=month_sets(sets, start - (end - start), start),
     )
+    result.details["growth"] = growth(result.details["month"], result.details["previous_month"])
     if not newest:
         result.add(CRITICAL, "no complete backup set at all: nothing to restore")
     if rpo["age_hours"] is None:
@@ -72,8 +80,8 @@ def validate_target(
             f"during the month the recovery point reached {rpo['worst_hours']:g} h"
             f" (objective {wanted['rpo_hours']:g} h)",
         )
-    if test and test["state"] == "verified":
-        rto = recovery_time(catalog, target, test, end)
+    if test and newest and test["state"] == "verified":
+        rto = recovery_time(catalog, target, test, end, _utc(newest["started_at"]))
         result.details["recovery_time"] = rto
         result.metrics["backup.rto_minutes"] = rto["minutes"]
         if rto["minutes"] > wanted["rto_minutes"]:
@@ -116,9 +124,12 @@ def recovery_point(verified: list[dict], start: datetime, end: datetime) -> dict
     return {"age_hours": _hours(end - times[-1]), "worst_hours": _hours(worst), "newest": times[-1].isoformat()}
 
 
-def recovery_time(catalog, target, test: dict[str, Any], end: datetime) -> dict[str, Any]:
-    """The restore test's duration scaled to the live size (or the set's when no live size is recorded)."""
+def recovery_time(catalog, target, test: dict[str, Any], end: datetime, taken_at: datetime) -> dict[str, Any]:
+    """The restore test's duration scaled to the live size (or the set's own when no live size is recorded);
+    ``taken_at``: when the tested set was started."""
     set_bytes = max(int(test.get("bytes") or 0), 1)
+    if target.kind in DATABASE_SIZE_METRICS:
+        return _scaled_by_database_sizes(catalog, target, test, end, taken_at, set_bytes)
     metric = LIVE_SIZE_METRICS.get(target.kind)
     series = catalog.series(target.name, metric) if metric else []
     live = series[-1][1] if series else None
@@ -130,6 +141,60 @@ def recovery_time(catalog, target, test: dict[str, Any], end: datetime) -> dict[
         "scale": round(scale, 2),
         "minutes": round(test["seconds"] * scale / 60, 4),
         "scaled_to": metric if live else "the set's own size (no live size recorded for this kind)",
+    }
+
+
+def _scaled_by_database_sizes(
+    catalog, target, test: dict[str, Any], end: datetime, taken_at: datetime, set_bytes: int
+) -> dict[str, Any]:
+    """Scale by the set's databases' summed size now over their size when the set was taken."""
+    metric = DATABASE_SIZE_METRICS[target.kind]
+    then, now, missing = database_sizes(catalog, target.name, metric, test.get("databases") or [], taken_at, end)
+    scale = max(now / then, 1.0) if then and now is not None else 1.0
+    return {
+        "restore_seconds": test["seconds"],
+        "set_bytes": set_bytes,
+        "live_bytes_then": then,
+        "live_bytes": now,
+        "scale": round(scale, 2),
+        "minutes": round(test["seconds"] * scale / 60, 4),
+        "scaled_to": (
+            f"{metric} of {', '.join(test['databases'])}: {then:.0f} B when the set was taken, {now:.0f} B now"
+            if then and now is not None
+            else f"the set's own size ({missing})"
+        ),
+    }
+
+
+def database_sizes(
+    catalog, target: str, metric: str, databases: list[str], taken_at: datetime, end: datetime
+) -> tuple[float | None, float | None, str]:
+    """The summed ``metric[<database>]`` of ``databases``: the newest sample at or before ``taken_at``, and the
+    newest by ``end``; ``(None, None, why)`` when a database lacks either sample."""
+    if not databases:
+        return None, None, "the tested set names no databases"
+    then = now = 0.0
+    for database in databases:
+        name = f"{metric}[{database}]"
+        series = [(at, v) for at, v in catalog.series(target, name) if at <= iso(end)]
+        before = [v for at, v in series if at <= iso(taken_at)]
+        if not before:
+            return None, None, f"no {name} sample at or before the set was taken"
+        then, now = then + before[-1], now + series[-1][1]
+    if then <= 0:
+        return None, None, f"{metric} was 0 when the set was taken"
+    return then, now, ""
+
+
+def growth(month: dict[str, Any], previous: dict[str, Any]) -> dict[str, float | None]:
+    """The month's newest set size and mean duration against the month before's, percent (None: no comparison)."""
+
+    def pct(now: float | None, before: float | None) -> float | None:
+        return round(100.0 * (now - before) / before, 1) if now is not None and before else None
+
+    return {
+        "bytes_newest_pct": pct(month["bytes_newest"], previous["bytes_newest"]),
+        "duration_s_mean_pct": pct(month["duration_s_mean"], previous["duration_s_mean"]),
     }
 
 
