@@ -174,3 +174,36 @@ def pytest_terminal_summary(terminalreporter):
         terminalreporter.section("real servers that answered")
         for line in ANSWERED:
             terminalreporter.write_line(line)
+
+
+def pytest_addoption(parser):
+    """``--calendar-edge NAME``: the whole session with Python's clock moved to that edge of
+    :data:`tests.clock_edges.CALENDAR_EDGES` (ticking), to show the suite does not depend on today's date."""
+    from tests.clock_edges import CALENDAR_EDGES
+
+    parser.addoption(
+        "--calendar-edge",
+        choices=sorted(CALENDAR_EDGES),
+        help="run every test with Python's clock moved to this calendar edge (time-machine, ticking)",
+    )
+
+
+def pytest_configure(config):
+    edge = config.getoption("--calendar-edge", default=None)
+    if edge:
+        import time_machine
+
+        from tests.clock_edges import CALENDAR_EDGES
+
+        traveller = time_machine.travel(CALENDAR_EDGES[edge], tick=True)
+        traveller.start()
+        config.add_cleanup(traveller.stop)
+
+
+def pytest_report_header(config):
+    edge = config.getoption("--calendar-edge", default=None)
+    if edge:
+        from datetime import UTC, datetime
+
+        return f"calendar edge: {edge}, Python's clock reads {datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
+    return None
