@@ -62,6 +62,8 @@ def test_a_refused_restore_writes_its_report_notifies_and_fails_leaving_the_targ
     text = json.dumps(report)
     assert "confirm" in text and "'cahce'" in text and "refused" in text
     assert [(r["target"], r["status"]) for r in report["results"]] == [("cache", "critical")]
+    recorded = [r for r in Catalog.for_inventory(inventory).runs("restore") if r["run_id"] == run.run_id]
+    assert [r["status"] for r in recorded] == ["refused"]  # the catalog keeps the run too
     out, err = capfd.readouterr()
     logs = out + err + caplog.text
     assert "alert logged only" in logs and "restore of cache REFUSED" in logs
