@@ -14,7 +14,8 @@ The seeds' restore procedure, run by hand from the form.
 4. **maintenance_off** (teardown: runs whatever happened) — the consumer comes back.
 5. **health_check** — the daily check's code on the restored target.
 6. **write_report** — the publish tail: what was restored, how fast, and the health afterwards; the run in the
-   catalog; an alert when not healthy. A failed restore ends the run failed.
+   catalog; an alert when not healthy. A failed restore ends the run failed. A refused request (no or a wrong
+   confirmation, a set not of this target) gets a report too: outcome `refused`, naming why; alerted; run failed.
 
 **What it does to a target:** in a dry run, nothing (the set is downloaded and checked, the plan logged).
 Otherwise it **replaces the target's data** with the backup's.
@@ -32,6 +33,7 @@ from include.dag_defaults import (
     fail_without_retry,
     manual_dag_args,
     recent_set_ids,
+    refusal,
     refuse_unknown_conf,
     routes_by_queue,
     run_window,
@@ -82,9 +84,8 @@ RESTORABLE = SharedChoices(sorted(t.name for t in INVENTORY.targets if spec(t.ki
     },
 )
 def restore():
-    @task
-    def plan(params=None) -> dict:
-        """Resolve the set and refuse an unconfirmed live restore."""
+    def checked(params) -> dict:
+        """The form checked into the plan (pure: the report of a refused run asks it again why)."""
         refuse_unknown_conf()
         from include.backup.restore import RestoreRefused, plan_restore
         from include.catalog import Catalog
@@ -98,6 +99,11 @@ def restore():
                 params["dry_run"],
                 params["confirm"],
             )
+
+    @task
+    def plan(params=None) -> dict:
+        """Resolve the set and refuse an unconfirmed live restore."""
+        return checked(params)
 
     @task
     def maintenance_on(plan: dict) -> None:
@@ -153,13 +159,22 @@ def restore():
     ) -> dict:
         """What was restored, how fast, and how the target looks afterwards; published, alert when not healthy.
         A failed restore ends the run failed once its report is out (the publish tail decides)."""
-        from airflow.sdk.exceptions import AirflowFailException
-
         from include.backup.reporting import as_result, build
-        from include.publish import publish
+        from include.publish import publish, publish_refused
 
-        if plan is None:
-            raise AirflowFailException("no report: the restore request was refused (see the plan task's log)")
+        if plan is None:  # refused: the report says why, the alert goes out, the run ends failed
+            params = get_current_context()["params"]
+            name = str(params.get("target") or "")
+            kind = INVENTORY.target(name).kind if name in {t.name for t in INVENTORY.targets} else "unknown"
+            return publish_refused(
+                "restore",
+                f"Aegis restore of {name or '(no target)'} — refused",
+                name or "(no target)",
+                kind,
+                refusal(lambda: checked(params)),
+                INVENTORY,
+                get_current_context(),
+            )
         if outcome is not None and not isinstance(outcome, dict):  # routed by queue: the one mapped copy's result
             outcome = next(iter(outcome), None)
         if outcome is None:  # the restore task died, timed out or could not fetch the set

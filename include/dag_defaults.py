@@ -215,6 +215,17 @@ def fail_without_retry(*errors: type[BaseException]) -> Iterator[None]:
         raise AirflowFailException(f"{type(exc).__name__}: {exc}") from exc
 
 
+def refusal(check: Callable[[], Any]) -> str:
+    """Why the request is refused: ``check`` (the plan task's validation, pure) run again, its error as text;
+    for the report of a run whose plan task failed (its result is gone, the form is still there)."""
+    try:
+        check()
+    except Exception as exc:  # noqa: BLE001 - any refusal is the answer
+        cause = exc.__cause__ if exc.__cause__ is not None else exc  # fail_without_retry's wrapped error
+        return f"{type(cause).__name__}: {cause}"
+    return "the plan task failed (see its log)"
+
+
 def refuse_unknown_conf(context: Any = None) -> None:
     """Fail the run's first task at once (no retry) when the trigger's conf has a key the DAG's form does not.
 

@@ -40,7 +40,14 @@ class AlertWhen(StrEnum):
 #: Outcomes after which the run ends failed (its report and alert are out first). A verdict alone never
 #: fails a run: a health check that finds a critical target did its job.
 FAILING_OUTCOMES = frozenset(
-    {Outcome.FAILED, Outcome.NOT_RUN, Outcome.NOT_APPLIED, Outcome.ROLLED_BACK, Outcome.ROLLBACK_FAILED}
+    {
+        Outcome.FAILED,
+        Outcome.NOT_RUN,
+        Outcome.NOT_APPLIED,
+        Outcome.ROLLED_BACK,
+        Outcome.ROLLBACK_FAILED,
+        Outcome.REFUSED,
+    }
 )
 #: Outcomes whose failure is retried once (a restore that failed; as before this contract). The planned
 #: update's are final: running the tail again cannot change what happened to the target.
@@ -88,6 +95,27 @@ def publish(
     if failure is not None:
         raise failure
     return written
+
+
+def publish_refused(
+    routine: str, title: str, target: str, kind: str, reason: str, inventory, context: Mapping[str, Any]
+) -> dict[str, str]:
+    """Publish the report of a request refused before anything was done (a wrong form: an unconfirmed restore,
+    an unknown set or target): one critical row naming ``reason``, outcome ``refused``; written, recorded and
+    notified like any report, then the run ends failed (no retry: the same form is refused again)."""
+    from include.dag_defaults import run_window
+
+    _, end = run_window(context["dag_run"], context.get("data_interval_start"), context.get("data_interval_end"))
+    log.error("%s of %s REFUSED, nothing was done: %s", routine, target, reason)
+    row = {
+        "target": target,
+        "kind": kind,
+        "status": "critical",
+        "findings": [{"level": "critical", "message": f"request refused, nothing was done: {reason}"}],
+        "details": {"state": Outcome.REFUSED.value, "reason": reason},
+    }
+    report = Report.build(routine, title, context["run_id"], end, end, [row], outcome=Outcome.REFUSED)
+    return publish(report, inventory, context=context)
 
 
 def run_settings(report: Report, inventory, params: dict[str, Any] | None) -> dict[str, Any]:

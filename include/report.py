@@ -45,6 +45,7 @@ class Outcome(StrEnum):
     ROLLBACK_FAILED = "rollback-failed"
     NOT_RUN = "not-run"  # planned update stopped before the change
     NOT_APPLIED = "not-applied"  # planned update failed before changing anything: target kept, no rollback
+    REFUSED = "refused"  # the request (the trigger form) was refused before anything was done
 
 
 class FailRunOn(StrEnum):

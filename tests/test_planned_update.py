@@ -495,8 +495,12 @@ def test_bad_form_fails_in_plan_naming_the_field(airflow_db, world, capfd, caplo
     run = the_dag().test(run_conf=conf(update_kind="sql_migration", update_target="pg", migrations_folder="/nowhere"))
     assert run.state == "failed"
     assert states(run)["plan"] == "failed" and states(run)["write_report"] == "failed", states(run)
-    assert "field 'migrations_folder'" in output(capfd, caplog)
+    logs = output(capfd, caplog)
+    assert "field 'migrations_folder'" in logs
     assert world["am"].silences(run.run_id) == []
+    report = report_of(world, run)  # refused: still a report naming the field, and the alert
+    assert report["outcome"] == "refused" and "field 'migrations_folder'" in json.dumps(report), report
+    assert "planned_update of pg REFUSED" in logs and "alert logged only" in logs
 
 
 # ----------------------------------------------------------------------------------------- nothing applied

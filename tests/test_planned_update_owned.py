@@ -218,6 +218,21 @@ def test_a_failure_after_a_change_leaves_an_app_owned_database_identical(airflow
 
 
 # ----------------------------------------------------------------------------------------- MariaDB
+def app_reads_and_writes_maria(db: str, app: str) -> int:
+    """Connect as the app account (no password), write a score and read the table back: the row count."""
+    import MySQLdb
+
+    conn = MySQLdb.connect(host="127.0.0.1", port=3306, user=app, passwd="", database=db, connect_timeout=10)
+    try:
+        cur = conn.cursor()
+        cur.execute("INSERT INTO scores (id, score) SELECT MAX(id) + 1, 5 FROM scores")
+        conn.commit()
+        cur.execute("SELECT COUNT(*) FROM scores")
+        return int(cur.fetchone()[0])
+    finally:
+        conn.close()
+
+
 @pytest.fixture
 def maria_owned(app_db, tmp_path, monkeypatch, redis_server, alertmanager_server):  # noqa: F811
     """The app schema of :func:`tests.test_restore_swap_mysql.app_db` (an app account with grants on the schema,
@@ -261,7 +276,9 @@ def test_a_mariadb_failure_after_a_change_gives_back_definers_grants_and_propert
     """The first file changes rows, a column, the trigger, the view, the procedure, the event, the schema's
     charset and comment (MariaDB commits each DDL at once); the second fails. The rollback restores that schema
     only: it is as before (every table's checksum, the app account's grants, the definitions and DEFINERs, charset,
-    collation, comment), and a write made to the backup's other schema after the backup is still there."""
+    collation, comment), and a write made to the backup's other schema after the backup is still there. The first
+    file also revokes a schema-level and a table-level grant of the app account: the rollback gives both back (the
+    backup recorded them as ``schema_grants``) and the app account reads and writes again."""
     from include.update import backups
 
     db, app, other = maria_owned["db"], maria_owned["app"], maria_owned["other"]
@@ -273,6 +290,7 @@ def test_a_mariadb_failure_after_a_change_gives_back_definers_grants_and_propert
         return out
 
     monkeypatch.setattr(backups, "back_up_all", then_write)
+    assert app_reads_and_writes_maria(db, app) == 3002  # the app account works (a write: before the state is read)
     before = my_state(db, app)
     assert before["triggers"] and before["views"] and before["routines"] and before["events"]
     folder = migrations(
@@ -290,6 +308,8 @@ def test_a_mariadb_failure_after_a_change_gives_back_definers_grants_and_propert
                 ALTER EVENT trim_log ON SCHEDULE EVERY 2 DAY;
                 ALTER DATABASE {myq(db)} CHARACTER SET utf8mb4 COLLATE utf8mb4_general_ci COMMENT 'migrated';
                 CREATE TABLE added_by_migration (id INT);
+                REVOKE SELECT, INSERT ON {myq(db)}.* FROM '{app}'@'%';
+                REVOKE ALTER ON {myq(db)}.accounts FROM '{app}'@'%';
             """,
             "002_fails.sql": "CREATE TABLE half (id INT); SELECT * FROM no_such_table;",
         },
@@ -298,6 +318,9 @@ def test_a_mariadb_failure_after_a_change_gives_back_definers_grants_and_propert
     assert_rolled_back(maria_owned, run, lambda: my_state(db, app), before, "002_fails.sql failed", "no_such_table")
     assert "DECISION: ROLLBACK" in output(capfd, caplog)
     assert side_schemas(db) == []  # no side or replaced schema left behind
+    # the grants the migration revoked are back (my_state compared SHOW GRANTS) and the app account works again
+    assert f"GRANT ALTER ON `{db}`.`accounts` TO `{app}`@`%`" in before["grants"]
+    assert app_reads_and_writes_maria(db, app) == 3003
     # only the migrated schema was restored: the other schema of the same backup keeps its later write
     assert mysql_run(f"SELECT id, body FROM {myq(other)}.notes ORDER BY id") == (
         (1, "before the backup"),

@@ -170,6 +170,41 @@ def test_a_routine_dropped_after_the_backup_comes_back_with_its_grants(app_db, t
     assert side_schemas(db) == []
 
 
+def test_schema_and_table_grants_revoked_after_the_backup_are_given_back_and_later_ones_kept(app_db, tmp_path):
+    """The backup records the grants ON the schema and ON its tables (``schema_grants``, with the grant option);
+    a REVOKE after the backup is undone by the restore (a GRANT: one given after the backup stays), the restore
+    says so in its notes; an older set without ``schema_grants`` restores without touching them."""
+    db, app = app_db
+    run(f"GRANT SELECT ON {q(db)}.scores TO '{app}'@'%' WITH GRANT OPTION")
+    result = myb.dump(make_target([db]), endpoint(None), tmp_path)
+    recorded = result.facts["schema_grants"][db]
+    assert [app, "%", "accounts", "ALTER", "NO"] in recorded and [app, "%", "scores", "SELECT", "YES"] in recorded
+    assert [app, "%", "", "INSERT", "NO"] in recorded
+    before = state(db, app)
+    older = {k: v for k, v in result.facts.items() if k != "schema_grants"}
+    revoke = (
+        f"REVOKE INSERT, DELETE ON {q(db)}.* FROM '{app}'@'%'",
+        f"REVOKE ALTER ON {q(db)}.accounts FROM '{app}'@'%'",
+        f"REVOKE SELECT, GRANT OPTION ON {q(db)}.scores FROM '{app}'@'%'",
+    )
+    run(*revoke)
+    revoked = state(db, app)["grants"]
+    assert myb.restore(endpoint(None), tmp_path, older, timeout_s=120, replace=True) == older  # as before
+    assert state(db, app)["grants"] == revoked
+
+    run(f"GRANT CREATE VIEW ON {q(db)}.* TO '{app}'@'%'")  # given after the backup: kept
+    observed = myb.restore(endpoint(None), tmp_path, result.facts, timeout_s=120, replace=True)
+    notes = observed.pop("notes")
+    assert observed == result.facts
+    assert len(notes) == 1 and "given back" in notes[0] and f"{app}@% on {db}.accounts: ALTER" in notes[0]
+    after = state(db, app)["grants"]
+    assert set(after) - set(before["grants"]) == {
+        f"GRANT SELECT, INSERT, UPDATE, DELETE, EXECUTE, CREATE VIEW, EVENT, TRIGGER ON `{db}`.* TO `{app}`@`%`"
+    }, after
+    assert f"GRANT SELECT ON `{db}`.`scores` TO `{app}`@`%` WITH GRANT OPTION" in after
+    assert side_schemas(db) == []
+
+
 def test_a_set_without_recorded_properties_leaves_the_schemas_own(app_db, tmp_path):
     """A set written before the backup recorded ``database_properties``: the content is the backup's, the schema
     keeps the charset, collation and comment it has now."""

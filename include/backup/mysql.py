@@ -195,9 +195,19 @@ def schemas_properties(endpoint: Endpoint, databases: list[str], timeout_s: floa
 def schemas_routine_grants(endpoint: Endpoint, databases: list[str], timeout_s: float) -> dict[str, list]:
     """:func:`include.backup.mysql_objects.routine_grants` of each database (recorded by the backup as
     ``routine_grants``: dropping a routine drops its grants, which a restore that recreates it gives back)."""
+    return _per_schema(endpoint, databases, timeout_s, mysql_objects.routine_grants)
+
+
+def schemas_grants(endpoint: Endpoint, databases: list[str], timeout_s: float) -> dict[str, list]:
+    """:func:`include.backup.mysql_objects.schema_grants` of each database (recorded by the backup as
+    ``schema_grants``: the grants on the schema and its tables, which a restore gives back when revoked since)."""
+    return _per_schema(endpoint, databases, timeout_s, mysql_objects.schema_grants)
+
+
+def _per_schema(endpoint: Endpoint, databases: list[str], timeout_s: float, read) -> dict[str, list]:
     conn = _connect(endpoint, timeout_s)
     try:
-        return {db: mysql_objects.routine_grants(conn.cursor(), db) for db in databases}
+        return {db: read(conn.cursor(), db) for db in databases}
     finally:
         conn.close()
 
@@ -255,6 +265,7 @@ def dump(target: Target, endpoint: Endpoint, workdir: Path) -> DumpResult:
     result: dict[str, dict] = {}
     properties = schemas_properties(endpoint, databases, timeout_s)
     grants = schemas_routine_grants(endpoint, databases, timeout_s)
+    schema_grants = schemas_grants(endpoint, databases, timeout_s)
     with _defaults_file(endpoint) as defaults:
         for db in databases:
             path = _dump_file(workdir, db)
@@ -268,7 +279,12 @@ def dump(target: Target, endpoint: Endpoint, workdir: Path) -> DumpResult:
                 _stream([tool, defaults, *DUMP_FLAGS, db], timeout_s=timeout_s, sink=sink)
     return DumpResult(
         tool_versions=versions,
-        facts={"databases": result, "database_properties": properties, "routine_grants": grants},
+        facts={
+            "databases": result,
+            "database_properties": properties,
+            "routine_grants": grants,
+            "schema_grants": schema_grants,
+        },
     )
 
 
@@ -423,6 +439,7 @@ def restore(
     database_map = database_map or {db: db for db in originals}
     recorded = manifest_facts.get("database_properties", {})
     grants = manifest_facts.get("routine_grants", {})
+    level_grants = manifest_facts.get("schema_grants", {})
     notes: list[str] = []
     if replace:
         for db in originals:
@@ -435,6 +452,7 @@ def restore(
                 recorded.get(db),
                 timeout_s,
                 grants.get(db, []),
+                level_grants.get(db, []),
             )
     else:
         conn = _connect(endpoint, timeout_s)
@@ -452,6 +470,11 @@ def restore(
         out["database_properties"] = {db: found[database_map[db]] for db in originals if db in recorded}
     if replace and "routine_grants" in manifest_facts:  # those of the backup's grants the schema holds now
         out["routine_grants"] = _held_routine_grants(endpoint, grants, database_map, originals, timeout_s)
+    if replace and "schema_grants" in manifest_facts:  # those of the backup's schema/table grants held now
+        now = schemas_grants(endpoint, [database_map[db] for db in originals], timeout_s)
+        out["schema_grants"] = {
+            db: mysql_objects.held_schema_grants(level_grants.get(db, []), now[database_map[db]]) for db in originals
+        }
     if notes:
         out["notes"] = notes
     return out
@@ -628,9 +651,12 @@ def _load_side_and_swap(
     props: dict | None,
     timeout_s: float,
     grants: list | None = None,
+    level_grants: list | None = None,
 ) -> list[str]:
     """Load the dump of ``original`` into a side schema next to ``db``, compare it with ``expected``, then swap the
-    tables (:func:`_swap`); what the report should know (tables that were live but not in the backup).
+    tables (:func:`_swap`), then give back those of ``level_grants`` (the backup's grants on ``db`` and its tables,
+    :func:`include.backup.mysql_objects.give_schema_grants`) that were revoked since; what the report should know
+    (tables that were live but not in the backup, grants given back).
 
     Until the swap nothing of ``db`` is touched: a failed load or comparison drops the side schema and raises
     (:func:`include.backup.scratch.load_side_then_swap`, the order PostgreSQL follows too). The side schema gets
@@ -658,6 +684,15 @@ def _load_side_and_swap(
         )
     finally:  # after the swap it holds at most the backup's views and routines (or its tables, swapped back)
         my_client.drop_database(endpoint, side, timeout_s)
+    if level_grants:
+        conn = _connect(endpoint, timeout_s)
+        try:
+            given = mysql_objects.give_schema_grants(conn.cursor(), db, level_grants)
+        finally:
+            conn.close()
+        if given:
+            notes.append(f"{db}: grant(s) revoked since the backup given back: {'; '.join(given)}")
+            log.info(notes[-1])
     return notes
 
 

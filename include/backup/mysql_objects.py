@@ -5,7 +5,8 @@ the live one, with their ``DEFINER``, ``SQL SECURITY``, ``sql_mode`` and the gra
 Definitions come from ``SHOW CREATE …`` with the schema as the default one, so names inside them are unqualified
 and the same definition reads alike in any schema. The login needs ``SET USER`` (MariaDB) / ``SET_USER_ID``
 (MySQL) or ``SUPER`` to create an object for another DEFINER, and ``SELECT`` on ``mysql.procs_priv`` to give a
-recreated routine its grants back.
+recreated routine its grants back; to record and give back the grants on a schema and its tables
+(:func:`schema_grants`), ``SELECT`` on ``mysql.db`` and ``mysql.tables_priv`` and ``GRANT OPTION`` on the schema.
 """
 
 from __future__ import annotations
@@ -173,3 +174,71 @@ def _grant_routines(cur, schema: str, grants: list[tuple]) -> None:
             f" TO {grantee}{option}",
             args,
         )
+
+
+#: ``information_schema`` tables of the privileges on a schema (``table`` '') and on its tables and views; only
+#: grants naming the schema exactly (a grant through a wildcard pattern such as ``app\_%`` is not seen here)
+_GRANT_QUERIES = (
+    "SELECT grantee, '', privilege_type, is_grantable FROM information_schema.schema_privileges"
+    " WHERE table_schema = %s",
+    "SELECT grantee, table_name, privilege_type, is_grantable FROM information_schema.table_privileges"
+    " WHERE table_schema = %s",
+)
+
+
+def _grantee(text: str) -> tuple[str, str]:
+    """``'user'@'host'`` (as ``information_schema`` writes a grantee) as ``(user, host)``; a role has no host."""
+    user, _, host = text.partition("'@'")
+    return user.removeprefix("'").replace("''", "'"), host.removesuffix("'").replace("''", "'")
+
+
+def schema_grants(cur, schema: str) -> list[list[str]]:
+    """Every grant ON ``schema``.* and ON ``schema``.<table> as ``[user, host, table ('' for the schema),
+    privilege, "YES"|"NO" (with grant option)]``, sorted: what a backup records (``schema_grants``) so that a
+    restore gives back a grant revoked after the backup. Read from ``information_schema.schema_privileges`` and
+    ``table_privileges`` (the rows this login may see: all of them for a login with ``SELECT`` on ``mysql``)."""
+    out = []
+    for query in _GRANT_QUERIES:
+        cur.execute(query, (schema,))
+        for grantee, table, privilege, grantable in cur.fetchall():
+            user, host = _grantee(str(_text(grantee)))
+            out.append([user, host, str(_text(table)), str(_text(privilege)), str(_text(grantable))])
+    return sorted(out)
+
+
+def held_schema_grants(recorded: list[list[str]], now: list[list[str]]) -> list[list[str]]:
+    """Those of ``recorded`` (:func:`schema_grants`) that ``now`` holds (the grant option too when recorded)."""
+    have = {tuple(g[:4]): g[4] for g in now}
+    return [g for g in recorded if tuple(g[:4]) in have and (g[4] != "YES" or have[tuple(g[:4])] == "YES")]
+
+
+def give_schema_grants(cur, schema: str, recorded: list[list[str]]) -> list[str]:
+    """GRANT those of ``recorded`` (:func:`schema_grants` of a backup) that ``schema`` lacks now, one GRANT per
+    grantee and level (``WITH GRANT OPTION`` when recorded so); a table-level grant only on a table or view that
+    exists. A GRANT only adds: grants given after the backup stay. Returns what was given, as ``user@host on what:
+    privileges``; a GRANT the server refuses (the grantee was dropped) is logged and left for the comparison with
+    the manifest to name."""
+    held = held_schema_grants(recorded, schema_grants(cur, schema))
+    missing: dict[tuple[str, str, str], list[list[str]]] = {}
+    for grant in recorded:
+        if grant not in held:
+            missing.setdefault((grant[0], grant[1], grant[2]), []).append(grant)
+    given = []
+    for (user, host, table), grants in sorted(missing.items()):
+        if table:
+            cur.execute(
+                "SELECT 1 FROM information_schema.tables WHERE table_schema = %s AND table_name = %s", (schema, table)
+            )
+            if not cur.fetchone():
+                continue
+        level = f"{quote_ident(schema)}.{quote_ident(table) if table else '*'}"
+        privileges = sorted({g[3] for g in grants})
+        option = " WITH GRANT OPTION" if any(g[4] == "YES" for g in grants) else ""
+        grantee, args = ("%s", (user,)) if not host else ("%s@%s", (user, host))  # no host: a role
+        try:
+            cur.execute(f"GRANT {', '.join(privileges)} ON {level} TO {grantee}{option}", args)
+        except MySQLdb.MySQLError as exc:
+            log.error("%s: grant of %s to %s@%s not given back: %s", schema, ", ".join(privileges), user, host, exc)
+            continue
+        given.append(f"{user}@{host} on {schema}.{table or '*'}: {', '.join(privileges)}")
+    return given

@@ -76,7 +76,7 @@ def only_databases(facts: dict[str, Any], databases: list[str] | None) -> dict[s
     if missing:
         raise RestoreRefused(f"the backup set holds no database {missing} (it holds {sorted(held)})")
     cut = {**facts, "databases": {db: held[db] for db in databases}}
-    for per_database in ("database_properties", "routine_grants"):
+    for per_database in ("database_properties", "routine_grants", "schema_grants"):
         if per_database in facts:
             cut[per_database] = {db: p for db, p in facts[per_database].items() if db in databases}
     return cut

@@ -226,10 +226,28 @@ def write_report(
     so it says what the branch task said). Fails unless the update was promoted (or this was a dry run)."""
     from include.update.report import finish
 
-    if plan is None:  # the report is the run's last word: a refused form fails the run here too
-        from airflow.sdk.exceptions import AirflowFailException
+    if plan is None:  # refused: the report says why, the alert goes out, the run ends failed
+        from include.dag_defaults import refusal, refuse_unknown_conf
+        from include.publish import publish_refused
+        from include.update.report import ROUTINE
 
-        raise AirflowFailException("no report: the form was refused, nothing was done (see the plan task's log)")
+        params = context["params"]
+        name = str(params.get("update_target") or "")
+        known = {t.name: t.kind for t in inventory.targets}
+
+        def check() -> None:
+            refuse_unknown_conf()
+            make_plan(inventory, params, context)
+
+        return publish_refused(
+            ROUTINE,
+            f"Aegis planned update of {name or '(no target)'} — refused",
+            name or "(no target)",
+            known.get(name, "unknown"),
+            refusal(check),
+            inventory,
+            context,
+        )
     typed = as_plan(plan)
     parts = dict(outcomes)
     branch, reasons = decide(typed, parts.get("backups"), parts.get("update"), parts.get("tests"))
