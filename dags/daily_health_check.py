@@ -68,15 +68,19 @@ CHECK_TIMEOUT = timedelta(seconds=max(t.timeout_seconds for t in INVENTORY.targe
     },
 )
 def daily_health_check():
+    def checked(params) -> list[list[str]]:
+        """The form checked into the check tasks' targets (pure: the report of a refused run asks it again why)."""
+        from include.daily_health import select_targets as select
+
+        with fail_without_retry(ValueError):
+            return select(INVENTORY, params["targets"], params["tags"], params["thresholds"] or {})
+
     @task
     def select_targets(params=None) -> list[list[str]] | dict[str, list[list[str]]]:
         """Resolve the form's names/tags to targets, spread over the check tasks; unknown names or thresholds
         fail here, loudly."""
         refuse_unknown_conf()
-        from include.daily_health import select_targets as select
-
-        with fail_without_retry(ValueError):
-            return by_queue(INVENTORY, select(INVENTORY, params["targets"], params["tags"], params["thresholds"] or {}))
+        return by_queue(INVENTORY, checked(params))
 
     @task(map_index_template="{{ target_names }}", execution_timeout=CHECK_TIMEOUT)
     def check_targets(
@@ -101,15 +105,18 @@ def daily_health_check():
     def evaluate_health(
         tasks: list[list[str]] | dict,
         results,
+        params=None,
         run_id=None,
         dag_run=None,
         data_interval_start=None,
         data_interval_end=None,
     ) -> dict:
-        """Fold the results into healthy / warning / critical with reasons (a missing result is critical)."""
-        from include.daily_health import build_report
+        """Fold the results into healthy / warning / critical with reasons (a missing result is critical);
+        a refused form gets its refused report instead (:func:`include.dag_defaults.require_selection`)."""
+        from include.daily_health import ROUTINE, build_report
 
-        expected = [name for task in selected(require_selection(tasks)) for name in task]
+        tasks = require_selection(tasks, ROUTINE, lambda: checked(params), INVENTORY)
+        expected = [name for task in selected(tasks) for name in task]
         report = build_report(
             [r for batch in results if batch for r in batch],
             expected,

@@ -70,14 +70,18 @@ SECTION_TIMEOUT = timedelta(hours=2)
     },
 )
 def monthly_audit():
+    def checked(params) -> dict:
+        """The form checked into targets and sections (pure: the report of a refused run asks it again why)."""
+        from include.monthly.audit import select as choose
+
+        with fail_without_retry(ValueError):
+            return choose(INVENTORY, params["targets"], params["tags"], params["sections"])
+
     @task
     def select(params=None) -> dict:
         """Resolve the form to targets and sections; unknown names fail here, without retry."""
-        from include.monthly.audit import select as choose
-
         refuse_unknown_conf()
-        with fail_without_retry(ValueError):
-            return choose(INVENTORY, params["targets"], params["tags"], params["sections"])
+        return checked(params)
 
     def window(context) -> tuple:
         from include.monthly.audit import month_window
@@ -134,12 +138,15 @@ def monthly_audit():
         return maintenance_log_section(catalog(), selection, *window(get_current_context()))
 
     @task(trigger_rule="all_done")
-    def build_report(selection: dict, results: list, run_id=None) -> dict:
-        """Put the sections together (a failed section is a critical reason, not a missing page)."""
+    def build_report(selection: dict, results: list, params=None, run_id=None) -> dict:
+        """Put the sections together (a failed section is a critical reason, not a missing page); a refused
+        form gets its refused report instead (:func:`include.dag_defaults.require_selection`)."""
         from include.dag_defaults import require_selection
+        from include.monthly.audit import ROUTINE
         from include.monthly.audit import build_report as build
 
-        report = build(require_selection(selection), results, run_id, *window(get_current_context()))
+        selection = require_selection(selection, ROUTINE, lambda: checked(params), INVENTORY)
+        report = build(selection, results, run_id, *window(get_current_context()))
         print(report.alert_subject)
         return report.to_dict()
 

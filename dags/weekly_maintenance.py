@@ -91,14 +91,18 @@ WEEK = timedelta(days=7)
     },
 )
 def weekly_maintenance():
-    @task
-    def select_targets(params=None) -> list[str]:
-        """Resolve the form's names/tags/concerns to target names; unknown ones fail here, loudly."""
-        refuse_unknown_conf()
+    def checked(params) -> list[str]:
+        """The form checked into target names (pure: the report of a refused run asks it again why)."""
         from include.weekly.routine import select_targets as select
 
         with fail_without_retry(ValueError):
             return select(INVENTORY, params["targets"], params["tags"], params["concerns"])
+
+    @task
+    def select_targets(params=None) -> list[str]:
+        """Resolve the form's names/tags/concerns to target names; unknown ones fail here, loudly."""
+        refuse_unknown_conf()
+        return checked(params)
 
     @task
     def targets(concern: str, chosen: list[str], params=None) -> list[str] | dict[str, list[str]]:
@@ -160,9 +164,10 @@ def weekly_maintenance():
     ) -> dict:
         """Fold every concern's results into healthy / warning / critical with reasons (a missing result is critical)."""
         from include.run_policy import is_scheduled, run_type_of
-        from include.weekly.routine import build_report
+        from include.weekly.routine import ROUTINE, build_report
 
-        require_selection(chosen)  # the form was refused: no report, the run fails (never an empty "healthy")
+        # a refused form: its refused report, the alert, the run failed (never an empty "healthy")
+        require_selection(chosen, ROUTINE, lambda: checked(params), INVENTORY)
         report = build_report(
             {c: list(r or []) + (list(packages or []) if c == SECURITY else []) for c, r in results.items()},
             {c: selected(n or []) for c, n in expected.items()},

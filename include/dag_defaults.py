@@ -245,15 +245,27 @@ def refuse_unknown_conf(context: Any = None) -> None:
         raise AirflowFailException(f"unknown conf key(s) {unknown}; this DAG knows: {sorted(known)}")
 
 
-def require_selection(selection):
-    """``selection`` (what ``select_targets`` returned), or a failure without retry when it failed:
-    a task that runs whatever happened upstream (``all_done``) must not publish a report of nothing,
-    and waiting a minute will not bring the selection back."""
-    if selection is None:
-        from airflow.sdk.exceptions import AirflowFailException
+def require_selection(selection, routine: str, check: Callable[[], Any], inventory: Inventory):
+    """``selection`` (what the select task returned); when it is missing, the form was refused (an unknown
+    target, tag, concern, section, threshold or conf key): publish ``routine``'s refused report, why being
+    ``check`` (the select task's validation, pure) run again through :func:`refusal`, notify, and end the run
+    failed without retry (:func:`include.publish.publish_refused`). A task that runs whatever happened upstream
+    (``all_done``) never publishes a report of nothing, and waiting a minute will not bring the selection back."""
+    if selection is not None:
+        return selection
+    from airflow.sdk.exceptions import AirflowFailException
 
-        raise AirflowFailException("select_targets failed (see its log): nothing was checked, no report")
-    return selection
+    from include.publish import publish_refused
+
+    context = get_current_context()
+
+    def validate() -> Any:
+        refuse_unknown_conf(context)
+        return check()
+
+    title = f"Aegis {routine.replace('_', ' ')} — refused"
+    publish_refused(routine, title, "(trigger form)", "unknown", refusal(validate), inventory, context)
+    raise AirflowFailException(f"{routine}: the form was refused, see the report")  # publish_refused raised already
 
 
 # -- queues: a target's tasks run on the workers serving its ``queue:`` (distributed mode) ---------------------

@@ -16,7 +16,7 @@ import jinja2
 from markupsafe import Markup
 
 from include.checks.base import CheckResult
-from include.report import Report
+from include.report import Outcome, Report
 
 TEMPLATES = Path(__file__).parent / "templates"
 STATUS_COLOUR = {
@@ -62,9 +62,11 @@ def _svg_chart(chart: dict[str, Any]) -> Markup:
 
 
 def _template(report: Report, ext: str) -> str:
-    """The routine's own template (``<routine>.<ext>.j2``) when it has one, else the common one."""
+    """The routine's own template (``<routine>.<ext>.j2``) when it has one, else the common one (always for a
+    refused request: its report has none of the routine's own facts, only the one row naming why)."""
     own = f"{report.routine}.{ext}.j2"
-    return own if (TEMPLATES / own).is_file() else f"report.{ext}.j2"
+    refused = report.outcome == Outcome.REFUSED
+    return own if (TEMPLATES / own).is_file() and not refused else f"report.{ext}.j2"
 
 
 def render_template(name: str, **values: Any) -> str:

@@ -212,7 +212,8 @@ def test_recording_the_same_run_again_replaces_instead_of_adding(airflow_db, sic
 
 def test_a_wrong_form_fails_at_once_and_is_not_retried(airflow_db, tmp_path, monkeypatch):
     """An unknown threshold in the trigger form is refused by select_targets on its first try:
-    bad input does not get better a minute later, so it must not be retried (retries: 1)."""
+    bad input does not get better a minute later, so it must not be retried (retries: 1); the run's
+    report says it was refused and why, never a verdict over nothing."""
     use_inventory(
         monkeypatch,
         tmp_path,
@@ -232,4 +233,7 @@ def test_a_wrong_form_fails_at_once_and_is_not_retried(airflow_db, tmp_path, mon
     # neither the refused form nor the verdict over nothing waits a minute for a retry
     assert states["select_targets"] == ("failed", 1)
     assert states["evaluate_health"] == ("failed", 1)
-    assert not list(tmp_path.rglob("report.json"))  # nothing checked, nothing reported as if it had been
+    [report] = [json.loads(p.read_text()) for p in tmp_path.rglob("report.json")]
+    assert report["outcome"] == "refused" and report["summary"]["status"] == "critical", report
+    assert [r["target"] for r in report["results"]] == ["(trigger form)"]  # nothing reported as if checked
+    assert "unknown threshold override(s) ['disk_warnign_pct']" in report["results"][0]["details"]["reason"]

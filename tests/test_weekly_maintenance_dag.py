@@ -253,9 +253,9 @@ def test_weekly_run_dry_run_then_in_earnest(airflow_db, weekly_world):
     print(f"first weekly dag.test took {elapsed:.1f}s")
 
 
-def test_a_refused_form_fails_the_run_at_once_and_publishes_nothing(airflow_db, tmp_path, monkeypatch):
+def test_a_refused_form_fails_the_run_at_once_with_a_refused_report(airflow_db, tmp_path, monkeypatch):
     """A form that chooses no concern: select_targets fails on its first try (no retry), nothing is
-    maintained and no "healthy" report of an empty run is written."""
+    maintained, and the report says the form was refused and why (no "healthy" report of an empty run)."""
     use_inventory(
         monkeypatch,
         tmp_path,
@@ -272,4 +272,7 @@ def test_a_refused_form_fails_the_run_at_once_and_publishes_nothing(airflow_db, 
     states = task_states(run)
     assert states["select_targets"] == ("failed", 1)
     assert states["evaluate"] == ("failed", 1)
-    assert not list(tmp_path.rglob("report.json"))
+    [report] = [json.loads(p.read_text()) for p in tmp_path.rglob("report.json")]
+    assert report["outcome"] == "refused" and report["summary"]["status"] == "critical", report
+    assert [r["target"] for r in report["results"]] == ["(trigger form)"]  # nothing reported as if maintained
+    assert "no concern chosen" in report["results"][0]["details"]["reason"]
