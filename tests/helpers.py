@@ -93,3 +93,30 @@ def dag_test_as(run_type: str, dag, **kwargs):
 
     with mock.patch.object(dagrun_module, "get_or_create_dagrun", create_typed):
         return dag.test(**kwargs)
+
+
+def back_up_redis_cache(monkeypatch, tmp_path: Path, port: int, when) -> dict:
+    """An inventory with one Redis target ``cache`` (connection ``rd_cache``: the redis-server on ``port``), in use
+    for this test, and a real backup of it for the interval ending ``when``: the backup's outcome (``set_id`` …)."""
+    use_inventory(
+        monkeypatch,
+        tmp_path,
+        """
+        catalog: {path: catalog.db}
+        artifacts: {base: artifacts}
+        targets:
+          - {name: cache, kind: redis, conn_id: rd_cache}
+        """,
+    )
+    monkeypatch.setenv("AIRFLOW_CONN_RD_CACHE", f"redis://127.0.0.1:{port}/0")
+
+    from include.backup import runner
+    from include.catalog import Catalog
+    from include.inventory import load_inventory
+    from include.targets import endpoint_for
+
+    inventory = load_inventory()
+    target = inventory.target("cache")
+    outcome = runner.backup_target(inventory, target, endpoint_for(target), when, Catalog.for_inventory(inventory))
+    assert outcome["state"] == "complete", outcome
+    return outcome

@@ -6,10 +6,9 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 
-from airflow.dag_processing.dagbag import DagBag
 from fastapi.testclient import TestClient
 
-from tests.helpers import REPO, write_inventory
+from tests.helpers import load_dag, write_inventory
 
 TAKEN = datetime(2026, 6, 1, 17, 0, tzinfo=UTC)
 
@@ -42,7 +41,7 @@ def test_a_set_verified_by_a_verify_run_links_to_that_run(airflow_db, tmp_path, 
         "set_id"
     ]
 
-    dag = DagBag(dag_folder=str(REPO / "dags" / "verify_backups.py")).get_dag("verify_backups")
+    dag = load_dag("verify_backups")
     run = dag.test(run_conf={"set_ids": [verified_id]})
     assert run.state == "success"
     record = catalog.backup_set(verified_id)

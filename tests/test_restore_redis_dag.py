@@ -8,10 +8,9 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import redis
-from airflow.dag_processing.dagbag import DagBag
 
 from tests.content_state import redis_state
-from tests.helpers import REPO, write_inventory
+from tests.helpers import back_up_redis_cache, load_dag
 
 L1 = datetime(2026, 6, 1, 17, 0, tzinfo=UTC)
 
@@ -32,28 +31,9 @@ def test_a_redis_restore_failing_half_way_keeps_the_target_and_still_reports(
         r.set(f"game:player:{i}", f"state-{i}")
     r.hset("game:config", mapping={"mode": "ranked"})
     r.set("game:session:x", "s", ex=3600)
-    inv = write_inventory(
-        tmp_path,
-        """
-        catalog: {path: catalog.db}
-        artifacts: {base: artifacts}
-        targets:
-          - {name: cache, kind: redis, conn_id: rd_cache}
-        """,
-    )
-    monkeypatch.setenv("AEGIS_INVENTORY", str(inv))
-    monkeypatch.setenv("AIRFLOW_CONN_RD_CACHE", f"redis://127.0.0.1:{redis_server}/0")
-
     from include.backup import redis as redis_backup
-    from include.backup import runner
-    from include.catalog import Catalog
-    from include.inventory import load_inventory
-    from include.targets import endpoint_for
 
-    inventory = load_inventory()
-    target = inventory.target("cache")
-    outcome = runner.backup_target(inventory, target, endpoint_for(target), L1, Catalog.for_inventory(inventory))
-    assert outcome["state"] == "complete"
+    outcome = back_up_redis_cache(monkeypatch, tmp_path, redis_server, L1)
     # written after the backup: a restore that loses them on failure would show here
     r.set("game:player:1", "changed after the backup")
     r.set("added:after", "kept", ex=86400)
@@ -71,7 +51,7 @@ def test_a_redis_restore_failing_half_way_keeps_the_target_and_still_reports(
         return real(*args, **kw)
 
     monkeypatch.setattr(redis_backup, "migrate_batch", dies_on_the_second_batch)
-    dag = DagBag(dag_folder=str(REPO / "dags" / "restore.py")).get_dag("restore")
+    dag = load_dag("restore")
     # a failed restore's report task is retried once (publish's contract): not after the usual delay in a test
     dag.get_task("write_report").retry_delay = timedelta(seconds=1)
     run = dag.test(run_conf={"target": "cache", "set_id": outcome["set_id"], "dry_run": False, "confirm": "cache"})

@@ -8,10 +8,9 @@ import json
 from datetime import UTC, datetime
 
 import redis
-from airflow.dag_processing.dagbag import DagBag
 
 from tests.content_state import redis_state
-from tests.helpers import REPO, write_inventory
+from tests.helpers import back_up_redis_cache, load_dag
 
 L1 = datetime(2026, 6, 1, 17, 0, tzinfo=UTC)
 
@@ -21,32 +20,12 @@ def test_a_refused_restore_writes_its_report_notifies_and_fails_leaving_the_targ
 ):
     r = redis.Redis(port=redis_server)
     r.set("game:player:1", "state-1")
-    inv = write_inventory(
-        tmp_path,
-        """
-        catalog: {path: catalog.db}
-        artifacts: {base: artifacts}
-        targets:
-          - {name: cache, kind: redis, conn_id: rd_cache}
-        """,
-    )
-    monkeypatch.setenv("AEGIS_INVENTORY", str(inv))
-    monkeypatch.setenv("AIRFLOW_CONN_RD_CACHE", f"redis://127.0.0.1:{redis_server}/0")
-
-    from include.backup import runner
-    from include.catalog import Catalog
-    from include.inventory import load_inventory
-    from include.targets import endpoint_for
-
-    inventory = load_inventory()
-    target = inventory.target("cache")
-    outcome = runner.backup_target(inventory, target, endpoint_for(target), L1, Catalog.for_inventory(inventory))
-    assert outcome["state"] == "complete"
+    outcome = back_up_redis_cache(monkeypatch, tmp_path, redis_server, L1)
     r.set("game:player:1", "changed after the backup")  # a restore that ran would put the old value back
     r.close()
     before = redis_state(redis_server)
 
-    dag = DagBag(dag_folder=str(REPO / "dags" / "restore.py")).get_dag("restore")
+    dag = load_dag("restore")
     run = dag.test(run_conf={"target": "cache", "set_id": outcome["set_id"], "dry_run": False, "confirm": "cahce"})
 
     tis = {ti.task_id: ti for ti in run.get_task_instances()}
@@ -62,7 +41,10 @@ def test_a_refused_restore_writes_its_report_notifies_and_fails_leaving_the_targ
     text = json.dumps(report)
     assert "confirm" in text and "'cahce'" in text and "refused" in text
     assert [(r["target"], r["status"]) for r in report["results"]] == [("cache", "critical")]
-    recorded = [r for r in Catalog.for_inventory(inventory).runs("restore") if r["run_id"] == run.run_id]
+    from include.catalog import Catalog
+    from include.inventory import load_inventory
+
+    recorded = [r for r in Catalog.for_inventory(load_inventory()).runs("restore") if r["run_id"] == run.run_id]
     assert [r["status"] for r in recorded] == ["refused"]  # the catalog keeps the run too
     out, err = capfd.readouterr()
     logs = out + err + caplog.text

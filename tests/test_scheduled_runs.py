@@ -16,13 +16,12 @@ from datetime import date, timedelta
 import MySQLdb
 import pytest
 import time_machine
-from airflow.dag_processing.dagbag import DagBag
 
 from include.clients.mysql import quote_ident as q
 from include.inventory import InventoryError, parse_inventory
 from include.run_policy import NOT_IN_APPLY, is_scheduled, retention_dry_run, run_type_of, weekly_steps
 from tests.clock_edges import CALENDAR_EDGES
-from tests.helpers import REPO, dag_test_as, write_inventory
+from tests.helpers import dag_test_as, load_dag, write_inventory
 from tests.helpers import mysql_run as run
 
 NOW = CALENDAR_EDGES["1-jan"]  # 2027-01-01 00:00:05 UTC: the partitions cross the year
@@ -225,7 +224,7 @@ def test_a_scheduled_weekly_run_adds_partitions_and_drops_only_where_weekly_appl
         with pytest.raises(MySQLdb.OperationalError, match="no partition"):  # no catch-all: rejected before
             insert_ahead(db, today)
     rows_before = {role: run(f"SELECT COUNT(*) FROM {q(db)}.events")[0][0] for role, db in dbs.items()}
-    dag = DagBag(dag_folder=str(REPO / "dags" / "weekly_maintenance.py")).get_dag("weekly_maintenance")
+    dag = load_dag("weekly_maintenance")
     assert dag.params["dry_run"] is True  # a scheduled run gets the form's defaults: a dry run
 
     started = time.monotonic()
@@ -313,7 +312,7 @@ def test_a_scheduled_backup_applies_retention_only_where_the_inventory_says(airf
     from include.backup.runner import sets_folder
 
     old, catalog, inventory = backup_world["old"], backup_world["catalog"], backup_world["inventory"]
-    dag = DagBag(dag_folder=str(REPO / "dags" / "backup.py")).get_dag("backup")
+    dag = load_dag("backup")
     assert dag.params["apply_retention"] is False  # the form's default, which a scheduled run gets
 
     started = time.monotonic()

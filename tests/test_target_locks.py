@@ -29,7 +29,7 @@ from include.locks import Holder, TargetBusy, lease_of, target_lease
 from include.publish import run_failure
 from include.targets import endpoint_for
 from tests.content_state import pg_checksums
-from tests.helpers import REPO, write_inventory
+from tests.helpers import REPO, load_dag, write_inventory
 
 T1 = datetime(2026, 5, 31, 17, 0, tzinfo=UTC)  # interval ends of the backups (set ids), not "now"
 T2 = T1 + timedelta(days=1)
@@ -395,9 +395,8 @@ def test_on_either_catalog_one_holder_at_a_time_and_expiry_by_the_clock(catalog_
 def test_inside_airflow_the_holder_is_the_task_instance_so_a_retry_is_the_same_holder(airflow_db, world, lease_log):
     """dag.test() of the backup DAG: the lease is held by (DAG id, run id, task id[map index]), what an Airflow retry
     of that task instance has too."""
-    from airflow.dag_processing.dagbag import DagBag
 
-    dag = DagBag(dag_folder=str(REPO / "dags" / "backup.py")).get_dag("backup")
+    dag = load_dag("backup")
     run = dag.test(logical_date=T1)
     assert run.state == "success"
     taken = [msg for _, msg in lease_log if "lease taken" in msg]

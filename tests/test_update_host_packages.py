@@ -11,13 +11,12 @@ import subprocess
 from datetime import UTC, datetime
 
 import pytest
-from airflow.dag_processing.dagbag import DagBag
 
 from include.inventory import parse_inventory
 from include.update.apply import apply_update
 from include.update.plan import PlanError, build_plan
 from include.update.strategies import host_packages
-from tests.helpers import REPO, write_inventory
+from tests.helpers import load_dag, write_inventory
 
 NOW = datetime(2026, 6, 1, 5, 0, tzinfo=UTC)
 
@@ -118,7 +117,7 @@ def test_the_planned_update_dag_dry_runs_a_host_package_update(airflow_db, tmp_p
     )
     monkeypatch.setenv("AEGIS_INVENTORY", str(path))
     before = installed("bash")
-    dag = DagBag(dag_folder=str(REPO / "dags" / "planned_update.py")).get_dag("planned_update")
+    dag = load_dag("planned_update")
     run = dag.test(run_conf=conf("bash"))
     assert run.state == "success"
     [report] = [

@@ -20,10 +20,9 @@ from datetime import UTC, datetime, timedelta
 
 import psycopg
 import pytest
-from airflow.dag_processing.dagbag import DagBag
 
 from include.targets import Endpoint
-from tests.helpers import REPO, free_port, write_inventory
+from tests.helpers import free_port, load_dag, write_inventory
 from tests.servers.prometheus import Exporter, Prometheus
 
 L1 = datetime(2026, 6, 1, 17, 0, tzinfo=UTC)
@@ -123,7 +122,7 @@ def backed_up_set() -> str:
 
 def verify(world, set_id: str) -> tuple[dict, dict, float]:
     """One verify_backups run of ``set_id``: (its report row, the run's task states, seconds it took)."""
-    dag = DagBag(dag_folder=str(REPO / "dags" / "verify_backups.py")).get_dag("verify_backups")
+    dag = load_dag("verify_backups")
     t0 = time.monotonic()
     run = dag.test(run_conf={"set_ids": [set_id]})
     seconds = time.monotonic() - t0
